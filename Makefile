@@ -1,0 +1,30 @@
+# The two set-up commands in the README (`make demo`, `make test`) install everything first.
+VENV := .venv
+PY := $(VENV)/bin/python
+ISOLATED := scripts/isolated
+
+.PHONY: deps demo test check lint types bench clean
+
+deps:
+	@scripts/install-deps
+
+demo: deps
+	$(ISOLATED) $(VENV)/bin/netladder lab demo
+
+# The whole suite, inside a fresh network namespace: no packet can leave the machine.
+test: deps
+	$(ISOLATED) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: deps
+	$(VENV)/bin/ruff check src tests bench
+
+types: deps
+	$(VENV)/bin/mypy
+
+check: lint types test
+
+bench: deps
+	$(ISOLATED) $(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

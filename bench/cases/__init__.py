@@ -1,0 +1,1 @@
+"""Benchmark cases: every module here defines CASES, a list of harness.Case."""

@@ -1,0 +1,5 @@
+import sys
+
+from netladder.cli import main
+
+sys.exit(main())

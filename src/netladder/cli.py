@@ -1,0 +1,159 @@
+"""The command line: a table of commands, each in its own module, imported only when chosen.
+
+Start-up is part of the product, so this module imports nothing heavy: the top-level help is
+printed from the table below, and only the chosen command's module is imported and given its
+own argparse parser.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, NamedTuple
+
+from netladder import __version__
+from netladder.errors import (
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    NetladderError,
+    UsageError,
+)
+
+__all__ = ["COMMANDS", "Command", "main"]
+
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+
+class Command(NamedTuple):
+    name: str
+    module: str
+    summary: str
+    group: str
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("route", "netladder.commands.route", "the kernel's route decision; default routes",
+            "L2 and routing"),
+    Command("neigh", "netladder.commands.neigh", "ARP/NDP table, gateway MAC check, change watch",
+            "L2 and routing"),
+    Command("arp", "netladder.commands.arp", "active ARP / NDP probe, duplicate-address detection",
+            "L2 and routing"),
+    Command("ping", "netladder.commands.ping", "ICMP echo, iputils-compatible statistics", "L3"),
+    Command("sweep", "netladder.commands.sweep", "many targets at once, fping-class speed", "L3"),
+    Command("trace", "netladder.commands.trace",
+            "traceroute; --cycles N gives mtr-style per-hop statistics", "path"),
+    Command("port", "netladder.commands.port",
+            "TCP connect/SYN and UDP checks with nmap's port states", "L4"),
+    Command("sockets", "netladder.commands.sockets",
+            "local listeners and the connections they hold", "L4"),
+    Command("forward", "netladder.commands.forward",
+            "port forwarding: add, list, delete, verify, proxy", "NAT"),
+    Command("http", "netladder.commands.http", "HTTP response check with per-phase timing", "L7"),
+    Command("codes", "netladder.commands.codes", "HTTP status code guide", "L7"),
+    Command("dns", "netladder.commands.dns", "name resolution with timing", "names"),
+    Command("myip", "netladder.commands.myip", "public address via HTTP echo and STUN", "names"),
+    Command("diagnose", "netladder.commands.diagnose", "the whole ladder with a verdict",
+            "the ladder"),
+    Command("lab", "netladder.lab.command", "the network lab: up, down, status, exec, shell, demo",
+            "the lab"),
+)
+
+_BY_NAME = {c.name: c for c in COMMANDS}
+
+
+def top_level_help() -> str:
+    lines = [
+        "usage: netladder [--version] [--help] COMMAND [ARGS...]",
+        "",
+        "Check network connectivity layer by layer and say which layer fails, with the evidence.",
+    ]
+    groups: dict[str, list[Command]] = {}
+    for command in COMMANDS:
+        groups.setdefault(command.group, []).append(command)
+    for group, commands in groups.items():
+        lines.append("")
+        lines.append(f"{group}:")
+        lines.extend(f"  {c.name:<10} {c.summary}" for c in commands)
+    lines += [
+        "",
+        "Every command takes --help; checks take --json for one JSON document on stdout.",
+        "Exit codes: 0 pass, 1 check failed, 2 usage error, 3 environment error, 130 interrupted.",
+    ]
+    return "\n".join(lines)
+
+
+def make_parser(command: Command) -> argparse.ArgumentParser:
+    from netladder.args import Parser
+
+    return Parser(prog=f"netladder {command.name}", description=command.summary)
+
+
+def _dispatch(argv: Sequence[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(top_level_help())
+        return 0
+    if argv[0] in {"-V", "--version"}:
+        print(f"netladder {__version__}")
+        return 0
+    name = argv[0]
+    if name.startswith("-"):
+        raise UsageError(f"netladder: unknown option {name!r} (see 'netladder --help')")
+    command = _BY_NAME.get(name)
+    if command is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, _BY_NAME, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else " (see 'netladder --help')"
+        raise UsageError(f"netladder: unknown command {name!r}{hint}")
+    import importlib
+
+    module = importlib.import_module(command.module)
+    parser = make_parser(command)
+    module.register(parser)
+    args = parser.parse_args(list(argv[1:]))
+    code: int = module.run(args)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(arguments)
+    except KeyboardInterrupt:
+        # Commands that gather results print what they have before re-raising.
+        return EXIT_INTERRUPTED
+    except NetladderError as exc:
+        _print_error(str(exc))
+        return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`netladder ... | head`): nothing more to say.
+        sys.stderr.close()
+        return 0
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("netladder.commands"):
+            _print_error(f"netladder: command {arguments[0]!r} is not built yet")
+            return EXIT_USAGE
+        return _internal_error(exc)
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    import os
+
+    if os.environ.get("NETLADDER_DEBUG"):
+        raise exc
+    _print_error(f"netladder: internal error: {type(exc).__name__}: {exc} "
+                 "(set NETLADDER_DEBUG=1 for the traceback)")
+    return EXIT_FAIL
+
+
+def _print_error(message: str) -> None:
+    from netladder.output import paint
+
+    first_line = message.splitlines()[0] if message else "error"
+    prefix = "" if first_line.startswith("netladder") else "netladder: "
+    print(paint(prefix + first_line, "red", stream=sys.stderr), file=sys.stderr)

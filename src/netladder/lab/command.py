@@ -1,0 +1,216 @@
+"""`netladder lab up|down|status|exec|shell|demo`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from netladder.errors import UsageError
+from netladder.output import dump_json, paint
+
+__all__ = ["register", "run"]
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                parser_class=type(parser))
+    up = sub.add_parser("up", help="build a lab (default topology: chain)")
+    up.add_argument("topology", nargs="?", default="chain")
+    up.add_argument("--name", help="lab name (default: the topology's name)")
+    down = sub.add_parser("down", help="remove a lab; --all also what a crashed run left")
+    down.add_argument("name", nargs="?", default=None)
+    down.add_argument("--all", action="store_true")
+    status = sub.add_parser("status", help="what labs are up, their nodes and addresses")
+    status.add_argument("name", nargs="?", default=None)
+    status.add_argument("--json", action="store_true")
+    ex = sub.add_parser("exec", help="run a command inside a lab node")
+    ex.add_argument("node")
+    ex.add_argument("argv", nargs=argparse.REMAINDER)
+    ex.add_argument("--lab", default=None)
+    shell = sub.add_parser("shell", help="an interactive shell inside a lab node")
+    shell.add_argument("node", nargs="?", default="client")
+    shell.add_argument("--lab", default=None)
+    demo = sub.add_parser("demo", help="build the chain lab, run the checks across it, tear down")
+    demo.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+
+
+def run(args: argparse.Namespace) -> int:
+    action: str = args.action
+    if action == "up":
+        return _up(args.topology, args.name)
+    if action == "down":
+        return _down(args.name, args.all)
+    if action == "status":
+        return _status(args.name, args.json)
+    if action == "exec":
+        return _exec(args.lab, args.node, args.argv)
+    if action == "shell":
+        return _shell(args.lab, args.node)
+    if action == "demo":
+        from netladder.lab.demo import run_demo
+
+        return run_demo(keep=args.keep)
+    raise UsageError(f"unknown lab action {action!r}")
+
+
+def _up(topology_name: str, name: str | None) -> int:
+    from netladder.lab.core import Lab
+    from netladder.lab.topologies import get
+
+    lab = Lab(get(topology_name), name)
+    already = lab.is_up()
+    lab.up()
+    print(render_topology(lab))
+    if already:
+        print(paint(f"lab {lab.name!r} was already up", "dim"))
+    return 0
+
+
+def _down(name: str | None, everything: bool) -> int:
+    from netladder.lab import core
+
+    if everything:
+        removed = core.down_all()
+        print(f"removed: {', '.join(removed)}" if removed else "nothing to remove")
+        return 0
+    core._require_lab_privileges()
+    states = core.list_states()
+    if name is None:
+        if not states:
+            print("no lab is up")
+            return 0
+        if len(states) > 1:
+            names = ", ".join(s.name for s in states)
+            raise UsageError(f"several labs are up ({names}): name one, or use --all")
+        name = states[0].name
+    state = core.load_state(name)
+    if state is None:
+        print(f"lab {name!r} is not up")
+        return 0
+    core.teardown(state)
+    print(f"lab {name!r} removed")
+    return 0
+
+
+def _lab_for(name: str | None) -> object:
+    from netladder.lab import core
+    from netladder.lab.topologies import BUILTIN, get
+
+    states = [s for s in core.list_states() if s.complete]
+    if name is None:
+        if not states:
+            raise UsageError("no lab is up (start one with 'netladder lab up')")
+        if len(states) > 1:
+            raise UsageError(f"several labs are up: name one with --lab "
+                             f"({', '.join(s.name for s in states)})")
+        state = states[0]
+    else:
+        found = [s for s in states if s.name == name]
+        if not found:
+            raise UsageError(f"lab {name!r} is not up")
+        state = found[0]
+    if state.topology not in BUILTIN:
+        raise UsageError(f"lab {state.name!r} uses topology {state.topology!r}, "
+                         "which only its test knows")
+    return core.Lab(get(state.topology), state.name)
+
+
+def _exec(name: str | None, node: str, argv: list[str]) -> int:
+    from netladder.lab.core import Lab
+
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise UsageError("lab exec: name a command to run, e.g. 'lab exec client -- ip addr'")
+    lab = _lab_for(name)
+    assert isinstance(lab, Lab)
+    ns = lab.ns(node)
+    os.execvp("ip", ["ip", "netns", "exec", ns, *argv])
+
+
+def _shell(name: str | None, node: str) -> int:
+    from netladder.lab.core import Lab
+
+    lab = _lab_for(name)
+    assert isinstance(lab, Lab)
+    ns = lab.ns(node)
+    shell = os.environ.get("SHELL", "/bin/bash")
+    os.environ["PS1"] = f"[lab {lab.name}:{node}] \\w# "
+    print(f"entering {node} (namespace {ns}); 'exit' leaves", file=sys.stderr)
+    os.execvp("ip", ["ip", "netns", "exec", ns, shell, "--norc", "-i"])
+
+
+def _status(name: str | None, as_json: bool) -> int:
+    from netladder.lab import core
+    from netladder.lab.topologies import BUILTIN, get
+
+    states = core.list_states()
+    if name is not None:
+        states = [s for s in states if s.name == name]
+    present = set(core.existing_namespaces())
+    docs = []
+    for state in states:
+        missing = [ns for ns in state.namespaces if ns not in present]
+        doc: dict[str, object] = {
+            "name": state.name,
+            "topology": state.topology,
+            "complete": state.complete,
+            "healthy": state.complete and not missing,
+            "namespaces": state.namespaces,
+            "missing_namespaces": missing,
+        }
+        if state.topology in BUILTIN:
+            lab = core.Lab(get(state.topology), state.name)
+            doc["nodes"] = _nodes_doc(lab)
+        docs.append(doc)
+    if as_json:
+        print(dump_json({"labs": docs}))
+        return 0
+    if not docs:
+        print("no lab is up")
+        return 0
+    for doc in docs:
+        health = "up" if doc["healthy"] else "BROKEN (run 'netladder lab down --all')"
+        print(f"lab {doc['name']} ({doc['topology']}): {health}")
+        if state.topology in BUILTIN:
+            print(render_topology(core.Lab(get(str(doc["topology"])), str(doc["name"]))))
+    return 0
+
+
+def _nodes_doc(lab: object) -> list[dict[str, Any]]:
+    from netladder.lab.core import Lab
+
+    assert isinstance(lab, Lab)
+    nodes = []
+    for name, plan in lab.plan.nodes.items():
+        nodes.append({
+            "name": name,
+            "kind": plan.node.kind,
+            "namespace": lab.ns(name),
+            "interfaces": [
+                {"name": i.name, "peer": i.peer, "addresses": [str(a) for a in i.addresses]}
+                for i in plan.interfaces
+            ],
+            "routes": [{"to": r.destination, "via": str(r.via)} for r in plan.routes],
+        })
+    return nodes
+
+
+def render_topology(lab: object) -> str:
+    from netladder.lab.core import Lab
+
+    assert isinstance(lab, Lab)
+    lines = [paint(f"lab {lab.name}: {lab.topology.description or lab.topology.name}", "bold")]
+    for name, plan in lab.plan.nodes.items():
+        lines.append(f"  {paint(name, 'cyan')} ({plan.node.kind}, netns {lab.ns(name)})")
+        for iface in plan.interfaces:
+            addrs = " ".join(str(a) for a in iface.addresses)
+            lines.append(f"      {iface.name:<10} -> {iface.peer:<8} {addrs}")
+        for route in plan.routes:
+            lines.append(f"      route {route.destination} via {route.via}")
+    services = [f"{s.node}:{s.port}/{s.kind}" for s in lab.topology.services]
+    if services:
+        lines.append("  services: " + ", ".join(services))
+    return "\n".join(lines)
