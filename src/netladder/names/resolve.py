@@ -10,6 +10,7 @@ Every exchange is kept as an `Attempt`, so the result carries its evidence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -39,6 +40,7 @@ __all__ = [
     "SystemLookup",
     "check_name",
     "compare",
+    "getaddrinfo",
     "is_address",
     "parse_hosts",
     "parse_resolv_conf",
@@ -616,33 +618,46 @@ def _gai_error(exc: BaseException) -> str:
     return str(exc)
 
 
-async def system_lookup(name: str, wait: float = 10.0, family: int = 0) -> SystemLookup:
-    """getaddrinfo(name) in a daemon thread, so that a hung lookup cannot hold the exit."""
+async def getaddrinfo(host: str, port: int | None, family: int = 0, type: int = 0,
+                      flags: int = 0) -> list[tuple[Any, ...]]:
+    """socket.getaddrinfo in a daemon thread: unlike the loop's executor, a lookup that hangs
+    can neither hold the process at exit nor outlive a cancelled caller."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
 
     def work() -> None:
         try:
-            result: Any = socket.getaddrinfo(name, None, family, socket.SOCK_STREAM, 0,
-                                             socket.AI_CANONNAME)
+            result: Any = socket.getaddrinfo(host, port, family, type, 0, flags)
         except Exception as exc:
             result = exc
+
         def deliver() -> None:
             if not future.done():
                 future.set_result(result)
 
-        loop.call_soon_threadsafe(deliver)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(deliver)
 
-    start = time.monotonic()
     threading.Thread(target=work, daemon=True, name="getaddrinfo").start()
+    result = await future
+    if isinstance(result, BaseException):
+        raise result
+    return list(result)
+
+
+async def system_lookup(name: str, wait: float = 10.0, family: int = 0) -> SystemLookup:
+    """getaddrinfo(name): what every program here gets; a hung lookup is cut off at `wait`."""
+    start = time.monotonic()
     try:
-        result = await asyncio.wait_for(future, wait)
+        result = await asyncio.wait_for(
+            getaddrinfo(name, None, family, socket.SOCK_STREAM, socket.AI_CANONNAME), wait)
     except TimeoutError:
         return SystemLookup(name, False, error=f"no result in {wait:.0f} s",
                             time_ms=_ms(time.monotonic() - start) or 0.0)
+    except (OSError, UnicodeError) as exc:
+        return SystemLookup(name, False, error=_gai_error(exc),
+                            time_ms=_ms(time.monotonic() - start) or 0.0)
     elapsed = _ms(time.monotonic() - start) or 0.0
-    if isinstance(result, BaseException):
-        return SystemLookup(name, False, error=_gai_error(result), time_ms=elapsed)
     addresses = tuple(dict.fromkeys(str(info[4][0]) for info in result))
     canonical = next((str(info[3]) for info in result if info[3]), None)
     return SystemLookup(name, True, addresses, canonical, time_ms=elapsed)
