@@ -294,7 +294,7 @@ async def _addresses(host: str, port: int, family: int, kind: int) -> list[tuple
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
-    wanted = {socket.AF_INET: 4, socket.AF_INET6: 6}.get(family)
+    wanted = {int(socket.AF_INET): 4, int(socket.AF_INET6): 6}.get(int(family))
     if literal is not None and wanted is not None and literal.version != wanted:
         raise _Failed(f"{host} is not an IPv{wanted} address (-{wanted} was asked)")
     try:
