@@ -156,7 +156,8 @@ class DnsServer:
                 return response.to_wire(max_size=_udp_limit(query))
             except dns.exception.TooBig:
                 return _truncated(query, response)
-        return response.to_wire()
+        # Over TCP the client's EDNS UDP size does not apply (dnspython would cap at it).
+        return response.to_wire(max_size=65535)
 
 
 class _Udp(asyncio.DatagramProtocol):
