@@ -297,6 +297,8 @@ async def _addresses(host: str, port: int, family: int, kind: int) -> list[tuple
     wanted = {int(socket.AF_INET): 4, int(socket.AF_INET6): 6}.get(int(family))
     if literal is not None and wanted is not None and literal.version != wanted:
         raise _Failed(f"{host} is not an IPv{wanted} address (-{wanted} was asked)")
+    if literal is not None:  # nothing to look up
+        return [(str(literal), port) if literal.version == 4 else (str(literal), port, 0, 0)]
     try:
         infos = await getaddrinfo(host, port, family, kind)
     except socket.gaierror as exc:
