@@ -106,6 +106,16 @@ def test_broken_stun_servers_are_named_and_a_classic_one_works(lab: Lab) -> None
     assert rc == 0
 
 
+def test_a_stun_answer_to_another_transaction_or_an_error_is_no_address(lab: Lab) -> None:
+    rc, data = myip(lab, "--stun", f"{PUB}:3482", "--stun", f"{PUB}:3483", "--timeout", "0.8")
+    sources = by_endpoint(data)
+    assert sources[f"{PUB}:3482"]["error"] == (
+        "timeout after 0.8 s: no answer to 2 Binding request(s); 2 unrelated or unparsable "
+        "datagram(s) ignored")
+    assert sources[f"{PUB}:3483"]["error"] == "STUN error 500 Server Error"
+    assert rc == 1
+
+
 def test_disagreeing_sources_are_explained(lab: Lab) -> None:
     inside = f"http://{lab.addr('nat')}:8080/"  # the router's own echo: no NAT on the way
     rc, data = myip(lab, "--http", inside, "--stun", PUB)

@@ -71,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     if args.compare:
         if rdtype not in ("A", "AAAA"):
             raise UsageError("netladder dns: --compare works on addresses (--type A or AAAA)")
-        families = (args.family,) if args.family else ((6,) if args.rdtype == "AAAA" and
-                                                        args.rdtype else (4, 6))
+        families = (args.family,) if args.family else ((6,) if args.rdtype else (4, 6))
+        if args.rdtype and rdtype == "A" and not args.family:
+            families = (4,)
         comparison = asyncio.run(compare(name, servers or None, tcp=args.tcp,
                                          wait=args.timeout, tries=args.tries,
                                          families=families))
@@ -107,7 +108,7 @@ def _rows(result: Resolution) -> list[str]:
             for r in records]
 
 
-def render(result: Resolution, stream: object = None) -> str:
+def render(result: Resolution) -> str:
     out = sys.stdout
     colour = "green" if result.ok else ("yellow" if result.status is Status.NODATA else "red")
     head = f"{result.name} {result.type}: "

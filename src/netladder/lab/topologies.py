@@ -112,7 +112,8 @@ def nat() -> Topology:
 
     pub serves the zone `lab.` (LAB_RECORDS) on 53 (slow.lab answers after 1.5 s,
     servfail.lab is SERVFAIL, garbage.lab gets a broken answer), STUN on 3478 (and misbehaving
-    responders on 3479 garbage, 3480 silent, 3481 classic MAPPED-ADDRESS only) and an HTTP echo
+    responders on 3479 garbage, 3480 silent, 3481 classic MAPPED-ADDRESS only, 3482 answering
+    another transaction, 3483 a 500 error) and an HTTP echo
     on 80.  The router also runs an HTTP echo on 8080, which the client reaches without NAT.
     The client's resolv.conf names pub; its /etc/hosts pins pinned.lab to 203.0.113.99.
     """
@@ -145,6 +146,8 @@ def nat() -> Topology:
             Service("pub", "stun", 3479, {"mode": "garbage"}),
             Service("pub", "stun", 3480, {"mode": "silent"}),
             Service("pub", "stun", 3481, {"mode": "classic"}),
+            Service("pub", "stun", 3482, {"mode": "wrong-txid"}),
+            Service("pub", "stun", 3483, {"mode": "error"}),
             Service("pub", "http-echo", 80),
             Service("nat", "http-echo", 8080),
         ),
