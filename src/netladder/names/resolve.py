@@ -77,7 +77,6 @@ RCODES: dict[int, tuple[str, str]] = {
 MAX_NAME = 253  # characters, without the final dot (RFC 1035 §2.3.4: 255 octets on the wire)
 MAX_LABEL = 63
 DEFAULT_PORT = 53
-MAX_TCP_MESSAGE = 65535
 GLIBC_DEFAULT_TIMEOUT = 5.0  # resolv.conf(5): options timeout
 GLIBC_DEFAULT_ATTEMPTS = 2
 
