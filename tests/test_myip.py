@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -135,6 +137,19 @@ def test_no_answer_at_all_fails(lab: Lab) -> None:
     assert human.returncode == 1 and "failed: timeout after 0.5 s" in human.stdout
 
 
+def test_ctrl_c_prints_what_was_gathered_and_exits_130(lab: Lab) -> None:
+    proc = lab.popen("client", [sys.executable, "-m", "netladder", "myip", "--http",
+                                f"http://{PUB}/", "--stun", f"{PUB}:3480", "--timeout", "20"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)  # the echo has answered; the silent STUN server never will
+    os.kill(proc.pid, signal.SIGINT)  # `ip netns exec` execs the command: this is netladder
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"behind NAT: local {lab.addr('client')}, public {lab.addr_on('nat', 'pub')}" in out
+    assert f"{PUB}:3480" in out and "interrupted after" in out
+
+
 def test_endpoints_from_the_environment_and_the_config_file(lab: Lab, tmp_path: Path) -> None:
     rc, data = myip(lab, env={ENV_STUN: PUB, ENV_HTTP: f"http://{PUB}/json"})
     assert rc == 0 and data["endpoints_from"] == "environment"
@@ -154,8 +169,6 @@ def test_endpoints_from_the_environment_and_the_config_file(lab: Lab, tmp_path: 
 # -- input and configuration, without a lab -----------------------------------------------------
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
     return subprocess.run([sys.executable, "-m", "netladder", *args], capture_output=True,
                           text=True, timeout=30, check=False, env={**os.environ, **(env or {})})
 

@@ -12,7 +12,7 @@ import asyncio
 import sys
 
 from netladder.args import add_json, positive_float
-from netladder.errors import EXIT_FAIL, EXIT_OK
+from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
 from netladder.names.myip import MyIp, discover, endpoints
 from netladder.output import emit_json, fmt_ms, paint
 
@@ -40,8 +40,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     chosen = endpoints(args.http, args.stun)
-    result = asyncio.run(discover(chosen.http, chosen.stun, version=args.version,
-                                  deadline=args.timeout, endpoints_from=chosen.source))
+    gathered: list[MyIp] = []
+    try:
+        result = asyncio.run(discover(chosen.http, chosen.stun, version=args.version,
+                                      deadline=args.timeout, endpoints_from=chosen.source,
+                                      on_interrupt=gathered.append))
+    except KeyboardInterrupt:
+        if gathered:  # Ctrl-C: print what was gathered, then exit 130
+            if args.json:
+                emit_json(gathered[0])
+            else:
+                print(render(gathered[0]))
+        return EXIT_INTERRUPTED
     if args.json:
         emit_json(result)
     else:

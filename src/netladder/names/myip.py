@@ -16,7 +16,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -501,9 +501,11 @@ async def discover(
     version: int | None = None,
     deadline: float = 3.0,
     endpoints_from: str = "",
+    on_interrupt: Callable[[MyIp], None] | None = None,
 ) -> MyIp:
     """Ask every source at once; whatever has not answered when `deadline` (seconds) is up is
-    reported as timed out, and never hides the sources that did answer."""
+    reported as timed out, and never hides the sources that did answer.  When the caller is
+    cancelled (Ctrl-C), `on_interrupt` gets what was gathered before the cancellation goes on."""
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
     start = time.monotonic()
     tasks: list[tuple[str, str, asyncio.Task[SourceResult]]] = []
@@ -511,8 +513,14 @@ async def discover(
         tasks.append(("http", h.url, asyncio.ensure_future(_http(h, family))))
     for s in stun_servers:
         tasks.append(("stun", str(s), asyncio.ensure_future(_stun(s, family))))
+    interrupted = False
     if tasks:
-        await asyncio.wait([t for _, _, t in tasks], timeout=deadline)
+        try:
+            await asyncio.wait([t for _, _, t in tasks], timeout=deadline)
+        except asyncio.CancelledError:
+            interrupted = True
+    cut = (f"interrupted after {time.monotonic() - start:.1f} s" if interrupted
+           else f"timeout after {deadline:g} s")
     results: list[SourceResult] = []
     for kind, name, task in tasks:
         if task.done():
@@ -526,14 +534,20 @@ async def discover(
         try:
             await task
         except _Timeout as exc:
-            results.append(_failure(kind, name, f"timeout after {deadline:g} s: {exc}",
-                                    exc.start, exc.server, exc.local))
+            results.append(_failure(kind, name, f"{cut}: {exc}", exc.start, exc.server,
+                                    exc.local))
             continue
         except asyncio.CancelledError:
             pass
-        results.append(SourceResult(kind, name, False, time_ms=round(deadline * 1000, 3),
-                                    error=f"timeout: no answer within {deadline:g} s"))
-    return _verdict(tuple(results), endpoints_from, (time.monotonic() - start) * 1000)
+        results.append(SourceResult(kind, name, False,
+                                    time_ms=round((time.monotonic() - start) * 1000, 3),
+                                    error=f"{cut}: no answer"))
+    outcome = _verdict(tuple(results), endpoints_from, (time.monotonic() - start) * 1000)
+    if interrupted:
+        if on_interrupt is not None:
+            on_interrupt(outcome)
+        raise asyncio.CancelledError
+    return outcome
 
 
 def _verdict(results: tuple[SourceResult, ...], endpoints_from: str, took_ms: float) -> MyIp:
