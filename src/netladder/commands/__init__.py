@@ -1,0 +1,1 @@
+"""The commands of the CLI: one module per command, each with register(parser) and run(args)."""
