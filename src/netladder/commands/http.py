@@ -194,8 +194,9 @@ def _render_tls(hop: Hop) -> None:
     print(f"{paint('cert', 'bold')}     {tls.subject or '(no subject)'}  issuer {tls.issuer}")
     if not math.isnan(tls.days_to_expiry):
         days = tls.days_to_expiry
-        when = (f"expires {tls.not_after[:10]} (in {days:.0f} days)" if days >= 0
-                else f"EXPIRED {tls.not_after[:10]} ({-days:.0f} days ago)")
+        # Whole days left (or gone), as certificate tools count them.
+        when = (f"expires {tls.not_after[:10]} (in {int(days)} days)" if days >= 0
+                else paint(f"EXPIRED {tls.not_after[:10]} ({int(-days)} days ago)", "red"))
     else:
         when = "expiry unknown"
     match = "hostname matches" if tls.hostname_match else paint("hostname does NOT match",
