@@ -23,7 +23,7 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from netladder.l7 import http1
@@ -31,6 +31,15 @@ from netladder.l7.lint import Exchange, Finding, lint
 
 if TYPE_CHECKING:
     import ssl
+    from typing import Protocol
+
+    class _Conn(Protocol):
+        """The few operations the exchanges need from a connection (the I/O boundary)."""
+
+        async def read(self, n: int) -> bytes: ...
+        async def send(self, data: bytes) -> None: ...
+        def close(self) -> None: ...
+
 
 __all__ = [
     "DEFAULT_EXPECT",
@@ -325,14 +334,16 @@ class _Failed(Exception):
         self.failure = Failure(phase, message)
 
 
-@dataclass
 class _Clock:
     """The points of one request as they happen, and the phase we are in (for errors)."""
 
-    start: float = field(default_factory=time.monotonic)
-    phase: str = "dns"
-    points: dict[str, float] = field(default_factory=dict)
-    received: int = 0
+    __slots__ = ("phase", "points", "received", "start")
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.phase = "dns"
+        self.points: dict[str, float] = {}
+        self.received = 0
 
     def mark(self, name: str) -> None:
         self.points[name] = (time.monotonic() - self.start) * 1000
@@ -343,18 +354,23 @@ class _Clock:
                                    p.get("pretransfer"), p.get("starttransfer"), p.get("total"))
 
 
-@dataclass
 class _Response:
-    http_version: str = ""
-    status: int | None = None
-    reason: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-    interim: tuple[int, ...] = ()
-    body_bytes: int = 0
-    truncated: bool = False
-    body: bytearray = field(default_factory=bytearray)
-    tls: TlsInfo | None = None
-    address: str | None = None
+    """The response as it is being read (plain slots: it is mutated on the way)."""
+
+    __slots__ = ("address", "body", "body_bytes", "headers", "http_version", "interim",
+                 "reason", "status", "tls", "truncated")
+
+    def __init__(self) -> None:
+        self.http_version = ""
+        self.status: int | None = None
+        self.reason = ""
+        self.headers: tuple[tuple[str, str], ...] = ()
+        self.interim: tuple[int, ...] = ()
+        self.body_bytes = 0
+        self.truncated = False
+        self.body = bytearray()
+        self.tls: TlsInfo | None = None
+        self.address: str | None = None
 
 
 _PHASE_WORDS = {
@@ -486,14 +502,6 @@ async def _exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response)
         conn.close()
         raise
     return conn
-
-
-class _Conn(Protocol):
-    """The few operations the exchanges need from a connection (the I/O boundary)."""
-
-    async def read(self, n: int) -> bytes: ...
-    async def send(self, data: bytes) -> None: ...
-    def close(self) -> None: ...
 
 
 class _SockConn:

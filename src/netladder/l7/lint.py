@@ -7,7 +7,6 @@ matching GET response when one was fetched.
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -211,6 +210,8 @@ def valid_retry_after(value: str) -> bool:
         return True
     if _ASCTIME.match(value):
         return True
+    import email.utils  # only when there is a date to parse (start-up cost)
+
     return "," in value and email.utils.parsedate_tz(value) is not None
 
 
