@@ -115,7 +115,7 @@ def _document(check: HttpCheck, with_body: bool) -> dict[str, Any]:
         "ok": check.ok,
         "status": final.status,
         "status_expected": check.status_expected,
-        "expect": [f"{lo}-{hi}" if lo != hi else str(lo) for lo, hi in check.expect],
+        "expect": [_fmt_range(lo, hi) for lo, hi in check.expect],
         "final_url": final.url,
         "redirects": len(check.hops) - 1,
         "total_ms": check.total_ms,
@@ -125,6 +125,12 @@ def _document(check: HttpCheck, with_body: bool) -> dict[str, Any]:
         "findings": to_jsonable(final.lint),
         "hops": hops,
     }
+
+
+def _fmt_range(lo: int, hi: int) -> str:
+    if lo % 100 == 0 and hi == lo + 99:
+        return f"{lo // 100}xx"
+    return str(lo) if lo == hi else f"{lo}-{hi}"
 
 
 # -- text -----------------------------------------------------------------------------------------
@@ -182,7 +188,7 @@ def _render(check: HttpCheck, args: argparse.Namespace) -> None:
         print(paint(f"netladder http: {check.error.message}", "red", stream=sys.stderr),
               file=sys.stderr)
     elif not check.status_expected:
-        expect = ",".join(f"{lo}-{hi}" if lo != hi else str(lo) for lo, hi in check.expect)
+        expect = ",".join(_fmt_range(lo, hi) for lo, hi in check.expect)
         print(paint(f"FAIL: status {final.status} is not expected ({expect})", "red"))
 
 
@@ -211,9 +217,10 @@ def _render_timings(t: Timings, tls: bool) -> None:
     total = t.total_ms
     if total is None:
         reached = [(label, getattr(t, attr)) for label, attr, _, _ in _PHASES
-                   if getattr(t, attr) is not None]
+                   if getattr(t, attr) is not None and (tls or label != "TLS handshake")]
         if reached:
-            print("  ".join(f"{label} {fmt_ms(v)} ms" for label, v in reached))
+            print("timings before the failure: "
+                  + ", ".join(f"{label} {fmt_ms(v)} ms" for label, v in reached))
         return
     scale = _BAR / total if total > 0 else 0.0
     start = 0.0
