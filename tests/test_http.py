@@ -66,6 +66,11 @@ ROUTES: dict[str, dict[str, Any]] = {
     "/loop/a": {"status": 302, "headers": {"Location": "/loop/b"}},
     "/loop/b": {"status": 307, "headers": {"Location": "/loop/a"}},
     "/see-other": {"status": 303, "headers": {"Location": "/ok"}},
+    # framings
+    "/chunked": {"status": 200, "body": "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                 "content_length": False, "headers": {"Transfer-Encoding": "chunked"}},
+    "/until-close": {"status": 200, "body": "all of it\n", "content_length": False,
+                     "close": True},
 }
 
 # rule -> (path that breaks it, path that keeps it, method)
@@ -176,6 +181,7 @@ def lab(lab_ok: None, certs: Path) -> Iterator[Lab]:
             Service("server", "http", 80, {"routes": ROUTES}),
             Service("server", "http", 8080),
             Service("server", "http-hostile", 81),
+            Service("server", "tcp", 2222, {"banner": "SSH-2.0-OpenSSH_9.2p1 lab"}),
             tls_service(443, "valid", certs),
             tls_service(4443, "valid", certs, alpn=["http/1.1"]),
             tls_service(8443, "expired", certs),
@@ -220,6 +226,22 @@ def test_get_shows_the_content_size_but_not_the_content(lab: Lab) -> None:
     out = http(lab, "--get", f"http://{SERVER}/ok").stdout
     assert "content: 6 bytes" in out and "hello" not in out
     assert "hello" in http(lab, "--get", "--body", f"http://{SERVER}/ok").stdout
+
+
+@pytest.mark.parametrize(("path", "size"), [("/chunked", 11), ("/until-close", 10), ("/ok", 6)])
+def test_content_is_measured_whatever_its_framing(lab: Lab, path: str, size: int) -> None:
+    code, doc = http_json(lab, "--get", "--body", f"http://{SERVER}{path}")
+    hop = doc["hops"][0]
+    assert code == 0 and hop["body_bytes"] == size and not hop["body_truncated"]
+    assert len(hop["body"]) == size
+
+
+def test_the_content_read_is_bounded(lab: Lab) -> None:
+    code, doc = http_json(lab, "--get", "--max-body", "3", f"http://{SERVER}/chunked")
+    hop = doc["hops"][0]
+    assert code == 0 and hop["body_bytes"] == 3 and hop["body_truncated"]
+    out = http(lab, "--get", "--max-body", "3", f"http://{SERVER}/ok").stdout
+    assert "content: 3 bytes (stopped at the read limit)" in out
 
 
 def test_ipv6_and_json_fields(lab: Lab) -> None:
@@ -393,6 +415,8 @@ def test_slo_thresholds_fail_the_check(lab: Lab) -> None:
                                   "response head"),
     (f"http://{SERVER}:81/close", "closed the connection before sending anything"),
     (f"http://{SERVER}:22/", "connect to 198.51.100.18 port 22 failed: Connection refused"),
+    (f"http://{SERVER}:2222/", "not an HTTP response: starts with b'SSH-2.0"),
+    (f"https://{SERVER}:2222/", "TLS handshake failed: WRONG_VERSION_NUMBER"),
     (f"https://{NAME}:8443/", "certificate verify failed: certificate has expired"),
     (f"https://{NAME}:9443/", "certificate verify failed: self-signed certificate"),
     (f"https://{NAME}:10443/", "certificate verify failed: Hostname mismatch"),

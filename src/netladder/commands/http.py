@@ -46,6 +46,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="list every RFC 9110 finding (and GET to compare with HEAD); "
                              "MUST-level findings fail the check")
     parser.add_argument("--body", action="store_true", help="print the content (up to 1 MiB)")
+    parser.add_argument("--max-body", type=positive_int, default=None, metavar="BYTES",
+                        help="stop reading the content after this many bytes (default 10 MiB)")
     add_json(parser)
 
 
@@ -75,6 +77,7 @@ def _options(args: argparse.Namespace) -> tuple[str, HttpOptions]:
         http2=args.http2, insecure=args.insecure, cacert=args.cacert, resolve=resolve,
         timeout=args.timeout, expect=expect, slo=slo, compare_get=args.lint,
         keep_body=client.KEEP_BODY if args.body else 0,
+        max_body=args.max_body or client.MAX_BODY,
     )
     return url.text, opts
 
@@ -88,7 +91,19 @@ def run(args: argparse.Namespace) -> int:
     if opts.http2 and url.startswith("http://"):
         print("netladder http: note: --http2 is offered by TLS ALPN; http:// uses HTTP/1.1",
               file=sys.stderr)
-    check = asyncio.run(http_check(url, opts))
+    done: list[Hop] = []
+    try:
+        check = asyncio.run(http_check(url, opts, on_hop=done.append))
+    except KeyboardInterrupt:
+        # SPEC: on Ctrl-C print what was gathered, then exit 130 (cli.main).
+        if args.json:
+            emit_json({"url": url, "interrupted": True, "hops": [_hop_doc(h, False)
+                                                                  for h in done]})
+        else:
+            for hop in done:
+                _render_head(hop)
+            print("interrupted", file=sys.stderr)
+        raise
     if args.json:
         emit_json(_document(check, args.body))
     else:
@@ -99,15 +114,17 @@ def run(args: argparse.Namespace) -> int:
 # -- JSON -----------------------------------------------------------------------------------------
 
 
+def _hop_doc(hop: Hop, with_body: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = to_jsonable(hop)
+    doc.pop("body", None)
+    if with_body:
+        doc["body"] = hop.body.decode("utf-8", "replace")
+    doc["headers"] = [[k, v] for k, v in hop.headers]
+    return doc
+
+
 def _document(check: HttpCheck, with_body: bool) -> dict[str, Any]:
-    hops = []
-    for hop in check.hops:
-        doc = to_jsonable(hop)
-        doc.pop("body", None)
-        if with_body:
-            doc["body"] = hop.body.decode("utf-8", "replace")
-        doc["headers"] = [[k, v] for k, v in hop.headers]
-        hops.append(doc)
+    hops = [_hop_doc(hop, with_body) for hop in check.hops]
     final = check.final
     return {
         "url": check.url,
@@ -148,12 +165,7 @@ _BAR = 40
 def _render(check: HttpCheck, args: argparse.Namespace) -> None:
     out = sys.stdout
     for hop in check.hops:
-        if hop.status is not None:
-            line = f"{hop.http_version} {hop.status}" + (f" {hop.reason}" if hop.reason else "")
-            print(paint(line, "bold"))
-            for name, value in hop.headers:
-                print(f"{paint(name, 'cyan')}: {value}")
-            print()
+        _render_head(hop)
         if args.body and hop is check.final and hop.body:
             out.write(hop.body.decode("utf-8", "replace"))
             if not hop.body.endswith(b"\n"):
@@ -190,6 +202,17 @@ def _render(check: HttpCheck, args: argparse.Namespace) -> None:
     elif not check.status_expected:
         expect = ",".join(_fmt_range(lo, hi) for lo, hi in check.expect)
         print(paint(f"FAIL: status {final.status} is not expected ({expect})", "red"))
+
+
+def _render_head(hop: Hop) -> None:
+    """The status line and header fields, as curl -I prints them."""
+    if hop.status is None:
+        return
+    line = f"{hop.http_version} {hop.status}" + (f" {hop.reason}" if hop.reason else "")
+    print(paint(line, "bold"))
+    for name, value in hop.headers:
+        print(f"{paint(name, 'cyan')}: {value}")
+    print()
 
 
 def _render_tls(hop: Hop) -> None:

@@ -21,7 +21,7 @@ import asyncio
 import ipaddress
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -871,9 +871,12 @@ def _same_ip(value: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> b
 # -- the check: redirects, expectations, thresholds -----------------------------------------------
 
 
-async def http_check(url: Url | str, options: HttpOptions | None = None) -> HttpCheck:
+async def http_check(url: Url | str, options: HttpOptions | None = None, *,
+                     on_hop: Callable[[Hop], None] | None = None) -> HttpCheck:
     """Fetch a URL (following redirects with options.follow), then judge the final response
-    against options.expect and options.slo.  Never raises for network trouble."""
+    against options.expect and options.slo.  Never raises for network trouble.
+
+    `on_hop` sees each hop as it completes (so an interrupted run can show what it has)."""
     opts = options or HttpOptions()
     target = parse_url(url) if isinstance(url, str) else url
     loop = asyncio.get_running_loop()
@@ -885,6 +888,8 @@ async def http_check(url: Url | str, options: HttpOptions | None = None) -> Http
     while True:
         hop = await fetch(target, replace(opts, method=method), deadline=deadline)
         hops.append(hop)
+        if on_hop is not None:
+            on_hop(hop)
         seen.append(target.text)
         if hop.error is not None:
             error = hop.error
