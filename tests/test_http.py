@@ -66,6 +66,7 @@ ROUTES: dict[str, dict[str, Any]] = {
     "/loop/a": {"status": 302, "headers": {"Location": "/loop/b"}},
     "/loop/b": {"status": 307, "headers": {"Location": "/loop/a"}},
     "/see-other": {"status": 303, "headers": {"Location": "/ok"}},
+    "/redirect-to-silence": {"status": 302, "headers": {"Location": f"http://{SERVER}:81/silent"}},
     # framings
     "/chunked": {"status": 200, "body": "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
                  "content_length": False, "headers": {"Transfer-Encoding": "chunked"}},
@@ -526,3 +527,16 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_exits_130_after_showing_the_hops_so_far(lab: Lab) -> None:
+    import signal
+
+    proc = lab.popen("client", [sys.executable, "-m", "netladder", "http", "-L",
+                                f"http://{SERVER}/redirect-to-silence"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # start-up, the first hop, then the silent server
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert out.startswith("HTTP/1.1 302 Found") and "Traceback" not in err
