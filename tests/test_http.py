@@ -481,11 +481,12 @@ def phases(p: dict[str, float]) -> dict[str, float]:
             "transfer": p["total"] - p["starttransfer"]}
 
 
-@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
-def test_phase_timings_agree_with_curl(lab: Lab, certs: Path, tls: bool) -> None:
+@pytest.mark.parametrize("mode", ["http", "https", "h2"])
+def test_phase_timings_agree_with_curl(lab: Lab, certs: Path, mode: str) -> None:
+    tls = mode != "http"
     if tls:
         args = ["--cacert", str(certs / "ca.pem"), "--resolve", f"{NAME}:443:{SERVER}",
-                f"https://{NAME}/delay/150"]
+                f"https://{NAME}/delay/150"] + (["--http2"] if mode == "h2" else [])
     else:
         args = [f"http://{SERVER}/delay/150"]
     ours_runs, curl_runs = [], []

@@ -64,6 +64,7 @@ __all__ = [
 MAX_BODY = 10 * 1024 * 1024  # read at most this much content, then stop (reported)
 KEEP_BODY = 1024 * 1024  # keep this much of it for --body
 READ_SIZE = 65536
+MAX_INTERIM = 10  # 1xx responses before the final one
 
 DEFAULT_EXPECT: tuple[tuple[int, int], ...] = ((200, 399),)
 # --slo keys → the Timings attribute each one limits (httpstat's phases plus ttfb and total).
@@ -357,7 +358,7 @@ class _Clock:
 class _Response:
     """The response as it is being read (plain slots: it is mutated on the way)."""
 
-    __slots__ = ("address", "body", "body_bytes", "headers", "http_version", "interim",
+    __slots__ = ("address", "alpn", "body", "body_bytes", "headers", "http_version", "interim",
                  "reason", "status", "tls", "truncated")
 
     def __init__(self) -> None:
@@ -370,6 +371,7 @@ class _Response:
         self.truncated = False
         self.body = bytearray()
         self.tls: TlsInfo | None = None
+        self.alpn: str | None = None
         self.address: str | None = None
 
 
@@ -392,13 +394,24 @@ async def fetch(url: Url | str, options: HttpOptions | None = None, *,
     loop = asyncio.get_running_loop()
     if deadline is None:
         deadline = loop.time() + opts.timeout
+    # Local set-up before the clock starts, so that the phases measure the network and the
+    # handshake rather than loading the CA store or the h2 modules.
+    tls_ctx = None
+    if target.scheme == "https":
+        try:
+            tls_ctx = _tls_context(opts)
+        except (OSError, ValueError) as exc:
+            return Hop(url=target.text, method=opts.method,
+                       error=Failure("tls", f"cannot set up TLS: {exc}"))
+        if opts.http2:
+            import h2.connection  # noqa: F401
     clock = _Clock()
     resp = _Response()
     failure: Failure | None = None
     conn: _Conn | None = None
     try:
         async with asyncio.timeout_at(deadline):
-            conn = await _exchange(target, opts, clock, resp)
+            conn = await _exchange(target, opts, clock, resp, tls_ctx)
     except _Failed as exc:
         failure = exc.failure
     except TimeoutError:
@@ -460,7 +473,8 @@ def _oserror_message(phase: str, exc: OSError) -> str:
     return f"{words}: {reason}" + (f" ({name})" if name and phase == "connect" else "")
 
 
-async def _exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response) -> _Conn:
+async def _exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response,
+                    tls_ctx: ssl.SSLContext | None) -> _Conn:
     loop = asyncio.get_running_loop()
     # Name lookup: --resolve, an address literal, or getaddrinfo (in a thread, as curl does).
     clock.phase = "dns"
@@ -472,9 +486,9 @@ async def _exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response)
     clock.mark("connect")
 
     conn: _Conn
-    if url.scheme == "https":
+    ssl_object: ssl.SSLObject | None = None
+    if tls_ctx is not None:
         clock.phase = "tls"
-        tls_ctx = _tls_context(opts)
         try:
             # An address literal goes in server_hostname too: ssl then checks the IP SANs
             # and sends no SNI.
@@ -486,22 +500,31 @@ async def _exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response)
             raise
         conn = _StreamConn(reader, writer)
         clock.mark("appconnect")
-        resp.tls = _tls_info(writer.get_extra_info("ssl_object"), url.host,
-                             verified=not opts.insecure)
+        ssl_object = writer.get_extra_info("ssl_object")
+        resp.alpn = ssl_object.selected_alpn_protocol()
     else:
         # Plain HTTP works on the socket itself: no transport set-up between the connect and
         # the request, so pretransfer - connect is as small as curl's.
         conn = _SockConn(loop, sock)
         clock.points["appconnect"] = 0.0
     try:
-        if resp.tls is not None and resp.tls.alpn == "h2":
+        if resp.alpn == "h2":
             await _h2_exchange(url, opts, clock, resp, conn)
         else:
             await _h1_exchange(url, opts, clock, resp, conn)
     except BaseException:
+        _describe_tls(resp, ssl_object, url, opts)
         conn.close()
         raise
+    _describe_tls(resp, ssl_object, url, opts)
     return conn
+
+
+def _describe_tls(resp: _Response, ssl_object: ssl.SSLObject | None, url: Url,
+                  opts: HttpOptions) -> None:
+    """The certificate details, read after the timed part of the exchange."""
+    if ssl_object is not None and resp.tls is None:
+        resp.tls = _tls_info(ssl_object, url.host, verified=not opts.insecure)
 
 
 class _SockConn:
@@ -586,7 +609,17 @@ async def _connect(loop: asyncio.AbstractEventLoop,
                              + (f" ({name})" if name else ""))
 
 
+_CONTEXTS: dict[tuple[str | None, bool, bool], ssl.SSLContext] = {}
+
+
 def _tls_context(opts: HttpOptions) -> ssl.SSLContext:
+    key = (opts.cacert, opts.insecure, opts.http2)
+    if key not in _CONTEXTS:
+        _CONTEXTS[key] = _new_tls_context(opts)
+    return _CONTEXTS[key]
+
+
+def _new_tls_context(opts: HttpOptions) -> ssl.SSLContext:
     import ssl
 
     ctx = ssl.create_default_context(cafile=opts.cacert)
@@ -633,6 +666,9 @@ async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
             del buf[:end]
             if 100 <= head.status < 200 and head.status != 101:
                 interim.append(head.status)  # informational: the final response follows
+                if len(interim) > MAX_INTERIM:
+                    raise _Failed("response", f"more than {MAX_INTERIM} informational (1xx) "
+                                              "responses")
                 continue
             break
         chunk = await conn.read(READ_SIZE)

@@ -140,7 +140,10 @@ async def https_service(port: int, options: Mapping[str, Any]) -> None:
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(options["cert"]), str(options["key"]))
-    ctx.set_alpn_protocols(list(options.get("alpn", ["h2", "http/1.1"])))
+    alpn = list(options.get("alpn", ["h2", "http/1.1"]))
+    ctx.set_alpn_protocols(alpn)
+    if "h2" in alpn:
+        import h2.connection  # noqa: F401  # now, not in the first request's server time
     routes: Mapping[str, Any] = options.get("routes", {})
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
