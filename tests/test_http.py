@@ -409,6 +409,7 @@ def test_slo_thresholds_fail_the_check(lab: Lab) -> None:
 @pytest.mark.parametrize(("url", "message"), [
     (f"http://{SERVER}:81/endless-headers", "more than 200 response header fields"),
     (f"http://{SERVER}:81/huge-header", "header line longer than 64 KiB"),
+    (f"http://{SERVER}:81/endless-100", "more than 10 informational (1xx) responses"),
     (f"http://{SERVER}:81/bad-status", "invalid status line"),
     (f"http://{SERVER}:81/drip", "timed out waiting for the response head after 2 s"),
     (f"http://{SERVER}:81/silent", "timed out waiting for the response head after 2 s"),

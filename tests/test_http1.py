@@ -39,6 +39,7 @@ def test_valid_heads_parse(raw: bytes, status: int, reason: str,
     (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "invalid header line"),
     (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "invalid header line"),
     (b"HTTP/1.1 200 OK\r\n folded-first\r\n\r\n", "continuation"),
+    (b"SSH-2.0-OpenSSH_9.2\r\nGET / HTTP/1.1\r\n\r\n", "not an HTTP response"),
 ])
 def test_invalid_heads_are_refused_with_the_reason(raw: bytes, message: str) -> None:
     with pytest.raises(ProtocolError, match=message):

@@ -119,6 +119,8 @@ def parse_head(raw: bytes | bytearray) -> ResponseHead:
         lines.pop()
     if not lines:
         raise ProtocolError("empty response")
+    if not lines[0].startswith(b"HTTP/"):
+        raise ProtocolError(f"not an HTTP response: starts with {bytes(lines[0][:20])!r}")
     m = _STATUS_LINE.match(lines[0])
     if not m:
         raise ProtocolError(f"invalid status line: {_show(lines[0])}")

@@ -7,6 +7,7 @@ hostile server that misbehaves on purpose.
 
 `http-hostile`: the path picks the misbehaviour —
   /endless-headers  a status line, then header fields forever
+  /endless-100      100 Continue responses forever, never a final one
   /huge-header      one 1 MiB header line
   /bad-status       an invalid status line
   /drip             a valid start, then one byte every 200 ms, forever
@@ -188,6 +189,11 @@ async def _misbehave(path: str, writer: asyncio.StreamWriter) -> None:
             n += 100
             await writer.drain()
             await asyncio.sleep(0.001)
+    elif path == "/endless-100":
+        while True:
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
     elif path == "/huge-header":
         writer.write(b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * (1 << 20) + b"\r\n\r\n")
         await writer.drain()
