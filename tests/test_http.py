@@ -188,6 +188,7 @@ def lab(lab_ok: None, certs: Path) -> Iterator[Lab]:
             tls_service(8443, "expired", certs),
             tls_service(9443, "selfsigned", certs),
             tls_service(10443, "other", certs),
+            tls_service(11443, "valid", certs, hostile=True),
         ),
     )
     with Lab(topo, name="http7") as up:
@@ -419,6 +420,10 @@ def test_slo_thresholds_fail_the_check(lab: Lab) -> None:
     (f"http://{SERVER}:22/", "connect to 198.51.100.18 port 22 failed: Connection refused"),
     (f"http://{SERVER}:2222/", "not an HTTP response: starts with b'SSH-2.0"),
     (f"https://{SERVER}:2222/", "TLS handshake failed: WRONG_VERSION_NUMBER"),
+    (f"https://{NAME}:11443/drip", "timed out waiting for the response head after 2 s"),
+    (f"https://{NAME}:11443/huge-header", "header line longer than 64 KiB"),
+    (f"https://{NAME}:11443/reset", "connection reset by the server in the middle of the "
+                                    "response head"),
     (f"https://{NAME}:8443/", "certificate verify failed: certificate has expired"),
     (f"https://{NAME}:9443/", "certificate verify failed: self-signed certificate"),
     (f"https://{NAME}:10443/", "certificate verify failed: Hostname mismatch"),
@@ -436,6 +441,14 @@ def test_hostile_servers_give_one_clear_error_within_the_timeout(lab: Lab, certs
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert took < 2 + 3  # the timeout, plus interpreter start on a busy machine
+
+
+def test_a_hostile_http2_server_is_a_protocol_error(lab: Lab, certs: Path) -> None:
+    start = time.monotonic()
+    result = http(lab, "--http2", "--timeout", "2", "--cacert", str(certs / "ca.pem"),
+                  f"--resolve={NAME}:11443:{SERVER}", f"https://{NAME}:11443/")
+    assert result.returncode == 1 and "HTTP/2 protocol error" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and time.monotonic() - start < 5
 
 
 def test_hostile_json_has_the_failure_phase(lab: Lab) -> None:

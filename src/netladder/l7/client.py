@@ -425,6 +425,8 @@ async def fetch(url: Url | str, options: HttpOptions | None = None, *,
         tls = _tls_failure(exc) if target.scheme == "https" else None
         failure = tls.failure if tls else Failure(clock.phase,
                                                   _oserror_message(clock.phase, exc))
+    except ValueError as exc:  # e.g. undecodable HTTP/2 header bytes
+        failure = Failure(clock.phase, f"invalid response: {exc}")
     finally:
         if conn is not None:
             conn.close()
@@ -755,6 +757,7 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
     await _send(sock, conn.data_to_send(), clock)
     clock.phase = "response"
     head_bytes = 0
+    preface = bytearray()
     done = False
     while not done:
         data = await sock.read(READ_SIZE)
@@ -763,6 +766,10 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
                           + ("before the response" if resp.status is None
                              else "in the middle of the content"))
         clock.received += len(data)
+        if len(preface) < 9:
+            preface += data[:9 - len(preface)]
+            if len(preface) == 9:
+                _check_h2_preface(bytes(preface))
         if resp.status is None:
             head_bytes += len(data)
             if head_bytes > http1.MAX_HEAD_BYTES:
@@ -770,7 +777,7 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
                                           f"{http1.MAX_HEAD_BYTES // 1024} KiB")
         try:
             events = conn.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
+        except h2.exceptions.H2Error as exc:
             raise _Failed(clock.phase, f"HTTP/2 protocol error: {exc}") from None
         for event in events:
             if isinstance(event, h2.events.ResponseReceived) and event.stream_id == 1:
@@ -804,6 +811,17 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
         if outgoing:
             await sock.send(outgoing)
     clock.mark("total")
+
+
+def _check_h2_preface(first: bytes) -> None:
+    """RFC 9113 §3.4: the server's preface is a SETTINGS frame (type 0x4) of a sane length.
+
+    h2 waits for a whole frame before it checks its length, so bytes that are not HTTP/2 would
+    otherwise leave us waiting for a multi-megabyte "frame" until the timeout."""
+    length, kind = int.from_bytes(first[:3], "big"), first[3]
+    if kind != 0x4 or length > 16384 or length % 6:
+        raise _Failed("response", "HTTP/2 protocol error: the server's first frame is not "
+                                  f"SETTINGS (RFC 9113 §3.4); it starts with {first!r}")
 
 
 def _user_agent() -> str:

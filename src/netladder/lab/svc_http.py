@@ -3,7 +3,8 @@ hostile server that misbehaves on purpose.
 
 `https` options: `cert` and `key` (PEM file paths), `alpn` (default ["h2", "http/1.1"]),
 `routes` as for the `http` service (scripted status, headers, body, delay per path, plus
-/status/CODE and /delay/MS).
+/status/CODE and /delay/MS); `hostile: true` makes it the hostile server below behind TLS (and
+on HTTP/2 it answers the preface with bytes that are not HTTP/2 frames).
 
 `http-hostile`: the path picks the misbehaviour —
   /endless-headers  a status line, then header fields forever
@@ -146,12 +147,20 @@ async def https_service(port: int, options: Mapping[str, Any]) -> None:
     if "h2" in alpn:
         import h2.connection  # noqa: F401  # now, not in the first request's server time
     routes: Mapping[str, Any] = options.get("routes", {})
+    hostile = bool(options.get("hostile", False))
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(Exception):
             ssl_object = writer.get_extra_info("ssl_object")
             alpn = ssl_object.selected_alpn_protocol() if ssl_object else None
-            if alpn == "h2":
+            if hostile and alpn == "h2":
+                writer.write(b"HTTP/1.1 200 OK\r\n\r\nthis is not HTTP/2 framing" * 4)
+                await writer.drain()
+                await asyncio.sleep(5)
+            elif hostile:
+                request = await _read_request(reader)
+                await _misbehave(request[1].split("?", 1)[0] if request else "", writer)
+            elif alpn == "h2":
                 await _serve_h2(reader, writer, routes)
             else:
                 await _serve_h1(reader, writer, routes)
