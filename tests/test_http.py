@@ -555,3 +555,26 @@ def test_ctrl_c_exits_130_after_showing_the_hops_so_far(lab: Lab) -> None:
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130, err
     assert out.startswith("HTTP/1.1 302 Found") and "Traceback" not in err
+
+
+def test_names_are_looked_up_and_a_missing_name_is_a_dns_failure(lab: Lab, tmp_path: Path) -> None:
+    # A private /etc/hosts and resolv.conf (nameserver on loopback) for this one command, in a
+    # mount namespace of its own: the lookup goes through getaddrinfo and nothing leaves.
+    (tmp_path / "hosts").write_text(f"{SERVER} {NAME}\n")
+    (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+    script = (f"mount --bind {tmp_path}/hosts /etc/hosts && "
+              f"mount --bind {tmp_path}/resolv.conf /etc/resolv.conf && "
+              f'exec {sys.executable} -m netladder http --json --timeout 5 "$@"')
+
+    def run(url: str) -> tuple[int, dict[str, Any]]:
+        result = lab.exec("client", ["unshare", "--mount", "sh", "-c", script, "sh", url],
+                          check=False, timeout=30)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result.returncode, json.loads(result.stdout)
+
+    code, doc = run(f"http://{NAME}/ok")
+    assert code == 0 and doc["hops"][0]["address"] == f"{SERVER}:80"
+    assert doc["hops"][0]["timings"]["namelookup_ms"] > 0
+    code, doc = run("http://nope.lab.test/")
+    assert code == 1 and doc["error"]["phase"] == "dns"
+    assert "could not resolve 'nope.lab.test'" in doc["error"]["message"]
