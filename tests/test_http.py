@@ -443,6 +443,15 @@ def test_hostile_servers_give_one_clear_error_within_the_timeout(lab: Lab, certs
     assert took < 2 + 3  # the timeout, plus interpreter start on a busy machine
 
 
+def test_a_slow_drip_of_content_stops_at_the_timeout_with_the_head_shown(lab: Lab) -> None:
+    start = time.monotonic()
+    result = http(lab, "--get", "--timeout", "2", f"http://{SERVER}:81/drip-body")
+    assert result.returncode == 1
+    assert "timed out reading the content after 2 s" in result.stderr, result.stderr
+    assert result.stdout.startswith("HTTP/1.1 200 OK")  # what arrived is still shown
+    assert time.monotonic() - start < 5
+
+
 def test_a_hostile_http2_server_is_a_protocol_error(lab: Lab, certs: Path) -> None:
     start = time.monotonic()
     result = http(lab, "--http2", "--timeout", "2", "--cacert", str(certs / "ca.pem"),

@@ -12,6 +12,7 @@ on HTTP/2 it answers the preface with bytes that are not HTTP/2 frames).
   /huge-header      one 1 MiB header line
   /bad-status       an invalid status line
   /drip             a valid start, then one byte every 200 ms, forever
+  /drip-body        a valid head (Content-Length: 100000), then the content a byte at a time
   /reset            half the head, then a TCP reset
   /silent           accepts the request and never answers
   /close            closes the connection without a word
@@ -217,6 +218,12 @@ async def _misbehave(path: str, writer: asyncio.StreamWriter) -> None:
             await asyncio.sleep(0.2)
             writer.write(b"X")
             await writer.drain()
+    elif path == "/drip-body":
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while True:
+            writer.write(b"X")
+            await writer.drain()
+            await asyncio.sleep(0.2)
     elif path == "/reset":
         writer.write(b"HTTP/1.1 200 OK\r\nServer: netladder-lab\r\nX-Half: ")
         await writer.drain()
