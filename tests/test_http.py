@@ -587,3 +587,12 @@ def test_names_are_looked_up_and_a_missing_name_is_a_dns_failure(lab: Lab, tmp_p
     code, doc = run("http://nope.lab.test/")
     assert code == 1 and doc["error"]["phase"] == "dns"
     assert "could not resolve 'nope.lab.test'" in doc["error"]["message"]
+
+
+def test_tls_to_an_address_checks_the_ip_san(lab: Lab, certs: Path) -> None:
+    code, doc = http_json(lab, "--cacert", str(certs / "ca.pem"), f"https://{SERVER}/ok")
+    assert code == 0, doc["error"]
+    assert doc["hops"][0]["tls"]["hostname_match"]
+    # the "other" certificate names only other.lab.test: an address does not match it
+    code, doc = http_json(lab, "--cacert", str(certs / "ca.pem"), f"https://{SERVER}:10443/")
+    assert code == 1 and "IP address mismatch" in doc["error"]["message"]
