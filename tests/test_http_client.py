@@ -1,5 +1,5 @@
-"""The client's input parsing and certificate name matching (pure; the network side is in
-tests/test_http.py, in the lab)."""
+"""The client's input parsing, its phases, and certificate name matching (l7/tlsinfo.py);
+pure — the network side is in tests/test_http.py, in the lab."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import pytest
 
 from netladder.l7.client import (
     Timings,
-    hostname_matches,
     parse_expect,
     parse_header,
     parse_resolve,
     parse_slo,
     parse_url,
 )
+from netladder.l7.tlsinfo import hostname_matches
 
 
 @pytest.mark.parametrize(("text", "scheme", "host", "port", "target", "normal"), [
