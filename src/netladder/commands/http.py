@@ -75,7 +75,7 @@ def _options(args: argparse.Namespace) -> tuple[str, HttpOptions]:
     opts = client.HttpOptions(
         method=method, headers=headers, follow=args.follow, max_redirs=args.max_redirs,
         http2=args.http2, insecure=args.insecure, cacert=args.cacert, resolve=resolve,
-        timeout=args.timeout, expect=expect, slo=slo, compare_get=args.lint,
+        timeout=args.timeout, expect=expect, slo=slo, strict_lint=args.lint,
         keep_body=client.KEEP_BODY if args.body else 0,
         max_body=args.max_body or client.MAX_BODY,
     )

@@ -207,7 +207,8 @@ class HttpOptions:
     timeout: float = 10.0  # the whole check, every hop included
     expect: tuple[tuple[int, int], ...] = DEFAULT_EXPECT
     slo: Mapping[str, float] = field(default_factory=dict)
-    compare_get: bool = False  # lint: also GET the final URL to compare with HEAD
+    # --lint: GET the final URL too to compare with HEAD, and fail on MUST-level findings
+    strict_lint: bool = False
     max_body: int = MAX_BODY
     keep_body: int = 0  # bytes of content to keep (for printing)
 
@@ -863,7 +864,7 @@ async def http_check(url: Url | str, options: HttpOptions | None = None, *,
             method = "GET"
         target = nxt
     final = hops[-1]
-    if (error is None and opts.compare_get and final.method == "HEAD"
+    if (error is None and opts.strict_lint and final.method == "HEAD"
             and final.status is not None):
         get = await fetch(parse_url(final.url), replace(opts, method="GET", keep_body=0),
                           deadline=max(deadline, loop.time() + 1.0))
@@ -877,7 +878,7 @@ async def http_check(url: Url | str, options: HttpOptions | None = None, *,
     status_ok = final.status is not None and any(lo <= final.status <= hi
                                                  for lo, hi in opts.expect)
     violations = _slo_violations(opts.slo, final.timings, total) if error is None else []
-    lint_failed = opts.compare_get and any(f.failing for f in final.lint)
+    lint_failed = opts.strict_lint and any(f.failing for f in final.lint)
     ok = error is None and status_ok and not violations and not lint_failed
     return HttpCheck(url=hops[0].url, method=opts.method, hops=tuple(hops), expect=opts.expect,
                      status_expected=status_ok, slo_violations=tuple(violations), error=error,
