@@ -596,3 +596,26 @@ def test_tls_to_an_address_checks_the_ip_san(lab: Lab, certs: Path) -> None:
     # the "other" certificate names only other.lab.test: an address does not match it
     code, doc = http_json(lab, "--cacert", str(certs / "ca.pem"), f"https://{SERVER}:10443/")
     assert code == 1 and "IP address mismatch" in doc["error"]["message"]
+
+
+def test_the_programmatic_api_gives_the_same_evidence(lab: Lab, certs: Path) -> None:
+    # What `netladder diagnose` will call in-process: fetch() and http_check().
+    code = f"""
+import asyncio, json
+from netladder.l7.client import HttpOptions, fetch, http_check
+
+async def main():
+    hop = await fetch("https://{NAME}/r405", HttpOptions(
+        resolve={{("{NAME}", 443): "{SERVER}"}}, cacert="{certs / 'ca.pem'}"))
+    check = await http_check("http://{SERVER}/hop/a", HttpOptions(follow=True))
+    print(json.dumps({{"status": hop.status, "method": hop.method, "alpn": hop.tls.alpn,
+                      "rules": [f.rule for f in hop.lint], "server": hop.timings.server_ms,
+                      "hops": [h.status for h in check.hops], "ok": check.ok}}))
+
+asyncio.run(main())
+"""
+    out = lab.exec("client", [sys.executable, "-c", code]).stdout
+    doc = json.loads(out)
+    assert doc["status"] == 405 and doc["method"] == "HEAD" and doc["alpn"] == "http/1.1"
+    assert "allow" in doc["rules"] and doc["server"] > 0
+    assert doc["hops"] == [302, 301, 200] and doc["ok"] is True
