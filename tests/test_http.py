@@ -619,3 +619,15 @@ asyncio.run(main())
     assert doc["status"] == 405 and doc["method"] == "HEAD" and doc["alpn"] == "http/1.1"
     assert "allow" in doc["rules"] and doc["server"] > 0
     assert doc["hops"] == [302, 301, 200] and doc["ok"] is True
+
+
+def test_redirect_totals_add_up_as_curls_do(lab: Lab) -> None:
+    url = f"http://{SERVER}/hop/a"
+    out = lab.exec("client", ["curl", "-sIL", "-o", "/dev/null", "-w",
+                              "%{time_redirect} %{time_total} %{num_redirects}", url]).stdout
+    curl_redirect, curl_total, curl_hops = out.split()
+    _, doc = http_json(lab, "-L", url)
+    assert doc["redirects"] == int(curl_hops) == 2
+    # /hop/a waits 150 ms, the last hop 100 ms: both tools see ≈ 150 in redirects, ≈ 250 total
+    assert abs(doc["redirect_ms"] - float(curl_redirect) * 1000) < 40, (doc, out)
+    assert abs(doc["total_ms"] - float(curl_total) * 1000) < 50, (doc, out)
