@@ -36,6 +36,7 @@ FLOOR_NS = 10_000_000  # 10 ms: a busy machine must not turn a slow answer into 
 MAX_UNKNOWN = 5
 
 OnCycle = Callable[[TraceResult], None]
+_HOSTNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 
 
 def resolve(target: str, version: int | None = None) -> tuple[str, int]:
@@ -50,7 +51,10 @@ def resolve(target: str, version: int | None = None) -> tuple[str, int]:
         if addr.is_unspecified or addr.is_multicast:
             raise UsageError(f"cannot trace {target}: not a unicast address")
         return str(addr), addr.version
-    if not target or any(c.isspace() for c in target) or len(target) > 253:
+    # Not an address and not a host name: refuse without asking a resolver (300.1.2.3 would
+    # otherwise become a DNS query).
+    if (not target or len(target) > 253 or not _HOSTNAME_CHARS.issuperset(target)
+            or target.replace(".", "").isdigit() or target.startswith(("-", "."))):
         raise UsageError(f"invalid target {target!r}")
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
     try:
@@ -291,7 +295,7 @@ async def trace(
             p.kind == "reply" and p.address == address for h in hops if h.ttl == dest
             for p in h.probes)
         verdict = judge(hops, reached, min_added_ms=min_added_ms, min_loss_pct=min_loss_pct,
-                        protocol=protocol)
+                        protocol=protocol, port=prober.port)
         elapsed = (time.monotonic_ns() - run.started_ns) / 1e6 if run.started_ns else 0.0
         return TraceResult(target, address, version, protocol, prober.port, prober.socket_kind,
                            prober.flow_constant, first_ttl, max_ttl, queries, cycles, hops,

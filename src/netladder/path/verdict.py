@@ -25,7 +25,7 @@ def _name(hop: Hop) -> str:
 
 
 def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
-          min_loss_pct: float = 5.0, protocol: str = "") -> Verdict:
+          min_loss_pct: float = 5.0, protocol: str = "", port: int | None = None) -> Verdict:
     answered = [h for h in hops if h.stats.received]
     quiet = _quiet_hops(hops, min_loss_pct)
     notes = tuple(
@@ -46,6 +46,9 @@ def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
             tail = answered[-1]
             text = (f"the destination did not answer; the last hop that answered is "
                     f"{_name(tail)}, silence from hop {tail.ttl + 1} on")
+            if protocol == "tcp" and port is not None:
+                text += (f" (no SYN-ACK or RST for tcp port {port}: the port is probably "
+                         "dropped by a firewall)")
             return Verdict("no-answer", text, hop=tail.ttl + 1, from_hop=tail.ttl,
                            quiet_hops=quiet, notes=notes)
         return Verdict("no-answer", "nothing answered", notes=notes)

@@ -1,0 +1,173 @@
+"""`netladder trace` in a three-router lab, against traceroute and mtr on the same lab."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from netladder.lab import Lab
+from netladder.lab.faults import Delay, DropPort, Loss, NoTimeExceeded
+from netladder.lab.topologies import chain3
+
+HOPS4 = ["203.0.113.1", "203.0.113.6", "203.0.113.10", "198.51.100.10"]
+HOPS6 = ["2001:db8:1::1", "2001:db8:2::2", "2001:db8:4::2", "2001:db8:3::2"]
+SERVER = {4: "198.51.100.10", 6: "2001:db8:3::2"}
+ANCHOR_FLAGS = {"udp": [], "icmp": ["-I"], "tcp": ["-T", "-p", "22"]}
+
+
+@pytest.fixture(scope="module")
+def lab(lab_ok: None) -> Iterator[Lab]:
+    with Lab(chain3(), name="trace3") as built:
+        yield built
+
+
+def trace(lab: Lab, *args: str, code: int | None = 0) -> dict[str, Any]:
+    result = lab.netladder("client", "trace", *args, "--json")
+    if code is not None:
+        assert result.returncode == code, result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def addresses(doc: dict[str, Any]) -> list[str | None]:
+    return [h["responders"][0] if h["responders"] else None for h in doc["hops"]]
+
+
+def traceroute_hops(lab: Lab, *args: str) -> list[str | None]:
+    out = lab.exec("client", ["traceroute", "-n", "-w", "1", *args]).stdout
+    hops: list[str | None] = []
+    for line in out.splitlines()[1:]:
+        found = re.findall(r"\s(\d+\.\d+\.\d+\.\d+|[0-9a-f:]+:[0-9a-f:]*)\s", line + " ")
+        hops.append(found[0] if found else None)
+    return hops
+
+
+@pytest.mark.parametrize("version", [4, 6])
+@pytest.mark.parametrize("proto", ["udp", "icmp", "tcp"])
+def test_three_routers_in_order_as_traceroute_sees_them(lab: Lab, proto: str,
+                                                        version: int) -> None:
+    extra = ["-p", "22"] if proto == "tcp" else []
+    doc = trace(lab, SERVER[version], "--proto", proto, *extra)
+    expected = HOPS4 if version == 4 else HOPS6
+    assert addresses(doc) == expected
+    assert doc["reached"] and doc["destination_hop"] == 4
+    assert all(len(h["probes"]) == 3 and h["stats"]["received"] == 3 for h in doc["hops"])
+    assert [p["kind"] for p in doc["hops"][-1]["probes"]] == ["reply"] * 3
+    assert doc["verdict"]["kind"] == "ok"
+    if proto != "tcp":
+        assert doc["flow_constant"] is True
+    # The anchor, on the same lab, sees the same hops.
+    assert traceroute_hops(lab, *ANCHOR_FLAGS[proto], SERVER[version]) == expected
+
+
+def test_human_output_is_traceroute_shaped(lab: Lab) -> None:
+    result = lab.netladder("client", "trace", SERVER[4])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("trace to 198.51.100.10, 30 hops max, udp port 33434")
+    assert re.match(r" 1  203\.0\.113\.1  [\d.]+ ms  [\d.]+ ms  [\d.]+ ms$", lines[1])
+    assert lines[4].startswith(" 4  198.51.100.10 ")
+    assert lines[5].startswith("verdict: no hop adds latency or loss")
+
+
+def test_unprivileged_trace_uses_datagram_sockets(lab: Lab) -> None:
+    for proto, kind in (("udp", "dgram"), ("icmp", "dgram"), ("tcp", "connect")):
+        result = lab.exec("client", ["setpriv", "--inh-caps=-all", "--bounding-set=-all",
+                                     sys.executable, "-m", "netladder", "trace", SERVER[4],
+                                     "--proto", proto, "--json"], check=False)
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout)
+        assert doc["socket"] == kind and addresses(doc) == HOPS4
+
+
+def test_delay_on_one_link_is_named_with_a_figure_close_to_it(lab: Lab) -> None:
+    with lab.fault(Delay("r2", "r3", 40)):
+        doc = trace(lab, SERVER[4], "--proto", "icmp")
+    verdict = doc["verdict"]
+    assert verdict["kind"] == "latency"
+    assert (verdict["from_hop"], verdict["hop"]) == (2, 3)
+    assert 30 <= verdict["added_ms"] <= 60
+    assert "between hop 2 (203.0.113.6) and hop 3 (203.0.113.10)" in verdict["text"]
+
+
+MTR_LINE = re.compile(r"^\s*(\d+)\.\|--\s+(\S+)\s+([\d.]+)%")
+
+
+def test_loss_on_one_link_persists_to_the_destination_as_mtr_sees_it(lab: Lab) -> None:
+    with lab.fault(Loss("r2", "r3", 30, proto="icmp")):
+        doc = trace(lab, SERVER[4], "--proto", "icmp", "--cycles", "80", "-i", "0.01",
+                    "-w", "1")
+        mtr = lab.exec("client", ["mtr", "-r", "-n", "-c", "80", "-i", "0.01", "-G", "1",
+                                  SERVER[4]]).stdout
+    loss = [h["stats"]["loss_pct"] for h in doc["hops"]]
+    assert addresses(doc) == HOPS4
+    assert loss[0] < 10 and loss[1] < 10
+    assert 10 <= loss[2] <= 55 and 10 <= loss[3] <= 55
+    assert all(h["stats"]["sent"] == 80 for h in doc["hops"][:3])
+    verdict = doc["verdict"]
+    assert verdict["kind"] == "loss" and verdict["hop"] == 3
+    assert "between hop 2 (203.0.113.6) and hop 3 (203.0.113.10)" in verdict["text"]
+    theirs = {int(m[1]): (m[2], float(m[3])) for m in map(MTR_LINE.match, mtr.splitlines())
+              if m}
+    for hop, pct in zip(doc["hops"], loss, strict=True):
+        address, mtr_loss = theirs[hop["ttl"]]
+        assert address == hop["responders"][0]
+        assert abs(pct - mtr_loss) <= 20, (hop["ttl"], pct, mtr_loss)
+
+
+def test_router_without_time_exceeded_is_a_star_and_not_blamed(lab: Lab) -> None:
+    with lab.fault(NoTimeExceeded("r2")):
+        doc = trace(lab, SERVER[4])
+        result = lab.netladder("client", "trace", SERVER[4])
+    assert addresses(doc) == [HOPS4[0], None, HOPS4[2], HOPS4[3]]
+    assert [p["kind"] for p in doc["hops"][1]["probes"]] == ["timeout"] * 3
+    assert doc["reached"] and doc["verdict"]["kind"] == "ok"
+    assert doc["verdict"]["quiet_hops"] == [2]
+    assert " 2  * * *" in result.stdout.splitlines()
+
+
+def test_tcp_to_an_open_port_ends_with_the_destination_answering(lab: Lab) -> None:
+    doc = trace(lab, SERVER[4], "--proto", "tcp", "-p", "22")
+    assert [p["detail"] for p in doc["hops"][-1]["probes"]] == ["SYN-ACK (open)"] * 3
+    closed = trace(lab, SERVER[4], "--proto", "tcp", "-p", "23")
+    assert closed["reached"]
+    assert [p["detail"] for p in closed["hops"][-1]["probes"]] == ["RST (closed)"] * 3
+
+
+def test_tcp_to_a_dropped_port_says_so(lab: Lab) -> None:
+    with lab.fault(DropPort("server", 80)):
+        doc = trace(lab, SERVER[4], "--proto", "tcp", "-p", "80", "-w", "0.5", code=1)
+    assert not doc["reached"]
+    assert addresses(doc)[:3] == HOPS4[:3]
+    assert all(a is None for a in addresses(doc)[3:])
+    assert len(doc["hops"]) == 8  # five silent hops after the last answer, as mtr stops
+    verdict = doc["verdict"]
+    assert verdict["kind"] == "no-answer" and verdict["hop"] == 4
+    assert "tcp port 80" in verdict["text"] and "dropped" in verdict["text"]
+
+
+def test_one_shot_does_not_wait_when_every_answer_is_in(lab: Lab) -> None:
+    doc = trace(lab, SERVER[4])
+    assert doc["elapsed_ms"] < 500  # the wait is 5 s; nothing was missing
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["300.1.2.3"], "invalid target"),
+    (["bad host!"], "invalid target"),
+    (["198.51.100.10", "-f", "10", "-m", "5"], "below first TTL"),
+    (["198.51.100.10", "-m", "300"], "TTL out of range"),
+    (["198.51.100.10", "--proto", "sctp"], "invalid choice"),
+    (["198.51.100.10", "-p", "70000"], "port out of range"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "netladder", "trace", *args],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and needle in result.stderr
