@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,3 +173,28 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and needle in result.stderr
+
+
+ASYNC_API = """
+import asyncio, json, sys
+from netladder.output import dump_json
+from netladder.path.engine import trace
+print(dump_json(asyncio.run(trace(sys.argv[1], protocol="icmp", queries=2))))
+"""
+
+
+def test_async_api_for_in_process_callers(lab: Lab) -> None:
+    result = lab.exec("client", [sys.executable, "-c", ASYNC_API, SERVER[6]])
+    doc = json.loads(result.stdout)
+    assert addresses(doc) == HOPS6 and doc["reached"] and doc["queries"] == 2
+
+
+def test_ctrl_c_prints_what_was_gathered(lab: Lab) -> None:
+    proc = lab.popen("client", [sys.executable, "-m", "netladder", "trace", SERVER[4],
+                                "--cycles", "100", "-i", "0.05"],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "Loss%" in out and "198.51.100.10" in out and "verdict:" in out

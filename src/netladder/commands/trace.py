@@ -63,30 +63,24 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"netladder trace: max TTL {args.max} is below first TTL {args.first}")
     if args.queries > 10:
         raise UsageError("netladder trace: at most 10 queries per hop")
-    import asyncio
-
-    from netladder.path.engine import trace
+    from netladder.path.engine import trace_sync
 
     live = _Live(sys.stdout) if args.cycles and not args.json and sys.stdout.isatty() else None
-    last: list[TraceResult] = []
-
     def on_cycle(result: TraceResult) -> None:
-        last[:] = [result]
         if live is not None:
             live.show(render_report(result))
 
     try:
-        result = asyncio.run(trace(
+        result = trace_sync(
             args.target, protocol=args.proto, port=args.port, queries=args.queries,
             first_ttl=args.first, max_ttl=args.max, parallel=args.parallel, wait=args.wait,
             cycles=args.cycles, interval=args.interval, version=args.version,
-            on_cycle=on_cycle))
-    except KeyboardInterrupt:
-        if last:
-            _print(last[0], args, live)
-        print("interrupted", file=sys.stderr)
+            on_cycle=on_cycle)
+    except KeyboardInterrupt:  # before the first probe: nothing gathered
         return EXIT_INTERRUPTED
     _print(result, args, live)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.reached else EXIT_FAIL
 
 

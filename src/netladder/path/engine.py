@@ -15,20 +15,21 @@ engine waits for the answers still due.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from netladder.errors import UsageError
 from netladder.path.model import Hop, ProbeResult, TraceResult
 from netladder.path.probers import Answer, Prober, make_prober
+from netladder.path.reactor import Reactor, SelectReactor
 from netladder.path.stats import hop_stats
 from netladder.path.verdict import judge
 
-__all__ = ["resolve", "trace"]
+__all__ = ["resolve", "trace", "trace_sync"]
 
 HERE = 3.0
 NEAR = 10.0
@@ -83,6 +84,7 @@ class _Probe:
 
 @dataclass
 class _Run:
+    reactor: Reactor
     prober: Prober
     target: str
     first_ttl: int
@@ -96,7 +98,6 @@ class _Run:
     cut_ttl: int | None = None  # max-unknown silence: nothing beyond is sent or reported
     next_id: int = 1
     started_ns: int = 0
-    waiter: asyncio.Future[None] | None = None
 
     @property
     def limit(self) -> int:
@@ -131,8 +132,7 @@ class _Run:
                 factor = HERE if other.ttl == probe.ttl else NEAR
                 other.deadline_ns = min(other.deadline_ns,
                                         other.sent_ns + max(FLOOR_NS, int(factor * rtt)))
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+        self.reactor.wake()
 
     def active(self) -> list[_Probe]:
         limit = self.limit
@@ -158,14 +158,7 @@ class _Run:
             self.cut_ttl = cut
 
     async def sleep(self, timeout_ns: int) -> None:
-        loop = asyncio.get_running_loop()
-        self.waiter = loop.create_future()
-        handle = loop.call_later(max(0, timeout_ns) / 1e9, _resolve, self.waiter)
-        try:
-            await self.waiter
-        finally:
-            handle.cancel()
-            self.waiter = None
+        await self.reactor.sleep(timeout_ns)
 
     async def one_shot(self) -> None:
         order = [(ttl, q) for ttl in range(self.first_ttl, self.max_ttl + 1)
@@ -242,11 +235,6 @@ class _Run:
         return tuple(out)
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 def _result(p: _Probe) -> ProbeResult:
     a = p.answer
     if a is None:
@@ -256,7 +244,32 @@ def _result(p: _Probe) -> ProbeResult:
                        a.annotation, a.detail)
 
 
-async def trace(
+async def trace(target: str, **options: Any) -> TraceResult:
+    """Trace the path to `target` under asyncio: hops with per-hop statistics and a verdict.
+
+    Options (all keywords): protocol ("udp", "icmp", "tcp"), port, queries, first_ttl,
+    max_ttl, parallel, wait (s), cycles (report mode, like mtr -r -c), interval (s), version
+    (4 or 6), on_cycle (called with a snapshot after each report cycle), min_added_ms,
+    min_loss_pct.  Raises UsageError for a bad target or option, EnvError when no socket can
+    be opened.
+    """
+    import asyncio
+
+    from netladder.path.reactor import AsyncioReactor
+
+    reactor = AsyncioReactor(asyncio.get_running_loop())
+    return await _trace(reactor, target, **options)
+
+
+def trace_sync(target: str, **options: Any) -> TraceResult:
+    """The same trace without asyncio (the CLI: start-up time).  On Ctrl-C it returns what it
+    gathered, with `interrupted` set."""
+    reactor = SelectReactor()
+    return reactor.drive(_trace(reactor, target, **options))
+
+
+async def _trace(
+    reactor: Reactor,
     target: str,
     *,
     protocol: str = "udp",
@@ -273,19 +286,13 @@ async def trace(
     min_added_ms: float = 10.0,
     min_loss_pct: float = 5.0,
 ) -> TraceResult:
-    """Trace the path to `target`: hops with per-hop statistics and a verdict.
-
-    One-shot by default (traceroute); with `cycles`, mtr's report mode.  Raises UsageError for
-    a bad target or option, EnvError when no socket can be opened.
-    """
     if not 1 <= first_ttl <= max_ttl <= 255:
         raise UsageError(f"need 1 <= first ({first_ttl}) <= max ({max_ttl}) <= 255")
     address, version = resolve(target, version)
     prober = make_prober(protocol, address, version, port)
-    run = _Run(prober, address, first_ttl, max_ttl, 1 if cycles else queries, parallel,
+    run = _Run(reactor, prober, address, first_ttl, max_ttl, 1 if cycles else queries, parallel,
                int(wait * 1e9), adaptive=cycles is None)
-    loop = asyncio.get_running_loop()
-    prober.start(loop, run.on_answer)
+    prober.start(reactor, run.on_answer)
     interrupted = False
 
     def build() -> TraceResult:
@@ -310,9 +317,8 @@ async def trace(
             await run.report(cycles, int(interval * 1e9), cycle_done)
         else:
             await run.one_shot()
-    except (asyncio.CancelledError, KeyboardInterrupt):
+    except KeyboardInterrupt:  # thrown in by SelectReactor.drive: return what we have
         interrupted = True
-        raise
     finally:
         prober.close()
     return build()

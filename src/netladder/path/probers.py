@@ -14,7 +14,6 @@ so the flow's source port varies (a constant TCP flow needs a raw socket).
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import socket
@@ -32,6 +31,7 @@ from netladder.net.sockets import (
     receive,
     set_ttl,
 )
+from netladder.path.reactor import Reactor
 from netladder.proto.icmp import IPPROTO_ICMP, IPPROTO_ICMPV6, build_echo, parse_icmp
 
 __all__ = ["Answer", "IcmpProber", "Prober", "TcpProber", "UdpProber", "classify", "make_prober"]
@@ -104,11 +104,11 @@ class Prober:
         self.version = version
         self.port = port
         self.cookie = os.urandom(4)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: Reactor | None = None
         self._on_answer: OnAnswer | None = None
         self._fds: list[int] = []
 
-    def start(self, loop: asyncio.AbstractEventLoop, on_answer: OnAnswer) -> None:
+    def start(self, loop: Reactor, on_answer: OnAnswer) -> None:
         self._loop = loop
         self._on_answer = on_answer
 
@@ -172,7 +172,7 @@ class UdpProber(Prober):
             self.sock.close()
             raise from_oserror(exc, f"cannot send to {address}") from None
 
-    def start(self, loop: asyncio.AbstractEventLoop, on_answer: OnAnswer) -> None:
+    def start(self, loop: Reactor, on_answer: OnAnswer) -> None:
         super().start(loop, on_answer)
         self._watch(self.sock, self._readable)
 
@@ -229,7 +229,7 @@ class IcmpProber(Prober):
         kernel_id = self.icmp.identifier
         self.identifier = kernel_id if kernel_id is not None else (os.getpid() & 0xFFFF)
 
-    def start(self, loop: asyncio.AbstractEventLoop, on_answer: OnAnswer) -> None:
+    def start(self, loop: Reactor, on_answer: OnAnswer) -> None:
         super().start(loop, on_answer)
         self._watch(self.icmp.sock, self._readable)
 
@@ -325,8 +325,8 @@ class TcpProber(Prober):
         fd = sock.fileno()
         self._socks[fd] = (sock, probe_id, sent)
         self._fd_of[probe_id] = fd
-        self._loop.add_reader(fd, self._ready, fd)
-        self._loop.add_writer(fd, self._ready, fd)
+        self._loop.add_reader(fd, lambda: self._ready(fd))
+        self._loop.add_writer(fd, lambda: self._ready(fd))
         return sent
 
     def _ready(self, fd: int) -> None:
