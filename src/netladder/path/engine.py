@@ -19,7 +19,6 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from netladder.errors import UsageError
@@ -67,37 +66,43 @@ def resolve(target: str, version: int | None = None) -> tuple[str, int]:
     return found, 4 if info[0] == socket.AF_INET else 6
 
 
-@dataclass(slots=True)
 class _Probe:
-    id: int
-    ttl: int
-    query: int
-    sent_ns: int
-    deadline_ns: int
-    answer: Answer | None = None
-    expired: bool = False
+    # A plain slotted class, not a dataclass: generating dataclass methods costs start-up time.
+    __slots__ = ("answer", "deadline_ns", "expired", "id", "query", "sent_ns", "ttl")
+
+    def __init__(self, probe_id: int, ttl: int, query: int, sent_ns: int, deadline_ns: int
+                 ) -> None:
+        self.id = probe_id
+        self.ttl = ttl
+        self.query = query
+        self.sent_ns = sent_ns
+        self.deadline_ns = deadline_ns
+        self.answer: Answer | None = None
+        self.expired = False
 
     @property
     def done(self) -> bool:
         return self.answer is not None or self.expired
 
 
-@dataclass
 class _Run:
-    reactor: Reactor
-    prober: Prober
-    target: str
-    first_ttl: int
-    max_ttl: int
-    queries: int
-    parallel: int
-    wait_ns: int
-    adaptive: bool
-    probes: dict[int, _Probe] = field(default_factory=dict)
-    dest_ttl: int | None = None
-    cut_ttl: int | None = None  # max-unknown silence: nothing beyond is sent or reported
-    next_id: int = 1
-    started_ns: int = 0
+    def __init__(self, reactor: Reactor, prober: Prober, target: str, first_ttl: int,
+                 max_ttl: int, queries: int, parallel: int, wait_ns: int, adaptive: bool
+                 ) -> None:
+        self.reactor = reactor
+        self.prober = prober
+        self.target = target
+        self.first_ttl = first_ttl
+        self.max_ttl = max_ttl
+        self.queries = queries
+        self.parallel = parallel
+        self.wait_ns = wait_ns
+        self.adaptive = adaptive
+        self.probes: dict[int, _Probe] = {}
+        self.dest_ttl: int | None = None
+        self.cut_ttl: int | None = None  # max-unknown silence: nothing beyond is sent
+        self.next_id = 1
+        self.started_ns = 0
 
     @property
     def limit(self) -> int:
