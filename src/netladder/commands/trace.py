@@ -47,7 +47,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-N", "--parallel", type=positive_int, default=16,
                         help="probes in flight at once (default 16)")
     parser.add_argument("-w", "--wait", type=positive_float, default=5.0,
-                        help="longest wait for an answer, seconds (default 5)")
+                        help="longest wait for an answer, seconds (default 5; tcp at most 1)")
     parser.add_argument("--cycles", type=positive_int,
                         help="report mode: N cycles of probes, mtr-style statistics")
     parser.add_argument("-i", "--interval", type=positive_float, default=1.0,
@@ -150,9 +150,9 @@ def render_report(result: TraceResult) -> str:
     """mtr -r's layout; several responders on one TTL are listed under it."""
     import socket
 
-    lines = [_header(result),
-             f"HOST: {socket.gethostname():<27}Loss%   Snt   Last   Avg  Best  Wrst StDev"
-             "  Javg  Jmax"]
+    columns = "".join(f"{c:>6}" for c in ("Loss%", "Snt", "Last", "Avg", "Best", "Wrst",
+                                            "StDev", "Javg", "Jmax"))
+    lines = [_header(result), f"{'HOST: ' + socket.gethostname():<35}{columns}"]
     for hop in result.hops:
         lines.append(_report_line(hop))
         for other in hop.responders[1:]:

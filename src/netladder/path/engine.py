@@ -32,7 +32,12 @@ __all__ = ["resolve", "trace", "trace_sync"]
 
 HERE = 3.0
 NEAR = 10.0
-FLOOR_NS = 10_000_000  # 10 ms: a busy machine must not turn a slow answer into a star
+# Adaptive waits never go below this: a busy machine (or a userspace link) that stalls for some
+# ms must not turn a slow answer into a star.  It only matters on paths shorter than ~10 ms.
+FLOOR_NS = 100_000_000
+# The kernel retransmits an unanswered SYN after its initial RTO (1 s, RFC 6298 §2.1); an answer
+# after that could be to the retransmission, with a wrong RTT, so a TCP probe waits at most 1 s.
+TCP_WAIT_NS = 1_000_000_000
 MAX_UNKNOWN = 5
 
 OnCycle = Callable[[TraceResult], None]
@@ -296,7 +301,8 @@ async def _trace(
     address, version = resolve(target, version)
     prober = make_prober(protocol, address, version, port)
     run = _Run(reactor, prober, address, first_ttl, max_ttl, 1 if cycles else queries, parallel,
-               int(wait * 1e9), adaptive=cycles is None)
+               min(int(wait * 1e9), TCP_WAIT_NS) if protocol == "tcp" else int(wait * 1e9),
+               adaptive=cycles is None)
     prober.start(reactor, run.on_answer)
     interrupted = False
 

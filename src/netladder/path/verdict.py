@@ -42,6 +42,10 @@ def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
                        f" {final_error.annotation}".rstrip(),
                        hop=last.ttl, quiet_hops=quiet, notes=notes)
     if not reached:
+        if answered and answered[-1] is last:
+            return Verdict("no-answer", f"the destination was not reached within {last.ttl} "
+                           f"hops; the last is {_name(last)}", hop=last.ttl, quiet_hops=quiet,
+                           notes=notes)
         if answered:
             tail = answered[-1]
             text = (f"the destination did not answer; the last hop that answered is "
