@@ -33,7 +33,8 @@ from netladder.net.sockets import (
 from netladder.path.reactor import Reactor
 from netladder.proto.icmp import IPPROTO_ICMP, IPPROTO_ICMPV6, build_echo, parse_icmp
 
-__all__ = ["Answer", "IcmpProber", "Prober", "TcpProber", "UdpProber", "classify", "make_prober"]
+__all__ = ["Answer", "IcmpProber", "Prober", "TcpProber", "TcpSynProber", "UdpProber", "classify",
+           "make_prober"]
 
 PAYLOAD_SIZE = 32  # traceroute's 60-byte IPv4 packets: 20 IP + 8 UDP/ICMP + 32
 TCP_INFO_RTT = struct.Struct("=I")  # tcpi_rtt (µs) at offset 68 of struct tcp_info
@@ -408,5 +409,126 @@ def make_prober(protocol: str, address: str, version: int, port: int | None) -> 
     if protocol == "icmp":
         return IcmpProber(address, version, port)
     if protocol == "tcp":
-        return TcpProber(address, version, port)
+        try:
+            return TcpSynProber(address, version, port)
+        except PermissionError:  # no CAP_NET_RAW: connect() probes, one flow per probe
+            return TcpProber(address, version, port)
     raise ValueError(protocol)
+
+
+IPV6_CHECKSUM = 7  # include/uapi/linux/in6.h
+
+
+class TcpSynProber(Prober):
+    """Paris-style TCP: SYNs from a raw socket with constant ports; the probe id rides in the
+    sequence number.  Errors come from a raw ICMP socket, SYN-ACK/RST from the raw TCP socket
+    (our kernel, having no connection, answers them with RST, as for traceroute -T).
+
+    An open port may answer a later SYN of the same flow with RST, when it lands on the
+    half-open connection of an earlier probe (RFC 9293 §3.10.7.4): the first answer tells the
+    port's state."""
+
+    protocol = "tcp"
+    socket_kind = "raw"
+
+    def __init__(self, address: str, version: int, port: int | None) -> None:
+        super().__init__(address, version, port if port is not None else 80)
+        self.dport = port if port is not None else 80
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        self.raw = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP)  # EPERM: caller
+        self.icmp = None
+        self.holder = None
+        try:
+            self.raw.setblocking(False)
+            enable_timestamps(self.raw)
+            if version == 6:  # the kernel fills in the checksum at offset 16 (RFC 3542 §3.1)
+                self.raw.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, 16)
+            self.icmp = open_icmp(version, "raw")
+            # The source address the kernel will use, and a port held so nobody else takes it.
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((address, self.port))
+                self.source = str(probe.getsockname()[0])
+            self.holder = socket.socket(family, socket.SOCK_STREAM)
+            self.holder.bind((self.source, 0))
+            self.sport = int(self.holder.getsockname()[1])
+        except BaseException:
+            self.close()
+            raise
+        self.base = struct.unpack("!I", self.cookie)[0]
+
+    def start(self, loop: Reactor, on_answer: OnAnswer) -> None:
+        super().start(loop, on_answer)
+        self._watch(self.raw, self._tcp_readable)
+        assert self.icmp is not None
+        self._watch(self.icmp.sock, self._icmp_readable)
+
+    def send(self, probe_id: int, ttl: int) -> int:
+        from netladder.path.tcpsyn import build_syn
+
+        segment = build_syn(self.source, self.address, self.sport, self.dport,
+                            (self.base + probe_id) & 0xFFFFFFFF)
+        set_ttl(self.raw, self.version, ttl)
+        sent = time.monotonic_ns()
+        _send_retrying(lambda: self.raw.sendto(segment, (self.address, 0)),
+                       f"cannot send to {self.address}")
+        return sent
+
+    def _probe_id(self, seq: int) -> int | None:
+        probe_id = (seq - self.base) & 0xFFFFFFFF
+        return probe_id if 0 < probe_id <= 0xFFFF else None
+
+    def _tcp_readable(self) -> None:
+        from netladder.path.tcpsyn import ACK, RST, SYN, parse_segment
+
+        while True:
+            got = receive(self.raw)
+            if got is None:
+                break
+            parsed = parse_segment(got.data, self.version == 4)
+            if parsed is None:
+                continue
+            source, seg = parsed
+            source = source or got.source
+            if (seg.sport != self.dport or seg.dport != self.sport or source != self.address
+                    or not seg.flags & ACK):
+                continue
+            probe_id = self._probe_id(seg.ack - 1)
+            if probe_id is None:
+                continue
+            if seg.flags & SYN:
+                detail = "SYN-ACK (open)"
+            elif seg.flags & RST:
+                detail = "RST (closed)"
+            else:
+                continue
+            self._emit(Answer(probe_id, source, got.monotonic_ns, "reply", detail=detail))
+
+    def _icmp_readable(self) -> None:
+        from netladder.path.tcpsyn import quoted_tcp
+
+        assert self.icmp is not None
+        while True:
+            got = receive(self.icmp.sock)
+            if got is None:
+                break
+            message = parse_icmp(got.data, self.version, self.icmp.includes_ip_header)
+            if message is None or not message.is_error or message.quoted is None:
+                continue
+            if message.quoted.dst != self.address:
+                continue
+            seg = quoted_tcp(message.payload, self.version)
+            if seg is None or seg.sport != self.sport or seg.dport != self.dport:
+                continue
+            probe_id = self._probe_id(seg.seq)
+            if probe_id is None:
+                continue
+            self._from_error(probe_id, message.source or got.source, got.monotonic_ns,
+                             message.type, message.code, False)
+
+    def close(self) -> None:
+        super().close()
+        for sock in (self.raw, self.holder):
+            if sock is not None:
+                sock.close()
+        if self.icmp is not None:
+            self.icmp.close()
