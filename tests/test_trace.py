@@ -89,6 +89,18 @@ def test_unprivileged_trace_uses_datagram_sockets(lab: Lab) -> None:
         assert doc["socket"] == kind and addresses(doc) == HOPS4
 
 
+@pytest.mark.parametrize("version", [4, 6])
+def test_raw_icmp_where_datagram_sockets_are_not_allowed(lab: Lab, version: int) -> None:
+    lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"])
+    try:
+        doc = trace(lab, SERVER[version], "--proto", "icmp")
+    finally:
+        lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"])
+    assert doc["socket"] == "raw" and doc["flow_constant"]
+    assert addresses(doc) == (HOPS4 if version == 4 else HOPS6)
+    assert all(h["stats"]["received"] == 3 for h in doc["hops"])
+
+
 def test_delay_on_one_link_is_named_with_a_figure_close_to_it(lab: Lab) -> None:
     with lab.fault(Delay("r2", "r3", 40)):
         doc = trace(lab, SERVER[4], "--proto", "icmp")
