@@ -187,6 +187,18 @@ def test_max_ttl_below_the_destination_says_so(lab: Lab) -> None:
     assert doc["verdict"]["text"].startswith("the destination was not reached within 2 hops")
 
 
+@pytest.mark.parametrize("proto", ["udp", "icmp", "tcp"])
+def test_no_route_is_one_line_and_exit_1(lab: Lab, proto: str) -> None:
+    lab.exec("client", ["ip", "route", "del", "default"])
+    try:
+        result = lab.netladder("client", "trace", SERVER[4], "--proto", proto)
+    finally:
+        lab.exec("client", ["ip", "route", "add", "default", "via", HOPS4[0]])
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip() == "netladder: cannot send to 198.51.100.10: " \
+        "Network is unreachable"
+
+
 def test_one_shot_does_not_wait_when_every_answer_is_in(lab: Lab) -> None:
     doc = trace(lab, SERVER[4])
     assert doc["elapsed_ms"] < 500  # the wait is 5 s; nothing was missing

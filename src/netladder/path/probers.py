@@ -446,7 +446,10 @@ class TcpSynProber(Prober):
             self.icmp = open_icmp(version, "raw")
             # The source address the kernel will use, and a port held so nobody else takes it.
             with socket.socket(family, socket.SOCK_DGRAM) as probe:
-                probe.connect((address, self.port))
+                try:
+                    probe.connect((address, self.dport))
+                except OSError as exc:
+                    raise from_oserror(exc, f"cannot send to {address}") from None
                 self.source = str(probe.getsockname()[0])
             self.holder = socket.socket(family, socket.SOCK_STREAM)
             self.holder.bind((self.source, 0))
