@@ -23,6 +23,9 @@ KINDS: dict[str, str] = {
     "tcp": "netladder.lab.services:tcp_banner_service",
     "http": "netladder.lab.services:http_service",
     "udp-echo": "netladder.lab.services:udp_echo_service",
+    "dns": "netladder.lab.dnsserver:dns_service",
+    "stun": "netladder.lab.echo:stun_service",
+    "http-echo": "netladder.lab.echo:http_echo_service",
 }
 
 _SERVERS: list[Any] = []  # keep servers and transports alive for the agent's lifetime
