@@ -69,6 +69,47 @@ def test_three_routers_in_order_as_traceroute_sees_them(lab: Lab, proto: str,
     assert traceroute_hops(lab, *ANCHOR_FLAGS[proto], SERVER[version]) == expected
 
 
+FLOWS = """table inet paris {
+  set f_udp { typeof udp sport . udp dport; flags dynamic; }
+  set f_icmp { typeof icmp id . icmp checksum; flags dynamic; }
+  set f_icmp6 { typeof icmpv6 id . icmpv6 checksum; flags dynamic; }
+  set f_tcp { typeof tcp sport . tcp dport; flags dynamic; }
+  chain c {
+    type filter hook prerouting priority 0; policy accept;
+    udp dport 1-65535 add @f_udp { udp sport . udp dport }
+    icmp type echo-request add @f_icmp { icmp id . icmp checksum }
+    icmpv6 type echo-request add @f_icmp6 { icmpv6 id . icmpv6 checksum }
+    tcp flags == syn add @f_tcp { tcp sport . tcp dport }
+  }
+}
+"""
+
+
+def flows_seen_by_r1(lab: Lab, run: list[str]) -> dict[str, int]:
+    """Run `run` in the client while r1 records every distinct flow key it forwards."""
+    lab.exec("r1", ["nft", "-f", "-"], input=FLOWS)
+    try:
+        lab.exec("client", run, check=False)
+        doc = json.loads(lab.exec("r1", ["nft", "-j", "list", "table", "inet", "paris"]).stdout)
+    finally:
+        lab.exec("r1", ["nft", "delete", "table", "inet", "paris"], check=False)
+    return {item["set"]["name"][2:]: len(item["set"].get("elem", ()))
+            for item in doc["nftables"] if "set" in item}
+
+
+@pytest.mark.parametrize("proto, version", [("udp", 4), ("icmp", 4), ("tcp", 4), ("udp", 6),
+                                            ("icmp", 6), ("tcp", 6)])
+def test_every_probe_of_a_trace_keeps_one_flow(lab: Lab, proto: str, version: int) -> None:
+    run = [sys.executable, "-m", "netladder", "trace", SERVER[version], "--proto", proto]
+    seen = flows_seen_by_r1(lab, run)
+    key = "icmp6" if (proto, version) == ("icmp", 6) else proto
+    assert seen[key] == 1, seen  # ports (ICMP: identifier and checksum) never change
+
+
+def test_classic_traceroute_changes_the_flow_which_the_check_sees(lab: Lab) -> None:
+    assert flows_seen_by_r1(lab, ["traceroute", "-n", SERVER[4]])["udp"] > 1
+
+
 def test_human_output_is_traceroute_shaped(lab: Lab) -> None:
     result = lab.netladder("client", "trace", SERVER[4])
     assert result.returncode == 0, result.stderr
