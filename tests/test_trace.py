@@ -240,6 +240,15 @@ def test_no_route_is_one_line_and_exit_1(lab: Lab, proto: str) -> None:
         "Network is unreachable"
 
 
+def test_a_name_is_resolved_and_kept(lab: Lab) -> None:
+    doc = trace(lab, "localhost", "-4")
+    assert doc["target"] == "localhost" and doc["address"] == "127.0.0.1"
+    assert doc["reached"] and doc["destination_hop"] == 1
+    async_doc = json.loads(lab.exec("client", [sys.executable, "-c", ASYNC_API, "localhost"]
+                                    ).stdout)
+    assert async_doc["target"] == "localhost" and async_doc["reached"]
+
+
 def test_one_shot_does_not_wait_when_every_answer_is_in(lab: Lab) -> None:
     doc = trace(lab, SERVER[4])
     assert doc["elapsed_ms"] < 500  # the wait is 5 s; nothing was missing

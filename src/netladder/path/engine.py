@@ -267,8 +267,10 @@ async def trace(target: str, **options: Any) -> TraceResult:
 
     from netladder.path.reactor import AsyncioReactor
 
-    reactor = AsyncioReactor(asyncio.get_running_loop())
-    return await _trace(reactor, target, **options)
+    loop = asyncio.get_running_loop()
+    # A name lookup may block: in a thread, so the caller's event loop keeps running.
+    resolved = await loop.run_in_executor(None, resolve, target, options.get("version"))
+    return await _trace(AsyncioReactor(loop), target, resolved=resolved, **options)
 
 
 def trace_sync(target: str, **options: Any) -> TraceResult:
@@ -295,10 +297,11 @@ async def _trace(
     on_cycle: OnCycle | None = None,
     min_added_ms: float = 10.0,
     min_loss_pct: float = 5.0,
+    resolved: tuple[str, int] | None = None,
 ) -> TraceResult:
     if not 1 <= first_ttl <= max_ttl <= 255:
         raise UsageError(f"need 1 <= first ({first_ttl}) <= max ({max_ttl}) <= 255")
-    address, version = resolve(target, version)
+    address, version = resolved or resolve(target, version)
     prober = make_prober(protocol, address, version, port)
     run = _Run(reactor, prober, address, first_ttl, max_ttl, 1 if cycles else queries, parallel,
                min(int(wait * 1e9), TCP_WAIT_NS) if protocol == "tcp" else int(wait * 1e9),

@@ -202,7 +202,8 @@ class UdpProber(Prober):
             if got is None:
                 break
             err = got.error
-            if err is None or not err.is_icmp or got.data[:4] != self.cookie:
+            if (err is None or not err.is_icmp or len(got.data) < 6
+                    or got.data[:4] != self.cookie):
                 continue  # a local error, or a quote too short to carry the probe id
             probe_id = struct.unpack_from("!H", got.data, 4)[0]
             self._from_error(probe_id, err.offender or got.source, got.monotonic_ns,
