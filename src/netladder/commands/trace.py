@@ -165,7 +165,7 @@ def _report_line(hop: Hop) -> str:
     name = hop.address or "???"
     return (f"{hop.ttl:3d}.|-- {name:<27}{s.loss_pct:5.1f}%{s.sent:6d}"
             f"{_cell(s.last_ms)}{_cell(s.avg_ms)}{_cell(s.best_ms)}{_cell(s.worst_ms)}"
-            f"{_cell(s.stdev_ms)}{_cell(s.javg_ms)}{_cell(s.jmax_ms)}")
+            f"{_cell(s.stdev_ms)}{_cell(s.javg_ms)}{_cell(s.jmax_ms)}").rstrip()
 
 
 def render_verdict(result: TraceResult) -> str:

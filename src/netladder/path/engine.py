@@ -224,8 +224,11 @@ class _Run:
             return ()
         if self.dest_ttl is not None or self.cut_ttl is not None:
             last = self.limit
-        else:  # stopped at max_ttl (or interrupted): up to the highest TTL probed
-            last = max(p.ttl for p in sent)
+        else:  # stopped at max_ttl (or interrupted): up to the highest TTL probed, but no
+            # more than MAX_UNKNOWN silent hops past the last that answered
+            answered = [p.ttl for p in sent if p.answer is not None]
+            last = min(max(p.ttl for p in sent),
+                       max(answered, default=self.first_ttl - 1) + MAX_UNKNOWN)
         by_ttl: dict[int, list[_Probe]] = {}
         for p in sent:
             by_ttl.setdefault(p.ttl, []).append(p)
