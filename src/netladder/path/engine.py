@@ -103,7 +103,12 @@ class _Run:
         self.parallel = parallel
         self.wait_ns = wait_ns
         self.adaptive = adaptive
-        self.probes: dict[int, _Probe] = {}
+        # Probe ids are 16 bits (the ICMP sequence) and wrap in long reports, so the id map
+        # holds the latest probe with each id; the history keeps every probe for statistics.
+        self.by_id: dict[int, _Probe] = {}
+        self.history: list[_Probe] = []
+        self.pending: dict[int, _Probe] = {}  # neither answered nor timed out
+        self.top_answered = first_ttl - 1
         self.dest_ttl: int | None = None
         self.cut_ttl: int | None = None  # max-unknown silence: nothing beyond is sent
         self.next_id = 1
@@ -124,20 +129,25 @@ class _Run:
         sent = self.prober.send(probe_id, ttl)
         if not self.started_ns:
             self.started_ns = sent
-        self.probes[probe_id] = _Probe(probe_id, ttl, query, sent, sent + self.wait_ns)
+        probe = _Probe(probe_id, ttl, query, sent, sent + self.wait_ns)
+        self.by_id[probe_id] = probe
+        self.pending[probe_id] = probe
+        self.history.append(probe)
 
     def on_answer(self, answer: Answer) -> None:
-        probe = self.probes.get(answer.probe_id)
+        probe = self.by_id.get(answer.probe_id)
         if probe is None or probe.answer is not None:
             return  # not ours, or a duplicate
-        probe.answer = answer
+        probe.answer = answer  # a late answer (after its probe timed out) counts too
+        self.pending.pop(probe.id, None)
+        self.top_answered = max(self.top_answered, probe.ttl)
         if answer.kind != "time-exceeded":
             if self.dest_ttl is None or probe.ttl < self.dest_ttl:
                 self.dest_ttl = probe.ttl
         if self.adaptive:
             rtt = max(0, answer.monotonic_ns - probe.sent_ns)
-            for other in self.probes.values():
-                if other.done or other.ttl > probe.ttl:
+            for other in self.pending.values():
+                if other.ttl > probe.ttl:
                     continue
                 factor = HERE if other.ttl == probe.ttl else NEAR
                 other.deadline_ns = min(other.deadline_ns,
@@ -146,23 +156,22 @@ class _Run:
 
     def active(self) -> list[_Probe]:
         limit = self.limit
-        return [p for p in self.probes.values() if not p.done and p.ttl <= limit]
+        return [p for p in self.pending.values() if p.ttl <= limit]
 
     def expire(self, now: int) -> None:
-        for probe in self.probes.values():
-            if not probe.done and probe.deadline_ns <= now:
-                probe.expired = True
-                self.prober.forget(probe.id)
+        for probe in [p for p in self.pending.values() if p.deadline_ns <= now]:
+            probe.expired = True
+            del self.pending[probe.id]
+            self.prober.forget(probe.id)
 
     def apply_max_unknown(self) -> None:
         if self.dest_ttl is not None:
             return
-        answered = [p.ttl for p in self.probes.values() if p.answer is not None]
-        top = max(answered, default=self.first_ttl - 1)
+        top = self.top_answered
         cut = top + MAX_UNKNOWN
         if cut >= self.max_ttl:
             return
-        window = [p for p in self.probes.values() if top < p.ttl <= cut]
+        window = [p for p in self.history if top < p.ttl <= cut]
         ttls = {p.ttl for p in window}
         if len(ttls) == MAX_UNKNOWN and all(p.expired for p in window):
             self.cut_ttl = cut
@@ -205,9 +214,7 @@ class _Run:
             limit = self.limit
             if self.dest_ttl is None and self.cut_ttl is None:
                 # Not found yet: as far as `parallel` TTLs beyond the last that answered.
-                answered = [p.ttl for p in self.probes.values() if p.answer is not None]
-                top = max(answered, default=self.first_ttl - 1)
-                limit = min(limit, top + max(self.parallel, MAX_UNKNOWN))
+                limit = min(limit, self.top_answered + max(self.parallel, MAX_UNKNOWN))
             for ttl in range(self.first_ttl, limit + 1):
                 self.send(ttl, cycle)
         while True:
@@ -219,7 +226,7 @@ class _Run:
         on_cycle(cycles)
 
     def hops(self) -> tuple[Hop, ...]:
-        sent = [p for p in self.probes.values() if p.ttl <= self.limit]
+        sent = [p for p in self.history if p.ttl <= self.limit]
         if not sent:
             return ()
         if self.dest_ttl is not None or self.cut_ttl is not None:
