@@ -293,3 +293,16 @@ def test_ctrl_c_prints_what_was_gathered(lab: Lab) -> None:
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert "Loss%" in out and "198.51.100.10" in out and "verdict:" in out
+
+
+def test_ctrl_c_in_a_one_shot_trace_prints_the_hops_so_far(lab: Lab) -> None:
+    with lab.fault(DropPort("server", 33434, "udp")):
+        proc = lab.popen("client", [sys.executable, "-m", "netladder", "trace", SERVER[4],
+                                    "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)  # hops 1-3 answered; the silent ones wait up to 5 s
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    doc = json.loads(out)
+    assert doc["interrupted"] and addresses(doc)[:3] == HOPS4[:3]

@@ -31,7 +31,13 @@ from netladder.net.sockets import (
     set_ttl,
 )
 from netladder.path.reactor import Reactor
-from netladder.proto.icmp import IPPROTO_ICMP, IPPROTO_ICMPV6, build_echo, parse_icmp
+from netladder.proto.icmp import (
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    build_echo,
+    error_text,
+    parse_icmp,
+)
 
 __all__ = ["Answer", "IcmpProber", "Prober", "TcpProber", "TcpSynProber", "UdpProber", "classify",
            "make_prober"]
@@ -89,8 +95,6 @@ def classify(version: int, icmp_type: int, code: int, from_target: bool,
         return "unreachable", "!P" if version == 6 else "", "port unreachable"
     if icmp_type == UNREACH[version]:
         table = UNREACH4 if version == 4 else UNREACH6
-        from netladder.proto.icmp import error_text
-
         return "unreachable", table.get(code, f"!<{code}>"), error_text(version, icmp_type, code)
     if version == 6 and icmp_type == TOO_BIG6:
         return "unreachable", "!F", "packet too big"
