@@ -77,6 +77,12 @@ def test_loss_that_persists_starts_where_it_starts() -> None:
     assert "between hop 2 (198.51.100.2) and hop 3 (198.51.100.3)" in v.text
 
 
+def test_sampling_noise_between_lossy_hops_is_not_a_quiet_router() -> None:
+    v = judge(path([1.0] * 20, [2.0] * 20, [3.0] * 15 + [None] * 5, [4.0] * 16 + [None] * 4),
+              True)
+    assert v.kind == "loss" and v.hop == 3 and v.quiet_hops == () and not v.notes
+
+
 def test_loss_only_at_one_router_is_not_path_loss() -> None:
     v = judge(path([1.0] * 10, [None] * 10, [3.0] * 10), True)
     assert v.kind == "ok" and v.quiet_hops == (2,)

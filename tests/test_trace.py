@@ -168,6 +168,7 @@ def test_loss_on_one_link_persists_to_the_destination_as_mtr_sees_it(lab: Lab) -
     assert all(h["stats"]["sent"] == 80 for h in doc["hops"][:3])
     verdict = doc["verdict"]
     assert verdict["kind"] == "loss" and verdict["hop"] == 3
+    assert verdict["quiet_hops"] == []  # no router is blamed for not answering
     assert "between hop 2 (203.0.113.6) and hop 3 (203.0.113.10)" in verdict["text"]
     theirs = {int(m[1]): (m[2], float(m[3])) for m in map(MTR_LINE.match, mtr.splitlines())
               if m}

@@ -86,14 +86,16 @@ def _loss(hops: Sequence[Hop], ttl: int) -> float:
 
 
 def _quiet_hops(hops: Sequence[Hop], min_loss_pct: float) -> tuple[int, ...]:
-    """Hops losing more than the hops after them: not answering, not losing packets."""
+    """Hops losing much more than some hop after them (which it cannot, were the loss on the
+    path): the router is not answering, not losing packets.  "Much": at least `min_loss_pct`
+    points and twice the later loss, so sampling noise between two lossy hops is not it."""
     out = []
     for i, hop in enumerate(hops):
         later = hops[i + 1:]
         if not later or hop.stats.loss_pct < min_loss_pct:
             continue
         floor = min(h.stats.loss_pct for h in later)
-        if hop.stats.loss_pct - floor >= min_loss_pct:
+        if hop.stats.loss_pct - floor >= min_loss_pct and floor < hop.stats.loss_pct / 2:
             out.append(hop.ttl)
     return tuple(out)
 
