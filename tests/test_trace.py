@@ -148,7 +148,7 @@ def test_delay_on_one_link_is_named_with_a_figure_close_to_it(lab: Lab) -> None:
     verdict = doc["verdict"]
     assert verdict["kind"] == "latency"
     assert (verdict["from_hop"], verdict["hop"]) == (2, 3)
-    assert 30 <= verdict["added_ms"] <= 60
+    assert 30 <= verdict["added_ms"] <= 75  # 40 ms, plus what a busy machine adds
     assert "between hop 2 (203.0.113.6) and hop 3 (203.0.113.10)" in verdict["text"]
 
 
