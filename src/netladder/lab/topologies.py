@@ -8,7 +8,7 @@ from collections.abc import Callable
 from netladder.errors import UsageError
 from netladder.lab.topology import Link, Node, Segment, Service, Topology
 
-__all__ = ["BUILTIN", "chain", "get", "nat", "pair"]
+__all__ = ["BUILTIN", "chain", "chain3", "get", "nat", "pair"]
 
 SSH_BANNER = "SSH-2.0-OpenSSH_9.2p1 netladder-lab"
 SMTP_BANNER = "220 server.lab ESMTP netladder-lab"
@@ -52,6 +52,42 @@ def chain() -> Topology:
             Service("server", "http", 8080, {"routes": {"/": {"status": 200, "body": "alt\n"}}}),
             Service("server", "udp-echo", 7),
             Service("lan1", "http", 80),
+        ),
+    )
+
+
+def chain3() -> Topology:
+    """client — r1 — r2 — r3 — server: three routers, for path checks (netladder trace).
+
+    ::
+
+        client .2 ─203.0.113.0/30─ .1 r1 .5 ─203.0.113.4/30 (relay)─ .6 r2 .9 ─┐
+                  203.0.113.8/30 (relay) ─ .10 r3 .9 ─198.51.100.8/30─ .10 server
+
+    The r1—r2 and r2—r3 links have relays so Delay works on them.  The server answers every
+    probe with ICMP (no 1/s rate limit, which would look like loss), and the client allows
+    unprivileged ICMP datagram sockets (ping_group_range).
+    """
+    return Topology(
+        name="chain3",
+        description="client - r1 - r2 - r3 - server",
+        nodes=(
+            Node("client", sysctls={"net.ipv4.ping_group_range": "0 2147483647"}),
+            Node("r1", "router"),
+            Node("r2", "router"),
+            Node("r3", "router"),
+            Node("server", sysctls={"net.ipv4.icmp_ratelimit": "0",
+                                    "net.ipv6.icmp.ratelimit": "0"}),
+        ),
+        links=(
+            Link("r1", "client", "203.0.113.0/30", "2001:db8:1::/64"),
+            Link("r1", "r2", "203.0.113.4/30", "2001:db8:2::/64", relay=True),
+            Link("r2", "r3", "203.0.113.8/30", "2001:db8:4::/64", relay=True),
+            Link("r3", "server", "198.51.100.8/30", "2001:db8:3::/64"),
+        ),
+        services=(
+            Service("server", "tcp", 22, {"banner": SSH_BANNER}),
+            Service("server", "http", 80),
         ),
     )
 
@@ -154,7 +190,9 @@ def nat() -> Topology:
     )
 
 
-BUILTIN: dict[str, Callable[[], Topology]] = {"chain": chain, "nat": nat, "pair": pair}
+BUILTIN: dict[str, Callable[[], Topology]] = {
+    "chain": chain, "chain3": chain3, "nat": nat, "pair": pair,
+}
 
 
 def get(name: str) -> Topology:
