@@ -432,8 +432,11 @@ def shadowing(ruleset: Ruleset, spec: ForwardSpec) -> tuple[ForeignRule, ...]:
     """Rules of other tables that may catch the forward's traffic before netladder's rule.
 
     The NAT core stops at the first chain of a hook that binds a connection, and chains of one
-    hook run in priority order; at equal priority the one registered first (in practice the
-    older table, the lower handle) runs first."""
+    hook run in priority order.  At equal priority the kernel puts a newly registered hook in
+    front of the existing ones (nf_hook_entries_grow), so the chain registered last runs first:
+    in practice the newer table, the higher handle.  A table made after netladder's therefore
+    shadows it; one made before does not (and netladder's table, when it is still to be made,
+    will be the newest)."""
     ours = ruleset.table_handle
     found = []
     for rule in ruleset.foreign:
@@ -442,7 +445,7 @@ def shadowing(ruleset: Ruleset, spec: ForwardSpec) -> tuple[ForeignRule, ...]:
         priority = rule.priority if rule.priority is not None else 0
         _, our_priority = CHAINS[rule.hook]
         first = priority < our_priority or (
-            priority == our_priority and (ours is None or rule.table_handle < ours))
+            priority == our_priority and ours is not None and rule.table_handle > ours)
         if first and rule.catches(spec.proto, spec.port):
             found.append(rule)
     return tuple(found)
