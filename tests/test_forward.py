@@ -97,6 +97,19 @@ def test_dnat_from_a_router_reaches_the_server_behind_it(lab: Lab) -> None:
     assert human.returncode == 0 and "OK: the intended target 198.51.100.10:22" in human.stdout
 
 
+def test_dnat_over_ipv6_and_from_the_router_itself_with_local(lab: Lab) -> None:
+    server6 = lab.addr("server", 6)
+    added = fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", server6, "--local")
+    assert added.returncode == 0, added.stderr
+    r2_v6 = lab.addr_on("r2", "r1", 6)
+    assert banner(lab, "client", f"[{r2_v6}]", 8022) == SSH_BANNER
+    result = fwd_json(lab, "r2", "verify", "--port", "8022", "--from", "client")
+    assert result["ok"] and result["via"] == r2_v6, result
+    # --local: the router's own connections to its own address are forwarded too.
+    local = fwd_json(lab, "r2", "verify", "--port", "8022")
+    assert local["ok"] and local["hook"] == "output", local
+
+
 def test_a_udp_redirect_is_verified_with_a_datagram(lab: Lab) -> None:
     added = fwd(lab, "server", "add", "--proto", "udp", "--port", "7007", "--to", "7")
     assert added.returncode == 0
