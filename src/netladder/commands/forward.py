@@ -364,8 +364,9 @@ def _render_verify(result: VerifyResult) -> None:
             print(f"  {label}: {where} {attempt.outcome}"
                   f"{f' ({attempt.error})' if attempt.error else ''}")
     if f is not None:
-        print(f"  from {result.vantage}; rule hit {result.hits} time(s) during the check "
-              f"({result.hook})")
+        times = "once" if result.hits == 1 else f"{result.hits} times"
+        print(f"  from {result.vantage}; the rule was hit {times} during the check "
+              f"({result.hook} hook)")
     if result.ok:
         print(paint(f"OK: {result.detail}", "green"))
     else:
