@@ -133,9 +133,13 @@ async def verify_forward(
     forwarding = nft.forwarding_enabled(version) if spec.kind == "dnat" else None
 
     attempt = _tcp_attempt if proto == "tcp" else _udp_attempt
-    through = await attempt(vantage, via_addr, port, wait_s)
     direct_host = spec.dest if spec.dest is not None else via_addr
-    direct = await attempt(Vantage("this machine"), direct_host, spec.to_port, wait_s)
+    # Both at once: the direct connection never matches the forward's rule (it goes to the
+    # target port), so it cannot disturb the counter.
+    through, direct = await asyncio.gather(
+        attempt(vantage, via_addr, port, wait_s),
+        attempt(Vantage("this machine"), direct_host, spec.to_port, wait_s),
+    )
     after = await nft.read_ruleset()
     now = after.by_id(forward.id)
     hits = max(0, (now.hits(hook) if now else 0) - forward.hits(hook))
