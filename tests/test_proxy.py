@@ -128,6 +128,10 @@ asyncio.run(main())
 def test_many_concurrent_connections_each_reach_the_target(lab: Lab) -> None:
     proxy = Proxy(lab, "r2", f"{R2}:9001", f"{SERVER}:22")
     out = client_script(lab, MANY, R2, "9001", "300")
+    proxy.proc.send_signal(signal.SIGUSR1)  # the live counters, on stderr
+    assert proxy.proc.stderr is not None
+    live = proxy.proc.stderr.readline()
+    assert "300 connections (" in live and " 0 failed)" in live, live
     code, stats = proxy.stop()
     distinct, banner, ok = out.split(" ", 1)[0], out.split(" ", 1)[1].rsplit(" ", 1)[0], \
         out.rsplit(" ", 1)[1]

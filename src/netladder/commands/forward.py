@@ -16,7 +16,7 @@ from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EnvError, Usa
 from netladder.output import emit_json, fmt_ms, paint
 
 if TYPE_CHECKING:
-    from netladder.nat.proxy import ProxyStats
+    from netladder.nat.proxy import ProxyCounters, ProxyStats
     from netladder.nat.rules import ForeignRule, Forward, ForwardSpec, Ruleset
     from netladder.nat.verify import VerifyResult
 
@@ -388,11 +388,19 @@ async def _proxy(args: argparse.Namespace) -> int:
         how = "udp sessions" if args.udp else ("tcp, zero-copy splice" if zero_copy
                                               else "tcp, copying")
         print(f"netladder forward proxy: listening on {bound} -> {to} ({how}); "
-              "Ctrl-C or SIGTERM stops", file=sys.stderr, flush=True)
+              "Ctrl-C or SIGTERM stops, SIGUSR1 shows the counters", file=sys.stderr,
+              flush=True)
+
+    def counters(c: ProxyCounters) -> None:
+        what = "sessions" if args.udp else "connections"
+        print(f"netladder forward proxy: {c.connections} {what} ({c.active} open, "
+              f"{c.failed} failed), {c.bytes_up} bytes up, {c.bytes_down} bytes down",
+              file=sys.stderr, flush=True)
 
     stats = await run_proxy(listen, target, udp=args.udp, idle_timeout=args.idle,
                             grace=args.grace, zero_copy=not args.no_splice,
-                            connect_timeout=args.connect_timeout, ready=ready)
+                            connect_timeout=args.connect_timeout, ready=ready,
+                            counters=counters)
     if args.json:
         emit_json(stats)
     else:

@@ -549,6 +549,7 @@ async def run_proxy(
     zero_copy: bool = True,
     connect_timeout: float = 10.0,
     ready: Callable[[str, str, bool], None] | None = None,
+    counters: Callable[[ProxyCounters], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> ProxyStats:
     """Run until SIGTERM/SIGINT (or `stop` is set); returns what the proxy did.  SIGINT is
@@ -576,6 +577,11 @@ async def run_proxy(
     else:
         proxy = TcpProxy(listener, resolved, zero_copy=zero_copy,
                          connect_timeout=connect_timeout)
+    if counters is not None:
+        # `kill -USR1 PID` shows the counters of a running proxy.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGUSR1, counters, proxy.counters)
+            installed.append(signal.SIGUSR1)
     bound = listener.getsockname()
     shown = Endpoint(str(bound[0]), int(bound[1]))
     try:
