@@ -287,7 +287,9 @@ async def _read_answer(loop: asyncio.AbstractEventLoop, sock: socket.socket,
         except TimeoutError:
             return None
     data = first
-    while first and len(data) < MAX_ANSWER:
+    # A peer that trickles bytes must not hold the check: the whole answer gets `wait_s`.
+    deadline = time.monotonic() + wait_s
+    while first and len(data) < MAX_ANSWER and time.monotonic() < deadline:
         try:
             first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER - len(data)),
                                            QUIET_S)
