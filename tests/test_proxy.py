@@ -23,8 +23,8 @@ R2 = "203.0.113.6"
 
 
 @pytest.mark.parametrize(("text", "listen", "expected"), [
-    ("8080", True, Endpoint("0.0.0.0", 8080)),
-    (":8080", True, Endpoint("0.0.0.0", 8080)),
+    ("8080", True, Endpoint("", 8080)),  # every address, IPv4 and IPv6
+    (":8080", True, Endpoint("", 8080)),
     ("198.51.100.10:22", False, Endpoint("198.51.100.10", 22)),
     ("[2001:db8::1]:22", False, Endpoint("2001:db8::1", 22)),
 ])
@@ -139,6 +139,18 @@ def test_many_concurrent_connections_each_reach_the_target(lab: Lab) -> None:
     assert stats["connections"] == 300 and stats["failed"] == 0 and code == 0
 
 
+def test_a_listener_without_an_address_takes_ipv4_and_ipv6(lab: Lab) -> None:
+    proxy = Proxy(lab, "r2", "9005", f"{SERVER}:22")
+    assert "[::]:9005" in proxy.banner
+    r2_v6 = lab.addr_on("r2", "r1", 6)
+    for address in (R2, f"[{r2_v6}]"):
+        out = lab.exec("client", ["socat", "-T", "2", "-", f"TCP:{address}:9005"], input="",
+                       check=False, timeout=10).stdout
+        assert out.strip() == SSH_BANNER, address
+    code, stats = proxy.stop()
+    assert stats["connections"] == 2 and code == 0
+
+
 def test_a_refused_target_resets_the_client_and_is_counted(lab: Lab) -> None:
     proxy = Proxy(lab, "r2", f"{R2}:9002", f"{SERVER}:2222")
     outcome = client_script(lab, (
@@ -163,7 +175,8 @@ print(a.decode(), b.decode())
 
 
 def test_udp_is_carried_with_per_client_sessions_and_an_idle_timeout(lab: Lab) -> None:
-    proxy = Proxy(lab, "r2", "--udp", "--idle", "0.3", f"{R2}:9007", f"{SERVER}:7")
+    # Listening on every address: one dual-stack socket, IPv4 clients arrive v4-mapped.
+    proxy = Proxy(lab, "r2", "--udp", "--idle", "0.3", "9007", f"{SERVER}:7")
     assert client_script(lab, UDP, R2, "9007", "1.0").split() == ["one", "two"]
     echo = lab.exec("lan1", ["socat", "-T", "2", "-", f"UDP:{R2}:9007"], input="lan\n")
     assert echo.stdout == "lan\n"

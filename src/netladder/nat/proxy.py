@@ -26,6 +26,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from netladder.errors import UsageError
 
@@ -75,11 +76,9 @@ def parse_endpoint(text: str, *, listen: bool) -> Endpoint:
         raise UsageError(f"{text!r}: the port must be a number") from None
     if not 1 <= port <= 65535:
         raise UsageError(f"{text!r}: the port must be between 1 and 65535")
-    if not host:
-        if not listen:
-            raise UsageError(f"{text!r}: the target needs a host, e.g. 198.51.100.10:{port}")
-        host = "0.0.0.0"
-    return Endpoint(host, port)
+    if not host and not listen:
+        raise UsageError(f"{text!r}: the target needs a host, e.g. 198.51.100.10:{port}")
+    return Endpoint(host, port)  # a listener without a host: every address, IPv4 and IPv6
 
 
 @dataclass
@@ -115,15 +114,32 @@ class ProxyStats:
 
 
 def bind_listener(endpoint: Endpoint, kind: int) -> socket.socket:
-    """Bind the listening socket; a port in use is the user's to fix (exit 2)."""
+    """Bind the listening socket; a port in use is the user's to fix (exit 2).  Without a host
+    it is one dual-stack socket (IPv4 arrives as v4-mapped), or IPv4 only where the machine has
+    no IPv6."""
+    family: int
+    address: tuple[Any, ...]
+    if not endpoint.host and socket.has_ipv6:
+        family, address = socket.AF_INET6, ("::", endpoint.port)
+    elif not endpoint.host:
+        family, address = socket.AF_INET, ("0.0.0.0", endpoint.port)
+    else:
+        try:
+            infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=kind,
+                                       flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV)
+        except socket.gaierror as exc:
+            raise UsageError(f"cannot listen on {endpoint}: {exc.strerror}") from None
+        family, _, _, _, address = infos[0]
     try:
-        infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=kind,
-                                   flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV)
-    except socket.gaierror as exc:
-        raise UsageError(f"cannot listen on {endpoint}: {exc.strerror}") from None
-    family, _, _, _, address = infos[0]
-    sock = socket.socket(family, kind)
+        sock = socket.socket(family, kind)
+    except OSError:
+        if family != socket.AF_INET6 or endpoint.host:
+            raise
+        family, address = socket.AF_INET, ("0.0.0.0", endpoint.port)  # IPv6 disabled
+        sock = socket.socket(family, kind)
     try:
+        if family == socket.AF_INET6 and not endpoint.host:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         if kind == socket.SOCK_STREAM:
