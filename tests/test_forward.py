@@ -203,6 +203,19 @@ def test_delete_restores_the_ruleset_exactly_and_leaves_others_alone(lab: Lab) -
     assert ruleset(lab, "server") == before
 
 
+def test_a_failing_change_applies_nothing(lab: Lab) -> None:
+    # A chain of the wrong type where netladder's nat chain should be: the script's second line
+    # fails, and nft's transaction drops the whole script.
+    lab.exec("server", ["nft", "-f", "-"], input=(
+        "table inet netladder {\n chain prerouting {\n"
+        "  type filter hook prerouting priority 0;\n }\n}\n"))
+    before = ruleset(lab, "server")
+    result = fwd(lab, "server", "add", "--port", "80", "--to", "8080")
+    assert result.returncode == 1
+    assert "nothing was applied" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert ruleset(lab, "server") == before
+
+
 def test_dry_run_prints_nft_and_iptables_and_changes_nothing(lab: Lab) -> None:
     before = ruleset(lab, "r2")
     result = fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER, "--dry-run")

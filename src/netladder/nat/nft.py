@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -51,9 +52,27 @@ async def _nft(args: list[str], script: str | None = None) -> str:
         message = err.decode(errors="replace").strip()
         if "Operation not permitted" in message or "Permission denied" in message:
             raise EnvError("nft: operation not permitted", PRIVILEGE_REMEDY)
-        lines = [ln for ln in message.splitlines() if "Error" in ln] or message.splitlines()
-        raise NftError(f"nft: {lines[0] if lines else f'exit {proc.returncode}'}")
+        raise NftError(describe_error(message, script, proc.returncode))
     return out.decode(errors="replace")
+
+
+_WHERE = re.compile(r"^/dev/stdin:(\d+):[\d-]+:\s*")
+
+
+def describe_error(message: str, script: str | None, returncode: int | None) -> str:
+    """nft's first error as one line, with the script line it is about."""
+    lines = [ln for ln in message.splitlines() if "Error" in ln] or message.splitlines()
+    if not lines:
+        return f"nft failed (exit {returncode})"
+    first = lines[0]
+    where = _WHERE.match(first)
+    if where is None or script is None:
+        return f"nft: {first}"
+    reason = first[where.end():].removeprefix("Error: ")
+    number = int(where.group(1))
+    script_lines = script.splitlines()
+    line = script_lines[number - 1] if 0 < number <= len(script_lines) else "?"
+    return f"nft refused '{line}': {reason} (nothing was applied)"
 
 
 async def read_ruleset() -> Ruleset:
