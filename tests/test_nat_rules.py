@@ -185,6 +185,17 @@ def test_a_newer_table_at_the_same_priority_shadows_and_an_older_one_does_not() 
     assert nothing_yet.table_handle is None and shadowing(nothing_yet, REDIRECT) == ()
 
 
+def test_a_catch_all_jump_is_not_a_shadow_but_a_jump_for_the_port_is() -> None:
+    doc = ruleset_doc(ours_first=True)
+    jump: dict[str, Any] = {"rule": {"family": "ip", "table": "nat", "chain": "PREROUTING",
+                                     "handle": 9, "expr": [{"jump": {"target": "DOCKER"}}]}}
+    doc["nftables"][10] = jump  # instead of the REDIRECT
+    assert shadowing(parse_ruleset(doc), REDIRECT) == ()
+    jump["rule"]["expr"].insert(0, _dport("tcp", 80))
+    (shadow,) = shadowing(parse_ruleset(doc), REDIRECT)
+    assert (shadow.statement, shadow.target) == ("jump", "DOCKER")
+
+
 def test_deleting_the_last_forward_deletes_the_table() -> None:
     ruleset = parse_ruleset(ruleset_doc())
     assert build_delete_script(ruleset, [2]) == (

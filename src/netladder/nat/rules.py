@@ -442,6 +442,10 @@ def shadowing(ruleset: Ruleset, spec: ForwardSpec) -> tuple[ForeignRule, ...]:
     for rule in ruleset.foreign:
         if rule.hook not in spec.hooks or rule.statement not in _DESTINATION_NAT:
             continue
+        if rule.statement in ("jump", "goto") and rule.ports is None:
+            # A catch-all jump (Docker's `fib daddr type local jump DOCKER`) leads to rules of
+            # its own, listed on their own; only a jump for this very port is a suspect.
+            continue
         priority = rule.priority if rule.priority is not None else 0
         _, our_priority = CHAINS[rule.hook]
         first = priority < our_priority or (
