@@ -101,6 +101,7 @@ def test_dnat_over_ipv6_and_from_the_router_itself_with_local(lab: Lab) -> None:
     server6 = lab.addr("server", 6)
     added = fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", server6, "--local")
     assert added.returncode == 0, added.stderr
+    assert "::1 cannot be sent to another host" in added.stderr
     r2_v6 = lab.addr_on("r2", "r1", 6)
     assert banner(lab, "client", f"[{r2_v6}]", 8022) == SSH_BANNER
     result = fwd_json(lab, "r2", "verify", "--port", "8022", "--from", "client")
@@ -108,6 +109,15 @@ def test_dnat_over_ipv6_and_from_the_router_itself_with_local(lab: Lab) -> None:
     # --local: the router's own connections to its own address are forwarded too.
     local = fwd_json(lab, "r2", "verify", "--port", "8022")
     assert local["ok"] and local["hook"] == "output", local
+
+
+def test_local_dnat_works_from_the_router_and_warns_about_loopback(lab: Lab) -> None:
+    added = fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER, "--local")
+    assert "net.ipv4.conf.all.route_localnet=1" in added.stderr
+    assert banner(lab, "r2", R2_FACING_CLIENT, 8022) == SSH_BANNER
+    assert banner(lab, "client", R2_FACING_CLIENT, 8022) == SSH_BANNER
+    local = fwd_json(lab, "r2", "verify", "--port", "8022")
+    assert local["ok"] and local["via"] != "127.0.0.1", local
 
 
 def test_a_udp_redirect_is_verified_with_a_datagram(lab: Lab) -> None:

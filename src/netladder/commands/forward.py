@@ -196,6 +196,15 @@ def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[s
     if not spec.local:
         out.append("connections made on this machine itself are not forwarded "
                    "(add --local to cover them)")
+    elif spec.dest is not None and spec.dest_version == 4 and nft.route_localnet() is False:
+        # Measured in the lab: the translated SYN with source 127.0.0.1 is dropped, and the
+        # connection hangs until it times out.
+        out.append("connections to 127.0.0.1 cannot be sent to another host: the kernel does "
+                   "not route loopback addresses out (connect to this machine's own address, or "
+                   "sysctl -w net.ipv4.conf.all.route_localnet=1)")
+    elif spec.dest is not None:
+        out.append("connections to ::1 cannot be sent to another host (IPv6 never routes "
+                   "loopback out): connect to this machine's own address")
     return out
 
 

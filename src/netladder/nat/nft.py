@@ -22,6 +22,7 @@ __all__ = [
     "forwarding_enabled",
     "read_ruleset",
     "require_nft",
+    "route_localnet",
 ]
 
 NFT_REMEDY = "install nftables (apt-get install nftables)"
@@ -94,6 +95,14 @@ async def apply_script(script: str) -> None:
 async def check_script(script: str) -> None:
     """Have nft parse and evaluate the script without committing it (nft -c)."""
     await _nft(["-c", "-f", "-"], script)
+
+
+def route_localnet() -> bool | None:
+    """Whether IPv4 loopback addresses may be routed out (needed to DNAT 127.0.0.1 elsewhere)."""
+    try:
+        return Path("/proc/sys/net/ipv4/conf/all/route_localnet").read_text().strip() != "0"
+    except OSError:
+        return None
 
 
 def forwarding_enabled(version: int) -> bool | None:
