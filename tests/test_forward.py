@@ -268,3 +268,8 @@ def test_no_nft_or_no_privilege_is_exit_3_with_the_remedy(lab: Lab) -> None:
                                        "netladder", "forward", "list"], check=False)
     assert unprivileged.returncode == 3, unprivileged.stderr
     assert "CAP_NET_ADMIN" in unprivileged.stderr
+    # A dry run needs no privilege: it prints what it would do.
+    dry = lab.exec("server", ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                              "--inh-caps=-all", sys.executable, "-m", "netladder", "forward",
+                              "add", "--port", "80", "--to", "8080", "--dry-run"], check=False)
+    assert dry.returncode == 0 and "iptables -t nat -A PREROUTING" in dry.stdout, dry.stderr
