@@ -204,3 +204,18 @@ def test_deleting_the_last_forward_deletes_the_table() -> None:
     assert build_delete_script(ruleset, [1, 2]) == "delete table inet netladder\n"
     assert build_delete_script(ruleset, None) == "delete table inet netladder\n"
     assert build_delete_script(parse_ruleset({"nftables": []}), None) == ""
+
+
+@pytest.mark.parametrize(("stderr", "expected"), [
+    ("/dev/stdin:2:1-95: Error: Could not process rule: Operation not supported\n"
+     "add chain inet netladder prerouting { ... }\n^^^^^^^^",
+     "nft refused 'add chain inet netladder prerouting': Could not process rule: Operation not "
+     "supported (nothing was applied)"),
+    ("Error: syntax error, unexpected junk", "nft: Error: syntax error, unexpected junk"),
+    ("", "nft failed (exit 1)"),
+])
+def test_an_nft_error_is_one_line_naming_the_script_line(stderr: str, expected: str) -> None:
+    from netladder.nat.nft import describe_error
+
+    script = "add table inet netladder\nadd chain inet netladder prerouting\n"
+    assert describe_error(stderr, script, 1) == expected
