@@ -226,6 +226,16 @@ def test_a_failing_change_applies_nothing(lab: Lab) -> None:
     assert ruleset(lab, "server") == before
 
 
+def test_concurrent_adds_get_distinct_ids(lab: Lab) -> None:
+    procs = [lab.popen("server", [sys.executable, "-m", "netladder", "forward", "add", "--port",
+                                  str(9100 + i), "--to", "8080"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(6)]
+    assert [p.wait(30) for p in procs] == [0] * 6
+    forwards = fwd_json(lab, "server", "list")["forwards"]
+    assert sorted(f["port"] for f in forwards) == list(range(9100, 9106))
+    assert len({f["id"] for f in forwards}) == 6 and all(f["complete"] for f in forwards)
+
+
 def test_dry_run_prints_nft_and_iptables_and_changes_nothing(lab: Lab) -> None:
     before = ruleset(lab, "r2")
     result = fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER, "--dry-run")

@@ -185,6 +185,28 @@ def test_a_newer_table_at_the_same_priority_shadows_and_an_older_one_does_not() 
     assert nothing_yet.table_handle is None and shadowing(nothing_yet, REDIRECT) == ()
 
 
+def test_two_forwards_that_raced_for_one_id_stay_two() -> None:
+    doc = ruleset_doc()
+    doc["nftables"][6]["rule"]["comment"] = comment_for(1, DNAT)  # the DNAT got id 1 too
+    doc["nftables"][7]["rule"]["comment"] = comment_for(1, DNAT)
+    ruleset = parse_ruleset(doc)
+    assert [(f.id, f.spec) for f in ruleset.forwards] == [(1, REDIRECT), (1, DNAT)]
+
+
+def test_an_add_reserves_its_id_and_a_delete_releases_it() -> None:
+    script = build_add_script(5, REDIRECT)
+    assert "add set inet netladder ids { type mark; }\n" in script
+    # `create`, not `add`: it fails when the id is taken, and the transaction with it.
+    assert "create element inet netladder ids { 5 }\n" in script
+    doc = ruleset_doc()
+    doc["nftables"].append({"set": {"family": "inet", "table": "netladder", "name": "ids",
+                                    "type": "mark", "handle": 9, "elem": [1, 2, 7]}})
+    ruleset = parse_ruleset(doc)
+    assert ruleset.ids == {1, 2, 7} and next_id(ruleset) == 8
+    assert build_delete_script(ruleset, [2]).endswith(
+        "delete element inet netladder ids { 2 }\n")
+
+
 def test_a_catch_all_jump_is_not_a_shadow_but_a_jump_for_the_port_is() -> None:
     doc = ruleset_doc(ours_first=True)
     jump: dict[str, Any] = {"rule": {"family": "ip", "table": "nat", "chain": "PREROUTING",

@@ -12,7 +12,14 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from netladder.args import add_json, positive_float
-from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EnvError, UsageError
+from netladder.errors import (
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EnvError,
+    NetladderError,
+    UsageError,
+)
 from netladder.output import emit_json, fmt_ms, paint
 
 if TYPE_CHECKING:
@@ -169,7 +176,7 @@ async def _add(args: argparse.Namespace) -> int:
         for warning in warnings:
             print(f"# warning: {warning}")
         return EXIT_OK
-    await nft.apply_script(script)
+    forward_id, script = await _apply_add(forward_id, spec, script)
     if args.json:
         emit_json({"id": forward_id, "spec": _spec_json(spec), "dry_run": False, "nft": script,
                    "iptables": iptables, "warnings": warnings})
@@ -178,6 +185,29 @@ async def _add(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(paint(f"warning: {warning}", "yellow", stream=sys.stderr), file=sys.stderr)
     return EXIT_OK
+
+
+async def _apply_add(forward_id: int, spec: ForwardSpec, script: str) -> tuple[int, str]:
+    """Apply the add.  Its transaction reserves the id (`create element`), so when another add
+    took the same id first, nothing of this one was applied: take the next free id and retry."""
+    from netladder.nat import nft
+    from netladder.nat.rules import build_add_script, next_id
+
+    for _ in range(20):
+        try:
+            await nft.apply_script(script)
+            return forward_id, script
+        except nft.NftError as exc:
+            if not exc.id_taken:
+                raise
+        ruleset = await nft.read_ruleset()
+        existing = ruleset.find(spec.proto, spec.port)
+        if existing is not None:
+            raise UsageError(f"{spec.proto} port {spec.port} was just forwarded by another "
+                             f"netladder (forward {existing.id})")
+        forward_id = next_id(ruleset)
+        script = build_add_script(forward_id, spec)
+    raise NetladderError("forward add: other adds kept taking the free id; try again")
 
 
 def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[str]:

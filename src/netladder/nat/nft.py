@@ -33,6 +33,15 @@ _SYSCTLS = {4: "net/ipv4/ip_forward", 6: "net/ipv6/conf/all/forwarding"}
 class NftError(NetladderError):
     """nft refused a script; the message is nft's own first error line."""
 
+    def __init__(self, message: str, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw
+
+    @property
+    def id_taken(self) -> bool:
+        """The script's `create element` met an id another add took first."""
+        return "File exists" in self.raw and "create element" in str(self)
+
 
 def require_nft() -> str:
     path = shutil.which("nft")
@@ -53,7 +62,7 @@ async def _nft(args: list[str], script: str | None = None) -> str:
         message = err.decode(errors="replace").strip()
         if "Operation not permitted" in message or "Permission denied" in message:
             raise EnvError("nft: operation not permitted", PRIVILEGE_REMEDY)
-        raise NftError(describe_error(message, script, proc.returncode))
+        raise NftError(describe_error(message, script, proc.returncode), message)
     return out.decode(errors="replace")
 
 

@@ -45,6 +45,7 @@ __all__ = [
 FAMILY = "inet"
 TABLE_NAME = "netladder"
 TABLE = f"{FAMILY} {TABLE_NAME}"
+IDS_SET = "ids"  # the forward ids in use: reserving one is part of the add's transaction
 
 # chain name -> (hook, priority); the priorities are nft's named ones (dstnat/srcnat), written as
 # numbers because the names are not accepted for every hook by every nft version.
@@ -169,6 +170,7 @@ class Ruleset:
     foreign: tuple[ForeignRule, ...]
     table_handle: int | None  # None: netladder's table does not exist
     chains: tuple[str, ...] = ()  # netladder's chains that exist
+    ids: frozenset[int] = frozenset()  # ids reserved in the table's `ids` set
 
     def find(self, proto: str, port: int) -> Forward | None:
         for forward in self.forwards:
@@ -211,12 +213,13 @@ def parse_comment(comment: str) -> tuple[int, ForwardSpec] | None:
 
 
 def _table_and_chains() -> list[str]:
-    # `add` is idempotent for a table or chain that exists with the same definition, so every
-    # script can start with these lines and work whether or not the table is there.
+    # `add` is idempotent for a table, chain or set that exists with the same definition, so
+    # every script can start with these lines and work whether or not the table is there.
     lines = [f"add table {TABLE}"]
     for chain, (hook, priority) in CHAINS.items():
         lines.append(f"add chain {TABLE} {chain} {{ type nat hook {hook} priority {priority};"
                      " policy accept; }")
+    lines.append(f"add set {TABLE} {IDS_SET} {{ type mark; }}")
     return lines
 
 
@@ -245,6 +248,9 @@ def build_add_script(forward_id: int, spec: ForwardSpec) -> str:
     """The nft script (one transaction) that adds a forward, creating the table if needed."""
     comment = comment_for(forward_id, spec)
     lines = _table_and_chains()
+    # `create` (unlike `add`) fails when the element exists: two adds racing for one id cannot
+    # both commit, and the loser's whole transaction is dropped (see nft.ID_TAKEN).
+    lines.append(f"create element {TABLE} {IDS_SET} {{ {forward_id} }}")
     for chain, body in rule_bodies(spec):
         lines.append(f'add rule {TABLE} {chain} {body} comment "{comment}"')
     return "\n".join(lines) + "\n"
@@ -264,6 +270,8 @@ def build_delete_script(ruleset: Ruleset, ids: Iterable[int] | None) -> str:
         if forward.id in doomed:
             lines.extend(f"delete rule {TABLE} {r.chain} handle {r.handle}"
                          for r in forward.rules)
+    for forward_id in sorted(doomed & ruleset.ids):
+        lines.append(f"delete element {TABLE} {IDS_SET} {{ {forward_id} }}")
     return "\n".join(lines) + "\n"
 
 
@@ -294,7 +302,7 @@ def iptables_equivalent(forward_id: int, spec: ForwardSpec) -> list[str]:
 
 
 def next_id(ruleset: Ruleset) -> int:
-    return max((f.id for f in ruleset.forwards), default=0) + 1
+    return max((*(f.id for f in ruleset.forwards), *ruleset.ids), default=0) + 1
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -309,15 +317,22 @@ def parse_ruleset(document: Mapping[str, Any], texts: Mapping[tuple[str, str, in
     items = document.get("nftables", [])
     table_handles: dict[tuple[str, str], int] = {}
     chains: dict[tuple[str, str, str], tuple[str | None, int | None, str | None]] = {}
+    ids: set[int] = set()
     for item in items:
-        if "table" in item:
+        if "set" in item:
+            st = item["set"]
+            if (st.get("family"), st.get("table"), st.get("name")) == (FAMILY, TABLE_NAME,
+                                                                        IDS_SET):
+                ids.update(e for e in st.get("elem", []) if isinstance(e, int))
+        elif "table" in item:
             t = item["table"]
             table_handles[(t["family"], t["name"])] = int(t.get("handle", 0))
         elif "chain" in item:
             c = item["chain"]
             chains[(c["family"], c["table"], c["name"])] = (c.get("hook"), c.get("prio"),
                                                              c.get("type"))
-    ours: dict[int, tuple[ForwardSpec, list[RuleRef]]] = {}
+    # Keyed by the whole comment: two adds racing for one id stay two forwards.
+    ours: dict[tuple[int, ForwardSpec], list[RuleRef]] = {}
     foreign: list[ForeignRule] = []
     for item in items:
         rule = item.get("rule")
@@ -331,8 +346,8 @@ def parse_ruleset(document: Mapping[str, Any], texts: Mapping[tuple[str, str, in
                 continue
             forward_id, spec = parsed
             packets, nbytes = _counter(exprs)
-            entry = ours.setdefault(forward_id, (spec, []))
-            entry[1].append(RuleRef(chain, int(rule["handle"]), packets, nbytes))
+            ours.setdefault((forward_id, spec), []).append(
+                RuleRef(chain, int(rule["handle"]), packets, nbytes))
             continue
         hook, prio, kind = chains.get((family, table, chain), (None, None, None))
         statement = _nat_statement(exprs)
@@ -348,10 +363,11 @@ def parse_ruleset(document: Mapping[str, Any], texts: Mapping[tuple[str, str, in
             ports=_dports(exprs), text=texts.get((family, table, handle), ""),
             table_handle=table_handles.get((family, table), 0),
         ))
-    forwards = tuple(Forward(i, spec, tuple(refs)) for i, (spec, refs) in sorted(ours.items()))
+    forwards = tuple(Forward(i, spec, tuple(refs))
+                     for (i, spec), refs in sorted(ours.items(), key=lambda kv: kv[0][0]))
     our_chains = tuple(name for (fam, tab, name) in chains if fam == FAMILY and tab == TABLE_NAME)
     return Ruleset(forwards, tuple(foreign), table_handles.get((FAMILY, TABLE_NAME)),
-                   our_chains)
+                   our_chains, frozenset(ids))
 
 
 def _counter(exprs: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
