@@ -1,0 +1,135 @@
+"""Where a verification connects from: this machine, another network namespace, or a local source
+address.
+
+A socket belongs to the network namespace it was created in, whatever thread later uses it, so a
+socket "from" another namespace is made by switching this thread into it for the one
+`socket()` call and straight back (setns with CLONE_NEWNET only affects the calling thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from netladder.errors import EnvError, UsageError
+
+__all__ = ["Vantage", "resolve_vantage", "route_source"]
+
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = Path("/run/netns")
+
+
+@dataclass(frozen=True, slots=True)
+class Vantage:
+    """The place a connection starts: `netns` (a path) or this machine, optionally bound to a
+    local source address."""
+
+    label: str
+    netns: str | None = None
+    source: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        """Connections from here take the OUTPUT hook, not PREROUTING."""
+        return self.netns is None
+
+    def socket(self, family: int, kind: int) -> socket.socket:
+        with _in_netns(self.netns):
+            sock = socket.socket(family, kind)
+        try:
+            if self.source is not None:
+                sock.bind((self.source, 0))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock
+
+
+def resolve_vantage(text: str | None) -> Vantage:
+    """`--from`: a namespace name (as in `ip netns`), a lab node name, a namespace path, or a
+    local source address."""
+    if text is None or text in ("", "self", "local"):
+        return Vantage("this machine")
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(text)
+        return Vantage(f"this machine (source {text})", source=text)
+    if "/" in text:
+        if Path(text).exists():
+            return Vantage(f"namespace {text}", netns=text)
+        raise UsageError(f"--from {text!r}: no such namespace file")
+    if (NETNS_DIR / text).exists():
+        return Vantage(f"namespace {text}", netns=str(NETNS_DIR / text))
+    # A lab node's short name: nl-<lab>-<node>.
+    try:
+        names = os.listdir(NETNS_DIR)
+    except OSError:
+        names = []
+    matches = [n for n in names if n.startswith("nl-") and n.endswith(f"-{text}")
+               and n.count("-") == 2]
+    if len(matches) == 1:
+        return Vantage(f"namespace {matches[0]}", netns=str(NETNS_DIR / matches[0]))
+    raise UsageError(f"--from {text!r}: not a network namespace (ip netns list) nor an address")
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _setns(fd: int) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        if err in (errno.EPERM, errno.EACCES):
+            raise EnvError("cannot enter another network namespace",
+                           "run as root (CAP_SYS_ADMIN) to verify --from a namespace")
+        raise OSError(err, os.strerror(err))
+
+
+@contextlib.contextmanager
+def _in_netns(path: str | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise UsageError(f"--from {path}: {exc.strerror}") from None
+        try:
+            _setns(target)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _setns(home)
+    finally:
+        os.close(home)
+
+
+def route_source(vantage: Vantage, destination: str) -> str | None:
+    """The source address the vantage's routing picks towards `destination` (no packet is sent:
+    connecting a UDP socket only looks up the route)."""
+    address = ipaddress.ip_address(destination)
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    try:
+        sock = vantage.socket(family, socket.SOCK_DGRAM)
+    except OSError:
+        return None
+    with sock:
+        try:
+            sock.connect((destination, 9))
+        except OSError:
+            return None
+        return str(sock.getsockname()[0])
