@@ -139,10 +139,10 @@ def _watch(args: argparse.Namespace) -> int:
     started = time.monotonic()
 
     def on_ready() -> None:
-        if not args.json:
-            where = f" on {args.iface}" if args.iface else ""
-            print(paint(f"watching neighbour changes{where} (Ctrl-C to stop)", "dim",
-                        stream=sys.stderr), file=sys.stderr, flush=True)
+        # On stderr even with --json: whoever drives the watch knows from here it is live.
+        where = f" on {args.iface}" if args.iface else ""
+        print(paint(f"watching neighbour changes{where} (Ctrl-C to stop)", "dim",
+                    stream=sys.stderr), file=sys.stderr, flush=True)
 
     async def follow() -> bool:
         done = asyncio.Event()
