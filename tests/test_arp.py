@@ -25,8 +25,10 @@ def arp(lab: Lab, node: str, *args: str) -> tuple[int, dict[str, Any]]:
     return result.returncode, json.loads(result.stdout)
 
 
-def arping(lab: Lab, node: str, *args: str) -> tuple[int, set[str]]:
-    result = lab.exec(node, ["arping", "-c", "2", "-i", "0.2", "-w", "1", *args], check=False)
+def arping(lab: Lab, node: str, *args: str, count: int = 1) -> tuple[int, set[str]]:
+    # This arping takes -i in whole seconds only: one request and a 1 s deadline keep it
+    # short; with -c 2 both stations' replies to the first request are counted.
+    result = lab.exec(node, ["arping", "-c", str(count), "-w", "1", *args], check=False)
     macs = {m.lower() for m in re.findall(r"\[([0-9A-Fa-f:]{17})\]", result.stdout)}
     return result.returncode, macs
 
@@ -83,7 +85,7 @@ def test_two_hosts_with_one_address_are_a_conflict(chain_lab: Lab,
     code, doc = arp(chain_lab, "lan3", v4, "-c", "2")
     assert code == 1 and doc["conflict"] and set(doc["macs"]) == both
     # arping sees the same two stations (with -b: it would otherwise unicast to the first).
-    assert arping(chain_lab, "lan3", "-b", "-I", "lan", v4)[1] == both
+    assert arping(chain_lab, "lan3", "-b", "-I", "lan", v4, count=2)[1] == both
     code6, doc6 = arp(chain_lab, "lan3", v6, "-c", "2")
     assert code6 == 1 and doc6["conflict"] and set(doc6["macs"]) == both
     text = chain_lab.netladder("lan3", "arp", v4, "-c", "1", *FAST).stdout

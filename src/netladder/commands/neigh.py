@@ -102,9 +102,12 @@ def _check(args: argparse.Namespace) -> int:
     else:
         checks = (asyncio.run(check_next_hop(target, iface=args.iface)),)
     ok = all(c.ok for c in checks)
+    interrupted = any(c.probe is not None and c.probe.interrupted for c in checks)
+    code = EXIT_INTERRUPTED if interrupted else EXIT_OK if ok else EXIT_FAIL
     if args.json:
-        emit_json({"ok": ok, "checks": [_check_json(c) for c in checks]})
-        return EXIT_OK if ok else EXIT_FAIL
+        emit_json({"ok": ok, "interrupted": interrupted,
+                   "checks": [_check_json(c) for c in checks]})
+        return code
     out = sys.stdout
     for c in checks:
         colour = "green" if c.ok else "red"
@@ -116,7 +119,9 @@ def _check(args: argparse.Namespace) -> int:
                 print(f"  {reply_line(reply)}", file=out)
         if c.fix:
             print(f"  fix: {c.fix}", file=out)
-    return EXIT_OK if ok else EXIT_FAIL
+    if interrupted:
+        print("interrupted: the live probe did not finish", file=out)
+    return code
 
 
 def _check_json(c: Any) -> dict[str, Any]:
