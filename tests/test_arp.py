@@ -110,6 +110,7 @@ def test_dad_finds_an_address_in_use_and_passes_a_free_one(
     (["198.51.100.67", "-I", "to-r1"], "not on a local link"),
     (["2001:db8:1::1", "--dad"], "IPv6"),
     (["not-an-address"], "not an IP address"),
+    (["203.0.113.3"], "broadcast address"),
     (["203.0.113.1", "-c", "0"], "at least 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(chain_lab: Lab, argv: list[str], says: str) -> None:

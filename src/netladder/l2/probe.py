@@ -1,9 +1,11 @@
 """Live ARP (IPv4) and Neighbor Solicitation (IPv6) probes over an AF_PACKET socket.
 
 This is the one I/O boundary for L2 probes: it opens the packet socket (CAP_NET_RAW), sends
-the frames the codecs in `netladder.proto.arp` / `.ndp` build, and timestamps replies with the
-monotonic clock.  An ARP reply cannot be matched to one request (RFC 826 has no identifier), so,
-as arping does, a reply's RTT is measured from the latest request sent before it.
+the frames the codecs in `netladder.proto.arp` / `.ndp` build, and times replies by the
+kernel's receive timestamp (SO_TIMESTAMPNS), so a busy event loop does not inflate an RTT; the
+monotonic clock bounds every wait.  An ARP reply cannot be matched to one request (RFC 826 has
+no identifier), so, as arping does, a reply's RTT is measured from the latest request sent
+before it.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import asyncio
 import ipaddress
 import math
 import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from netladder.errors import EnvError, NetladderError, UsageError, from_oserror
 from netladder.l2.netlink import Netlink
@@ -34,6 +38,7 @@ __all__ = ["ProbeResult", "ProbeSetup", "Reply", "prepare", "probe"]
 # AF_PACKET sll_pkttype values (linux/if_packet.h).
 PACKET_BROADCAST = 1
 PACKET_OUTGOING = 4
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # asm-generic/socket.h
 
 RAW_REMEDY = ("run as root, or grant the capability: "
               "sudo setcap cap_net_raw+ep \"$(readlink -f \"$(command -v python3)\")\"")
@@ -120,6 +125,9 @@ async def prepare(target: str, iface: str | None = None, dad: bool = False,
         decision = await lookup_route(str(address), iface, nl=link)
         if decision.type == "local":
             raise UsageError(f"{address} is this host's own address")
+        if decision.type in {"broadcast", "multicast", "anycast"}:
+            raise UsageError(f"{address} is a {decision.type} address on {decision.iface}, not "
+                             "one neighbour")
         if decision.error is not None or decision.iface is None:
             raise UsageError(f"{address} is not on any local link (no route: {decision.error})")
         if decision.gateway is not None or (iface and decision.iface != iface):
@@ -164,18 +172,53 @@ async def _source_on(nl: Netlink, index: int, target: ipaddress.IPv4Address |
 def _open(setup: ProbeSetup) -> socket.socket:
     proto = ETH_P_ARP if setup.version == 4 else ETH_P_IPV6
     try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                             socket.htons(proto))
+        # Protocol 0 at creation, the real one at bind: re-binding a packet socket that already
+        # has a protocol hook waits for an RCU grace period (synchronize_net), ~10-20 ms during
+        # which the event loop, and any other probe on it, would stand still.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
     except OSError as exc:
         raise from_oserror(exc, "arp needs CAP_NET_RAW to send ARP/NDP frames (AF_PACKET)",
                            RAW_REMEDY) from None
     try:
         sock.bind((setup.iface, proto))
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
         raise from_oserror(exc, f"cannot listen on {setup.iface}") from None
     return sock
+
+
+_CMSG_SPACE = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("=qq")
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+async def _recv(sock: socket.socket) -> tuple[bytes, float | None, Any]:
+    """One frame, its kernel receive timestamp (SO_TIMESTAMPNS, seconds) and its address."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            data, ancillary, _, address = sock.recvmsg(4096, _CMSG_SPACE)
+        except BlockingIOError:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(sock.fileno(), _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(sock.fileno())
+            continue
+        stamp = None
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
+                    len(value) >= _TIMESPEC.size:
+                sec, nsec = _TIMESPEC.unpack_from(value)
+                stamp = sec + nsec / 1e9
+        return data, stamp, address
 
 
 def _request(setup: ProbeSetup) -> bytes:
@@ -234,10 +277,10 @@ async def probe(
     if count is None and deadline is None:
         raise UsageError("a probe without a count needs a deadline")
     sock = _open(setup)
-    loop = asyncio.get_running_loop()
     request = _request(setup)
     replies: list[Reply] = []
     sent_at: list[float] = []
+    sent_wall: list[float] = []  # the same instants on the kernel's timestamp clock
     started = time.monotonic()
     hard_end = started + deadline if deadline is not None else math.inf
     next_send = started
@@ -253,6 +296,7 @@ async def probe(
                     sock.send(request)
                 except OSError as exc:
                     raise from_oserror(exc, f"sending on {setup.iface}") from None
+                sent_wall.append(time.time())
                 sent_at.append(time.monotonic())
                 next_send = sent_at[-1] + interval
                 if count is not None and len(sent_at) >= count:
@@ -265,8 +309,7 @@ async def probe(
                 break
             wake = min(end, next_send) if more else end
             try:
-                data, address = await asyncio.wait_for(loop.sock_recvfrom(sock, 4096),
-                                                       max(0.0, wake - now))
+                data, stamp, address = await asyncio.wait_for(_recv(sock), max(0.0, wake - now))
             except TimeoutError:
                 continue
             received = time.monotonic()
@@ -276,8 +319,13 @@ async def probe(
             if matched is None:
                 continue
             mac, frame_src, kind = matched
-            reply = Reply(setup.target, mac, frame_src, (received - sent_at[-1]) * 1000,
-                          len(sent_at), address[2] == PACKET_BROADCAST, kind)
+            rtt = received - sent_at[-1]
+            if stamp is not None and 0 <= stamp - sent_wall[-1] <= rtt:
+                # The kernel stamped the reply when it arrived, before the event loop (busy
+                # with another probe, perhaps) got to it: the RTT without scheduling delay.
+                rtt = stamp - sent_wall[-1]
+            reply = Reply(setup.target, mac, frame_src, rtt * 1000, len(sent_at),
+                          address[2] == PACKET_BROADCAST, kind)
             replies.append(reply)
             if on_reply is not None:
                 on_reply(reply)
