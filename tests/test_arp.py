@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -126,3 +127,43 @@ def test_without_cap_net_raw_arp_says_so_with_the_remedy(chain_lab: Lab) -> None
     assert result.returncode == 3
     assert "CAP_NET_RAW" in result.stderr and "setcap" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+HOSTILE = r"""
+import socket, sys, time
+from netladder.proto.arp import build_arp, build_ether, ETH_P_ARP
+iface, mac, claim, other = sys.argv[1:5]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+s.bind((iface, ETH_P_ARP))
+frames = [
+    build_ether("ff:ff:ff:ff:ff:ff", mac, ETH_P_ARP, b"\x00\x01\x08\x00\x06"),  # truncated
+    build_ether("ff:ff:ff:ff:ff:ff", mac, ETH_P_ARP, b"\x00\x01\x08\x00\x08\x04" + bytes(30)),
+    # Well-formed replies claiming the address, but to another station's MAC: not answers to
+    # us (a concurrent arping's), so not counted.
+    build_ether("ff:ff:ff:ff:ff:ff", mac, ETH_P_ARP,
+                build_arp(2, mac, claim, other, "198.51.100.99")),
+]
+end = time.monotonic() + float(sys.argv[5])
+print("flooding", flush=True)
+while time.monotonic() < end:
+    for f in frames:
+        s.send(f)
+    time.sleep(0.001)
+"""
+
+
+def test_a_hostile_station_flooding_bad_arp_neither_crashes_nor_fools_the_probe(
+        chain_lab: Lab) -> None:
+    lan1 = chain_lab.addr("lan1")
+    flood = chain_lab.popen("lan2", [sys.executable, "-c", HOSTILE, "lan",
+                                     chain_lab.mac("lan2", "lan"), lan1, "02:00:5e:00:53:99",
+                                     "2.5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert flood.stdout is not None and flood.stdout.readline() == "flooding\n"
+        code, doc = arp(chain_lab, "lan3", lan1, "-c", "3")
+        assert flood.poll() is None  # still flooding when the probe ended
+    finally:
+        flood.communicate(timeout=10)
+    assert flood.returncode == 0
+    assert code == 0 and doc["macs"] == [chain_lab.mac("lan1", "lan")]
+    assert doc["sent"] == 3 and doc["received"] == 3

@@ -5,6 +5,9 @@ from __future__ import annotations
 import socket
 import struct
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from netladder.l2.netlink import (
     NLM_F_DUMP,
     NLM_F_REQUEST,
@@ -81,3 +84,15 @@ def test_short_bodies_are_none() -> None:
     assert parse_route(b"\x02") is None
     assert parse_neigh(b"") is None
     assert parse_link(b"\x00" * 4) is None
+
+
+# The kernel is trusted, but a parser that raises on a short or odd message would turn a
+# kernel quirk into a traceback.
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_parse_without_raising(raw: bytes) -> None:
+    list(parse_messages(raw))
+    parse_route(raw)
+    parse_neigh(raw)
+    parse_link(raw)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from netladder.proto.arp import (
     ETH_P_ARP,
@@ -78,3 +80,13 @@ def test_mac_text_round_trip(text: str) -> None:
 def test_a_malformed_mac_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         mac_bytes(text)
+
+
+# A hostile station can put anything on the link: no bytes make a parser raise.
+
+
+@given(st.binary(max_size=120))
+def test_any_bytes_parse_to_a_packet_or_none(raw: bytes) -> None:
+    parse_arp_frame(raw)
+    parse_arp(raw)
+    parse_arp_frame(REQUEST_FRAME[:14] + raw)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from netladder.proto.arp import build_ether, parse_ether
 from netladder.proto.ndp import (
@@ -91,3 +93,16 @@ def test_an_option_of_length_zero_makes_the_message_invalid() -> None:
 def test_an_advert_without_target_lladdr_has_none() -> None:
     advert = parse_na(build_na("::1", "::1", "2001:db8::1", None, solicited=False))
     assert advert is not None and advert.target_mac is None and not advert.solicited
+
+
+# A hostile station can put anything on the link: no bytes make a parser raise.
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_parse_to_an_advert_or_none(raw: bytes) -> None:
+    parse_na_frame(raw)
+    parse_na(raw)
+    parse_ns(raw)
+    parse_ipv6(raw)
+    # Behind a valid Ethernet and IPv6 header, too, so the ND parsers see the garbage.
+    parse_na_frame(build_ether(ME, PEER, 0x86DD, build_ipv6("fe80::1", "fe80::2", raw)))
