@@ -122,6 +122,9 @@ def test_the_table_works_unprivileged_and_the_check_says_what_it_needs(chain_lab
     table = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "--json"], check=False)
     assert table.returncode == 0, table.stderr
     assert json.loads(table.stdout)["entries"] is not None
+    watched = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "watch", "--duration",
+                                        "0.3", "--json"], check=False)
+    assert watched.returncode == 0 and json.loads(watched.stdout)["events"] == []
     checked = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "--check"], check=False)
     assert checked.returncode == 3 and "CAP_NET_RAW" in checked.stderr
 

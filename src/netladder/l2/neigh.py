@@ -178,6 +178,9 @@ async def _check(target: str, decision: RouteDecision, defaults: tuple[DefaultRo
     if table_mac is not None:
         text = (f"{who}: the {proto} entry ({table_state}) matches the MAC that answers, "
                 f"{macs[0]} ({rtt})")
+    elif table_state is not None:
+        text = (f"{who} answers from {macs[0]} ({rtt}); its {proto} entry is {table_state}, "
+                "without a MAC yet")
     else:
         text = f"{who} answers from {macs[0]} ({rtt}; no {proto} entry yet)"
     return result(Verdict.OK, text, **common)
