@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from netladder.l2.netlink import Neigh, Netlink
 from netladder.l2.probe import ProbeResult, prepare, probe
@@ -111,14 +112,11 @@ def _blast_radius(neighbour: str, default_gateway: bool, via_gateway: bool) -> s
 
 async def _check(target: str, decision: RouteDecision, defaults: tuple[DefaultRoute, ...],
                  nl: Netlink, count: int, interval: float, wait: float) -> NeighCheck:
-    def result(verdict: Verdict, summary: str, **kw: object) -> NeighCheck:
-        fields: dict[str, object] = {
-            "target": target, "neighbour": decision.next_hop, "iface": decision.iface,
-            "via_gateway": decision.gateway is not None, "default_gateway": False,
-            "route": decision, "table_mac": None, "table_state": None, "live_macs": (),
-            "probe": None, "verdict": verdict, "summary": summary}
-        fields.update(kw)
-        return NeighCheck(**fields)  # type: ignore[arg-type]
+    base = NeighCheck(target, decision.next_hop, decision.iface, decision.gateway is not None,
+                      False, decision, None, None, (), None, Verdict.NOT_APPLICABLE, "")
+
+    def result(verdict: Verdict, summary: str, **evidence: Any) -> NeighCheck:
+        return replace(base, verdict=verdict, summary=summary, **evidence)
 
     if not decision.reachable:
         return result(Verdict.NO_ROUTE, f"no route to {decision.destination}: "
@@ -147,8 +145,9 @@ async def _check(target: str, decision: RouteDecision, defaults: tuple[DefaultRo
     live = await probe(setup, count=count, interval=interval, wait=wait, until_reply=True)
     macs = live.macs
     proto = "ARP" if decision.version == 4 else "NDP"
-    common = {"default_gateway": is_default, "table_mac": table_mac, "table_state": table_state,
-              "live_macs": macs, "probe": live, "neighbour": hop}
+    common: dict[str, Any] = {"default_gateway": is_default, "table_mac": table_mac,
+                              "table_state": table_state, "live_macs": macs, "probe": live,
+                              "neighbour": hop}
     role = "the default gateway" if is_default else "the gateway" if decision.gateway else ""
     who = f"{role} {hop}".strip()
     entry_text = (f"the {proto} entry for {hop} is {table_mac} ({table_state})" if table_mac
