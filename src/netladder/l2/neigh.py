@@ -8,10 +8,9 @@ import ipaddress
 import socket
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netladder.l2.netlink import Neigh, Netlink
-from netladder.l2.probe import ProbeResult, prepare, probe
 from netladder.l2.route import (
     DefaultRoute,
     RouteDecision,
@@ -20,6 +19,9 @@ from netladder.l2.route import (
     ifname,
     lookup_route,
 )
+
+if TYPE_CHECKING:
+    from netladder.l2.probe import ProbeResult
 
 __all__ = [
     "NeighCheck",
@@ -141,6 +143,8 @@ async def _check(target: str, decision: RouteDecision, defaults: tuple[DefaultRo
                   if n.address == hop and n.ifindex == index), None)
     table_mac = entry.mac if entry else None
     table_state = "|".join(entry.states) if entry else None
+    from netladder.l2.probe import prepare, probe  # raw sockets: only for the live check
+
     setup = await prepare(hop, decision.iface, nl=nl)
     live = await probe(setup, count=count, interval=interval, wait=wait, until_reply=True)
     macs = live.macs

@@ -273,7 +273,8 @@ async def probe(
     """Send `count` requests `interval` s apart (forever with count=None, until `deadline` s),
     then wait `wait` s for late replies.  A duplicate-address probe, or `until_reply`, stops
     sending at the first answer.  After an answer to the last request, only a short linger
-    (2 × the largest RTT, at least 50 ms) catches a second station answering."""
+    (4 × the largest RTT, at least 20 ms) waits for a second station answering: on one link
+    it answers within that."""
     if count is None and deadline is None:
         raise UsageError("a probe without a count needs a deadline")
     sock = _open(setup)
@@ -332,7 +333,7 @@ async def probe(
             done_sending = (count is not None and len(sent_at) >= count) or setup.dad \
                 or until_reply
             if done_sending:
-                linger = max(0.05, 2 * max(r.rtt_ms for r in replies) / 1000)
+                linger = max(0.02, 4 * max(r.rtt_ms for r in replies) / 1000)
                 finish_at = min(finish_at, received + linger)
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
