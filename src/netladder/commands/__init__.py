@@ -1,1 +1,1 @@
-"""One module per command, each with `register(parser)` and `run(args) -> int`."""
+"""The commands: one module each, imported only when chosen (see netladder.cli)."""
