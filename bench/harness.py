@@ -47,6 +47,8 @@ class Case:
     setup: Callable[[Lab], Callable[[], None] | None] | None = None
     # Extra checks over the outputs (e.g. same alive set); returns lines to print.
     compare: Callable[[list[Measurement], list[Measurement]], list[str]] | None = None
+    # A further pass condition over the outputs (e.g. a time the command reports itself).
+    check: Callable[[list[Measurement], list[Measurement]], bool] | None = None
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Result:
             ok = ok and self.ratio <= self.case.max_ratio
         if self.case.max_ms is not None:
             ok = ok and self.ours_ms <= self.case.max_ms
+        if self.case.check is not None:
+            ok = ok and self.case.check(self.ours, self.anchor)
         return ok
 
     def as_dict(self) -> dict[str, Any]:

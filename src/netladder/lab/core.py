@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 PREFIX = "nl-"
+# `ip netns exec NS` bind-mounts /etc/netns/NS/FILE over /etc/FILE (Node.etc).
+ETC_NETNS = Path("/etc/netns")
 AGENT_READY_TIMEOUT = 20.0
 
 # Every namespace: no DAD delay (addresses usable at once), no router solicitations.
@@ -177,11 +179,14 @@ def _remove_namespaces(names: Sequence[str]) -> None:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
         sh.run(["ip", "netns", "del", ns], check=False)
+        shutil.rmtree(ETC_NETNS / ns, ignore_errors=True)
 
 
 def teardown(state: LabState) -> None:
     _kill(state.pids + [r["pid"] for r in state.relays.values() if r.get("pid")])
     _remove_namespaces(list(reversed(state.namespaces)))
+    for ns in state.namespaces:
+        shutil.rmtree(ETC_NETNS / ns, ignore_errors=True)
     shutil.rmtree(files_dir(state.name), ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         state.path.unlink()
@@ -312,6 +317,7 @@ class Lab:
         self.state.namespaces.append(ns)
         self.state.save()
         sh.run(["ip", "netns", "add", ns])
+        shutil.rmtree(ETC_NETNS / ns, ignore_errors=True)  # stale files of an earlier lab
         settings = [f"{k}={v}" for k, v in sysctls.items()]
         sh.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *settings])
         sh.run(["ip", "-n", ns, "link", "set", "lo", "up"])
@@ -383,6 +389,15 @@ class Lab:
         for ns, batch in batches.items():
             if batch:
                 sh.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(batch) + "\n")
+        for node in topo.nodes:
+            for filename, content in node.etc.items():
+                directory = ETC_NETNS / self.ns(node.name)
+                directory.mkdir(parents=True, exist_ok=True)
+                (directory / filename).write_text(content)
+            for script in node.setup:
+                sh.require_tools("nft")
+                sh.run(["ip", "netns", "exec", self.ns(node.name), "nft", "-f", "-"],
+                       input=script)
 
         self._start_processes(relay_starts)
 

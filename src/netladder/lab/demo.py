@@ -49,6 +49,9 @@ def run_demo(keep: bool = False) -> int:
             result = lab.netladder(node, *args)
             sys.stdout.write(result.stdout)
             sys.stdout.write(result.stderr)
+        from netladder.names.demo import run_names_demo
+
+        ok = run_names_demo(keep) and ok
     finally:
         if not keep:
             lab.down()

@@ -23,6 +23,11 @@ KINDS: dict[str, str] = {
     "tcp": "netladder.lab.services:tcp_banner_service",
     "http": "netladder.lab.services:http_service",
     "udp-echo": "netladder.lab.services:udp_echo_service",
+    "dns": "netladder.lab.dnsserver:dns_service",
+    "stun": "netladder.lab.echo:stun_service",
+    "http-echo": "netladder.lab.echo:http_echo_service",
+    "https": "netladder.lab.svc_http:https_service",
+    "http-hostile": "netladder.lab.svc_http:hostile_http_service",
 }
 
 _SERVERS: list[Any] = []  # keep servers and transports alive for the agent's lifetime
@@ -143,6 +148,8 @@ async def http_service(port: int, options: Mapping[str, Any]) -> None:
                 if length:
                     await reader.readexactly(min(length, 1 << 20))
                 spec = _response_spec(target.split("?", 1)[0], routes)
+                if method == "HEAD" and isinstance(spec.get("head"), Mapping):
+                    spec = {**spec, **spec["head"]}  # a route may answer HEAD differently
                 if spec.get("delay_ms"):
                     await asyncio.sleep(float(spec["delay_ms"]) / 1000)
                 writer.write(render_response(spec, method))

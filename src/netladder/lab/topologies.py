@@ -8,7 +8,7 @@ from collections.abc import Callable
 from netladder.errors import UsageError
 from netladder.lab.topology import Link, Node, Segment, Service, Topology
 
-__all__ = ["BUILTIN", "chain", "get", "pair"]
+__all__ = ["BUILTIN", "chain", "chain3", "get", "nat", "pair"]
 
 SSH_BANNER = "SSH-2.0-OpenSSH_9.2p1 netladder-lab"
 SMTP_BANNER = "220 server.lab ESMTP netladder-lab"
@@ -56,6 +56,42 @@ def chain() -> Topology:
     )
 
 
+def chain3() -> Topology:
+    """client — r1 — r2 — r3 — server: three routers, for path checks (netladder trace).
+
+    ::
+
+        client .2 ─203.0.113.0/30─ .1 r1 .5 ─203.0.113.4/30 (relay)─ .6 r2 .9 ─┐
+                  203.0.113.8/30 (relay) ─ .10 r3 .9 ─198.51.100.8/30─ .10 server
+
+    The r1—r2 and r2—r3 links have relays so Delay works on them.  The server answers every
+    probe with ICMP (no 1/s rate limit, which would look like loss), and the client allows
+    unprivileged ICMP datagram sockets (ping_group_range).
+    """
+    return Topology(
+        name="chain3",
+        description="client - r1 - r2 - r3 - server",
+        nodes=(
+            Node("client", sysctls={"net.ipv4.ping_group_range": "0 2147483647"}),
+            Node("r1", "router"),
+            Node("r2", "router"),
+            Node("r3", "router"),
+            Node("server", sysctls={"net.ipv4.icmp_ratelimit": "0",
+                                    "net.ipv6.icmp.ratelimit": "0"}),
+        ),
+        links=(
+            Link("r1", "client", "203.0.113.0/30", "2001:db8:1::/64"),
+            Link("r1", "r2", "203.0.113.4/30", "2001:db8:2::/64", relay=True),
+            Link("r2", "r3", "203.0.113.8/30", "2001:db8:4::/64", relay=True),
+            Link("r3", "server", "198.51.100.8/30", "2001:db8:3::/64"),
+        ),
+        services=(
+            Service("server", "tcp", 22, {"banner": SSH_BANNER}),
+            Service("server", "http", 80),
+        ),
+    )
+
+
 def pair() -> Topology:
     """Two hosts on one link: the smallest lab, for unit-like lab tests and benchmarks."""
     return Topology(
@@ -71,7 +107,92 @@ def pair() -> Topology:
     )
 
 
-BUILTIN: dict[str, Callable[[], Topology]] = {"chain": chain, "pair": pair}
+# The lab's DNS zone, served by `pub` in the `nat` topology: [name, ttl, type, rdata].
+LAB_RECORDS: tuple[tuple[str, int, str, str], ...] = (
+    ("@", 300, "NS", "ns"),
+    ("ns", 300, "A", "203.0.113.6"),
+    ("host", 60, "A", "203.0.113.6"),
+    ("host", 60, "AAAA", "2001:db8:b::2"),
+    ("web", 120, "CNAME", "host"),
+    ("www", 300, "CNAME", "web"),
+    ("stun", 300, "A", "203.0.113.6"),
+    ("stun", 300, "AAAA", "2001:db8:b::2"),
+    ("echo", 300, "A", "203.0.113.6"),
+    ("echo", 300, "AAAA", "2001:db8:b::2"),
+    ("v4only", 300, "A", "203.0.113.6"),
+    ("mail", 300, "MX", "10 host"),
+    ("txt", 300, "TXT", '"netladder lab" "second string"'),
+    ("pinned", 300, "A", "203.0.113.6"),
+    ("dangling", 300, "CNAME", "gone"),
+    ("slow", 300, "A", "203.0.113.6"),
+    *(("big", 300, "A", f"198.18.0.{i}") for i in range(1, 101)),
+    ("6.113.0.203.in-addr.arpa.", 300, "PTR", "host.lab."),
+)
+
+NAT_MASQUERADE = """table inet nlnat {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "to-pub" masquerade
+  }
+}
+"""
+
+
+def nat() -> Topology:
+    """A client behind a masquerading router; DNS, STUN and HTTP echo on the "public" side.
+
+    ::
+
+        client .2 ─198.51.100.0/30─ .1 nat .5 ─203.0.113.4/30─ .6 pub
+        IPv6: 2001:db8:a::/64 (inside), 2001:db8:b::/64 (outside); both families masqueraded
+
+    pub serves the zone `lab.` (LAB_RECORDS) on 53 (slow.lab answers after 1.5 s,
+    servfail.lab is SERVFAIL, garbage.lab gets a broken answer), STUN on 3478 (and misbehaving
+    responders on 3479 garbage, 3480 silent, 3481 classic MAPPED-ADDRESS only, 3482 answering
+    another transaction, 3483 a 500 error) and an HTTP echo
+    on 80.  The router also runs an HTTP echo on 8080, which the client reaches without NAT.
+    The client's resolv.conf names pub; its /etc/hosts pins pinned.lab to 203.0.113.99.
+    """
+    return Topology(
+        name="nat",
+        description="client behind a masquerading router; DNS, STUN and HTTP echo outside",
+        nodes=(
+            Node("client", etc={
+                "resolv.conf": "nameserver 203.0.113.6\nsearch lab\n"
+                               "options timeout:2 attempts:1\n",
+                "hosts": "127.0.0.1 localhost\n::1 localhost\n203.0.113.99 pinned.lab\n",
+                "nsswitch.conf": "hosts: files dns\n",
+            }),
+            Node("nat", "router", setup=(NAT_MASQUERADE,)),
+            Node("pub"),
+        ),
+        links=(
+            Link("nat", "client", "198.51.100.0/30", "2001:db8:a::/64"),
+            Link("nat", "pub", "203.0.113.4/30", "2001:db8:b::/64"),
+        ),
+        services=(
+            Service("pub", "dns", 53, {
+                "zones": ["lab.", "113.0.203.in-addr.arpa."],
+                "records": [list(r) for r in LAB_RECORDS],
+                "slow": {"slow": 1500},
+                "servfail": ["servfail"],
+                "garbage": ["garbage"],
+            }),
+            Service("pub", "stun", 3478),
+            Service("pub", "stun", 3479, {"mode": "garbage"}),
+            Service("pub", "stun", 3480, {"mode": "silent"}),
+            Service("pub", "stun", 3481, {"mode": "classic"}),
+            Service("pub", "stun", 3482, {"mode": "wrong-txid"}),
+            Service("pub", "stun", 3483, {"mode": "error"}),
+            Service("pub", "http-echo", 80),
+            Service("nat", "http-echo", 8080),
+        ),
+    )
+
+
+BUILTIN: dict[str, Callable[[], Topology]] = {
+    "chain": chain, "chain3": chain3, "nat": nat, "pair": pair,
+}
 
 
 def get(name: str) -> Topology:

@@ -56,6 +56,11 @@ class Node:
     sysctls: Mapping[str, str] = field(default_factory=dict)
     # Prefixes the node answers for as a whole (a `local` route), e.g. a /16 for sweeps.
     local_prefixes: tuple[str, ...] = ()
+    # nft scripts loaded in the node once its addresses and routes are up (e.g. a masquerade).
+    setup: tuple[str, ...] = ()
+    # Files `ip netns exec` shows in place of /etc/NAME inside the node, e.g. {"resolv.conf":
+    # "nameserver 203.0.113.6\n"}; written to /etc/netns/NS/ at up, removed at down.
+    etc: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

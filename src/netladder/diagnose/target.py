@@ -1,0 +1,87 @@
+"""What the user asked to diagnose: a host, `host:port`, `[v6]:port` or a URL."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from netladder.errors import UsageError
+
+__all__ = ["Target", "parse_target"]
+
+SCHEME_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    text: str
+    host: str
+    ports: tuple[int, ...]
+    url: str | None = None  # set for http(s) targets: the L7 rung runs
+
+    @property
+    def is_address(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
+
+
+def _port(text: str, where: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise UsageError(f"{where}: port {text!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise UsageError(f"{where}: port {port} is outside 1-65535")
+    return port
+
+
+def _check_host(host: str, where: str) -> str:
+    if not host:
+        raise UsageError(f"{where}: no host")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    name = host.rstrip(".")
+    labels = name.split(".")
+    if len(name) > 253 or any(not label or len(label) > 63 for label in labels):
+        raise UsageError(f"{where}: {host!r} is not a valid host name")
+    if any(not all(c.isalnum() or c in "-_" for c in label) for label in labels):
+        raise UsageError(f"{where}: {host!r} is not a valid host name")
+    return host
+
+
+def parse_target(text: str, ports: tuple[int, ...] = ()) -> Target:
+    """Parse TARGET; `ports` (from --port) override or add to what the target names."""
+    where = f"target {text!r}"
+    if "://" in text:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme not in SCHEME_PORTS:
+            raise UsageError(f"{where}: unsupported scheme {scheme!r} (use http or https)")
+        try:
+            url_port = parts.port
+        except ValueError:
+            raise UsageError(f"{where}: invalid port") from None
+        host = _check_host(parts.hostname or "", where)
+        port = url_port or SCHEME_PORTS[scheme]
+        return Target(text, host, ports or (port,), text)
+    host, port_text = text, None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise UsageError(f"{where}: missing ']'")
+        host, rest = text[1:end], text[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise UsageError(f"{where}: expected ':PORT' after ']'")
+            port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    host = _check_host(host, where)
+    found = (_port(port_text, where),) if port_text is not None else ()
+    return Target(text, host, tuple(dict.fromkeys(found + ports)))

@@ -1,0 +1,244 @@
+"""HTTP/1.1 message framing as a pure codec (RFC 9112): build a request, find and parse a
+response head within hard limits, decide the body framing, decode chunked content.
+
+No sockets here: bytes in, frozen dataclasses out, `ProtocolError` for anything malformed or
+beyond the limits, so a hostile server's bytes can be tested as tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "MAX_FIELDS",
+    "MAX_HEAD_BYTES",
+    "MAX_LINE_BYTES",
+    "ChunkedDecoder",
+    "Framing",
+    "ProtocolError",
+    "ResponseHead",
+    "body_framing",
+    "build_request",
+    "find_head_end",
+    "parse_head",
+]
+
+# Limits on what we accept from a server.  curl allows 100 KiB per header line and 300 KiB in
+# all (CURL_MAX_HTTP_HEADER); we stay in that neighbourhood.
+MAX_LINE_BYTES = 64 * 1024
+MAX_HEAD_BYTES = 256 * 1024
+MAX_FIELDS = 200
+MAX_CHUNK_LINE = 1024
+
+_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_STATUS_LINE = re.compile(rb"^HTTP/(\d)\.(\d) (\d{3})(?: ([^\r\n]*))?$")
+
+
+class ProtocolError(ValueError):
+    """The server's bytes are not a valid HTTP/1.x response (or exceed a limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    version: str  # "HTTP/1.1"
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    size: int  # bytes of the head including the blank line
+
+    def get(self, name: str) -> str | None:
+        lname = name.lower()
+        for k, v in self.headers:
+            if k.lower() == lname:
+                return v
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [v for k, v in self.headers if k.lower() == lname]
+
+
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """How the response content is delimited (RFC 9112 §6.3)."""
+
+    kind: str  # "none" | "length" | "chunked" | "close"
+    length: int = 0
+
+
+def build_request(method: str, target: str, authority: str,
+                  headers: Sequence[tuple[str, str]] = ()) -> bytes:
+    """A request head as curl sends it: Host, User-Agent, Accept, then the caller's fields.
+
+    A caller's field replaces the default of the same name; an empty value removes it.
+    """
+    from netladder import __version__
+
+    fields: list[tuple[str, str]] = [("Host", authority),
+                                     ("User-Agent", f"netladder/{__version__}"),
+                                     ("Accept", "*/*")]
+    for name, value in headers:
+        fields = [(k, v) for k, v in fields if k.lower() != name.lower()]
+        if value != "":
+            fields.append((name, value))
+    lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in fields]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def find_head_end(buf: bytes | bytearray, start: int = 0) -> int | None:
+    """The index just past the blank line ending the head, or None if more bytes are needed.
+
+    Raises ProtocolError as soon as the bytes so far break a limit, so an endless or enormous
+    head is refused without waiting for its end.
+    """
+    end = buf.find(b"\r\n\r\n", start)
+    lf_end = buf.find(b"\n\n", start)  # RFC 9112 §2.2: a recipient MAY accept a bare LF
+    candidates = [i + 4 for i in (end,) if i >= 0] + [i + 2 for i in (lf_end,) if i >= 0]
+    stop = min(candidates) if candidates else None
+    region = buf[start:stop] if stop is not None else buf[start:]
+    if len(region) > MAX_HEAD_BYTES:
+        raise ProtocolError(f"response head larger than {MAX_HEAD_BYTES // 1024} KiB")
+    # The longest line so far, including an unfinished last line.
+    longest = max((len(line) for line in bytes(region).split(b"\n")), default=0)
+    if longest > MAX_LINE_BYTES:
+        raise ProtocolError(f"response header line longer than {MAX_LINE_BYTES // 1024} KiB")
+    if region.count(b"\n") > MAX_FIELDS + 1:
+        raise ProtocolError(f"more than {MAX_FIELDS} response header fields")
+    if stop is None and len(region) >= 5 and not bytes(region).startswith(b"HTTP/"):
+        raise ProtocolError(f"not an HTTP response: starts with {bytes(region[:20])!r}")
+    return stop
+
+
+def parse_head(raw: bytes | bytearray) -> ResponseHead:
+    """Parse a complete response head (status line, fields, blank line)."""
+    data = bytes(raw)
+    lines = data.replace(b"\r\n", b"\n").split(b"\n")
+    while lines and lines[-1] == b"":
+        lines.pop()
+    if not lines:
+        raise ProtocolError("empty response")
+    if not lines[0].startswith(b"HTTP/"):
+        raise ProtocolError(f"not an HTTP response: starts with {bytes(lines[0][:20])!r}")
+    m = _STATUS_LINE.match(lines[0])
+    if not m:
+        raise ProtocolError(f"invalid status line: {_show(lines[0])}")
+    major, minor, code = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    if major != 1:
+        raise ProtocolError(f"unsupported HTTP version {major}.{minor} in the status line")
+    if not 100 <= code <= 599:
+        raise ProtocolError(f"status code {code} is outside 100..599")
+    reason = (m.group(4) or b"").decode("latin-1")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            # RFC 9112 §5.2: obsolete line folding; a user agent replaces it with a space.
+            if not headers:
+                raise ProtocolError("header continuation line before any field")
+            prev_name, prev_value = headers[-1]
+            headers[-1] = (prev_name, f"{prev_value} {line.strip().decode('latin-1')}")
+            continue
+        raw_name, sep, raw_value = line.partition(b":")
+        if not sep or not _TOKEN.match(raw_name):
+            raise ProtocolError(f"invalid header line: {_show(line)}")
+        headers.append((raw_name.decode("ascii"), raw_value.strip(b" \t").decode("latin-1")))
+    if len(headers) > MAX_FIELDS:
+        raise ProtocolError(f"more than {MAX_FIELDS} response header fields")
+    return ResponseHead(f"HTTP/{major}.{minor}", code, reason, tuple(headers), len(data))
+
+
+def body_framing(method: str, head: ResponseHead) -> Framing:
+    """RFC 9112 §6.3, in its order: no content for HEAD, 1xx, 204, 304; then chunked; then
+    Content-Length (all values must agree); else the content runs to the connection's close."""
+    if method == "HEAD" or head.status < 200 or head.status in (204, 304):
+        return Framing("none")
+    te = ",".join(head.get_all("Transfer-Encoding")).lower()
+    if te:
+        codings = [c.strip() for c in te.split(",") if c.strip()]
+        if codings and codings[-1] == "chunked":
+            return Framing("chunked")
+        return Framing("close")
+    lengths = {v.strip() for value in head.get_all("Content-Length") for v in value.split(",")}
+    if lengths:
+        if len(lengths) != 1:
+            raise ProtocolError(f"conflicting Content-Length values: {', '.join(sorted(lengths))}")
+        value = lengths.pop()
+        if not value.isdigit():
+            raise ProtocolError(f"invalid Content-Length: {value!r}")
+        return Framing("length", int(value))
+    return Framing("close")
+
+
+class ChunkedDecoder:
+    """Incremental chunked-coding decoder (RFC 9112 §7.1) that counts content bytes.
+
+    `feed` returns the content bytes found in the data given; `done` is set after the last
+    chunk and its trailer section.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._remaining = 0  # content bytes left in the current chunk
+        self._state = "size"  # size | data | crlf | trailer
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        self._buf += data
+        out = bytearray()
+        while not self.done:
+            if self._state == "size":
+                nl = self._buf.find(b"\n")
+                if nl < 0:
+                    if len(self._buf) > MAX_CHUNK_LINE:
+                        raise ProtocolError("chunk size line too long")
+                    break
+                line = bytes(self._buf[:nl]).rstrip(b"\r").split(b";", 1)[0].strip()
+                del self._buf[: nl + 1]
+                try:
+                    size = int(line, 16)
+                except ValueError:
+                    raise ProtocolError(f"invalid chunk size {_show(line)}") from None
+                if size < 0:
+                    raise ProtocolError("negative chunk size")
+                self._remaining = size
+                self._state = "data" if size else "trailer"
+            elif self._state == "data":
+                take = min(self._remaining, len(self._buf))
+                if take == 0:
+                    break
+                out += self._buf[:take]
+                del self._buf[:take]
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = "crlf"
+            elif self._state == "crlf":
+                nl = self._buf.find(b"\n")
+                if nl < 0:
+                    if len(self._buf) > 2:
+                        raise ProtocolError("chunk data longer than its size")
+                    break
+                if self._buf[:nl].strip(b"\r"):
+                    raise ProtocolError("chunk data longer than its size")
+                del self._buf[: nl + 1]
+                self._state = "size"
+            else:  # trailer section: lines until an empty one
+                nl = self._buf.find(b"\n")
+                if nl < 0:
+                    if len(self._buf) > MAX_LINE_BYTES:
+                        raise ProtocolError("trailer line too long")
+                    break
+                line = bytes(self._buf[:nl]).rstrip(b"\r")
+                del self._buf[: nl + 1]
+                if not line:
+                    self.done = True
+        return bytes(out)
+
+
+def header_list(pairs: Iterable[tuple[str, str]]) -> str:
+    return "".join(f"{k}: {v}\r\n" for k, v in pairs)
+
+
+def _show(line: bytes, limit: int = 60) -> str:
+    text = repr(line[:limit])
+    return text + ("…" if len(line) > limit else "")

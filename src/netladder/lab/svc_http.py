@@ -1,0 +1,237 @@
+"""Lab HTTP services beyond the plain scripted one: HTTPS (HTTP/1.1 and HTTP/2 by ALPN) and a
+hostile server that misbehaves on purpose.
+
+`https` options: `cert` and `key` (PEM file paths), `alpn` (default ["h2", "http/1.1"]),
+`routes` as for the `http` service (scripted status, headers, body, delay per path, plus
+/status/CODE and /delay/MS); `hostile: true` makes it the hostile server below behind TLS (and
+on HTTP/2 it answers the preface with bytes that are not HTTP/2 frames).
+
+`http-hostile`: the path picks the misbehaviour —
+  /endless-headers  a status line, then header fields forever
+  /endless-100      100 Continue responses forever, never a final one
+  /huge-header      one 1 MiB header line
+  /bad-status       an invalid status line
+  /drip             a valid start, then one byte every 200 ms, forever
+  /drip-body        a valid head (Content-Length: 100000), then the content a byte at a time
+  /reset            half the head, then a TCP reset
+  /silent           accepts the request and never answers
+  /close            closes the connection without a word
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from netladder.lab.services import (
+    _SERVERS,
+    MAX_HEAD,
+    _response_spec,
+    dual_stack_socket,
+    render_response,
+)
+
+__all__ = ["hostile_http_service", "https_service"]
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str]] | None:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    request_line, *lines = head.decode("latin-1").split("\r\n")
+    parts = request_line.split(" ")
+    if len(parts) != 3:
+        return None
+    headers = {}
+    for line in lines:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    if length:
+        await reader.readexactly(min(length, 1 << 20))
+    return parts[0], parts[1], headers
+
+
+def _spec_for(method: str, target: str, routes: Mapping[str, Any]) -> dict[str, Any]:
+    spec = _response_spec(target.split("?", 1)[0], routes)
+    if method == "HEAD" and isinstance(spec.get("head"), Mapping):
+        spec = {**spec, **spec["head"]}
+    return spec
+
+
+async def _serve_h1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    routes: Mapping[str, Any]) -> None:
+    while True:
+        request = await _read_request(reader)
+        if request is None:
+            return
+        method, target, headers = request
+        spec = _spec_for(method, target, routes)
+        if spec.get("delay_ms"):
+            await asyncio.sleep(float(spec["delay_ms"]) / 1000)
+        writer.write(render_response(spec, method))
+        await writer.drain()
+        if headers.get("connection", "").lower() == "close" or spec.get("close"):
+            return
+
+
+async def _serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    routes: Mapping[str, Any]) -> None:
+    import email.utils
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+    conn.initiate_connection()
+    writer.write(conn.data_to_send())
+    await writer.drain()
+    requests: dict[int, dict[str, str]] = {}
+
+    async def respond(stream_id: int, headers: dict[str, str]) -> None:
+        method, target = headers.get(":method", "GET"), headers.get(":path", "/")
+        spec = _spec_for(method, target, routes)
+        if spec.get("delay_ms"):
+            await asyncio.sleep(float(spec["delay_ms"]) / 1000)
+        body = str(spec.get("body", "")).encode()
+        out: list[tuple[str, str]] = [(":status", str(int(spec.get("status", 200))))]
+        if spec.get("date", True):
+            out.append(("date", email.utils.formatdate(usegmt=True)))
+        out.append(("server", "netladder-lab"))
+        scripted = {k.lower(): str(v) for k, v in dict(spec.get("headers", {})).items()}
+        if body and "content-type" not in scripted:
+            out.append(("content-type", "text/plain; charset=utf-8"))
+        if "content-length" not in scripted:
+            out.append(("content-length", str(len(body))))
+        out.extend(scripted.items())
+        send_body = bool(body) and (method != "HEAD" or spec.get("body_on_head", False))
+        conn.send_headers(stream_id, out, end_stream=not send_body)
+        if send_body:
+            conn.send_data(stream_id, body, end_stream=True)
+        writer.write(conn.data_to_send())
+        await writer.drain()
+
+    tasks = set()
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            return
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.RequestReceived):
+                requests[event.stream_id] = {str(k): str(v) for k, v in event.headers or ()}
+            elif isinstance(event, h2.events.StreamEnded) and event.stream_id in requests:
+                task = asyncio.create_task(respond(event.stream_id,
+                                                   requests.pop(event.stream_id)))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                return
+        pending = conn.data_to_send()
+        if pending:
+            writer.write(pending)
+            await writer.drain()
+
+
+async def https_service(port: int, options: Mapping[str, Any]) -> None:
+    """HTTP/1.1 and HTTP/2 over TLS with scripted routes; the certificate comes from options."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(options["cert"]), str(options["key"]))
+    alpn = list(options.get("alpn", ["h2", "http/1.1"]))
+    ctx.set_alpn_protocols(alpn)
+    if "h2" in alpn:
+        import h2.connection  # noqa: F401  # now, not in the first request's server time
+    routes: Mapping[str, Any] = options.get("routes", {})
+    hostile = bool(options.get("hostile", False))
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            ssl_object = writer.get_extra_info("ssl_object")
+            alpn = ssl_object.selected_alpn_protocol() if ssl_object else None
+            if hostile and alpn == "h2":
+                writer.write(b"HTTP/1.1 200 OK\r\n\r\nthis is not HTTP/2 framing" * 4)
+                await writer.drain()
+                await asyncio.sleep(5)
+            elif hostile:
+                request = await _read_request(reader)
+                await _misbehave(request[1].split("?", 1)[0] if request else "", writer)
+            elif alpn == "h2":
+                await _serve_h2(reader, writer, routes)
+            else:
+                await _serve_h1(reader, writer, routes)
+        with contextlib.suppress(Exception):
+            writer.close()
+
+    server = await asyncio.start_server(
+        handle, sock=dual_stack_socket(socket.SOCK_STREAM, port), limit=MAX_HEAD, ssl=ctx,
+        ssl_handshake_timeout=10)
+    _SERVERS.append(server)
+
+
+async def hostile_http_service(port: int, options: Mapping[str, Any]) -> None:
+    """A server that breaks HTTP in the way the request path names (see the module doc)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            request = await _read_request(reader)
+            path = request[1] if request else ""
+            await _misbehave(path.split("?", 1)[0], writer)
+        with contextlib.suppress(Exception):
+            writer.close()
+
+    server = await asyncio.start_server(
+        handle, sock=dual_stack_socket(socket.SOCK_STREAM, port), limit=MAX_HEAD)
+    _SERVERS.append(server)
+
+
+async def _misbehave(path: str, writer: asyncio.StreamWriter) -> None:
+    if path == "/endless-headers":
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        n = 0
+        while True:
+            writer.write(b"".join(b"X-Endless-%d: %d\r\n" % (n + i, n + i) for i in range(100)))
+            n += 100
+            await writer.drain()
+            await asyncio.sleep(0.001)
+    elif path == "/endless-100":
+        while True:
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+    elif path == "/huge-header":
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Huge: " + b"a" * (1 << 20) + b"\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+    elif path == "/bad-status":
+        writer.write(b"HTTP/1.1 TWO-HUNDRED OK\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+    elif path == "/drip":
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        while True:
+            await asyncio.sleep(0.2)
+            writer.write(b"X")
+            await writer.drain()
+    elif path == "/drip-body":
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while True:
+            writer.write(b"X")
+            await writer.drain()
+            await asyncio.sleep(0.2)
+    elif path == "/reset":
+        writer.write(b"HTTP/1.1 200 OK\r\nServer: netladder-lab\r\nX-Half: ")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+    elif path == "/silent":
+        await asyncio.sleep(60)
+    # "/close" and anything else: close without a word.

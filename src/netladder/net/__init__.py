@@ -1,0 +1,1 @@
+"""The I/O boundary: socket creation, privilege fallback, kernel timestamps, error queue."""

@@ -1,0 +1,291 @@
+"""The one place where probe sockets are made and read: privilege fallback, kernel receive
+timestamps, TTL of replies and the error queue.
+
+ICMP probes prefer the unprivileged datagram socket (allowed when the caller's group is inside
+`net.ipv4.ping_group_range`; the kernel then owns the identifier and filters replies) and fall
+back to a raw socket (CAP_NET_RAW).  On datagram sockets ICMP errors caused by our probes arrive
+on the error queue (`IP_RECVERR`), with the router that sent them as the "offender".
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from netladder.errors import EnvError, UsageError, from_oserror
+
+__all__ = [
+    "IcmpSocket",
+    "Received",
+    "SockError",
+    "enable_recverr",
+    "open_icmp",
+    "open_udp_probe",
+    "receive",
+    "set_ttl",
+]
+
+# Linux values absent from Python's socket module (include/uapi/linux/in.h, in6.h, socket.h).
+IP_RECVERR = 11
+IP_RECVTTL = 12
+IPV6_RECVERR = 25
+SO_TIMESTAMPNS = 35
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+ICMP_FILTER = 1
+ICMP6_FILTER = 1
+SO_EE_ORIGIN_LOCAL = 1
+SO_EE_ORIGIN_ICMP = 2
+SO_EE_ORIGIN_ICMP6 = 3
+IPV6_HOPLIMIT = 52
+IPV6_RECVHOPLIMIT = 51
+
+Kind = Literal["dgram", "raw"]
+
+_SOCK_EXTENDED_ERR = struct.Struct("=IBBBBII")  # errno, origin, type, code, pad, info, data
+
+
+@dataclass(frozen=True, slots=True)
+class SockError:
+    """An error from the error queue: an ICMP error about one of our datagrams, or a local one."""
+
+    errno: int
+    origin: int
+    icmp_type: int
+    icmp_code: int
+    info: int  # e.g. the MTU for "fragmentation needed"
+    offender: str | None  # the router that sent the ICMP error
+
+    @property
+    def is_icmp(self) -> bool:
+        return self.origin in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    data: bytes
+    source: str
+    port: int
+    # When the kernel received it, on the monotonic clock (converted from SO_TIMESTAMPNS).
+    monotonic_ns: int
+    ttl: int | None = None
+    error: SockError | None = None  # set for messages read from the error queue
+
+
+def _realtime_to_monotonic(realtime_ns: int) -> int:
+    # The kernel stamps with CLOCK_REALTIME; both clocks are read back to back for the offset.
+    offset = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
+    return realtime_ns - offset
+
+
+def enable_timestamps(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+
+def enable_recverr(sock: socket.socket, version: int) -> None:
+    if version == 4:
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+
+
+def enable_recvttl(sock: socket.socket, version: int) -> None:
+    if version == 4:
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+
+
+def set_ttl(sock: socket.socket, version: int, ttl: int) -> None:
+    if version == 4:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+
+
+def _offender(raw: bytes) -> str | None:
+    """SO_EE_OFFENDER: the sockaddr that follows sock_extended_err."""
+    if len(raw) < 8:
+        return None
+    family = struct.unpack_from("=H", raw)[0]
+    if family == socket.AF_INET and len(raw) >= 8:
+        return socket.inet_ntop(socket.AF_INET, raw[4:8])
+    if family == socket.AF_INET6 and len(raw) >= 24:
+        return socket.inet_ntop(socket.AF_INET6, raw[8:24])
+    return None
+
+
+def receive(sock: socket.socket, bufsize: int = 65535, errqueue: bool = False) -> Received | None:
+    """One message (from the error queue when asked); None when there is nothing to read."""
+    flags = socket.MSG_DONTWAIT | (socket.MSG_ERRQUEUE if errqueue else 0)
+    try:
+        data, ancillary, _flags, address = sock.recvmsg(bufsize, 512, flags)
+    except (BlockingIOError, InterruptedError):
+        return None
+    now = time.monotonic_ns()
+    stamp = None
+    ttl = None
+    error = None
+    for level, kind, raw in ancillary:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(raw) >= 16:
+            seconds, nanoseconds = struct.unpack_from("=qq", raw)
+            stamp = _realtime_to_monotonic(seconds * 1_000_000_000 + nanoseconds)
+        elif level == socket.IPPROTO_IP and kind == socket.IP_TTL and len(raw) >= 4:
+            ttl = struct.unpack_from("=i", raw)[0]
+        elif level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(raw) >= 4:
+            ttl = struct.unpack_from("=i", raw)[0]
+        elif (level, kind) in ((socket.IPPROTO_IP, IP_RECVERR),
+                               (socket.IPPROTO_IPV6, IPV6_RECVERR)):
+            if len(raw) >= _SOCK_EXTENDED_ERR.size:
+                err, origin, icmp_type, code, _pad, info, _data = _SOCK_EXTENDED_ERR.unpack_from(
+                    raw)
+                error = SockError(err, origin, icmp_type, code, info,
+                                  _offender(raw[_SOCK_EXTENDED_ERR.size:]))
+    source = str(address[0]) if address else ""
+    port = int(address[1]) if address and len(address) > 1 else 0
+    # A stamp later than now would be a clock step between the two reads: trust now instead.
+    monotonic_ns = stamp if stamp is not None and stamp <= now else now
+    return Received(data, source, port, monotonic_ns, ttl, error)
+
+
+@dataclass
+class IcmpSocket:
+    """An ICMP(v6) socket ready for echo probes."""
+
+    sock: socket.socket
+    version: int
+    kind: Kind
+
+    @property
+    def includes_ip_header(self) -> bool:
+        """Raw IPv4 sockets hand us the IP header too; the others do not."""
+        return self.kind == "raw" and self.version == 4
+
+    @property
+    def identifier(self) -> int | None:
+        """On a datagram socket the kernel uses the bound "port" as the echo identifier."""
+        if self.kind != "dgram":
+            return None
+        return int(self.sock.getsockname()[1])
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_PING_GROUP_REMEDY = (
+    "allow unprivileged ICMP with sysctl -w net.ipv4.ping_group_range='0 2147483647', "
+    "or run as root / grant CAP_NET_RAW (setcap cap_net_raw+ep)"
+)
+
+
+def open_icmp(
+    version: int,
+    prefer: Kind | None = None,
+    *,
+    ttl: int | None = None,
+    device: str | None = None,
+    source: str | None = None,
+) -> IcmpSocket:
+    """An ICMP socket: datagram when allowed, else raw; EnvError naming both remedies."""
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    proto = socket.IPPROTO_ICMP if version == 4 else socket.IPPROTO_ICMPV6
+    order: list[Kind] = [prefer] if prefer else ["dgram", "raw"]
+    failures: list[OSError] = []
+    sock = None
+    kind: Kind = order[0]
+    for kind in order:
+        stype = socket.SOCK_DGRAM if kind == "dgram" else socket.SOCK_RAW
+        try:
+            sock = socket.socket(family, stype, proto)
+            break
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                failures.append(exc)
+                continue
+            if exc.errno == errno.EAFNOSUPPORT:
+                raise EnvError(f"IPv{version} is not available here",
+                               "enable IPv6 in the kernel") from None
+            raise from_oserror(exc, "cannot open an ICMP socket") from None
+    if sock is None:
+        raise EnvError("cannot open an ICMP socket: neither a datagram socket "
+                       "(ping_group_range) nor a raw socket (CAP_NET_RAW) is permitted",
+                       _PING_GROUP_REMEDY)
+    try:
+        sock.setblocking(False)
+        enable_timestamps(sock)
+        enable_recvttl(sock, version)
+        if kind == "dgram":
+            enable_recverr(sock, version)
+        elif version == 6:
+            # Raw ICMPv6: only echo replies and errors — not every NDP packet on the link.
+            sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, _icmp6_filter({1, 2, 3, 4, 129}))
+        else:
+            # Raw ICMPv4: a filter of types to *drop* (bit set = blocked).
+            wanted = {0, 3, 4, 5, 11, 12}
+            sock.setsockopt(socket.IPPROTO_IP, ICMP_FILTER,
+                            struct.pack("=I", ~sum(1 << t for t in wanted) & 0xFFFFFFFF))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        if ttl is not None:
+            set_ttl(sock, version, ttl)
+        if device is not None:
+            _bind_device(sock, device)
+        if source is not None or kind == "dgram":
+            _bind_source(sock, version, source)
+    except BaseException:
+        sock.close()
+        raise
+    return IcmpSocket(sock, version, kind)
+
+
+def _icmp6_filter(allowed: set[int]) -> bytes:
+    # struct icmp6_filter: 256 bits, bit set = type blocked (RFC 3542 §3.2).
+    words = [0xFFFFFFFF] * 8
+    for t in allowed:
+        words[t >> 5] &= ~(1 << (t & 31))
+    return struct.pack("=8I", *words)
+
+
+def _bind_device(sock: socket.socket, device: str) -> None:
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode() + b"\0")
+    except OSError as exc:
+        if exc.errno == errno.ENODEV:
+            raise UsageError(f"unknown interface {device!r}") from None
+        raise from_oserror(exc, f"cannot bind to interface {device}") from None
+
+
+def _bind_source(sock: socket.socket, version: int, source: str | None) -> None:
+    address = source or ("0.0.0.0" if version == 4 else "::")
+    try:
+        sock.bind((address, 0))
+    except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(f"{source} is not an address of this machine") from None
+        raise from_oserror(exc, f"cannot bind to {address}") from None
+
+
+def open_udp_probe(version: int) -> socket.socket:
+    """An unprivileged UDP socket whose ICMP errors arrive on the error queue (traceroute -U)."""
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    enable_timestamps(sock)
+    enable_recverr(sock, version)
+    enable_recvttl(sock, version)
+    return sock
+
+
+def ping_group_allows() -> bool:
+    """Whether this process's groups fall inside net.ipv4.ping_group_range."""
+    try:
+        low, high = map(int, open("/proc/sys/net/ipv4/ping_group_range").read().split())
+    except (OSError, ValueError):
+        return False
+    return any(low <= g <= high for g in {os.getegid(), *os.getgroups()})

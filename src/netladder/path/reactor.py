@@ -1,0 +1,153 @@
+"""What the trace engine needs from an event loop, twice: over asyncio and over a selector.
+
+The engine is one coroutine (`async def`), written once.  It only ever awaits
+`reactor.sleep()`, so it runs unchanged under asyncio (`AsyncioReactor`, for in-process callers
+such as `netladder diagnose`) and under `SelectReactor.drive`, a few lines over `selectors`
+that the CLI uses: importing asyncio (ssl, concurrent.futures, logging) costs more start-up
+time than a whole traceroute run takes.
+"""
+
+from __future__ import annotations
+
+import selectors
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = ["AsyncioReactor", "Reactor", "SelectReactor"]
+
+T = TypeVar("T")
+Callback = Callable[[], None]
+
+
+class Reactor(Protocol):
+    def add_reader(self, fd: int, callback: Callback) -> None: ...
+    def remove_reader(self, fd: int) -> None: ...
+    def add_writer(self, fd: int, callback: Callback) -> None: ...
+    def remove_writer(self, fd: int) -> None: ...
+    def sleep(self, timeout_ns: int) -> Awaitable[None]:
+        """Until `timeout_ns` passed or `wake()` was called."""
+        ...
+    def wake(self) -> None: ...
+
+
+class AsyncioReactor:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._waiter: asyncio.Future[None] | None = None
+
+    def add_reader(self, fd: int, callback: Callback) -> None:
+        self.loop.add_reader(fd, callback)
+
+    def remove_reader(self, fd: int) -> None:
+        self.loop.remove_reader(fd)
+
+    def add_writer(self, fd: int, callback: Callback) -> None:
+        self.loop.add_writer(fd, callback)
+
+    def remove_writer(self, fd: int) -> None:
+        self.loop.remove_writer(fd)
+
+    async def sleep(self, timeout_ns: int) -> None:
+        self._waiter = self.loop.create_future()
+        handle = self.loop.call_later(max(0, timeout_ns) / 1e9, self.wake)
+        try:
+            await self._waiter
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+    def wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class _Sleep:
+    __slots__ = ("timeout_ns",)
+
+    def __init__(self, timeout_ns: int) -> None:
+        self.timeout_ns = timeout_ns
+
+    def __await__(self) -> Generator[_Sleep, None, None]:
+        yield self
+
+
+class SelectReactor:
+    """Drives one engine coroutine to completion over a selector, without asyncio."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._readers: dict[int, Callback] = {}
+        self._writers: dict[int, Callback] = {}
+        self._woken = False
+
+    def _update(self, fd: int) -> None:
+        events = ((selectors.EVENT_READ if fd in self._readers else 0)
+                  | (selectors.EVENT_WRITE if fd in self._writers else 0))
+        try:
+            registered = self._selector.get_key(fd).events
+        except KeyError:
+            registered = 0
+        if events and registered:
+            self._selector.modify(fd, events)
+        elif events:
+            self._selector.register(fd, events)
+        elif registered:
+            self._selector.unregister(fd)
+
+    def add_reader(self, fd: int, callback: Callback) -> None:
+        self._readers[fd] = callback
+        self._update(fd)
+
+    def remove_reader(self, fd: int) -> None:
+        if self._readers.pop(fd, None) is not None:
+            self._update(fd)
+
+    def add_writer(self, fd: int, callback: Callback) -> None:
+        self._writers[fd] = callback
+        self._update(fd)
+
+    def remove_writer(self, fd: int) -> None:
+        if self._writers.pop(fd, None) is not None:
+            self._update(fd)
+
+    def sleep(self, timeout_ns: int) -> Awaitable[None]:
+        return _Sleep(timeout_ns)
+
+    def wake(self) -> None:
+        self._woken = True
+
+    def _poll(self, timeout_ns: int) -> None:
+        self._woken = False
+        deadline = time.monotonic_ns() + max(0, timeout_ns)
+        while True:
+            remaining = max(0, deadline - time.monotonic_ns()) / 1e9
+            for key, events in self._selector.select(remaining):
+                fd = key.fd
+                if events & selectors.EVENT_READ and fd in self._readers:
+                    self._readers[fd]()
+                if events & selectors.EVENT_WRITE and fd in self._writers:
+                    self._writers[fd]()
+            if self._woken or time.monotonic_ns() >= deadline:
+                return
+
+    def drive(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` to its end.  Ctrl-C is thrown into it, so it can return what it has."""
+        try:
+            request: Any = coro.send(None)
+            while True:
+                try:
+                    self._poll(request.timeout_ns)
+                except KeyboardInterrupt as exc:
+                    request = coro.throw(exc)
+                    continue
+                request = coro.send(None)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        finally:
+            coro.close()
+            self._selector.close()

@@ -1,0 +1,145 @@
+"""The verdict: the hop where added latency or loss starts and persists to the destination.
+
+Pure functions over hops.  The rules follow what experienced mtr readers do:
+
+* Latency: compare each answering hop's median RTT with the previous answering hop's.  A rise
+  counts when it is at least `min_added_ms` and at least half of it is still there at every later
+  answering hop (a router that is merely slow to *generate* ICMP shows a rise that the next hops
+  do not keep — that is not where the time goes).
+* Loss: loss starts at the first hop from which every later hop, the destination included, loses
+  at least `min_loss_pct` %.  Loss at a hop that later hops do not share is the router not
+  answering or rate-limiting its ICMP, never path loss (REFERENCE.md, mtr).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from netladder.path.model import Hop, Verdict
+
+__all__ = ["judge"]
+
+
+def _name(hop: Hop) -> str:
+    return f"hop {hop.ttl} ({hop.address})" if hop.address else f"hop {hop.ttl}"
+
+
+def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
+          min_loss_pct: float = 5.0, protocol: str = "", port: int | None = None) -> Verdict:
+    answered = [h for h in hops if h.stats.received]
+    quiet = _quiet_hops(hops, min_loss_pct)
+    notes = tuple(
+        f"hop {t}: {_loss(hops, t):.0f}% unanswered but later hops answer — the router is not "
+        "answering or rate-limiting ICMP, not path loss" for t in quiet)
+    if not hops:
+        return Verdict("no-answer", "nothing answered", notes=notes)
+    last = hops[-1]
+    final_error = next((p for p in last.probes if p.kind == "unreachable"), None)
+    if final_error is not None:
+        where = f"hop {last.ttl} ({final_error.address})"
+        return Verdict("unreachable",
+                       f"{where} answered {final_error.detail or 'unreachable'}"
+                       f" {final_error.annotation}".rstrip(),
+                       hop=last.ttl, quiet_hops=quiet, notes=notes)
+    if not reached:
+        if answered and answered[-1] is last:
+            return Verdict("no-answer", f"the destination was not reached within {last.ttl} "
+                           f"hops; the last is {_name(last)}", hop=last.ttl, quiet_hops=quiet,
+                           notes=notes)
+        if answered:
+            tail = answered[-1]
+            text = (f"the destination did not answer; the last hop that answered is "
+                    f"{_name(tail)}, silence from hop {tail.ttl + 1} on")
+            if protocol == "tcp" and port is not None:
+                text += (f" (no SYN-ACK or RST for tcp port {port}: the port is probably "
+                         "dropped by a firewall)")
+            return Verdict("no-answer", text, hop=tail.ttl + 1, from_hop=tail.ttl,
+                           quiet_hops=quiet, notes=notes)
+        return Verdict("no-answer", "nothing answered", notes=notes)
+
+    loss = _loss_verdict(hops, min_loss_pct)
+    latency = _latency_verdict(answered, min_added_ms)
+    if loss is not None:
+        text = loss[1]
+        if protocol == "udp" and loss[0] == last.ttl:
+            text += (" (only the destination loses: it may be rate-limiting ICMP port "
+                     "unreachable, 1/s by default on Linux; --proto icmp tells them apart)")
+        if latency is not None:
+            text += f"; also {latency[1]}"
+        return Verdict("loss", text, hop=loss[0], loss_pct=last.stats.loss_pct,
+                       from_hop=latency[0][0] if latency else None,
+                       added_ms=latency[0][2] if latency else None,
+                       quiet_hops=quiet, notes=notes)
+    if latency is not None:
+        (prev, hop, added), text = latency
+        return Verdict("latency", text, hop=hop, from_hop=prev, added_ms=added,
+                       quiet_hops=quiet, notes=notes)
+    dest = last
+    rtt = dest.stats.median_ms
+    figure = f", {rtt:.1f} ms" if rtt is not None else ""
+    return Verdict("ok", f"no hop adds latency or loss (destination at hop {dest.ttl}{figure})",
+                   quiet_hops=quiet, notes=notes)
+
+
+def _loss(hops: Sequence[Hop], ttl: int) -> float:
+    return next(h.stats.loss_pct for h in hops if h.ttl == ttl)
+
+
+def _quiet_hops(hops: Sequence[Hop], min_loss_pct: float) -> tuple[int, ...]:
+    """Hops losing much more than some hop after them (which it cannot, were the loss on the
+    path): the router is not answering, not losing packets.  "Much": at least `min_loss_pct`
+    points and twice the later loss, so sampling noise between two lossy hops is not it."""
+    out = []
+    for i, hop in enumerate(hops):
+        later = hops[i + 1:]
+        if not later or hop.stats.loss_pct < min_loss_pct:
+            continue
+        floor = min(h.stats.loss_pct for h in later)
+        if hop.stats.loss_pct - floor >= min_loss_pct and floor < hop.stats.loss_pct / 2:
+            out.append(hop.ttl)
+    return tuple(out)
+
+
+def _loss_verdict(hops: Sequence[Hop], min_loss_pct: float) -> tuple[int, str] | None:
+    dest = hops[-1]
+    if dest.stats.loss_pct < min_loss_pct or dest.stats.lost == 0:
+        return None
+    start = len(hops) - 1
+    while start > 0 and hops[start - 1].stats.loss_pct >= min_loss_pct:
+        start -= 1
+    # The hop where it starts must not be a quiet one with much more loss than the rest:
+    # skip leading hops whose loss is far above the destination's.
+    while start < len(hops) - 1 and hops[start].stats.loss_pct - dest.stats.loss_pct > 2 * max(
+            min_loss_pct, dest.stats.loss_pct):
+        start += 1
+    hop = hops[start]
+    before = next((h for h in reversed(hops[:start]) if h.stats.received), None)
+    where = (f"between {_name(before)} and {_name(hop)}" if before is not None
+             else f"at {_name(hop)}")
+    text = (f"loss starts {where} and persists to the destination: "
+            f"{hop.stats.loss_pct:.1f}% at hop {hop.ttl}, {dest.stats.loss_pct:.1f}% at the "
+            f"destination")
+    return hop.ttl, text
+
+
+def _latency_verdict(answered: Sequence[Hop], min_added_ms: float
+                     ) -> tuple[tuple[int, int, float], str] | None:
+    best: tuple[int, int, float] | None = None
+    for i in range(1, len(answered)):
+        prev, hop = answered[i - 1], answered[i]
+        base, here = prev.stats.median_ms, hop.stats.median_ms
+        if base is None or here is None:
+            continue
+        added = here - base
+        if added < min_added_ms:
+            continue
+        later = [h.stats.median_ms for h in answered[i + 1:] if h.stats.median_ms is not None]
+        if any(v < base + added / 2 for v in later):
+            continue  # the rise does not persist: a router slow to answer, not the path
+        if best is None or added > best[2]:
+            best = (prev.ttl, hop.ttl, added)
+    if best is None:
+        return None
+    prev_hop = next(h for h in answered if h.ttl == best[0])
+    hop = next(h for h in answered if h.ttl == best[1])
+    return best, f"+{best[2]:.1f} ms between {_name(prev_hop)} and {_name(hop)}"

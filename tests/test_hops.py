@@ -1,0 +1,111 @@
+"""Per-hop statistics and the verdict, as pure functions over tables of probe results."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from netladder.path.model import Hop, ProbeResult
+from netladder.path.stats import hop_stats
+from netladder.path.verdict import judge
+
+
+def test_stats_match_mtr_columns() -> None:
+    s = hop_stats([10.0, None, 12.0, 11.0, None])
+    assert (s.sent, s.received, s.lost) == (5, 3, 2)
+    assert s.loss_pct == pytest.approx(40.0)
+    assert (s.last_ms, s.best_ms, s.worst_ms) == (11.0, 10.0, 12.0)
+    assert s.avg_ms == pytest.approx(11.0)
+    assert s.stdev_ms == pytest.approx(1.0)  # sample SD (n - 1): sqrt(2/2)
+    assert s.median_ms == 11.0
+    # jitter between consecutive answers: |12-10|, |11-12|
+    assert s.javg_ms == pytest.approx(1.5) and s.jmax_ms == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("rtts, loss, stdev", [
+    ([], 0.0, None),
+    ([None, None], 100.0, None),
+    ([5.0], 0.0, 0.0),
+    ([1.0, 3.0], 0.0, math.sqrt(2.0)),
+])
+def test_stats_edges(rtts: list[float | None], loss: float, stdev: float | None) -> None:
+    s = hop_stats(rtts)
+    assert s.loss_pct == loss
+    assert s.stdev_ms == (pytest.approx(stdev) if stdev is not None else None)
+
+
+def hop(ttl: int, address: str, rtts: list[float | None], kind: str = "time-exceeded") -> Hop:
+    probes = tuple(
+        ProbeResult(ttl, i + 1, address if r is not None else None, r,
+                    kind if r is not None else "timeout")
+        for i, r in enumerate(rtts))
+    return Hop(ttl, (address,) if any(r is not None for r in rtts) else (), probes,
+               hop_stats(rtts))
+
+
+def path(*rows: list[float | None]) -> list[Hop]:
+    hops = [hop(i + 1, f"198.51.100.{i + 1}", rtts) for i, rtts in enumerate(rows)]
+    last = hops[-1]
+    hops[-1] = hop(last.ttl, f"198.51.100.{last.ttl}", [p.rtt_ms for p in last.probes], "reply")
+    return hops
+
+
+def test_a_clean_path_is_ok() -> None:
+    v = judge(path([1.0, 1.1], [2.0, 2.1], [3.0, 3.2]), True)
+    assert v.kind == "ok" and v.hop is None
+
+
+def test_latency_that_persists_is_named_with_its_figure() -> None:
+    v = judge(path([1.0] * 3, [2.0] * 3, [22.0] * 3, [22.5] * 3), True)
+    assert v.kind == "latency" and (v.from_hop, v.hop) == (2, 3)
+    assert v.added_ms == pytest.approx(20.0)
+    assert v.text == "+20.0 ms between hop 2 (198.51.100.2) and hop 3 (198.51.100.3)"
+
+
+def test_a_router_slow_to_answer_is_not_blamed_for_latency() -> None:
+    # Hop 2 answers late (ICMP generation on a busy router), later hops are fast again.
+    v = judge(path([1.0] * 3, [40.0] * 3, [3.0] * 3), True)
+    assert v.kind == "ok"
+
+
+def test_loss_that_persists_starts_where_it_starts() -> None:
+    v = judge(path([1.0] * 10, [2.0] * 10, [3.0] * 7 + [None] * 3, [4.0] * 6 + [None] * 4),
+              True)
+    assert v.kind == "loss" and v.hop == 3
+    assert v.loss_pct == pytest.approx(40.0)
+    assert "between hop 2 (198.51.100.2) and hop 3 (198.51.100.3)" in v.text
+
+
+def test_sampling_noise_between_lossy_hops_is_not_a_quiet_router() -> None:
+    v = judge(path([1.0] * 20, [2.0] * 20, [3.0] * 15 + [None] * 5, [4.0] * 16 + [None] * 4),
+              True)
+    assert v.kind == "loss" and v.hop == 3 and v.quiet_hops == () and not v.notes
+
+
+def test_loss_only_at_one_router_is_not_path_loss() -> None:
+    v = judge(path([1.0] * 10, [None] * 10, [3.0] * 10), True)
+    assert v.kind == "ok" and v.quiet_hops == (2,)
+    assert "not path loss" in v.notes[0]
+
+
+def test_rate_limited_router_with_real_loss_later() -> None:
+    v = judge(path([1.0] * 10, [None] * 8 + [2.0] * 2, [3.0] * 10,
+                   [4.0] * 7 + [None] * 3, [5.0] * 7 + [None] * 3), True)
+    assert v.kind == "loss" and v.hop == 4 and v.quiet_hops == (2,)
+
+
+def test_destination_silent_names_the_last_answering_hop() -> None:
+    hops = [hop(1, "198.51.100.1", [1.0]), hop(2, "198.51.100.2", [None]),
+            hop(3, "198.51.100.3", [None])]
+    v = judge(hops, False, protocol="tcp", port=80)
+    assert v.kind == "no-answer" and v.hop == 2
+    assert "tcp port 80" in v.text and "dropped" in v.text
+
+
+def test_an_unreachable_error_ends_the_path() -> None:
+    last = Hop(2, ("198.51.100.2",), (ProbeResult(2, 1, "198.51.100.2", 1.0, "unreachable",
+                                                  3, 13, "!X", "Packet filtered"),),
+               hop_stats([1.0]))
+    v = judge([hop(1, "198.51.100.1", [1.0]), last], False)
+    assert v.kind == "unreachable" and v.hop == 2 and "!X" in v.text

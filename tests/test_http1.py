@@ -1,0 +1,103 @@
+"""The HTTP/1.1 framing codec: heads, limits, framing and chunked content, as tables of bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+from netladder.l7 import http1
+from netladder.l7.http1 import ChunkedDecoder, Framing, ProtocolError
+
+
+def test_a_request_head_looks_like_curls_and_caller_fields_replace_defaults() -> None:
+    raw = http1.build_request("HEAD", "/x?y=1", "www.lab.test:8080",
+                              [("Accept", "text/html"), ("User-Agent", ""), ("X-A", "1")])
+    lines = raw.decode().split("\r\n")
+    assert lines[0] == "HEAD /x?y=1 HTTP/1.1"
+    assert lines[1] == "Host: www.lab.test:8080"
+    assert "Accept: text/html" in lines and "Accept: */*" not in lines
+    assert not any(line.startswith("User-Agent") for line in lines)
+    assert raw.endswith(b"X-A: 1\r\n\r\n")
+
+
+@pytest.mark.parametrize(("raw", "status", "reason", "headers"), [
+    (b"HTTP/1.1 200 OK\r\nA: 1\r\nB:  two \r\n\r\n", 200, "OK", (("A", "1"), ("B", "two"))),
+    (b"HTTP/1.0 404 Not Found\n\n", 404, "Not Found", ()),
+    (b"HTTP/1.1 204\r\n\r\n", 204, "", ()),
+    (b"HTTP/1.1 200 OK\r\nA: 1\r\n  continued\r\n\r\n", 200, "OK", (("A", "1 continued"),)),
+])
+def test_valid_heads_parse(raw: bytes, status: int, reason: str,
+                           headers: tuple[tuple[str, str], ...]) -> None:
+    assert http1.find_head_end(raw) == len(raw)
+    head = http1.parse_head(raw)
+    assert (head.status, head.reason, head.headers) == (status, reason, headers)
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"HTTP/1.1 TWO-HUNDRED OK\r\n\r\n", "invalid status line"),
+    (b"HTTP/2 200\r\n\r\n", "invalid status line"),
+    (b"HTTP/1.1 999 Nope\r\n\r\n", "outside 100..599"),
+    (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "invalid header line"),
+    (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "invalid header line"),
+    (b"HTTP/1.1 200 OK\r\n folded-first\r\n\r\n", "continuation"),
+    (b"SSH-2.0-OpenSSH_9.2\r\nGET / HTTP/1.1\r\n\r\n", "not an HTTP response"),
+])
+def test_invalid_heads_are_refused_with_the_reason(raw: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        http1.parse_head(raw)
+
+
+@pytest.mark.parametrize(("partial", "message"), [
+    (b"HTTP/1.1 200 OK\r\nX: " + b"a" * (http1.MAX_LINE_BYTES + 1), "longer than 64 KiB"),
+    (b"HTTP/1.1 200 OK\r\n" + b"X: 1\r\n" * (http1.MAX_FIELDS + 5), "more than 200"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP response"),
+])
+def test_hostile_heads_are_refused_before_they_end(partial: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        http1.find_head_end(partial)
+
+
+def test_an_unfinished_head_asks_for_more() -> None:
+    assert http1.find_head_end(b"HTTP/1.1 200 OK\r\nA: 1\r\n") is None
+    assert http1.find_head_end(b"HTT") is None
+
+
+def _head(raw: bytes) -> http1.ResponseHead:
+    return http1.parse_head(raw)
+
+
+@pytest.mark.parametrize(("method", "raw", "framing"), [
+    ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Framing("none")),
+    ("GET", b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", Framing("none")),
+    ("GET", b"HTTP/1.1 304 Not Modified\r\n\r\n", Framing("none")),
+    ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Framing("length", 5)),
+    ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", Framing("length", 5)),
+    ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n\r\n",
+     Framing("chunked")),
+    ("GET", b"HTTP/1.1 200 OK\r\n\r\n", Framing("close")),
+])
+def test_body_framing_follows_rfc_9112_section_6_3(method: str, raw: bytes,
+                                                   framing: Framing) -> None:
+    assert http1.body_framing(method, _head(raw)) == framing
+
+
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+])
+def test_bad_content_length_is_a_protocol_error(raw: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        http1.body_framing("GET", _head(raw))
+
+
+def test_chunked_content_decodes_across_any_split() -> None:
+    wire = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+    for split in range(1, len(wire)):
+        decoder = ChunkedDecoder()
+        out = decoder.feed(wire[:split]) + decoder.feed(wire[split:])
+        assert out == b"hello world" and decoder.done, split
+
+
+@pytest.mark.parametrize("wire", [b"zz\r\n", b"3\r\nabcdef\r\n", b"1" * 2000])
+def test_bad_chunks_are_protocol_errors(wire: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        ChunkedDecoder().feed(wire)
