@@ -182,3 +182,38 @@ def test_watch_stops_at_its_duration_with_one_json_document(chain_lab: Lab) -> N
     assert result.returncode == 0
     assert 0.5 <= time.monotonic() - started < 10
     assert json.loads(result.stdout)["events"] == []
+
+
+RUNGS = """
+import asyncio, json, sys
+from netladder.l2.ladder import l2_rung, route_rung
+from netladder.output import to_jsonable
+async def main():
+    return [await route_rung(sys.argv[1]), await l2_rung(sys.argv[1])]
+print(json.dumps(to_jsonable(asyncio.run(main()))))
+"""
+
+
+def rungs(lab: Lab, target: str, *prefix: str, node: str = "client") -> list[dict[str, Any]]:
+    result = lab.exec(node, [*prefix, sys.executable, "-c", RUNGS, target])
+    found: list[dict[str, Any]] = json.loads(result.stdout)
+    return found
+
+
+def test_diagnose_rungs_name_the_wrong_gateway_mac_and_warn_when_unprivileged(
+        chain_lab: Lab) -> None:
+    server = chain_lab.addr("server")
+    route, l2 = rungs(chain_lab, server)
+    assert (route["layer"], route["status"], l2["layer"], l2["status"]) == (
+        "route", "pass", "l2", "pass")
+    assert route["summary"] == "via gateway 203.0.113.1 on to-r1 (route default)"
+    with chain_lab.fault(WrongArp("client", "r1")):
+        _, l2 = rungs(chain_lab, server)
+        assert l2["status"] == "fail" and l2["evidence"]["verdict"] == "mismatch"
+        assert l2["next_command"] == "ip neigh del 203.0.113.1 dev to-r1"
+        _, warned = rungs(chain_lab, server, *UNPRIVILEGED)
+        assert warned["status"] == "warn"
+        assert f"the table has {WRONG_MAC} (PERMANENT) for 203.0.113.1" in warned["summary"]
+    route, l2 = rungs(chain_lab, "2001:db8:ff::1", node="r1")  # routers have no default
+    assert route["status"] == "fail" and "no route" in route["summary"]
+    assert l2["status"] == "fail" and l2["evidence"]["verdict"] == "no_route"
