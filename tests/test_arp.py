@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -167,3 +169,16 @@ def test_a_hostile_station_flooding_bad_arp_neither_crashes_nor_fools_the_probe(
     assert flood.returncode == 0
     assert code == 0 and doc["macs"] == [chain_lab.mac("lan1", "lan")]
     assert doc["sent"] == 3 and doc["received"] == 3
+
+
+def test_ctrl_c_prints_what_was_gathered_and_exits_130(chain_lab: Lab) -> None:
+    proc = chain_lab.popen("client", [sys.executable, "-m", "netladder", "arp", "203.0.113.1",
+                                      "-c", "1000", "-i", "0.1", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    doc = json.loads(out)
+    assert doc["interrupted"] is True and 1 <= doc["sent"] < 1000
+    assert doc["received"] >= 1
