@@ -387,7 +387,3 @@ class Netlink:
             raise NetlinkError(errno_mod.EIO, "no answer to the route lookup")
         return route
 
-
-def family_of(address: str) -> int:
-    return socket.AF_INET if ipaddress.ip_address(address).version == 4 else socket.AF_INET6
-

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from netladder.errors import EnvError, NetladderError, UsageError, from_oserror
+from netladder.errors import UsageError, from_oserror
 from netladder.l2.netlink import Netlink
 from netladder.l2.route import ifindex, ifname, lookup_route
 from netladder.proto.arp import (
@@ -33,7 +33,7 @@ from netladder.proto.arp import (
 )
 from netladder.proto.ndp import build_ns_frame, parse_na_frame
 
-__all__ = ["ProbeResult", "ProbeSetup", "Reply", "prepare", "probe"]
+__all__ = ["ProbeResult", "ProbeSetup", "Reply", "prepare", "probe", "require_raw"]
 
 # AF_PACKET sll_pkttype values (linux/if_packet.h).
 PACKET_BROADCAST = 1
@@ -348,8 +348,5 @@ def require_raw() -> None:
     try:
         socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
     except OSError as exc:
-        error = from_oserror(exc, "this check needs CAP_NET_RAW to send ARP/NDP frames "
-                             "(AF_PACKET)", RAW_REMEDY)
-        if isinstance(error, EnvError):
-            raise error from None
-        raise NetladderError(str(error)) from None
+        raise from_oserror(exc, "this check needs CAP_NET_RAW to send ARP/NDP frames "
+                           "(AF_PACKET)", RAW_REMEDY) from None
