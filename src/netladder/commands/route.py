@@ -1,0 +1,112 @@
+"""`netladder route [TARGET]`: the kernel's route decision for a destination, and the default
+routes (v4 and v6), read from rtnetlink — what `ip route get` and `ip route show default` say."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from netladder.args import add_json
+from netladder.errors import EXIT_FAIL, EXIT_OK
+from netladder.l2.route import DefaultRoute, RouteDecision, default_routes, lookup_route
+from netladder.output import emit_json, paint
+
+__all__ = ["register", "run"]
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", nargs="?", metavar="TARGET",
+                        help="an IPv4 or IPv6 address (default: show the default routes only)")
+    parser.add_argument("-I", "--iface", metavar="IFACE",
+                        help="ask as if the packet had to leave by this interface")
+    add_json(parser)
+
+
+async def _gather(target: str | None, iface: str | None
+                  ) -> tuple[RouteDecision | None, tuple[DefaultRoute, ...]]:
+    from netladder.l2.netlink import Netlink
+
+    async with Netlink() as nl:
+        decision = await lookup_route(target, iface, nl=nl) if target else None
+        return decision, await default_routes(nl)
+
+
+def run(args: argparse.Namespace) -> int:
+    from netladder.l2.route import parse_destination
+
+    target = parse_destination(args.target) if args.target else None
+    decision, defaults = asyncio.run(_gather(target, args.iface))
+    code = EXIT_FAIL if decision is not None and not decision.reachable else EXIT_OK
+    if args.json:
+        emit_json({"target": target, "decision": _decision_json(decision),
+                   "defaults": defaults})
+        return code
+    out = sys.stdout
+    if decision is not None:
+        print(describe(decision), file=out)
+        print(paint(f"  {explain(decision)}", "dim", stream=out), file=out)
+    if defaults:
+        print(paint("default routes:", "bold", stream=out), file=out)
+        for d in defaults:
+            print(f"  {_default_line(d)}", file=out)
+    else:
+        print(paint("no default route: only on-link and explicitly routed destinations are "
+                    "reachable", "yellow", stream=out), file=out)
+    return code
+
+
+def _decision_json(d: RouteDecision | None) -> dict[str, object] | None:
+    if d is None:
+        return None
+    from netladder.output import to_jsonable
+
+    doc: dict[str, object] = to_jsonable(d)
+    doc.update(reachable=d.reachable, on_link=d.on_link, next_hop=d.next_hop)
+    return doc
+
+
+def describe(d: RouteDecision) -> str:
+    """One line in `ip route get`'s words."""
+    if d.error is not None:
+        return paint(f"{d.destination}: {d.type} ({d.error})", "red")
+    parts = [d.destination] if d.type == "unicast" else [d.type, d.destination]
+    if d.gateway:
+        parts += ["via", d.gateway]
+    if d.iface:
+        parts += ["dev", d.iface]
+    if d.prefsrc:
+        parts += ["src", d.prefsrc]
+    if d.table:
+        parts += ["table", d.table]
+    if d.metric is not None:
+        parts += ["metric", str(d.metric)]
+    if d.prefix:
+        parts += ["route", d.prefix]
+    return " ".join(parts)
+
+
+def explain(d: RouteDecision) -> str:
+    if d.error is not None:
+        return "the kernel has no usable route: packets to it fail before they leave"
+    if d.type == "local":
+        return "this host's own address: delivered locally, never leaves the host"
+    if d.gateway:
+        return (f"off-link: handed to gateway {d.gateway} on {d.iface}; the gateway's MAC "
+                f"decides delivery (check it with: netladder neigh --check {d.destination})")
+    if d.type == "unicast":
+        return f"on-link: delivered directly on {d.iface} to the MAC that answers ARP/NDP"
+    return f"{d.type} route on {d.iface}"
+
+
+def _default_line(d: DefaultRoute) -> str:
+    parts = ["default"] if d.type == "unicast" else [d.type, "default"]
+    if d.gateway:
+        parts += ["via", d.gateway]
+    if d.iface:
+        parts += ["dev", d.iface]
+    if d.table != "main":
+        parts += ["table", d.table]
+    if d.metric:
+        parts += ["metric", str(d.metric)]
+    return " ".join(parts) + f"  (IPv{d.version})"

@@ -1,0 +1,352 @@
+"""Live ARP (IPv4) and Neighbor Solicitation (IPv6) probes over an AF_PACKET socket.
+
+This is the one I/O boundary for L2 probes: it opens the packet socket (CAP_NET_RAW), sends
+the frames the codecs in `netladder.proto.arp` / `.ndp` build, and times replies by the
+kernel's receive timestamp (SO_TIMESTAMPNS), so a busy event loop does not inflate an RTT; the
+monotonic clock bounds every wait.  An ARP reply cannot be matched to one request (RFC 826 has
+no identifier), so, as arping does, a reply's RTT is measured from the latest request sent
+before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import math
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from netladder.errors import UsageError, from_oserror
+from netladder.l2.netlink import Netlink
+from netladder.l2.route import ifindex, ifname, lookup_route
+from netladder.proto.arp import (
+    ETH_P_ARP,
+    ETH_P_IPV6,
+    ArpOp,
+    build_arp_probe,
+    build_arp_request,
+    parse_arp_frame,
+)
+from netladder.proto.ndp import build_ns_frame, parse_na_frame
+
+__all__ = ["ProbeResult", "ProbeSetup", "Reply", "prepare", "probe", "require_raw"]
+
+# AF_PACKET sll_pkttype values (linux/if_packet.h).
+PACKET_BROADCAST = 1
+PACKET_OUTGOING = 4
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # asm-generic/socket.h
+
+RAW_REMEDY = ("run as root, or grant the capability: "
+              "sudo setcap cap_net_raw+ep \"$(readlink -f \"$(command -v python3)\")\"")
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSetup:
+    """Where and as whom a probe is sent."""
+
+    target: str
+    version: int
+    iface: str
+    ifindex: int
+    mac: str
+    source: str  # our address on the link ("0.0.0.0" for a duplicate-address probe)
+    dad: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One answer: the station claiming the address, and how it said so."""
+
+    address: str
+    mac: str  # the link-layer address the packet claims (ARP sender / NA target option)
+    frame_src: str  # the Ethernet source of the frame that carried it
+    rtt_ms: float
+    after_request: int  # how many requests had been sent when it came
+    broadcast: bool
+    kind: str  # "reply", "request" (a gratuitous ARP), "probe" (another prober), "advert"
+
+    @property
+    def ethernet_mismatch(self) -> bool:
+        """arpwatch's "ethernet mismatch": the frame's source differs from the claimed MAC."""
+        return self.frame_src != self.mac
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    setup: ProbeSetup
+    sent: int
+    replies: tuple[Reply, ...]
+    elapsed_ms: float
+    interrupted: bool = False
+
+    @property
+    def received(self) -> int:
+        return len(self.replies)
+
+    @property
+    def macs(self) -> tuple[str, ...]:
+        """Every distinct station that answered, in order of first answer."""
+        return tuple(dict.fromkeys(r.mac for r in self.replies))
+
+    @property
+    def conflict(self) -> bool:
+        """Two stations answer for one address: a duplicate address."""
+        return len(self.macs) > 1
+
+    @property
+    def ok(self) -> bool:
+        """arping's success: normal mode, someone answered; --dad, nobody did."""
+        if self.setup.dad:
+            return not self.replies
+        return bool(self.replies) and not self.conflict
+
+
+async def prepare(target: str, iface: str | None = None, dad: bool = False,
+                  nl: Netlink | None = None) -> ProbeSetup:
+    """Check that target is a neighbour on an Ethernet link and find our MAC and source."""
+    try:
+        address = ipaddress.ip_address(target.split("%", 1)[0])
+    except ValueError:
+        raise UsageError(f"not an IP address: {target!r}") from None
+    if dad and address.version == 6:
+        raise UsageError(f"--dad is IPv4 duplicate address detection (RFC 5227); {address} is "
+                         "IPv6 (probe it without --dad: two answers are reported as a conflict)")
+    if address.is_multicast or address.is_unspecified or (
+            address.version == 4 and address == ipaddress.IPv4Address("255.255.255.255")):
+        raise UsageError(f"{address} is not a unicast address")
+    own = nl is None
+    link = nl or Netlink()
+    try:
+        index = ifindex(iface) if iface else None
+        decision = await lookup_route(str(address), iface, nl=link)
+        if decision.type == "local":
+            raise UsageError(f"{address} is this host's own address")
+        if decision.type in {"broadcast", "multicast", "anycast"}:
+            raise UsageError(f"{address} is a {decision.type} address on {decision.iface}, not "
+                             "one neighbour")
+        if decision.error is not None or decision.iface is None:
+            raise UsageError(f"{address} is not on any local link (no route: {decision.error})")
+        if decision.gateway is not None or (iface and decision.iface != iface):
+            via = f" (reached via {decision.gateway} on {decision.iface})" if decision.gateway \
+                else ""
+            raise UsageError(f"{address} is not on a local link{via}; arp probes only "
+                             "neighbours on the same link")
+        index = ifindex(decision.iface)
+        links = await link.links()
+        info = links.get(index)
+        if info is None or not info.is_ethernet or not info.mac:
+            raise UsageError(f"{decision.iface} is not an Ethernet interface: it has no ARP/NDP")
+        source = decision.prefsrc
+        if source is None or (address.version == 6 and address.is_link_local
+                              and not ipaddress.ip_address(source).is_link_local):
+            source = await _source_on(link, index, address)
+        if dad:
+            source = "0.0.0.0"
+        if source is None:
+            raise UsageError(f"{decision.iface} has no IPv{address.version} address to probe from")
+        return ProbeSetup(str(address), address.version, ifname(index) or str(index), index,
+                          info.mac, source, dad)
+    finally:
+        if own:
+            link.close()
+
+
+async def _source_on(nl: Netlink, index: int, target: ipaddress.IPv4Address |
+                     ipaddress.IPv6Address) -> str | None:
+    family = socket.AF_INET if target.version == 4 else socket.AF_INET6
+    candidates = [a for a in await nl.addrs(family) if a.ifindex == index]
+    for a in candidates:
+        if target in a.network:
+            return a.address
+    for a in candidates:
+        if ipaddress.ip_address(a.address).is_link_local == (
+                target.version == 6 and target.is_link_local):
+            return a.address
+    return candidates[0].address if candidates else None
+
+
+def _open(setup: ProbeSetup) -> socket.socket:
+    proto = ETH_P_ARP if setup.version == 4 else ETH_P_IPV6
+    try:
+        # Protocol 0 at creation, the real one at bind: re-binding a packet socket that already
+        # has a protocol hook waits for an RCU grace period (synchronize_net), ~10-20 ms during
+        # which the event loop, and any other probe on it, would stand still.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+    except OSError as exc:
+        raise from_oserror(exc, "arp needs CAP_NET_RAW to send ARP/NDP frames (AF_PACKET)",
+                           RAW_REMEDY) from None
+    try:
+        sock.bind((setup.iface, proto))
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise from_oserror(exc, f"cannot listen on {setup.iface}") from None
+    return sock
+
+
+_CMSG_SPACE = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("=qq")
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+async def _recv(sock: socket.socket) -> tuple[bytes, float | None, Any]:
+    """One frame, its kernel receive timestamp (SO_TIMESTAMPNS, seconds) and its address."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            data, ancillary, _, address = sock.recvmsg(4096, _CMSG_SPACE)
+        except BlockingIOError:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(sock.fileno(), _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(sock.fileno())
+            continue
+        stamp = None
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
+                    len(value) >= _TIMESPEC.size:
+                sec, nsec = _TIMESPEC.unpack_from(value)
+                stamp = sec + nsec / 1e9
+        return data, stamp, address
+
+
+def _request(setup: ProbeSetup) -> bytes:
+    if setup.version == 6:
+        return build_ns_frame(setup.mac, setup.source, setup.target)
+    if setup.dad:
+        return build_arp_probe(setup.mac, setup.target)
+    return build_arp_request(setup.mac, setup.source, setup.target)
+
+
+def _match(setup: ProbeSetup, frame: bytes) -> tuple[str, str, str] | None:
+    """(claimed MAC, frame source, kind) when the frame answers for the target."""
+    if setup.version == 6:
+        na = parse_na_frame(frame)
+        if na is None:
+            return None
+        frame_src, packet, advert = na
+        if advert.target != setup.target or packet.dst != setup.source:
+            return None
+        return advert.target_mac or frame_src, frame_src, "advert"
+    got = parse_arp_frame(frame)
+    if got is None:
+        return None
+    ether, arp = got
+    if arp.sender_mac == setup.mac:
+        return None
+    if not setup.dad:
+        # Only replies to us: a concurrent arping's replies go to its own MAC.
+        if arp.op == ArpOp.REPLY and arp.sender_ip == setup.target and \
+                arp.target_mac == setup.mac:
+            return arp.sender_mac, ether.src, "reply"
+        return None
+    # RFC 5227 §2.1.1: a conflict is any ARP packet whose sender IP is the address probed, or
+    # a probe for the same address from another station (it is probing for it too).
+    if arp.sender_ip == setup.target:
+        return arp.sender_mac, ether.src, "reply" if arp.op == ArpOp.REPLY else "request"
+    if arp.is_probe and arp.target_ip == setup.target:
+        return arp.sender_mac, ether.src, "probe"
+    return None
+
+
+async def probe(
+    setup: ProbeSetup,
+    *,
+    count: int | None = 3,
+    interval: float = 1.0,
+    wait: float = 1.0,
+    deadline: float | None = None,
+    until_reply: bool = False,
+    on_reply: Callable[[Reply], None] | None = None,
+) -> ProbeResult:
+    """Send `count` requests `interval` s apart (forever with count=None, until `deadline` s),
+    then wait `wait` s for late replies.  A duplicate-address probe, or `until_reply`, stops
+    sending at the first answer.  After an answer to the last request, only a short linger
+    (4 × the largest RTT, at least 20 ms) waits for a second station answering: on one link
+    it answers within that."""
+    if count is None and deadline is None:
+        raise UsageError("a probe without a count needs a deadline")
+    sock = _open(setup)
+    request = _request(setup)
+    replies: list[Reply] = []
+    sent_at: list[float] = []
+    sent_wall: list[float] = []  # the same instants on the kernel's timestamp clock
+    started = time.monotonic()
+    hard_end = started + deadline if deadline is not None else math.inf
+    next_send = started
+    finish_at = math.inf
+    interrupted = False
+    try:
+        while True:
+            now = time.monotonic()
+            stop_sending = (setup.dad or until_reply) and bool(replies)
+            more = (count is None or len(sent_at) < count) and not stop_sending
+            if more and now >= next_send and now < hard_end:
+                try:
+                    sock.send(request)
+                except OSError as exc:
+                    raise from_oserror(exc, f"sending on {setup.iface}") from None
+                sent_wall.append(time.time())
+                sent_at.append(time.monotonic())
+                next_send = sent_at[-1] + interval
+                if count is not None and len(sent_at) >= count:
+                    finish_at = min(finish_at, sent_at[-1] + wait)
+                continue
+            if not more and finish_at == math.inf:
+                finish_at = now + wait if not replies else now
+            end = min(finish_at, hard_end)
+            if now >= end:
+                break
+            wake = min(end, next_send) if more else end
+            try:
+                data, stamp, address = await asyncio.wait_for(_recv(sock), max(0.0, wake - now))
+            except TimeoutError:
+                continue
+            received = time.monotonic()
+            if address[2] == PACKET_OUTGOING or not sent_at:
+                continue
+            matched = _match(setup, data)
+            if matched is None:
+                continue
+            mac, frame_src, kind = matched
+            rtt = received - sent_at[-1]
+            if stamp is not None and 0 <= stamp - sent_wall[-1] <= rtt:
+                # The kernel stamped the reply when it arrived, before the event loop (busy
+                # with another probe, perhaps) got to it: the RTT without scheduling delay.
+                rtt = stamp - sent_wall[-1]
+            reply = Reply(setup.target, mac, frame_src, rtt * 1000, len(sent_at),
+                          address[2] == PACKET_BROADCAST, kind)
+            replies.append(reply)
+            if on_reply is not None:
+                on_reply(reply)
+            done_sending = (count is not None and len(sent_at) >= count) or setup.dad \
+                or until_reply
+            if done_sending:
+                linger = max(0.02, 4 * max(r.rtt_ms for r in replies) / 1000)
+                finish_at = min(finish_at, received + linger)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        interrupted = True
+    finally:
+        sock.close()
+    return ProbeResult(setup, len(sent_at), tuple(replies), (time.monotonic() - started) * 1000,
+                       interrupted)
+
+
+def require_raw() -> None:
+    """Fail early, with the remedy, when AF_PACKET is not allowed here."""
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except OSError as exc:
+        raise from_oserror(exc, "this check needs CAP_NET_RAW to send ARP/NDP frames "
+                           "(AF_PACKET)", RAW_REMEDY) from None

@@ -1,0 +1,160 @@
+"""The kernel's route decision for a destination, and the default routes, read from netlink."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from dataclasses import dataclass
+
+from netladder.errors import UsageError
+from netladder.l2.netlink import TABLE_NAMES, Netlink, NetlinkError, Route
+
+__all__ = [
+    "DefaultRoute",
+    "RouteDecision",
+    "default_routes",
+    "ifname",
+    "lookup_route",
+    "parse_destination",
+]
+
+# What a refused lookup means (net/ipv4/fib_semantics.c fib_props, net/ipv6/route.c).
+_REFUSALS = {
+    errno.ENETUNREACH: "unreachable",
+    errno.EHOSTUNREACH: "unreachable",
+    errno.EACCES: "prohibit",
+    errno.EINVAL: "blackhole",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    """What `ip route get DESTINATION` says, plus the matching route's prefix and metric."""
+
+    destination: str
+    version: int
+    type: str  # unicast, local, broadcast, multicast, unreachable, prohibit, blackhole, ...
+    iface: str | None
+    gateway: str | None
+    prefsrc: str | None
+    table: str | None
+    metric: int | None
+    prefix: str | None  # the route that matched: "default", "198.51.100.64/26", ...
+    error: str | None = None  # the kernel's reason when there is no usable route
+
+    @property
+    def reachable(self) -> bool:
+        return self.error is None and self.type in {"unicast", "local", "broadcast", "multicast"}
+
+    @property
+    def on_link(self) -> bool:
+        return self.reachable and self.type == "unicast" and self.gateway is None
+
+    @property
+    def next_hop(self) -> str | None:
+        """The neighbour a packet to the destination is handed to."""
+        if not self.reachable or self.type != "unicast":
+            return None
+        return self.gateway or self.destination
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultRoute:
+    version: int
+    gateway: str | None
+    iface: str | None
+    metric: int | None
+    table: str
+    type: str
+
+
+def ifname(index: int | None) -> str | None:
+    if index is None:
+        return None
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return str(index)
+
+
+def _table(number: int) -> str:
+    return TABLE_NAMES.get(number, str(number))
+
+
+def _prefix(route: Route) -> str:
+    if route.dst_len == 0:
+        return "default"
+    return f"{route.dst}/{route.dst_len}" if route.dst else f"?/{route.dst_len}"
+
+
+def parse_destination(text: str) -> str:
+    """An IP address as the kernel will see it; names are resolved by `dns`, not here."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        raise UsageError(f"not an IP address: {text!r}") from None
+    return str(address)
+
+
+def ifindex(name: str) -> int:
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        raise UsageError(f"no such interface: {name!r}") from None
+
+
+async def lookup_route(destination: str, iface: str | None = None,
+                       nl: Netlink | None = None) -> RouteDecision:
+    """The kernel's decision for one destination (what `ip route get` prints)."""
+    address = ipaddress.ip_address(parse_destination(destination))
+    oif = ifindex(iface) if iface else None
+    own = nl is None
+    link = nl or Netlink()
+    try:
+        try:
+            got = await link.route_get(str(address), oif)
+        except NetlinkError as exc:
+            return RouteDecision(str(address), address.version,
+                                 _REFUSALS.get(exc.errno or 0, "unreachable"), None, None, None,
+                                 None, None, None, exc.strerror or str(exc))
+        try:
+            match: Route | None = await link.route_get(str(address), oif, fib_match=True)
+        except NetlinkError:
+            match = None  # older kernels lack fibmatch; the decision stands without it
+        metric = got.priority if got.priority is not None else (match.priority if match else None)
+        return RouteDecision(
+            destination=str(address),
+            version=address.version,
+            type=got.type,
+            iface=ifname(got.ifindex),
+            gateway=got.gateway,
+            prefsrc=got.prefsrc,
+            table=_table(match.table if match else got.table),
+            metric=metric if metric is not None else 0 if address.version == 4 else None,
+            prefix=_prefix(match) if match else None,
+        )
+    finally:
+        if own:
+            link.close()
+
+
+async def default_routes(nl: Netlink | None = None) -> tuple[DefaultRoute, ...]:
+    """Every default route in every table but `local`, v4 then v6, lowest metric first."""
+    own = nl is None
+    link = nl or Netlink()
+    found: list[DefaultRoute] = []
+    try:
+        for family, version in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
+            routes = [r for r in await link.routes(family)
+                      if r.dst_len == 0 and r.table != 255 and r.type != "local"]
+            for r in sorted(routes, key=lambda r: (r.table != 254, r.priority or 0)):
+                hops = [(h.gateway, h.ifindex) for h in r.nexthops] or [(r.gateway, r.ifindex)]
+                for gateway, index in hops:
+                    found.append(DefaultRoute(version, gateway, ifname(index),
+                                              r.priority if r.priority is not None else 0,
+                                              _table(r.table), r.type))
+    finally:
+        if own:
+            link.close()
+    return tuple(found)

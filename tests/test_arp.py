@@ -1,0 +1,184 @@
+"""`netladder arp`: live ARP / NDP probes, conflicts and duplicate-address detection in the
+chain lab, checked against iputils arping on the same hosts."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from netladder.lab import Lab
+
+pytestmark = pytest.mark.lab
+
+UNPRIVILEGED = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"]
+FAST = ("-i", "0.1", "-W", "0.3")
+
+
+def arp(lab: Lab, node: str, *args: str) -> tuple[int, dict[str, Any]]:
+    result = lab.netladder(node, "arp", *args, *FAST, "--json")
+    assert result.stderr == "", result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def arping(lab: Lab, node: str, *args: str, count: int = 1) -> tuple[int, set[str]]:
+    # This arping takes -i in whole seconds only: one request and a 1 s deadline keep it
+    # short; with -c 2 both stations' replies to the first request are counted.
+    result = lab.exec(node, ["arping", "-c", str(count), "-w", "1", *args], check=False)
+    macs = {m.lower() for m in re.findall(r"\[([0-9A-Fa-f:]{17})\]", result.stdout)}
+    return result.returncode, macs
+
+
+@pytest.fixture
+def duplicate_on_lan(chain_lab: Lab) -> Iterator[tuple[str, str]]:
+    """lan2 also claims lan1's addresses (v4 and v6): two hosts with one address."""
+    v4, v6 = chain_lab.addr("lan1"), chain_lab.addr("lan1", 6)
+    chain_lab.exec("lan2", ["ip", "addr", "add", f"{v4}/32", "dev", "lan"])
+    chain_lab.exec("lan2", ["ip", "addr", "add", f"{v6}/128", "dev", "lan", "nodad"])
+    try:
+        yield v4, v6
+    finally:
+        chain_lab.exec("lan2", ["ip", "addr", "del", f"{v4}/32", "dev", "lan"], check=False)
+        chain_lab.exec("lan2", ["ip", "addr", "del", f"{v6}/128", "dev", "lan"], check=False)
+
+
+def test_the_gateway_answers_with_its_mac_as_arping_sees_it(chain_lab: Lab) -> None:
+    code, doc = arp(chain_lab, "client", "203.0.113.1", "-c", "3")
+    r1 = chain_lab.mac("r1", "client")
+    assert code == 0
+    assert (doc["sent"], doc["received"], doc["macs"], doc["conflict"]) == (3, 3, [r1], False)
+    assert doc["iface"] == "to-r1" and doc["source"] == "203.0.113.2"
+    assert all(0 < r["rtt_ms"] < 500 for r in doc["replies"])
+    assert arping(chain_lab, "client", "-I", "to-r1", "203.0.113.1") == (0, {r1})
+
+
+def test_human_output_is_in_arpings_manner(chain_lab: Lab) -> None:
+    out = chain_lab.netladder("client", "arp", "203.0.113.1", "-c", "2", *FAST).stdout
+    mac = chain_lab.mac("r1", "client").upper()
+    lines = out.splitlines()
+    assert lines[0] == "ARPING 203.0.113.1 from 203.0.113.2 to-r1"
+    assert re.fullmatch(rf"Unicast reply from 203\.0\.113\.1 \[{mac}\]  \d+\.\d+ms", lines[1])
+    assert "Sent 2 probes (2 broadcast(s))" in lines and "Received 2 response(s)" in lines
+
+
+def test_ndp_probe_finds_the_ipv6_gateway(chain_lab: Lab) -> None:
+    code, doc = arp(chain_lab, "client", "2001:db8:1::1", "-c", "2")
+    assert code == 0
+    assert doc["macs"] == [chain_lab.mac("r1", "client")]
+    assert doc["source"] == "2001:db8:1::2" and doc["received"] == 2
+
+
+def test_a_silent_address_gets_no_reply_and_exit_1(chain_lab: Lab) -> None:
+    code, doc = arp(chain_lab, "lan3", "198.51.100.100", "-c", "2")
+    assert code == 1 and doc["sent"] == 2 and doc["received"] == 0
+    assert arping(chain_lab, "lan3", "-I", "lan", "198.51.100.100")[0] == 1
+
+
+def test_two_hosts_with_one_address_are_a_conflict(chain_lab: Lab,
+                                                   duplicate_on_lan: tuple[str, str]) -> None:
+    v4, v6 = duplicate_on_lan
+    both = {chain_lab.mac("lan1", "lan"), chain_lab.mac("lan2", "lan")}
+    code, doc = arp(chain_lab, "lan3", v4, "-c", "2")
+    assert code == 1 and doc["conflict"] and set(doc["macs"]) == both
+    # arping sees the same two stations (with -b: it would otherwise unicast to the first).
+    assert arping(chain_lab, "lan3", "-b", "-I", "lan", v4, count=2)[1] == both
+    code6, doc6 = arp(chain_lab, "lan3", v6, "-c", "2")
+    assert code6 == 1 and doc6["conflict"] and set(doc6["macs"]) == both
+    text = chain_lab.netladder("lan3", "arp", v4, "-c", "1", *FAST).stdout
+    assert f"conflict: 2 stations answer for {v4}" in text
+
+
+def test_dad_finds_an_address_in_use_and_passes_a_free_one(
+        chain_lab: Lab, duplicate_on_lan: tuple[str, str]) -> None:
+    v4, _ = duplicate_on_lan
+    code, doc = arp(chain_lab, "lan3", v4, "--dad", "-c", "2")
+    assert code == 1 and doc["source"] == "0.0.0.0" and doc["received"] >= 1
+    assert set(doc["macs"]) <= {chain_lab.mac("lan1", "lan"), chain_lab.mac("lan2", "lan")}
+    assert arping(chain_lab, "lan3", "-D", "-I", "lan", v4)[0] == 1
+    free_code, free = arp(chain_lab, "lan3", "198.51.100.100", "--dad", "-c", "2")
+    assert free_code == 0 and free["received"] == 0 and free["sent"] == 2
+    assert arping(chain_lab, "lan3", "-D", "-I", "lan", "198.51.100.100")[0] == 0
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["203.0.113.1", "-I", "nosuchif0"], "no such interface"),
+    (["198.51.100.10"], "not on a local link"),
+    (["198.51.100.67", "-I", "to-r1"], "not on a local link"),
+    (["2001:db8:1::1", "--dad"], "IPv6"),
+    (["not-an-address"], "not an IP address"),
+    (["203.0.113.3"], "broadcast address"),
+    (["203.0.113.1", "-c", "0"], "at least 1"),
+])
+def test_bad_input_is_one_line_and_exit_2(chain_lab: Lab, argv: list[str], says: str) -> None:
+    result = chain_lab.netladder("client", "arp", *argv)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+    assert says in result.stderr
+
+
+def test_without_cap_net_raw_arp_says_so_with_the_remedy(chain_lab: Lab) -> None:
+    result = chain_lab.exec("client", [*UNPRIVILEGED, sys.executable, "-m", "netladder", "arp",
+                                       "203.0.113.1"], check=False)
+    assert result.returncode == 3
+    assert "CAP_NET_RAW" in result.stderr and "setcap" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+HOSTILE = r"""
+import socket, sys, time
+from netladder.proto.arp import build_arp, build_ether, ETH_P_ARP
+iface, mac, claim, other = sys.argv[1:5]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+s.bind((iface, ETH_P_ARP))
+frames = [
+    build_ether("ff:ff:ff:ff:ff:ff", mac, ETH_P_ARP, b"\x00\x01\x08\x00\x06"),  # truncated
+    build_ether("ff:ff:ff:ff:ff:ff", mac, ETH_P_ARP, b"\x00\x01\x08\x00\x08\x04" + bytes(30)),
+    # Well-formed replies claiming the address, but to another station's MAC: not answers to
+    # us (a concurrent arping's), so not counted.
+    build_ether("ff:ff:ff:ff:ff:ff", mac, ETH_P_ARP,
+                build_arp(2, mac, claim, other, "198.51.100.99")),
+]
+end = time.monotonic() + float(sys.argv[5])
+print("flooding", flush=True)
+while time.monotonic() < end:
+    for f in frames:
+        s.send(f)
+    time.sleep(0.001)
+"""
+
+
+def test_a_hostile_station_flooding_bad_arp_neither_crashes_nor_fools_the_probe(
+        chain_lab: Lab) -> None:
+    lan1 = chain_lab.addr("lan1")
+    flood = chain_lab.popen("lan2", [sys.executable, "-c", HOSTILE, "lan",
+                                     chain_lab.mac("lan2", "lan"), lan1, "02:00:5e:00:53:99",
+                                     "2.5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert flood.stdout is not None and flood.stdout.readline() == "flooding\n"
+        code, doc = arp(chain_lab, "lan3", lan1, "-c", "3")
+        assert flood.poll() is None  # still flooding when the probe ended
+    finally:
+        flood.communicate(timeout=10)
+    assert flood.returncode == 0
+    assert code == 0 and doc["macs"] == [chain_lab.mac("lan1", "lan")]
+    assert doc["sent"] == 3 and doc["received"] == 3
+
+
+def test_ctrl_c_prints_what_was_gathered_and_exits_130(chain_lab: Lab) -> None:
+    proc = chain_lab.popen("client", [sys.executable, "-m", "netladder", "arp", "203.0.113.1",
+                                      "-c", "1000", "-i", "0.1", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    doc = json.loads(out)
+    assert doc["interrupted"] is True and 1 <= doc["sent"] < 1000
+    assert doc["received"] >= 1
