@@ -1,0 +1,1 @@
+"""Pure protocol codecs: bytes in, frozen dataclasses out; no sockets here."""
