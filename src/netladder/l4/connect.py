@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from netladder.errors import NetladderError
-from netladder.l4.engine import ProgressFn, Scanner
+from netladder.l4.engine import ProgressFn, Scanner, Window
 from netladder.l4.model import PortState
 
 __all__ = ["ConnectScan", "raise_fd_limit"]
@@ -181,7 +181,7 @@ class ConnectScan(Scanner):
         if errors:
             raise NetladderError(errors[0])
 
-    def _worker(self, share: range, window: int) -> None:
+    def _worker(self, share: range, limit: int) -> None:
         t = self.tally
         ports = t.ports
         family, address = self.family, self.address
@@ -192,17 +192,19 @@ class ConnectScan(Scanner):
         clock = time.monotonic
         progress = self.progress
         reported = decided = 0
+        window = Window(limit)
         sock_type = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
         try:
             while (pending or inflight) and not self.stopped:
-                while pending and len(inflight) < window:
+                while pending and len(inflight) < window.size:
                     i = pending.popleft()
                     try:
                         s = socket.socket(family, sock_type)
                     except OSError as exc:
                         if exc.errno in RETRY_LOCALLY and inflight:
                             pending.appendleft(i)
-                            window = max(16, len(inflight) // 2)
+                            window.maximum = max(16, len(inflight) // 2)
+                            window.cwnd = min(window.cwnd, window.maximum)
                             break
                         raise NetladderError(f"cannot open a socket: {exc.strerror}") from None
                     t.tries[i] += 1
@@ -217,14 +219,15 @@ class ConnectScan(Scanner):
                         s.close()
                         t.tries[i] -= 1
                         pending.appendleft(i)
-                        window = max(16, len(inflight) // 2)
+                        window.maximum = max(16, len(inflight) // 2)
+                        window.cwnd = min(window.cwnd, window.maximum)
                         break
                     else:
-                        decided += self._finish(s, i, err, clock() - sent)
+                        decided += self._finish(s, i, err, clock() - sent, window, sent)
                 now = clock()
                 timeout = self.timing.timeout
                 wait = 0.0
-                if inflight and not (pending and len(inflight) < window):
+                if inflight and not (pending and len(inflight) < window.size):
                     oldest = next(iter(inflight.values()))[2]
                     wait = max(0.0, oldest + timeout - now)
                 events = ep.poll(min(wait, 0.05) if wait else 0, 4096)
@@ -235,7 +238,7 @@ class ConnectScan(Scanner):
                         continue
                     s, i, sent = entry
                     err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    decided += self._finish(s, i, err, now - sent)
+                    decided += self._finish(s, i, err, now - sent, window, now)
                 allowed = self.allowed_tries()
                 while inflight:
                     fd, (s, i, sent) = next(iter(inflight.items()))
@@ -257,8 +260,12 @@ class ConnectScan(Scanner):
             if progress is not None and decided > reported:
                 progress(decided - reported)
 
-    def _finish(self, s: socket.socket, i: int, err: int, rtt: float) -> bool:
+    def _finish(self, s: socket.socket, i: int, err: int, rtt: float, window: Window,
+                now: float) -> bool:
         t = self.tally
+        window.answered()
+        if t.tries[i] > 1:
+            window.dropped(now, self.timing.timeout)
         if err == 0:
             with contextlib.suppress(OSError):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from netladder.l4.model import PortResult, PortState, ScanResult, StateGroup, compress_ranges
 from netladder.l4.ports import service_name
 
-__all__ = ["ProgressFn", "Scanner", "Tally", "Timing"]
+__all__ = ["ProgressFn", "Scanner", "Tally", "Timing", "Window"]
 
 ProgressFn = Callable[[int], None]
 
@@ -59,6 +59,37 @@ class Timing:
         if self.srtt is None:
             return INITIAL_TIMEOUT
         return min(MAX_TIMEOUT, max(MIN_TIMEOUT, self.srtt + 4 * self.rttvar))
+
+
+class Window:
+    """How many probes may be unanswered at once: slow start and multiplicative decrease, the
+    way TCP (RFC 5681 §3.1) and nmap's congestion control do it.  Only an answer that needed a
+    retransmission counts as a drop — silence from a filtered port says nothing about the
+    path, which is why nmap slows down on firewalled hosts and this scanner does not."""
+
+    def __init__(self, maximum: int, initial: int = 64, minimum: int = 8) -> None:
+        self.maximum = max(1, maximum)
+        self.minimum = min(minimum, self.maximum)
+        self.cwnd = float(min(initial, self.maximum))
+        self.ssthresh = float(self.maximum)
+        self._last_cut = -1e9
+
+    @property
+    def size(self) -> int:
+        return int(self.cwnd)
+
+    def answered(self) -> None:
+        if self.cwnd < self.ssthresh:
+            self.cwnd = min(self.maximum, self.cwnd + 1)
+        else:
+            self.cwnd = min(self.maximum, self.cwnd + 1 / self.cwnd)
+
+    def dropped(self, now: float, timeout: float) -> None:
+        if now - self._last_cut < timeout:
+            return  # one cut per round of timeouts, like one per window of data
+        self._last_cut = now
+        self.cwnd = max(self.minimum, self.cwnd / 2)
+        self.ssthresh = max(self.minimum, self.cwnd)
 
 
 class Tally:
@@ -113,6 +144,7 @@ class Scanner:
         self.progress = progress
         self.notes: list[str] = []
         self.probes_sent = 0
+        self.failure: BaseException | None = None  # set by a caller that runs us in a thread
         self._stop = threading.Event()
         self._started = 0.0
         self._finished = 0.0
