@@ -84,6 +84,11 @@ class Window:
         else:
             self.cwnd = min(self.maximum, self.cwnd + 1 / self.cwnd)
 
+    def shrink(self, inflight: int) -> None:
+        """Out of local resources (ports, descriptors): never more than half of now."""
+        self.maximum = max(16, inflight // 2)
+        self.cwnd = min(self.cwnd, self.maximum)
+
     def dropped(self, now: float, timeout: float) -> None:
         if now - self._last_cut < timeout:
             return  # one cut per round of timeouts, like one per window of data

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from netladder.errors import UsageError
 from netladder.lab.topology import Link, Node, Segment, Service, Topology
 
-__all__ = ["BUILTIN", "chain", "get", "pair"]
+__all__ = ["BUILTIN", "chain", "get", "pair", "scan"]
 
 SSH_BANNER = "SSH-2.0-OpenSSH_9.2p1 netladder-lab"
 SMTP_BANNER = "220 server.lab ESMTP netladder-lab"
@@ -71,7 +71,23 @@ def pair() -> Topology:
     )
 
 
-BUILTIN: dict[str, Callable[[], Topology]] = {"chain": chain, "pair": pair}
+def scan() -> Topology:
+    """A scanner and its target on one link: the bed for full port-scan benchmarks."""
+    return Topology(
+        name="scan",
+        description="client - target on one link (port scans)",
+        nodes=(Node("client"), Node("target")),
+        links=(Link("client", "target", "198.51.100.12/30", "2001:db8:101::/64"),),
+        services=(
+            Service("target", "tcp", 22, {"banner": SSH_BANNER}),
+            Service("target", "tcp", 25, {"banner": SMTP_BANNER}),
+            Service("target", "http", 80),
+            Service("target", "udp-echo", 7),
+        ),
+    )
+
+
+BUILTIN: dict[str, Callable[[], Topology]] = {"chain": chain, "pair": pair, "scan": scan}
 
 
 def get(name: str) -> Topology:
