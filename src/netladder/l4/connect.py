@@ -62,6 +62,17 @@ def raise_fd_limit(want: int) -> int:
     return int(soft) if soft != resource.RLIM_INFINITY else want
 
 
+TCP_SYN_SENT = 2  # include/net/tcp_states.h
+
+
+def _tcp_state(s: socket.socket) -> int:
+    """The kernel's TCP state of a socket (the first byte of struct tcp_info)."""
+    try:
+        return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+    except OSError:
+        return 0
+
+
 class ConnectScan(Scanner):
     method = "connect"
 
@@ -194,6 +205,7 @@ class ConnectScan(Scanner):
         # on one first returns ECONNABORTED, which disconnects it without sending anything,
         # and is then a fresh connect.  Half the cost of socket() + close().
         spare: list[socket.socket] = []
+        parked: list[int] = []  # silent after the tries allowed so far
         clock = time.monotonic
         progress = self.progress
         reported = decided = 0
@@ -230,7 +242,7 @@ class ConnectScan(Scanner):
                         err = s.getsockopt(sol, so_error)
                         if err == 0:
                             fd = s.fileno()
-                            ep.register(fd, select.EPOLLOUT)
+                            ep.register(fd, select.EPOLLOUT | select.EPOLLET)
                             inflight[fd] = (s, i, sent)
                             continue
                     if err in RETRY_LOCALLY and inflight:
@@ -249,12 +261,17 @@ class ConnectScan(Scanner):
                 events = ep.poll(min(wait, 0.05) if wait else 0, 4096) if inflight else ()
                 now = clock()
                 for fd, _ev in events:
-                    entry = inflight.pop(fd, None)
+                    entry = inflight.get(fd)
                     if entry is None:
                         continue
                     s, i, sent = entry
-                    ep.unregister(fd)
                     err = s.getsockopt(sol, so_error)
+                    if err == 0 and _tcp_state(s) == TCP_SYN_SENT:
+                        # A reused socket can be woken while its SYN is still unanswered:
+                        # not an answer (the edge-triggered registration will not repeat it).
+                        continue
+                    del inflight[fd]
+                    ep.unregister(fd)
                     decided += self._finish(s, i, err, now - sent, window, now, spare)
                 allowed = self.allowed_tries()
                 while inflight:
@@ -266,7 +283,17 @@ class ConnectScan(Scanner):
                     if t.tries[i] < allowed:
                         pending.appendleft(i)  # retransmit soon: keeps the tail short
                     else:
-                        decided += t.decide(i, PortState.FILTERED, "no-response")
+                        parked.append(i)
+                if not (pending or inflight) and parked:
+                    # Silent after the base tries: filtered, unless the path was seen losing
+                    # packets meanwhile — then they get nmap's full retries first.
+                    limit = self.allowed_tries()
+                    for i in parked:
+                        if t.tries[i] < limit:
+                            pending.append(i)
+                        else:
+                            decided += t.decide(i, PortState.FILTERED, "no-response")
+                    parked.clear()
                 if progress is not None and decided - reported >= 256:
                     progress(decided - reported)
                     reported = decided

@@ -121,6 +121,7 @@ class SynScan(Scanner):
         pending = list(range(len(ports)))
         pending.reverse()  # pop() from the end: ascending order
         retry: list[int] = []
+        parked: list[int] = []  # silent after the tries allowed so far
         clock = time.monotonic
         ep = select.epoll()
         ep.register(raw.fileno(), select.EPOLLIN)
@@ -248,7 +249,17 @@ class SynScan(Scanner):
                     if t.tries[i] < allowed:
                         retry.append(i)
                     else:
-                        t.decide(i, PortState.FILTERED, "no-response")
+                        parked.append(i)
+                if not (pending or retry or inflight) and parked:
+                    # Silent after the base tries: filtered, unless the path was seen losing
+                    # packets meanwhile — then they get nmap's full retries first.
+                    limit = self.allowed_tries()
+                    for i in parked:
+                        if t.tries[i] < limit:
+                            retry.append(i)
+                        else:
+                            t.decide(i, PortState.FILTERED, "no-response")
+                    parked.clear()
                 if progress is not None:
                     done = len(ports) - len(pending) - len(retry) - len(inflight)
                     if done - reported >= 256 or not (pending or retry or inflight):
