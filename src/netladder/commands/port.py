@@ -6,6 +6,7 @@ Exit 0 when at least one port is open (for UDP also open|filtered), 1 when none 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 
@@ -81,16 +82,25 @@ def run(args: argparse.Namespace) -> int:
         scanner = make_scanner(args.target, address, ports, proto=proto, method=method,
                                timeout_ms=args.timeout, rate=args.rate, progress=bar.advance)
         scanner.notes.extend(notes)
-        worker = threading.Thread(target=_run_quietly, args=(scanner,), daemon=True)
+        done = threading.Event()
+        worker = threading.Thread(target=_run_quietly, args=(scanner, done), daemon=True)
         worker.start()
         interrupted = False
         try:
-            while worker.is_alive():
-                worker.join(0.1)
+            # Event.wait, not Thread.join: a KeyboardInterrupt inside join() leaves the thread
+            # marked as finished while it still runs (CPython 3.11, bpo-45274's fix).
+            while not done.wait(0.1):
+                pass
         except KeyboardInterrupt:
             interrupted = True
             scanner.stop()
-            worker.join(5)
+            # Gather what the scan has (workers finish within a round); a second Ctrl-C
+            # meanwhile would lose it, so it waits.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                done.wait(5)
+            finally:
+                signal.signal(signal.SIGINT, previous)
     if scanner.failure is not None and not interrupted:
         raise scanner.failure
     result = scanner.result()
@@ -110,11 +120,13 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if _passed(result) else EXIT_FAIL
 
 
-def _run_quietly(scanner: Scanner) -> None:
+def _run_quietly(scanner: Scanner, done: threading.Event) -> None:
     try:
         scanner.run()
     except BaseException as exc:  # re-raised in the main thread
         scanner.failure = exc
+    finally:
+        done.set()
 
 
 def _passed(result: ScanResult) -> bool:
