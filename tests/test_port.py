@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from netladder.lab import DropPort, Lab, Loss, RejectPort
+from netladder.lab import DropPort, Lab, Link, Loss, Node, RejectPort, Service, Topology
 from netladder.lab.topologies import SMTP_BANNER, SSH_BANNER
 
 # On the chain's server: 22, 25 (banners), 80, 8080 (http) open; 81 dropped; 82 rejected with
@@ -179,3 +179,25 @@ def test_check_ports_refuses_an_empty_list() -> None:
 
     with pytest.raises(UsageError):
         asyncio.run(check_ports("127.0.0.1", []))
+
+
+TLS_TOPOLOGY = Topology(
+    "porttls", (Node("client"), Node("b")), (Link("client", "b", "198.51.100.20/30"),),
+    services=(Service("b", "tls", 443, {"cn": "tls.lab", "days": 30}),
+              Service("b", "tcp", 22, {"banner": SSH_BANNER})))
+
+
+@pytest.mark.lab
+def test_tls_shows_version_subject_and_days_to_expiry(lab_ok: None) -> None:
+    with Lab(TLS_TOPOLOGY) as tls_lab:
+        _, doc = ours(tls_lab, tls_lab.addr("b"), "443,22", "--tls", "--connect")
+        rows = {row["port"]: row for row in doc["ports"]}
+        tls = rows[443]["tls"]
+        assert tls["error"] is None and tls["version"].startswith("TLSv1.")
+        assert tls["subject"] == "CN=tls.lab, O=netladder lab"
+        assert tls["issuer"] == tls["subject"]  # self-signed
+        assert tls["days_left"] in (29, 30)
+        assert tls["alpn"] == "http/1.1"
+        assert rows[22]["tls"]["error"]  # SSH does not speak TLS: the reason, not a crash
+        text = tls_lab.netladder("client", "port", tls_lab.addr("b"), "443", "--tls").stdout
+        assert "certificate: CN=tls.lab" in text and "days)" in text
