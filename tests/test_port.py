@@ -190,8 +190,10 @@ TLS_TOPOLOGY = Topology(
 @pytest.mark.lab
 def test_tls_shows_version_subject_and_days_to_expiry(lab_ok: None) -> None:
     with Lab(TLS_TOPOLOGY) as tls_lab:
-        _, doc = ours(tls_lab, tls_lab.addr("b"), "443,22", "--tls", "--connect")
+        _, doc = ours(tls_lab, tls_lab.addr("b"), "443,22", "--tls", "--banner", "--connect")
         rows = {row["port"]: row for row in doc["ports"]}
+        # The banner of an HTTPS port is its answer to HEAD inside TLS.
+        assert rows[443]["banner"]["text"] == "HTTP/1.1 200 OK"
         tls = rows[443]["tls"]
         assert tls["error"] is None and tls["version"].startswith("TLSv1.")
         assert tls["subject"] == "CN=tls.lab, O=netladder lab"

@@ -90,7 +90,7 @@ async def enrich(result: ScanResult, *, banner: bool = False, tls: bool = False,
                 try:
                     changes["banner"] = await grab_banner(result.address, row.port, wait,
                                                           host)
-                except (OSError, TimeoutError) as exc:
+                except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
                     changes["banner_error"] = getattr(exc, "strerror", None) or "timed out"
             if tls:
                 changes["tls"] = await grab_tls(result.address, row.port, host, wait)

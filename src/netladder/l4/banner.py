@@ -21,6 +21,7 @@ __all__ = ["HTTP_PORTS", "TLS_PORTS", "grab_banner", "grab_tls", "printable"]
 # Ports where the client speaks first with HTTP (IANA registry names in comments).
 HTTP_PORTS = frozenset({80, 591, 3000, 5000, 8000, 8008, 8080, 8081, 8888})  # http, http-alt
 TLS_PORTS = frozenset({443, 465, 636, 853, 993, 995, 8443})  # https, smtps, ldaps, ...
+HTTPS_PORTS = frozenset({443, 8443})
 MAX_READ = 1024
 GREETING_WAIT = 2.0  # how long a silent service gets to speak first
 
@@ -44,14 +45,31 @@ async def _read_some(reader: asyncio.StreamReader, wait: float) -> bytes:
     return b""
 
 
+def _insecure_context() -> Any:
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # we report what the service says; trust is not ours
+    return context
+
+
 async def grab_banner(address: str, port: int, wait: float = 3.0,
-                      host: str | None = None) -> Banner:
+                      host: str | None = None, use_tls: bool | None = None) -> Banner:
     """Connect and read the greeting; on HTTP ports (or when the service stays silent) send
-    HEAD and read the status line.  Raises OSError/TimeoutError when it cannot connect."""
+    HEAD and read the status line.  On TLS ports (443, 993, ...; or use_tls) this happens
+    inside TLS.  Raises OSError/TimeoutError when it cannot connect."""
     started = time.monotonic()
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), wait)
+    if use_tls is None:
+        use_tls = port in TLS_PORTS
+    ssl_args: dict[str, Any] = {}
+    if use_tls:
+        ssl_args = {"ssl": _insecure_context(), "server_hostname": host or None,
+                    "ssl_handshake_timeout": wait}
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(address, port, **ssl_args), wait)
     try:
-        if port not in HTTP_PORTS:
+        if port not in HTTP_PORTS and port not in HTTPS_PORTS:
             data = await _read_some(reader, min(GREETING_WAIT, wait))
             if data:
                 return Banner(printable(data), "greeting",
@@ -104,9 +122,7 @@ async def grab_tls(address: str, port: int, server_name: str | None = None,
     describe it."""
     import ssl
 
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = _insecure_context()
     context.set_alpn_protocols(["h2", "http/1.1"])
     try:
         reader, writer = await asyncio.wait_for(
