@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from netladder.errors import NetladderError
-from netladder.l4.engine import ProgressFn, Scanner, Window
+from netladder.l4.engine import CODE, ProgressFn, Scanner, Window
 from netladder.l4.model import PortState
 
 __all__ = ["ConnectScan", "raise_fd_limit"]
@@ -217,6 +217,10 @@ class ConnectScan(Scanner):
         sol, so_error = socket.SOL_SOCKET, socket.SO_ERROR
         inprogress, aborted = errno.EINPROGRESS, errno.ECONNABORTED
         stop = self._stop
+        refused = errno.ECONNREFUSED
+        state, reason, rtts = t.state, t.reason, t.rtt
+        closed = CODE[PortState.CLOSED]
+        sample = self.timing.sample
         try:
             while (pending or inflight) and not self.stopped:
                 burst = SEND_BURST
@@ -252,6 +256,24 @@ class ConnectScan(Scanner):
                             ep.register(fd, select.EPOLLOUT | select.EPOLLET)
                             inflight[fd] = (s, i, sent)
                             continue
+                    if err == refused:
+                        # The common case, inlined: a closed port answered inside connect().
+                        rtt = clock() - sent
+                        if not state[i]:
+                            state[i] = closed
+                            reason[i] = "conn-refused"
+                            rtts[i] = rtt
+                            decided += 1
+                            if t.tries[i] > 1:
+                                t.loss_seen = True
+                                window.dropped(sent, self.timing.timeout)
+                        window.answered()
+                        sample(rtt)
+                        if len(spare) < SPARE_SOCKETS:
+                            spare.append(s)
+                        else:
+                            s.close()
+                        continue
                     if err in RETRY_LOCALLY and inflight:
                         s.close()
                         t.tries[i] -= 1
