@@ -203,3 +203,13 @@ def test_tls_shows_version_subject_and_days_to_expiry(lab_ok: None) -> None:
         assert rows[22]["tls"]["error"]  # SSH does not speak TLS: the reason, not a crash
         text = tls_lab.netladder("client", "port", tls_lab.addr("b"), "443", "--tls").stdout
         assert "certificate: CN=tls.lab" in text and "days)" in text
+
+
+@pytest.mark.lab
+def test_rate_spaces_the_syn_probes(lab: Lab) -> None:
+    # 40 probes at 100 per second cannot take less than ~0.39 s.
+    _, doc = ours(lab, lab.addr("server"), "1000-1039", "--syn", "--rate", "100")
+    assert doc["probes_sent"] == 40
+    assert doc["elapsed_ms"] >= 380
+    _, fast = ours(lab, lab.addr("server"), "1000-1039", "--syn")
+    assert fast["elapsed_ms"] < doc["elapsed_ms"]

@@ -138,3 +138,14 @@ def test_an_inet_diag_answer_is_decoded() -> None:
     assert (entry.state, entry.local, entry.local_port, entry.peer, entry.peer_port,
             entry.recv_q, entry.send_q, entry.inode) == (
         "ESTABLISHED", "198.51.100.10", 22, "203.0.113.2", 40000, 3, 5, 4242)
+
+
+def test_state_of_finds_ports_summarised_in_not_shown() -> None:
+    from netladder.l4.model import PortState, ScanResult, StateGroup
+
+    result = ScanResult("h", "198.51.100.10", "tcp", "syn", (), (
+        StateGroup(PortState.CLOSED, "reset", 30, "1-21,23-31"),), 30, 1.0, None, 100.0, 1, 30)
+    assert result.state_of(5) is PortState.CLOSED
+    assert result.state_of(31) is PortState.CLOSED
+    assert result.state_of(22) is None
+    assert result.count(PortState.CLOSED) == 30

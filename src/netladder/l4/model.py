@@ -95,9 +95,15 @@ class ScanResult:
                 + sum(g.count for g in self.not_shown if g.state is state))
 
     def state_of(self, port: int) -> PortState | None:
+        """The state of one scanned port, also when it was summarised in not_shown."""
         for p in self.ports:
             if p.port == port:
                 return p.state
+        for group in self.not_shown:
+            for part in group.ports.split(","):
+                low, _, high = part.partition("-")
+                if low and int(low) <= port <= int(high or low):
+                    return group.state
         return None
 
     @property
