@@ -55,9 +55,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from netladder.l4.api import enrich, make_scanner, resolve
+    from netladder.l4.api import literal_address, make_scanner
     from netladder.l4.ports import parse_ports
     from netladder.l4.syn import can_raw
     from netladder.output import emit_json, progress
@@ -66,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
     ports = parse_ports(args.ports, proto)
     if args.rate is not None and args.method in ("connect", "udp"):
         raise UsageError("netladder port: --rate applies to the SYN scan only")
-    address = asyncio.run(resolve(args.target, args.version))
+    address = literal_address(args.target)
+    if address is None:  # a name: only then pay for asyncio
+        import asyncio
+
+        from netladder.l4.api import resolve
+
+        address = asyncio.run(resolve(args.target, args.version))
     if args.version and (":" in address) != (args.version == 6):
         raise UsageError(f"netladder port: {address} is not an IPv{args.version} address")
     notes: list[str] = []
@@ -106,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
     result = scanner.result()
     if not interrupted and (args.banner or args.tls):
         host = None if address == args.target else args.target
+        import asyncio
+
+        from netladder.l4.api import enrich
+
         try:
             result = asyncio.run(enrich(result, banner=args.banner, tls=args.tls, host=host))
         except KeyboardInterrupt:

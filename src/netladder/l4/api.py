@@ -9,7 +9,6 @@ coroutines on the caller's loop.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import ipaddress
 import socket
@@ -19,17 +18,26 @@ from netladder.errors import EnvError, NetladderError, UsageError
 from netladder.l4.engine import ProgressFn, Scanner
 from netladder.l4.model import PortResult, PortState, ScanResult
 
-__all__ = ["check_ports", "enrich", "make_scanner", "resolve", "run_scanner"]
+__all__ = ["check_ports", "enrich", "literal_address", "make_scanner", "resolve", "run_scanner"]
 
 BANNER_CONCURRENCY = 32
 
 
-async def resolve(target: str, version: int | None = None) -> str:
-    """The address to probe: a literal as given (normalised), else the first answer."""
+def literal_address(target: str) -> str | None:
+    """The target as a normalised address literal, or None when it is a name."""
     try:
         return str(ipaddress.ip_address(target.strip("[]")))
     except ValueError:
-        pass
+        return None
+
+
+async def resolve(target: str, version: int | None = None) -> str:
+    """The address to probe: a literal as given (normalised), else the first answer."""
+    import asyncio
+
+    literal = literal_address(target)
+    if literal is not None:
+        return literal
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
     loop = asyncio.get_running_loop()
     try:
@@ -65,6 +73,8 @@ def make_scanner(target: str, address: str, ports: Sequence[int], *, proto: str 
 
 async def run_scanner(scanner: Scanner) -> ScanResult:
     """Run a scanner in a worker thread; cancelling stops it."""
+    import asyncio
+
     try:
         await asyncio.to_thread(scanner.run)
     finally:
@@ -77,6 +87,8 @@ async def enrich(result: ScanResult, *, banner: bool = False, tls: bool = False,
     """Add banners and/or TLS details to the open TCP ports."""
     if result.proto != "tcp" or not (banner or tls):
         return result
+    import asyncio
+
     from netladder.l4.banner import grab_banner, grab_tls
 
     gate = asyncio.Semaphore(BANNER_CONCURRENCY)

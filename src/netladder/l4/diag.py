@@ -8,7 +8,6 @@ linux/inet_diag.h (inet_diag_req_v2, inet_diag_msg); states: include/net/tcp_sta
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import ipaddress
 import os
@@ -211,4 +210,6 @@ def read_sockets(port: int | None = None) -> SocketsResult:
 
 async def list_sockets(port: int | None = None) -> SocketsResult:
     """The async face of read_sockets() for in-process callers (`diagnose`)."""
+    import asyncio
+
     return await asyncio.to_thread(read_sockets, port)
