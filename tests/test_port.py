@@ -213,3 +213,13 @@ def test_rate_spaces_the_syn_probes(lab: Lab) -> None:
     assert doc["elapsed_ms"] >= 380
     _, fast = ours(lab, lab.addr("server"), "1000-1039", "--syn")
     assert fast["elapsed_ms"] < doc["elapsed_ms"]
+
+
+@pytest.mark.lab
+def test_udp_closed_ports_beyond_the_icmp_rate_limit_are_still_closed(lab: Lab) -> None:
+    # The server sends at most a burst of 6 port-unreachables, then 1/s
+    # (net.ipv4.icmp_ratelimit): the 10 closed ports must not end up open|filtered.
+    mine, doc = ours(lab, lab.addr("server"), "7,30-39", "--udp")
+    assert mine[7] == ("open", "udp-response")
+    assert {p: s for p, (s, _) in mine.items() if p != 7} == {p: "closed" for p in range(30, 40)}
+    assert doc["max_tries"] > 2  # the late ones answered only a later retry

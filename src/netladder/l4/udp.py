@@ -6,7 +6,8 @@ retries is open|filtered — an open UDP service may simply not answer an empty 
 Linux rate-limits ICMP errors per destination (net.ipv4.icmp_ratelimit, 1/s after a burst of
 6 by default), so closed ports beyond the burst answer only on later retries; retries are
 spaced by a second once closed ports have answered and more ports stay silent than that
-burst.
+burst, and continue while errors keep trickling in — a scan of many closed UDP ports takes
+about a second per port, as with nmap, rather than calling them open|filtered.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ _EXT_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err (linux/errqueue
 
 ICMP_BURST = 6  # XRLIM_BURST_FACTOR in net/ipv4/icmp.c
 ICMP_REFILL = 1.0  # net.ipv4.icmp_ratelimit default: one more error per second
+ICMP_STALL = 2.5  # no ICMP error for this long while rate limited: the rest are silent
 UDP_TRIES = 3
 DEFAULT_WINDOW = 256
 
@@ -75,6 +77,8 @@ class UdpScan(Scanner):
         self.window = window
         self.responses: dict[int, bytes] = {}  # port -> first datagram back
         self._icmp_seen = False
+        self._limited = False  # the target's ICMP rate limit is pacing our answers
+        self._last_icmp = 0.0
 
     def _timeout(self, silent: int) -> float:
         """The adaptive timeout; but once closed ports have answered and more ports are silent
@@ -82,6 +86,8 @@ class UdpScan(Scanner):
         target's token bucket to refill between retries."""
         timeout = self.timing.timeout
         if self.timing.fixed is None and self._icmp_seen and silent > ICMP_BURST:
+            self._limited = True
+        if self._limited:
             timeout = max(timeout, ICMP_REFILL)
         return timeout
 
@@ -134,6 +140,7 @@ class UdpScan(Scanner):
                             self.timing.sample(rtt)
                         if state is PortState.CLOSED:
                             self._icmp_seen = True
+                            self._last_icmp = now
                         if data is not None:
                             self.responses[ports[i]] = data
                     self._close(ep, socks, fd)
@@ -143,7 +150,10 @@ class UdpScan(Scanner):
                         break
                     del inflight[fd]
                     s, i = socks[fd]
-                    if t.tries[i] < UDP_TRIES:
+                    # Rate limited: closed ports answer one a second, so keep asking while
+                    # answers still trickle in (as nmap slows down); stop when they dry up.
+                    if t.tries[i] < UDP_TRIES or (self._limited
+                                                  and now - self._last_icmp < ICMP_STALL):
                         self._send(s, i)
                         inflight[fd] = now
                     else:
