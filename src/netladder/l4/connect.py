@@ -104,9 +104,22 @@ class ConnectScan(Scanner):
         try:
             for k in range(workers):
                 rfd, wfd = os.pipe()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
-                    pid = os.fork()
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", DeprecationWarning)  # fork + threads
+                        pid = os.fork()
+                except OSError:  # no processes left: scan everything here instead
+                    os.close(rfd)
+                    os.close(wfd)
+                    for fd, (child, _k) in children.items():
+                        with contextlib.suppress(OSError):
+                            os.kill(child, signal.SIGKILL)
+                        os.close(fd)
+                        with contextlib.suppress(ChildProcessError, OSError):
+                            os.waitpid(child, 0)
+                    children.clear()
+                    self._worker(range(n), self.window)
+                    return
                 if pid == 0:  # pragma: no cover - the child process
                     os.close(rfd)
                     code = 0
@@ -126,6 +139,9 @@ class ConnectScan(Scanner):
                     os.waitpid(pid, 0)
 
     def _child(self, share: range, window: int, wfd: int) -> None:  # pragma: no cover
+        # A caller's event loop may have set a signal wakeup fd: it is the parent's.
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(-1)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stop())
 
