@@ -221,5 +221,6 @@ def test_udp_closed_ports_beyond_the_icmp_rate_limit_are_still_closed(lab: Lab) 
     # (net.ipv4.icmp_ratelimit): the 10 closed ports must not end up open|filtered.
     mine, doc = ours(lab, lab.addr("server"), "7,30-39", "--udp")
     assert mine[7] == ("open", "udp-response")
-    assert {p: s for p, (s, _) in mine.items() if p != 7} == {p: "closed" for p in range(30, 40)}
+    assert {p: s for p, (s, _) in mine.items() if p != 7} == {
+        p: "closed" for p in range(30, 40)}, doc
     assert doc["max_tries"] > 2  # the late ones answered only a later retry

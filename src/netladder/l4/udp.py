@@ -4,10 +4,10 @@ A datagram back means open; ICMP port unreachable (read from the socket's error 
 exact type and code) means closed; other unreachable codes mean filtered; silence after the
 retries is open|filtered — an open UDP service may simply not answer an empty datagram.
 Linux rate-limits ICMP errors per destination (net.ipv4.icmp_ratelimit, 1/s after a burst of
-6 by default), so closed ports beyond the burst answer only on later retries; retries are
-spaced by a second once closed ports have answered and more ports stay silent than that
-burst, and continue while errors keep trickling in — a scan of many closed UDP ports takes
-about a second per port, as with nmap, rather than calling them open|filtered.
+6 by default), so closed ports beyond the burst answer only later retries.  Once closed ports
+have answered while others stay silent, retries are spaced a second apart and go on while
+errors keep trickling in: many closed UDP ports take about a second each, as with nmap,
+instead of being called open|filtered.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3
 _EXT_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err (linux/errqueue.h)
 
-ICMP_BURST = 6  # XRLIM_BURST_FACTOR in net/ipv4/icmp.c
 ICMP_REFILL = 1.0  # net.ipv4.icmp_ratelimit default: one more error per second
 ICMP_STALL = 2.5  # no ICMP error for this long while rate limited: the rest are silent
 UDP_TRIES = 3
@@ -81,11 +80,11 @@ class UdpScan(Scanner):
         self._last_icmp = 0.0
 
     def _timeout(self, silent: int) -> float:
-        """The adaptive timeout; but once closed ports have answered and more ports are silent
-        than the target's ICMP burst allows, silence may be rate limiting: wait for the
-        target's token bucket to refill between retries."""
+        """The adaptive timeout; but once closed ports have answered while others stay
+        silent, the silence may be the target's rate limit (its burst may have been spent
+        before we came): wait for its token bucket to refill between retries."""
         timeout = self.timing.timeout
-        if self.timing.fixed is None and self._icmp_seen and silent > ICMP_BURST:
+        if self.timing.fixed is None and self._icmp_seen and silent:
             self._limited = True
         if self._limited:
             timeout = max(timeout, ICMP_REFILL)
