@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -168,7 +169,7 @@ def test_the_library_api_checks_a_few_ports_in_process(lab: Lab) -> None:
         "print(json.dumps({p.port: [p.state.value, p.reason, p.banner.text if p.banner else None]"
         " for p in r.ports}))"
     )
-    out = lab.exec("client", [__import__("sys").executable, "-c", code], timeout=60).stdout
+    out = lab.exec("client", [sys.executable, "-c", code], timeout=60).stdout
     assert json.loads(out) == {"22": ["open", "syn-ack", SSH_BANNER],
                                "81": ["filtered", "no-response", None]}
 
