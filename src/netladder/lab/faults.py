@@ -26,6 +26,7 @@ __all__ = [
     "BlockEcho",
     "Delay",
     "DropPort",
+    "DropPorts",
     "Loss",
     "NoTimeExceeded",
     "RejectPort",
@@ -88,6 +89,19 @@ class DropPort:
 
     def apply(self, lab: Lab) -> Undo:
         return _nft_fault(lab, self.node, "input", [f"{self.proto} dport {self.port} drop"])
+
+
+@dataclass(frozen=True)
+class DropPorts:
+    """Many filtered ports in one rule (an nft set), e.g. 100 dropped ports for a scan."""
+
+    node: str
+    ports: tuple[int, ...]
+    proto: str = "tcp"
+
+    def apply(self, lab: Lab) -> Undo:
+        ports = ", ".join(str(p) for p in sorted(set(self.ports)))
+        return _nft_fault(lab, self.node, "input", [f"{self.proto} dport {{ {ports} }} drop"])
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ KINDS: dict[str, str] = {
     "http-echo": "netladder.lab.echo:http_echo_service",
     "https": "netladder.lab.svc_http:https_service",
     "http-hostile": "netladder.lab.svc_http:hostile_http_service",
+    "tls": "netladder.lab.tls_service:tls_service",
 }
 
 _SERVERS: list[Any] = []  # keep servers and transports alive for the agent's lifetime

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from netladder.errors import UsageError
 from netladder.lab.topology import Link, Node, Segment, Service, Topology
 
-__all__ = ["BUILTIN", "chain", "chain3", "get", "nat", "pair"]
+__all__ = ["BUILTIN", "chain", "chain3", "get", "nat", "pair", "scan"]
 
 SSH_BANNER = "SSH-2.0-OpenSSH_9.2p1 netladder-lab"
 SMTP_BANNER = "220 server.lab ESMTP netladder-lab"
@@ -190,8 +190,24 @@ def nat() -> Topology:
     )
 
 
+def scan() -> Topology:
+    """A scanner and its target on one link: the bed for full port-scan benchmarks."""
+    return Topology(
+        name="scan",
+        description="client - target on one link (port scans)",
+        nodes=(Node("client"), Node("target")),
+        links=(Link("client", "target", "198.51.100.12/30", "2001:db8:101::/64"),),
+        services=(
+            Service("target", "tcp", 22, {"banner": SSH_BANNER}),
+            Service("target", "tcp", 25, {"banner": SMTP_BANNER}),
+            Service("target", "http", 80),
+            Service("target", "udp-echo", 7),
+        ),
+    )
+
+
 BUILTIN: dict[str, Callable[[], Topology]] = {
-    "chain": chain, "chain3": chain3, "nat": nat, "pair": pair,
+    "chain": chain, "chain3": chain3, "nat": nat, "pair": pair, "scan": scan,
 }
 
 

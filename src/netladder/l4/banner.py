@@ -1,0 +1,158 @@
+"""What a user sees in telnet: the service's greeting, or the status line an HTTP port gives to
+HEAD; and with --tls, the handshake's version, the certificate's subject and days to expiry.
+
+Hostile services never hang or flood us: every read has a deadline and a size cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import tempfile
+import time
+from typing import Any
+
+from netladder.l4.model import Banner, TlsInfo
+
+__all__ = ["HTTP_PORTS", "TLS_PORTS", "grab_banner", "grab_tls", "printable"]
+
+# Ports where the client speaks first with HTTP (IANA registry names in comments).
+HTTP_PORTS = frozenset({80, 591, 3000, 5000, 8000, 8008, 8080, 8081, 8888})  # http, http-alt
+TLS_PORTS = frozenset({443, 465, 636, 853, 993, 995, 8443})  # https, smtps, ldaps, ...
+HTTPS_PORTS = frozenset({443, 8443})
+MAX_READ = 1024
+GREETING_WAIT = 2.0  # how long a silent service gets to speak first
+
+
+def printable(data: bytes, limit: int = 200) -> str:
+    """The first line(s) of what a service said, with control bytes escaped."""
+    text = data.decode("utf-8", "backslashreplace")
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    out = " | ".join(lines[:3]) if lines else ""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in out)
+    return out[:limit] + ("..." if len(out) > limit else "")
+
+
+def _head(host: str) -> bytes:
+    return f"HEAD / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: netladder\r\n\r\n".encode()
+
+
+async def _read_some(reader: asyncio.StreamReader, wait: float) -> bytes:
+    with contextlib.suppress(TimeoutError, OSError):
+        return await asyncio.wait_for(reader.read(MAX_READ), wait)
+    return b""
+
+
+def _insecure_context() -> Any:
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # we report what the service says; trust is not ours
+    return context
+
+
+async def grab_banner(address: str, port: int, wait: float = 3.0,
+                      host: str | None = None, use_tls: bool | None = None) -> Banner:
+    """Connect and read the greeting; on HTTP ports (or when the service stays silent) send
+    HEAD and read the status line.  On TLS ports (443, 993, ...; or use_tls) this happens
+    inside TLS.  Raises OSError/TimeoutError when it cannot connect."""
+    started = time.monotonic()
+    if use_tls is None:
+        use_tls = port in TLS_PORTS
+    ssl_args: dict[str, Any] = {}
+    if use_tls:
+        ssl_args = {"ssl": _insecure_context(), "server_hostname": host or None,
+                    "ssl_handshake_timeout": wait}
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(address, port, **ssl_args), wait)
+    try:
+        if port not in HTTP_PORTS and port not in HTTPS_PORTS:
+            data = await _read_some(reader, min(GREETING_WAIT, wait))
+            if data:
+                return Banner(printable(data), "greeting",
+                              round((time.monotonic() - started) * 1000, 3))
+        writer.write(_head(host or address))
+        with contextlib.suppress(OSError):
+            await writer.drain()
+        data = await _read_some(reader, wait)
+        first = data.split(b"\n", 1)[0].rstrip(b"\r") if data.startswith(b"HTTP/") else data
+        return Banner(printable(first), "http-head" if data.startswith(b"HTTP/") else "none",
+                      round((time.monotonic() - started) * 1000, 3))
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 0.5)
+
+
+def _name(parts: Any) -> str:
+    """ssl's decoded name ((('commonName', 'x'),), ...) as `CN=x, O=y`."""
+    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
+             "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST"}
+    items = []
+    for rdn in parts or ():
+        for key, value in rdn:
+            items.append(f"{short.get(key, key)}={value}")
+    return ", ".join(items)
+
+
+def _decode_der(der: bytes) -> dict[str, Any]:
+    """The certificate's fields as ssl.getpeercert() would give them, also for a certificate we
+    did not verify (CPython's own decoder; it only reads files)."""
+    import ssl
+
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    if decode is None:  # pragma: no cover - other Pythons
+        return {}
+    fd, path = tempfile.mkstemp(suffix=".pem")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(ssl.DER_cert_to_PEM_cert(der))
+        result: dict[str, Any] = decode(path)
+        return result
+    finally:
+        os.unlink(path)
+
+
+async def grab_tls(address: str, port: int, server_name: str | None = None,
+                   wait: float = 5.0) -> TlsInfo:
+    """Complete a TLS handshake (without verifying: we report, we do not judge trust) and
+    describe it."""
+    import ssl
+
+    context = _insecure_context()
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(address, port, ssl=context,
+                                    server_hostname=server_name or None,
+                                    ssl_handshake_timeout=wait), wait)
+    except (ssl.SSLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        return TlsInfo("", "", "", "", "", 0, error=str(reason))
+    try:
+        tls = writer.get_extra_info("ssl_object")
+        der = tls.getpeercert(binary_form=True) if tls else None
+        fields = _decode_der(der) if der else {}
+        not_after = fields.get("notAfter", "")
+        days = 0
+        iso = ""
+        if not_after:
+            expires = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), dt.UTC)
+            iso = expires.isoformat()
+            days = (expires - dt.datetime.now(dt.UTC)).days
+        cipher = tls.cipher() if tls else None
+        return TlsInfo(
+            version=tls.version() or "" if tls else "",
+            cipher=cipher[0] if cipher else "",
+            subject=_name(fields.get("subject")),
+            issuer=_name(fields.get("issuer")),
+            not_after=iso, days_left=days,
+            alpn=tls.selected_alpn_protocol() if tls else None)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 0.5)
+        del reader

@@ -1,0 +1,208 @@
+"""What every scanner shares: adaptive timeouts, the retransmission policy, per-port tallies.
+
+Scanners run a tight synchronous loop over one epoll set (asyncio's per-socket overhead is too
+much for 65535 ports) inside a worker thread; the async API awaits that thread.  A scanner can
+be stopped from another thread and still reports what it gathered.
+"""
+
+from __future__ import annotations
+
+import array
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from netladder.l4.model import PortResult, PortState, ScanResult, StateGroup, compress_ranges
+from netladder.l4.ports import service_name
+
+__all__ = ["ProgressFn", "Scanner", "Tally", "Timing", "Window"]
+
+ProgressFn = Callable[[int], None]
+
+# nmap -T4 (REFERENCE.md): RTT timeout 100 ms minimum, 500 ms initial, 1250 ms maximum.
+MIN_TIMEOUT = 0.100
+INITIAL_TIMEOUT = 0.500
+MAX_TIMEOUT = 1.250
+# Tries per port: one retransmission while the path looks clean; nmap -T4's 6 retries once a
+# port has answered only a retransmission (the path loses packets).
+BASE_TRIES = 2
+LOSSY_TRIES = 7
+# nmap lists a state's ports one by one unless more than 25 share it.
+COLLAPSE_OVER = 25
+
+_STATES = (PortState.UNKNOWN, PortState.OPEN, PortState.CLOSED, PortState.FILTERED,
+           PortState.OPEN_FILTERED)
+CODE = {state: i for i, state in enumerate(_STATES)}
+
+
+class Timing:
+    """RFC 6298 §2 RTT estimation; the probe timeout is SRTT + 4·RTTVAR within nmap's bounds."""
+
+    def __init__(self, fixed_ms: float | None = None) -> None:
+        self.fixed = fixed_ms / 1000 if fixed_ms else None
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.samples = 0
+
+    def sample(self, rtt: float) -> None:
+        self.samples += 1
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+
+    @property
+    def timeout(self) -> float:
+        if self.fixed is not None:
+            return self.fixed
+        if self.srtt is None:
+            return INITIAL_TIMEOUT
+        return min(MAX_TIMEOUT, max(MIN_TIMEOUT, self.srtt + 4 * self.rttvar))
+
+
+class Window:
+    """How many probes may be unanswered at once: slow start and multiplicative decrease, the
+    way TCP (RFC 5681 §3.1) and nmap's congestion control do it.  Only an answer that needed a
+    retransmission counts as a drop — silence from a filtered port says nothing about the
+    path, which is why nmap slows down on firewalled hosts and this scanner does not."""
+
+    def __init__(self, maximum: int, initial: int = 64, minimum: int = 8) -> None:
+        self.maximum = max(1, maximum)
+        self.minimum = min(minimum, self.maximum)
+        self.cwnd = float(min(initial, self.maximum))
+        self.ssthresh = float(self.maximum)
+        self._last_cut = -1e9
+
+    @property
+    def size(self) -> int:
+        return int(self.cwnd)
+
+    def answered(self) -> None:
+        if self.cwnd < self.ssthresh:
+            self.cwnd = min(self.maximum, self.cwnd + 1)
+        else:
+            self.cwnd = min(self.maximum, self.cwnd + 1 / self.cwnd)
+
+    def shrink(self, inflight: int) -> None:
+        """Out of local resources (ports, descriptors): never more than half of now."""
+        self.maximum = max(16, inflight // 2)
+        self.cwnd = min(self.cwnd, self.maximum)
+
+    def dropped(self, now: float, timeout: float) -> None:
+        if now - self._last_cut < timeout:
+            return  # one cut per round of timeouts, like one per window of data
+        self._last_cut = now
+        self.cwnd = max(self.minimum, self.cwnd / 2)
+        self.ssthresh = max(self.minimum, self.cwnd)
+
+
+class Tally:
+    """Per-port outcomes in flat arrays (a full scan makes 65535 of them)."""
+
+    def __init__(self, ports: Sequence[int]) -> None:
+        self.ports = tuple(ports)
+        self.index = {p: i for i, p in enumerate(self.ports)}
+        n = len(self.ports)
+        self.state = bytearray(n)
+        self.reason: list[str] = [""] * n
+        self.tries = bytearray(n)
+        self.rtt = array.array("d", bytes(8 * n))
+        self.reporter: dict[int, str] = {}
+        self.loss_seen = False
+
+    def decide(self, i: int, state: PortState, reason: str, rtt: float | None = None,
+               reporter: str | None = None) -> bool:
+        """Record a port's outcome once; False when it was already decided (a late answer)."""
+        if self.state[i]:
+            return False
+        self.state[i] = CODE[state]
+        self.reason[i] = reason
+        if rtt is not None:
+            self.rtt[i] = rtt
+        if reporter is not None:
+            self.reporter[i] = reporter
+        if self.tries[i] > 1 and state is not PortState.FILTERED and reporter is None:
+            self.loss_seen = True
+        return True
+
+    @property
+    def remaining(self) -> int:
+        return self.state.count(0)
+
+    def max_tries(self) -> int:
+        return max(self.tries, default=0)
+
+
+class Scanner:
+    """The shared shape of a scan: run() in a worker thread, stop() from anywhere, result()."""
+
+    proto = "tcp"
+    method = "connect"
+
+    def __init__(self, target: str, address: str, ports: Sequence[int],
+                 timeout_ms: float | None = None, progress: ProgressFn | None = None) -> None:
+        self.target = target
+        self.address = address
+        self.tally = Tally(ports)
+        self.timing = Timing(timeout_ms)
+        self.progress = progress
+        self.notes: list[str] = []
+        self.probes_sent = 0
+        self.failure: BaseException | None = None  # set by a caller that runs us in a thread
+        self._stop = threading.Event()
+        self._started = 0.0
+        self._finished = 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def allowed_tries(self) -> int:
+        return LOSSY_TRIES if self.tally.loss_seen else BASE_TRIES
+
+    def run(self) -> None:
+        self._started = time.monotonic()
+        try:
+            self._scan()
+        finally:
+            self._finished = time.monotonic()
+
+    def _scan(self) -> None:  # pragma: no cover - every scanner defines it
+        raise NotImplementedError
+
+    def result(self) -> ScanResult:
+        t = self.tally
+        groups: dict[tuple[int, str], list[int]] = {}
+        for i, code in enumerate(t.state):
+            groups.setdefault((code, t.reason[i]), []).append(i)
+        listed: list[int] = []
+        hidden: list[StateGroup] = []
+        for (code, reason), members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            state = _STATES[code]
+            if state is PortState.OPEN or len(members) <= COLLAPSE_OVER:
+                listed.extend(members)
+            else:
+                hidden.append(StateGroup(state, reason or "not-probed", len(members),
+                                         compress_ranges(t.ports[i] for i in members)))
+        rows = []
+        for i in sorted(listed):
+            state = _STATES[t.state[i]]
+            rows.append(PortResult(
+                port=t.ports[i], proto=self.proto, state=state,
+                reason=t.reason[i] or "not-probed", service=service_name(t.ports[i], self.proto),
+                tries=t.tries[i], rtt_ms=round(t.rtt[i] * 1000, 3) if t.rtt[i] else None,
+                reporter=t.reporter.get(i)))
+        end = self._finished or time.monotonic()
+        srtt = self.timing.srtt
+        return ScanResult(
+            target=self.target, address=self.address, proto=self.proto, method=self.method,
+            ports=tuple(rows), not_shown=tuple(hidden), scanned=len(t.ports),
+            elapsed_ms=round((end - self._started) * 1000, 3) if self._started else 0.0,
+            srtt_ms=None if srtt is None else round(srtt * 1000, 3),
+            timeout_ms=round(self.timing.timeout * 1000, 3), max_tries=t.max_tries(),
+            probes_sent=self.probes_sent, notes=tuple(self.notes),
+            interrupted=self.stopped and t.remaining > 0)

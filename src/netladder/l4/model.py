@@ -1,0 +1,127 @@
+"""Port states and scan results: data carrying their evidence, no presentation."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = [
+    "Banner",
+    "PortResult",
+    "PortState",
+    "ScanResult",
+    "StateGroup",
+    "TlsInfo",
+    "compress_ranges",
+]
+
+
+class PortState(enum.StrEnum):
+    """nmap's port states (nmap book, "port scanning basics")."""
+
+    OPEN = "open"  # SYN/ACK, a completed connect, or a UDP answer
+    CLOSED = "closed"  # RST (connection refused); UDP: ICMP port unreachable
+    FILTERED = "filtered"  # silence after retransmissions, or an ICMP unreachable that filters
+    OPEN_FILTERED = "open|filtered"  # UDP silence: an open UDP service may say nothing
+    UNKNOWN = "unknown"  # not probed to the end (the scan was interrupted)
+
+
+@dataclass(frozen=True, slots=True)
+class Banner:
+    """What the service said first (or to our HEAD on an HTTP port), as text."""
+
+    text: str  # first line(s), control characters escaped
+    probe: str  # "greeting" (it spoke first) or "http-head" (answer to HEAD)
+    elapsed_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TlsInfo:
+    version: str  # "TLSv1.3"
+    cipher: str
+    subject: str  # "CN=server.lab, O=..."
+    issuer: str
+    not_after: str  # ISO 8601, UTC
+    days_left: int
+    alpn: str | None = None
+    error: str | None = None  # the handshake failed: why
+
+
+@dataclass(frozen=True, slots=True)
+class PortResult:
+    port: int
+    proto: str  # "tcp" | "udp"
+    state: PortState
+    reason: str  # nmap's reason names: syn-ack, reset, conn-refused, no-response, ...
+    service: str  # the system's name for the port, '' when none
+    tries: int  # probes sent before the answer (or in all, when silent)
+    rtt_ms: float | None  # the answering probe's round trip
+    reporter: str | None = None  # who sent the ICMP error, when one decided the state
+    banner: Banner | None = None
+    banner_error: str | None = None
+    tls: TlsInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateGroup:
+    """Ports not listed one by one: nmap's "Not shown: 65433 closed tcp ports (conn-refused)"."""
+
+    state: PortState
+    reason: str
+    count: int
+    ports: str  # compressed ranges, "1-21,23-79"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    target: str  # as given
+    address: str  # what was probed
+    proto: str  # "tcp" | "udp"
+    method: str  # "connect" | "syn" | "udp"
+    ports: tuple[PortResult, ...]  # the interesting ports, ascending
+    not_shown: tuple[StateGroup, ...]  # the rest, summarised
+    scanned: int
+    elapsed_ms: float
+    srtt_ms: float | None  # smoothed RTT the timeouts adapted to
+    timeout_ms: float  # the probe timeout at the end
+    max_tries: int  # most probes any one port got
+    probes_sent: int
+    notes: tuple[str, ...] = ()
+    interrupted: bool = False
+
+    def count(self, state: PortState) -> int:
+        return (sum(1 for p in self.ports if p.state is state)
+                + sum(g.count for g in self.not_shown if g.state is state))
+
+    def state_of(self, port: int) -> PortState | None:
+        """The state of one scanned port, also when it was summarised in not_shown."""
+        for p in self.ports:
+            if p.port == port:
+                return p.state
+        for group in self.not_shown:
+            for part in group.ports.split(","):
+                low, _, high = part.partition("-")
+                if low and int(low) <= port <= int(high or low):
+                    return group.state
+        return None
+
+    @property
+    def any_open(self) -> bool:
+        return any(p.state is PortState.OPEN for p in self.ports)
+
+
+def compress_ranges(ports: Iterable[int]) -> str:
+    """Ascending ports as nmap writes them: `1-21,23,25-79`."""
+    out: list[str] = []
+    start = prev = -2
+    for p in ports:
+        if p == prev + 1:
+            prev = p
+            continue
+        if start >= 0:
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = p
+    if start >= 0:
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+    return ",".join(out)

@@ -1,0 +1,199 @@
+"""TCP SYN probes and what comes back: pure bytes in, frozen dataclasses out.
+
+A SYN scan sends bare SYN segments from a raw socket (the kernel adds the IP header) and reads
+back SYN/ACK, RST, or an ICMP/ICMPv6 error quoting the probe.  Addresses are packed bytes
+(4 or 16) so the scanner's hot path never builds address objects.
+
+References: RFC 9293 §3.1 (TCP header), RFC 791 §3.1 (IPv4 header), RFC 8200 §8.1 (upper-layer
+checksum over the IPv6 pseudo-header), RFC 792 / RFC 1812 §5.2.7.1 (ICMP unreachable codes),
+RFC 4443 §3.1 (ICMPv6 destination unreachable codes).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+__all__ = [
+    "ACK",
+    "FIN",
+    "ICMP4_UNREACH_REASONS",
+    "ICMP6_UNREACH_REASONS",
+    "RST",
+    "SYN",
+    "IcmpQuote",
+    "TcpSegment",
+    "build_syn",
+    "checksum",
+    "parse_icmp4_error",
+    "parse_icmp6_error",
+    "parse_tcp",
+    "pseudo_header",
+    "strip_ipv4",
+]
+
+# RFC 9293 §3.1 control bits
+FIN = 0x01
+SYN = 0x02
+RST = 0x04
+PSH = 0x08
+ACK = 0x10
+
+IPPROTO_TCP = 6
+
+# ICMP destination unreachable (type 3) codes and nmap's reason names; RFC 792, RFC 1812
+# §5.2.7.1.  nmap calls codes 0,1,2,3,9,10,13 "filtered" for TCP.
+ICMP4_UNREACH_REASONS: dict[int, str] = {
+    0: "net-unreach",        # RFC 792
+    1: "host-unreach",       # RFC 792
+    2: "proto-unreach",      # RFC 792
+    3: "port-unreach",       # RFC 792
+    9: "net-prohibited",     # RFC 1122 §3.2.2.1
+    10: "host-prohibited",   # RFC 1122 §3.2.2.1
+    13: "admin-prohibited",  # RFC 1812 §5.2.7.1
+}
+# ICMPv6 destination unreachable (type 1) codes; RFC 4443 §3.1.
+ICMP6_UNREACH_REASONS: dict[int, str] = {
+    0: "net-unreach",        # no route to destination
+    1: "admin-prohibited",   # communication administratively prohibited
+    2: "beyond-scope",
+    3: "host-unreach",       # address unreachable
+    4: "port-unreach",
+    5: "admin-prohibited",   # source address failed ingress/egress policy
+    6: "admin-prohibited",   # reject route to destination
+}
+
+_TCP = struct.Struct("!HHIIBBHHH")
+
+
+def checksum(data: bytes) -> int:
+    """The Internet checksum: ones'-complement sum of 16-bit words (RFC 1071)."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(memoryview(data).cast("H"))  # native order; swapped once at the end
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    total = ~total & 0xFFFF
+    # The sum of byte-swapped words is the byte-swapped sum (RFC 1071 §2(B)).
+    return int.from_bytes(total.to_bytes(2, "little" if _LITTLE else "big"), "big")
+
+
+_LITTLE = struct.pack("=H", 1) == b"\x01\x00"
+
+
+def pseudo_header(src: bytes, dst: bytes, length: int, proto: int = IPPROTO_TCP) -> bytes:
+    """The pseudo-header the TCP checksum covers: RFC 9293 §3.1 (IPv4), RFC 8200 §8.1 (IPv6)."""
+    if len(src) == 4:
+        return src + dst + struct.pack("!BBH", 0, proto, length)
+    return src + dst + struct.pack("!IxxxB", length, proto)
+
+
+def build_syn(src: bytes, dst: bytes, sport: int, dport: int, seq: int,
+              window: int = 1024, mss: int = 1460) -> bytes:
+    """A TCP SYN segment (no IP header) with an MSS option and a valid checksum.
+
+    `src` and `dst` are packed addresses (4 bytes for IPv4, 16 for IPv6): the checksum covers
+    them through the pseudo-header.
+    """
+    if len(src) != len(dst) or len(src) not in (4, 16):
+        raise ValueError("src and dst must both be packed IPv4 or IPv6 addresses")
+    options = struct.pack("!BBH", 2, 4, mss)  # RFC 9293 §3.2: Maximum Segment Size
+    offset = (20 + len(options)) // 4
+    header = _TCP.pack(sport, dport, seq & 0xFFFFFFFF, 0, offset << 4, SYN, window, 0, 0)
+    segment = header + options
+    csum = checksum(pseudo_header(src, dst, len(segment)) + segment)
+    return segment[:16] + struct.pack("!H", csum) + segment[18:]
+
+
+@dataclass(frozen=True, slots=True)
+class TcpSegment:
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    window: int
+
+    @property
+    def is_synack(self) -> bool:
+        return self.flags & (SYN | ACK) == SYN | ACK
+
+    @property
+    def is_rst(self) -> bool:
+        return bool(self.flags & RST)
+
+
+def parse_tcp(data: bytes | memoryview) -> TcpSegment | None:
+    """The fixed TCP header, or None when there are fewer than 20 bytes or a bad data offset."""
+    if len(data) < 20:
+        return None
+    sport, dport, seq, ack, off, flags, window, _csum, _urg = _TCP.unpack_from(data)
+    if off >> 4 < 5:
+        return None
+    return TcpSegment(sport, dport, seq, ack, flags, window)
+
+
+def strip_ipv4(packet: bytes | memoryview) -> tuple[int, bytes, bytes, int] | None:
+    """(protocol, src, dst, payload offset) of an IPv4 packet, as raw IPv4 sockets deliver it."""
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    if ihl < 20 or len(packet) < ihl:
+        return None
+    return packet[9], bytes(packet[12:16]), bytes(packet[16:20]), ihl
+
+
+@dataclass(frozen=True, slots=True)
+class IcmpQuote:
+    """An ICMP destination-unreachable quoting one of our probes (RFC 792: the original IP
+    header and at least 8 bytes of its payload — enough for both TCP/UDP ports)."""
+
+    reporter: bytes  # who sent the ICMP error (packed)
+    icmp_type: int
+    code: int
+    protocol: int  # of the quoted packet
+    dst: bytes  # the quoted packet's destination (our target)
+    sport: int
+    dport: int
+
+    @property
+    def reason(self) -> str:
+        table = ICMP4_UNREACH_REASONS if len(self.dst) == 4 else ICMP6_UNREACH_REASONS
+        return table.get(self.code, f"unreach-code-{self.code}")
+
+
+def parse_icmp4_error(packet: bytes | memoryview) -> IcmpQuote | None:
+    """An IPv4 packet carrying ICMP destination unreachable (type 3) that quotes a TCP or UDP
+    packet, as a raw IPPROTO_ICMP socket delivers it (with the outer IP header)."""
+    outer = strip_ipv4(packet)
+    if outer is None or outer[0] != 1:
+        return None
+    _proto, reporter, _dst, off = outer
+    if len(packet) < off + 8 or packet[off] != 3:
+        return None
+    code = packet[off + 1]
+    inner = strip_ipv4(packet[off + 8:])
+    if inner is None:
+        return None
+    proto, _src, dst, ioff = inner
+    start = off + 8 + ioff
+    if len(packet) < start + 4:
+        return None
+    sport, dport = struct.unpack_from("!HH", packet, start)
+    return IcmpQuote(reporter, 3, code, proto, dst, sport, dport)
+
+
+def parse_icmp6_error(message: bytes | memoryview, reporter: bytes) -> IcmpQuote | None:
+    """An ICMPv6 destination unreachable (type 1) quoting a TCP or UDP packet, as a raw
+    IPPROTO_ICMPV6 socket delivers it (no IPv6 header: the reporter comes from recvfrom).
+    Extension headers in the quote are not followed: our probes never carry any."""
+    if len(message) < 8 + 40 + 4 or message[0] != 1:
+        return None
+    code = message[1]
+    inner = message[8:]
+    if inner[0] >> 4 != 6:
+        return None
+    next_header = inner[6]
+    dst = bytes(inner[24:40])
+    sport, dport = struct.unpack_from("!HH", inner, 40)
+    return IcmpQuote(reporter, 1, code, next_header, dst, sport, dport)
