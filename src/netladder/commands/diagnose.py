@@ -1,0 +1,71 @@
+"""`netladder diagnose TARGET [--port P] [--json] [--deep]`: the whole ladder, one verdict."""
+
+from __future__ import annotations
+
+import argparse
+
+from netladder.args import add_json
+
+__all__ = ["register", "run"]
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 1-65535")
+    return port
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", help="a host, host:port, [v6]:port or an http(s) URL")
+    parser.add_argument("-p", "--port", type=_port, action="append", default=[],
+                        help="TCP port(s) to check (repeatable); a URL or host:port names one")
+    parser.add_argument("--deep", action="store_true",
+                        help="trace the path even when L3 looks healthy")
+    add_json(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from netladder.diagnose.engine import diagnose
+    from netladder.diagnose.target import parse_target
+    from netladder.output import emit_json
+
+    target = parse_target(args.target, tuple(args.port))
+    from netladder.diagnose.engine import Options
+
+    result = asyncio.run(diagnose(target, Options(deep=args.deep)))
+    if args.json:
+        emit_json(result.as_dict())
+    else:
+        print(render(result))
+    return 0 if result.ok else 1
+
+
+def render(result: object) -> str:
+    from netladder.diagnose.model import Diagnosis, Status
+    from netladder.output import paint
+
+    assert isinstance(result, Diagnosis)
+    colours = {Status.PASS: "green", Status.FAIL: "red", Status.WARN: "yellow",
+               Status.SKIP: "dim"}
+    titles = {"names": "names", "route": "route", "l2": "L2", "l3": "L3", "path": "path",
+              "l4": "L4", "l7": "L7"}
+    address = f" ({result.address})" if result.address and result.address != result.target else ""
+    lines = [paint(f"diagnose {result.target}{address}", "bold")]
+    for rung in result.rungs:
+        status = paint(f"{rung.status.value:<4}", colours[rung.status])
+        took = f"  {rung.elapsed_ms:.0f} ms" if rung.elapsed_ms >= 1 else ""
+        summary = rung.summary if rung.status is not Status.SKIP else paint(rung.summary, "dim")
+        lines.append(f"  {titles[rung.layer]:<5} {status}  {summary}{paint(took, 'dim')}")
+    verdict = result.verdict
+    colour = "green" if result.ok else "red"
+    lines.append(paint(f"verdict: {verdict.text}", "bold", colour))
+    if verdict.next_command:
+        lines.append(f"next: {verdict.next_command}")
+    lines.append(paint(f"({result.elapsed_ms / 1000:.2f} s)", "dim"))
+    return "\n".join(lines)
