@@ -4,11 +4,12 @@ BUILTIN; tests may also build a Topology inline."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from netladder.errors import UsageError
 from netladder.lab.topology import Link, Node, Segment, Service, Topology
 
-__all__ = ["BUILTIN", "chain", "chain3", "get", "nat", "pair", "scan"]
+__all__ = ["BUILTIN", "chain", "chain3", "demo", "get", "nat", "pair", "scan"]
 
 SSH_BANNER = "SSH-2.0-OpenSSH_9.2p1 netladder-lab"
 SMTP_BANNER = "220 server.lab ESMTP netladder-lab"
@@ -190,6 +191,36 @@ def nat() -> Topology:
     )
 
 
+def demo() -> Topology:
+    """The chain with names: the server also serves the zone `lab.` (www.lab, server.lab,
+    api.lab -> 198.51.100.10) on port 53, and the client resolves through it.  `make demo` and
+    the diagnose tests use it."""
+    base = chain()
+    zone = (
+        ("@", 300, "NS", "ns"),
+        ("ns", 300, "A", "198.51.100.10"),
+        ("server", 300, "A", "198.51.100.10"),
+        ("server", 300, "AAAA", "2001:db8:3::2"),
+        ("www", 300, "CNAME", "server"),
+        ("api", 300, "CNAME", "server"),
+        ("lan1", 300, "A", "198.51.100.66"),
+    )
+    client = Node("client", etc={
+        "resolv.conf": "nameserver 198.51.100.10\nsearch lab\noptions timeout:1 attempts:2\n",
+        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+        "nsswitch.conf": "hosts: files dns\n",
+    })
+    return replace(
+        base,
+        name="demo",
+        description="client - r1 - r2 - server (with DNS for lab.), plus a LAN behind r1",
+        nodes=tuple(client if n.name == "client" else n for n in base.nodes),
+        services=(*base.services,
+                  Service("server", "dns", 53, {"zones": ["lab."],
+                                                "records": [list(r) for r in zone]})),
+    )
+
+
 def scan() -> Topology:
     """A scanner and its target on one link: the bed for full port-scan benchmarks."""
     return Topology(
@@ -207,7 +238,7 @@ def scan() -> Topology:
 
 
 BUILTIN: dict[str, Callable[[], Topology]] = {
-    "chain": chain, "chain3": chain3, "nat": nat, "pair": pair, "scan": scan,
+    "chain": chain, "chain3": chain3, "demo": demo, "nat": nat, "pair": pair, "scan": scan,
 }
 
 
