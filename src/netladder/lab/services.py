@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "tcp": "netladder.lab.services:tcp_banner_service",
     "http": "netladder.lab.services:http_service",
     "udp-echo": "netladder.lab.services:udp_echo_service",
+    "hostile-echo": "netladder.lab.hostile:hostile_echo_service",
 }
 
 _SERVERS: list[Any] = []  # keep servers and transports alive for the agent's lifetime

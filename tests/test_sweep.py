@@ -1,0 +1,91 @@
+"""`netladder sweep` in the sweep lab (half of 198.18.0.0/16 answers), beside fping."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from netladder.lab import Lab
+from netladder.lab.topologies import sweep
+
+ALIVE_BLOCK = "198.18.127.0/24"  # inside the target's local /17
+SILENT_BLOCK = "198.18.128.0/24"  # the other half: dropped without a word
+
+
+@pytest.fixture(scope="module")
+def sweep_lab(lab_ok: None) -> Iterator[Lab]:
+    with Lab(sweep(), name="tsweep") as lab:
+        yield lab
+
+
+def test_alive_set_equals_fpings_over_a_lab_block(sweep_lab: Lab) -> None:
+    mine = sweep_lab.netladder("client", "sweep", "--alive", "--rate", "0", "--retries", "0",
+                               "--timeout", "300", ALIVE_BLOCK, SILENT_BLOCK)
+    theirs = sweep_lab.exec("client", ["fping", "-a", "-i", "0", "-r", "0", "-t", "300", "-g",
+                                       ALIVE_BLOCK], check=False)
+    theirs2 = sweep_lab.exec("client", ["fping", "-a", "-i", "0", "-r", "0", "-t", "300", "-g",
+                                        SILENT_BLOCK], check=False)
+    fping_alive = theirs.stdout.split() + theirs2.stdout.split()
+    assert mine.returncode == 1  # some unreachable, like fping
+    assert mine.stdout.split() == fping_alive
+    assert len(fping_alive) == 254
+    assert "254 alive" in mine.stderr and "254 unreachable" in mine.stderr
+
+
+def test_per_target_summary_retries_and_totals_like_fping(sweep_lab: Lab) -> None:
+    result = sweep_lab.netladder("client", "sweep", "--timeout", "100", "--retries", "2",
+                                 "198.18.0.1", "198.18.200.1", sweep_lab.addr("target"))
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("198.18.0.1") and \
+        " : xmt/rcv/%loss = 1/1/0%, min/avg/max = " in lines[0]
+    # A silent target: the first probe and two retries, then given up.
+    assert lines[1].startswith("198.18.200.1") and lines[1].endswith(": xmt/rcv/%loss = 3/0/100%")
+    assert "        3 targets" in result.stdout and "        2 alive" in result.stdout
+    assert result.returncode == 1
+
+
+def test_count_mode_json(sweep_lab: Lab) -> None:
+    result = sweep_lab.netladder("client", "sweep", "--json", "--count", "3", "--period", "50",
+                                 "198.18.5.0/30", "198.18.129.1")
+    doc: dict[str, Any] = json.loads(result.stdout)
+    by_address = {t["address"]: t for t in doc["targets"]}
+    assert set(by_address) == {"198.18.5.1", "198.18.5.2", "198.18.129.1"}
+    assert by_address["198.18.5.1"]["sent"] == by_address["198.18.5.1"]["received"] == 3
+    assert by_address["198.18.5.1"]["min_ms"] <= by_address["198.18.5.1"]["avg_ms"]
+    assert by_address["198.18.129.1"]["received"] == 0
+    assert by_address["198.18.129.1"]["loss_percent"] == 100.0
+    assert doc["totals"]["alive"] == 2 and doc["totals"]["sent"] == 9
+
+
+def test_ipv6_list(sweep_lab: Lab) -> None:
+    result = sweep_lab.netladder("client", "sweep", "--alive", "--retries", "0", "--timeout",
+                                 "300", sweep_lab.addr("target", 6), "2001:db8:200::99")
+    assert result.stdout.split() == [sweep_lab.addr("target", 6)]
+
+
+def test_a_slash_16_needs_no_task_per_host(sweep_lab: Lab) -> None:
+    # 65534 targets, half silent, at full speed: flat memory (maxrss of the run).
+    code = ("import resource, sys\nfrom netladder.cli import main\n"
+            "rc = main(['sweep', '--alive', '--rate', '0', '--retries', '0', '198.18.0.0/16'])\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    result = sweep_lab.exec("client", [sys.executable, "-c", code], check=False, timeout=60)
+    assert len(result.stdout.split()) == 32767
+    assert int(result.stderr.strip().splitlines()[-1]) < 80_000  # KiB
+
+
+@pytest.mark.usefixtures("lab_ok")
+@pytest.mark.parametrize("args", [
+    ["198.18.0.0/33"], ["not-a-cidr/8"], ["--count", "0", "198.18.0.1"],
+    ["--timeout", "-5", "198.18.0.1"], ["--rate", "nan", "198.18.0.1"],
+    ["no-such-host.invalid"],
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "netladder", "sweep", *args],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
