@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             device = args.interface
     options = PingOptions(
-        count=args.count, interval=args.interval,
+        probes=args.count, interval=args.interval,
         wait=args.wait if args.wait is not None else 10.0, deadline=args.deadline,
         size=args.size, ttl=args.ttl, device=device, source=source, prefer=args.socket)
     printer = None if args.json else _print_event

@@ -17,7 +17,7 @@ import os
 import select
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from netladder.l3.stats import IputilsRtt, RttStats, iputils_rtt, loss_percent, rtt_stats
 from netladder.l3.targets import Target
@@ -43,11 +43,10 @@ DEFAULT_LINGER = 10.0  # iputils MAXWAIT: how long to wait for a first reply aft
 NS = 1_000_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class PingOptions:
+class PingOptions(NamedTuple):
     """The options of iputils ping that netladder keeps, with their meaning there."""
 
-    count: int | None = None  # -c: stop after this many probes (and their replies)
+    probes: int | None = None  # -c: stop after this many probes (and their replies)
     interval: float = 1.0  # -i seconds between probes
     wait: float = DEFAULT_LINGER  # -W: after the last probe, while nothing came back
     deadline: float | None = None  # -w: stop after this many seconds whatever happens
@@ -58,8 +57,7 @@ class PingOptions:
     prefer: Kind | None = None  # force "dgram" or "raw"
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One echo reply (or duplicate) that was ours."""
 
     seq: int
@@ -71,16 +69,14 @@ class Sample:
     truncated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Corrupted:
+class Corrupted(NamedTuple):
     """An echo reply to one of our probes whose ICMP checksum is wrong (not counted as a reply)."""
 
     seq: int
     size: int
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeError:
+class ProbeError(NamedTuple):
     """An ICMP error caused by one of our probes, naming the router that sent it."""
 
     seq: int
@@ -93,8 +89,7 @@ class ProbeError:
 Event = Sample | Corrupted | ProbeError
 
 
-@dataclass(frozen=True, slots=True)
-class PingResult:
+class PingResult(NamedTuple):
     """Everything one target's run produced; statistics are derived, the evidence is kept."""
 
     target: Target
@@ -111,7 +106,7 @@ class PingResult:
     samples: tuple[Sample, ...] = ()
     error_events: tuple[ProbeError, ...] = ()
     interrupted: bool = False
-    count: int | None = None
+    probes: int | None = None
     deadline: float | None = None
 
     @property
@@ -136,8 +131,8 @@ class PingResult:
         """iputils' exit status: a reply came, and with -c and -w, all of them did."""
         if not self.received:
             return False
-        return not (self.deadline is not None and self.count is not None
-                    and self.received < self.count)
+        return not (self.deadline is not None and self.probes is not None
+                    and self.received < self.probes)
 
     @property
     def verdict(self) -> str:
@@ -162,40 +157,35 @@ class PingResult:
         return "silent"
 
 
-@dataclass
 class PingSession:
-    """One target's probes and what came back, driven by `run_sessions`."""
+    """One target's probes and what came back, driven by `run_sessions` (mutable state; a
+    plain slotted class because start-up time counts on this path)."""
 
-    target: Target
-    options: PingOptions
-    sock: IcmpSocket
-    cookie: bytes
-    on_event: Callable[[PingSession, Event], None] | None = None
-    identifier: int = 0
-    transmitted: int = 0
-    received: int = 0
-    duplicates: int = 0
-    corrupted: int = 0
-    errors: int = 0
-    pipe: int = 0
-    tmax_us: int = 0
-    started_ns: int = 0
-    last_activity_ns: int = 0
-    next_send_ns: int = 0
-    linger_end_ns: int | None = None
-    finished: bool = False
-    interrupted: bool = False
-    samples: list[Sample] = field(default_factory=list)
-    error_events: list[ProbeError] = field(default_factory=list)
-    _sent_at: dict[int, int] = field(default_factory=dict)
-    _answered: set[int] = field(default_factory=set)
-    _payload: bytes = b""
-    _check: bytes = b""
+    __slots__ = ("_answered", "_check", "_payload", "_sent_at", "cookie", "corrupted",
+                 "duplicates", "error_events", "errors", "finished", "identifier",
+                 "interrupted", "last_activity_ns", "linger_end_ns", "next_send_ns",
+                 "on_event", "options", "pipe", "received", "samples", "sock", "started_ns",
+                 "target", "tmax_us", "transmitted")
 
-    def __post_init__(self) -> None:
-        kernel_id = self.sock.identifier
+    def __init__(self, target: Target, options: PingOptions, sock: IcmpSocket, cookie: bytes,
+                 on_event: Callable[[PingSession, Event], None] | None = None) -> None:
+        self.target = target
+        self.options = options
+        self.sock = sock
+        self.cookie = cookie
+        self.on_event = on_event
+        kernel_id = sock.identifier
         self.identifier = kernel_id if kernel_id is not None else _random_identifier()
-        self._payload = echo_payload(self.cookie, self.options.size)
+        self.transmitted = self.received = self.duplicates = self.corrupted = 0
+        self.errors = self.pipe = self.tmax_us = 0
+        self.started_ns = self.last_activity_ns = self.next_send_ns = 0
+        self.linger_end_ns: int | None = None
+        self.finished = self.interrupted = False
+        self.samples: list[Sample] = []
+        self.error_events: list[ProbeError] = []
+        self._sent_at: dict[int, int] = {}
+        self._answered: set[int] = set()
+        self._payload = echo_payload(cookie, options.size)
         self._check = self._payload[:COOKIE_SIZE]
 
     # -- sending ------------------------------------------------------------------------------
@@ -218,7 +208,7 @@ class PingSession:
 
     def _over(self, now_ns: int) -> bool:
         opts = self.options
-        if opts.count and self.received + self.errors >= opts.count:
+        if opts.probes and self.received + self.errors >= opts.probes:
             return True
         if opts.deadline is not None and self.errors:
             return True  # iputils: with -w, the first error ends the run
@@ -227,7 +217,7 @@ class PingSession:
         return self.linger_end_ns is not None and now_ns >= self.linger_end_ns
 
     def _may_send(self) -> bool:
-        return not self.options.count or self.transmitted < self.options.count
+        return not self.options.probes or self.transmitted < self.options.probes
 
     def _send(self, now_ns: int) -> None:
         seq = (self.transmitted + 1) & 0xFFFF
@@ -369,7 +359,7 @@ class PingSession:
             samples=tuple(self.samples),
             error_events=tuple(self.error_events),
             interrupted=self.interrupted,
-            count=self.options.count,
+            probes=self.options.probes,
             deadline=self.options.deadline,
         )
 
@@ -471,7 +461,7 @@ async def ping(target: str | Target, count: int = 3, *, interval: float = 0.2,
     from netladder.l3.targets import resolve
 
     resolved = target if isinstance(target, Target) else resolve(target, version)
-    options = PingOptions(count=count, interval=interval, wait=wait, deadline=deadline,
+    options = PingOptions(probes=count, interval=interval, wait=wait, deadline=deadline,
                           size=size, ttl=ttl)
     results = await asyncio.to_thread(ping_many, [resolved], options)
     return results[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "IputilsRtt",
@@ -29,8 +29,7 @@ __all__ = [
 INT_MAX = 2**31 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class IputilsRtt:
+class IputilsRtt(NamedTuple):
     """min/avg/max/mdev in whole microseconds, exactly as iputils derives them."""
 
     min_us: int
@@ -97,11 +96,10 @@ def jitter(samples: Sequence[float]) -> float:
     return sum(abs(b - a) for a, b in zip(samples, samples[1:], strict=False)) / (len(samples) - 1)
 
 
-@dataclass(frozen=True, slots=True)
-class RttStats:
+class RttStats(NamedTuple):
     """Round-trip figures in ms over every sample (replies and duplicates, as iputils counts)."""
 
-    count: int
+    n: int
     min_ms: float
     avg_ms: float
     max_ms: float
@@ -121,7 +119,7 @@ def rtt_stats(samples_ms: Sequence[float]) -> RttStats | None:
     squares = sum((x - avg) ** 2 for x in samples_ms)
     ordered = sorted(samples_ms)
     return RttStats(
-        count=n,
+        n=n,
         min_ms=ordered[0],
         avg_ms=avg,
         max_ms=ordered[-1],

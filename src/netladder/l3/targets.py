@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from netladder.errors import UsageError
 
@@ -16,8 +16,7 @@ __all__ = ["MAX_EXPANSION", "Target", "expand", "resolve"]
 MAX_EXPANSION = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """What the user typed and the address it stands for."""
 
     name: str
