@@ -14,9 +14,11 @@ retried `retries` times, each timeout `backoff` times longer than the previous o
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
+import signal
 import socket
 import struct
 import time
@@ -25,7 +27,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from netladder.errors import UsageError
-from netladder.net.sockets import Kind, open_icmp
+from netladder.net.sockets import (
+    IP_RECVTTL,
+    IPV6_RECVHOPLIMIT,
+    SO_TIMESTAMPNS,
+    Kind,
+    open_icmp,
+)
 from netladder.proto.icmp import ECHO_REPLY, ECHO_REQUEST
 
 __all__ = ["SweepOptions", "SweepResult", "TargetList", "run_sweep", "sweep"]
@@ -36,6 +44,9 @@ COOKIE_SIZE = 8
 MIN_DATA = COOKIE_SIZE + PROBE.size  # 22 bytes of echo data carry the matching fields
 BATCH = 128  # probes sent between two drains of the socket at an unlimited rate
 RCVBUF = 32 << 20
+PARALLEL_MIN = 4096  # below this, a helper process costs more than it saves
+MAX_SENDERS = 2
+HELPER_SHARE = 1.1  # the helper's share of the first round, relative to an equal split
 SO_RCVBUFFORCE = 33
 ERROR_TYPES = {4: (3, 4, 5, 11, 12), 6: (1, 2, 3, 4)}
 
@@ -158,28 +169,49 @@ def run_sweep(
     on_progress: Callable[[int], None] | None = None,
 ) -> SweepResult:
     """Probe every target; synchronous (see ping.py for why).  Ctrl-C ends the run early and
-    the result says so."""
+    the result says so.  The hot loops are written out with local names on purpose: at an
+    unlimited rate every microsecond per probe is ~65 ms on a /16."""
     n = len(targets)
     version = targets.version
     isock = open_icmp(version, options.prefer)
     sock = isock.sock
     _enlarge_rcvbuf(sock)
+    with contextlib.suppress(OSError):  # one ancillary message per reply is enough
+        if version == 4:
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 0)
+        else:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 0)
     raw_v4 = isock.includes_ip_header
     ident = isock.identifier
     if ident is None:
         ident = int.from_bytes(os.urandom(2), "big")
     check_id = isock.kind == "raw"
-    check_sum = isock.kind == "raw" and version == 4  # elsewhere the kernel verifies it
+    check_sum = isock.kind == "raw" and version == 4  # elsewhere the kernel does it
     cookie = os.urandom(COOKIE_SIZE)
     data_size = max(options.size, MIN_DATA)
-    packet = bytearray(8 + data_size)
-    packet[0] = ECHO_REQUEST[version]
-    struct.pack_into("!H", packet, 4, ident)
-    packet[8:16] = cookie
-    for k in range(8 + MIN_DATA, len(packet)):
-        packet[k] = k & 0xFF
     count_mode = options.count is not None
-    probes_per_target = options.count or 1
+    # Helpers: extra processes that send part of the first round on this same socket.  With
+    # IP_HDRINCL the kernel sends without the socket lock, so the per-probe kernel work (ours
+    # and the replies it causes) runs on several CPUs at once; replies are read here only.
+    helpers = 0
+    if (isock.kind == "raw" and version == 4 and options.rate == 0 and not count_mode
+            and n >= PARALLEL_MIN):
+        helpers = min(len(os.sched_getaffinity(0)), MAX_SENDERS) - 1
+    if helpers:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    ip_off = 20 if helpers else 0
+    packet = bytearray(ip_off + 8 + data_size)
+    if helpers:
+        # Version/IHL, TTL 64, protocol ICMP; the kernel fills in the length, the identifier,
+        # the checksum and the source address (raw(7)).
+        packet[0], packet[8], packet[9] = 0x45, 64, 1
+    packet[ip_off] = ECHO_REQUEST[version]
+    struct.pack_into("!H", packet, ip_off + 4, ident)
+    packet[ip_off + 8:ip_off + 16] = cookie
+    for k in range(8 + MIN_DATA, len(packet) - ip_off):
+        packet[ip_off + k] = k & 0xFF
+    icmp_view = memoryview(packet)[ip_off:]
+    per_target = options.count or 1
     levels = 1 if count_mode else options.retries + 1
     timeouts = [int(options.timeout_ms * NS_PER_MS * (1.0 if count_mode else
                                                       options.backoff ** a))
@@ -193,59 +225,113 @@ def run_sweep(
     rtt_min = array("q", [0]) * n
     rtt_max = array("q", [0]) * n
     rtt_sum = array("q", [0]) * n
-    answered = bytearray(n * probes_per_target) if count_mode else bytearray()
+    # count mode, per probe: 0 pending, 1 answered, 2 timed out; default mode: given up.
+    answered = bytearray(n * per_target) if count_mode else bytearray()
+    given_up = bytearray(0 if count_mode else n)
     fifos = [_Fifo() for _ in range(levels)]
     retry_index = [array("I") for _ in range(levels)]
     retry_read = [0] * levels
-    # "pending": probes neither answered nor timed out; "finished": targets with a verdict.
-    stats = {"sent": 0, "received": 0, "dups": 0, "corrupt": 0, "other": 0, "finished": 0,
-             "pending": 0}
+    # pending (count mode): probes neither answered nor timed out; finished (default mode):
+    # targets with a verdict.
+    total_sent = total_received = dups = corrupt = other = finished = pending = 0
+    reported = 0
 
     v4 = targets.v4
     v6 = targets.v6
-    family_addr = targets.address
+    is_v4 = version == 4
     reply_type = ECHO_REPLY[version]
     error_types = ERROR_TYPES[version]
     sendto = sock.sendto
     recvmsg = sock.recvmsg
     pack_probe = PROBE.pack_into
     unpack_probe = PROBE.unpack_from
+    pack_seq = struct.Struct("!H").pack_into
+    pack_ip = struct.Struct("!I").pack
+    pack_dst = struct.Struct("!I").pack_into
+    unpack_stamp = struct.Struct("=qq").unpack_from
+    ntoa = socket.inet_ntoa
+    ntop = socket.inet_ntop
+    aton = socket.inet_aton
+    pton = socket.inet_pton
+    af6 = socket.AF_INET6
+    from_bytes = int.from_bytes
     monotonic_ns = time.monotonic_ns
+    tolerated = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOBUFS, errno.EAGAIN,
+                 errno.EACCES, errno.EPERM)
 
-    def finish_target() -> None:
-        stats["finished"] += 1
-        if on_progress is not None and stats["finished"] % 512 == 0:
-            on_progress(512)
+    # The helper takes the end of the first round (a little more than its share: this
+    # process also reads every reply).
+    first_helper = n - int(n * HELPER_SHARE * helpers / (helpers + 1)) if helpers else n
+    stamps: memoryview | None = None
+    helper_pid = 0
+    helper_read = 0
+    if helpers:
+        import mmap
 
-    def send(i: int, probe: int, level: int, now: int) -> None:
-        seq = (stats["sent"] + 1) & 0xFFFF
-        struct.pack_into("!H", packet, 6, seq)
-        stamp = monotonic_ns()
-        pack_probe(packet, 16, i, probe, stamp)
-        if check_sum:
-            packet[2] = packet[3] = 0
-            remainder = int.from_bytes(packet, "big") % 0xFFFF
-            csum = 0xFFFF - remainder if remainder else 0
-            packet[2] = csum >> 8
-            packet[3] = csum & 0xFF
-        try:
-            sendto(packet, (family_addr(i), 0))
-        except OSError as exc:
-            if exc.errno not in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOBUFS,
-                                 errno.EAGAIN, errno.EACCES, errno.EPERM):
-                raise
-            errors[i] += 1
-        stats["sent"] += 1
-        sent[i] += 1
+        shared = mmap.mmap(-1, 8 * (1 + n - first_helper))
+        stamps = memoryview(shared).cast("q")
+        helper_pid = _fork_helper(sock, packet, ip_off, v4, first_helper, n, stamps)
+
+    def send_batch(indices: Iterable[int], probe: int, level: int) -> int:
+        nonlocal total_sent, pending
         fifo = fifos[level]
-        fifo.index.append(i)
-        fifo.probe.append(probe)
-        fifo.deadline.append(stamp + timeouts[level])
-        stats["pending"] += 1
+        push_index = fifo.index.append
+        push_deadline = fifo.deadline.append
+        push_probe = fifo.probe.append
+        timeout = timeouts[level]
+        count = 0
+        for i in indices:
+            total_sent += 1
+            if ip_off:
+                pack_dst(packet, 16, v4[i])
+            pack_seq(packet, ip_off + 6, total_sent & 0xFFFF)
+            stamp = monotonic_ns()
+            pack_probe(packet, ip_off + 16, i, probe, stamp)
+            if check_sum:
+                packet[ip_off + 2] = packet[ip_off + 3] = 0
+                # Σ 16-bit words ≡ the packet as one big integer (mod 2¹⁶ − 1): RFC 1071 in C.
+                remainder = from_bytes(icmp_view, "big") % 0xFFFF
+                csum = 0xFFFF - remainder if remainder else 0
+                packet[ip_off + 2] = csum >> 8
+                packet[ip_off + 3] = csum & 0xFF
+            try:
+                sendto(packet, (ntoa(pack_ip(v4[i])) if is_v4 else ntop(af6, v6[i]), 0))
+            except OSError as exc:
+                if exc.errno not in tolerated:
+                    raise
+                errors[i] += 1
+            sent[i] += 1
+            push_index(i)
+            push_deadline(stamp + timeout)
+            if count_mode:
+                push_probe(probe)
+            count += 1
+        pending += count
+        return count
 
     def expire(now: int) -> int | None:
         """Time out probes whose deadline passed; returns the next deadline."""
+        nonlocal pending, finished, helper_read
         nearest = None
+        if stamps is not None:
+            # The helper's probes, in its send order: stamps[1 + k] for target first_helper + k.
+            done_k = stamps[0]
+            k = helper_read
+            timeout = timeouts[0]
+            while k < done_k:
+                deadline = stamps[1 + k] + timeout
+                if deadline > now:
+                    nearest = deadline
+                    break
+                i = first_helper + k
+                if not received[i]:
+                    if levels > 1:
+                        retry_index[1].append(i)
+                    else:
+                        given_up[i] = 1
+                        finished += 1
+                k += 1
+            helper_read = k
         for level, fifo in enumerate(fifos):
             deadlines = fifo.deadline
             k = fifo.read
@@ -253,129 +339,132 @@ def run_sweep(
             while k < end and deadlines[k] <= now:
                 i = fifo.index[k]
                 if count_mode:
-                    if not answered[i * probes_per_target + fifo.probe[k]]:
-                        stats["pending"] -= 1
+                    key = i * per_target + fifo.probe[k]
+                    if not answered[key]:
+                        answered[key] = 2  # timed out: a later reply is late, not pending
+                        pending -= 1
                 elif not received[i]:
-                    stats["pending"] -= 1
                     if level + 1 < levels:
                         retry_index[level + 1].append(i)
                     else:
-                        finish_target()
+                        given_up[i] = 1
+                        finished += 1
                 k += 1
             fifo.read = k
             if k < end and (nearest is None or deadlines[k] < nearest):
                 nearest = deadlines[k]
         return nearest
 
-    def on_reply(data: bytes, off: int, source: int | bytes, stamp: int) -> None:
-        if len(data) < off + 8 + MIN_DATA:
-            stats["other"] += 1
-            return
-        if check_id and data[off + 4] << 8 | data[off + 5] != ident:
-            return
-        if data[off + 8:off + 16] != cookie:
-            return
-        i, probe, sent_ns = unpack_probe(data, off + 16)
-        if i >= n or probe >= probes_per_target:
-            return
-        if (v4[i] if version == 4 else v6[i]) != source:
-            return
-        if check_sum and int.from_bytes(data[off:], "big") % 0xFFFF:
-            stats["corrupt"] += 1
-            return
-        rtt = stamp - sent_ns
-        if rtt < 0 or rtt > 3600 * 10**9:
-            return  # not a time we stamped: a peer rewrote the probe
-        if count_mode:
-            key = i * probes_per_target + probe
-            if answered[key]:
-                stats["dups"] += 1
-                return
-            answered[key] = 1
-        elif received[i]:
-            stats["dups"] += 1
-            return
-        else:
-            finish_target()
-        stats["pending"] -= 1
-        stats["received"] += 1
-        got = received[i]
-        received[i] = got + 1
-        if not got or rtt < rtt_min[i]:
-            rtt_min[i] = rtt
-        if rtt > rtt_max[i]:
-            rtt_max[i] = rtt
-        rtt_sum[i] += rtt
-
     def on_error(data: bytes, off: int) -> None:
         """An ICMP error quoting one of our probes (raw sockets: the quote is in the data)."""
+        nonlocal other
         icmp_type, code = data[off], data[off + 1]
         inner = off + 8
-        if version == 4:
+        if is_v4:
             if len(data) < inner + 20:
                 return
             inner += (data[inner] & 0x0F) * 4
         else:
             inner += 40
         if len(data) < inner + 8 + MIN_DATA or data[inner + 8:inner + 16] != cookie:
-            stats["other"] += 1
+            other += 1
             return
-        i, _probe, _sent = unpack_probe(data, inner + 16)
+        i = unpack_probe(data, inner + 16)[0]
         if i < n:
             errors[i] += 1
             last_error[i] = icmp_type << 8 | code
 
     def drain() -> None:
+        nonlocal total_received, dups, corrupt, other, finished, pending
         offset = time.clock_gettime_ns(time.CLOCK_REALTIME) - monotonic_ns()
         while True:
             try:
-                data, ancillary, _flags, address = recvmsg(4096, 256)
+                data, ancillary, _flags, address = recvmsg(4096, 128)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 continue  # a pending socket error is reported once; read on
-            stamp = 0
-            for level, kind, raw in ancillary:
-                if kind == 35 and level == socket.SOL_SOCKET:  # SCM_TIMESTAMPNS
-                    seconds, nanos = struct.unpack_from("=qq", raw)
-                    stamp = seconds * 1_000_000_000 + nanos - offset
-                    break
-            if not stamp:
+            if ancillary and ancillary[0][1] == SO_TIMESTAMPNS:
+                seconds, nanos = unpack_stamp(ancillary[0][2])
+                stamp = seconds * 1_000_000_000 + nanos - offset
+            else:
                 stamp = monotonic_ns()
             if raw_v4:
                 off = (data[0] & 0x0F) * 4
                 if len(data) < off + 8:
                     continue
-                source: int | bytes = int.from_bytes(data[12:16], "big")
             else:
                 off = 0
                 if len(data) < 8:
                     continue
-                source = (int.from_bytes(socket.inet_aton(address[0]), "big") if version == 4
-                          else socket.inet_pton(socket.AF_INET6, address[0].split("%")[0]))
-            kind_of = data[off]
-            if kind_of == reply_type:
-                on_reply(data, off, source, stamp)
-            elif kind_of in error_types:
-                on_error(data, off)
-            else:
-                stats["other"] += 1
+            if data[off] != reply_type:
+                if data[off] in error_types:
+                    on_error(data, off)
+                else:
+                    other += 1
+                continue
+            # An echo reply: ours only with our identifier, cookie, a known index, the right
+            # source and (raw IPv4) a valid checksum.
+            if len(data) < off + 8 + MIN_DATA or data[off + 8:off + 16] != cookie:
+                continue
+            if check_id and data[off + 4] << 8 | data[off + 5] != ident:
+                continue
+            i, probe, sent_ns = unpack_probe(data, off + 16)
+            if i >= n or probe >= per_target:
+                continue
+            if is_v4:
+                source = from_bytes(data[12:16], "big") if raw_v4 else \
+                    from_bytes(aton(address[0]), "big")
+                if v4[i] != source:
+                    continue
+            elif v6[i] != pton(af6, address[0].split("%")[0]):
+                continue
+            if check_sum and from_bytes(data[off:], "big") % 0xFFFF:
+                corrupt += 1
+                continue
+            rtt = stamp - sent_ns
+            if rtt < 0 or rtt > 3600 * 10**9:
+                continue  # not a time we stamped: a peer rewrote the probe
+            if count_mode:
+                key = i * per_target + probe
+                state = answered[key]
+                if state == 1:
+                    dups += 1
+                    continue
+                answered[key] = 1
+                if not state:
+                    pending -= 1
+            elif received[i]:
+                dups += 1
+                continue
+            elif not given_up[i]:
+                finished += 1
+            total_received += 1
+            got = received[i]
+            received[i] = got + 1
+            if not got or rtt < rtt_min[i]:
+                rtt_min[i] = rtt
+            if rtt > rtt_max[i]:
+                rtt_max[i] = rtt
+            rtt_sum[i] += rtt
         if isock.kind == "dgram":
             _drain_errqueue(sock, cookie, n, errors, last_error)
-
-    def done() -> bool:
-        if count_mode:
-            return next_initial >= n and not stats["pending"]
-        return stats["finished"] >= n
 
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN | select.POLLERR)
     rate = options.rate
     started = monotonic_ns()
+    initial_end = first_helper
     next_initial = 0
     round_no = 0
     round_start = started
     interrupted = False
+
+    def done() -> bool:
+        if count_mode:
+            return next_initial >= n and not pending
+        return finished >= n and next_initial >= initial_end
+
     try:
         while True:
             now = monotonic_ns()
@@ -384,36 +473,34 @@ def run_sweep(
                 break
             budget = BATCH
             if rate > 0:
-                allowed = int((now - started) * rate / 1e9) + 1 - stats["sent"]
-                budget = min(budget, allowed)
+                budget = min(budget, int((now - started) * rate / 1e9) + 1 - total_sent)
             sent_now = 0
-            while sent_now < budget:
-                # Retries whose timeout expired go first, then new targets (or the next round).
-                picked = False
-                for level in range(1, levels):
-                    queue = retry_index[level]
-                    r = retry_read[level]
-                    if r < len(queue):
-                        retry_read[level] = r + 1
-                        send(queue[r], 0, level, now)
-                        picked = True
-                        break
-                if not picked:
-                    if next_initial < n:
-                        if count_mode and round_no and next_initial == 0 \
-                                and now < round_start + period_ns:
-                            break
-                        if next_initial == 0:
-                            round_start = now
-                        send(next_initial, round_no, 0, now)
-                        next_initial += 1
-                        if count_mode and next_initial == n and round_no + 1 < probes_per_target:
-                            round_no += 1
-                            next_initial = 0
-                    else:
-                        break
-                sent_now += 1
+            # Retries whose timeout expired go first, then new targets (or the next round).
+            for level in range(1, levels):
+                queue = retry_index[level]
+                r = retry_read[level]
+                if r < len(queue) and sent_now < budget:
+                    take = min(len(queue) - r, budget - sent_now)
+                    retry_read[level] = r + take
+                    # A late reply may have come in since the timeout: no retry needed then.
+                    due = [i for i in queue[r:r + take] if not received[i]]
+                    sent_now += send_batch(due, 0, level) + take - len(due)
+            if sent_now < budget and next_initial < initial_end:
+                waiting = count_mode and round_no and next_initial == 0 \
+                    and now < round_start + period_ns
+                if not waiting:
+                    if next_initial == 0:
+                        round_start = now
+                    stop = min(initial_end, next_initial + budget - sent_now)
+                    sent_now += send_batch(range(next_initial, stop), round_no, 0)
+                    next_initial = stop
+                    if count_mode and next_initial == n and round_no + 1 < per_target:
+                        round_no += 1
+                        next_initial = 0
             drain()
+            if on_progress is not None and finished - reported >= 1024:
+                on_progress(finished - reported)
+                reported = finished
             if done():
                 break
             if sent_now and sent_now == budget and rate == 0:
@@ -422,15 +509,21 @@ def run_sweep(
             wake = []
             if nearest is not None:
                 wake.append(nearest)
-            has_work = next_initial < n or any(retry_read[lv] < len(retry_index[lv])
+            has_work = next_initial < initial_end or any(retry_read[lv] < len(retry_index[lv])
                                                for lv in range(1, levels))
             if has_work:
                 if count_mode and next_initial == 0 and round_no:
                     wake.append(round_start + period_ns)
                 elif rate > 0:
-                    wake.append(started + int((stats["sent"] + 1) * 1e9 / rate))
+                    wake.append(started + int((total_sent + 1) * 1e9 / rate))
                 else:
                     wake.append(now)
+            if helper_pid and not has_work and stamps is not None:
+                exited, _status = os.waitpid(helper_pid, os.WNOHANG)
+                if exited:
+                    # Whatever the helper did not send will not be answered: give it up.
+                    helper_pid = 0
+                    finished += n - first_helper - stamps[0]
             timeout_ms = 50
             if wake:
                 timeout_ms = max(0, min(50, (min(wake) - monotonic_ns() + 999_999)
@@ -440,15 +533,63 @@ def run_sweep(
         interrupted = True
     finally:
         sock.close()
-    if on_progress is not None:
-        on_progress(stats["finished"] % 512)
+        if helper_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(helper_pid, signal.SIGKILL)
+            os.waitpid(helper_pid, 0)
+        if stamps is not None:
+            helper_sent = stamps[0]
+            total_sent += helper_sent
+            for i in range(first_helper, first_helper + helper_sent):
+                sent[i] += 1
+    if on_progress is not None and finished > reported:
+        on_progress(finished - reported)
     return SweepResult(
         targets=targets, count=options.count, sent=sent, received=received, errors=errors,
         last_error=last_error, rtt_min_ns=rtt_min, rtt_max_ns=rtt_max, rtt_sum_ns=rtt_sum,
-        packets_sent=stats["sent"], packets_received=stats["received"],
-        duplicates=stats["dups"], corrupted=stats["corrupt"], other_icmp=stats["other"],
-        elapsed_ms=(monotonic_ns() - started) / NS_PER_MS, socket_kind=isock.kind,
-        interrupted=interrupted)
+        packets_sent=total_sent, packets_received=total_received, duplicates=dups,
+        corrupted=corrupt, other_icmp=other, elapsed_ms=(monotonic_ns() - started) / NS_PER_MS,
+        socket_kind=isock.kind, interrupted=interrupted)
+
+
+def _fork_helper(sock: socket.socket, packet: bytearray, ip_off: int, v4: array[int],
+                 first: int, end: int, stamps: memoryview) -> int:
+    """Start a process that sends probe 0 to targets first..end-1 on `sock` (IP_HDRINCL),
+    writing each send time to stamps[1 + k] and then the count to stamps[0]."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent reports the interruption
+        sendto = sock.sendto
+        pack_dst = struct.Struct("!I").pack_into
+        pack_ip = struct.Struct("!I").pack
+        pack_seq = struct.Struct("!H").pack_into
+        pack_probe = PROBE.pack_into
+        ntoa = socket.inet_ntoa
+        from_bytes = int.from_bytes
+        monotonic_ns = time.monotonic_ns
+        icmp_view = memoryview(packet)[ip_off:]
+        for k, i in enumerate(range(first, end)):
+            address = v4[i]
+            pack_dst(packet, 16, address)
+            pack_seq(packet, ip_off + 6, i & 0xFFFF)
+            stamp = monotonic_ns()
+            pack_probe(packet, ip_off + 16, i, 0, stamp)
+            packet[ip_off + 2] = packet[ip_off + 3] = 0
+            remainder = from_bytes(icmp_view, "big") % 0xFFFF
+            csum = 0xFFFF - remainder if remainder else 0
+            packet[ip_off + 2] = csum >> 8
+            packet[ip_off + 3] = csum & 0xFF
+            with contextlib.suppress(OSError):
+                sendto(packet, (ntoa(pack_ip(address)), 0))
+            stamps[1 + k] = stamp
+            stamps[0] = k + 1  # after the stamp: the reader trusts stamps below this count
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def _drain_errqueue(sock: socket.socket, cookie: bytes, n: int, errors: array[int],
