@@ -221,3 +221,29 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+API = r"""
+import asyncio, json, sys
+from netladder.l3.ping import ping
+async def main():
+    return await asyncio.gather(*(ping(t, 3, interval=0.05, wait=0.5) for t in sys.argv[1:]))
+results = asyncio.run(main())
+print(json.dumps([{"transmitted": r.transmitted, "received": r.received, "errors": r.errors,
+                   "loss": r.loss_percent, "verdict": r.verdict,
+                   "avg": r.rtt.avg_ms if r.rtt else None} for r in results]))
+"""
+
+
+def test_programmatic_api_tells_reachable_unreachable_and_silent(chain_lab: Lab) -> None:
+    """What `diagnose` calls: an awaitable that returns the evidence, several at once."""
+    with chain_lab.fault(BlockEcho("lan3")):
+        result = chain_lab.exec("client", [sys.executable, "-c", API, SERVER, NO_ROUTE,
+                                           chain_lab.addr("lan3")], check=False)
+    assert result.returncode == 0, result.stderr
+    reachable, unreachable, silent = json.loads(result.stdout)
+    assert reachable["received"] == 3 and reachable["verdict"] == "reachable"
+    assert reachable["avg"] is not None and reachable["loss"] == 0
+    assert unreachable["errors"] == 3 and unreachable["verdict"] == "unreachable"
+    assert silent["transmitted"] == 3 and silent["received"] == 0
+    assert silent["verdict"] == "silent" and silent["loss"] == 100

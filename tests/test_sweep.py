@@ -89,3 +89,12 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_programmatic_api(sweep_lab: Lab) -> None:
+    code = ("import asyncio\nfrom netladder.l3.sweep import SweepOptions, sweep\n"
+            "[r] = asyncio.run(sweep(['198.18.127.252/30', '198.18.130.1'],"
+            " SweepOptions(retries=0, timeout_ms=200)))\n"
+            "print(r.alive_count, len(r.targets), r.packets_sent, r.rtt_ms(0) is not None)\n")
+    result = sweep_lab.exec("client", [sys.executable, "-c", code], check=False)
+    assert result.stdout.split() == ["2", "3", "3", "True"], result.stderr

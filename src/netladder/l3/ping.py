@@ -224,7 +224,7 @@ class PingSession:
         packet = build_echo(self.target.version, self.identifier, seq, self._payload)
         sent_ns = time.monotonic_ns()
         try:
-            self.sock.sock.sendto(packet, (self.target.address, 0))
+            self._sendto(packet)
         except OSError as exc:
             self._send_failed(seq, exc)
         self.transmitted += 1
@@ -239,6 +239,18 @@ class PingSession:
             else:
                 linger_us = int(self.options.wait * 1_000_000)
             self.linger_end_ns = sent_ns + linger_us * 1000
+
+    def _sendto(self, packet: bytes) -> None:
+        address = (self.target.address, 0)
+        try:
+            self.sock.sock.sendto(packet, address)
+        except OSError as exc:
+            # A raw socket keeps the last ICMP error (sk_err) and fails the next send with it
+            # once; that error was already counted from the ICMP message itself: send again.
+            if self.sock.kind != "raw" or exc.errno not in (errno.EHOSTUNREACH,
+                                                             errno.ENETUNREACH):
+                raise
+            self.sock.sock.sendto(packet, address)
 
     def _send_failed(self, seq: int, exc: OSError) -> None:
         if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM):

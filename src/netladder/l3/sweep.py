@@ -294,12 +294,18 @@ def run_sweep(
                 csum = 0xFFFF - remainder if remainder else 0
                 packet[ip_off + 2] = csum >> 8
                 packet[ip_off + 3] = csum & 0xFF
+            address = (ntoa(pack_ip(v4[i])) if is_v4 else ntop(af6, v6[i]), 0)
             try:
-                sendto(packet, (ntoa(pack_ip(v4[i])) if is_v4 else ntop(af6, v6[i]), 0))
+                sendto(packet, address)
             except OSError as exc:
                 if exc.errno not in tolerated:
                     raise
-                errors[i] += 1
+                # A raw socket fails one send with the last ICMP error it received (sk_err);
+                # only a second failure is about this probe.
+                try:
+                    sendto(packet, address)
+                except OSError:
+                    errors[i] += 1
             sent[i] += 1
             push_index(i)
             push_deadline(stamp + timeout)
