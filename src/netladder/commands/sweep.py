@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.size > 65507:
         raise UsageError(f"netladder sweep: size {args.size} is above the maximum 65507")
     lists = build_targets(args.targets, args.version)
-    options = SweepOptions(count=args.count, timeout_ms=args.timeout, retries=args.retries,
+    options = SweepOptions(probes=args.count, timeout_ms=args.timeout, retries=args.retries,
                            backoff=args.backoff, rate=args.rate, period_ms=args.period,
                            size=args.size, prefer=args.socket)
     total = sum(len(tl) for tl in lists)

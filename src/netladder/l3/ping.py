@@ -229,6 +229,7 @@ class PingSession:
             self._send_failed(seq, exc)
         self.transmitted += 1
         self._sent_at[seq] = sent_ns
+        self._answered.discard(seq)  # the sequence wrapped: a reply to it is new again
         self.last_activity_ns = max(self.last_activity_ns, sent_ns)
         self.next_send_ns += int(self.options.interval * NS)
         if not self._may_send() and self.options.deadline is None:

@@ -24,7 +24,7 @@ import struct
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from netladder.errors import UsageError
 from netladder.net.sockets import (
@@ -51,9 +51,8 @@ SO_RCVBUFFORCE = 33
 ERROR_TYPES = {4: (3, 4, 5, 11, 12), 6: (1, 2, 3, 4)}
 
 
-@dataclass(frozen=True, slots=True)
-class SweepOptions:
-    count: int | None = None  # probes per target (fping -c); None: stop at the first reply
+class SweepOptions(NamedTuple):
+    probes: int | None = None  # probes per target (fping -c); None: stop at the first reply
     timeout_ms: float = 500.0  # fping -t: first timeout
     retries: int = 3  # fping -r (default mode only)
     backoff: float = 1.5  # fping -B
@@ -63,15 +62,17 @@ class SweepOptions:
     prefer: Kind | None = None
 
 
-@dataclass
 class TargetList:
     """Targets of one IP version, compactly: IPv4 as 32-bit integers, IPv6 as 16-byte strings;
     names only for the targets the user typed as names."""
 
-    version: int
-    v4: array[int] = field(default_factory=lambda: array("I"))
-    v6: list[bytes] = field(default_factory=list)
-    names: dict[int, str] = field(default_factory=dict)
+    __slots__ = ("names", "v4", "v6", "version")
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        self.v4: array[int] = array("I")
+        self.v6: list[bytes] = []
+        self.names: dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self.v4) if self.version == 4 else len(self.v6)
@@ -98,12 +99,11 @@ class TargetList:
         return self.names.get(i) or self.address(i)
 
 
-@dataclass(frozen=True, slots=True)
-class SweepResult:
+class SweepResult(NamedTuple):
     """Per-target counters in arrays (index = position in the target list) and run totals."""
 
     targets: TargetList
-    count: int | None
+    probes: int | None
     sent: array[int]
     received: array[int]
     errors: array[int]
@@ -189,7 +189,7 @@ def run_sweep(
     check_sum = isock.kind == "raw" and version == 4  # elsewhere the kernel does it
     cookie = os.urandom(COOKIE_SIZE)
     data_size = max(options.size, MIN_DATA)
-    count_mode = options.count is not None
+    count_mode = options.probes is not None
     # Helpers: extra processes that send part of the first round on this same socket.  With
     # IP_HDRINCL the kernel sends without the socket lock, so the per-probe kernel work (ours
     # and the replies it causes) runs on several CPUs at once; replies are read here only.
@@ -211,7 +211,7 @@ def run_sweep(
     for k in range(8 + MIN_DATA, len(packet) - ip_off):
         packet[ip_off + k] = k & 0xFF
     icmp_view = memoryview(packet)[ip_off:]
-    per_target = options.count or 1
+    per_target = options.probes or 1
     levels = 1 if count_mode else options.retries + 1
     timeouts = [int(options.timeout_ms * NS_PER_MS * (1.0 if count_mode else
                                                       options.backoff ** a))
@@ -548,10 +548,10 @@ def run_sweep(
             total_sent += helper_sent
             for i in range(first_helper, first_helper + helper_sent):
                 sent[i] += 1
-    if on_progress is not None and finished > reported:
-        on_progress(finished - reported)
+    if on_progress is not None:
+        on_progress(n if count_mode else finished - reported)
     return SweepResult(
-        targets=targets, count=options.count, sent=sent, received=received, errors=errors,
+        targets=targets, probes=options.probes, sent=sent, received=received, errors=errors,
         last_error=last_error, rtt_min_ns=rtt_min, rtt_max_ns=rtt_max, rtt_sum_ns=rtt_sum,
         packets_sent=total_sent, packets_received=total_received, duplicates=dups,
         corrupted=corrupt, other_icmp=other, elapsed_ms=(monotonic_ns() - started) / NS_PER_MS,
