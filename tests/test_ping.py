@@ -63,7 +63,7 @@ def test_statistics_equal_iputils_on_the_same_link(chain_lab: Lab) -> None:
     assert len(mine["samples"]) == 10
     # Sub-millisecond RTTs on a shared, busy machine: the same order of magnitude is all that
     # can be asked here (the bench compares accuracy on a delayed link).
-    assert abs(mine["rtt"]["avg_ms"] - iputils_avg(theirs)) < 2.0
+    assert abs(mine["rtt"]["avg_ms"] - iputils_avg(theirs)) < 5.0
 
 
 def test_human_output_has_iputils_lines_and_summary(chain_lab: Lab) -> None:
@@ -200,7 +200,8 @@ def test_ctrl_c_prints_the_summary_and_exits_130(chain_lab: Lab) -> None:
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 130
-    assert f"--- {SERVER} ping statistics ---" in out and " received, 0% packet loss" in out
+    assert f"--- {SERVER} ping statistics ---" in out and "% packet loss, time" in out
+    assert re.search(r"^rtt min/avg/max/mdev = ", out, re.M)
 
 
 @pytest.mark.usefixtures("lab_ok")  # inside scripts/isolated: the name lookup cannot leave
@@ -247,3 +248,20 @@ def test_programmatic_api_tells_reachable_unreachable_and_silent(chain_lab: Lab)
     assert unreachable["errors"] == 3 and unreachable["verdict"] == "unreachable"
     assert silent["transmitted"] == 3 and silent["received"] == 0
     assert silent["verdict"] == "silent" and silent["loss"] == 100
+
+
+@pytest.mark.parametrize("args", [
+    # 0.3 s apart: each error is back before the next probe leaves, whatever the load, so
+    # neither tool has a "pipe" to report.
+    ["-c", "2", "-i", "0.3", NO_ROUTE],
+    ["-c", "2", "-i", "0.3", "-t", "2", "-6", "2001:db8:3::2"],
+    ["-c", "2", "-i", "0.3", "-6", "2001:db8:99::1"],
+])
+def test_error_runs_print_what_iputils_prints_line_for_line(chain_lab: Lab,
+                                                            args: list[str]) -> None:
+    def normal(text: str) -> str:
+        return re.sub(r"time \d+ms", "time Tms", text)
+
+    mine = chain_lab.netladder("client", "ping", *args).stdout
+    theirs = iputils(chain_lab, *args)
+    assert normal(mine) == normal(theirs)

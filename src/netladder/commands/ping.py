@@ -189,6 +189,8 @@ def summary(r: PingResult) -> str:
         lines.append(rtt_line)
     elif r.pipe > 1:
         lines.append(f"pipe {r.pipe}")
+    else:
+        lines.append("")  # iputils ends the block with a newline of its own, even when empty
     return "\n".join(lines)
 
 
