@@ -251,11 +251,11 @@ def test_programmatic_api_tells_reachable_unreachable_and_silent(chain_lab: Lab)
 
 
 @pytest.mark.parametrize("args", [
-    # 0.3 s apart: each error is back before the next probe leaves, whatever the load, so
-    # neither tool has a "pipe" to report.
-    ["-c", "2", "-i", "0.3", NO_ROUTE],
-    ["-c", "2", "-i", "0.3", "-t", "2", "-6", "2001:db8:3::2"],
-    ["-c", "2", "-i", "0.3", "-6", "2001:db8:99::1"],
+    # One probe: a socket keeps the last ICMP error (sk_err) and may fail the next send with
+    # it; netladder sends again (PingSession._sendto), iputils may lose that probe.
+    ["-c", "1", NO_ROUTE],
+    ["-c", "1", "-t", "2", "-6", "2001:db8:3::2"],
+    ["-c", "1", "-6", "2001:db8:99::1"],
 ])
 def test_error_runs_print_what_iputils_prints_line_for_line(chain_lab: Lab,
                                                             args: list[str]) -> None:
@@ -263,5 +263,8 @@ def test_error_runs_print_what_iputils_prints_line_for_line(chain_lab: Lab,
         return re.sub(r"time \d+ms", "time Tms", text)
 
     mine = chain_lab.netladder("client", "ping", *args).stdout
-    theirs = iputils(chain_lab, *args)
+    # iputils now and then reports no error at all here (its error arrives while it is still
+    # in sendmsg); compare with a run of it that saw the error.
+    runs = (iputils(chain_lab, *args) for _ in range(5))
+    theirs = next((out for out in runs if "From " in out), "iputils never saw the error")
     assert normal(mine) == normal(theirs)

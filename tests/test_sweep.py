@@ -98,3 +98,18 @@ def test_programmatic_api(sweep_lab: Lab) -> None:
             "print(r.alive_count, len(r.targets), r.packets_sent, r.rtt_ms(0) is not None)\n")
     result = sweep_lab.exec("client", [sys.executable, "-c", code], check=False)
     assert result.stdout.split() == ["2", "3", "3", "True"], result.stderr
+
+
+def test_unprivileged_sweep_uses_the_datagram_socket_or_exits_3(sweep_lab: Lab) -> None:
+    argv = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-m",
+            "netladder", "sweep", "--json", "--retries", "0", "--timeout", "200",
+            "198.18.3.0/30", "198.18.140.1"]
+    denied = sweep_lab.exec("client", argv, check=False)
+    assert denied.returncode == 3 and "ping_group_range" in denied.stderr
+    sweep_lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"])
+    try:
+        allowed = sweep_lab.exec("client", argv, check=False)
+    finally:
+        sweep_lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"])
+    doc = json.loads(allowed.stdout)
+    assert doc["totals"]["alive"] == 2 and doc["totals"]["unreachable"] == 1

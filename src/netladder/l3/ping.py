@@ -246,10 +246,10 @@ class PingSession:
         try:
             self.sock.sock.sendto(packet, address)
         except OSError as exc:
-            # A raw socket keeps the last ICMP error (sk_err) and fails the next send with it
-            # once; that error was already counted from the ICMP message itself: send again.
-            if self.sock.kind != "raw" or exc.errno not in (errno.EHOSTUNREACH,
-                                                             errno.ENETUNREACH):
+            # The socket keeps the last ICMP error (sk_err) and fails the next send with it,
+            # once, before sending; that error was counted from the ICMP message itself (or
+            # the error queue): send again.
+            if exc.errno not in (errno.EHOSTUNREACH, errno.ENETUNREACH):
                 raise
             self.sock.sock.sendto(packet, address)
 
