@@ -195,7 +195,7 @@ def run_sweep(
     # and the replies it causes) runs on several CPUs at once; replies are read here only.
     helpers = 0
     if (isock.kind == "raw" and version == 4 and options.rate == 0 and not count_mode
-            and n >= PARALLEL_MIN):
+            and n >= PARALLEL_MIN and _single_threaded()):
         helpers = min(len(os.sched_getaffinity(0)), MAX_SENDERS) - 1
     if helpers:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
@@ -556,6 +556,14 @@ def run_sweep(
         packets_sent=total_sent, packets_received=total_received, duplicates=dups,
         corrupted=corrupt, other_icmp=other, elapsed_ms=(monotonic_ns() - started) / NS_PER_MS,
         socket_kind=isock.kind, interrupted=interrupted)
+
+
+def _single_threaded() -> bool:
+    """fork() is only safe (and warning-free) in a process with one thread: not when the async
+    API runs the engine in a worker thread."""
+    import threading
+
+    return threading.active_count() == 1
 
 
 def _fork_helper(sock: socket.socket, packet: bytearray, ip_off: int, v4: array[int],
