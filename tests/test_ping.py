@@ -268,3 +268,20 @@ def test_error_runs_print_what_iputils_prints_line_for_line(chain_lab: Lab,
     runs = (iputils(chain_lab, *args) for _ in range(5))
     theirs = next((out for out in runs if "From " in out), "iputils never saw the error")
     assert normal(mine) == normal(theirs)
+
+
+@pytest.mark.usefixtures("lab_ok")
+def test_a_name_is_resolved_once_and_shown_as_iputils_shows_it() -> None:
+    def normal(text: str) -> str:
+        text = re.sub(r"time=[\d.]+ ms", "time=T ms", text)
+        text = re.sub(r"time \d+ms", "time Tms", text)
+        return re.sub(r"= [\d./]+ ms", "= R ms", text)
+
+    # The isolated namespace's loopback: nothing leaves it.
+    mine = subprocess.run([sys.executable, "-m", "netladder", "ping", "-4", "-c", "1",
+                           "localhost"], capture_output=True, text=True, timeout=30)
+    theirs = subprocess.run(["ping", "-4", "-c", "1", "localhost"], capture_output=True,
+                            text=True, timeout=30)
+    assert mine.returncode == theirs.returncode == 0
+    assert normal(mine.stdout) == normal(theirs.stdout)
+    assert "64 bytes from localhost (127.0.0.1): icmp_seq=1" in mine.stdout
