@@ -76,3 +76,10 @@ def test_cidr_expansion_skips_network_and_broadcast_like_fping(block: str, first
 def test_bad_or_huge_cidr_is_a_usage_error(bad: str) -> None:
     with pytest.raises(UsageError):
         list(expand(bad))
+
+
+def test_ewma_is_iputils_fixed_point_smoothing() -> None:
+    from netladder.l3.stats import ewma_us
+
+    # rtt8 = 8·1000, then 8000 + 2000 − 8000/8 = 9000 → 1125 µs
+    assert ewma_us([1000, 2000]) == 1125 and ewma_us([]) == 0

@@ -73,6 +73,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     family.add_argument("-6", dest="version", action="store_const", const=6, help="IPv6 only")
     parser.add_argument("-I", dest="interface", metavar="IFACE|ADDR",
                         help="send from this interface or source address")
+    parser.add_argument("-q", dest="quiet", action="store_true",
+                        help="quiet: only the header and the summary")
     parser.add_argument("-n", dest="numeric", action="store_true",
                         help="numeric output (always: netladder never looks up PTR names)")
     parser.add_argument("--socket", choices=("dgram", "raw"), default=None,
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         probes=args.count, interval=args.interval,
         wait=args.wait if args.wait is not None else 10.0, deadline=args.deadline,
         size=args.size, ttl=args.ttl, device=device, source=source, prefer=args.socket)
-    printer = None if args.json else _print_event
+    printer = None if args.json or args.quiet else _print_event
     sessions = open_sessions(targets, options, printer)
     if not args.json:
         for s in sessions:
@@ -182,15 +184,20 @@ def summary(r: PingResult) -> str:
         line += f", {fmt_loss(r.loss_percent)}% packet loss, time {round(r.time_ms)}ms"
     lines = [f"--- {r.target.name} ping statistics ---", line]
     rtt = r.iputils
+    parts = []
     if r.received and rtt is not None:
-        rtt_line = rtt.line()
-        if r.pipe > 1:
-            rtt_line += f", pipe {r.pipe}"
-        lines.append(rtt_line)
-    elif r.pipe > 1:
-        lines.append(f"pipe {r.pipe}")
-    else:
-        lines.append("")  # iputils ends the block with a newline of its own, even when empty
+        parts.append(rtt.line())
+    if r.pipe > 1:
+        parts.append(f"pipe {r.pipe}")
+    if r.interval == 0 and r.received and r.transmitted > 1:
+        # iputils adds the inter-packet gap and its smoothed RTT when flooding (-i 0).
+        from netladder.l3.stats import ewma_us
+
+        ipg = int(r.time_ms * 1000) // (r.transmitted - 1)
+        ewma = ewma_us([s.rtt_us for s in r.samples])
+        parts.append(f"ipg/ewma {ipg // 1000}.{ipg % 1000:03d}/{ewma // 1000}.{ewma % 1000:03d} ms")
+    # iputils ends the block with a newline of its own, even when it is empty.
+    lines.append(", ".join(parts))
     return "\n".join(lines)
 
 

@@ -108,6 +108,7 @@ class PingResult(NamedTuple):
     interrupted: bool = False
     probes: int | None = None
     deadline: float | None = None
+    interval: float = 1.0
 
     @property
     def loss_percent(self) -> float:
@@ -373,6 +374,7 @@ class PingSession:
             error_events=tuple(self.error_events),
             interrupted=self.interrupted,
             probes=self.options.probes,
+            interval=self.options.interval,
             deadline=self.options.deadline,
         )
 

@@ -16,6 +16,7 @@ from typing import NamedTuple
 __all__ = [
     "IputilsRtt",
     "RttStats",
+    "ewma_us",
     "fping_loss",
     "fmt_loss",
     "iputils_rtt",
@@ -59,6 +60,14 @@ def iputils_rtt(samples_us: Sequence[int]) -> IputilsRtt | None:
         variance = total2 // n - avg * avg
     mdev = math.isqrt(abs(variance))
     return IputilsRtt(min(samples_us), avg, max(samples_us), mdev)
+
+
+def ewma_us(samples_us: Sequence[int]) -> int:
+    """iputils' smoothed RTT (×8 fixed point: rtt += t − rtt/8), in µs, for `ipg/ewma`."""
+    rtt8 = 0
+    for t in samples_us:
+        rtt8 = t * 8 if not rtt8 else rtt8 + t - rtt8 // 8
+    return rtt8 // 8
 
 
 def loss_percent(transmitted: int, received: int) -> float:
