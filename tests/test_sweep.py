@@ -25,10 +25,10 @@ def sweep_lab(lab_ok: None) -> Iterator[Lab]:
 
 def test_alive_set_equals_fpings_over_a_lab_block(sweep_lab: Lab) -> None:
     mine = sweep_lab.netladder("client", "sweep", "--alive", "--rate", "0", "--retries", "0",
-                               "--timeout", "300", ALIVE_BLOCK, SILENT_BLOCK)
-    theirs = sweep_lab.exec("client", ["fping", "-a", "-i", "0", "-r", "0", "-t", "300", "-g",
+                               "--timeout", "800", ALIVE_BLOCK, SILENT_BLOCK)
+    theirs = sweep_lab.exec("client", ["fping", "-a", "-i", "0", "-r", "0", "-t", "800", "-g",
                                        ALIVE_BLOCK], check=False)
-    theirs2 = sweep_lab.exec("client", ["fping", "-a", "-i", "0", "-r", "0", "-t", "300", "-g",
+    theirs2 = sweep_lab.exec("client", ["fping", "-a", "-i", "0", "-r", "0", "-t", "800", "-g",
                                         SILENT_BLOCK], check=False)
     fping_alive = theirs.stdout.split() + theirs2.stdout.split()
     assert mine.returncode == 1  # some unreachable, like fping

@@ -535,6 +535,9 @@ def run_sweep(
                 timeout_ms = max(0, min(50, (min(wake) - monotonic_ns() + 999_999)
                                         // NS_PER_MS))
             poller.poll(timeout_ms)
+        # Replies the kernel received before their deadline but that were still queued when
+        # the last deadline passed: they count (their RTT is from the kernel's timestamp).
+        drain()
     except KeyboardInterrupt:
         interrupted = True
     finally:
