@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from netladder.errors import from_oserror
 from netladder.l3.stats import IputilsRtt, RttStats, iputils_rtt, loss_percent, rtt_stats
 from netladder.l3.targets import Target
 from netladder.net.sockets import IcmpSocket, Kind, Received, open_icmp, receive
@@ -259,7 +260,7 @@ class PingSession:
             text = os.strerror(exc.errno or 0)
             self._error(ProbeError(seq, "local", 0, 0, f"sendmsg: {text}"))
         elif exc.errno not in (errno.ENOBUFS, errno.EAGAIN):
-            raise exc
+            raise from_oserror(exc, f"cannot send to {self.target.address}") from None
 
     def next_wakeup_ns(self) -> int | None:
         candidates = []

@@ -26,7 +26,7 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
-from netladder.errors import UsageError
+from netladder.errors import UsageError, from_oserror
 from netladder.net.sockets import (
     IP_RECVTTL,
     IPV6_RECVHOPLIMIT,
@@ -299,7 +299,7 @@ def run_sweep(
                 sendto(packet, address)
             except OSError as exc:
                 if exc.errno not in tolerated:
-                    raise
+                    raise from_oserror(exc, f"cannot send to {address[0]}") from None
                 # A raw socket fails one send with the last ICMP error it received (sk_err);
                 # only a second failure is about this probe.
                 try:
