@@ -285,3 +285,15 @@ def test_a_name_is_resolved_once_and_shown_as_iputils_shows_it() -> None:
     assert mine.returncode == theirs.returncode == 0
     assert normal(mine.stdout) == normal(theirs.stdout)
     assert "64 bytes from localhost (127.0.0.1): icmp_seq=1" in mine.stdout
+
+
+def test_interface_source_and_size_options(chain_lab: Lab) -> None:
+    iface = chain_lab.iface("client", "r1")
+    by_iface = ours(chain_lab, "-c", "1", "-I", iface, "-s", "1000", SERVER)
+    assert by_iface["received"] == 1 and by_iface["samples"][0]["size"] == 1008
+    by_source = ours(chain_lab, "-c", "1", "-I", chain_lab.addr("client"), SERVER)
+    assert by_source["received"] == 1
+    bad = chain_lab.netladder("client", "ping", "-c", "1", "-I", "nosuchif0", SERVER)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    foreign = chain_lab.netladder("client", "ping", "-c", "1", "-I", "198.51.100.99", SERVER)
+    assert foreign.returncode == 2
