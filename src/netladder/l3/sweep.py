@@ -562,11 +562,14 @@ def run_sweep(
 
 
 def _single_threaded() -> bool:
-    """fork() is only safe (and warning-free) in a process with one thread: not when the async
-    API runs the engine in a worker thread."""
+    """Whether fork() is safe here: from the main thread, with no other thread but daemons
+    (the progress bar's refresher) — not when the async API runs the engine in a worker
+    thread.  The child touches nothing but the socket, a buffer and the shared stamps."""
     import threading
 
-    return threading.active_count() == 1
+    current = threading.current_thread()
+    return current is threading.main_thread() and all(
+        t.daemon for t in threading.enumerate() if t is not current)
 
 
 def _fork_helper(sock: socket.socket, packet: bytearray, ip_off: int, v4: array[int],
