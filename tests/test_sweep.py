@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,3 +114,24 @@ def test_unprivileged_sweep_uses_the_datagram_socket_or_exits_3(sweep_lab: Lab) 
         sweep_lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"])
     doc = json.loads(allowed.stdout)
     assert doc["totals"]["alive"] == 2 and doc["totals"]["unreachable"] == 1
+
+
+@pytest.mark.parametrize("socket_kind", ["raw", "dgram"])
+def test_router_errors_are_counted_per_target(chain_lab: Lab, socket_kind: str) -> None:
+    # r1 has no route to 198.51.100.200/.201: each probe comes back as Net Unreachable — but
+    # r1 allows a source 5 such errors at once, then 1 per second (ip_error): wait for them.
+    if socket_kind == "dgram":
+        time.sleep(2.5)
+    chain_lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"])
+    try:
+        result = chain_lab.netladder("client", "sweep", "--json", "--socket", socket_kind,
+                                     "--retries", "0", "--timeout", "200", "198.51.100.200",
+                                     "198.51.100.201", "198.51.100.10")
+    finally:
+        chain_lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"])
+    doc: dict[str, Any] = json.loads(result.stdout)
+    by_address = {t["address"]: t for t in doc["targets"]}
+    for dead in ("198.51.100.200", "198.51.100.201"):
+        assert by_address[dead]["alive"] is False and by_address[dead]["errors"] >= 1
+        assert by_address[dead]["last_error"] == "Destination Net Unreachable"
+    assert by_address["198.51.100.10"]["alive"] and by_address["198.51.100.10"]["errors"] == 0
