@@ -5,15 +5,35 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import NoReturn
+import os
+import sys
+from typing import Any, NoReturn
 
 from netladder.errors import UsageError
 
-__all__ = ["Parser", "add_json", "positive_float", "positive_int"]
+__all__ = ["Formatter", "Parser", "add_json", "positive_float", "positive_int"]
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse's formatter without its `import shutil` (which drags in bz2, lzma and zlib):
+    argparse builds a formatter for every add_argument, so every start paid for it."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            try:
+                width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
+            except (OSError, ValueError):
+                width = 78
+        super().__init__(prog, indent_increment, max_help_position, width)
 
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line and exit 2, not usage text and exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")

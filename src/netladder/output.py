@@ -8,7 +8,6 @@ commands start fast.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import sys
@@ -94,6 +93,8 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dump_json(document: Any) -> str:
+    import json  # here, not at the top: one-shot human output should not pay for it
+
     return json.dumps(to_jsonable(document), indent=2, ensure_ascii=False)
 
 

@@ -78,8 +78,8 @@ def diagnose_in_lab(lab: Lab, scenario: Scenario, *extra: str) -> tuple[int, str
             node, args = scenario.follow_up
             follow = lab.netladder(node, *args, timeout=60)
     out = result.stdout
-    if follow is not None:
-        out += f"\n$ netladder {' '.join(scenario.follow_up[1])}   (on {scenario.follow_up[0]})\n"
-        out += follow.stdout + follow.stderr
+    if follow is not None and scenario.follow_up is not None:
+        node, args = scenario.follow_up
+        out += f"\n$ netladder {' '.join(args)}   (on {node})\n" + follow.stdout + follow.stderr
     return result.returncode, out, result.stderr
 

@@ -29,6 +29,7 @@ KINDS: dict[str, str] = {
     "https": "netladder.lab.svc_http:https_service",
     "http-hostile": "netladder.lab.svc_http:hostile_http_service",
     "tls": "netladder.lab.tls_service:tls_service",
+    "hostile-echo": "netladder.lab.hostile:hostile_echo_service",
 }
 
 _SERVERS: list[Any] = []  # keep servers and transports alive for the agent's lifetime

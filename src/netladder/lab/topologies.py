@@ -9,7 +9,7 @@ from dataclasses import replace
 from netladder.errors import UsageError
 from netladder.lab.topology import Link, Node, Segment, Service, Topology
 
-__all__ = ["BUILTIN", "chain", "chain3", "demo", "get", "nat", "pair", "scan"]
+__all__ = ["BUILTIN", "chain", "chain3", "demo", "get", "nat", "pair", "scan", "sweep"]
 
 SSH_BANNER = "SSH-2.0-OpenSSH_9.2p1 netladder-lab"
 SMTP_BANNER = "220 server.lab ESMTP netladder-lab"
@@ -237,8 +237,24 @@ def scan() -> Topology:
     )
 
 
+def sweep() -> Topology:
+    """client — target for sweeps and ping benchmarks: the target answers for 198.18.0.0/17 (a
+    `local` route); the client sends all of 198.18.0.0/16 to it (its gateway), and the other
+    half stays silent (the target is not a router, so it drops them without an ICMP error)."""
+    return Topology(
+        name="sweep",
+        description="client - target answering half of 198.18.0.0/16",
+        nodes=(
+            Node("client", gateway="target"),
+            Node("target", local_prefixes=("198.18.0.0/17",)),
+        ),
+        links=(Link("target", "client", "198.51.100.16/30", "2001:db8:200::/64"),),
+    )
+
+
 BUILTIN: dict[str, Callable[[], Topology]] = {
     "chain": chain, "chain3": chain3, "demo": demo, "nat": nat, "pair": pair, "scan": scan,
+    "sweep": sweep,
 }
 
 
