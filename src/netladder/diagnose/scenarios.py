@@ -25,8 +25,8 @@ class Scenario:
     words: tuple[str, ...] = ()  # what the verdict must say
     setup: Callable[[Lab], ContextManager[None]] = field(
         default=lambda lab: contextlib.nullcontext())
-    # A command run after the diagnosis (node, netladder arguments): the next step shown.
-    follow_up: tuple[str, tuple[str, ...]] | None = None
+    # A command run after the diagnosis: (node, netladder arguments) for this lab.
+    follow_up: Callable[[Lab], tuple[str, tuple[str, ...]]] | None = None
 
 
 @contextlib.contextmanager
@@ -55,7 +55,8 @@ SCENARIOS: tuple[Scenario, ...] = (
              setup=lambda lab: lab.fault(DropPort("server", 22))),
     Scenario("broken_port_forward", "a port forward on r2 with IP forwarding off",
              ("203.0.113.6:8022",), "l4", ("filtered",), setup=_broken_forward,
-             follow_up=("r2", ("forward", "verify", "--port", "8022"))),
+             follow_up=lambda lab: ("r2", ("forward", "verify", "--port", "8022",
+                                           "--from", lab.ns("client")))),
     Scenario("slow_hop", "100 ms added on the r1 - r2 link", (SERVER,), "path",
              ("203.0.113.6", "ms between hop"),
              setup=lambda lab: lab.fault(Delay("r1", "r2", 100))),
@@ -73,13 +74,11 @@ def diagnose_in_lab(lab: Lab, scenario: Scenario, *extra: str) -> tuple[int, str
     """Run `netladder diagnose` for the scenario on the lab's client (faults applied)."""
     with scenario.setup(lab):
         result = lab.netladder("client", "diagnose", *scenario.args, *extra, timeout=60)
-        follow = None
+        out = result.stdout
         if scenario.follow_up is not None:
-            node, args = scenario.follow_up
+            node, args = scenario.follow_up(lab)
             follow = lab.netladder(node, *args, timeout=60)
-    out = result.stdout
-    if follow is not None and scenario.follow_up is not None:
-        node, args = scenario.follow_up
-        out += f"\n$ netladder {' '.join(args)}   (on {node})\n" + follow.stdout + follow.stderr
+            out += f"\n$ netladder {' '.join(args)}   (on {node})\n"
+            out += follow.stdout + follow.stderr
     return result.returncode, out, result.stderr
 
