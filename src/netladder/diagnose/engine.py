@@ -74,9 +74,7 @@ async def names_rung(target: Target) -> tuple[Rung, str | None]:
         return Rung("names", Status.PASS, summary, _ms(started), None,
                     {"system": to_jsonable(system)}), address
     dns = await resolve(target.host, "A", wait=1.0, tries=2)
-    where = f" from {dns.server}" if dns.server else ""
-    summary = (f"{target.host} does not resolve: {dns.message}{where} "
-               f"(system resolver: {system.error})")
+    summary = f"{target.host} does not resolve: {dns.message} (system resolver: {system.error})"
     return Rung("names", Status.FAIL, summary, _ms(started),
                 f"netladder dns {target.host} --compare",
                 {"system": to_jsonable(system), "dns": to_jsonable(dns)}), None
@@ -373,8 +371,6 @@ def _verdict(rungs: list[Rung]) -> Verdict:
             # The path rung names where; L3's loss/RTT says how much the user sees.
             l3 = next(r for r in rungs if r.layer == "l3")
             text = f"{text} (end to end: {l3.summary})"
-        if rung.layer == "l7":
-            text = f"HTTP: {text}"
         return Verdict(rung.layer, f"{_TITLE[rung.layer]}: {text}", rung.next_command)
     warnings = [r for r in rungs if r.status is Status.WARN]
     text = "every layer passes"
