@@ -62,3 +62,14 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
     return value
+
+
+def port_number(text: str) -> int:
+    """A TCP/UDP port, 1-65535 (port 0 means "any" to the kernel, never a target)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range (1-65535): {text}")
+    return value

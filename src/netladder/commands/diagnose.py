@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from netladder.args import add_json
+from netladder.args import add_json, port_number
 
 __all__ = ["register", "run"]
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port: {text!r}") from None
-    if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"port {port} is outside 1-65535")
-    return port
-
-
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="a host, host:port, [v6]:port or an http(s) URL")
-    parser.add_argument("-p", "--port", type=_port, action="append", default=[],
+    parser.add_argument("-p", "--port", type=port_number, action="append", default=[],
                         help="TCP port(s) to check (repeatable); a URL or host:port names one")
     parser.add_argument("--deep", action="store_true",
                         help="trace the path even when L3 looks healthy")

@@ -11,7 +11,7 @@ import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from netladder.args import add_json, positive_float
+from netladder.args import add_json, port_number, positive_float
 from netladder.errors import (
     EXIT_FAIL,
     EXIT_INTERRUPTED,
@@ -28,16 +28,6 @@ if TYPE_CHECKING:
     from netladder.nat.verify import VerifyResult
 
 __all__ = ["register", "run"]
-
-
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 1-65535, not {value}")
-    return value
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -6,22 +6,12 @@ import argparse
 import sys
 from typing import IO, TYPE_CHECKING
 
-from netladder.args import add_json, positive_float, positive_int
+from netladder.args import add_json, port_number, positive_float, positive_int
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from netladder.output import emit_json, fmt_ms, paint
 
 if TYPE_CHECKING:
     from netladder.path.model import Hop, TraceResult
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range (1-65535): {text}")
-    return value
 
 
 def _ttl(text: str) -> int:
@@ -38,7 +28,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="address or name to trace")
     parser.add_argument("--proto", choices=("udp", "icmp", "tcp"), default="udp",
                         help="probe protocol (default udp, as traceroute)")
-    parser.add_argument("-p", "--port", type=_port,
+    parser.add_argument("-p", "--port", type=port_number,
                         help="destination port (udp: 33434, tcp: 80); constant for the trace")
     parser.add_argument("-q", "--queries", type=positive_int, default=3,
                         help="probes per hop (default 3)")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
-import tempfile
 import time
 from typing import Any
 
 from netladder.l4.model import Banner, TlsInfo
+from netladder.net.certs import decode_der
 
 __all__ = ["HTTP_PORTS", "TLS_PORTS", "grab_banner", "grab_tls", "printable"]
 
@@ -98,24 +97,6 @@ def _name(parts: Any) -> str:
     return ", ".join(items)
 
 
-def _decode_der(der: bytes) -> dict[str, Any]:
-    """The certificate's fields as ssl.getpeercert() would give them, also for a certificate we
-    did not verify (CPython's own decoder; it only reads files)."""
-    import ssl
-
-    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
-    if decode is None:  # pragma: no cover - other Pythons
-        return {}
-    fd, path = tempfile.mkstemp(suffix=".pem")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(ssl.DER_cert_to_PEM_cert(der))
-        result: dict[str, Any] = decode(path)
-        return result
-    finally:
-        os.unlink(path)
-
-
 async def grab_tls(address: str, port: int, server_name: str | None = None,
                    wait: float = 5.0) -> TlsInfo:
     """Complete a TLS handshake (without verifying: we report, we do not judge trust) and
@@ -135,7 +116,7 @@ async def grab_tls(address: str, port: int, server_name: str | None = None,
     try:
         tls = writer.get_extra_info("ssl_object")
         der = tls.getpeercert(binary_form=True) if tls else None
-        fields = _decode_der(der) if der else {}
+        fields = decode_der(der) if der else {}
         not_after = fields.get("notAfter", "")
         days = 0
         iso = ""

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from netladder.net.certs import decode_der
+
 if TYPE_CHECKING:
     import ssl
 
@@ -40,7 +42,7 @@ def tls_info(ssl_object: ssl.SSLObject, host: str, verified: bool) -> TlsInfo:
         # decode the DER ourselves through the ssl module's own decoder.
         der = ssl_object.getpeercert(binary_form=True)
         if der:
-            cert = _decode_der(der)
+            cert = decode_der(der)
     subject = _name(cert.get("subject", ()))
     issuer = _name(cert.get("issuer", ()))
     sans = tuple(f"{kind}:{value}" for kind, value in cert.get("subjectAltName", ()))
@@ -57,26 +59,6 @@ def tls_info(ssl_object: ssl.SSLObject, host: str, verified: bool) -> TlsInfo:
         hostname_match=hostname_matches(host, cert.get("subjectAltName", ())),
         verified=verified,
     )
-
-
-def _decode_der(der: bytes) -> dict[str, Any]:
-    import os
-    import ssl
-    import tempfile
-
-    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
-    if decode is None:
-        return {}
-    fd, path = tempfile.mkstemp(suffix=".pem")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(ssl.DER_cert_to_PEM_cert(der))
-        result: dict[str, Any] = decode(path)
-        return result
-    except (OSError, ValueError):
-        return {}
-    finally:
-        os.unlink(path)
 
 
 def _name(rdns: Sequence[Sequence[tuple[str, str]]]) -> str:
