@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-__all__ = ["KINDS", "http_service", "tcp_banner_service", "udp_echo_service"]
+__all__ = ["KINDS", "http_service", "read_request", "tcp_banner_service", "udp_echo_service"]
 
 KINDS: dict[str, str] = {
     "tcp": "netladder.lab.services:tcp_banner_service",
@@ -130,6 +130,25 @@ def render_response(spec: Mapping[str, Any], method: str) -> bytes:
     return head.encode("latin-1") + b"\r\n" + (body if send_body else b"")
 
 
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str]] | None:
+    """One HTTP/1.1 request head (its body, if any, read and dropped): method, target and
+    headers with lower-case names; None when the request line is not three words."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    request_line, *lines = head.decode("latin-1").split("\r\n")
+    parts = request_line.split(" ")
+    if len(parts) != 3:
+        return None
+    headers = {}
+    for line in lines:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    if length:
+        await reader.readexactly(min(length, 1 << 20))
+    return parts[0], parts[1], headers
+
+
 async def http_service(port: int, options: Mapping[str, Any]) -> None:
     """HTTP/1.1 with scripted status, headers, body and delay per path (keep-alive)."""
     routes: Mapping[str, Any] = options.get("routes", {})
@@ -138,17 +157,10 @@ async def http_service(port: int, options: Mapping[str, Any]) -> None:
         with contextlib.suppress(OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
                                  asyncio.LimitOverrunError, ValueError):
             while True:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-                request_line, *header_lines = head.decode("latin-1").split("\r\n")
-                method, target, _version = request_line.split(" ", 2)
-                headers = {}
-                for line in header_lines:
-                    if ":" in line:
-                        k, v = line.split(":", 1)
-                        headers[k.strip().lower()] = v.strip()
-                length = int(headers.get("content-length", "0") or 0)
-                if length:
-                    await reader.readexactly(min(length, 1 << 20))
+                request = await read_request(reader)
+                if request is None:
+                    break
+                method, target, headers = request
                 spec = _response_spec(target.split("?", 1)[0], routes)
                 if method == "HEAD" and isinstance(spec.get("head"), Mapping):
                     spec = {**spec, **spec["head"]}  # a route may answer HEAD differently

@@ -32,27 +32,11 @@ from netladder.lab.services import (
     MAX_HEAD,
     _response_spec,
     dual_stack_socket,
+    read_request,
     render_response,
 )
 
 __all__ = ["hostile_http_service", "https_service"]
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str]] | None:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-    request_line, *lines = head.decode("latin-1").split("\r\n")
-    parts = request_line.split(" ")
-    if len(parts) != 3:
-        return None
-    headers = {}
-    for line in lines:
-        if ":" in line:
-            k, v = line.split(":", 1)
-            headers[k.strip().lower()] = v.strip()
-    length = int(headers.get("content-length", "0") or 0)
-    if length:
-        await reader.readexactly(min(length, 1 << 20))
-    return parts[0], parts[1], headers
 
 
 def _spec_for(method: str, target: str, routes: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,7 +49,7 @@ def _spec_for(method: str, target: str, routes: Mapping[str, Any]) -> dict[str, 
 async def _serve_h1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     routes: Mapping[str, Any]) -> None:
     while True:
-        request = await _read_request(reader)
+        request = await read_request(reader)
         if request is None:
             return
         method, target, headers = request
@@ -159,7 +143,7 @@ async def https_service(port: int, options: Mapping[str, Any]) -> None:
                 await writer.drain()
                 await asyncio.sleep(5)
             elif hostile:
-                request = await _read_request(reader)
+                request = await read_request(reader)
                 await _misbehave(request[1].split("?", 1)[0] if request else "", writer)
             elif alpn == "h2":
                 await _serve_h2(reader, writer, routes)
@@ -179,7 +163,7 @@ async def hostile_http_service(port: int, options: Mapping[str, Any]) -> None:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(Exception):
-            request = await _read_request(reader)
+            request = await read_request(reader)
             path = request[1] if request else ""
             await _misbehave(path.split("?", 1)[0], writer)
         with contextlib.suppress(Exception):
