@@ -138,3 +138,38 @@ def test_bad_input_is_one_line_and_exit_2(demo_lab: Lab, argv: list[str]) -> Non
     result = demo_lab.netladder("client", *argv)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unprivileged_diagnose_warns_where_it_cannot_look(demo_lab: Lab) -> None:
+    # No CAP_NET_RAW and ping_group_range "1 0": no live ARP, no ICMP; TCP and HTTP still work.
+    import sys
+
+    result = demo_lab.exec("client", ["setpriv", "--inh-caps=-all", "--bounding-set=-all",
+                                      sys.executable, "-m", "netladder", "diagnose",
+                                      "http://www.lab/", "--json"], check=False)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert layer(doc, "l2")["status"] == "warn" and layer(doc, "l3")["status"] == "warn"
+    assert layer(doc, "path")["status"] == "skip"  # nothing to trace without a probe socket
+    assert layer(doc, "l4")["status"] == "pass" and layer(doc, "l7")["status"] == "pass"
+    assert "CAP_NET_RAW" in json.dumps(doc)
+
+
+def test_ctrl_c_prints_what_was_gathered_and_exits_130(demo_lab: Lab) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from netladder.lab.faults import DropPort
+
+    with demo_lab.fault(DropPort("server", 22)):
+        proc = demo_lab.popen("client", [sys.executable, "-m", "netladder", "diagnose",
+                                         "www.lab:22"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.9)  # names and route are done; the filtered port is still being probed
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "www.lab is" in out and "interrupted" in out
+    assert "Traceback" not in err

@@ -21,19 +21,25 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from netladder.diagnose.engine import diagnose
+    from netladder.diagnose.engine import Options, Progress, diagnose
     from netladder.diagnose.target import parse_target
+    from netladder.errors import EXIT_INTERRUPTED
     from netladder.output import emit_json
 
     target = parse_target(args.target, tuple(args.port))
-    from netladder.diagnose.engine import Options
-
-    result = asyncio.run(diagnose(target, Options(deep=args.deep)))
+    progress = Progress()
+    try:
+        result = asyncio.run(diagnose(target, Options(deep=args.deep), progress))
+    except KeyboardInterrupt:
+        result = progress.partial(target)
+        code = EXIT_INTERRUPTED
+    else:
+        code = 0 if result.ok else 1
     if args.json:
         emit_json(result.as_dict())
     else:
         print(render(result))
-    return 0 if result.ok else 1
+    return code
 
 
 def render(result: object) -> str:

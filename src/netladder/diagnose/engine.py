@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netladder.diagnose.model import LAYERS, Diagnosis, Rung, Status, Verdict
@@ -30,6 +30,18 @@ __all__ = ["Options", "diagnose"]
 HIGH_RTT_MS = 50.0
 PING_COUNT = 10
 PING_INTERVAL_S = 0.05
+
+
+@dataclass
+class Progress:
+    """What a diagnosis has gathered so far: on Ctrl-C the command prints it."""
+
+    rungs: dict[str, Rung] = field(default_factory=dict)
+    address: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def partial(self, target: Target) -> Diagnosis:
+        return _finish(target, self.address, dict(self.rungs), self.started, interrupted=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,13 +273,16 @@ async def l7_rung(target: Target, address: str, timeout_s: float) -> Rung:
 # -- the ladder ----------------------------------------------------------------------------------
 
 
-async def diagnose(target: Target, options: Options | None = None) -> Diagnosis:
+async def diagnose(target: Target, options: Options | None = None,
+                   progress: Progress | None = None) -> Diagnosis:
     opts = options or Options()
-    started = time.monotonic()
-    rungs: dict[str, Rung] = {}
+    state = progress if progress is not None else Progress()
+    started = state.started
+    rungs = state.rungs
 
     names, address = await names_rung(target)
     rungs["names"] = names
+    state.address = address
     if address is None:
         return _finish(target, None, rungs, started)
 
@@ -307,8 +322,8 @@ async def diagnose(target: Target, options: Options | None = None) -> Diagnosis:
 
     if route.status is Status.FAIL or l2.status is Status.FAIL:
         pass  # a lower rung explains everything above it
-    elif opts.deep or l3.status is Status.FAIL or (l3.status is Status.WARN
-                                                     and "blocked" not in l3.summary):
+    elif opts.deep or l3.status is Status.FAIL or (
+            l3.status is Status.WARN and ping is not None and "blocked" not in l3.summary):
         first_port = target.ports[0] if target.ports else None
         rungs["path"] = await _timed("path", lambda: path_rung(address, l3, first_port))
 
@@ -340,17 +355,22 @@ _SKIP_REASONS = {
 
 
 def _finish(target: Target, address: str | None, rungs: dict[str, Rung],
-            started: float) -> Diagnosis:
+            started: float, interrupted: bool = False) -> Diagnosis:
     ordered = []
     for layer in LAYERS:
         rung = rungs.get(layer)
         if rung is None:
             reason = _SKIP_REASONS.get(layer, "not reached: a lower layer failed")
-            if address is None:
+            if address is None and "names" in rungs:
                 reason = "not reached: the name did not resolve"
+            if interrupted:
+                reason = "not reached: interrupted"
             rung = Rung(layer, Status.SKIP, reason)
         ordered.append(rung)
-    return Diagnosis(target.text, address, tuple(ordered), _verdict(ordered), _ms(started))
+    verdict = _verdict(ordered)
+    if interrupted and verdict.layer is None:
+        verdict = Verdict("interrupted", "interrupted before every layer was checked", None)
+    return Diagnosis(target.text, address, tuple(ordered), verdict, _ms(started))
 
 
 _TITLE = {"names": "names", "route": "routing", "l2": "L2", "l3": "L3", "path": "path",
@@ -375,5 +395,7 @@ def _verdict(rungs: list[Rung]) -> Verdict:
     warnings = [r for r in rungs if r.status is Status.WARN]
     text = "every layer passes"
     if warnings:
-        text += " (" + "; ".join(f"{_TITLE[r.layer]}: {r.summary}" for r in warnings) + ")"
+        # The short form: each warning's first clause (the rung lines above have the rest).
+        text += " (warnings: " + "; ".join(
+            f"{_TITLE[r.layer]}: {r.summary.split(' (')[0].split(': ')[0]}" for r in warnings) + ")"
     return Verdict(None, text, None)

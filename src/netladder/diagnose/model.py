@@ -6,6 +6,7 @@ by tests/test_diagnose_schema.py):
     {
       "target": str, "address": str | null, "ok": bool, "elapsed_ms": float,
       "verdict": {"layer": str | null, "text": str, "next_command": str | null},
+      (verdict.layer is null when every layer passed, "interrupted" after Ctrl-C)
       "layers": [
         {"layer": "names" | "route" | "l2" | "l3" | "path" | "l4" | "l7",
          "status": "pass" | "fail" | "warn" | "skip",
@@ -57,7 +58,7 @@ class Rung:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    layer: str | None  # None: every layer passed
+    layer: str | None  # None: every layer passed; "interrupted" after Ctrl-C
     text: str
     next_command: str | None = None
 
