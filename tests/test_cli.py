@@ -124,3 +124,11 @@ def test_heavy_modules_stay_out_of_start_up() -> None:
                             check=True).stdout.split()
     for heavy in ("rich", "pyroute2", "dns", "asyncio", "h2", "ssl"):
         assert heavy not in loaded, heavy
+
+
+def test_lab_up_without_ip_names_the_missing_tool() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("as non-root the missing privilege is reported first")
+    result = run_cli("lab", "up", env={"PATH": "/nonexistent"})
+    assert result.returncode == 3, result.stderr
+    assert "ip" in result.stderr and "apt-get install iproute2" in result.stderr
