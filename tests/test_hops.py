@@ -83,6 +83,14 @@ def test_sampling_noise_between_lossy_hops_is_not_a_quiet_router() -> None:
     assert v.kind == "loss" and v.hop == 3 and v.quiet_hops == () and not v.notes
 
 
+def test_a_wide_but_chance_gap_behind_one_lossy_link_is_not_a_quiet_router() -> None:
+    # 30 % loss on one link, 80 cycles: hop 3 lost 32, the destination 15 — more than twice,
+    # yet within sampling noise of one loss rate (seen in CI before the z-test).
+    v = judge(path([1.0] * 80, [2.0] * 80, [3.0] * 48 + [None] * 32, [4.0] * 65 + [None] * 15),
+              True)
+    assert v.kind == "loss" and v.hop == 3 and v.quiet_hops == ()
+
+
 def test_loss_only_at_one_router_is_not_path_loss() -> None:
     v = judge(path([1.0] * 10, [None] * 10, [3.0] * 10), True)
     assert v.kind == "ok" and v.quiet_hops == (2,)

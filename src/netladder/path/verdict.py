@@ -13,6 +13,7 @@ Pure functions over hops.  The rules follow what experienced mtr readers do:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from netladder.path.model import Hop, Verdict
@@ -85,17 +86,34 @@ def _loss(hops: Sequence[Hop], ttl: int) -> float:
     return next(h.stats.loss_pct for h in hops if h.ttl == ttl)
 
 
+def _clearly_more_loss(hop: Hop, other: Hop) -> bool:
+    """Whether `hop` lost more than `other` beyond sampling noise: the two-proportion z-test
+    at z > 3 (pooled).  Two hops behind one lossy link each lose ~p of n probes, and with
+    n = 80, p = 0.3 their losses differ by more than 15 points now and then by chance alone."""
+    n1, n2 = hop.stats.sent, other.stats.sent
+    if n1 <= 0 or n2 <= 0:
+        return False
+    p1, p2 = hop.stats.lost / n1, other.stats.lost / n2
+    pooled = (hop.stats.lost + other.stats.lost) / (n1 + n2)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return p1 - p2 > 3 * spread
+
+
 def _quiet_hops(hops: Sequence[Hop], min_loss_pct: float) -> tuple[int, ...]:
     """Hops losing much more than some hop after them (which it cannot, were the loss on the
     path): the router is not answering, not losing packets.  "Much": at least `min_loss_pct`
-    points and twice the later loss, so sampling noise between two lossy hops is not it."""
+    points, twice the later loss, and more than sampling noise between two lossy hops."""
     out = []
     for i, hop in enumerate(hops):
         later = hops[i + 1:]
         if not later or hop.stats.loss_pct < min_loss_pct:
             continue
-        floor = min(h.stats.loss_pct for h in later)
-        if hop.stats.loss_pct - floor >= min_loss_pct and floor < hop.stats.loss_pct / 2:
+        least = min(later, key=lambda h: h.stats.loss_pct)
+        floor = least.stats.loss_pct
+        # A later hop that lost nothing cannot sit behind a lossy link (at any sample size,
+        # e.g. one-shot traces' three probes); one that lost some must differ beyond noise.
+        if (hop.stats.loss_pct - floor >= min_loss_pct and floor < hop.stats.loss_pct / 2
+                and (least.stats.lost == 0 or _clearly_more_loss(hop, least))):
             out.append(hop.ttl)
     return tuple(out)
 
