@@ -28,7 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 from netladder.l7 import http1
 from netladder.l7.lint import Exchange, Finding, lint
-from netladder.l7.tlsinfo import TlsInfo, tls_info
+from netladder.l7.tlsinfo import TlsInfo, is_ip, tls_info
 
 if TYPE_CHECKING:
     import ssl
@@ -549,7 +549,7 @@ async def _resolve(loop: asyncio.AbstractEventLoop, url: Url,
                    opts: HttpOptions) -> list[tuple[int, tuple[Any, ...]]]:
     forced = opts.resolve.get((url.host, url.port))
     host = forced or url.host
-    if _is_ip(host):
+    if is_ip(host):
         ip = ipaddress.ip_address(host.split("%", 1)[0])
         family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
         return [(family, (host, url.port))]
@@ -558,14 +558,6 @@ async def _resolve(loop: asyncio.AbstractEventLoop, url: Url,
     except socket.gaierror as exc:
         raise _Failed("dns", f"could not resolve {host!r}: {exc.strerror}") from None
     return [(info[0], info[4]) for info in infos]
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
 
 
 async def _connect(loop: asyncio.AbstractEventLoop,

@@ -14,7 +14,7 @@ from netladder.net.certs import decode_der
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["TlsInfo", "hostname_matches", "tls_info"]
+__all__ = ["TlsInfo", "hostname_matches", "is_ip", "tls_info"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ def _iso(when: str) -> str:
 def hostname_matches(host: str, sans: Sequence[tuple[str, str]]) -> bool:
     """RFC 6125 §6.4: DNS names (a wildcard only as the whole leftmost label) and IP SANs."""
     host = host.lower().rstrip(".")
-    if _is_ip(host):
+    if is_ip(host):
         ip = ipaddress.ip_address(host)
         return any(kind == "IP Address" and _same_ip(value, ip) for kind, value in sans)
     for kind, value in sans:
@@ -102,7 +102,7 @@ def _same_ip(value: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> b
         return False
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
