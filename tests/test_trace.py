@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -221,6 +222,46 @@ def test_an_administrative_reject_is_annotated_and_ends_the_trace(lab: Lab) -> N
     assert [p["annotation"] for p in doc["hops"][-1]["probes"]] == ["!X"] * 3
     assert doc["verdict"]["kind"] == "unreachable" and "!X" in doc["verdict"]["text"]
     assert " !X" in text.splitlines()[4]
+
+
+@contextmanager
+def routing_loop(lab: Lab) -> Iterator[None]:
+    """r2 routes the server back to r1, which sends it to r2 again, until the TTL runs out."""
+    routes = [("-4", SERVER[4], "203.0.113.5"), ("-6", SERVER[6], "2001:db8:2::1")]
+    for family, dest, via in routes:
+        lab.exec("r2", ["ip", family, "route", "replace", dest, "via", via])
+    try:
+        yield
+    finally:
+        for family, dest, _ in routes:
+            lab.exec("r2", ["ip", family, "route", "del", dest], check=False)
+
+
+# (hop where the loop starts, its routers): IPv6's r1 answers from the address of the link the
+# looping packet came in on, so from hop 3 on it is 2001:db8:2::1, not hop 1's 2001:db8:1::1.
+LOOPS = {4: (1, ["203.0.113.1", "203.0.113.6"]), 6: (2, ["2001:db8:2::2", "2001:db8:2::1"])}
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_a_routing_loop_is_named_with_the_hops_traceroute_shows(lab: Lab, version: int) -> None:
+    start, loop = LOOPS[version]
+    with routing_loop(lab):
+        doc = trace(lab, SERVER[version], "-m", "10", code=1)
+        text = lab.netladder("client", "trace", SERVER[version], "-m", "10").stdout
+        theirs = traceroute_hops(lab, "-m", "10", SERVER[version])
+    assert addresses(doc) == theirs and len(theirs) == 10
+    assert addresses(doc)[start - 1:] == (loop * 5)[:11 - start]
+    verdict = doc["verdict"]
+    assert verdict["kind"] == "no-answer" and not doc["reached"]
+    assert verdict["loop"] == loop and verdict["hop"] == start
+    named = f"routing loop between {loop[0]} and {loop[1]}"
+    assert named in verdict["text"]
+    assert f"verdict: {named}" in text
+
+
+def test_a_path_without_a_loop_names_none(lab: Lab) -> None:
+    doc = trace(lab, SERVER[4], "-m", "3", code=1)
+    assert doc["verdict"]["loop"] == []
 
 
 def test_max_ttl_below_the_destination_says_so(lab: Lab) -> None:
