@@ -129,7 +129,28 @@ def test_the_table_works_unprivileged_and_the_check_says_what_it_needs(chain_lab
     assert checked.returncode == 3 and "CAP_NET_RAW" in checked.stderr
 
 
+@pytest.mark.parametrize("argv", [
+    ["--check", "198.51.100.10", "--json"],
+    ["--check", "--json", "198.51.100.10"],
+    ["--json", "--check", "198.51.100.10"],
+    ["--check", "-I", "to-r1", "--json", "198.51.100.10"],
+    ["198.51.100.10", "--check", "--json", "-I", "to-r1"],
+])
+def test_the_check_takes_its_target_in_any_order(chain_lab: Lab, argv: list[str]) -> None:
+    result = chain_lab.netladder("client", "neigh", *argv)
+    assert result.returncode == 0, result.stderr
+    (c,) = json.loads(result.stdout)["checks"]
+    assert (c["target"], c["neighbour"], c["iface"]) == ("198.51.100.10", "203.0.113.1", "to-r1")
+    # The live reply is the gateway's MAC, as arping sees it.
+    anchor = chain_lab.exec("client", ["arping", "-c", "1", "-w", "1", "-I", "to-r1",
+                                       "203.0.113.1"], check=False).stdout
+    assert c["verdict"] == "ok" and [m.upper() for m in c["live_macs"]] == re.findall(
+        r"\[([0-9A-F:]{17})\]", anchor)
+
+
 @pytest.mark.parametrize("argv", [["neigh", "-I", "nosuchif0"], ["neigh", "--check", "bogus"],
+                                  ["neigh", "--check", "198.51.100.10", "198.51.100.9"],
+                                  ["neigh", "198.51.100.10"],
                                   ["neigh", "sideways"], ["neigh", "--count", "2"]])
 def test_bad_input_is_one_line_and_exit_2(chain_lab: Lab, argv: list[str]) -> None:
     result = chain_lab.netladder("client", *argv)
