@@ -107,6 +107,33 @@ def test_dad_finds_an_address_in_use_and_passes_a_free_one(
     assert arping(chain_lab, "lan3", "-D", "-I", "lan", "198.51.100.100")[0] == 0
 
 
+def test_dad_of_an_address_this_host_also_holds_reports_the_conflict_as_arping_does(
+        chain_lab: Lab, duplicate_on_lan: tuple[str, str]) -> None:
+    v4, _ = duplicate_on_lan  # lan2 holds lan1's address too: probe it from lan2
+    lan1 = chain_lab.mac("lan1", "lan")
+    assert arping(chain_lab, "lan2", "-D", "-I", "lan", v4) == (1, {lan1})
+    for iface in ([], ["-I", "lan"]):  # arping needs -I; the link that holds it is found
+        code, doc = arp(chain_lab, "lan2", v4, "--dad", "-c", "2", *iface)
+        assert code == 1 and doc["own"] and doc["iface"] == "lan"
+        assert doc["source"] == "0.0.0.0" and doc["macs"] == [lan1]
+    text = chain_lab.netladder("lan2", "arp", v4, "--dad", "-c", "1", *FAST).stdout
+    assert text.startswith(f"ARPING {v4} from 0.0.0.0 lan\n")
+    assert f"duplicate: {v4}, this host's own address, is in use by {lan1}" in text
+    # An address only this host holds: nobody else answers, as for arping -D (exit 0).
+    alone = chain_lab.addr("lan2")
+    assert arping(chain_lab, "lan2", "-D", "-I", "lan", alone)[0] == 0
+    code, doc = arp(chain_lab, "lan2", alone, "--dad", "-c", "2")
+    assert code == 0 and doc["received"] == 0 and doc["own"]
+
+
+def test_own_address_without_dad_or_on_lo_only_is_bad_input(chain_lab: Lab) -> None:
+    for argv, says in ((["203.0.113.2"], "--dad asks whether another station holds it"),
+                       (["127.0.0.1", "--dad"], "on lo, which has no ARP")):
+        result = chain_lab.netladder("client", "arp", *argv)
+        assert result.returncode == 2 and result.stdout == ""
+        assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(("argv", "says"), [
     (["203.0.113.1", "-I", "nosuchif0"], "no such interface"),
     (["198.51.100.10"], "not on a local link"),

@@ -86,7 +86,8 @@ def summary(result: ProbeResult) -> list[str]:
                            "red"))
     if setup.dad:
         if result.replies:
-            lines.append(paint(f"duplicate: {setup.target} is in use by "
+            mine = ", this host's own address," if setup.own else ""
+            lines.append(paint(f"duplicate: {setup.target}{mine} is in use by "
                                f"{', '.join(result.macs)}", "red"))
         elif not result.interrupted:
             lines.append(paint(f"{setup.target} is free on {setup.iface} (no station answered "

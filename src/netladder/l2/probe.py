@@ -55,6 +55,7 @@ class ProbeSetup:
     mac: str
     source: str  # our address on the link ("0.0.0.0" for a duplicate-address probe)
     dad: bool
+    own: bool = False  # the target is this host's own address (a --dad probe of it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,11 @@ async def prepare(target: str, iface: str | None = None, dad: bool = False,
         index = ifindex(iface) if iface else None
         decision = await lookup_route(str(address), iface, nl=link)
         if decision.type == "local":
-            raise UsageError(f"{address} is this host's own address")
+            if not dad:
+                raise UsageError(f"{address} is this host's own address (--dad asks whether "
+                                 "another station holds it too)")
+            # arping -D probes it: another station holding it answers, a conflict (exit 1).
+            return await _own_address_setup(link, address, index)
         if decision.type in {"broadcast", "multicast", "anycast"}:
             raise UsageError(f"{address} is a {decision.type} address on {decision.iface}, not "
                              "one neighbour")
@@ -153,6 +158,32 @@ async def prepare(target: str, iface: str | None = None, dad: bool = False,
     finally:
         if own:
             link.close()
+
+
+async def _own_address_setup(nl: Netlink, address: ipaddress.IPv4Address |
+                             ipaddress.IPv6Address, index: int | None) -> ProbeSetup:
+    """A duplicate-address probe of an address this host holds: on the Ethernet link that
+    holds it (or the one named)."""
+    holders = [a.ifindex for a in await nl.addrs(socket.AF_INET) if a.address == str(address)]
+    links = await nl.links()
+    usable = [i for i in dict.fromkeys(holders) if (index is None or i == index)
+              and i in links and links[i].is_ethernet and links[i].mac]
+    if index is not None and not usable:
+        name = ifname(index)
+        info = links.get(index)
+        if info is None or not info.is_ethernet or not info.mac:
+            raise UsageError(f"{name} is not an Ethernet interface: it has no ARP/NDP")
+        usable = [index]  # probe there as asked, as arping -D -I does
+    if not usable:
+        where = ", ".join(ifname(i) or str(i) for i in dict.fromkeys(holders)) or "lo"
+        raise UsageError(f"{address} is this host's own address on {where}, which has no ARP")
+    if len(usable) > 1:
+        names = ", ".join(ifname(i) or str(i) for i in usable)
+        raise UsageError(f"{address} is on several links here ({names}): name one with -I")
+    info = links[usable[0]]
+    assert info.mac is not None
+    return ProbeSetup(str(address), 4, ifname(usable[0]) or str(usable[0]), usable[0],
+                      info.mac, "0.0.0.0", True, own=True)
 
 
 async def _source_on(nl: Netlink, index: int, target: ipaddress.IPv4Address |
