@@ -264,6 +264,65 @@ def test_a_path_without_a_loop_names_none(lab: Lab) -> None:
     assert doc["verdict"]["loop"] == []
 
 
+def traceroute_annotations(lab: Lab, *args: str) -> list[tuple[str | None, list[str]]]:
+    """traceroute's hops as (responder, the annotation after each probe's time)."""
+    out = lab.exec("client", ["traceroute", "-n", "-w", "1", *args]).stdout
+    return [(hop, re.findall(r" ms(?: (!\S+))?", line))
+            for hop, line in zip(traceroute_hops(lab, *args), out.splitlines()[1:], strict=True)]
+
+
+@contextmanager
+def rejected_at_r3(lab: Lab, family: str, reject: str) -> Iterator[None]:
+    """r3 rejects the probes it would forward to the server, with `reject` (nft's words)."""
+    table = (f"table {family} nlreject {{\n  chain f {{\n"
+             "    type filter hook forward priority 0; policy accept;\n"
+             f"    udp dport 33434-33534 reject with {reject}\n  }}\n}}\n")
+    lab.exec("r3", ["nft", "-f", "-"], input=table)
+    try:
+        yield
+    finally:
+        lab.exec("r3", ["nft", "delete", "table", family, "nlreject"], check=False)
+
+
+# Every Destination Unreachable a Linux firewall can send, from a router (r3): traceroute's
+# annotation, which netladder must print too.  Port unreachable has none: it is the normal end
+# of a UDP trace, and from a router it means a firewall, which the verdict says.
+@pytest.mark.parametrize("version, reject, annotation", [
+    (4, "icmp type port-unreachable", ""),
+    (4, "icmp type net-unreachable", "!N"),
+    (4, "icmp type host-unreachable", "!H"),
+    (4, "icmp type prot-unreachable", "!P"),
+    (4, "icmp type net-prohibited", "!X"),
+    (4, "icmp type host-prohibited", "!X"),
+    (4, "icmp type admin-prohibited", "!X"),
+    (6, "icmpv6 type port-unreachable", ""),
+    (6, "icmpv6 type no-route", "!N"),
+    (6, "icmpv6 type admin-prohibited", "!X"),
+    (6, "icmpv6 type addr-unreachable", "!H"),
+    (6, "icmpv6 type policy-fail", "!<5>"),
+    (6, "icmpv6 type reject-route", "!<6>"),
+])
+def test_an_icmp_error_from_a_router_is_annotated_as_traceroute_does(
+        lab: Lab, version: int, reject: str, annotation: str) -> None:
+    with rejected_at_r3(lab, "ip" if version == 4 else "ip6", reject):
+        doc = trace(lab, SERVER[version], code=1)
+        text = lab.netladder("client", "trace", SERVER[version]).stdout
+        theirs = traceroute_annotations(lab, SERVER[version])
+    r3 = (HOPS4 if version == 4 else HOPS6)[2]
+    assert [hop for hop, _ in theirs] == addresses(doc) == [*(HOPS4 if version == 4 else
+                                                             HOPS6)[:3], r3]
+    assert theirs[-1][1] == [annotation] * 3
+    last = doc["hops"][-1]["probes"]
+    assert [p["annotation"] for p in last] == [annotation] * 3
+    assert all(p["kind"] == "unreachable" for p in last) and not doc["reached"]
+    assert text.splitlines()[4].count(" !") == (3 if annotation else 0)
+    verdict = doc["verdict"]
+    assert verdict["kind"] == "unreachable" and verdict["hop"] == 4
+    if not annotation:
+        assert f"hop 4 ({r3}) answered port unreachable from a router, not the target" \
+            in verdict["text"]
+
+
 def test_max_ttl_below_the_destination_says_so(lab: Lab) -> None:
     doc = trace(lab, SERVER[4], "-m", "2", code=1)
     assert addresses(doc) == HOPS4[:2]
