@@ -214,6 +214,22 @@ def test_tcp_to_a_dropped_port_says_so(lab: Lab) -> None:
     assert "tcp port 80" in verdict["text"] and "dropped" in verdict["text"]
 
 
+def test_a_router_that_forwards_nothing_is_not_called_a_firewall(lab: Lab) -> None:
+    lab.exec("r3", ["sysctl", "-qw", "net.ipv4.ip_forward=0"])
+    try:
+        doc = trace(lab, SERVER[4], "--proto", "tcp", "-p", "22", "-w", "0.5", code=1)
+        theirs = traceroute_hops(lab, "-T", "-p", "22", "-m", "8", SERVER[4])
+    finally:
+        lab.exec("r3", ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    # r3 neither forwards nor says Time Exceeded (ip_error sends nothing when forwarding is
+    # off): silence from hop 3, for traceroute too.
+    assert addresses(doc) == theirs[:len(addresses(doc))] == [*HOPS4[:2], None, None, None,
+                                                              None, None]
+    text = doc["verdict"]["text"]
+    assert "silence from hop 3 on" in text and "a router that does not forward" in text
+    assert "probably" not in text
+
+
 def test_an_administrative_reject_is_annotated_and_ends_the_trace(lab: Lab) -> None:
     with lab.fault(RejectPort("server", 33434, "udp")):
         doc = trace(lab, SERVER[4], code=1)

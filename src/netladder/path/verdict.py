@@ -71,8 +71,12 @@ def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
             text = (f"the destination did not answer; the last hop that answered is "
                     f"{_name(tail)}, silence from hop {tail.ttl + 1} on")
             if protocol == "tcp" and port is not None:
-                text += (f" (no SYN-ACK or RST for tcp port {port}: the port is probably "
-                         "dropped by a firewall)")
+                # Silence alone does not say who drops: a filter on the port, a router that
+                # forwards nothing, a host that is down all look the same from here.
+                text += (f" (no SYN-ACK or RST for tcp port {port}: the probes are dropped on "
+                         "the way or at the host — a firewall on the port, a router that does "
+                         "not forward, or the host down; --proto icmp shows whether the host "
+                         "answers)")
             return Verdict("no-answer", text, hop=tail.ttl + 1, from_hop=tail.ttl,
                            quiet_hops=quiet, notes=notes)
         return Verdict("no-answer", "nothing answered", notes=notes)
