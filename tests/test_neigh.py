@@ -118,6 +118,16 @@ def test_an_unanswering_gateway_is_reported_as_such(chain_lab: Lab) -> None:
         "L2 broken: the default gateway 203.0.113.1 does not answer ARP on to-r1")
 
 
+def test_a_silent_on_link_address_is_no_answer_without_a_single_cause(chain_lab: Lab) -> None:
+    result = chain_lab.netladder("lan3", "neigh", "--check", "198.51.100.100", "--json")
+    anchor = chain_lab.exec("lan3", ["arping", "-c", "1", "-w", "1", "-I", "lan",
+                                     "198.51.100.100"], check=False)
+    assert anchor.returncode == 1 and result.returncode == 1
+    (c,) = json.loads(result.stdout)["checks"]
+    assert c["verdict"] == "no_answer" and c["live_macs"] == [] and not c["via_gateway"]
+    assert "it is down, not on this link, or drops ARP" in c["summary"]
+
+
 def test_the_table_works_unprivileged_and_the_check_says_what_it_needs(chain_lab: Lab) -> None:
     table = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "--json"], check=False)
     assert table.returncode == 0, table.stderr

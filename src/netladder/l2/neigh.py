@@ -186,7 +186,8 @@ async def _check(target: str, decision: RouteDecision, defaults: tuple[DefaultRo
                           **common)
         return result(Verdict.NO_ANSWER,
                       f"{hop} does not answer {proto} on {decision.iface} ({live.sent} "
-                      f"requests, no reply): it is down or not on this link; {entry_text}",
+                      f"requests, no reply): it is down, not on this link, or drops {proto}; "
+                      f"{entry_text}",
                       **common)
     if len(macs) > 1:
         return result(Verdict.CONFLICT,
