@@ -109,6 +109,8 @@ def test_destination_silent_names_the_last_answering_hop() -> None:
     v = judge(hops, False, protocol="tcp", port=80)
     assert v.kind == "no-answer" and v.hop == 2
     assert "tcp port 80" in v.text and "dropped" in v.text
+    # Silence names no single cause: a firewall, a router not forwarding or a host down.
+    assert "probably" not in v.text and "router that does not forward" in v.text
 
 
 def test_an_unreachable_error_ends_the_path() -> None:
@@ -117,3 +119,43 @@ def test_an_unreachable_error_ends_the_path() -> None:
                hop_stats([1.0]))
     v = judge([hop(1, "198.51.100.1", [1.0]), last], False)
     assert v.kind == "unreachable" and v.hop == 2 and "!X" in v.text
+
+
+def routers(*addresses: str | None, rtt: float = 0.3) -> list[Hop]:
+    """One-shot hops (three probes each) answered by `addresses` in TTL order (None: silent)."""
+    return [hop(i + 1, a or "", [rtt] * 3 if a else [None] * 3) for i, a in enumerate(addresses)]
+
+
+def test_a_routing_loop_is_named_by_the_routers_that_repeat() -> None:
+    # r2 routes the target back to r1 (traceroute: 1 and 2 alternate up to -m).
+    v = judge(routers(*["203.0.113.1", "203.0.113.6"] * 5), False)
+    assert v.kind == "no-answer" and v.loop == ("203.0.113.1", "203.0.113.6") and v.hop == 1
+    assert v.text == ("routing loop between 203.0.113.1 and 203.0.113.6: hops 1-2 repeat up "
+                      "to hop 10, the destination is not reached")
+
+
+def test_a_loop_further_on_with_a_silent_router_is_found_where_it_starts() -> None:
+    a, b, c = "198.51.100.21", "198.51.100.22", "198.51.100.23"
+    v = judge(routers("198.51.100.1", "198.51.100.2", a, b, c, a, None, c, a, b, c), False)
+    assert v.loop == (a, b, c) and v.hop == 3
+    assert v.text.startswith(f"routing loop through {a}, {b} and {c}: hops 3-5 repeat up to "
+                             "hop 11")
+
+
+@pytest.mark.parametrize("addresses", [
+    ("203.0.113.1", "203.0.113.6", "203.0.113.1"),  # -m 3: r2 seen once, nothing proven
+    ("198.51.100.1", "198.51.100.2", "198.51.100.3", None, None),  # silence, no repetition
+    ("198.51.100.1", "198.51.100.9", "198.51.100.9", "198.51.100.9", "198.51.100.9"),
+    ("198.51.100.1", "198.51.100.2", "198.51.100.1", "198.51.100.3", "198.51.100.1"),
+])
+def test_no_loop_without_a_cycle_seen_twice(addresses: tuple[str | None, ...]) -> None:
+    v = judge(routers(*addresses), False)
+    assert v.loop == () and "loop" not in v.text
+
+
+def test_a_reached_destination_is_never_a_loop() -> None:
+    # Per-flow balancing can show a router twice; the destination answered, so no loop.
+    hops = routers("198.51.100.1", "198.51.100.2", "198.51.100.1", "198.51.100.2")
+    hops.append(hop(5, "198.51.100.10", [0.3] * 3, "reply"))
+    v = judge(hops, True)
+    assert v.loop == () and v.kind == "ok"

@@ -118,6 +118,16 @@ def test_an_unanswering_gateway_is_reported_as_such(chain_lab: Lab) -> None:
         "L2 broken: the default gateway 203.0.113.1 does not answer ARP on to-r1")
 
 
+def test_a_silent_on_link_address_is_no_answer_without_a_single_cause(chain_lab: Lab) -> None:
+    result = chain_lab.netladder("lan3", "neigh", "--check", "198.51.100.100", "--json")
+    anchor = chain_lab.exec("lan3", ["arping", "-c", "1", "-w", "1", "-I", "lan",
+                                     "198.51.100.100"], check=False)
+    assert anchor.returncode == 1 and result.returncode == 1
+    (c,) = json.loads(result.stdout)["checks"]
+    assert c["verdict"] == "no_answer" and c["live_macs"] == [] and not c["via_gateway"]
+    assert "it is down, not on this link, or drops ARP" in c["summary"]
+
+
 def test_the_table_works_unprivileged_and_the_check_says_what_it_needs(chain_lab: Lab) -> None:
     table = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "--json"], check=False)
     assert table.returncode == 0, table.stderr
@@ -129,7 +139,28 @@ def test_the_table_works_unprivileged_and_the_check_says_what_it_needs(chain_lab
     assert checked.returncode == 3 and "CAP_NET_RAW" in checked.stderr
 
 
+@pytest.mark.parametrize("argv", [
+    ["--check", "198.51.100.10", "--json"],
+    ["--check", "--json", "198.51.100.10"],
+    ["--json", "--check", "198.51.100.10"],
+    ["--check", "-I", "to-r1", "--json", "198.51.100.10"],
+    ["198.51.100.10", "--check", "--json", "-I", "to-r1"],
+])
+def test_the_check_takes_its_target_in_any_order(chain_lab: Lab, argv: list[str]) -> None:
+    result = chain_lab.netladder("client", "neigh", *argv)
+    assert result.returncode == 0, result.stderr
+    (c,) = json.loads(result.stdout)["checks"]
+    assert (c["target"], c["neighbour"], c["iface"]) == ("198.51.100.10", "203.0.113.1", "to-r1")
+    # The live reply is the gateway's MAC, as arping sees it.
+    anchor = chain_lab.exec("client", ["arping", "-c", "1", "-w", "1", "-I", "to-r1",
+                                       "203.0.113.1"], check=False).stdout
+    assert c["verdict"] == "ok" and [m.upper() for m in c["live_macs"]] == re.findall(
+        r"\[([0-9A-F:]{17})\]", anchor)
+
+
 @pytest.mark.parametrize("argv", [["neigh", "-I", "nosuchif0"], ["neigh", "--check", "bogus"],
+                                  ["neigh", "--check", "198.51.100.10", "198.51.100.9"],
+                                  ["neigh", "198.51.100.10"],
                                   ["neigh", "sideways"], ["neigh", "--count", "2"]])
 def test_bad_input_is_one_line_and_exit_2(chain_lab: Lab, argv: list[str]) -> None:
     result = chain_lab.netladder("client", *argv)

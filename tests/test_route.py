@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from netladder.l2.route import table_names
 from netladder.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -80,6 +84,83 @@ def test_default_routes_are_listed_for_both_families(chain_lab: Lab) -> None:
         (6, r["gateway"], r["dev"]) for r in anchor6}
     text = chain_lab.netladder("r1", "route").stdout
     assert "no default route" in text
+
+
+# Policy routing on the client: a rule per selector ip route get takes (to, oif, from), each
+# leading to a table of its own that holds a route the main table does not.
+POLICY = [
+    (["-4", "rule", "add", "to", "198.51.100.10", "lookup", "100"],
+     ["-4", "route", "add", "198.51.100.10", "via", "203.0.113.1", "table", "100", "metric",
+      "7"]),
+    (["-6", "rule", "add", "to", "2001:db8:3::10", "lookup", "100"],
+     ["-6", "route", "add", "2001:db8:3::10", "via", "2001:db8:1::1", "table", "100"]),
+    (["-4", "rule", "add", "oif", "to-r1", "lookup", "101"],
+     ["-4", "route", "add", "198.51.100.64/26", "dev", "to-r1", "table", "101"]),
+    (["-4", "rule", "add", "from", "203.0.113.2", "lookup", "102"],
+     ["-4", "route", "add", "198.51.100.8/30", "via", "203.0.113.1", "table", "102"]),
+]
+
+
+@contextmanager
+def policy_rules(lab: Lab) -> Iterator[None]:
+    try:
+        for rule, route in POLICY:
+            lab.exec("client", ["ip", *route])
+            lab.exec("client", ["ip", *rule])
+        yield
+    finally:
+        for rule, route in POLICY:
+            lab.exec("client", ["ip", rule[0], "rule", "del", *rule[3:]], check=False)
+            lab.exec("client", ["ip", route[0], "route", "del", *route[3:]], check=False)
+
+
+@pytest.mark.parametrize(("args", "table", "prefix"), [
+    (["198.51.100.10"], "100", "198.51.100.10/32"),  # a rule on the destination
+    (["2001:db8:3::10"], "100", "2001:db8:3::10/128"),
+    (["198.51.100.66", "-I", "to-r1"], "101", "198.51.100.64/26"),  # on the output device
+    (["198.51.100.66"], "main", "default"),  # ... which a plain lookup does not name
+    (["198.51.100.9", "--from", "203.0.113.2"], "102", "198.51.100.8/30"),  # on the source
+    (["198.51.100.9"], "main", "default"),  # src 0: the source rule does not apply
+    (["203.0.113.2"], "local", "203.0.113.2/32"),  # the local table, before any rule
+])
+def test_policy_routing_names_the_table_ip_route_get_names(chain_lab: Lab, args: list[str],
+                                                           table: str, prefix: str) -> None:
+    anchor_args = [{"-I": "oif", "--from": "from"}.get(a, a) for a in args]
+    with policy_rules(chain_lab):
+        result = chain_lab.netladder("client", "route", *args, "--json")
+        text = chain_lab.netladder("client", "route", *args).stdout
+        anchor = json.loads(chain_lab.exec("client", ["ip", "-j", "route", "get",
+                                                      *anchor_args]).stdout)[0]
+    assert result.returncode == 0, result.stderr
+    d = json.loads(result.stdout)["decision"]
+    assert d["table"] == anchor.get("table", "main") == table
+    assert d["prefix"] == prefix
+    assert (d["iface"], d["gateway"]) == (anchor["dev"], anchor.get("gateway"))
+    if "metric" in anchor:
+        assert d["metric"] == anchor["metric"]
+    assert f" table {table} " in text.splitlines()[0]
+    if "--from" in args:  # ip route get's words: DESTINATION from SOURCE via ...
+        assert text.startswith(f"{args[0]} from {args[2]} via ") and d["source"] == args[2]
+
+
+def test_route_from_an_address_this_host_lacks_is_bad_input(chain_lab: Lab) -> None:
+    anchor = chain_lab.exec("client", ["ip", "route", "get", "198.51.100.10", "from",
+                                       "203.0.113.99"], check=False)
+    # The kernel refuses (ENETUNREACH, ip exits 2): no output route from a foreign address.
+    assert anchor.returncode == 2 and "Network is unreachable" in anchor.stderr
+    result = chain_lab.netladder("client", "route", "198.51.100.10", "--from", "203.0.113.99")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == "netladder: 203.0.113.99 is not an address of this host"
+
+
+def test_table_names_are_read_as_iproute2_reads_them(tmp_path: Path) -> None:
+    base = tmp_path / "rt_tables"
+    base.write_text("# comment\n255\tlocal\n254 main\n100 vpn # the tunnel\nbad line x\n")
+    (tmp_path / "rt_tables.d").mkdir()
+    (tmp_path / "rt_tables.d" / "extra.conf").write_text("0x65 office\n")
+    names = table_names((str(base), str(tmp_path / "fallback")))
+    assert names == {255: "local", 254: "main", 100: "vpn", 101: "office"}
+    assert table_names((str(tmp_path / "none"),)) == {}
 
 
 def test_route_works_without_any_privilege(chain_lab: Lab) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -213,6 +214,22 @@ def test_tcp_to_a_dropped_port_says_so(lab: Lab) -> None:
     assert "tcp port 80" in verdict["text"] and "dropped" in verdict["text"]
 
 
+def test_a_router_that_forwards_nothing_is_not_called_a_firewall(lab: Lab) -> None:
+    lab.exec("r3", ["sysctl", "-qw", "net.ipv4.ip_forward=0"])
+    try:
+        doc = trace(lab, SERVER[4], "--proto", "tcp", "-p", "22", "-w", "0.5", code=1)
+        theirs = traceroute_hops(lab, "-T", "-p", "22", "-m", "8", SERVER[4])
+    finally:
+        lab.exec("r3", ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    # r3 neither forwards nor says Time Exceeded (ip_error sends nothing when forwarding is
+    # off): silence from hop 3, for traceroute too.
+    assert addresses(doc) == theirs[:len(addresses(doc))] == [*HOPS4[:2], None, None, None,
+                                                              None, None]
+    text = doc["verdict"]["text"]
+    assert "silence from hop 3 on" in text and "a router that does not forward" in text
+    assert "probably" not in text
+
+
 def test_an_administrative_reject_is_annotated_and_ends_the_trace(lab: Lab) -> None:
     with lab.fault(RejectPort("server", 33434, "udp")):
         doc = trace(lab, SERVER[4], code=1)
@@ -221,6 +238,105 @@ def test_an_administrative_reject_is_annotated_and_ends_the_trace(lab: Lab) -> N
     assert [p["annotation"] for p in doc["hops"][-1]["probes"]] == ["!X"] * 3
     assert doc["verdict"]["kind"] == "unreachable" and "!X" in doc["verdict"]["text"]
     assert " !X" in text.splitlines()[4]
+
+
+@contextmanager
+def routing_loop(lab: Lab) -> Iterator[None]:
+    """r2 routes the server back to r1, which sends it to r2 again, until the TTL runs out."""
+    routes = [("-4", SERVER[4], "203.0.113.5"), ("-6", SERVER[6], "2001:db8:2::1")]
+    for family, dest, via in routes:
+        lab.exec("r2", ["ip", family, "route", "replace", dest, "via", via])
+    try:
+        yield
+    finally:
+        for family, dest, _ in routes:
+            lab.exec("r2", ["ip", family, "route", "del", dest], check=False)
+
+
+# (hop where the loop starts, its routers): IPv6's r1 answers from the address of the link the
+# looping packet came in on, so from hop 3 on it is 2001:db8:2::1, not hop 1's 2001:db8:1::1.
+LOOPS = {4: (1, ["203.0.113.1", "203.0.113.6"]), 6: (2, ["2001:db8:2::2", "2001:db8:2::1"])}
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_a_routing_loop_is_named_with_the_hops_traceroute_shows(lab: Lab, version: int) -> None:
+    start, loop = LOOPS[version]
+    with routing_loop(lab):
+        doc = trace(lab, SERVER[version], "-m", "10", code=1)
+        text = lab.netladder("client", "trace", SERVER[version], "-m", "10").stdout
+        theirs = traceroute_hops(lab, "-m", "10", SERVER[version])
+    assert addresses(doc) == theirs and len(theirs) == 10
+    assert addresses(doc)[start - 1:] == (loop * 5)[:11 - start]
+    verdict = doc["verdict"]
+    assert verdict["kind"] == "no-answer" and not doc["reached"]
+    assert verdict["loop"] == loop and verdict["hop"] == start
+    named = f"routing loop between {loop[0]} and {loop[1]}"
+    assert named in verdict["text"]
+    assert f"verdict: {named}" in text
+
+
+def test_a_path_without_a_loop_names_none(lab: Lab) -> None:
+    doc = trace(lab, SERVER[4], "-m", "3", code=1)
+    assert doc["verdict"]["loop"] == []
+
+
+def traceroute_annotations(lab: Lab, *args: str) -> list[tuple[str | None, list[str]]]:
+    """traceroute's hops as (responder, the annotation after each probe's time)."""
+    out = lab.exec("client", ["traceroute", "-n", "-w", "1", *args]).stdout
+    return [(hop, re.findall(r" ms(?: (!\S+))?", line))
+            for hop, line in zip(traceroute_hops(lab, *args), out.splitlines()[1:], strict=True)]
+
+
+@contextmanager
+def rejected_at_r3(lab: Lab, family: str, reject: str) -> Iterator[None]:
+    """r3 rejects the probes it would forward to the server, with `reject` (nft's words)."""
+    table = (f"table {family} nlreject {{\n  chain f {{\n"
+             "    type filter hook forward priority 0; policy accept;\n"
+             f"    udp dport 33434-33534 reject with {reject}\n  }}\n}}\n")
+    lab.exec("r3", ["nft", "-f", "-"], input=table)
+    try:
+        yield
+    finally:
+        lab.exec("r3", ["nft", "delete", "table", family, "nlreject"], check=False)
+
+
+# Every Destination Unreachable a Linux firewall can send, from a router (r3): traceroute's
+# annotation, which netladder must print too.  Port unreachable has none: it is the normal end
+# of a UDP trace, and from a router it means a firewall, which the verdict says.
+@pytest.mark.parametrize("version, reject, annotation", [
+    (4, "icmp type port-unreachable", ""),
+    (4, "icmp type net-unreachable", "!N"),
+    (4, "icmp type host-unreachable", "!H"),
+    (4, "icmp type prot-unreachable", "!P"),
+    (4, "icmp type net-prohibited", "!X"),
+    (4, "icmp type host-prohibited", "!X"),
+    (4, "icmp type admin-prohibited", "!X"),
+    (6, "icmpv6 type port-unreachable", ""),
+    (6, "icmpv6 type no-route", "!N"),
+    (6, "icmpv6 type admin-prohibited", "!X"),
+    (6, "icmpv6 type addr-unreachable", "!H"),
+    (6, "icmpv6 type policy-fail", "!<5>"),
+    (6, "icmpv6 type reject-route", "!<6>"),
+])
+def test_an_icmp_error_from_a_router_is_annotated_as_traceroute_does(
+        lab: Lab, version: int, reject: str, annotation: str) -> None:
+    with rejected_at_r3(lab, "ip" if version == 4 else "ip6", reject):
+        doc = trace(lab, SERVER[version], code=1)
+        text = lab.netladder("client", "trace", SERVER[version]).stdout
+        theirs = traceroute_annotations(lab, SERVER[version])
+    r3 = (HOPS4 if version == 4 else HOPS6)[2]
+    assert [hop for hop, _ in theirs] == addresses(doc) == [*(HOPS4 if version == 4 else
+                                                             HOPS6)[:3], r3]
+    assert theirs[-1][1] == [annotation] * 3
+    last = doc["hops"][-1]["probes"]
+    assert [p["annotation"] for p in last] == [annotation] * 3
+    assert all(p["kind"] == "unreachable" for p in last) and not doc["reached"]
+    assert text.splitlines()[4].count(" !") == (3 if annotation else 0)
+    verdict = doc["verdict"]
+    assert verdict["kind"] == "unreachable" and verdict["hop"] == 4
+    if not annotation:
+        assert f"hop 4 ({r3}) answered port unreachable from a router, not the target" \
+            in verdict["text"]
 
 
 def test_max_ttl_below_the_destination_says_so(lab: Lab) -> None:

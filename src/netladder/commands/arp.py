@@ -80,13 +80,25 @@ def summary(result: ProbeResult) -> list[str]:
     lines = [f"Sent {result.sent} probes ({result.sent} "
              f"{'broadcast' if setup.version == 4 else 'multicast'}(s))",
              f"Received {result.received} response(s)"]
+    if result.duplicates:
+        lines.append(f"  +{result.duplicates} duplicate(s): a station answering one request "
+                     "again, not counted")
+    proto = "ARP" if setup.version == 4 else "NDP"
+    if result.dropped:
+        lines.append(paint(f"the kernel dropped {result.dropped} frame(s), the socket's buffer "
+                           "full (a flood): stations that answered may be missing", "yellow"))
+    for claim in result.unsolicited:
+        lines.append(paint(f"unsolicited: {claim.mac} claims {setup.target} in {claim.frames} "
+                           f"{proto} frame(s) that do not answer us (gratuitous, or to other "
+                           "stations): a duplicate address or spoofing", "red"))
     if result.conflict:
         lines.append(paint(f"conflict: {len(result.macs)} stations answer for {setup.target}: "
                            f"{', '.join(result.macs)} (a duplicate address on {setup.iface})",
                            "red"))
     if setup.dad:
         if result.replies:
-            lines.append(paint(f"duplicate: {setup.target} is in use by "
+            mine = ", this host's own address," if setup.own else ""
+            lines.append(paint(f"duplicate: {setup.target}{mine} is in use by "
                                f"{', '.join(result.macs)}", "red"))
         elif not result.interrupted:
             lines.append(paint(f"{setup.target} is free on {setup.iface} (no station answered "
@@ -106,6 +118,9 @@ def as_json(result: ProbeResult) -> dict[str, object]:
                  for r in result.replies],
         macs=list(result.macs),
         conflict=result.conflict,
+        duplicates=result.duplicates,
+        dropped=result.dropped,
+        unsolicited=[to_jsonable(c) for c in result.unsolicited],
         ok=result.ok,
         elapsed_ms=round(result.elapsed_ms, 3),
         interrupted=result.interrupted,

@@ -21,8 +21,11 @@ _STATE_COLOURS = {"REACHABLE": "green", "PERMANENT": "cyan", "STALE": "yellow",
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", choices=["watch"], metavar="watch",
-                        help="follow neighbour changes live (arpwatch's events)")
+    # One positional: `watch`, or the TARGET of --check.  (--check's own optional value would
+    # stop taking TARGET once another option comes between them: `--check --json TARGET`.)
+    parser.add_argument("action", nargs="?", metavar="watch|TARGET",
+                        help="watch: follow neighbour changes live (arpwatch's events); "
+                             "TARGET: the destination for --check")
     parser.add_argument("--check", nargs="?", const="", default=None, metavar="TARGET",
                         help="compare the table's MAC of the next hop towards TARGET (default: "
                              "the default gateways) with a live ARP/NDP reply")
@@ -35,6 +38,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action not in (None, "watch"):
+        if args.check is None:
+            raise UsageError(f"netladder neigh: {args.action!r} is neither 'watch' nor an "
+                             "option; a TARGET goes with --check")
+        if args.check:
+            raise UsageError(f"netladder neigh --check: one TARGET ({args.check!r} or "
+                             f"{args.action!r})")
+        args.check, args.action = args.action, None
     if args.action == "watch":
         if args.check is not None:
             raise UsageError("netladder neigh: --check and watch are separate actions")

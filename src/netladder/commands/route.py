@@ -8,7 +8,7 @@ import asyncio
 import sys
 
 from netladder.args import add_json
-from netladder.errors import EXIT_FAIL, EXIT_OK
+from netladder.errors import EXIT_FAIL, EXIT_OK, UsageError
 from netladder.l2.route import DefaultRoute, RouteDecision, default_routes, lookup_route
 from netladder.output import emit_json, paint
 
@@ -20,15 +20,19 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="an IPv4 or IPv6 address (default: show the default routes only)")
     parser.add_argument("-I", "--iface", metavar="IFACE",
                         help="ask as if the packet had to leave by this interface")
+    parser.add_argument("--from", dest="source", metavar="ADDR",
+                        help="ask as if the packet came from this local address (ip route get "
+                             "... from ADDR: policy rules on the source apply)")
     add_json(parser)
 
 
-async def _gather(target: str | None, iface: str | None
+async def _gather(target: str | None, iface: str | None, source: str | None = None
                   ) -> tuple[RouteDecision | None, tuple[DefaultRoute, ...]]:
     from netladder.l2.netlink import Netlink
 
     async with Netlink() as nl:
-        decision = await lookup_route(target, iface, nl=nl) if target else None
+        decision = (await lookup_route(target, iface, nl=nl, source=source) if target
+                    else None)
         return decision, await default_routes(nl)
 
 
@@ -36,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from netladder.l2.route import parse_destination
 
     target = parse_destination(args.target) if args.target else None
-    decision, defaults = asyncio.run(_gather(target, args.iface))
+    if args.source is not None and target is None:
+        raise UsageError("netladder route: --from needs a TARGET")
+    decision, defaults = asyncio.run(_gather(target, args.iface, args.source))
     code = EXIT_FAIL if decision is not None and not decision.reachable else EXIT_OK
     if args.json:
         emit_json({"target": target, "decision": _decision_json(decision),
@@ -71,6 +77,8 @@ def describe(d: RouteDecision) -> str:
     if d.error is not None:
         return paint(f"{d.destination}: {d.type} ({d.error})", "red")
     parts = [d.destination] if d.type == "unicast" else [d.type, d.destination]
+    if d.source:
+        parts += ["from", d.source]
     if d.gateway:
         parts += ["via", d.gateway]
     if d.iface:

@@ -79,6 +79,9 @@ class Verdict(StrEnum):
     CONFLICT = "conflict"  # two stations answer for one address
     NO_ROUTE = "no_route"  # nothing to check: no route (or no default route)
     NOT_APPLICABLE = "not_applicable"  # a local address, or a link without ARP/NDP
+    # The table agreed with what answered, but the kernel dropped frames in a flood: another
+    # station may have answered unseen.
+    INCOMPLETE = "incomplete"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,13 @@ async def _check(target: str, decision: RouteDecision, defaults: tuple[DefaultRo
                       False, decision, None, None, (), None, Verdict.NOT_APPLICABLE, "")
 
     def result(verdict: Verdict, summary: str, **evidence: Any) -> NeighCheck:
+        probed = evidence.get("probe")
+        if probed is not None and probed.dropped:
+            summary += (f"; the kernel dropped {probed.dropped} frame(s) in a flood: the live "
+                        "answer may be incomplete")
+            evidence["fix"] = None  # the station that answered may be the flood's, not the hop
+            if verdict == Verdict.OK:
+                verdict = Verdict.INCOMPLETE
         return replace(base, verdict=verdict, summary=summary, **evidence)
 
     if not decision.reachable:
@@ -157,7 +167,17 @@ async def _check(target: str, decision: RouteDecision, defaults: tuple[DefaultRo
     entry_text = (f"the {proto} entry for {hop} is {table_mac} ({table_state})" if table_mac
                   else f"the {proto} table has no MAC for {hop}"
                   + (f" ({table_state})" if table_state else ""))
+    # Stations claiming the address in frames that did not answer us (gratuitous ARP, replies
+    # to others): a second holder of the address, or a spoofer poisoning caches.
+    claims = live.unsolicited
+    claimed = "; ".join(f"{c.mac} claims {hop} in {c.frames} unsolicited {proto} frame(s)"
+                        for c in claims)
     if not macs:
+        if claims:
+            return result(Verdict.CONFLICT,
+                          f"L2 broken: {who} does not answer {proto} on {decision.iface} "
+                          f"({live.sent} requests, no reply), but {claimed} (a duplicate "
+                          f"address or spoofing); {entry_text}", **common)
         if decision.gateway is not None or is_default:
             return result(Verdict.NO_ANSWER,
                           f"L2 broken: {who} does not answer {proto} on {decision.iface} "
@@ -166,17 +186,26 @@ async def _check(target: str, decision: RouteDecision, defaults: tuple[DefaultRo
                           **common)
         return result(Verdict.NO_ANSWER,
                       f"{hop} does not answer {proto} on {decision.iface} ({live.sent} "
-                      f"requests, no reply): it is down or not on this link; {entry_text}",
+                      f"requests, no reply): it is down, not on this link, or drops {proto}; "
+                      f"{entry_text}",
                       **common)
     if len(macs) > 1:
         return result(Verdict.CONFLICT,
                       f"L2 broken: {len(macs)} stations answer for {hop} on {decision.iface}: "
                       f"{', '.join(macs)} (a duplicate address); {entry_text}", **common)
     if table_mac is not None and table_mac != macs[0]:
+        poisoned = next((c for c in claims if c.mac == table_mac), None)
+        why = (f"; {poisoned.mac} claims {hop} in {poisoned.frames} unsolicited {proto} "
+               "frame(s): a duplicate address or spoofing, which can write the entry again"
+               if poisoned else "")
         return result(Verdict.MISMATCH,
                       f"L2 broken: {entry_text}, but {hop} answers from {macs[0]}; "
-                      f"{_blast_radius(hop, is_default, decision.gateway is not None)}",
+                      f"{_blast_radius(hop, is_default, decision.gateway is not None)}{why}",
                       fix=f"ip neigh del {hop} dev {decision.iface}", **common)
+    if claims:
+        return result(Verdict.CONFLICT,
+                      f"L2 at risk: {who} answers from {macs[0]}, but {claimed} (a duplicate "
+                      f"address or spoofing); {entry_text}", **common)
     rtt = f"{live.replies[0].rtt_ms:.3f} ms"
     if table_mac is not None:
         text = (f"{who}: the {proto} entry ({table_state}) matches the MAC that answers, "

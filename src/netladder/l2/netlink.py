@@ -57,6 +57,9 @@ NLM_F_REQUEST = 0x1
 NLM_F_MULTI = 0x2
 NLM_F_DUMP = 0x300
 RTM_F_FIB_MATCH = 0x2000  # rtm_flags: answer with the matching FIB entry, not the result
+# rtm_flags: report the table the policy rules led to (IPv4 only; without it the kernel says
+# "main" whatever `ip rule` chose; IPv6 always reports the table).  iproute2 sets it.
+RTM_F_LOOKUP_TABLE = 0x1000
 RTMGRP_NEIGH = 0x4  # 1 << (RTNLGRP_NEIGH - 1)
 
 _NLMSGHDR = struct.Struct("=IHHII")
@@ -68,7 +71,7 @@ _RTATTR = struct.Struct("=HH")
 _RTNEXTHOP = struct.Struct("=HBBi")
 
 # Attribute numbers (linux/rtnetlink.h, if_link.h, if_addr.h, neighbour.h).
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC = 1, 4, 5, 6, 7
+RTA_DST, RTA_SRC, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC = 1, 2, 4, 5, 6, 7
 RTA_MULTIPATH, RTA_TABLE = 9, 15
 NDA_DST, NDA_LLADDR = 1, 2
 IFLA_ADDRESS, IFLA_IFNAME = 1, 3
@@ -372,18 +375,26 @@ class Netlink:
         return [n for n in found if n is not None]
 
     async def route_get(self, destination: str, oif: int | None = None,
-                        fib_match: bool = False) -> Route:
-        """The kernel's decision for one destination, as `ip route get [fibmatch]` asks it."""
+                        fib_match: bool = False, source: str | None = None) -> Route:
+        """The kernel's decision for one destination, as `ip route get [fibmatch] DST [from
+        SRC] [oif IF]` asks it: the policy rules are applied, and the answer names the table
+        they led to."""
         address = ipaddress.ip_address(destination)
         family = socket.AF_INET if address.version == 4 else socket.AF_INET6
         attrs: list[tuple[int, bytes]] = [(RTA_DST, address.packed)]
+        src_len = 0
+        if source is not None:
+            src = ipaddress.ip_address(source)
+            attrs.append((RTA_SRC, src.packed))
+            src_len = src.max_prefixlen
         if oif is not None:
             attrs.append((RTA_OIF, struct.pack("=I", oif)))
-        header = _RTMSG.pack(family, address.max_prefixlen, 0, 0, 0, 0, 0, 0,
-                             RTM_F_FIB_MATCH if fib_match else 0)
+        flags = RTM_F_LOOKUP_TABLE if family == socket.AF_INET else 0
+        if fib_match:
+            flags |= RTM_F_FIB_MATCH
+        header = _RTMSG.pack(family, address.max_prefixlen, src_len, 0, 0, 0, 0, 0, flags)
         answer = await self.request(Msg.GETROUTE, header, tuple(attrs))
         route = parse_route(answer[0].body) if answer else None
         if route is None:
             raise NetlinkError(errno_mod.EIO, "no answer to the route lookup")
         return route
-

@@ -33,11 +33,20 @@ from netladder.proto.arp import (
 )
 from netladder.proto.ndp import build_ns_frame, parse_na_frame
 
-__all__ = ["ProbeResult", "ProbeSetup", "Reply", "prepare", "probe", "require_raw"]
+__all__ = ["Claim", "ProbeResult", "ProbeSetup", "Reply", "prepare", "probe", "require_raw"]
 
-# AF_PACKET sll_pkttype values (linux/if_packet.h).
+# AF_PACKET sll_pkttype values (linux/if_packet.h).  Like arping, only frames addressed to
+# us, broadcast or multicast count: a bridge floods a frame for an unknown MAC to every port
+# (PACKET_OTHERHOST), and our own frames come back as PACKET_OUTGOING.
+PACKET_HOST = 0
 PACKET_BROADCAST = 1
+PACKET_MULTICAST = 2
 PACKET_OUTGOING = 4
+_FOR_US = frozenset({PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST})
+# Bounds against a hostile station (a flood of replies, or of forged MACs): answers kept per
+# request, and stations remembered for claiming the address unasked.
+MAX_STATIONS = 8
+MAX_CLAIMANTS = 16
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # asm-generic/socket.h
 
 RAW_REMEDY = ("run as root, or grant the capability: "
@@ -55,6 +64,7 @@ class ProbeSetup:
     mac: str
     source: str  # our address on the link ("0.0.0.0" for a duplicate-address probe)
     dad: bool
+    own: bool = False  # the target is this host's own address (a --dad probe of it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +77,23 @@ class Reply:
     rtt_ms: float
     after_request: int  # how many requests had been sent when it came
     broadcast: bool
-    kind: str  # "reply", "request" (a gratuitous ARP), "probe" (another prober), "advert"
+    # "reply"; "request" (the target's own request to us, or with --dad any request from the
+    # address); "probe" (--dad: another station probing for it); "advert" (NDP)
+    kind: str
 
     @property
     def ethernet_mismatch(self) -> bool:
         """arpwatch's "ethernet mismatch": the frame's source differs from the claimed MAC."""
         return self.frame_src != self.mac
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A station that claimed the address in frames that were not answers to us: gratuitous
+    ARP, replies to other stations, unsolicited Neighbor Advertisements."""
+
+    mac: str
+    frames: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +103,19 @@ class ProbeResult:
     replies: tuple[Reply, ...]
     elapsed_ms: float
     interrupted: bool = False
+    # Answers neither counted nor kept: a station answering one request again (ping's DUP!),
+    # or beyond MAX_STATIONS stations for one request.
+    duplicates: int = 0
+    claims: tuple[Claim, ...] = ()
+    # Frames the kernel dropped, the socket's buffer full (a flood): answers may be missing.
+    dropped: int = 0
+
+    @property
+    def unsolicited(self) -> tuple[Claim, ...]:
+        """Claims by stations that did not answer us: another station holding the address,
+        or one spoofing it."""
+        answered = set(self.macs)
+        return tuple(c for c in self.claims if c.mac not in answered)
 
     @property
     def received(self) -> int:
@@ -99,7 +133,10 @@ class ProbeResult:
 
     @property
     def ok(self) -> bool:
-        """arping's success: normal mode, someone answered; --dad, nobody did."""
+        """arping's success: normal mode, someone answered; --dad, nobody did.  Not when the
+        kernel dropped frames: who else answered is then unknown."""
+        if self.dropped:
+            return False
         if self.setup.dad:
             return not self.replies
         return bool(self.replies) and not self.conflict
@@ -124,7 +161,11 @@ async def prepare(target: str, iface: str | None = None, dad: bool = False,
         index = ifindex(iface) if iface else None
         decision = await lookup_route(str(address), iface, nl=link)
         if decision.type == "local":
-            raise UsageError(f"{address} is this host's own address")
+            if not dad:
+                raise UsageError(f"{address} is this host's own address (--dad asks whether "
+                                 "another station holds it too)")
+            # arping -D probes it: another station holding it answers, a conflict (exit 1).
+            return await _own_address_setup(link, address, index)
         if decision.type in {"broadcast", "multicast", "anycast"}:
             raise UsageError(f"{address} is a {decision.type} address on {decision.iface}, not "
                              "one neighbour")
@@ -153,6 +194,32 @@ async def prepare(target: str, iface: str | None = None, dad: bool = False,
     finally:
         if own:
             link.close()
+
+
+async def _own_address_setup(nl: Netlink, address: ipaddress.IPv4Address |
+                             ipaddress.IPv6Address, index: int | None) -> ProbeSetup:
+    """A duplicate-address probe of an address this host holds: on the Ethernet link that
+    holds it (or the one named)."""
+    holders = [a.ifindex for a in await nl.addrs(socket.AF_INET) if a.address == str(address)]
+    links = await nl.links()
+    usable = [i for i in dict.fromkeys(holders) if (index is None or i == index)
+              and i in links and links[i].is_ethernet and links[i].mac]
+    if index is not None and not usable:
+        name = ifname(index)
+        info = links.get(index)
+        if info is None or not info.is_ethernet or not info.mac:
+            raise UsageError(f"{name} is not an Ethernet interface: it has no ARP/NDP")
+        usable = [index]  # probe there as asked, as arping -D -I does
+    if not usable:
+        where = ", ".join(ifname(i) or str(i) for i in dict.fromkeys(holders)) or "lo"
+        raise UsageError(f"{address} is this host's own address on {where}, which has no ARP")
+    if len(usable) > 1:
+        names = ", ".join(ifname(i) or str(i) for i in usable)
+        raise UsageError(f"{address} is on several links here ({names}): name one with -I")
+    info = links[usable[0]]
+    assert info.mac is not None
+    return ProbeSetup(str(address), 4, ifname(usable[0]) or str(usable[0]), usable[0],
+                      info.mac, "0.0.0.0", True, own=True)
 
 
 async def _source_on(nl: Netlink, index: int, target: ipaddress.IPv4Address |
@@ -191,6 +258,8 @@ def _open(setup: ProbeSetup) -> socket.socket:
 
 _CMSG_SPACE = socket.CMSG_SPACE(16)
 _TIMESPEC = struct.Struct("=qq")
+SOL_PACKET, PACKET_STATISTICS = 263, 6  # linux/socket.h, linux/if_packet.h
+_TPACKET_STATS = struct.Struct("=II")  # struct tpacket_stats: tp_packets, tp_drops
 
 
 def _wake(ready: asyncio.Future[None]) -> None:
@@ -212,13 +281,37 @@ async def _recv(sock: socket.socket) -> tuple[bytes, float | None, Any]:
             finally:
                 loop.remove_reader(sock.fileno())
             continue
-        stamp = None
-        for level, kind, value in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
-                    len(value) >= _TIMESPEC.size:
-                sec, nsec = _TIMESPEC.unpack_from(value)
-                stamp = sec + nsec / 1e9
-        return data, stamp, address
+        return data, _stamp(ancillary), address
+
+
+def _drain(sock: socket.socket, limit: int = 512) -> list[tuple[bytes, float | None, Any]]:
+    """The frames already queued on the socket (at most `limit`), without waiting."""
+    out = []
+    for _ in range(limit):
+        try:
+            data, ancillary, _, address = sock.recvmsg(4096, _CMSG_SPACE)
+        except (BlockingIOError, InterruptedError):
+            break
+        out.append((data, _stamp(ancillary), address))
+    return out
+
+
+def _stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
+                len(value) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(value)
+            return float(sec + nsec / 1e9)
+    return None
+
+
+def _dropped(sock: socket.socket) -> int:
+    """Frames the kernel dropped because the socket's buffer was full (PACKET_STATISTICS)."""
+    try:
+        raw = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _TPACKET_STATS.size)
+    except OSError:
+        return 0
+    return int(_TPACKET_STATS.unpack_from(raw)[1]) if len(raw) >= _TPACKET_STATS.size else 0
 
 
 def _request(setup: ProbeSetup) -> bytes:
@@ -230,26 +323,38 @@ def _request(setup: ProbeSetup) -> bytes:
 
 
 def _match(setup: ProbeSetup, frame: bytes) -> tuple[str, str, str] | None:
-    """(claimed MAC, frame source, kind) when the frame answers for the target."""
+    """(claimed MAC, frame source, kind) when the frame answers for the target, and kind
+    "claim" when it claims the target without answering us."""
     if setup.version == 6:
         na = parse_na_frame(frame)
         if na is None:
             return None
         frame_src, packet, advert = na
-        if advert.target != setup.target or packet.dst != setup.source:
+        if advert.target != setup.target:
             return None
-        return advert.target_mac or frame_src, frame_src, "advert"
+        mac = advert.target_mac or frame_src
+        if mac == setup.mac:
+            return None
+        return mac, frame_src, "advert" if packet.dst == setup.source else "claim"
     got = parse_arp_frame(frame)
     if got is None:
         return None
     ether, arp = got
-    if arp.sender_mac == setup.mac:
+    if arp.sender_mac == setup.mac or arp.op not in (ArpOp.REQUEST, ArpOp.REPLY):
         return None
     if not setup.dad:
-        # Only replies to us: a concurrent arping's replies go to its own MAC.
-        if arp.op == ArpOp.REPLY and arp.sender_ip == setup.target and \
-                arp.target_mac == setup.mac:
-            return arp.sender_mac, ether.src, "reply"
+        if arp.sender_ip != setup.target:
+            return None
+        # Only what is sent to us, as arping counts (its recv_pack): to our address and our
+        # MAC — a concurrent arping's replies go to its own.  A request of the target's to us
+        # shows the station as well as a reply does.
+        if arp.target_ip == setup.source and arp.target_mac == setup.mac:
+            kind = "reply" if arp.op == ArpOp.REPLY else "request"
+            return arp.sender_mac, ether.src, kind
+        # Claims: gratuitous ARP (sender = target address) and replies to someone else.  A
+        # plain request of the station's is its ordinary business, not a claim.
+        if arp.op == ArpOp.REPLY or arp.target_ip == arp.sender_ip:
+            return arp.sender_mac, ether.src, "claim"
         return None
     # RFC 5227 §2.1.1: a conflict is any ARP packet whose sender IP is the address probed, or
     # a probe for the same address from another station (it is probing for it too).
@@ -280,6 +385,9 @@ async def probe(
     sock = _open(setup)
     request = _request(setup)
     replies: list[Reply] = []
+    answered: dict[int, set[str]] = {}  # request number -> the MACs that answered it
+    duplicates = 0
+    claims: dict[str, int] = {}
     sent_at: list[float] = []
     sent_wall: list[float] = []  # the same instants on the kernel's timestamp clock
     started = time.monotonic()
@@ -310,37 +418,52 @@ async def probe(
                 break
             wake = min(end, next_send) if more else end
             try:
-                data, stamp, address = await asyncio.wait_for(_recv(sock), max(0.0, wake - now))
+                first = await asyncio.wait_for(_recv(sock), max(0.0, wake - now))
             except TimeoutError:
                 continue
-            received = time.monotonic()
-            if address[2] == PACKET_OUTGOING or not sent_at:
-                continue
-            matched = _match(setup, data)
-            if matched is None:
-                continue
-            mac, frame_src, kind = matched
-            rtt = received - sent_at[-1]
-            if stamp is not None and 0 <= stamp - sent_wall[-1] <= rtt:
-                # The kernel stamped the reply when it arrived, before the event loop (busy
-                # with another probe, perhaps) got to it: the RTT without scheduling delay.
-                rtt = stamp - sent_wall[-1]
-            reply = Reply(setup.target, mac, frame_src, rtt * 1000, len(sent_at),
-                          address[2] == PACKET_BROADCAST, kind)
-            replies.append(reply)
-            if on_reply is not None:
-                on_reply(reply)
-            done_sending = (count is not None and len(sent_at) >= count) or setup.dad \
-                or until_reply
-            if done_sending:
-                linger = max(0.02, 4 * max(r.rtt_ms for r in replies) / 1000)
-                finish_at = min(finish_at, received + linger)
+            # Whatever else is queued is read here, without a trip through the event loop per
+            # frame: a flooding station must not fill the socket's buffer, where the kernel
+            # would drop the real answers.
+            for data, stamp, address in (first, *_drain(sock)):
+                received = time.monotonic()
+                if address[2] not in _FOR_US or not sent_at:
+                    continue
+                matched = _match(setup, data)
+                if matched is None:
+                    continue
+                mac, frame_src, kind = matched
+                if kind == "claim":
+                    if mac in claims or len(claims) < MAX_CLAIMANTS:
+                        claims[mac] = claims.get(mac, 0) + 1
+                    continue
+                stations = answered.setdefault(len(sent_at), set())
+                if mac in stations or len(stations) >= MAX_STATIONS:
+                    duplicates += 1
+                    continue
+                stations.add(mac)
+                rtt = received - sent_at[-1]
+                if stamp is not None and 0 <= stamp - sent_wall[-1] <= rtt:
+                    # The kernel stamped the reply when it arrived, before the event loop (busy
+                    # with another probe, perhaps) got to it: the RTT without scheduling delay.
+                    rtt = stamp - sent_wall[-1]
+                reply = Reply(setup.target, mac, frame_src, rtt * 1000, len(sent_at),
+                              address[2] == PACKET_BROADCAST, kind)
+                replies.append(reply)
+                if on_reply is not None:
+                    on_reply(reply)
+                done_sending = (count is not None and len(sent_at) >= count) or setup.dad \
+                    or until_reply
+                if done_sending:
+                    linger = max(0.02, 4 * max(r.rtt_ms for r in replies) / 1000)
+                    finish_at = min(finish_at, received + linger)
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
     finally:
+        dropped = _dropped(sock)
         sock.close()
     return ProbeResult(setup, len(sent_at), tuple(replies), (time.monotonic() - started) * 1000,
-                       interrupted)
+                       interrupted, duplicates,
+                       tuple(Claim(mac, n) for mac, n in claims.items()), dropped)
 
 
 def require_raw() -> None:

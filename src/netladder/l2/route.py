@@ -42,6 +42,7 @@ class RouteDecision:
     metric: int | None
     prefix: str | None  # the route that matched: "default", "198.51.100.64/26", ...
     error: str | None = None  # the kernel's reason when there is no usable route
+    source: str | None = None  # the source asked about (`ip route get ... from SOURCE`)
 
     @property
     def reachable(self) -> bool:
@@ -78,8 +79,40 @@ def ifname(index: int | None) -> str | None:
         return str(index)
 
 
+# Where iproute2 reads table names (lib/rt_names.c): the file, then its .d directory's *.conf.
+RT_TABLES = ("/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables",
+             "/usr/lib/iproute2/rt_tables")
+
+
+def table_names(paths: tuple[str, ...] = RT_TABLES) -> dict[int, str]:
+    """`ip`'s names for routing tables: "NUMBER NAME" lines, `#` comments."""
+    import glob
+
+    names: dict[int, str] = {}
+    for path in paths:
+        for name in (path, *sorted(glob.glob(path + ".d/*.conf"))):
+            try:
+                with open(name, encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2:
+                    try:
+                        number = int(fields[0], 0)
+                    except ValueError:
+                        continue
+                    names.setdefault(number, fields[1])
+        if names:
+            break  # like iproute2: the first file found wins over the fallbacks
+    return names
+
+
 def _table(number: int) -> str:
-    return TABLE_NAMES.get(number, str(number))
+    if number in TABLE_NAMES:
+        return TABLE_NAMES[number]
+    return table_names().get(number, str(number))
 
 
 def _prefix(route: Route) -> str:
@@ -105,21 +138,31 @@ def ifindex(name: str) -> int:
 
 
 async def lookup_route(destination: str, iface: str | None = None,
-                       nl: Netlink | None = None) -> RouteDecision:
-    """The kernel's decision for one destination (what `ip route get` prints)."""
+                       nl: Netlink | None = None, source: str | None = None) -> RouteDecision:
+    """The kernel's decision for one destination (what `ip route get DESTINATION [from SOURCE]
+    [oif IFACE]` prints), policy rules included: `table` is the table they led to."""
     address = ipaddress.ip_address(parse_destination(destination))
+    src = parse_destination(source) if source is not None else None
+    if src is not None and ipaddress.ip_address(src).version != address.version:
+        raise UsageError(f"{source} and {destination} are not of one IP version")
     oif = ifindex(iface) if iface else None
     own = nl is None
     link = nl or Netlink()
     try:
         try:
-            got = await link.route_get(str(address), oif)
+            got = await link.route_get(str(address), oif, source=src)
         except NetlinkError as exc:
+            if src is not None and address.version == 4 and (
+                    src not in {a.address for a in await link.addrs(socket.AF_INET)}):
+                # IPv4 looks up an output route only from an address of this host; the
+                # kernel's "Network is unreachable" would blame the route.
+                raise UsageError(f"{source} is not an address of this host") from None
             return RouteDecision(str(address), address.version,
                                  _REFUSALS.get(exc.errno or 0, "unreachable"), None, None, None,
-                                 None, None, None, exc.strerror or str(exc))
+                                 None, None, None, exc.strerror or str(exc), src)
         try:
-            match: Route | None = await link.route_get(str(address), oif, fib_match=True)
+            match: Route | None = await link.route_get(str(address), oif, fib_match=True,
+                                                       source=src)
         except NetlinkError:
             match = None  # older kernels lack fibmatch; the decision stands without it
         metric = got.priority if got.priority is not None else (match.priority if match else None)
@@ -133,6 +176,7 @@ async def lookup_route(destination: str, iface: str | None = None,
             table=_table(match.table if match else got.table),
             metric=metric if metric is not None else 0 if address.version == 4 else None,
             prefix=_prefix(match) if match else None,
+            source=src,
         )
     finally:
         if own:

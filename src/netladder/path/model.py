@@ -76,6 +76,9 @@ class Verdict:
     # Hops whose loss does not persist: routers not answering or rate-limiting ICMP.
     quiet_hops: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    # A routing loop: the hop addresses that repeat, in TTL order, from the hop where the
+    # repetition starts (`hop`); empty when there is none.
+    loop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

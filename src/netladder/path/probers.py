@@ -46,13 +46,17 @@ PAYLOAD_SIZE = 32  # traceroute's 60-byte IPv4 packets: 20 IP + 8 UDP/ICMP + 32
 TCP_INFO_RTT = struct.Struct("=I")  # tcpi_rtt (µs) at offset 68 of struct tcp_info
 TCP_INFO_RTT_OFFSET = 68
 
-# traceroute's annotations for Destination Unreachable codes.  RFC 792, RFC 1812 §5.2.7.1.
+# traceroute's annotations (traceroute.c, parse_icmp_res) for Destination Unreachable codes;
+# "" is port unreachable, the normal end of a UDP trace, which traceroute does not annotate
+# (whoever sent it).  RFC 792, RFC 1812 §5.2.7.1; other codes are "!<code>".
 UNREACH4: dict[int, str] = {
-    0: "!N", 1: "!H", 2: "!P", 4: "!F", 5: "!S", 6: "!N", 7: "!H", 8: "!N", 9: "!X", 10: "!X",
-    11: "!N", 12: "!H", 13: "!X", 14: "!V", 15: "!C",
+    0: "!N", 1: "!H", 2: "!P", 3: "", 4: "!F", 5: "!S", 6: "!N", 7: "!H", 8: "!N", 9: "!X",
+    10: "!X", 11: "!N", 12: "!H", 13: "!X", 14: "!V", 15: "!C",
 }
-# RFC 4443 §3.1.
-UNREACH6: dict[int, str] = {0: "!N", 1: "!X", 2: "!S", 3: "!H", 5: "!X", 6: "!X"}
+# RFC 4443 §3.1: no route, administratively prohibited, beyond the scope of the source
+# address, address unreachable, port unreachable.  Codes 5 (source address failed policy) and 6
+# (reject route) have no letter in traceroute: "!<5>", "!<6>".
+UNREACH6: dict[int, str] = {0: "!N", 1: "!X", 2: "!H", 3: "!H", 4: ""}
 TIME_EXCEEDED = {4: 11, 6: 3}
 UNREACH = {4: 3, 6: 1}
 PORT_UNREACH = {4: 3, 6: 4}
@@ -85,20 +89,30 @@ class Answer:
 
 
 def classify(version: int, icmp_type: int, code: int, from_target: bool,
-             port_is_final: bool) -> tuple[str, str, str]:
-    """(kind, annotation, detail) for an ICMP error about one of our probes."""
-    if icmp_type == TIME_EXCEEDED[version]:
+             port_is_final: bool, info: int = 0) -> tuple[str, str, str]:
+    """(kind, annotation, detail) for an ICMP error about one of our probes, with traceroute's
+    annotation for it.  `info` is the MTU of "fragmentation needed" / "packet too big"."""
+    if icmp_type == TIME_EXCEEDED[version] and code == 0:
         return "time-exceeded", "", "time exceeded"
     if icmp_type == UNREACH[version] and code == PORT_UNREACH[version]:
-        if from_target and port_is_final:
-            return "reply", "", "port unreachable"
-        return "unreachable", "!P" if version == 6 else "", "port unreachable"
+        if from_target:
+            return ("reply" if port_is_final else "unreachable"), "", "port unreachable"
+        # Only the target answers for its ports: from anyone else, a filter on the way
+        # rejected the probe (REJECT's default type), or a NAT sent it to another host.
+        return ("unreachable", "", "port unreachable from a router, not the target: rejected "
+                "on the way (a firewall)")
+    text = error_text(version, icmp_type, code)
     if icmp_type == UNREACH[version]:
         table = UNREACH4 if version == 4 else UNREACH6
-        return "unreachable", table.get(code, f"!<{code}>"), error_text(version, icmp_type, code)
+        annotation = table.get(code, f"!<{code}>")
+        if annotation == "!F":
+            annotation = f"!F-{info}"
+        return "unreachable", annotation, text
     if version == 6 and icmp_type == TOO_BIG6:
-        return "unreachable", "!F", "packet too big"
-    return "unreachable", f"!<{code}>", f"ICMP type {icmp_type} code {code}"
+        return "unreachable", f"!F-{info}", f"packet too big (MTU {info})"
+    # Anything else ends the trace as traceroute's "!<type-code>": a reassembly timeout
+    # (Time Exceeded code 1), a parameter problem, ...
+    return "unreachable", f"!<{icmp_type}-{code}>", text
 
 
 OnAnswer = Callable[[Answer], None]
@@ -146,9 +160,9 @@ class Prober:
         self._fds.clear()
 
     def _from_error(self, probe_id: int, source: str, monotonic_ns: int, icmp_type: int,
-                    code: int, port_is_final: bool) -> None:
+                    code: int, port_is_final: bool, info: int = 0) -> None:
         kind, annotation, detail = classify(self.version, icmp_type, code,
-                                            source == self.address, port_is_final)
+                                            source == self.address, port_is_final, info)
         self._emit(Answer(probe_id, source, monotonic_ns, kind, icmp_type, code, annotation,
                           detail))
 
@@ -211,7 +225,7 @@ class UdpProber(Prober):
                 continue  # a local error, or a quote too short to carry the probe id
             probe_id = struct.unpack_from("!H", got.data, 4)[0]
             self._from_error(probe_id, err.offender or got.source, got.monotonic_ns,
-                             err.icmp_type, err.icmp_code, True)
+                             err.icmp_type, err.icmp_code, True, err.info)
         while True:
             try:
                 got = receive(self.sock)
@@ -272,7 +286,7 @@ class IcmpProber(Prober):
                 if mine.payload[:4] != self.cookie:
                     continue
                 self._from_error(mine.sequence, err.offender or got.source, got.monotonic_ns,
-                                 err.icmp_type, err.icmp_code, False)
+                                 err.icmp_type, err.icmp_code, False, err.info)
         while True:
             try:
                 got = receive(sock)
@@ -298,7 +312,7 @@ class IcmpProber(Prober):
                         or quoted.dst != self.address):
                     continue
                 self._from_error(quoted.field_b, source, got.monotonic_ns, message.type,
-                                 message.code, False)
+                                 message.code, False, message.mtu or 0)
 
     def close(self) -> None:
         super().close()
@@ -351,7 +365,7 @@ class TcpProber(Prober):
         if got is not None and got.error is not None and got.error.is_icmp:
             self._drop(fd)
             self._from_error(probe_id, got.error.offender or self.address, got.monotonic_ns,
-                             got.error.icmp_type, got.error.icmp_code, False)
+                             got.error.icmp_type, got.error.icmp_code, False, got.error.info)
             return
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         now = time.monotonic_ns()
@@ -531,7 +545,7 @@ class TcpSynProber(Prober):
             if probe_id is None:
                 continue
             self._from_error(probe_id, message.source or got.source, got.monotonic_ns,
-                             message.type, message.code, False)
+                             message.type, message.code, False, message.mtu or 0)
 
     def close(self) -> None:
         super().close()

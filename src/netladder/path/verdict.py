@@ -9,6 +9,11 @@ Pure functions over hops.  The rules follow what experienced mtr readers do:
 * Loss: loss starts at the first hop from which every later hop, the destination included, loses
   at least `min_loss_pct` %.  Loss at a hop that later hops do not share is the router not
   answering or rate-limiting its ICMP, never path loss (REFERENCE.md, mtr).
+* Loop: a trace that does not reach the destination and whose hops repeat — the same routers in
+  the same order, again and again with increasing TTL, up to the last hop that answered — is a
+  routing loop (each router sends the packet on to the next, back to the first, until the TTL
+  runs out); the repeating addresses are named.  Each router of the loop must be seen at least
+  twice, so a short `-m` never proves one.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from collections.abc import Sequence
 
 from netladder.path.model import Hop, Verdict
 
-__all__ = ["judge"]
+__all__ = ["find_loop", "judge"]
+
+# The longest loop looked for (routers in one cycle).  Real loops are two or three routers.
+MAX_LOOP = 8
 
 
 def _name(hop: Hop) -> str:
@@ -43,6 +51,17 @@ def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
                        f" {final_error.annotation}".rstrip(),
                        hop=last.ttl, quiet_hops=quiet, notes=notes)
     if not reached:
+        loop = find_loop(hops)
+        if loop is not None:
+            start, members = loop
+            names = (" and ".join(members) if len(members) == 2
+                     else ", ".join(members[:-1]) + f" and {members[-1]}")
+            upto = answered[-1].ttl
+            return Verdict("no-answer",
+                           f"routing loop {'between' if len(members) == 2 else 'through'} "
+                           f"{names}: hops {start}-{start + len(members) - 1} repeat up to hop "
+                           f"{upto}, the destination is not reached",
+                           hop=start, quiet_hops=quiet, notes=notes, loop=members)
         if answered and answered[-1] is last:
             return Verdict("no-answer", f"the destination was not reached within {last.ttl} "
                            f"hops; the last is {_name(last)}", hop=last.ttl, quiet_hops=quiet,
@@ -52,8 +71,12 @@ def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
             text = (f"the destination did not answer; the last hop that answered is "
                     f"{_name(tail)}, silence from hop {tail.ttl + 1} on")
             if protocol == "tcp" and port is not None:
-                text += (f" (no SYN-ACK or RST for tcp port {port}: the port is probably "
-                         "dropped by a firewall)")
+                # Silence alone does not say who drops: a filter on the port, a router that
+                # forwards nothing, a host that is down all look the same from here.
+                text += (f" (no SYN-ACK or RST for tcp port {port}: the probes are dropped on "
+                         "the way or at the host — a firewall on the port, a router that does "
+                         "not forward, or the host down; --proto icmp shows whether the host "
+                         "answers)")
             return Verdict("no-answer", text, hop=tail.ttl + 1, from_hop=tail.ttl,
                            quiet_hops=quiet, notes=notes)
         return Verdict("no-answer", "nothing answered", notes=notes)
@@ -80,6 +103,54 @@ def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
     figure = f", {rtt:.1f} ms" if rtt is not None else ""
     return Verdict("ok", f"no hop adds latency or loss (destination at hop {dest.ttl}{figure})",
                    quiet_hops=quiet, notes=notes)
+
+
+def find_loop(hops: Sequence[Hop]) -> tuple[int, tuple[str, ...]] | None:
+    """(the TTL where the loop starts, its routers in TTL order), or None.
+
+    A loop of `p` routers: from TTL `s` to the last hop that answered, every hop's responders
+    share one with the hop `p` earlier (silent hops are allowed: a router may rate-limit its
+    errors), the `p` places of the cycle have disjoint responders, and each place answered at
+    two TTLs at least.  The shortest such cycle, starting at the lowest answering TTL, wins."""
+    by_ttl = {h.ttl: h for h in hops if h.responders}
+    answered = sorted(by_ttl)
+    if len(answered) < 4:
+        return None
+    for period in range(2, MAX_LOOP + 1):
+        for start in answered:
+            if answered[-1] - start + 1 < 2 * period:
+                break
+            found = _cycle(by_ttl, start, answered[-1], period)
+            if found is not None:
+                return start, found
+    return None
+
+
+def _cycle(by_ttl: dict[int, Hop], start: int, last: int, period: int
+           ) -> tuple[str, ...] | None:
+    places: list[set[str]] = [set() for _ in range(period)]
+    answers = [0] * period
+    names: list[str] = [""] * period
+    for ttl in range(start, last + 1):
+        hop = by_ttl.get(ttl)
+        if hop is None:
+            continue
+        here = set(hop.responders)
+        earlier = by_ttl.get(ttl - period) if ttl - period >= start else None
+        if earlier is not None and not here.intersection(earlier.responders):
+            return None  # one cycle earlier, someone else answered
+        i = (ttl - start) % period
+        places[i] |= here
+        answers[i] += 1
+        names[i] = names[i] or hop.responders[0]
+    if min(answers) < 2:
+        return None
+    union: set[str] = set()
+    for place in places:
+        if union & place:
+            return None  # one router at two places of the cycle: not this period
+        union |= place
+    return tuple(names)
 
 
 def _loss(hops: Sequence[Hop], ttl: int) -> float:
