@@ -68,13 +68,34 @@ def fmt_ms(value: float) -> str:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Turn result objects (dataclasses, enums, addresses, tuples) into JSON values."""
+    """Turn result objects (dataclasses, enums, addresses, tuples) into JSON values.
+
+    The one path to JSON: a dataclass field may rename itself, convert seconds to ms or stay
+    out (`netladder.model`), and `__json_extra__` adds properties after the fields.
+    """
     import dataclasses
     import enum
     import ipaddress
 
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        from netladder.model import JSON_KEY
+
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            declared = f.metadata.get(JSON_KEY, (f.name, 1.0, None))
+            if declared is None:
+                continue
+            key, scale, digits = declared
+            item = getattr(value, f.name)
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                if scale != 1.0:
+                    item = item * scale
+                if digits is not None:
+                    item = round(item, digits)
+            out[key] = to_jsonable(item)
+        for name in getattr(value, "__json_extra__", ()):
+            out[name] = to_jsonable(getattr(value, name))
+        return out
     if isinstance(value, enum.Enum):
         return to_jsonable(value.value)
     if isinstance(value, Mapping):

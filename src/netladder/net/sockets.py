@@ -23,10 +23,18 @@ __all__ = [
     "IcmpSocket",
     "Received",
     "SockError",
+    "close_with_reset",
     "enable_recverr",
+    "family_of",
+    "kernel_rtt_ns",
     "open_icmp",
+    "open_packet",
+    "open_raw_tcp",
+    "open_stream",
+    "open_udp",
     "open_udp_probe",
     "receive",
+    "set_dont_fragment",
     "set_ttl",
 ]
 
@@ -289,3 +297,123 @@ def ping_group_allows() -> bool:
     except (OSError, ValueError):
         return False
     return any(low <= g <= high for g in {os.getegid(), *os.getgroups()})
+
+
+# -- the channels of the probe driver (net/driver.py) -----------------------------------------
+
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DONT = 0
+IP_PMTUDISC_DO = 2
+IPV6_MTU_DISCOVER = 23
+IPV6_DONTFRAG = 62
+TCP_INFO_RTT_OFFSET = 68  # tcpi_rtt (µs) in struct tcp_info (include/uapi/linux/tcp.h)
+TCP_STATE_SYN_SENT = 2  # include/net/tcp_states.h
+ETH_P_ARP = 0x0806
+_LINGER_RST = struct.pack("ii", 1, 0)
+
+
+def family_of(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def set_dont_fragment(sock: socket.socket, version: int, on: bool = True) -> None:
+    """DF on every datagram (iputils `-M do`): an oversized probe fails instead of fragmenting."""
+    if version == 4:
+        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER,
+                        IP_PMTUDISC_DO if on else IP_PMTUDISC_DONT)
+    else:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1 if on else 0)
+
+
+def open_udp(version: int, *, connect: tuple[str, int] | None = None,
+             source: str | None = None, device: str | None = None,
+             ttl: int | None = None) -> socket.socket:
+    """A UDP socket for probes: non-blocking, kernel timestamps, reply TTLs, the error queue."""
+    sock = open_udp_probe(version)
+    try:
+        if ttl is not None:
+            set_ttl(sock, version, ttl)
+        if device is not None:
+            _bind_device(sock, device)
+        if source is not None:
+            _bind_source(sock, version, source)
+        if connect is not None:
+            sock.connect(connect)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def open_raw_tcp(version: int) -> socket.socket:
+    """A raw IPPROTO_TCP socket: hand-made SYNs out, every TCP segment to this host in."""
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    try:
+        sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise from_oserror(exc, "cannot open a raw TCP socket") from None
+    sock.setblocking(False)
+    enable_timestamps(sock)
+    enable_recvttl(sock, version)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+    return sock
+
+
+def open_packet(device: str, ethertype: int = ETH_P_ARP) -> socket.socket:
+    """An AF_PACKET socket bound to `device` for one ethertype (ARP requests and replies)."""
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype))
+    except OSError as exc:
+        raise from_oserror(exc, "cannot open a packet socket") from None
+    try:
+        sock.setblocking(False)
+        enable_timestamps(sock)
+        sock.bind((device, ethertype))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.ENODEV:
+            raise UsageError(f"unknown interface {device!r}") from None
+        raise from_oserror(exc, f"cannot bind to interface {device}") from None
+    return sock
+
+
+def open_stream(address: str, port: int, *, ttl: int | None = None,
+                source: str | None = None) -> tuple[socket.socket, int]:
+    """A non-blocking TCP socket with its connect started: (socket, connect_ex's errno).
+    The error queue is on, so an ICMP error behind a failed connect names its sender."""
+    family = family_of(address)
+    version = 4 if family == socket.AF_INET else 6
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        enable_recverr(sock, version)
+        if ttl is not None:
+            set_ttl(sock, version, ttl)
+        if source is not None:
+            _bind_source(sock, version, source)
+        err = sock.connect_ex((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock, err
+
+
+def kernel_rtt_ns(sock: socket.socket) -> int | None:
+    """The kernel's handshake RTT (tcpi_rtt, µs) of a connected socket, in ns."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    except OSError:
+        return None
+    if len(info) < TCP_INFO_RTT_OFFSET + 4:
+        return None
+    rtt_us: int = struct.unpack_from("=I", info, TCP_INFO_RTT_OFFSET)[0]
+    return rtt_us * 1000 if rtt_us else None
+
+
+def close_with_reset(sock: socket.socket) -> None:
+    """Close with SO_LINGER 0: the peer gets an RST and no TIME_WAIT stays behind."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+    except OSError:
+        pass
+    sock.close()

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from netladder.errors import UsageError
+from netladder.net.reactor import Reactor, SelectReactor
 from netladder.path.model import Hop, ProbeResult, TraceResult
 from netladder.path.probers import Answer, Prober, make_prober
-from netladder.path.reactor import Reactor, SelectReactor
 from netladder.path.stats import hop_stats
 from netladder.path.verdict import judge
 
@@ -275,7 +275,7 @@ async def trace(target: str, **options: Any) -> TraceResult:
     """
     import asyncio
 
-    from netladder.path.reactor import AsyncioReactor
+    from netladder.net.reactor import AsyncioReactor
 
     loop = asyncio.get_running_loop()
     # A name lookup may block: in a thread, so the caller's event loop keeps running.

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from netladder.errors import NetladderError, from_oserror
+from netladder.net.reactor import Reactor
 from netladder.net.sockets import (
     enable_recverr,
     enable_timestamps,
@@ -30,7 +31,6 @@ from netladder.net.sockets import (
     receive,
     set_ttl,
 )
-from netladder.path.reactor import Reactor
 from netladder.proto.icmp import (
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,

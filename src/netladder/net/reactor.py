@@ -1,10 +1,10 @@
-"""What the trace engine needs from an event loop, twice: over asyncio and over a selector.
+"""What the probe driver needs from an event loop, twice: over asyncio and over a selector.
 
-The engine is one coroutine (`async def`), written once.  It only ever awaits
-`reactor.sleep()`, so it runs unchanged under asyncio (`AsyncioReactor`, for in-process callers
-such as `netladder diagnose`) and under `SelectReactor.drive`, a few lines over `selectors`
-that the CLI uses: importing asyncio (ssl, concurrent.futures, logging) costs more start-up
-time than a whole traceroute run takes.
+The driver (`net/driver.py`) is one coroutine (`async def`), written once.  It only ever awaits
+`reactor.sleep()`, so it runs unchanged under asyncio (`AsyncioReactor`, for in-process callers:
+the API, `diagnose`, `serve` — many drivers on one loop) and under `SelectReactor.drive`, a few
+lines over `selectors` that the one-shot CLI uses: importing asyncio (ssl, concurrent.futures,
+logging) costs more start-up time than a whole ping or traceroute run takes.
 """
 
 from __future__ import annotations
