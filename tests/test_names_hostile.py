@@ -346,6 +346,15 @@ def test_a_server_that_answers_twice_gives_one_answer(lab: Lab, transport: str) 
         sorted(dig_answer(out)[1])
 
 
+def test_records_for_another_name_are_not_taken_for_the_answer(lab: Lab) -> None:
+    _, out = dig(lab, f"@{SERVER}", "other-name.lab", "A")
+    assert dig_answer(out) == ("NOERROR", {("other.lab.", "A", "198.51.100.99")})
+    rc, data, _ = ours(lab, "other-name.lab", "--server", SERVER)
+    assert (rc, data["status"], data["answers"], data["chain"]) == (1, "nodata", [], [])
+    assert data["message"].endswith("; the answer section holds 1 record for other names, "
+                                    "ignored")
+
+
 def test_a_flood_of_strays_is_counted_in_bounded_text(lab: Lab) -> None:
     rc, data, _ = ours(lab, "flood.lab", "--server", SERVER)
     assert (rc, data["status"]) == (0, "ok")

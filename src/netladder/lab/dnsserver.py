@@ -48,6 +48,7 @@ HOSTILE_MODES: dict[str, str] = {
     "pointer-loop": "an answer whose record name is a compression pointer to itself",
     "echo": "the query itself sent back (QR clear)",
     "flood": "50 answers with other IDs, then the real one",
+    "other-name": "NOERROR with an A record for another name, none for the name asked",
 }
 FLOOD = 50
 
@@ -245,6 +246,11 @@ class DnsServer:
             cut = bytearray(response.to_wire(max_size=65535)[:12 + _question_size(query) + 5])
             cut[2] |= 0x02  # TC
             return [bytes(cut)]
+        if mode == "other-name" and name is not None:
+            response.answer = [dns.rrset.from_text(
+                dns.name.from_text("other", self.data.zone_of(name) or self.data.zones[0]),
+                60, "IN", "A", "198.51.100.99")]
+            good = self._wire(query, response, udp)
         if mode == "truncated-tcp":
             return [_truncated(query, response)]
         if mode == "twice":

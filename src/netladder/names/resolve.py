@@ -749,6 +749,12 @@ def _answered(qname: str, qtype: str, server: Server, attempts: list[Attempt],
         status = Status.NODATA
         target = chain[-1].value if chain else qname
         text = f"no {qtype} records: {target} exists but has none of that type ({where})"
+        used = {qname.lower(), *(r.value.lower() for r in chain)}
+        others = sum(len(rrset) for rrset in message.answer
+                     if rrset.name.to_text().lower() not in used)
+        if others:  # records the question does not lead to answer nothing (RFC 5452 §9.1)
+            text += (f"; the answer section holds {others} record{'s' if others != 1 else ''} "
+                     "for other names, ignored")
     return Resolution(
         qname, qtype, status, text, RCODES.get(rcode, (f"RCODE{rcode}", ""))[0], str(server),
         attempts[-1].transport, _ms(reply.elapsed) or 0.0,
