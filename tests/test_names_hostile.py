@@ -21,6 +21,7 @@ from netladder.lab.dnsserver import HOSTILE_MODES
 
 SERVER = "198.51.100.1"  # the lab's DNS server (hostile names) and the STUN responders
 UDP_ONLY = f"{SERVER}:5300"  # the same zone with nothing listening on TCP
+EXT = f"{SERVER}:5301"  # the zone ext., whose CNAME leads back into lab.
 DNSMASQ = "198.51.100.5"  # dnsmasq, the client's resolver (resolv.conf)
 
 ZONE = (
@@ -30,6 +31,7 @@ ZONE = (
     ("tosub", 300, "CNAME", "www.sub"),
     ("loop1", 300, "CNAME", "loop2"), ("loop2", 300, "CNAME", "loop1"),
     ("away", 300, "CNAME", "www.example."),  # a target outside the server's zones
+    ("x", 300, "CNAME", "y.ext."), ("z", 300, "A", "198.51.100.7"),  # x -> y.ext. -> z
 )
 DNS_OPTIONS = {"zones": ["lab."], "records": [list(r) for r in ZONE],
                "hostile": {mode: mode for mode in HOSTILE_MODES}}
@@ -61,6 +63,8 @@ def hostile_names() -> Topology:
         services=(
             Service("server", "dns", 53, DNS_OPTIONS),
             Service("server", "dns", 5300, {**DNS_OPTIONS, "tcp": False}),
+            Service("server", "dns", 5301, {"zones": ["ext."],
+                                            "records": [["y", 300, "CNAME", "z.lab."]]}),
             *(Service("server", "stun", port, {"mode": mode})
               for mode, port in STUN_PORTS.items()),
         ),
@@ -193,6 +197,25 @@ def test_a_cname_out_of_the_servers_zones_is_chased_there_and_refused(lab: Lab) 
     assert records(data, "chain") == dig_answer(away)[1]
     assert data["message"].startswith(f"incomplete answer from {SERVER}:53: it ends at the "
                                       "CNAME to www.example.; asked for www.example.: REFUSED")
+
+
+def test_a_chain_across_two_servers_is_followed_step_by_step(lab: Lab) -> None:
+    # Each server answers only its own zone: lab. says x -> y.ext., ext. says y -> z.lab.
+    _, first = dig(lab, f"@{SERVER}", "x.lab", "A")
+    _, second = dig(lab, f"@{SERVER}", "-p", "5301", "y.ext", "A")
+    _, last = dig(lab, f"@{SERVER}", "z.lab", "A")
+    rc, data, _ = ours(lab, "x.lab", "--server", SERVER, "--server", EXT)
+    assert (rc, data["status"]) == (0, "ok")
+    assert records(data, "chain") == dig_answer(first)[1] | dig_answer(second)[1]
+    assert records(data, "answers") == dig_answer(last)[1]
+    # Each target is asked at the server whose answer stopped there first (it refuses), then
+    # at the other one.
+    assert [(c["name"], c["after"], c["server"]) for c in data["chased"]] == [
+        ("y.ext.", f"{SERVER}:53", EXT), ("z.lab.", EXT, f"{SERVER}:53")]
+    assert [a["rcode"] for a in data["chased"][0]["attempts"]] == ["REFUSED", "NOERROR"]
+    assert data["message"] == (f"incomplete answer from {SERVER}:53: it ends at the CNAME to "
+                               "y.ext.; following the CNAMEs, asked for z.lab., "
+                               f"{SERVER}:53 gives 1 A record")
 
 
 def test_a_referral_is_not_taken_for_nodata(lab: Lab) -> None:
