@@ -127,16 +127,26 @@ def render(result: Resolution) -> str:
         aa = ", authoritative" if result.authoritative else ""
         lines.append(f"  {result.rcode} from {result.server} over {result.transport} in "
                      f"{when}{aa}{slow}")
+    if result.incomplete and result.ok:
+        lines.append(paint(f"  {result.message}", "yellow", stream=out))
+    for step in result.chased:
+        took = f" in {fmt_ms(step.time_ms)} ms" if step.time_ms is not None else ""
+        answer = (f"{step.rcode} from {step.server} over {step.transport}{took}"
+                  if step.rcode is not None else step.message)
+        lines.append(f"  asked for {step.name}: {answer}")
     lines += _rows(result)
-    if len(result.attempts) > 1 or result.rcode is None:
-        for a in result.attempts:
+    attempts = list(result.attempts) + [a for step in result.chased for a in step.attempts]
+    if len(attempts) > 1 + len(result.chased) or result.rcode is None or any(
+            a.ignored for a in attempts):
+        for a in attempts:
             took = f"{fmt_ms(a.time_ms)} ms" if a.time_ms is not None else "-"
             what = (a.rcode or "?") if a.outcome == "answer" else a.outcome
-            if a.truncated:
+            if a.truncated and a.outcome == "answer":
                 what += " (truncated: retried over TCP)"
             detail = f": {a.detail}" if a.detail else ""
+            colour = "yellow" if a.ignored else "dim"
             lines.append(paint(f"  tried {a.server} {a.transport}: {what} in {took}{detail}",
-                               "dim", stream=out))
+                               colour, stream=out))
     return "\n".join(lines)
 
 
@@ -156,7 +166,11 @@ def render_comparison(c: Comparison) -> str:
         took = f" in {fmt_ms(r.time_ms)} ms" if r.time_ms is not None and r.rcode else ""
         what = ", ".join(r.addresses) if r.ok else r.message
         via = f" from {r.server}" if r.server and r.ok else ""
-        lines.append(f"direct DNS query {r.type:<4}: {what}{via}{took}")
+        note = ""
+        if r.ok and r.incomplete and r.chased:
+            note = (f" (that answer ended at the CNAME to {r.chased[0].name}; asked for "
+                    f"{r.chased[-1].name}, {r.chased[-1].server} gave the records)")
+        lines.append(f"direct DNS query {r.type:<4}: {what}{via}{took}{note}")
     if c.agree:
         lines.append(paint("they agree", "green", stream=out))
     else:

@@ -20,7 +20,15 @@ from netladder.proto import stun
 
 __all__ = ["http_echo_service", "stun_service"]
 
-STUN_MODES = ("normal", "classic", "garbage", "silent", "wrong-txid", "error")
+STUN_MODES = ("normal", "classic", "garbage", "silent", "wrong-txid", "error",
+              # hostile answers with our transaction id (issue 17 item 4):
+              "short-attribute",  # an XOR-MAPPED-ADDRESS of 3 bytes
+              "overrun",  # an attribute whose length runs past the end of the message
+              "wrong-family",  # family IPv6 (2) in front of a 4-byte address
+              "bad-family",  # family 3: neither IPv4 nor IPv6
+              "other-family",  # a well-formed IPv6 address in answer to an IPv4 request
+              "bad-fingerprint",  # a FINGERPRINT that does not match
+              "echo")  # the request itself sent back
 
 
 def _unmap(host: str) -> str:
@@ -61,6 +69,23 @@ class _Stun(asyncio.DatagramProtocol):
             value = b"\x00\x00\x05\x00" + b"Server Error"  # 500, RFC 8489 §14.8
             reply = stun.build_message(stun.BINDING_ERROR, txid,
                                        (stun.Attribute(stun.ERROR_CODE, value),))
+        elif self.mode in ("short-attribute", "wrong-family", "bad-family"):
+            value = {"short-attribute": b"\x00\x01\x21",
+                     "wrong-family": b"\x00\x02\x21\x12" + bytes(4),
+                     "bad-family": b"\x00\x03\x21\x12" + bytes(4)}[self.mode]
+            reply = stun.build_message(stun.BINDING_SUCCESS, txid,
+                                       (stun.Attribute(stun.XOR_MAPPED_ADDRESS, value),))
+        elif self.mode == "overrun":
+            good = stun.build_binding_response(txid, host, port, fingerprint=False)
+            reply = good[:22] + b"\x01\x00" + good[24:]  # the first attribute claims 256 bytes
+        elif self.mode == "other-family":
+            other = "2001:db8:ffff::1" if ":" not in host else "203.0.113.254"
+            reply = stun.build_binding_response(txid, other, port)
+        elif self.mode == "bad-fingerprint":
+            signed = stun.build_binding_response(txid, host, port)
+            reply = signed[:-1] + bytes([signed[-1] ^ 0xFF])
+        elif self.mode == "echo":
+            reply = data
         else:
             reply = stun.build_binding_response(
                 txid, host, port, xor=self.mode != "classic", classic=self.mode == "classic",
@@ -72,7 +97,8 @@ class _Stun(asyncio.DatagramProtocol):
 async def stun_service(port: int, options: Mapping[str, Any]) -> None:
     """A STUN Binding responder over UDP.  options: mode = normal (XOR-MAPPED-ADDRESS),
     classic (only MAPPED-ADDRESS, like an RFC 3489 server), garbage (a broken message),
-    silent, wrong-txid, error (a 500 error response)."""
+    silent, wrong-txid, error (a 500 error response), or one of the hostile answers listed
+    in STUN_MODES."""
     mode = str(options.get("mode", "normal"))
     if mode not in STUN_MODES:
         raise ValueError(f"stun mode {mode!r}: one of {', '.join(STUN_MODES)}")

@@ -484,6 +484,9 @@ def _stun_answer(data: bytes, txid: bytes) -> stun.MappedAddress | str | None:
         if message.klass == "error":
             error = message.error
             return f"STUN error {error[0]} {error[1]}".rstrip() if error else "STUN error"
+        if message.type == stun.BINDING_REQUEST:
+            return ("the server sent our own Binding request back: an echo service, not a "
+                    "STUN server")
         if message.type != stun.BINDING_SUCCESS:
             return f"unexpected STUN message type 0x{message.type:04x}"
         mapped = message.reflexive
@@ -587,6 +590,14 @@ def _verdict(results: tuple[SourceResult, ...], endpoints_from: str, took_ms: fl
                              "proxy, or the NAT uses a pool of outside addresses (CGNAT), or "
                              "an echo service reports a proxy's address")
     for r in good:
+        assert r.address is not None
+        if r.local_address is not None and (ipaddress.ip_address(r.address).version
+                                            != ipaddress.ip_address(r.local_address).version):
+            notes.append(f"{r.endpoint} answered a request from IPv"
+                         f"{ipaddress.ip_address(r.local_address).version} address "
+                         f"{r.local_address} with IPv{ipaddress.ip_address(r.address).version} "
+                         f"address {r.address}: a translator (NAT64, SIIT) is on the way, or "
+                         "the server answers wrongly")
         if r.kind == "stun" and r.mapped_port is not None and r.local_port is not None:
             if r.mapped_port == r.local_port:
                 notes.append(f"{r.endpoint}: port preserved ({r.local_port})")

@@ -4,7 +4,10 @@ UDP/TCP exchange for timing and plainly named failures), and the system resolver
 `resolve()` asks the servers in order, the way a stub resolver does: UDP with retransmission,
 TCP when the answer is truncated (RFC 1035 §4.2.1, RFC 7766), the next server after SERVFAIL,
 REFUSED, a timeout, an unreachable server or a malformed answer; NXDOMAIN and NOERROR are final.
-Every exchange is kept as an `Attempt`, so the result carries its evidence.
+A reply with another ID or for another question is waited past, and counted (dig's "ID
+mismatch").  An answer that stops at a CNAME without the target's records is incomplete: the
+target is asked for, and both are reported.  Every exchange is kept as an `Attempt`, so the
+result carries its evidence.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import struct
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +34,7 @@ __all__ = [
     "RCODES",
     "RECORD_TYPES",
     "Attempt",
+    "Chase",
     "Comparison",
     "Record",
     "Resolution",
@@ -92,6 +96,10 @@ class Status(StrEnum):
     UNREACHABLE = "unreachable"
     MALFORMED = "malformed"
     NO_RESOLVER = "no_resolver"
+    # The answer neither gives the records nor says there are none: a CNAME to a target whose
+    # records are missing (when asking for the target did not settle it), a CNAME loop, a
+    # referral to other servers, TC set over TCP.
+    INCOMPLETE = "incomplete"
 
 
 _RCODE_STATUS = {0: Status.OK, 2: Status.SERVFAIL, 3: Status.NXDOMAIN, 5: Status.REFUSED}
@@ -138,12 +146,28 @@ class Attempt:
 
     server: str
     transport: str  # udp | tcp
-    outcome: str  # answer | timeout | unreachable | malformed
+    outcome: str  # answer | timeout | unreachable | malformed | incomplete (TC over TCP)
     time_ms: float | None
     rcode: str | None = None
     detail: str = ""
     sent: int = 1  # datagrams sent (retransmissions included)
     truncated: bool = False
+    ignored: int = 0  # replies waited past: another ID, another question, not a response
+
+
+@dataclass(frozen=True, slots=True)
+class Chase:
+    """A CNAME target asked for because the answer that led to it stopped there."""
+
+    name: str  # the target asked for
+    after: str  # the server whose answer ended at the CNAME to it
+    status: Status
+    rcode: str | None
+    server: str | None  # the server that answered this question
+    transport: str | None
+    time_ms: float | None
+    message: str
+    attempts: tuple[Attempt, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +186,10 @@ class Resolution:
     answers: tuple[Record, ...] = ()
     attempts: tuple[Attempt, ...] = ()
     servers_from: str = ""  # "--server" or the resolv.conf path
+    # The server's answer ended without the records or a negative answer (see Status.INCOMPLETE);
+    # `chased` lists the CNAME targets then asked for, and status/answers are what they gave.
+    incomplete: bool = False
+    chased: tuple[Chase, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -307,45 +335,113 @@ def parse_hosts(text: str) -> dict[str, list[tuple[str, int]]]:
 
 # -- the exchange ------------------------------------------------------------------------------
 
-class _Reply:
-    __slots__ = ("elapsed", "message", "sent")
+MAX_CHASE = 8  # CNAME targets asked for after incomplete answers, one after the other
+MAX_STRAY_REASONS = 3  # kinds of ignored replies described (all of them are counted)
 
-    def __init__(self, message: dns.message.Message, elapsed: float, sent: int) -> None:
-        self.message, self.elapsed, self.sent = message, elapsed, sent
+
+class _Strays:
+    """Replies that are not the answer to our query: counted, the first few kinds described,
+    and waited past.  RFC 5452 §9.1 has a resolver match the ID and the question; glibc's
+    res_send and dig ("ID mismatch", "Question section mismatch") keep waiting for the real
+    answer, so a stray datagram can neither end the query nor pass for its answer."""
+
+    __slots__ = ("count", "reasons")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.reasons: list[str] = []
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        if reason not in self.reasons and len(self.reasons) < MAX_STRAY_REASONS:
+            self.reasons.append(reason)
+
+    def text(self) -> str:
+        if not self.count:
+            return ""
+        more = "; ..." if self.count > len(self.reasons) else ""
+        what = "reply that is" if self.count == 1 else "replies that are"
+        return (f"ignored {self.count} {what} not an answer to this query: "
+                f"{'; '.join(self.reasons)}{more}")
+
+
+class _Reply:
+    __slots__ = ("elapsed", "message", "rcode", "sent", "strays", "truncated")
+
+    def __init__(self, message: dns.message.Message | None, rcode: int, truncated: bool,
+                 elapsed: float, sent: int, strays: _Strays) -> None:
+        # message is None only for a truncated answer that does not parse (cut mid-record)
+        self.message, self.rcode, self.truncated = message, rcode, truncated
+        self.elapsed, self.sent, self.strays = elapsed, sent, strays
 
 
 class _Failure(Exception):
-    def __init__(self, outcome: str, detail: str, elapsed: float, sent: int = 1) -> None:
+    def __init__(self, outcome: str, detail: str, elapsed: float, sent: int = 1,
+                 strays: _Strays | None = None) -> None:
         super().__init__(detail)
         self.outcome, self.detail, self.elapsed, self.sent = outcome, detail, elapsed, sent
+        self.strays = strays or _Strays()
 
 
-def _os_failure(exc: OSError, elapsed: float, sent: int) -> _Failure:
+def _os_failure(exc: OSError, elapsed: float, sent: int,
+                strays: _Strays | None = None) -> _Failure:
     if exc.errno == errno.ECONNREFUSED:
         return _Failure("unreachable", "nothing listens there (connection refused / ICMP port "
-                        "unreachable)", elapsed, sent)
+                        "unreachable)", elapsed, sent, strays)
     if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL,
                      errno.EAFNOSUPPORT):
-        return _Failure("unreachable", f"no route to the server ({exc.strerror})", elapsed, sent)
+        return _Failure("unreachable", f"no route to the server ({exc.strerror})", elapsed, sent,
+                        strays)
     name = errno.errorcode.get(exc.errno or 0, "")
-    return _Failure("unreachable", f"{exc.strerror or exc} {name}".strip(), elapsed, sent)
+    return _Failure("unreachable", f"{exc.strerror or exc} {name}".strip(), elapsed, sent,
+                    strays)
 
 
-def _parse_reply(wire: bytes, query: dns.message.Message) -> dns.message.Message | str:
-    """The reply, or why it is not an answer to our query (a string)."""
+def _read_reply(wire: bytes, query: dns.message.Message) -> tuple[str, Any]:
+    """What one received message is, for our query:
+    ("reply", Message); ("truncated", rcode) for a TC answer that does not parse (cut short
+    mid-record, RFC 1035 §4.1.1 allows it); ("malformed", why) for our answer (our ID) that
+    is not a DNS message; ("stray", why) for anything that is not an answer to this query."""
     import dns.exception
+    import dns.flags
     import dns.message
+    import dns.opcode
+    import dns.rdatatype
 
+    if len(wire) < 12:  # glibc's res_send and dig wait past these too
+        return "stray", f"a {len(wire)}-byte message, shorter than a DNS header"
+    got = int.from_bytes(wire[:2], "big")
+    if got != query.id:
+        return "stray", f"ID mismatch (expected ID {query.id}, got {got})"
     try:
         reply = dns.message.from_wire(wire)
-    except dns.exception.DNSException as exc:
-        what = str(exc).rstrip(".") or type(exc).__name__
-        return f"{len(wire)} bytes that do not parse as a DNS message ({what})"
-    except Exception as exc:  # dnspython on hostile input: never let it crash the command
-        return f"{len(wire)} bytes that do not parse as a DNS message ({type(exc).__name__})"
+    except Exception as exc:  # dnspython on hostile input raises more than DNSException
+        if len(wire) >= 12 and wire[2] & 0x82 == 0x82:  # QR and TC set in the header
+            return "truncated", wire[3] & 0x0F
+        if isinstance(exc, dns.exception.DNSException):
+            what = str(exc).rstrip(".") or type(exc).__name__
+        else:
+            what = type(exc).__name__
+        return "malformed", f"{len(wire)} bytes that do not parse as a DNS message ({what})"
+    if not reply.flags & dns.flags.QR:
+        return "stray", "a query, not a response (QR clear)"
+    if reply.opcode() != query.opcode():
+        return "stray", f"opcode {dns.opcode.to_text(reply.opcode())}, not QUERY"
     if not query.is_response(reply):
-        return "the answer does not match the question"
-    return reply
+        got_q = ", ".join(f"{q.name} {dns.rdatatype.to_text(q.rdtype)}"
+                          for q in reply.question[:2]) or "no question"
+        return "stray", f"question mismatch (got {got_q})"
+    return "reply", reply
+
+
+def _reply(kind: str, value: Any, elapsed: float, sent: int, strays: _Strays) -> _Reply:
+    import dns.flags
+
+    if kind == "malformed":
+        raise _Failure("malformed", value, elapsed, sent, strays)
+    if kind == "truncated":
+        return _Reply(None, value, True, elapsed, sent, strays)
+    return _Reply(value, value.rcode(), bool(value.flags & dns.flags.TC), elapsed, sent, strays)
 
 
 async def _udp_exchange(server: Server, query: dns.message.Message, wait: float, tries: int,
@@ -354,6 +450,7 @@ async def _udp_exchange(server: Server, query: dns.message.Message, wait: float,
     wire = query.to_wire()
     start = time.monotonic()
     sent = 0
+    strays = _Strays()
     sock = socket.socket(server.family, socket.SOCK_DGRAM)
     sock.setblocking(False)
     try:
@@ -365,31 +462,28 @@ async def _udp_exchange(server: Server, query: dns.message.Message, wait: float,
             try:
                 sock.send(wire)
             except OSError as exc:
-                raise _os_failure(exc, time.monotonic() - start, sent) from None
+                raise _os_failure(exc, time.monotonic() - start, sent, strays) from None
             sent += 1
             try_end = min(time.monotonic() + wait, deadline)
-            while True:
-                remaining = try_end - time.monotonic()
-                if remaining <= 0:
-                    break
+            while (remaining := try_end - time.monotonic()) > 0:
                 try:
                     data = await asyncio.wait_for(loop.sock_recv(sock, 65535), remaining)
                 except TimeoutError:
                     break
                 except OSError as exc:
-                    raise _os_failure(exc, time.monotonic() - start, sent) from None
-                elapsed = time.monotonic() - start
-                if len(data) < 2 or data[:2] != wire[:2]:
-                    continue  # not our id: a stray datagram, keep waiting (as dig does)
-                parsed = _parse_reply(data, query)
-                if isinstance(parsed, str):
-                    raise _Failure("malformed", parsed, elapsed, sent)
-                return _Reply(parsed, elapsed, sent)
+                    raise _os_failure(exc, time.monotonic() - start, sent, strays) from None
+                kind, value = _read_reply(data, query)
+                if kind == "stray":
+                    strays.add(value)  # keep waiting for the real answer, as dig does
+                    continue
+                return _reply(kind, value, time.monotonic() - start, sent, strays)
             if time.monotonic() >= deadline:
                 break
-        raise _Failure("timeout", f"no answer in {time.monotonic() - start:.1f} s "
-                       f"({sent} {'query' if sent == 1 else 'queries'} sent)",
-                       time.monotonic() - start, sent)
+        took = time.monotonic() - start
+        detail = f"no answer in {took:.1f} s ({sent} {'query' if sent == 1 else 'queries'} sent)"
+        if strays.count:
+            detail += f"; {strays.text()}"
+        raise _Failure("timeout", detail, took, sent, strays)
     finally:
         sock.close()
 
@@ -400,35 +494,40 @@ async def _tcp_exchange(server: Server, query: dns.message.Message, wait: float,
     start = time.monotonic()
     limit = max(0.0, min(start + wait, deadline) - start)
     writer = None
+    strays = _Strays()
     try:
         async with asyncio.timeout(limit):
             reader, writer = await asyncio.open_connection(server.address, server.port)
             writer.write(struct.pack("!H", len(wire)) + wire)  # RFC 1035 §4.2.2 framing
             await writer.drain()
-            size = struct.unpack("!H", await reader.readexactly(2))[0]
-            data = await reader.readexactly(size)
+            while True:  # RFC 7766 §7: answers may come out of order; wait for ours
+                size = struct.unpack("!H", await reader.readexactly(2))[0]
+                kind, value = _read_reply(await reader.readexactly(size), query)
+                if kind != "stray":
+                    break
+                strays.add(value)
     except TimeoutError:
         elapsed = time.monotonic() - start
-        raise _Failure("timeout", f"no answer in {elapsed:.1f} s over TCP", elapsed) from None
+        detail = f"no answer in {elapsed:.1f} s over TCP"
+        if strays.count:
+            detail += f"; {strays.text()}"
+        raise _Failure("timeout", detail, elapsed, 1, strays) from None
     except asyncio.IncompleteReadError as exc:
         elapsed = time.monotonic() - start
         raise _Failure("malformed", f"the server closed the connection after {len(exc.partial)}"
-                       " bytes of the answer", elapsed) from None
+                       " bytes of the answer", elapsed, 1, strays) from None
     except OSError as exc:
-        raise _os_failure(exc, time.monotonic() - start, 1) from None
+        raise _os_failure(exc, time.monotonic() - start, 1, strays) from None
     finally:
         if writer is not None:
             writer.close()
-    elapsed = time.monotonic() - start
-    parsed = _parse_reply(data, query)
-    if isinstance(parsed, str):
-        raise _Failure("malformed", parsed, elapsed)
-    return _Reply(parsed, elapsed, 1)
+    return _reply(kind, value, time.monotonic() - start, 1, strays)
 
 
 def _records(message: dns.message.Message, qname: str, qtype: str
              ) -> tuple[tuple[Record, ...], tuple[Record, ...]]:
     """(the CNAME chain, the final answers) for the question, from the answer section."""
+    import dns.rdataclass
     import dns.rdatatype
 
     def rows(rrset: Any) -> list[Record]:
@@ -437,7 +536,8 @@ def _records(message: dns.message.Message, qname: str, qtype: str
 
     by_name: dict[str, list[Any]] = {}
     for rrset in message.answer:
-        by_name.setdefault(rrset.name.to_text().lower(), []).append(rrset)
+        if rrset.rdclass == dns.rdataclass.IN:  # the class we asked for
+            by_name.setdefault(rrset.name.to_text().lower(), []).append(rrset)
     if qtype in ("ANY", "CNAME"):
         return (), tuple(r for rrset in by_name.get(qname.lower(), []) for r in rows(rrset))
     chain: list[Record] = []
@@ -459,6 +559,43 @@ def _records(message: dns.message.Message, qname: str, qtype: str
     return tuple(chain), ()
 
 
+def _loops(qname: str, chain: Sequence[Record]) -> bool:
+    """The chain comes back to a name it already passed (a CNAME loop)."""
+    names = [qname.lower(), *(r.name.lower() for r in chain)]
+    return bool(chain) and chain[-1].value.lower() in names
+
+
+def _negative_for(message: dns.message.Message, name: str) -> bool:
+    """The authority section carries the SOA of a zone holding `name`: the server says that
+    `name` has no records of the type (RFC 2308 §2.2 NODATA, §2.1 NXDOMAIN)."""
+    import dns.name
+    import dns.rdatatype
+
+    try:
+        target = dns.name.from_text(name)
+    except Exception:  # a hostile server's name: no negative answer for it, then
+        return False
+    return any(rrset.rdtype == dns.rdatatype.SOA and target.is_subdomain(rrset.name)
+               for rrset in message.authority)
+
+
+def _referral(message: dns.message.Message, qname: str) -> tuple[str, tuple[str, ...]] | None:
+    """(zone, its servers) when the answer is a referral (RFC 1034 §4.3.2 step 3b): no
+    answer, no SOA, the NS records of a zone above the name, and no AA."""
+    import dns.flags
+    import dns.name
+    import dns.rdatatype
+
+    if message.flags & dns.flags.AA or any(r.rdtype == dns.rdatatype.SOA
+                                           for r in message.authority):
+        return None
+    name = dns.name.from_text(qname)
+    for rrset in message.authority:
+        if rrset.rdtype == dns.rdatatype.NS and name.is_subdomain(rrset.name):
+            return rrset.name.to_text(), tuple(sorted(r.to_text() for r in rrset))
+    return None
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
@@ -477,12 +614,12 @@ async def resolve(
     """Resolve `name` (made absolute) for `rdtype` at `servers`, or at the servers of the
     system's resolver configuration.  Never raises for network trouble: the result says it.
 
+    An answer that ends at a CNAME without the target's records or a negative answer for it
+    is incomplete: the target is then asked for (RFC 1034 §5.3.3 step 3 restarts the query
+    there), and the result says both what the server answered and what the chase found.
+
     wait: seconds per UDP try (and for a TCP exchange); tries: UDP transmissions per server;
     deadline: overall seconds (default: enough for every server)."""
-    import dns.flags
-    import dns.message
-    import dns.rdatatype
-
     qname = check_name(name)
     qtype = rdtype.upper()
     if qtype not in RECORD_TYPES:
@@ -499,47 +636,78 @@ async def resolve(
     started = time.monotonic()
     end = started + (deadline if deadline is not None
                      else len(servers) * (wait * (1 if tcp else tries) + wait))
-    attempts: list[Attempt] = []
-    failed: list[tuple[Attempt, dns.message.Message | None]] = []
-    for server in servers:
-        if time.monotonic() >= end:
-            break
-        query = dns.message.make_query(qname, dns.rdatatype.RdataType(RECORD_TYPES[qtype]))
-        transport = "tcp" if tcp else "udp"
-        reply: _Reply | None = None
-        while True:
-            try:
-                if transport == "udp":
-                    reply = await _udp_exchange(server, query, wait, tries, end)
-                else:
-                    reply = await _tcp_exchange(server, query, wait, end)
-            except _Failure as failure:
-                attempt = Attempt(str(server), transport, failure.outcome, _ms(failure.elapsed),
-                                  detail=failure.detail, sent=failure.sent)
-                attempts.append(attempt)
-                failed.append((attempt, None))
-                reply = None
+    ask = _Asker(tuple(servers), tcp, wait, tries, end, started, servers_from)
+    first = await ask(qname, qtype, ask.servers)
+    if first.status is Status.INCOMPLETE and first.chain and not _loops(qname, first.chain):
+        return await _chase(first, ask)
+    return first
+
+
+class _Asker:
+    """One question at the servers in order, under the deadline of the whole resolution."""
+
+    __slots__ = ("end", "servers", "servers_from", "started", "tcp", "tries", "wait")
+
+    def __init__(self, servers: tuple[Server, ...], tcp: bool, wait: float, tries: int,
+                 end: float, started: float, servers_from: str) -> None:
+        self.servers, self.tcp, self.wait, self.tries = servers, tcp, wait, tries
+        self.end, self.started, self.servers_from = end, started, servers_from
+
+    async def __call__(self, qname: str, qtype: str, servers: Sequence[Server]) -> Resolution:
+        import dns.message
+        import dns.rdatatype
+
+        attempts: list[Attempt] = []
+        failed: list[tuple[Attempt, _Reply | None]] = []
+        for server in servers:
+            if time.monotonic() >= self.end:
                 break
-            message = reply.message
-            truncated = bool(message.flags & dns.flags.TC)
-            rcode = message.rcode()
-            attempt = Attempt(str(server), transport, "answer", _ms(reply.elapsed),
-                              RCODES.get(rcode, (f"RCODE{rcode}", ""))[0], sent=reply.sent,
-                              truncated=truncated)
-            attempts.append(attempt)
-            if truncated and transport == "udp":
-                transport = "tcp"  # RFC 7766 §5: retry the truncated answer over TCP
+            query = dns.message.make_query(qname, dns.rdatatype.RdataType(RECORD_TYPES[qtype]))
+            transport = "tcp" if self.tcp else "udp"
+            reply: _Reply | None = None
+            while True:
+                try:
+                    if transport == "udp":
+                        reply = await _udp_exchange(server, query, self.wait, self.tries,
+                                                    self.end)
+                    else:
+                        reply = await _tcp_exchange(server, query, self.wait, self.end)
+                except _Failure as failure:
+                    attempt = Attempt(str(server), transport, failure.outcome,
+                                      _ms(failure.elapsed), detail=failure.detail,
+                                      sent=failure.sent, ignored=failure.strays.count)
+                    attempts.append(attempt)
+                    failed.append((attempt, None))
+                    reply = None
+                    break
+                rcode_name = RCODES.get(reply.rcode, (f"RCODE{reply.rcode}", ""))[0]
+                strays = reply.strays.text()
+                if reply.truncated and transport == "tcp":
+                    # RFC 7766 §8: a TCP answer carries everything; TC there says it does not.
+                    attempt = Attempt(str(server), transport, "incomplete", _ms(reply.elapsed),
+                                      rcode_name, "the answer has TC set over TCP: the server "
+                                      "says it is incomplete", reply.sent, True,
+                                      reply.strays.count)
+                    attempts.append(attempt)
+                    failed.append((attempt, None))
+                    reply = None
+                    break
+                attempts.append(Attempt(str(server), transport, "answer", _ms(reply.elapsed),
+                                        rcode_name, strays, reply.sent, reply.truncated,
+                                        reply.strays.count))
+                if reply.truncated:
+                    transport = "tcp"  # RFC 7766 §5: retry the truncated answer over TCP
+                    continue
+                break
+            if reply is None:
                 continue
-            break
-        if reply is None:
-            continue
-        message = reply.message
-        rcode = message.rcode()
-        if rcode not in (0, 3):
-            failed.append((attempts[-1], message))
-            continue  # SERVFAIL, REFUSED, ...: a stub resolver asks the next server
-        return _answered(qname, qtype, server, attempts, message, reply, started, servers_from)
-    return _failed(qname, qtype, attempts, failed, started, servers_from)
+            assert reply.message is not None  # only a truncated answer lacks one
+            if reply.rcode not in (0, 3):
+                failed.append((attempts[-1], reply))
+                continue  # SERVFAIL, REFUSED, ...: a stub resolver asks the next server
+            return _answered(qname, qtype, server, attempts, reply.message, reply, self.started,
+                             self.servers_from)
+        return _failed(qname, qtype, attempts, failed, self.started, self.servers_from)
 
 
 def _answered(qname: str, qtype: str, server: Server, attempts: list[Attempt],
@@ -552,6 +720,8 @@ def _answered(qname: str, qtype: str, server: Server, attempts: list[Attempt],
     aa = bool(message.flags & dns.flags.AA)
     source = "authoritative answer" if aa else "answer"
     where = f"{source} from {server}"
+    incomplete = False
+    referral = None if chain or answers or rcode != 0 else _referral(message, qname)
     if rcode == 3:
         status = Status.NXDOMAIN
         if chain:
@@ -562,26 +732,100 @@ def _answered(qname: str, qtype: str, server: Server, attempts: list[Attempt],
     elif answers:
         status = Status.OK
         text = f"{len(answers)} {qtype} record{'s' if len(answers) != 1 else ''} ({where})"
+    elif chain and _loops(qname, chain):
+        status, incomplete = Status.INCOMPLETE, True
+        path = " -> ".join([qname, *(r.value for r in chain)])
+        text = f"CNAME loop: {path} ({where}): the name leads to no records"
+    elif chain and not _negative_for(message, chain[-1].value):
+        status, incomplete = Status.INCOMPLETE, True
+        text = (f"incomplete answer from {server}: it ends at the CNAME to {chain[-1].value} "
+                f"without its {qtype} records or a negative answer for it")
+    elif referral is not None:
+        status, incomplete = Status.INCOMPLETE, True
+        zone, names = referral
+        text = (f"referral from {server}: no answer for {qname}, only the servers of {zone} "
+                f"({', '.join(names)}); ask a recursive resolver or one of those")
     else:
         status = Status.NODATA
         target = chain[-1].value if chain else qname
         text = f"no {qtype} records: {target} exists but has none of that type ({where})"
+        used = {qname.lower(), *(r.value.lower() for r in chain)}
+        others = sum(len(rrset) for rrset in message.answer
+                     if rrset.name.to_text().lower() not in used)
+        if others:  # records the question does not lead to answer nothing (RFC 5452 §9.1)
+            text += (f"; the answer section holds {others} record{'s' if others != 1 else ''} "
+                     "for other names, ignored")
     return Resolution(
         qname, qtype, status, text, RCODES.get(rcode, (f"RCODE{rcode}", ""))[0], str(server),
         attempts[-1].transport, _ms(reply.elapsed) or 0.0,
         _ms(time.monotonic() - started) or 0.0, aa, chain, answers, tuple(attempts),
-        servers_from,
+        servers_from, incomplete,
     )
 
 
+async def _chase(first: Resolution, ask: _Asker) -> Resolution:
+    """Ask for the CNAME target that `first` (an incomplete answer) left unresolved, and on
+    along the chain while each answer stops at a further CNAME."""
+    chain = list(first.chain)
+    seen = {first.name.lower(), *(r.name.lower() for r in chain)}
+    steps: list[Chase] = []
+    last = first
+    while (last.status is Status.INCOMPLETE and last.chain and not _loops(last.name, last.chain)
+           and len(steps) < MAX_CHASE and time.monotonic() < ask.end):
+        target = chain[-1].value
+        if target.lower() in seen:
+            break
+        seen.add(target.lower())
+        # The server that gave the incomplete answer first, then the others, as configured.
+        order = sorted(ask.servers, key=lambda s: str(s) != last.server)
+        after = last.server or ""
+        last = await ask(target, first.type, order)
+        steps.append(Chase(target, after, last.status, last.rcode, last.server, last.transport,
+                           last.time_ms, last.message, last.attempts))
+        chain += last.chain
+        if any(r.value.lower() in seen for r in last.chain):
+            break
+        seen.update(r.name.lower() for r in last.chain)
+    total = _ms(time.monotonic() - ask.started) or 0.0
+    lead = (f"incomplete answer from {first.server}: it ends at the CNAME to "
+            f"{first.chain[-1].value}")
+    if not steps:
+        return replace(first, message=f"{lead}, and no time was left to ask for it",
+                       total_ms=total)
+    if _loops(first.name, chain):
+        path = " -> ".join([first.name, *(r.value for r in chain)])
+        return replace(first, message=f"CNAME loop: {path} (asking for each target in turn): "
+                       "the name leads to no records", chain=tuple(chain), total_ms=total,
+                       chased=tuple(steps))
+    step = steps[-1]
+    asked = f"asked for {step.name}" if len(steps) == 1 else \
+        f"following the CNAMEs, asked for {step.name}"
+    qtype = first.type
+    if last.status is Status.OK:
+        n = len(last.answers)
+        found = f"{step.server} gives {n} {qtype} record{'s' if n != 1 else ''}"
+    elif last.status is Status.NODATA:
+        found = (f"{step.server} says {last.canonical} exists but has no {qtype} records "
+                 "(NODATA)")
+    elif last.status is Status.NXDOMAIN:
+        found = f"{step.server} says {last.canonical} does not exist (NXDOMAIN)"
+    else:
+        return replace(first, status=last.status, message=f"{lead}; {asked}: {last.message}",
+                       chain=tuple(chain), answers=last.answers, total_ms=total,
+                       chased=tuple(steps))
+    return replace(first, status=last.status, message=f"{lead}; {asked}, {found}",
+                   chain=tuple(chain), answers=last.answers, total_ms=total,
+                   chased=tuple(steps))
+
+
 def _failed(qname: str, qtype: str, attempts: list[Attempt],
-            failed: list[tuple[Attempt, dns.message.Message | None]], started: float,
+            failed: list[tuple[Attempt, _Reply | None]], started: float,
             servers_from: str) -> Resolution:
     total = _ms(time.monotonic() - started) or 0.0
-    answered = [(a, m) for a, m in failed if m is not None]
+    answered = [(a, r) for a, r in failed if r is not None]
     if answered:
-        attempt, message = answered[0]
-        rcode = message.rcode() if message is not None else 0
+        attempt, reply = answered[0]
+        rcode = reply.rcode if reply is not None else 0
         name, meaning = RCODES.get(rcode, (f"RCODE{rcode}", "an error"))
         status = _RCODE_STATUS.get(rcode, Status.RCODE)
         return Resolution(qname, qtype, status, f"{name}: {meaning} ({attempt.server})", name,
@@ -590,21 +834,44 @@ def _failed(qname: str, qtype: str, attempts: list[Attempt],
     if not attempts:
         return Resolution(qname, qtype, Status.TIMEOUT, "no server asked before the deadline",
                           total_ms=total, servers_from=servers_from)
-    outcomes = {a.outcome for a in attempts}
-    first = attempts[0]
-    servers = ", ".join(dict.fromkeys(a.server for a in attempts))
-    if "malformed" in outcomes:
-        bad = next(a for a in attempts if a.outcome == "malformed")
+    # Each server's last exchange says how it failed; a truncated UDP answer before it is
+    # part of the story (the retry over TCP is what failed).
+    last: dict[str, Attempt] = {}
+    truncated: set[str] = set()
+    for a in attempts:
+        last[a.server] = a
+        if a.truncated and a.transport == "udp":
+            truncated.add(a.server)
+    finals = list(last.values())
+
+    def said(a: Attempt) -> str:
+        if a.server in truncated and a.transport == "tcp":
+            return f"its UDP answer was truncated (TC), and over TCP: {a.detail}"
+        return a.detail
+
+    servers = ", ".join(last)
+    bad = next((a for a in finals if a.outcome == "malformed"), None)
+    if bad is not None:
         return Resolution(qname, qtype, Status.MALFORMED, f"malformed answer from {bad.server}: "
-                          f"{bad.detail}", server=bad.server, transport=bad.transport,
+                          f"{said(bad)}", server=bad.server, transport=bad.transport,
                           total_ms=total, attempts=tuple(attempts), servers_from=servers_from)
-    if outcomes == {"unreachable"}:
-        return Resolution(qname, qtype, Status.UNREACHABLE,
-                          f"no server reachable ({servers}): {first.detail}", total_ms=total,
-                          attempts=tuple(attempts), servers_from=servers_from)
-    timed_out = next(a for a in attempts if a.outcome == "timeout")
-    return Resolution(qname, qtype, Status.TIMEOUT,
-                      f"timeout: no answer from {servers} ({timed_out.detail})", total_ms=total,
+    cut = next((a for a in finals if a.outcome == "incomplete"), None)
+    if cut is not None:
+        return Resolution(qname, qtype, Status.INCOMPLETE, f"incomplete answer from {cut.server}: "
+                          f"{said(cut)}", cut.rcode, cut.server, cut.transport,
+                          cut.time_ms or 0.0, total, attempts=tuple(attempts),
+                          servers_from=servers_from, incomplete=True)
+    timed_out = next((a for a in finals if a.outcome == "timeout"), None)
+    if timed_out is not None:
+        return Resolution(qname, qtype, Status.TIMEOUT,
+                          f"timeout: no answer from {servers} ({said(timed_out)})",
+                          total_ms=total, attempts=tuple(attempts), servers_from=servers_from)
+    first = finals[0]  # every server is unreachable (over TCP, after a truncated answer)
+    if truncated:
+        text = f"{first.server} could not be asked over TCP: {said(first)}"
+    else:
+        text = f"no server reachable ({servers}): {said(first)}"
+    return Resolution(qname, qtype, Status.UNREACHABLE, text, total_ms=total,
                       attempts=tuple(attempts), servers_from=servers_from)
 
 
@@ -704,7 +971,9 @@ async def compare(
                   if any(isinstance(ipaddress.ip_address(a.split("%")[0]), wanted[v])
                          for v in families)}
     direct_set = {a for r in direct for a in r.addresses}
-    agree = system.ok == any(r.ok for r in direct) and system_set == direct_set
+    # An answer that settled nothing (Status.INCOMPLETE) is nothing to agree with.
+    agree = (system.ok == any(r.ok for r in direct) and system_set == direct_set
+             and not any(r.status is Status.INCOMPLETE for r in direct))
     explanations: list[str] = []
     if not agree:
         explanations = await _explain(name, system, system_set, list(direct), direct_set,
@@ -716,6 +985,23 @@ async def _explain(name: str, system: SystemLookup, system_set: set[str],
                    direct: list[Resolution], direct_set: set[str], config: ResolverConfig,
                    servers: Sequence[Server] | None, wait: float) -> list[str]:
     reasons: list[str] = []
+    configured = {str(s) for s in config.servers}
+    for r in direct:
+        if r.status is Status.INCOMPLETE:
+            reasons.append(f"the direct {r.type} query settled nothing: {r.message}")
+            continue
+        missing = set(r.addresses) - system_set
+        if not (r.incomplete and r.chased and missing):
+            continue  # what the chase found is no difference to explain
+        first, step = r.chased[0], r.chased[-1]
+        text = (f"{first.after} answered {r.name} {r.type} with the CNAME to {first.name} but "
+                "neither its records nor a negative answer: an incomplete answer")
+        if first.after in configured:
+            text += ("; getaddrinfo (glibc) does not ask for the target itself, so it gets no "
+                     f"{r.type} record from that answer")
+        text += (f"; asked for {step.name} directly, {step.server} gives "
+                 f"{', '.join(r.addresses)}")
+        reasons.append(text)
     order = _nsswitch_hosts()
     order_text = "hosts: " + " ".join(order)
     bare = name.rstrip(".").lower()
