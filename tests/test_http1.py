@@ -97,7 +97,32 @@ def test_chunked_content_decodes_across_any_split() -> None:
         assert out == b"hello world" and decoder.done, split
 
 
-@pytest.mark.parametrize("wire", [b"zz\r\n", b"3\r\nabcdef\r\n", b"1" * 2000])
+@pytest.mark.parametrize("wire", [
+    b"zz\r\n", b"3\r\nabcdef\r\n", b"1" * 2000,
+    # int(x, 16) takes each of these; RFC 9112 §7.1's chunk-size = 1*HEXDIG does not
+    b"0x5\r\nhello\r\n", b"+5\r\nhello\r\n", b"1_0\r\n", b" 5\r\nhello\r\n", b"-0\r\n",
+    b"\xd9\xa5\r\n", b"1" * 17 + b"\r\n",
+])
 def test_bad_chunks_are_protocol_errors(wire: bytes) -> None:
     with pytest.raises(ProtocolError):
         ChunkedDecoder().feed(wire)
+
+
+def test_a_chunk_size_may_carry_whitespace_and_extensions_after_it() -> None:
+    decoder = ChunkedDecoder()
+    assert decoder.feed(b"5 ;name=value\r\nhello\r\n0000000000000000000\r\n\r\n") == b"hello"
+    assert decoder.done
+
+
+# b"\xb2" reads as '²' (latin-1), which str.isdigit() takes and int() refuses
+@pytest.mark.parametrize("value", ["\u00b2", "+5", "5 5", "0x5", "1" * 20])
+def test_a_content_length_is_ascii_digits_only(value: str) -> None:
+    raw = f"HTTP/1.1 200 OK\r\nContent-Length: {value}\r\n\r\n".encode("latin-1")
+    with pytest.raises(ProtocolError, match="invalid Content-Length"):
+        http1.body_framing("GET", _head(raw))
+
+
+def test_a_request_head_carries_field_values_as_the_user_typed_them() -> None:
+    # curl sends argv's bytes: UTF-8, or whatever undecodable bytes it was given.
+    raw = http1.build_request("GET", "/", "h", [("X-A", "caf\u00e9"), ("X-B", "\udcff")])
+    assert b"X-A: caf\xc3\xa9\r\n" in raw and b"X-B: \xff\r\n" in raw

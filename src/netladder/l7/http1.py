@@ -21,7 +21,9 @@ __all__ = [
     "ResponseHead",
     "body_framing",
     "build_request",
+    "content_length",
     "find_head_end",
+    "is_token",
     "parse_head",
 ]
 
@@ -32,8 +34,18 @@ MAX_HEAD_BYTES = 256 * 1024
 MAX_FIELDS = 200
 MAX_CHUNK_LINE = 1024
 
-_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # \Z: $ would take a trailing newline
 _STATUS_LINE = re.compile(rb"^HTTP/(\d)\.(\d) (\d{3})(?: ([^\r\n]*))?$")
+_DIGITS = re.compile(r"^[0-9]{1,19}\Z")  # a Content-Length (and at most 10**19 - 1)
+# RFC 9112 §7.1: chunk-size = 1*HEXDIG, then optional BWS and chunk extensions.  int(x, 16)
+# would also take "0x10", "+5", "1_0" and spaces, which a strict reader refuses.
+_CHUNK_SIZE = re.compile(rb"^([0-9A-Fa-f]+)[ \t]*(?:;.*)?\Z")
+MAX_CHUNK_DIGITS = 16
+
+
+def is_token(text: str) -> bool:
+    """RFC 9110 §5.6.2 token (a field name, a method): ASCII tchars only."""
+    return text.isascii() and _TOKEN.match(text.encode("ascii")) is not None
 
 
 class ProtocolError(ValueError):
@@ -84,7 +96,9 @@ def build_request(method: str, target: str, authority: str,
         if value != "":
             fields.append((name, value))
     lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in fields]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    # Field values as the bytes the user typed (UTF-8, or the raw bytes of an undecodable
+    # argument), as curl sends its argv; the request line and Host are ASCII (parse_url).
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 
 def find_head_end(buf: bytes | bytearray, start: int = 0) -> int | None:
@@ -159,15 +173,25 @@ def body_framing(method: str, head: ResponseHead) -> Framing:
         if codings and codings[-1] == "chunked":
             return Framing("chunked")
         return Framing("close")
+    length = content_length(head)
+    return Framing("close") if length is None else Framing("length", length)
+
+
+def content_length(head: ResponseHead) -> int | None:
+    """The one Content-Length of a head (RFC 9110 §8.6: 1*DIGIT; copies, also as a list, must
+    agree — RFC 9112 §6.3 item 5), None without one; ProtocolError when it is invalid."""
     lengths = {v.strip() for value in head.get_all("Content-Length") for v in value.split(",")}
-    if lengths:
-        if len(lengths) != 1:
-            raise ProtocolError(f"conflicting Content-Length values: {', '.join(sorted(lengths))}")
-        value = lengths.pop()
-        if not value.isdigit():
-            raise ProtocolError(f"invalid Content-Length: {value!r}")
-        return Framing("length", int(value))
-    return Framing("close")
+    if not lengths:
+        return None
+    if len(lengths) != 1:
+        shown = ", ".join(repr(v) for v in sorted(lengths)[:4])
+        raise ProtocolError(f"conflicting Content-Length values: {shown}")
+    value = lengths.pop()
+    # ASCII digits only (str.isdigit() also takes '²' and '٥'), and few enough that int()
+    # cannot refuse them.
+    if not _DIGITS.match(value):
+        raise ProtocolError(f"invalid Content-Length: {value[:40]!r}")
+    return int(value)
 
 
 class ChunkedDecoder:
@@ -193,14 +217,14 @@ class ChunkedDecoder:
                     if len(self._buf) > MAX_CHUNK_LINE:
                         raise ProtocolError("chunk size line too long")
                     break
-                line = bytes(self._buf[:nl]).rstrip(b"\r").split(b";", 1)[0].strip()
+                line = bytes(self._buf[:nl]).rstrip(b"\r")
                 del self._buf[: nl + 1]
-                try:
-                    size = int(line, 16)
-                except ValueError:
-                    raise ProtocolError(f"invalid chunk size {_show(line)}") from None
-                if size < 0:
-                    raise ProtocolError("negative chunk size")
+                m = _CHUNK_SIZE.match(line)
+                if not m:
+                    raise ProtocolError(f"invalid chunk size {_show(line)}")
+                if len(m.group(1).lstrip(b"0")) > MAX_CHUNK_DIGITS:
+                    raise ProtocolError(f"chunk size {_show(m.group(1))} is too large")
+                size = int(m.group(1), 16)
                 self._remaining = size
                 self._state = "data" if size else "trailer"
             elif self._state == "data":
