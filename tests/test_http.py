@@ -899,6 +899,9 @@ def test_a_certificate_that_is_not_yet_valid_says_so_beside_curl(lab: Lab, certs
     _, doc = http_json(lab, "-k", resolve, url)
     tls = doc["hops"][0]["tls"]
     assert tls["validity"] == "not_yet_valid" and tls["not_before"].startswith(start)
+    # port --tls says the same, in the same words (one formatter)
+    port = lab.netladder("client", "port", SERVER, "12443", "--connect", "--tls").stdout
+    assert f"NOT YET VALID: valid from {start} (in 2 days), expires {expire}" in port, port
 
 
 def test_an_expired_certificate_says_expired_in_http_and_port(lab: Lab, certs: Path) -> None:
@@ -922,6 +925,8 @@ def test_a_certificate_time_that_cannot_be_read_is_not_a_failure(lab: Lab) -> No
     assert tls["not_after"] == "" and tls["validity"] == "unknown"
     text = http(lab, "-k", f"--resolve={NAME}:13443:{SERVER}", f"https://{NAME}:13443/").stdout
     assert "expiry unknown" in text
+    port = lab.netladder("client", "port", SERVER, "13443", "--connect", "--tls")
+    assert port.returncode == 0 and "internal error" not in port.stderr, port.stderr
 
 
 # -- bad input (issue 13 item 16) ------------------------------------------------------------

@@ -200,7 +200,7 @@ def render(result: ScanResult) -> str:
                     from netladder.l7.tlsinfo import describe_validity  # as http shows it
                     from netladder.output import escape_controls
 
-                    when, bad = describe_validity("", tls.not_after)
+                    when, bad = describe_validity(tls.not_before, tls.not_after)
                     lines.append(f"{pad}certificate: {escape_controls(tls.subject) or '?'} "
                                  f"(issuer {escape_controls(tls.issuer) or '?'}), "
                                  + (paint(when, "red") if bad else when))

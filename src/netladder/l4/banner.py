@@ -117,11 +117,15 @@ async def grab_tls(address: str, port: int, server_name: str | None = None,
         tls = writer.get_extra_info("ssl_object")
         der = tls.getpeercert(binary_form=True) if tls else None
         fields = decode_der(der) if der else {}
-        not_after = fields.get("notAfter", "")
+        from netladder.l7.tlsinfo import cert_time_iso
+
+        # cert_time_iso: "" for a time ssl cannot read (a hostile certificate's year 0), where
+        # ssl.cert_time_to_seconds would raise out of the scan.
+        not_after = cert_time_iso(str(fields.get("notAfter", "")))
         days = 0
         iso = ""
         if not_after:
-            expires = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), dt.UTC)
+            expires = dt.datetime.fromisoformat(not_after)
             iso = expires.isoformat()
             days = (expires - dt.datetime.now(dt.UTC)).days
         cipher = tls.cipher() if tls else None
@@ -131,7 +135,8 @@ async def grab_tls(address: str, port: int, server_name: str | None = None,
             subject=_name(fields.get("subject")),
             issuer=_name(fields.get("issuer")),
             not_after=iso, days_left=days,
-            alpn=tls.selected_alpn_protocol() if tls else None)
+            alpn=tls.selected_alpn_protocol() if tls else None,
+            not_before=cert_time_iso(str(fields.get("notBefore", ""))))
     finally:
         writer.close()
         with contextlib.suppress(Exception):
