@@ -56,6 +56,36 @@ def test_hostile_heads_are_refused_before_they_end(partial: bytes, message: str)
         http1.find_head_end(partial)
 
 
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 200 OK\r\nA: 1\r\nB:  two \r\n\r\nbody",
+    b"HTTP/1.0 404 Not Found\n\n",
+    b"HTTP/1.1 200 OK\r\nX: " + b"a" * (http1.MAX_LINE_BYTES + 1),
+    b"HTTP/1.1 200 OK\r\n" + b"X: 1\r\n" * (http1.MAX_FIELDS + 5),
+    b"HTTP/1.1 200 OK\r\n" + (b"X: " + b"a" * 60000 + b"\r\n") * 5,
+    b"SSH-2.0-OpenSSH_9.2\r\n",
+])
+def test_the_incremental_scanner_agrees_with_one_look_at_the_whole(raw: bytes) -> None:
+    # Fed a byte at a time (a drip), it gives the same end or the same error, and it only
+    # looks at the new bytes each time (this loop would take minutes otherwise).
+    try:
+        whole: int | str | None = http1.find_head_end(raw)
+    except ProtocolError as exc:
+        whole = str(exc)
+    scanner, buf = http1.HeadScanner(), bytearray()
+    got: int | str | None = None
+    for i in range(len(raw)):
+        buf += raw[i:i + 1]
+        try:
+            got = scanner.feed(buf)
+        except ProtocolError as exc:
+            got = str(exc)
+        if got is not None:
+            break
+    if isinstance(whole, str) and isinstance(got, str):  # "starts with" quotes what it has
+        whole, got = whole.split(": starts with")[0], got.split(": starts with")[0]
+    assert got == whole
+
+
 def test_an_unfinished_head_asks_for_more() -> None:
     assert http1.find_head_end(b"HTTP/1.1 200 OK\r\nA: 1\r\n") is None
     assert http1.find_head_end(b"HTT") is None

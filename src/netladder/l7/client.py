@@ -726,9 +726,10 @@ async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
     clock.phase = "response"
     buf = bytearray()
     interim: list[int] = []
+    scanner = http1.HeadScanner()
     while True:
         try:
-            end = http1.find_head_end(buf)
+            end = scanner.feed(buf)
         except http1.ProtocolError as exc:
             raise _Failed("response", str(exc)) from None
         if end is not None:
@@ -737,6 +738,7 @@ async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
             except http1.ProtocolError as exc:
                 raise _Failed("response", str(exc)) from None
             del buf[:end]
+            scanner = http1.HeadScanner()
             if 100 <= head.status < 200 and head.status != 101:
                 interim.append(head.status)  # informational: the final response follows
                 if len(interim) > MAX_INTERIM:

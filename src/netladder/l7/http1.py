@@ -17,6 +17,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "ChunkedDecoder",
     "Framing",
+    "HeadScanner",
     "ProtocolError",
     "ResponseHead",
     "body_framing",
@@ -107,22 +108,47 @@ def find_head_end(buf: bytes | bytearray, start: int = 0) -> int | None:
     Raises ProtocolError as soon as the bytes so far break a limit, so an endless or enormous
     head is refused without waiting for its end.
     """
-    end = buf.find(b"\r\n\r\n", start)
-    lf_end = buf.find(b"\n\n", start)  # RFC 9112 §2.2: a recipient MAY accept a bare LF
-    candidates = [i + 4 for i in (end,) if i >= 0] + [i + 2 for i in (lf_end,) if i >= 0]
-    stop = min(candidates) if candidates else None
-    region = buf[start:stop] if stop is not None else buf[start:]
-    if len(region) > MAX_HEAD_BYTES:
-        raise ProtocolError(f"response head larger than {MAX_HEAD_BYTES // 1024} KiB")
-    # The longest line so far, including an unfinished last line.
-    longest = max((len(line) for line in bytes(region).split(b"\n")), default=0)
-    if longest > MAX_LINE_BYTES:
-        raise ProtocolError(f"response header line longer than {MAX_LINE_BYTES // 1024} KiB")
-    if region.count(b"\n") > MAX_FIELDS + 1:
-        raise ProtocolError(f"more than {MAX_FIELDS} response header fields")
-    if stop is None and len(region) >= 5 and not bytes(region).startswith(b"HTTP/"):
-        raise ProtocolError(f"not an HTTP response: starts with {bytes(region[:20])!r}")
-    return stop
+    return HeadScanner(start).feed(buf)
+
+
+class HeadScanner:
+    """find_head_end over a buffer that grows between calls, looking only at the new bytes:
+    a head that trickles in a few bytes per read costs its length, not its length squared."""
+
+    def __init__(self, start: int = 0) -> None:
+        self._start = start
+        self._pos = start  # bytes before this were looked at by an earlier feed
+        self._line_start = start  # where the unfinished line began
+        self._newlines = 0
+
+    def feed(self, buf: bytes | bytearray) -> int | None:
+        """`buf` is everything received so far (the same buffer, grown)."""
+        search = max(self._pos - 3, self._start)  # a terminator may straddle the old end
+        crlf = buf.find(b"\r\n\r\n", search)
+        lf = buf.find(b"\n\n", search)  # RFC 9112 §2.2: a recipient MAY accept a bare LF
+        candidates = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
+        stop = min(candidates) if candidates else None
+        end = stop if stop is not None else len(buf)
+        if end - self._start > MAX_HEAD_BYTES:
+            raise ProtocolError(f"response head larger than {MAX_HEAD_BYTES // 1024} KiB")
+        i = self._pos
+        while (nl := buf.find(b"\n", i, end)) >= 0:
+            if nl - self._line_start > MAX_LINE_BYTES:
+                break
+            self._newlines += 1
+            if self._newlines > MAX_FIELDS + 1:
+                raise ProtocolError(f"more than {MAX_FIELDS} response header fields")
+            self._line_start = i = nl + 1
+        # The longest line so far, including an unfinished last line.
+        line_end = nl if nl >= 0 else end
+        if line_end - self._line_start > MAX_LINE_BYTES:
+            raise ProtocolError(f"response header line longer than {MAX_LINE_BYTES // 1024} KiB")
+        self._pos = end
+        if stop is None and len(buf) - self._start >= 5 \
+                and not bytes(buf[self._start:self._start + 5]).startswith(b"HTTP/"):
+            raise ProtocolError("not an HTTP response: starts with "
+                                f"{bytes(buf[self._start:self._start + 20])!r}")
+        return stop
 
 
 def parse_head(raw: bytes | bytearray) -> ResponseHead:
