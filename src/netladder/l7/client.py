@@ -129,6 +129,11 @@ def parse_url(text: str) -> Url:
                 raise ValueError(f"malformed URL {text!r}: bad host {host!r}") from None
         if not all(c.isascii() and (c.isalnum() or c in "-._~") for c in host):
             raise ValueError(f"malformed URL {text!r}: bad host {host!r}")
+        labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+        if len(host) > 253 or not all(0 < len(label) <= 63 for label in labels):
+            # RFC 1035 §2.3.4 (getaddrinfo would raise UnicodeError from its IDNA step)
+            raise ValueError(f"malformed URL {text!r}: bad host name {host[:80]!r} (empty or "
+                             "too long label)")
     if not port_text:  # RFC 3986 §3.2.3: an empty port is the scheme's default
         port = 443 if scheme == "https" else 80
     elif port_text.isascii() and port_text.isdigit() and len(port_text) <= 5:
@@ -643,7 +648,10 @@ async def _resolve(loop: asyncio.AbstractEventLoop, url: Url,
         family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
         return [(family, (host, url.port))]
     try:
-        infos = await loop.getaddrinfo(host, url.port, type=socket.SOCK_STREAM)
+        # As bytes: a str goes through the idna codec, which raises UnicodeError on a name
+        # parse_url let through (--resolve maps names, not addresses).
+        infos = await loop.getaddrinfo(host.encode("ascii", "replace"), url.port,
+                                       type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise _Failed("dns", f"could not resolve {host!r}: {exc.strerror}") from None
     return [(info[0], info[4]) for info in infos]
