@@ -30,7 +30,9 @@ def printable(data: bytes, limit: int = 200) -> str:
     text = data.decode("utf-8", "backslashreplace")
     lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
     out = " | ".join(lines[:3]) if lines else ""
-    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in out)
+    from netladder.output import escape_controls  # one escaping for every peer's text
+
+    out = escape_controls(out)
     return out[:limit] + ("..." if len(out) > limit else "")
 
 
