@@ -77,6 +77,7 @@ ROUTES: dict[str, dict[str, Any]] = {
     "/location-utf8": {"status": 302, "headers": {"Location": "/caf\u00c3\u00a9"}},  # é, UTF-8
     "/esc": {"status": 200, "reason": "OK\x1b[2J\x1b[31mRED", "body": "x\n",
              "headers": {"X-Esc": "a\x1b]0;owned\x07b"}},
+    "/esc-body": {"status": 200, "body": "a\x1b[2Jb\tc\n"},
     "/retry-missing": {"status": 503, "body": "later\n"},
     "/r429": {"status": 429, "body": "slow down\n"},
     "/cl-te": {"status": 200, "body": "5\r\nhello\r\n0\r\n\r\n", "content_length": False,
@@ -712,6 +713,17 @@ def test_control_characters_from_the_server_are_escaped_as_port_banner_does(lab:
     # JSON keeps the values as sent (JSON escapes them itself)
     _, doc = http_json(lab, f"http://{SERVER}/esc")
     assert doc["hops"][0]["reason"] == "OK\x1b[2J\x1b[31mRED"
+
+
+def test_content_is_escaped_on_a_terminal_and_raw_into_a_pipe(lab: Lab) -> None:
+    url = f"http://{SERVER}/esc-body"
+    piped = http(lab, "--get", "--body", url).stdout
+    assert "a\x1b[2Jb\tc\n" in piped  # as curl writes it: the bytes are the user's to keep
+    # on a terminal (script(1) gives it a pty) the escape sequence is shown, not obeyed
+    command = f"{sys.executable} -m netladder http --get --body {url}"
+    tty = lab.exec("client", ["script", "-qec", command, "/dev/null"],
+                   check=False).stdout.replace("\r\n", "\n")
+    assert "a\\x1b[2Jb\tc\n" in tty and "\x1b[2J" not in tty, tty
 
 
 # -- lint (issue 13 items 9 and 13) ----------------------------------------------------------
