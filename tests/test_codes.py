@@ -75,7 +75,7 @@ def test_an_unregistered_code_is_named_by_its_class() -> None:
     assert result.returncode == 0 and "Successful" in result.stdout
 
 
-@pytest.mark.parametrize("arg", ["99", "600", "abc", "6xx"])
+@pytest.mark.parametrize("arg", ["99", "600", "abc", "6xx", "٤٠٤", "４０４"])
 def test_bad_input_is_one_line_exit_2(arg: str) -> None:
     result = run_cli(arg)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

@@ -72,6 +72,21 @@ ROUTES: dict[str, dict[str, Any]] = {
                  "content_length": False, "headers": {"Transfer-Encoding": "chunked"}},
     "/until-close": {"status": 200, "body": "all of it\n", "content_length": False,
                      "close": True},
+    # server-supplied values that must never raise out of the client
+    "/bad-location": {"status": 302, "headers": {"Location": "http://[::1"}},
+    "/location-utf8": {"status": 302, "headers": {"Location": "/caf\u00c3\u00a9"}},  # é, UTF-8
+    "/esc": {"status": 200, "reason": "OK\x1b[2J\x1b[31mRED", "body": "x\n",
+             "headers": {"X-Esc": "a\x1b]0;owned\x07b"}},
+    "/esc-body": {"status": 200, "body": "a\x1b[2Jb\tc\n"},
+    "/retry-missing": {"status": 503, "body": "later\n"},
+    "/r429": {"status": 429, "body": "slow down\n"},
+    "/cl-te": {"status": 200, "body": "5\r\nhello\r\n0\r\n\r\n", "content_length": False,
+               "headers": {"Transfer-Encoding": "chunked", "Content-Length": "5"}},
+    "/cl-conflict": {"status": 200, "headers": {"Content-Length": "5, 6"}},
+    # HEAD answers at once, GET only after 5 s: the --lint comparison cannot finish in 2 s
+    "/slow-get": {"status": 200, "body": "hello\n", "delay_ms": 5000, "head": {"delay_ms": 0}},
+    "/h2-100": {"status": 200, "body": "hello\n", "interim": 2},
+    "/h2-100-flood": {"status": 200, "body": "hello\n", "interim": 50},
 }
 
 # rule -> (path that breaks it, path that keeps it, method)
@@ -93,6 +108,10 @@ LINT_CASES: dict[str, tuple[str, str, str]] = {
     "retry-after": ("/retry-bad", "/retry-good", "GET"),
     "date": ("/no-date", "/ok", "HEAD"),
     "error-explained": ("/r500", "/r500-good", "GET"),
+    "retry-after-missing": ("/retry-missing", "/retry-good", "GET"),
+    "content-length-with-transfer-encoding": ("/cl-te", "/chunked", "GET"),
+    "content-length": ("/cl-conflict", "/ok", "HEAD"),
+    "location": ("/bad-location", "/r301-good", "HEAD"),
 }
 
 
@@ -101,7 +120,8 @@ LINT_CASES: dict[str, tuple[str, str, str]] = {
 
 def make_certs(directory: Path) -> None:
     """A CA; a valid server certificate for NAME (and the server's addresses); an expired one;
-    a self-signed one; one for another name."""
+    one not valid for three days yet; a self-signed one; one for another name; and one whose
+    notAfter says year 0 (a time neither ssl nor datetime can read)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -148,6 +168,9 @@ def make_certs(directory: Path) -> None:
     for label, subject, start, end, alt, self_signed in (
         ("valid", NAME, now - day, now + 30 * day, sans, False),
         ("expired", NAME, now - 60 * day, now - 3 * day, sans, False),
+        ("future", NAME, now + 3 * day, now + 30 * day, sans, False),
+        ("yearzero", NAME, now - day, datetime.datetime(2050, 1, 1, tzinfo=datetime.UTC),
+         sans, False),
         ("selfsigned", NAME, now - day, now + 30 * day, sans, True),
         ("other", "other.lab.test", now - day, now + 30 * day, other, False),
     ):
@@ -157,6 +180,12 @@ def make_certs(directory: Path) -> None:
         else:
             c = cert(subject, key, "netladder test CA", ca_key, start, end, alt)
         write(label, c, key)
+    # GeneralizedTime 2050-01-01 → year 0000 (the signature no longer matches: use with -k)
+    der = (directory / "yearzero.pem").read_bytes()
+    import ssl
+
+    raw = ssl.PEM_cert_to_DER_cert(der.decode()).replace(b"20500101000000Z", b"00000101000000Z")
+    (directory / "yearzero.pem").write_text(ssl.DER_cert_to_PEM_cert(raw))
 
 
 def tls_service(port: int, label: str, certs: Path, **extra: Any) -> Service:
@@ -189,6 +218,9 @@ def lab(lab_ok: None, certs: Path) -> Iterator[Lab]:
             tls_service(9443, "selfsigned", certs),
             tls_service(10443, "other", certs),
             tls_service(11443, "valid", certs, hostile=True),
+            tls_service(12443, "future", certs),
+            tls_service(13443, "yearzero", certs),
+            Service("server", "http", 8081, {"routes": {"/": ROUTES["/esc"]}}),
         ),
     )
     with Lab(topo, name="http7") as up:
@@ -631,3 +663,315 @@ def test_redirect_totals_add_up_as_curls_do(lab: Lab) -> None:
     # /hop/a waits 150 ms, the last hop 100 ms: both tools see ≈ 150 in redirects, ≈ 250 total
     assert abs(doc["redirect_ms"] - float(curl_redirect) * 1000) < 40, (doc, out)
     assert abs(doc["total_ms"] - float(curl_total) * 1000) < 50, (doc, out)
+
+
+# -- values a server supplies never raise out of the client (issue 13 item 5) ---------------
+
+
+def test_a_malformed_redirect_target_is_a_failed_check_not_a_crash(lab: Lab) -> None:
+    url = f"http://{SERVER}/bad-location"
+    curl = lab.exec("client", ["curl", "-sSIL", url], check=False)
+    assert curl.returncode == 3 and "could not be parsed" in curl.stderr  # curl: malformed URL
+    result = http(lab, "-L", url)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == ("netladder http: cannot follow the redirect: malformed URL "
+                                     "'http://[::1': bad IPv6 address")
+    assert result.stdout.startswith("HTTP/1.1 302 Found")  # the response is still shown
+    code, doc = http_json(lab, "-L", url)
+    assert code == 1 and doc["error"]["phase"] == "redirect"
+    assert doc["hops"][0]["status"] == 302 and doc["hops"][0]["location"] is None
+    # Not following it, the check passes (curl -I: exit 0) and the lint names the bad field.
+    plain = http(lab, url)
+    assert plain.returncode == 0 and "is not a URI reference" in plain.stdout
+
+
+def test_a_non_ascii_location_is_followed_percent_encoded_like_curl(lab: Lab) -> None:
+    url = f"http://{SERVER}/location-utf8"
+    curl = lab.exec("client", ["curl", "-sIL", "-o", "/dev/null", "-w",
+                               "%{url_effective} %{http_code} %{num_redirects}", url]).stdout
+    code, doc = http_json(lab, "-L", url)
+    assert doc["error"] is None, doc["error"]
+    final = doc["hops"][-1]
+    # the same bytes on the wire (curl writes the hex digits in lower case; RFC 3986 §2.1
+    # prefers upper case)
+    assert curl.lower().split() == [final["url"].lower(), str(final["status"]),
+                                    str(doc["redirects"])]
+    assert final["url"] == f"http://{SERVER}/caf%C3%A9" and code == 1  # 404: not expected
+
+
+def test_control_characters_from_the_server_are_escaped_as_port_banner_does(lab: Lab) -> None:
+    out = http(lab, "--get", f"http://{SERVER}/esc").stdout
+    assert "\x1b" not in out and "\x07" not in out
+    status_line = out.splitlines()[0]
+    assert status_line == "HTTP/1.1 200 OK\\x1b[2J\\x1b[31mRED"
+    assert "X-Esc: a\\x1b]0;owned\\x07b" in out.splitlines()
+    # the same bytes, as `port --banner` shows an HTTP port's status line (one helper)
+    doc = json.loads(lab.netladder("client", "port", SERVER, "8081", "--connect", "--banner",
+                                   "--json").stdout)
+    (row,) = doc["ports"]
+    assert row["banner"]["text"] == status_line
+    # JSON keeps the values as sent (JSON escapes them itself)
+    _, doc = http_json(lab, f"http://{SERVER}/esc")
+    assert doc["hops"][0]["reason"] == "OK\x1b[2J\x1b[31mRED"
+
+
+def test_content_is_escaped_on_a_terminal_and_raw_into_a_pipe(lab: Lab) -> None:
+    url = f"http://{SERVER}/esc-body"
+    piped = http(lab, "--get", "--body", url).stdout
+    assert "a\x1b[2Jb\tc\n" in piped  # as curl writes it: the bytes are the user's to keep
+    # on a terminal (script(1) gives it a pty) the escape sequence is shown, not obeyed
+    command = f"{sys.executable} -m netladder http --get --body {url}"
+    tty = lab.exec("client", ["script", "-qec", command, "/dev/null"],
+                   check=False).stdout.replace("\r\n", "\n")
+    assert "a\\x1b[2Jb\tc\n" in tty and "\x1b[2J" not in tty, tty
+
+
+# -- lint (issue 13 items 9 and 13) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/retry-missing", "/r429"])
+def test_a_missing_retry_after_is_a_lint_hint(lab: Lab, path: str) -> None:
+    # diagnose points here for "503 without Retry-After": the lint must say it too.
+    code, doc = http_json(lab, "--lint", "--get", f"http://{SERVER}{path}")
+    (hint,) = [f for f in doc["findings"] if f["rule"] == "retry-after-missing"]
+    assert hint["level"] == "hint" and "RFC 9110 §10.2.3" in hint["section"]
+    text = http(lab, "--lint", "--get", f"http://{SERVER}{path}").stdout
+    assert "[retry-after-missing, RFC 9110 §10.2.3, §15.6.4; RFC 6585 §4]" in text
+    # a hint never fails the check by itself: the status does (503/429 are not 2xx/3xx)
+    assert http(lab, "--lint", "--get", "--expect", "4xx,5xx",
+                f"http://{SERVER}{path}").returncode == 0
+
+
+def test_content_length_beside_transfer_encoding_is_flagged(lab: Lab) -> None:
+    # curl reads the chunked content and ignores the length: so do we, and we say it.
+    curl = lab.exec("client", ["curl", "-s", f"http://{SERVER}/cl-te"]).stdout
+    code, doc = http_json(lab, "--get", "--body", "--lint", f"http://{SERVER}/cl-te")
+    assert doc["hops"][0]["body"] == curl == "hello"
+    (finding,) = [f for f in doc["findings"]
+                  if f["rule"] == "content-length-with-transfer-encoding"]
+    assert finding["level"] == "MUST NOT" and finding["section"] == "RFC 9112 §6.1"
+    assert code == 1  # a MUST NOT fails --lint
+
+
+def test_a_lint_comparison_cut_off_by_the_timeout_says_so(lab: Lab) -> None:
+    start = time.monotonic()
+    result = http(lab, "--lint", "--timeout", "2", f"http://{SERVER}/slow-get")
+    assert time.monotonic() - start < 2 + 3
+    assert "lint: no findings (20 of 21 rules checked" in result.stdout, result.stdout
+    assert ("lint: head-like-get not checked: the GET to compare with HEAD failed: timed out "
+            "waiting for the response head after 2 s") in result.stdout
+    _, doc = http_json(lab, "--lint", "--timeout", "2", f"http://{SERVER}/slow-get")
+    assert doc["lint_unchecked"].startswith("the GET to compare with HEAD failed: timed out")
+    _, doc = http_json(lab, "--lint", f"http://{SERVER}/ok")
+    assert doc["lint_unchecked"] is None
+
+
+def test_a_lint_comparison_needs_only_the_head_of_an_endless_get(lab: Lab) -> None:
+    start = time.monotonic()
+    code, doc = http_json(lab, "--lint", "--timeout", "3", f"http://{SERVER}:81/endless-body")
+    assert doc["lint_unchecked"] is None and time.monotonic() - start < 3
+    assert "head-like-get" not in {f["rule"] for f in doc["findings"]}
+
+
+def test_lint_without_a_response_says_it_did_not_run(lab: Lab) -> None:
+    result = http(lab, "--lint", "--timeout", "1", f"http://{SERVER}:81/silent")
+    assert result.returncode == 1
+    assert "lint: not run (no complete response to check)" in result.stdout
+    assert "no findings" not in result.stdout
+
+
+# -- hostile content (issue 17 item 4) -------------------------------------------------------
+
+
+def peak_rss_mib(lab: Lab, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run `netladder http ARGS` in the client and measure its peak RSS (getrusage)."""
+    wrapper = ("import resource, subprocess, sys; "
+               "r = subprocess.run(sys.argv[1:]); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+               "sys.exit(r.returncode)")
+    result = lab.exec("client", [sys.executable, "-c", wrapper, sys.executable, "-m", "netladder",
+                                 "http", *args], check=False, timeout=30)
+    *lines, rss = result.stderr.strip().splitlines()
+    return (subprocess.CompletedProcess(result.args, result.returncode, result.stdout,
+                                        "\n".join(lines) + "\n" if lines else ""),
+            int(rss) / 1024)
+
+
+@pytest.fixture(scope="module")
+def baseline_rss(lab: Lab) -> float:
+    """Peak RSS of an ordinary GET: hostile servers may add little to it (nothing they send
+    is kept beyond the head and --body's 1 MiB)."""
+    result, rss = peak_rss_mib(lab, "--get", f"http://{SERVER}/ok")
+    assert result.returncode == 0, result.stderr
+    return rss
+
+
+# (path, our message, curl's exit code on the same server: non-zero, the same verdict)
+HOSTILE_CONTENT = [
+    ("/reset-body", "connection reset by the server in the middle of the content", 56),
+    ("/truncated-chunked", "the server closed the connection after 5 bytes of content, before "
+                           "its end", 18),
+    ("/bad-chunk-size", "invalid chunked content: invalid chunk size b'zz'", 56),
+    ("/hex-prefix-chunk", "invalid chunked content: invalid chunk size b'0x5'", 43),
+    ("/endless-100", "more than 10 informational (1xx) responses", 28),
+    ("/endless-headers", "more than 200 response header fields", 56),
+    ("/drip", "timed out waiting for the response head after 2 s", 28),
+    ("/drip-body", "timed out reading the content after 2 s", 28),
+]
+
+
+@pytest.mark.parametrize(("path", "message", "curl_code"), HOSTILE_CONTENT)
+def test_hostile_content_fails_with_one_clear_error_beside_curl(lab: Lab, baseline_rss: float,
+                                                                path: str, message: str,
+                                                                curl_code: int) -> None:
+    url = f"http://{SERVER}:81{path}"
+    curl = lab.exec("client", ["curl", "-sS", "-o", "/dev/null", "-m", "2", url], check=False)
+    assert curl.returncode == curl_code, curl.stderr
+    start = time.monotonic()
+    result, rss = peak_rss_mib(lab, "--get", "--timeout", "2", url)
+    assert time.monotonic() - start < 2 + 3
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, \
+        result.stderr
+    assert rss < baseline_rss + 8, (rss, baseline_rss)
+
+
+def test_conflicting_content_lengths_are_refused(lab: Lab) -> None:
+    # RFC 9112 §6.3 item 5: an unrecoverable error for a user agent.  curl 7.88 takes the last
+    # value (exit 0), so there is no anchor to agree with here.
+    url = f"http://{SERVER}:81/dup-length"
+    result = http(lab, "--get", "--timeout", "2", url)
+    assert result.returncode == 1
+    assert "conflicting Content-Length values: '5', '6'" in result.stderr
+    # to HEAD the length frames nothing: the check passes and the lint names it
+    code, doc = http_json(lab, "--timeout", "2", url)
+    assert code == 0 and "content-length" in {f["rule"] for f in doc["findings"]}
+
+
+@pytest.mark.parametrize("path", ["/endless-body", "/endless-chunked"])
+def test_endless_content_stops_at_the_read_limit_in_bounded_memory(lab: Lab, baseline_rss: float,
+                                                                   path: str) -> None:
+    url = f"http://{SERVER}:81{path}"
+    start = time.monotonic()
+    result, rss = peak_rss_mib(lab, "--get", "--json", "--timeout", "5", url)
+    assert time.monotonic() - start < 5 + 3
+    doc = json.loads(result.stdout)
+    hop = doc["hops"][0]
+    assert result.returncode == 0 and hop["body_truncated"]
+    # 10 MiB read, none of it kept: the peak stays near an ordinary request's
+    assert hop["body_bytes"] == 10 * 1024 * 1024 and rss < baseline_rss + 8, (rss, baseline_rss)
+    # HEAD: the head is the whole answer (curl -I: exit 0 too)
+    curl = lab.exec("client", ["curl", "-sSI", "-m", "2", url], check=False)
+    head = http(lab, "--timeout", "2", url)
+    assert curl.returncode == head.returncode == 0, head.stderr
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/reset-body", "connection reset by the server in the middle of the content"),
+    ("/truncated-chunked", "before its end"),
+    ("/bad-chunk-size", "invalid chunk size b'zz'"),
+    ("/endless-100", "more than 10 informational (1xx) responses"),
+])
+def test_hostile_content_over_tls_fails_the_same_way(lab: Lab, certs: Path, path: str,
+                                                     message: str) -> None:
+    start = time.monotonic()
+    result = http(lab, "--get", "--timeout", "2", "--cacert", str(certs / "ca.pem"),
+                  f"--resolve={NAME}:11443:{SERVER}", f"https://{NAME}:11443{path}")
+    assert time.monotonic() - start < 2 + 3
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_http2_1xx_flood_is_refused_and_a_few_are_fine(lab: Lab, certs: Path) -> None:
+    args = ["--http2", "--get", "--timeout", "2", "--cacert", str(certs / "ca.pem"), RESOLVE]
+    code, doc = http_json(lab, *args, f"https://{NAME}/h2-100")
+    assert code == 0 and doc["hops"][0]["interim"] == [100, 100] and doc["status"] == 200
+    result = http(lab, *args, f"https://{NAME}/h2-100-flood")
+    assert result.returncode == 1
+    assert "more than 10 informational (1xx) responses" in result.stderr, result.stderr
+
+
+# -- certificate validity (issue 13 item 12) -------------------------------------------------
+
+
+def curl_dates(lab: Lab, url: str, port: int) -> tuple[str, str]:
+    """curl -kv's "start date" and "expire date" as YYYY-MM-DD."""
+    err = lab.exec("client", ["curl", "-skv", "-o", "/dev/null", "--resolve",
+                              f"{NAME}:{port}:{SERVER}", url], check=False).stderr
+    found = {}
+    for line in err.splitlines():
+        for key in ("start date", "expire date"):
+            if f"{key}:" in line:
+                when = line.split(f"{key}:", 1)[1].strip()
+                found[key] = datetime.datetime.strptime(when, "%b %d %H:%M:%S %Y %Z").date()
+    return found["start date"].isoformat(), found["expire date"].isoformat()
+
+
+def test_a_certificate_that_is_not_yet_valid_says_so_beside_curl(lab: Lab, certs: Path) -> None:
+    url = f"https://{NAME}:12443/"
+    resolve = f"--resolve={NAME}:12443:{SERVER}"
+    curl = lab.exec("client", ["curl", "-sS", "--cacert", str(certs / "ca.pem"), "--resolve",
+                               f"{NAME}:12443:{SERVER}", url], check=False)
+    assert curl.returncode == 60 and "not yet valid" in curl.stderr
+    result = http(lab, "--cacert", str(certs / "ca.pem"), resolve, url)
+    assert result.returncode == 1
+    assert "certificate verify failed: certificate is not yet valid" in result.stderr
+    start, expire = curl_dates(lab, url, 12443)
+    text = http(lab, "-k", resolve, url).stdout
+    assert f"NOT YET VALID: valid from {start} (in 2 days), expires {expire}" in text, text
+    _, doc = http_json(lab, "-k", resolve, url)
+    tls = doc["hops"][0]["tls"]
+    assert tls["validity"] == "not_yet_valid" and tls["not_before"].startswith(start)
+    # port --tls says the same, in the same words (one formatter)
+    port = lab.netladder("client", "port", SERVER, "12443", "--connect", "--tls").stdout
+    assert f"NOT YET VALID: valid from {start} (in 2 days), expires {expire}" in port, port
+
+
+def test_an_expired_certificate_says_expired_in_http_and_port(lab: Lab, certs: Path) -> None:
+    url = f"https://{NAME}:8443/"
+    _, expire = curl_dates(lab, url, 8443)
+    text = http(lab, "-k", f"--resolve={NAME}:8443:{SERVER}", url).stdout
+    assert f"EXPIRED {expire} (3 days ago)" in text, text
+    _, doc = http_json(lab, "-k", f"--resolve={NAME}:8443:{SERVER}", url)
+    assert doc["hops"][0]["tls"]["validity"] == "expired"
+    port = lab.netladder("client", "port", SERVER, "8443", "--connect", "--tls").stdout
+    assert f"EXPIRED {expire} (3 days ago)" in port, port
+    valid = lab.netladder("client", "port", SERVER, "443", "--connect", "--tls").stdout
+    assert "expires " in valid and "(in 29 days)" in valid and "EXPIRED" not in valid
+
+
+def test_a_certificate_time_that_cannot_be_read_is_not_a_failure(lab: Lab) -> None:
+    # notAfter says year 0: ssl.cert_time_to_seconds raises on it; the response still counts.
+    code, doc = http_json(lab, "-k", f"--resolve={NAME}:13443:{SERVER}", f"https://{NAME}:13443/")
+    assert code == 0 and doc["error"] is None, doc["error"]
+    tls = doc["hops"][0]["tls"]
+    assert tls["not_after"] == "" and tls["validity"] == "unknown"
+    text = http(lab, "-k", f"--resolve={NAME}:13443:{SERVER}", f"https://{NAME}:13443/").stdout
+    assert "expiry unknown" in text
+    port = lab.netladder("client", "port", SERVER, "13443", "--connect", "--tls")
+    assert port.returncode == 0 and "internal error" not in port.stderr, port.stderr
+
+
+# -- bad input (issue 13 item 16) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--expect", "404-400"], "bad --expect item '404-400': the range is reversed "
+                              "(did you mean 400-404?)"),
+    (["--expect", "200-700"], "700 is not a status code (100..599)"),
+    (["--expect", "٢٠٠"], "bad --expect item '٢٠٠'"),
+    (["--slo", "total=1,total=9999"], "bad --slo: total is given twice"),
+    (["--slo", "server=1,processing=2"], "server and processing are the same phase"),
+    (["--slo", "total=١٠٠"], "is not a number"),
+    (["--resolve", "h:٨٠:198.51.100.18"], "expected HOST:PORT:ADDRESS"),
+    (["-X", "GÉT"], "bad method"),
+    (["-H", "X-A: a\x01b"], "control characters are not allowed"),
+    (["http://h:٢٢/"], "bad port '٢٢'"),
+    (["http://[::1"], "malformed URL 'http://[::1': bad IPv6 address"),
+])
+def test_bad_input_names_what_is_wrong(argv: list[str], message: str) -> None:
+    url = [] if argv[-1].startswith("http") else ["http://h/"]
+    result = subprocess.run([sys.executable, "-m", "netladder", "http", *argv, *url],
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

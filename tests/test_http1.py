@@ -56,6 +56,36 @@ def test_hostile_heads_are_refused_before_they_end(partial: bytes, message: str)
         http1.find_head_end(partial)
 
 
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 200 OK\r\nA: 1\r\nB:  two \r\n\r\nbody",
+    b"HTTP/1.0 404 Not Found\n\n",
+    b"HTTP/1.1 200 OK\r\nX: " + b"a" * (http1.MAX_LINE_BYTES + 1),
+    b"HTTP/1.1 200 OK\r\n" + b"X: 1\r\n" * (http1.MAX_FIELDS + 5),
+    b"HTTP/1.1 200 OK\r\n" + (b"X: " + b"a" * 60000 + b"\r\n") * 5,
+    b"SSH-2.0-OpenSSH_9.2\r\n",
+])
+def test_the_incremental_scanner_agrees_with_one_look_at_the_whole(raw: bytes) -> None:
+    # Fed a byte at a time (a drip), it gives the same end or the same error, and it only
+    # looks at the new bytes each time (this loop would take minutes otherwise).
+    try:
+        whole: int | str | None = http1.find_head_end(raw)
+    except ProtocolError as exc:
+        whole = str(exc)
+    scanner, buf = http1.HeadScanner(), bytearray()
+    got: int | str | None = None
+    for i in range(len(raw)):
+        buf += raw[i:i + 1]
+        try:
+            got = scanner.feed(buf)
+        except ProtocolError as exc:
+            got = str(exc)
+        if got is not None:
+            break
+    if isinstance(whole, str) and isinstance(got, str):  # "starts with" quotes what it has
+        whole, got = whole.split(": starts with")[0], got.split(": starts with")[0]
+    assert got == whole
+
+
 def test_an_unfinished_head_asks_for_more() -> None:
     assert http1.find_head_end(b"HTTP/1.1 200 OK\r\nA: 1\r\n") is None
     assert http1.find_head_end(b"HTT") is None
@@ -97,7 +127,32 @@ def test_chunked_content_decodes_across_any_split() -> None:
         assert out == b"hello world" and decoder.done, split
 
 
-@pytest.mark.parametrize("wire", [b"zz\r\n", b"3\r\nabcdef\r\n", b"1" * 2000])
+@pytest.mark.parametrize("wire", [
+    b"zz\r\n", b"3\r\nabcdef\r\n", b"1" * 2000,
+    # int(x, 16) takes each of these; RFC 9112 §7.1's chunk-size = 1*HEXDIG does not
+    b"0x5\r\nhello\r\n", b"+5\r\nhello\r\n", b"1_0\r\n", b" 5\r\nhello\r\n", b"-0\r\n",
+    b"\xd9\xa5\r\n", b"1" * 17 + b"\r\n",
+])
 def test_bad_chunks_are_protocol_errors(wire: bytes) -> None:
     with pytest.raises(ProtocolError):
         ChunkedDecoder().feed(wire)
+
+
+def test_a_chunk_size_may_carry_whitespace_and_extensions_after_it() -> None:
+    decoder = ChunkedDecoder()
+    assert decoder.feed(b"5 ;name=value\r\nhello\r\n0000000000000000000\r\n\r\n") == b"hello"
+    assert decoder.done
+
+
+# b"\xb2" reads as '²' (latin-1), which str.isdigit() takes and int() refuses
+@pytest.mark.parametrize("value", ["\u00b2", "+5", "5 5", "0x5", "1" * 20])
+def test_a_content_length_is_ascii_digits_only(value: str) -> None:
+    raw = f"HTTP/1.1 200 OK\r\nContent-Length: {value}\r\n\r\n".encode("latin-1")
+    with pytest.raises(ProtocolError, match="invalid Content-Length"):
+        http1.body_framing("GET", _head(raw))
+
+
+def test_a_request_head_carries_field_values_as_the_user_typed_them() -> None:
+    # curl sends argv's bytes: UTF-8, or whatever undecodable bytes it was given.
+    raw = http1.build_request("GET", "/", "h", [("X-A", "caf\u00e9"), ("X-B", "\udcff")])
+    assert b"X-A: caf\xc3\xa9\r\n" in raw and b"X-B: \xff\r\n" in raw

@@ -7,6 +7,7 @@ import pytest
 
 from netladder.l7.client import (
     Timings,
+    join_location,
     parse_expect,
     parse_header,
     parse_resolve,
@@ -33,6 +34,10 @@ def test_urls(text: str, scheme: str, host: str, port: int, target: str, normal:
     ("ftp://h/", "unsupported scheme"), ("http://", "no host"), ("http://h:0/", "port"),
     ("http://h:x/", "malformed"), ("http://[nope]/", "IPv6"), ("http://a b/", "malformed"),
     ("http://h_!/", "bad host"), ("", "malformed"),
+    # values a server may put in Location: each one ValueError, never anything else
+    ("http://[::1", "bad IPv6 address"), ("http://h:٢٢/", "bad port"), ("http://h:+80/", "port"),
+    ("http://a..b/", "empty or too long label"), ("http://" + "a" * 64 + ".test/", "too long"),
+    ("http://h\x00/", "malformed"),
 ])
 def test_bad_urls(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -76,3 +81,35 @@ def test_phases_are_differences_of_curls_points() -> None:
                                                                          0.5)
     partial = Timings.from_points(1.0, 3.0, None, None, None, None)
     assert partial.tcp_ms == 2.0 and partial.server_ms is None
+
+
+@pytest.mark.parametrize(("text", "normal"), [
+    ("http://caf\u00e9.lab.test/", "http://xn--caf-dma.lab.test/"),  # IDNA, as curl's libidn2
+    ("http://h/caf\u00e9?q=\u20ac", "http://h/caf%C3%A9?q=%E2%82%AC"),  # RFC 3987 §3.1
+    ("http://h/a\x1bb", "http://h/a%1Bb"),  # a control character is never sent raw
+    ("http://h:/x", "http://h/x"),  # an empty port is the default (RFC 3986 §3.2.3)
+])
+def test_urls_are_made_safe_to_send(text: str, normal: str) -> None:
+    assert parse_url(text).text == normal
+
+
+def test_a_location_joins_or_says_it_cannot() -> None:
+    assert join_location("http://h/a/b", "../c") == "http://h/c"
+    assert join_location("http://h/a", "//other/x") == "http://other/x"
+    assert join_location("http://h/", "http://[::1") is None
+
+
+def test_expect_and_slo_refuse_what_would_be_misread() -> None:
+    with pytest.raises(ValueError, match="reversed"):
+        parse_expect("404-400")
+    with pytest.raises(ValueError, match="given twice"):
+        parse_slo("total=1,total=9999")
+    with pytest.raises(ValueError, match="same phase"):
+        parse_slo("server=1,processing=2")
+    for bad in ("٢٠٠", "²⁰⁰", "200-٢٠٤"):
+        with pytest.raises(ValueError):
+            parse_expect(bad)
+    with pytest.raises(ValueError):
+        parse_resolve("h:٨٠:198.51.100.1")
+    with pytest.raises(ValueError, match="control"):
+        parse_header("X-A: a\x00b")

@@ -47,6 +47,13 @@ CASES: dict[str, tuple[Exchange, Exchange]] = {
                     x(503, ("Retry-After", "120"), content=5)),
     "date": (x(200, date=False), x(200)),
     "error-explained": (x(500), x(500, content=12)),
+    "retry-after-missing": (x(503, content=5), x(503, ("Retry-After", "30"), content=5)),
+    "content-length-with-transfer-encoding": (
+        x(200, ("Transfer-Encoding", "chunked"), ("Content-Length", "5"), content=5),
+        x(200, ("Transfer-Encoding", "chunked"), content=5)),
+    "content-length": (x(200, ("Content-Length", "5"), ("Content-Length", "6"), method="HEAD"),
+                       x(200, ("Content-Length", "5"), ("Content-Length", "5"), method="HEAD")),
+    "location": (x(302, ("Location", "http://[::1")), x(302, ("Location", "http://[::1]/"))),
 }
 
 
@@ -82,3 +89,39 @@ def test_a_plain_good_response_has_no_findings() -> None:
 ])
 def test_retry_after_syntax(value: str, ok: bool) -> None:
     assert valid_retry_after(value) is ok
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_missing_retry_after_is_a_hint_that_does_not_fail_lint(status: int) -> None:
+    # Retry-After is a MAY (RFC 9110 §10.2.3, RFC 6585 §4): worth saying, below a SHOULD.
+    (hint,) = [f for f in lint(x(status, content=5)) if f.rule == "retry-after-missing"]
+    assert hint.level == "hint" and not hint.failing
+    assert "§10.2.3" in hint.section and "RFC 6585 §4" in hint.section
+    assert hint.message == f"{status} without Retry-After: clients cannot tell when to retry"
+    assert not [f for f in lint(x(500, content=5)) if f.rule == "retry-after-missing"]
+
+
+@pytest.mark.parametrize("value", ["5, 6", "²", "-1", "0x10", "1" * 5000 + ", 2"])
+def test_a_content_length_that_is_not_one_decimal_number_is_a_syntax_finding(value: str) -> None:
+    (finding,) = [f for f in lint(x(200, ("Content-Length", value), method="HEAD"))
+                  if f.rule == "content-length"]
+    assert finding.failing and "RFC 9110 §8.6" in finding.section
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "/a b", "/caf\xc3\xa9", "http://h:99999/",
+                                   "/x\x1b[2J"])
+def test_a_location_that_is_not_a_uri_reference_is_a_syntax_finding(value: str) -> None:
+    (finding,) = [f for f in lint(x(302, ("Location", value))) if f.rule == "location"]
+    assert finding.failing and "\x1b" not in finding.message  # printed safely
+
+
+def test_finding_messages_never_carry_raw_control_characters() -> None:
+    hostile = "\x1b]0;owned\x07\x1b[2J"
+    exchanges = [x(204, ("Content-Length", hostile)), x(416, ("Content-Range", hostile)),
+                 x(503, ("Retry-After", hostile)), x(302, ("Location", hostile)),
+                 x(200, ("Transfer-Encoding", hostile), ("Content-Length", hostile)),
+                 x(200, ("Content-Type", hostile), method="HEAD",
+                   get=(200, (DATE, ("Content-Type", "text/html"))))]
+    for exchange in exchanges:
+        for finding in lint(exchange):
+            assert finding.message.isprintable(), finding

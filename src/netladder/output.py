@@ -19,6 +19,7 @@ __all__ = [
     "color_enabled",
     "dump_json",
     "emit_json",
+    "escape_controls",
     "fmt_ms",
     "paint",
     "progress",
@@ -170,3 +171,13 @@ def progress(description: str, total: int | None, enabled: bool = True) -> Itera
 def _stderr_is_tty() -> bool:
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty and isatty())
+
+
+def escape_controls(text: str, keep: str = "") -> str:
+    """Text a peer sent, safe to print on a terminal: each character that is not printable
+    (C0 and C1 controls such as ESC and CSI, DEL, line and paragraph separators) becomes its
+    Python escape (ESC → \\x1b), as `port --banner` shows a greeting; characters in `keep`
+    (e.g. "\\n\\t" for content) stay as they are."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)

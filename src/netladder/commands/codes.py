@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
             print(paint(f"{text} {name}", "bold") + f"  ({section})")
             _table(entries, f"{len(codes.API_CODES)} APIs")
         return EXIT_OK
-    if not (text.isdigit() and len(text) == 3 and 100 <= int(text) <= 599):
+    # ASCII digits: str.isdigit() also takes '٤٠٤', which int() reads as 404.
+    if not (text.isascii() and text.isdigit() and len(text) == 3 and 100 <= int(text) <= 599):
         raise UsageError(f"netladder codes: {args.code!r} is not a status code (100..599) "
                          "or a class (1xx..5xx)")
     code = int(text)

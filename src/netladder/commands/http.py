@@ -4,13 +4,12 @@ hop), its TLS details, and whether the answer is well-formed (RFC 9110 lint)."""
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import TYPE_CHECKING, Any
 
 from netladder.args import add_json, positive_float, positive_int
 from netladder.errors import EXIT_FAIL, EXIT_OK, UsageError
-from netladder.output import emit_json, fmt_ms, paint, to_jsonable
+from netladder.output import emit_json, escape_controls, fmt_ms, paint, to_jsonable
 
 if TYPE_CHECKING:
     from netladder.l7.client import Hop, HttpCheck, HttpOptions, Timings
@@ -52,7 +51,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> tuple[str, HttpOptions]:
-    from netladder.l7 import client
+    from netladder.l7 import client, http1
 
     try:
         url = client.parse_url(args.url)
@@ -65,7 +64,8 @@ def _options(args: argparse.Namespace) -> tuple[str, HttpOptions]:
     method = "GET" if args.get else "HEAD"
     if args.method:
         method = args.method.upper()
-        if not method.isalpha():
+        # RFC 9110 §9.1: a method is a token (ASCII: isalpha() would also take 'GÉT').
+        if not http1.is_token(method):
             raise UsageError(f"netladder http: bad method {args.method!r}")
     if args.cacert:
         import os
@@ -140,6 +140,7 @@ def _document(check: HttpCheck, with_body: bool) -> dict[str, Any]:
         "error": to_jsonable(check.error),
         "slo_violations": to_jsonable(check.slo_violations),
         "findings": to_jsonable(final.lint),
+        "lint_unchecked": check.lint_unchecked,
         "hops": hops,
     }
 
@@ -167,7 +168,10 @@ def _render(check: HttpCheck, args: argparse.Namespace) -> None:
     for hop in check.hops:
         _render_head(hop)
         if args.body and hop is check.final and hop.body:
-            out.write(hop.body.decode("utf-8", "replace"))
+            text = hop.body.decode("utf-8", "replace")
+            if out.isatty():  # escape sequences in the content must not drive the terminal
+                text = escape_controls(text, keep="\n\t")
+            out.write(text)
             if not hop.body.endswith(b"\n"):
                 out.write("\n")
     final = check.final
@@ -177,7 +181,8 @@ def _render(check: HttpCheck, args: argparse.Namespace) -> None:
         print(paint("redirects", "bold"))
         for i, hop in enumerate(check.hops, 1):
             status = "---" if hop.status is None else str(hop.status)
-            arrow = f"  → {hop.location}" if hop.location and hop is not final else ""
+            arrow = f"  → {escape_controls(hop.location)}" if hop.location and hop is not final \
+                else ""
             total = hop.timings.total_ms
             took = "" if total is None else f"  {fmt_ms(total)} ms"
             server = hop.timings.server_ms
@@ -192,46 +197,48 @@ def _render(check: HttpCheck, args: argparse.Namespace) -> None:
         print(f"content: {size}{hint}")
     if len(check.hops) > 1:
         print(f"total over {len(check.hops)} requests: {fmt_ms(check.total_ms)} ms")
-    _render_lint(final, args.lint)
+    _render_lint(final, args.lint, check.lint_unchecked)
     for v in check.slo_violations:
         print(paint(f"SLO exceeded: {v.key} {fmt_ms(v.actual_ms)} ms > {fmt_ms(v.limit_ms)} ms",
                     "red"))
     if check.error is not None:
-        print(paint(f"netladder http: {check.error.message}", "red", stream=sys.stderr),
-              file=sys.stderr)
+        print(paint(f"netladder http: {escape_controls(check.error.message)}", "red",
+                    stream=sys.stderr), file=sys.stderr)
     elif not check.status_expected:
         expect = ",".join(_fmt_range(lo, hi) for lo, hi in check.expect)
         print(paint(f"FAIL: status {final.status} is not expected ({expect})", "red"))
 
 
 def _render_head(hop: Hop) -> None:
-    """The status line and header fields, as curl -I prints them."""
+    """The status line and header fields, as curl -I prints them — with the server's control
+    characters (an ESC sequence in the reason phrase or a value) escaped, as `port --banner`
+    shows a greeting."""
     if hop.status is None:
         return
-    line = f"{hop.http_version} {hop.status}" + (f" {hop.reason}" if hop.reason else "")
+    reason = escape_controls(hop.reason)
+    line = f"{hop.http_version} {hop.status}" + (f" {reason}" if reason else "")
     print(paint(line, "bold"))
     for name, value in hop.headers:
-        print(f"{paint(name, 'cyan')}: {value}")
+        print(f"{paint(escape_controls(name), 'cyan')}: {escape_controls(value)}")
     print()
 
 
 def _render_tls(hop: Hop) -> None:
+    from netladder.l7.tlsinfo import describe_validity
+
     tls = hop.tls
     assert tls is not None
-    alpn = f", ALPN {tls.alpn}" if tls.alpn else ""
+    alpn = f", ALPN {escape_controls(tls.alpn)}" if tls.alpn else ""
     print(f"{paint('TLS', 'bold')}      {tls.version}, {tls.cipher}{alpn}")
-    print(f"{paint('cert', 'bold')}     {tls.subject or '(no subject)'}  issuer {tls.issuer}")
-    if not math.isnan(tls.days_to_expiry):
-        days = tls.days_to_expiry
-        # Whole days left (or gone), as certificate tools count them.
-        when = (f"expires {tls.not_after[:10]} (in {int(days)} days)" if days >= 0
-                else paint(f"EXPIRED {tls.not_after[:10]} ({int(-days)} days ago)", "red"))
-    else:
-        when = "expiry unknown"
+    subject = escape_controls(tls.subject) or "(no subject)"
+    print(f"{paint('cert', 'bold')}     {subject}  issuer {escape_controls(tls.issuer)}")
+    when, bad = describe_validity(tls.not_before, tls.not_after)
+    if bad:
+        when = paint(when, "red")
     match = "hostname matches" if tls.hostname_match else paint("hostname does NOT match",
                                                                 "red")
     verified = "" if tls.verified else ", not verified (--insecure)"
-    sans = ", ".join(tls.sans) or "no SANs"
+    sans = escape_controls(", ".join(tls.sans)) or "no SANs"
     print(f"         {sans}; {when}; {match}{verified}")
     print()
 
@@ -268,21 +275,32 @@ def _render_timings(t: Timings, tls: bool) -> None:
                 + " ms (cumulative, as curl -w)", "dim"))
 
 
-def _render_lint(hop: Hop, full: bool) -> None:
+def _render_lint(hop: Hop, full: bool, unchecked: str | None = None) -> None:
     findings = hop.lint
     if not full:
         if findings:
             first = findings[0]
             more = f" and {len(findings) - 1} more" if len(findings) > 1 else ""
-            print(paint(f"lint: {first.message} ({first.level}, {first.section}){more}"
-                        " — --lint for details", "yellow"))
+            print(paint(f"lint: {escape_controls(first.message)} ({first.level}, "
+                        f"{first.section}){more} — --lint for details", "yellow"))
         return
     from netladder.l7.lint import RULES
 
-    if not findings:
-        print(f"lint: no findings ({len(RULES)} RFC 9110 rules checked)")
+    if hop.status is None or hop.error is not None:
+        # fetch() lints only a response that arrived whole: say so, not "no findings".
+        print("lint: not run (no complete response to check)")
         return
-    print(paint(f"lint: {len(findings)} finding{'s' if len(findings) != 1 else ''}", "bold"))
-    for f in findings:
-        colour = "red" if f.failing else "yellow"
-        print(f"  {paint(f.level, colour):<9} {f.message}  [{f.rule}, {f.section}]")
+    checked = len(RULES) - (1 if unchecked else 0)
+    if not findings:
+        of = f"{checked} of {len(RULES)}" if unchecked else f"{len(RULES)}"
+        print(f"lint: no findings ({of} rules checked, RFC 9110 and RFC 9112)")
+    else:
+        print(paint(f"lint: {len(findings)} finding{'s' if len(findings) != 1 else ''}",
+                    "bold"))
+        for f in findings:
+            colour = "red" if f.failing else "yellow"
+            print(f"  {paint(f.level, colour):<9} {escape_controls(f.message)}  "
+                  f"[{f.rule}, {f.section}]")
+    if unchecked:
+        print(paint(f"lint: head-like-get not checked: {escape_controls(unchecked)}",
+                    "yellow"))

@@ -197,9 +197,13 @@ def render(result: ScanResult) -> str:
                 else:
                     lines.append(f"{pad}TLS: {tls.version} {tls.cipher}"
                                  + (f" alpn={tls.alpn}" if tls.alpn else ""))
-                    lines.append(f"{pad}certificate: {tls.subject or '?'} (issuer "
-                                 f"{tls.issuer or '?'}), expires {tls.not_after[:10]} "
-                                 f"({tls.days_left} days)")
+                    from netladder.l7.tlsinfo import describe_validity  # as http shows it
+                    from netladder.output import escape_controls
+
+                    when, bad = describe_validity(tls.not_before, tls.not_after)
+                    lines.append(f"{pad}certificate: {escape_controls(tls.subject) or '?'} "
+                                 f"(issuer {escape_controls(tls.issuer) or '?'}), "
+                                 + (paint(when, "red") if bad else when))
     elif not result.not_shown:
         lines.append("no ports scanned")
     if result.interrupted:

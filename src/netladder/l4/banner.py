@@ -30,7 +30,9 @@ def printable(data: bytes, limit: int = 200) -> str:
     text = data.decode("utf-8", "backslashreplace")
     lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
     out = " | ".join(lines[:3]) if lines else ""
-    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in out)
+    from netladder.output import escape_controls  # one escaping for every peer's text
+
+    out = escape_controls(out)
     return out[:limit] + ("..." if len(out) > limit else "")
 
 
@@ -117,11 +119,15 @@ async def grab_tls(address: str, port: int, server_name: str | None = None,
         tls = writer.get_extra_info("ssl_object")
         der = tls.getpeercert(binary_form=True) if tls else None
         fields = decode_der(der) if der else {}
-        not_after = fields.get("notAfter", "")
+        from netladder.l7.tlsinfo import cert_time_iso
+
+        # cert_time_iso: "" for a time ssl cannot read (a hostile certificate's year 0), where
+        # ssl.cert_time_to_seconds would raise out of the scan.
+        not_after = cert_time_iso(str(fields.get("notAfter", "")))
         days = 0
         iso = ""
         if not_after:
-            expires = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), dt.UTC)
+            expires = dt.datetime.fromisoformat(not_after)
             iso = expires.isoformat()
             days = (expires - dt.datetime.now(dt.UTC)).days
         cipher = tls.cipher() if tls else None
@@ -131,7 +137,8 @@ async def grab_tls(address: str, port: int, server_name: str | None = None,
             subject=_name(fields.get("subject")),
             issuer=_name(fields.get("issuer")),
             not_after=iso, days_left=days,
-            alpn=tls.selected_alpn_protocol() if tls else None)
+            alpn=tls.selected_alpn_protocol() if tls else None,
+            not_before=cert_time_iso(str(fields.get("notBefore", ""))))
     finally:
         writer.close()
         with contextlib.suppress(Exception):

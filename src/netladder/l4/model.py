@@ -46,6 +46,7 @@ class TlsInfo:
     days_left: int
     alpn: str | None = None
     error: str | None = None  # the handshake failed: why
+    not_before: str = ""  # ISO 8601, UTC ("" when unreadable): to say NOT YET VALID
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,21 +95,25 @@ class Url:
 
 
 def parse_url(text: str) -> Url:
-    """An http(s) URL; no scheme means http:// as in curl.  ValueError says what is wrong."""
+    """An http(s) URL; no scheme means http:// as in curl.  ValueError says what is wrong.
+
+    A URL a server sent (Location) goes through here too, so nothing in it may raise anything
+    but ValueError: a non-ASCII host becomes its IDNA form, and non-ASCII or control characters
+    in the path and query are percent-encoded as their UTF-8 bytes (RFC 3987 §3.1)."""
     raw = text.strip()
     if not raw or any(c.isspace() for c in raw):
         raise ValueError(f"malformed URL {text!r}")
     if "://" not in raw:
         raw = "http://" + raw
-    parts = urlsplit(raw)
-    scheme = parts.scheme.lower()
+    try:
+        parts = urlsplit(raw)
+        scheme = parts.scheme.lower()
+        host = parts.hostname
+        port_text = _port_text(parts.netloc)
+    except ValueError as exc:  # "Invalid IPv6 URL" from urlsplit itself
+        raise ValueError(f"malformed URL {text!r}: {_url_problem(exc)}") from None
     if scheme not in ("http", "https"):
         raise ValueError(f"unsupported scheme {parts.scheme!r} in {text!r} (http or https)")
-    try:
-        host = parts.hostname
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"malformed URL {text!r}: {exc}") from None
     if not host:
         raise ValueError(f"malformed URL {text!r}: no host")
     if "[" in parts.netloc:
@@ -117,26 +121,82 @@ def parse_url(text: str) -> Url:
             ipaddress.IPv6Address(host.split("%", 1)[0])
         except ValueError:
             raise ValueError(f"malformed URL {text!r}: bad IPv6 address") from None
-    elif not all(c.isalnum() or c in "-._~" for c in host):
-        raise ValueError(f"malformed URL {text!r}: bad host {host!r}")
-    if port is None:
+    else:
+        if not host.isascii():
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise ValueError(f"malformed URL {text!r}: bad host {host!r}") from None
+        if not all(c.isascii() and (c.isalnum() or c in "-._~") for c in host):
+            raise ValueError(f"malformed URL {text!r}: bad host {host!r}")
+        labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+        if len(host) > 253 or not all(0 < len(label) <= 63 for label in labels):
+            # RFC 1035 §2.3.4 (getaddrinfo would raise UnicodeError from its IDNA step)
+            raise ValueError(f"malformed URL {text!r}: bad host name {host[:80]!r} (empty or "
+                             "too long label)")
+    if not port_text:  # RFC 3986 §3.2.3: an empty port is the scheme's default
         port = 443 if scheme == "https" else 80
+    elif port_text.isascii() and port_text.isdigit() and len(port_text) <= 5:
+        port = int(port_text)
+    else:
+        raise ValueError(f"malformed URL {text!r}: bad port {port_text!r}")
     if not 0 < port < 65536:
         raise ValueError(f"malformed URL {text!r}: port out of range")
-    target = parts.path or "/"
+    target = _quote_unsafe(parts.path or "/")
     if parts.query:
-        target += "?" + parts.query
+        target += "?" + _quote_unsafe(parts.query)
     url = Url(scheme, host.lower(), port, target, "")
     return replace(url, text=f"{scheme}://{url.authority}{target}")
+
+
+def _port_text(netloc: str) -> str | None:
+    """The port as written after the host (urlsplit's .port would take '٢٢' or '+80')."""
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        rest = hostport.partition("]")[2]
+        return rest[1:] if rest.startswith(":") else None
+    host, sep, port = hostport.rpartition(":")
+    return port if sep else None
+
+
+def _url_problem(exc: ValueError) -> str:
+    text = str(exc)
+    return "bad IPv6 address" if "IPv6" in text else text
+
+
+def _quote_unsafe(part: str) -> str:
+    """Percent-encode what may not appear in a request target as it is: non-ASCII characters
+    (as UTF-8; a lone surrogate from undecodable input as its original byte) and controls."""
+    if part.isascii() and part.isprintable():
+        return part
+    out = []
+    for c in part:
+        if c.isascii() and c.isprintable():
+            out.append(c)
+        else:
+            out.extend(f"%{b:02X}" for b in c.encode("utf-8", "surrogateescape"))
+    return "".join(out)
+
+
+def join_location(base: str, location: str) -> str | None:
+    """The absolute URL a Location field value points to (RFC 9110 §10.2.2: a URI reference,
+    relative to the request's URL), or None when it cannot be read as one."""
+    try:
+        return urljoin(base, location.strip())
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 literal
+        return None
 
 
 def parse_header(text: str) -> tuple[str, str]:
     """-H 'Name: value' (an empty value removes a default header, as in curl)."""
     name, sep, value = text.partition(":")
-    if not sep or not http1._TOKEN.match(name.encode("latin-1", "replace")):
+    if not sep or not http1.is_token(name):
         raise ValueError(f"bad header {text!r} (expected 'Name: value')")
     if "\r" in value or "\n" in value:
         raise ValueError(f"bad header {text!r}: line breaks are not allowed")
+    if any(not c.isprintable() and c != "\t" for c in value):
+        # RFC 9110 §5.5: no NUL or other control characters in a field value.
+        raise ValueError(f"bad header {text!r}: control characters are not allowed")
     return name, value.strip()
 
 
@@ -144,7 +204,7 @@ def parse_resolve(text: str) -> tuple[tuple[str, int], str]:
     """--resolve HOST:PORT:ADDR (ADDR may be [v6]) → ((host, port), addr)."""
     host, sep1, rest = text.partition(":")
     port_text, sep2, addr = rest.partition(":")
-    if not (sep1 and sep2 and host and port_text.isdigit() and addr):
+    if not (sep1 and sep2 and host and _ascii_digits(port_text) and addr):
         raise ValueError(f"bad --resolve {text!r} (expected HOST:PORT:ADDRESS)")
     addr = addr[1:-1] if addr.startswith("[") and addr.endswith("]") else addr
     try:
@@ -157,6 +217,12 @@ def parse_resolve(text: str) -> tuple[tuple[str, int], str]:
     return (host.lower(), port), addr
 
 
+def _ascii_digits(text: str, most: int = 5) -> bool:
+    """0-9 only: str.isdigit() also takes '²' (which int() refuses) and '٢٢' (which it reads
+    as 22)."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
+
+
 def parse_expect(text: str) -> tuple[tuple[int, int], ...]:
     """--expect '200,3xx,400-404' → inclusive ranges."""
     ranges: list[tuple[int, int]] = []
@@ -167,29 +233,42 @@ def parse_expect(text: str) -> tuple[tuple[int, int], ...]:
             ranges.append((base, base + 99))
             continue
         lo, sep, hi = item.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
+        lo, hi = lo.strip(), hi.strip()
+        if not _ascii_digits(lo) or (sep and not _ascii_digits(hi)):
             raise ValueError(f"bad --expect item {item!r} (use e.g. 200,3xx,400-404)")
         low, high = int(lo), int(hi) if sep else int(lo)
-        if not (100 <= low <= high <= 599):
-            raise ValueError(f"bad --expect item {item!r}: codes are 100..599")
+        for code in (low, high):
+            if not 100 <= code <= 599:
+                raise ValueError(f"bad --expect item {item!r}: {code} is not a status code "
+                                 "(100..599)")
+        if low > high:
+            raise ValueError(f"bad --expect item {item!r}: the range is reversed "
+                             f"(did you mean {high}-{low}?)")
         ranges.append((low, high))
     return tuple(ranges)
 
 
 def parse_slo(text: str) -> dict[str, float]:
-    """--slo total=500,ttfb=200 (milliseconds)."""
+    """--slo total=500,ttfb=200 (milliseconds); a phase given twice is an error."""
     limits: dict[str, float] = {}
     for item in text.split(","):
         key, sep, value = item.strip().partition("=")
         key = key.strip().lower()
         if not sep or key not in SLO_KEYS:
             raise ValueError(f"bad --slo item {item!r} (keys: {', '.join(SLO_KEYS)})")
+        value = value.strip()
         try:
+            if not value.isascii():  # float() reads '١٠٠' as 100
+                raise ValueError(value)
             limit = float(value)
         except ValueError:
             raise ValueError(f"bad --slo item {item!r}: {value!r} is not a number") from None
         if not limit > 0 or limit == float("inf"):
             raise ValueError(f"bad --slo item {item!r}: must be a positive number of ms")
+        same = next((k for k in limits if SLO_KEYS[k] == SLO_KEYS[key]), None)
+        if same is not None:
+            also = "" if same == key else f" ({same} and {key} are the same phase)"
+            raise ValueError(f"bad --slo: {key} is given twice{also}")
         limits[key] = limit
     return limits
 
@@ -299,6 +378,8 @@ class HttpCheck:
     total_ms: float  # every hop, as curl adds redirected requests together
     redirect_ms: float  # the hops before the last (curl's time_redirect)
     ok: bool
+    # --lint: why the HEAD-vs-GET comparison (rule head-like-get) could not be made, if so
+    lint_unchecked: str | None = None
 
     @property
     def final(self) -> Hop:
@@ -409,7 +490,7 @@ async def fetch(url: Url | str, options: HttpOptions | None = None, *,
     except (ConnectionResetError, BrokenPipeError) as exc:
         failure = Failure(clock.phase, _reset_message(clock, exc))
     except OSError as exc:
-        tls = _tls_failure(exc) if target.scheme == "https" else None
+        tls = _tls_failure(exc, clock.phase) if target.scheme == "https" else None
         failure = tls.failure if tls else Failure(clock.phase,
                                                   _oserror_message(clock.phase, exc))
     except ValueError as exc:  # e.g. undecodable HTTP/2 header bytes
@@ -423,8 +504,9 @@ async def fetch(url: Url | str, options: HttpOptions | None = None, *,
     location = None
     if resp.status is not None and 300 <= resp.status < 400:
         loc = _header(resp.headers, "Location")
-        if loc:
-            location = urljoin(target.text, loc.strip())
+        if loc and loc.strip():
+            # None when unreadable: following it is then a failed redirect (http_check).
+            location = join_location(target.text, _wire_text(loc))
     hop = Hop(
         url=target.text, method=opts.method, address=resp.address,
         http_version=resp.http_version or None, status=resp.status, reason=resp.reason,
@@ -436,6 +518,18 @@ async def fetch(url: Url | str, options: HttpOptions | None = None, *,
         hop = replace(hop, lint=lint(Exchange(opts.method, resp.status, resp.headers,
                                               resp.body_bytes)))
     return hop
+
+
+def _wire_text(value: str) -> str:
+    """A field value as read (each byte one latin-1 character) back to the text it most
+    likely is: UTF-8 where its bytes are UTF-8, the undecodable bytes kept as surrogates, so
+    that percent-encoding (parse_url) restores exactly the bytes the server sent."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # not latin-1: already text
+        return value
 
 
 def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
@@ -554,7 +648,10 @@ async def _resolve(loop: asyncio.AbstractEventLoop, url: Url,
         family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
         return [(family, (host, url.port))]
     try:
-        infos = await loop.getaddrinfo(host, url.port, type=socket.SOCK_STREAM)
+        # As bytes: a str goes through the idna codec, which raises UnicodeError on a name
+        # parse_url let through (--resolve maps names, not addresses).
+        infos = await loop.getaddrinfo(host.encode("ascii", "replace"), url.port,
+                                       type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise _Failed("dns", f"could not resolve {host!r}: {exc.strerror}") from None
     return [(info[0], info[4]) for info in infos]
@@ -611,12 +708,15 @@ def _new_tls_context(opts: HttpOptions) -> ssl.SSLContext:
     return ctx
 
 
-def _tls_failure(exc: BaseException) -> _Failed | None:
+def _tls_failure(exc: BaseException, phase: str = "tls") -> _Failed | None:
     import ssl
 
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _Failed("tls", f"certificate verify failed: {exc.verify_message}")
     if isinstance(exc, ssl.SSLError):
+        if phase != "tls":  # after the handshake: a bad record, an alert, an unclean end
+            where = _PHASE_WORDS.get(phase, phase)
+            return _Failed(phase, f"TLS error {where}: {exc.reason or exc}")
         return _Failed("tls", f"TLS handshake failed: {exc.reason or exc}")
     return None
 
@@ -634,9 +734,10 @@ async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
     clock.phase = "response"
     buf = bytearray()
     interim: list[int] = []
+    scanner = http1.HeadScanner()
     while True:
         try:
-            end = http1.find_head_end(buf)
+            end = scanner.feed(buf)
         except http1.ProtocolError as exc:
             raise _Failed("response", str(exc)) from None
         if end is not None:
@@ -645,6 +746,7 @@ async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
             except http1.ProtocolError as exc:
                 raise _Failed("response", str(exc)) from None
             del buf[:end]
+            scanner = http1.HeadScanner()
             if 100 <= head.status < 200 and head.status != 101:
                 interim.append(head.status)  # informational: the final response follows
                 if len(interim) > MAX_INTERIM:
@@ -675,12 +777,19 @@ async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
         resp.body_bytes = len(buf)
         clock.mark("total")
         return
+    if opts.max_body <= 0:  # only the head was wanted
+        resp.truncated = not (framing.kind == "length" and framing.length == 0)
+        clock.mark("total")
+        return
     decoder = http1.ChunkedDecoder() if framing.kind == "chunked" else None
     remaining = framing.length if framing.kind == "length" else None
     pending = bytes(buf)
     while True:
         if pending:
-            data = decoder.feed(pending) if decoder else pending
+            try:
+                data = decoder.feed(pending) if decoder else pending
+            except http1.ProtocolError as exc:
+                raise _Failed("body", f"invalid chunked content: {exc}") from None
             if remaining is not None:
                 data = data[:remaining]
                 remaining -= len(data)
@@ -689,10 +798,7 @@ async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
                 break
         if (decoder and decoder.done) or remaining == 0:
             break
-        try:
-            pending = await conn.read(READ_SIZE)
-        except http1.ProtocolError as exc:
-            raise _Failed("body", str(exc)) from None
+        pending = await conn.read(READ_SIZE)
         clock.received += len(pending)
         if not pending:
             if framing.kind == "close":
@@ -720,8 +826,9 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
     import h2.events
     import h2.exceptions
 
-    conn = h2.connection.H2Connection(
-        h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    # Header bytes as bytes (no header_encoding): decoded as latin-1 below, as HTTP/1.1
+    # fields are, so that no byte a server sends can fail to decode.
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     request_headers = [(":method", opts.method), (":scheme", url.scheme),
                        (":authority", url.authority), (":path", url.target),
@@ -732,7 +839,8 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
         if value != "":
             request_headers.append((lname, value))
     clock.mark("pretransfer")
-    conn.send_headers(1, request_headers, end_stream=True)
+    conn.send_headers(1, [(k.encode(), v.encode("utf-8", "surrogateescape"))
+                          for k, v in request_headers], end_stream=True)
     await _send(sock, conn.data_to_send(), clock)
     clock.phase = "response"
     head_bytes = 0
@@ -761,17 +869,19 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
         for event in events:
             if isinstance(event, h2.events.ResponseReceived) and event.stream_id == 1:
                 clock.mark("starttransfer")
-                headers = [(str(k), str(v)) for k, v in event.headers or ()]
-                status = next((v for k, v in headers if k == ":status"), "")
-                if not status.isdigit():
-                    raise _Failed("response", f"invalid :status {status!r}")
+                headers = _h2_fields(event.headers)
                 resp.http_version = "HTTP/2"
-                resp.status = int(status)
+                resp.status = _h2_status(headers)
                 resp.headers = tuple((k, v) for k, v in headers if not k.startswith(":"))
                 clock.phase = "body"
+                if opts.max_body <= 0:  # only the head was wanted
+                    resp.truncated = not event.stream_ended
+                    done = True
             elif isinstance(event, h2.events.InformationalResponseReceived):
-                code = dict((str(k), str(v)) for k, v in event.headers or ()).get(":status")
-                resp.interim += (int(code),) if code and code.isdigit() else ()
+                resp.interim += (_h2_status(_h2_fields(event.headers)),)
+                if len(resp.interim) > MAX_INTERIM:
+                    raise _Failed("response", f"more than {MAX_INTERIM} informational (1xx) "
+                                              "responses")
             elif isinstance(event, h2.events.DataReceived) and event.stream_id == 1:
                 _take(resp, event.data or b"", opts)
                 conn.acknowledge_received_data(event.flow_controlled_length, 1)
@@ -790,6 +900,22 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
         if outgoing:
             await sock.send(outgoing)
     clock.mark("total")
+
+
+def _h2_fields(headers: Any) -> list[tuple[str, str]]:
+    def text(value: Any) -> str:
+        return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+    return [(text(k), text(v)) for k, v in headers or ()]
+
+
+def _h2_status(headers: Sequence[tuple[str, str]]) -> int:
+    """RFC 9113 §8.3.2: :status is the three-digit code (ASCII digits; 100..599 as in 1.1)."""
+    status = next((v for k, v in headers if k == ":status"), "")
+    if not (len(status) == 3 and status.isascii() and status.isdigit()
+            and 100 <= int(status) <= 599):
+        raise _Failed("response", f"invalid :status {status[:20]!r}")
+    return int(status)
 
 
 def _check_h2_preface(first: bytes) -> None:
@@ -835,15 +961,20 @@ async def http_check(url: Url | str, options: HttpOptions | None = None, *,
         if hop.error is not None:
             error = hop.error
             break
-        if not (opts.follow and hop.location and hop.status in (301, 302, 303, 307, 308)):
+        raw_location = (hop.header("Location") or "").strip()
+        if not (opts.follow and raw_location and hop.status in (301, 302, 303, 307, 308)):
             break
         if len(hops) > opts.max_redirs:
             error = Failure("redirect", f"more than {opts.max_redirs} redirects")
             break
         try:
-            nxt = parse_url(hop.location)
+            # A Location that would not even join (hop.location None) fails here the same
+            # way, with parse_url's reason.
+            nxt = parse_url(hop.location or _wire_text(raw_location))
         except ValueError as exc:
-            error = Failure("redirect", f"cannot follow Location {hop.location!r}: {exc}")
+            # A bad redirect target is the server's fault, a result of the check (curl:
+            # "The redirect target URL could not be parsed", exit 3).
+            error = Failure("redirect", f"cannot follow the redirect: {exc}")
             break
         if nxt.text in seen:
             chain = " → ".join([*seen[seen.index(nxt.text):], nxt.text])
@@ -856,14 +987,24 @@ async def http_check(url: Url | str, options: HttpOptions | None = None, *,
             method = "GET"
         target = nxt
     final = hops[-1]
+    unchecked: str | None = None
     if (error is None and opts.strict_lint and final.method == "HEAD"
             and final.status is not None):
-        get = await fetch(parse_url(final.url), replace(opts, method="GET", keep_body=0),
+        # Only the GET's head is compared: max_body=0 stops after it, so an endless or slow
+        # body cannot keep the comparison from finishing.
+        get = await fetch(parse_url(final.url),
+                          replace(opts, method="GET", keep_body=0, max_body=0),
                           deadline=max(deadline, loop.time() + 1.0))
         if get.error is None and get.status is not None:
             findings = lint(Exchange("HEAD", final.status, final.headers, final.body_bytes,
                                      get.status, get.headers))
             hops[-1] = final = replace(final, lint=findings)
+        else:
+            why = get.error.message if get.error is not None else "no response"
+            unchecked = f"the GET to compare with HEAD failed: {why}"
+    elif (error is not None and opts.strict_lint and final.method == "HEAD"
+          and final.status is not None and final.error is None):
+        unchecked = f"the check stopped before the GET to compare with HEAD ({error.message})"
     total = sum(h.timings.total_ms or 0.0 for h in hops) if error is None else \
         (loop.time() - (deadline - opts.timeout)) * 1000
     redirect = sum(h.timings.total_ms or 0.0 for h in hops[:-1])
@@ -874,7 +1015,7 @@ async def http_check(url: Url | str, options: HttpOptions | None = None, *,
     ok = error is None and status_ok and not violations and not lint_failed
     return HttpCheck(url=hops[0].url, method=opts.method, hops=tuple(hops), expect=opts.expect,
                      status_expected=status_ok, slo_violations=tuple(violations), error=error,
-                     total_ms=total, redirect_ms=redirect, ok=ok)
+                     total_ms=total, redirect_ms=redirect, ok=ok, lint_unchecked=unchecked)
 
 
 def _slo_violations(slo: Mapping[str, float], timings: Timings,

@@ -17,11 +17,14 @@ __all__ = [
     "MAX_LINE_BYTES",
     "ChunkedDecoder",
     "Framing",
+    "HeadScanner",
     "ProtocolError",
     "ResponseHead",
     "body_framing",
     "build_request",
+    "content_length",
     "find_head_end",
+    "is_token",
     "parse_head",
 ]
 
@@ -32,8 +35,18 @@ MAX_HEAD_BYTES = 256 * 1024
 MAX_FIELDS = 200
 MAX_CHUNK_LINE = 1024
 
-_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # \Z: $ would take a trailing newline
 _STATUS_LINE = re.compile(rb"^HTTP/(\d)\.(\d) (\d{3})(?: ([^\r\n]*))?$")
+_DIGITS = re.compile(r"^[0-9]{1,19}\Z")  # a Content-Length (and at most 10**19 - 1)
+# RFC 9112 §7.1: chunk-size = 1*HEXDIG, then optional BWS and chunk extensions.  int(x, 16)
+# would also take "0x10", "+5", "1_0" and spaces, which a strict reader refuses.
+_CHUNK_SIZE = re.compile(rb"^([0-9A-Fa-f]+)[ \t]*(?:;.*)?\Z")
+MAX_CHUNK_DIGITS = 16
+
+
+def is_token(text: str) -> bool:
+    """RFC 9110 §5.6.2 token (a field name, a method): ASCII tchars only."""
+    return text.isascii() and _TOKEN.match(text.encode("ascii")) is not None
 
 
 class ProtocolError(ValueError):
@@ -84,7 +97,9 @@ def build_request(method: str, target: str, authority: str,
         if value != "":
             fields.append((name, value))
     lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in fields]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    # Field values as the bytes the user typed (UTF-8, or the raw bytes of an undecodable
+    # argument), as curl sends its argv; the request line and Host are ASCII (parse_url).
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 
 def find_head_end(buf: bytes | bytearray, start: int = 0) -> int | None:
@@ -93,22 +108,47 @@ def find_head_end(buf: bytes | bytearray, start: int = 0) -> int | None:
     Raises ProtocolError as soon as the bytes so far break a limit, so an endless or enormous
     head is refused without waiting for its end.
     """
-    end = buf.find(b"\r\n\r\n", start)
-    lf_end = buf.find(b"\n\n", start)  # RFC 9112 §2.2: a recipient MAY accept a bare LF
-    candidates = [i + 4 for i in (end,) if i >= 0] + [i + 2 for i in (lf_end,) if i >= 0]
-    stop = min(candidates) if candidates else None
-    region = buf[start:stop] if stop is not None else buf[start:]
-    if len(region) > MAX_HEAD_BYTES:
-        raise ProtocolError(f"response head larger than {MAX_HEAD_BYTES // 1024} KiB")
-    # The longest line so far, including an unfinished last line.
-    longest = max((len(line) for line in bytes(region).split(b"\n")), default=0)
-    if longest > MAX_LINE_BYTES:
-        raise ProtocolError(f"response header line longer than {MAX_LINE_BYTES // 1024} KiB")
-    if region.count(b"\n") > MAX_FIELDS + 1:
-        raise ProtocolError(f"more than {MAX_FIELDS} response header fields")
-    if stop is None and len(region) >= 5 and not bytes(region).startswith(b"HTTP/"):
-        raise ProtocolError(f"not an HTTP response: starts with {bytes(region[:20])!r}")
-    return stop
+    return HeadScanner(start).feed(buf)
+
+
+class HeadScanner:
+    """find_head_end over a buffer that grows between calls, looking only at the new bytes:
+    a head that trickles in a few bytes per read costs its length, not its length squared."""
+
+    def __init__(self, start: int = 0) -> None:
+        self._start = start
+        self._pos = start  # bytes before this were looked at by an earlier feed
+        self._line_start = start  # where the unfinished line began
+        self._newlines = 0
+
+    def feed(self, buf: bytes | bytearray) -> int | None:
+        """`buf` is everything received so far (the same buffer, grown)."""
+        search = max(self._pos - 3, self._start)  # a terminator may straddle the old end
+        crlf = buf.find(b"\r\n\r\n", search)
+        lf = buf.find(b"\n\n", search)  # RFC 9112 §2.2: a recipient MAY accept a bare LF
+        candidates = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
+        stop = min(candidates) if candidates else None
+        end = stop if stop is not None else len(buf)
+        if end - self._start > MAX_HEAD_BYTES:
+            raise ProtocolError(f"response head larger than {MAX_HEAD_BYTES // 1024} KiB")
+        i = self._pos
+        while (nl := buf.find(b"\n", i, end)) >= 0:
+            if nl - self._line_start > MAX_LINE_BYTES:
+                break
+            self._newlines += 1
+            if self._newlines > MAX_FIELDS + 1:
+                raise ProtocolError(f"more than {MAX_FIELDS} response header fields")
+            self._line_start = i = nl + 1
+        # The longest line so far, including an unfinished last line.
+        line_end = nl if nl >= 0 else end
+        if line_end - self._line_start > MAX_LINE_BYTES:
+            raise ProtocolError(f"response header line longer than {MAX_LINE_BYTES // 1024} KiB")
+        self._pos = end
+        if stop is None and len(buf) - self._start >= 5 \
+                and not bytes(buf[self._start:self._start + 5]).startswith(b"HTTP/"):
+            raise ProtocolError("not an HTTP response: starts with "
+                                f"{bytes(buf[self._start:self._start + 20])!r}")
+        return stop
 
 
 def parse_head(raw: bytes | bytearray) -> ResponseHead:
@@ -159,15 +199,25 @@ def body_framing(method: str, head: ResponseHead) -> Framing:
         if codings and codings[-1] == "chunked":
             return Framing("chunked")
         return Framing("close")
+    length = content_length(head)
+    return Framing("close") if length is None else Framing("length", length)
+
+
+def content_length(head: ResponseHead) -> int | None:
+    """The one Content-Length of a head (RFC 9110 §8.6: 1*DIGIT; copies, also as a list, must
+    agree — RFC 9112 §6.3 item 5), None without one; ProtocolError when it is invalid."""
     lengths = {v.strip() for value in head.get_all("Content-Length") for v in value.split(",")}
-    if lengths:
-        if len(lengths) != 1:
-            raise ProtocolError(f"conflicting Content-Length values: {', '.join(sorted(lengths))}")
-        value = lengths.pop()
-        if not value.isdigit():
-            raise ProtocolError(f"invalid Content-Length: {value!r}")
-        return Framing("length", int(value))
-    return Framing("close")
+    if not lengths:
+        return None
+    if len(lengths) != 1:
+        shown = ", ".join(repr(v) for v in sorted(lengths)[:4])
+        raise ProtocolError(f"conflicting Content-Length values: {shown}")
+    value = lengths.pop()
+    # ASCII digits only (str.isdigit() also takes '²' and '٥'), and few enough that int()
+    # cannot refuse them.
+    if not _DIGITS.match(value):
+        raise ProtocolError(f"invalid Content-Length: {value[:40]!r}")
+    return int(value)
 
 
 class ChunkedDecoder:
@@ -193,14 +243,14 @@ class ChunkedDecoder:
                     if len(self._buf) > MAX_CHUNK_LINE:
                         raise ProtocolError("chunk size line too long")
                     break
-                line = bytes(self._buf[:nl]).rstrip(b"\r").split(b";", 1)[0].strip()
+                line = bytes(self._buf[:nl]).rstrip(b"\r")
                 del self._buf[: nl + 1]
-                try:
-                    size = int(line, 16)
-                except ValueError:
-                    raise ProtocolError(f"invalid chunk size {_show(line)}") from None
-                if size < 0:
-                    raise ProtocolError("negative chunk size")
+                m = _CHUNK_SIZE.match(line)
+                if not m:
+                    raise ProtocolError(f"invalid chunk size {_show(line)}")
+                if len(m.group(1).lstrip(b"0")) > MAX_CHUNK_DIGITS:
+                    raise ProtocolError(f"chunk size {_show(m.group(1))} is too large")
+                size = int(m.group(1), 16)
                 self._remaining = size
                 self._state = "data" if size else "trailer"
             elif self._state == "data":

@@ -1,4 +1,7 @@
-"""A response lint: RFC 9110 rules as data (REFERENCE.md), each with its level and section.
+"""A response lint: RFC 9110 (and RFC 9112 framing) rules as data (REFERENCE.md), each with
+its level and section.  Levels, strongest first: MUST / MUST NOT, syntax (the field's grammar),
+SHOULD / SHOULD NOT, hint (a MAY worth doing), info.  Only MUST-level and syntax findings fail
+`--lint`.
 
 `lint(exchange)` returns the findings for one response.  Pure: it looks only at the method,
 the status, the header fields, how many content bytes arrived, and (for the HEAD rule) the
@@ -17,7 +20,7 @@ __all__ = ["RULES", "Exchange", "Finding", "Rule", "lint"]
 @dataclass(frozen=True, slots=True)
 class Rule:
     id: str
-    level: str  # MUST, MUST NOT, SHOULD, SHOULD NOT, syntax, info
+    level: str  # MUST, MUST NOT, syntax, SHOULD, SHOULD NOT, hint, info
     section: str
     text: str
 
@@ -85,6 +88,15 @@ RULES: dict[str, Rule] = {r.id: r for r in (
        "an origin with a clock sends Date on 2xx, 3xx and 4xx responses"),
     _R("error-explained", "SHOULD", "RFC 9110 §15.5, §15.6",
        "a 4xx/5xx response (not to HEAD) explains the error in its content"),
+    # Retry-After is a MAY on 503 and 429, so its absence is a hint, not a breach.
+    _R("retry-after-missing", "hint", "RFC 9110 §10.2.3, §15.6.4; RFC 6585 §4",
+       "503 and 429 say in Retry-After when to come back"),
+    _R("content-length-with-transfer-encoding", "MUST NOT", "RFC 9112 §6.1",
+       "a response with Transfer-Encoding carries no Content-Length"),
+    _R("content-length", "syntax", "RFC 9110 §8.6; RFC 9112 §6.3",
+       "Content-Length is one non-negative decimal integer (repeated copies agree)"),
+    _R("location", "syntax", "RFC 9110 §10.2.2; RFC 3986 §4.1",
+       "Location is a URI reference"),
 )}
 
 _UNSATISFIED = re.compile(r"^bytes \*/\d+$")
@@ -143,7 +155,7 @@ def _no_content(x: Exchange) -> str | None:
 
 def _no_content_length(x: Exchange) -> str | None:
     if (x.status < 200 or x.status == 204) and x.get("Content-Length") is not None:
-        return f"{x.status} response with Content-Length: {x.get('Content-Length')}"
+        return f"{x.status} response with Content-Length: {x.get('Content-Length')!r}"
     return None
 
 
@@ -234,6 +246,55 @@ def _error_explained(x: Exchange) -> str | None:
     return None
 
 
+def _retry_after_missing(x: Exchange) -> str | None:
+    if x.status in (429, 503) and x.get("Retry-After") is None:
+        return f"{x.status} without Retry-After: clients cannot tell when to retry"
+    return None
+
+
+def _te_and_content_length(x: Exchange) -> str | None:
+    te, cl = x.get("Transfer-Encoding"), x.get("Content-Length")
+    if te is not None and cl is not None:
+        return (f"both Transfer-Encoding: {te!r} and Content-Length: {cl!r} (the length is "
+                "ignored; a proxy that uses it can be desynchronised)")
+    return None
+
+
+_DECIMAL = re.compile(r"^[0-9]+\Z")
+
+
+def _content_length(x: Exchange) -> str | None:
+    values = [v.strip() for k, value in x.headers if k.lower() == "content-length"
+              for v in value.split(",")]
+    if not values:
+        return None
+    bad = next((v for v in values if not _DECIMAL.match(v)), None)
+    if bad is not None:
+        return f"invalid Content-Length: {bad[:40]!r}"
+    if len({v.lstrip("0") for v in values}) > 1:  # not int(): 5000 digits would raise
+        return "conflicting Content-Length values: " + ", ".join(
+            repr(v) for v in sorted(set(values))[:4])
+    return None
+
+
+def _location(x: Exchange) -> str | None:
+    value = x.get("Location")
+    if value is None:
+        return None
+    value = value.strip()
+    odd = next((c for c in value if not (c.isascii() and c.isprintable()) or c == " "), None)
+    if odd is not None:
+        return f"Location {value[:80]!r} has a character a URI cannot contain ({odd!r})"
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  # reading it checks it
+    except ValueError as exc:
+        return f"Location {value[:80]!r} is not a URI reference ({exc})"
+    return None
+
+
 _CHECKS: dict[str, Callable[[Exchange], str | None]] = {
     "www-authenticate": _www_authenticate,
     "proxy-authenticate": _proxy_authenticate,
@@ -252,6 +313,10 @@ _CHECKS: dict[str, Callable[[Exchange], str | None]] = {
     "retry-after": _retry_after,
     "date": _date,
     "error-explained": _error_explained,
+    "retry-after-missing": _retry_after_missing,
+    "content-length-with-transfer-encoding": _te_and_content_length,
+    "content-length": _content_length,
+    "location": _location,
 }
 assert _CHECKS.keys() == RULES.keys()
 

@@ -1,5 +1,6 @@
 """TLS details of a connection: protocol, cipher, ALPN and the peer certificate (subject,
-issuer, SANs, validity, hostname match), read from an ssl object after the handshake."""
+issuer, SANs, validity, hostname match), read from an ssl object after the handshake; and the
+one sentence about a certificate's validity that every command prints (`describe_validity`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from netladder.net.certs import decode_der
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["TlsInfo", "hostname_matches", "is_ip", "tls_info"]
+__all__ = ["TlsInfo", "cert_time_iso", "describe_validity", "hostname_matches", "is_ip",
+           "tls_info", "validity_state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +32,11 @@ class TlsInfo:
     days_to_expiry: float
     hostname_match: bool
     verified: bool  # the chain was verified (False with --insecure)
-
+    # "valid" | "expired" | "not_yet_valid" | "unknown" (a time that could not be read), now
+    validity: str = "unknown"
 
 
 def tls_info(ssl_object: ssl.SSLObject, host: str, verified: bool) -> TlsInfo:
-    import ssl
-
     cert: dict[str, Any] = dict(ssl_object.getpeercert() or {})
     if not cert:
         # Not verified (--insecure): the decoded form is only given for a verified peer, so
@@ -46,18 +47,18 @@ def tls_info(ssl_object: ssl.SSLObject, host: str, verified: bool) -> TlsInfo:
     subject = _name(cert.get("subject", ()))
     issuer = _name(cert.get("issuer", ()))
     sans = tuple(f"{kind}:{value}" for kind, value in cert.get("subjectAltName", ()))
-    not_after = str(cert.get("notAfter", ""))
-    not_before = str(cert.get("notBefore", ""))
-    days = float("nan")
-    if not_after:
-        days = (ssl.cert_time_to_seconds(not_after) - time.time()) / 86400
+    not_after = cert_time_iso(str(cert.get("notAfter", "")))
+    not_before = cert_time_iso(str(cert.get("notBefore", "")))
+    now = time.time()
+    expires = _seconds(not_after)
+    days = float("nan") if expires is None else (expires - now) / 86400
     cipher = ssl_object.cipher()
     return TlsInfo(
         version=ssl_object.version() or "", cipher=cipher[0] if cipher else "",
         alpn=ssl_object.selected_alpn_protocol(), subject=subject, issuer=issuer, sans=sans,
-        not_before=_iso(not_before), not_after=_iso(not_after), days_to_expiry=days,
+        not_before=not_before, not_after=not_after, days_to_expiry=days,
         hostname_match=hostname_matches(host, cert.get("subjectAltName", ())),
-        verified=verified,
+        verified=verified, validity=validity_state(not_before, not_after, now),
     )
 
 
@@ -67,14 +68,77 @@ def _name(rdns: Sequence[Sequence[tuple[str, str]]]) -> str:
     return ", ".join(f"{short.get(k, k)}={v}" for rdn in rdns for k, v in rdn)
 
 
-def _iso(when: str) -> str:
+def cert_time_iso(when: str) -> str:
+    """ssl's "Jun  1 12:00:00 2026 GMT" as ISO 8601 UTC; "" when it cannot be read (a
+    hostile certificate may say year 0, which neither ssl nor datetime takes)."""
     if not when:
         return ""
     import datetime
     import ssl
 
-    seconds = ssl.cert_time_to_seconds(when)
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        seconds = ssl.cert_time_to_seconds(when)
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    except (ValueError, OverflowError, OSError):
+        return ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seconds(iso: str) -> float | None:
+    """An ISO 8601 time ("…Z" or "…+00:00", as tls_info and `port --tls` give them) as a Unix
+    time; None when empty or unreadable."""
+    if not iso:
+        return None
+    import datetime
+
+    try:
+        moment = datetime.datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def validity_state(not_before: str, not_after: str, now: float | None = None) -> str:
+    """"not_yet_valid" before notBefore, "expired" after notAfter (RFC 5280 §4.1.2.5: both
+    ends are inside the period), "valid" between, "unknown" without a readable notAfter."""
+    now = time.time() if now is None else now
+    start, end = _seconds(not_before), _seconds(not_after)
+    if start is not None and now < start:
+        return "not_yet_valid"
+    if end is None:
+        return "unknown"
+    return "expired" if now > end else "valid"
+
+
+def _days(seconds: float) -> str:
+    days = int(abs(seconds) // 86400)  # whole days, as certificate tools count them
+    if days == 0:
+        return "less than a day"
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def describe_validity(not_before: str, not_after: str, now: float | None = None) -> \
+        tuple[str, bool]:
+    """The validity of a certificate in the words every command uses, and whether it is a
+    problem: "expires 2026-07-01 (in 29 days)"; "EXPIRED 2026-05-01 (36 days ago)";
+    "NOT YET VALID: valid from 2026-07-01 (in 3 days), expires 2026-08-01"; "expiry unknown".
+    `not_before` may be "" when a caller does not have it."""
+    now = time.time() if now is None else now
+    state = validity_state(not_before, not_after, now)
+    end = _seconds(not_after)
+    if state == "not_yet_valid":
+        start = _seconds(not_before)
+        assert start is not None
+        tail = f", expires {not_after[:10]}" if end is not None else ""
+        return f"NOT YET VALID: valid from {not_before[:10]} (in {_days(start - now)}){tail}", \
+            True
+    if end is None:
+        return "expiry unknown", False
+    if state == "expired":
+        return f"EXPIRED {not_after[:10]} ({_days(now - end)} ago)", True
+    return f"expires {not_after[:10]} (in {_days(end - now)})", False
 
 
 def hostname_matches(host: str, sans: Sequence[tuple[str, str]]) -> bool:

@@ -16,6 +16,17 @@ on HTTP/2 it answers the preface with bytes that are not HTTP/2 frames).
   /reset            half the head, then a TCP reset
   /silent           accepts the request and never answers
   /close            closes the connection without a word
+  /endless-body     a valid head without a length, then content forever (also to HEAD)
+  /endless-chunked  chunked content forever
+  /reset-body       a valid head (Content-Length: 100000), 1000 bytes, then a TCP reset
+  /truncated-chunked  a chunk that promises 10 bytes, 5 of them, then the end of the connection
+  /bad-chunk-size   a chunk size that is not hexadecimal ("zz")
+  /hex-prefix-chunk a chunk size written "0x5" (int(x, 16) would take it; RFC 9112 does not)
+  /dup-length       two Content-Length fields that disagree (5 and 6), then 6 bytes
+  /cl-and-te        Transfer-Encoding: chunked and Content-Length together (RFC 9112 §6.1)
+
+On HTTP/2 (`https` by ALPN) a route may carry `interim: N`: N informational (100) responses
+before the final one — a 1xx flood when N is large.
 """
 
 from __future__ import annotations
@@ -93,6 +104,10 @@ async def _serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         if "content-length" not in scripted:
             out.append(("content-length", str(len(body))))
         out.extend(scripted.items())
+        for _ in range(int(spec.get("interim", 0))):
+            conn.send_headers(stream_id, [(":status", "100")])
+            writer.write(conn.data_to_send())
+            await writer.drain()
         send_body = bool(body) and (method != "HEAD" or spec.get("body_on_head", False))
         conn.send_headers(stream_id, out, end_stream=not send_body)
         if send_body:
@@ -218,4 +233,42 @@ async def _misbehave(path: str, writer: asyncio.StreamWriter) -> None:
         writer.transport.abort()
     elif path == "/silent":
         await asyncio.sleep(60)
+    elif path in ("/endless-body", "/endless-chunked"):
+        chunked = path == "/endless-chunked"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                     + (b"Transfer-Encoding: chunked\r\n" if chunked else b"") + b"\r\n")
+        block = b"x" * 65536
+        if chunked:
+            block = b"%x\r\n%s\r\n" % (len(block), block)
+        while True:
+            writer.write(block)
+            await writer.drain()
+    elif path == "/reset-body":
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+    elif path == "/truncated-chunked":
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nhello")
+        await writer.drain()
+        with contextlib.suppress(Exception):
+            writer.write_eof()  # a FIN: the body ends here, unfinished
+    elif path in ("/bad-chunk-size", "/hex-prefix-chunk"):
+        size = b"zz" if path == "/bad-chunk-size" else b"0x5"
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     + size + b"\r\nhello\r\n0\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
+    elif path == "/dup-length":
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+                     b"hello!")
+        await writer.drain()
+        await asyncio.sleep(5)
+    elif path == "/cl-and-te":
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n"
+                     b"\r\n5\r\nhello\r\n0\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(5)
     # "/close" and anything else: close without a word.
