@@ -17,6 +17,7 @@ test: deps
 
 lint: deps
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 
 types: deps
 	$(VENV)/bin/mypy

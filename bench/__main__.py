@@ -30,8 +30,10 @@ def render(result: Result) -> str:
     if result.case.max_ms is not None:
         target.append(f"<= {result.case.max_ms:g} ms")
     verdict = "PASS" if result.passed else "FAIL"
-    return (f"{result.case.name:<34} {result.ours_ms:9.1f} {anchor:>9} {ratio:>8}  "
-            f"{', '.join(target):<22} {verdict}")
+    return (
+        f"{result.case.name:<34} {result.ours_ms:9.1f} {anchor:>9} {ratio:>8}  "
+        f"{', '.join(target):<22} {verdict}"
+    )
 
 
 def main() -> int:

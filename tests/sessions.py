@@ -34,10 +34,10 @@ class FakeClock:
         return self.now + round(seconds * NS)
 
 
-def opened_icmp(kind: str = "dgram", version: int = 4, identifier: int | None = 0x1234
-                ) -> Opened:
-    return Opened(kind, version, identifier if kind == "dgram" else None, None,
-                  kind == "raw" and version == 4)
+def opened_icmp(kind: str = "dgram", version: int = 4, identifier: int | None = 0x1234) -> Opened:
+    return Opened(
+        kind, version, identifier if kind == "dgram" else None, None, kind == "raw" and version == 4
+    )
 
 
 def start(session: Session[Any], clock: FakeClock, opened: list[Opened] | None = None) -> Step:
@@ -47,8 +47,9 @@ def start(session: Session[Any], clock: FakeClock, opened: list[Opened] | None =
     return session.poll(clock.now)
 
 
-def sent(session: Session[Any], step: Step, clock: FakeClock, error: int | None = None
-         ) -> list[Send]:
+def sent(
+    session: Session[Any], step: Step, clock: FakeClock, error: int | None = None
+) -> list[Send]:
     """The datagrams of a step, each acknowledged as sent now (on_sent with its token)."""
     out = [a for a in step.actions if isinstance(a, Send)]
     for action in out:
@@ -57,7 +58,14 @@ def sent(session: Session[Any], step: Step, clock: FakeClock, error: int | None 
     return out
 
 
-def received(data: bytes, source: str, clock: FakeClock, *, ttl: int | None = 64,
-             error: SockError | None = None, port: int = 0) -> Received:
+def received(
+    data: bytes,
+    source: str,
+    clock: FakeClock,
+    *,
+    ttl: int | None = 64,
+    error: SockError | None = None,
+    port: int = 0,
+) -> Received:
     """A datagram as net.sockets.receive() would return it, stamped with the clock's time."""
     return Received(data, source, port, clock.now, ttl, error)

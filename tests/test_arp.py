@@ -82,8 +82,9 @@ def test_a_silent_address_gets_no_reply_and_exit_1(chain_lab: Lab) -> None:
     assert arping(chain_lab, "lan3", "-I", "lan", "198.51.100.100")[0] == 1
 
 
-def test_two_hosts_with_one_address_are_a_conflict(chain_lab: Lab,
-                                                   duplicate_on_lan: tuple[str, str]) -> None:
+def test_two_hosts_with_one_address_are_a_conflict(
+    chain_lab: Lab, duplicate_on_lan: tuple[str, str]
+) -> None:
     v4, v6 = duplicate_on_lan
     both = {chain_lab.mac("lan1", "lan"), chain_lab.mac("lan2", "lan")}
     code, doc = arp(chain_lab, "lan3", v4, "-c", "2")
@@ -97,7 +98,8 @@ def test_two_hosts_with_one_address_are_a_conflict(chain_lab: Lab,
 
 
 def test_dad_finds_an_address_in_use_and_passes_a_free_one(
-        chain_lab: Lab, duplicate_on_lan: tuple[str, str]) -> None:
+    chain_lab: Lab, duplicate_on_lan: tuple[str, str]
+) -> None:
     v4, _ = duplicate_on_lan
     code, doc = arp(chain_lab, "lan3", v4, "--dad", "-c", "2")
     assert code == 1 and doc["source"] == "0.0.0.0" and doc["received"] >= 1
@@ -109,7 +111,8 @@ def test_dad_finds_an_address_in_use_and_passes_a_free_one(
 
 
 def test_dad_of_an_address_this_host_also_holds_reports_the_conflict_as_arping_does(
-        chain_lab: Lab, duplicate_on_lan: tuple[str, str]) -> None:
+    chain_lab: Lab, duplicate_on_lan: tuple[str, str]
+) -> None:
     v4, _ = duplicate_on_lan  # lan2 holds lan1's address too: probe it from lan2
     lan1 = chain_lab.mac("lan1", "lan")
     assert arping(chain_lab, "lan2", "-D", "-I", "lan", v4) == (1, {lan1})
@@ -128,22 +131,27 @@ def test_dad_of_an_address_this_host_also_holds_reports_the_conflict_as_arping_d
 
 
 def test_own_address_without_dad_or_on_lo_only_is_bad_input(chain_lab: Lab) -> None:
-    for argv, says in ((["203.0.113.2"], "--dad asks whether another station holds it"),
-                       (["127.0.0.1", "--dad"], "on lo, which has no ARP")):
+    for argv, says in (
+        (["203.0.113.2"], "--dad asks whether another station holds it"),
+        (["127.0.0.1", "--dad"], "on lo, which has no ARP"),
+    ):
         result = chain_lab.netladder("client", "arp", *argv)
         assert result.returncode == 2 and result.stdout == ""
         assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(("argv", "says"), [
-    (["203.0.113.1", "-I", "nosuchif0"], "no such interface"),
-    (["198.51.100.10"], "not on a local link"),
-    (["198.51.100.67", "-I", "to-r1"], "not on a local link"),
-    (["2001:db8:1::1", "--dad"], "IPv6"),
-    (["not-an-address"], "not an IP address"),
-    (["203.0.113.3"], "broadcast address"),
-    (["203.0.113.1", "-c", "0"], "at least 1"),
-])
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["203.0.113.1", "-I", "nosuchif0"], "no such interface"),
+        (["198.51.100.10"], "not on a local link"),
+        (["198.51.100.67", "-I", "to-r1"], "not on a local link"),
+        (["2001:db8:1::1", "--dad"], "IPv6"),
+        (["not-an-address"], "not an IP address"),
+        (["203.0.113.3"], "broadcast address"),
+        (["203.0.113.1", "-c", "0"], "at least 1"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(chain_lab: Lab, argv: list[str], says: str) -> None:
     result = chain_lab.netladder("client", "arp", *argv)
     assert result.returncode == 2, result.stderr
@@ -152,8 +160,11 @@ def test_bad_input_is_one_line_and_exit_2(chain_lab: Lab, argv: list[str], says:
 
 
 def test_without_cap_net_raw_arp_says_so_with_the_remedy(chain_lab: Lab) -> None:
-    result = chain_lab.exec("client", [*UNPRIVILEGED, sys.executable, "-m", "netladder", "arp",
-                                       "203.0.113.1"], check=False)
+    result = chain_lab.exec(
+        "client",
+        [*UNPRIVILEGED, sys.executable, "-m", "netladder", "arp", "203.0.113.1"],
+        check=False,
+    )
     assert result.returncode == 3
     assert "CAP_NET_RAW" in result.stderr and "setcap" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -183,11 +194,24 @@ while time.monotonic() < end:
 
 
 def test_a_hostile_station_flooding_bad_arp_neither_crashes_nor_fools_the_probe(
-        chain_lab: Lab) -> None:
+    chain_lab: Lab,
+) -> None:
     lan1 = chain_lab.addr("lan1")
-    flood = chain_lab.popen("lan2", [sys.executable, "-c", HOSTILE, "lan",
-                                     chain_lab.mac("lan2", "lan"), lan1, "02:00:5e:00:53:99",
-                                     "2.5"], stdout=subprocess.PIPE, text=True)
+    flood = chain_lab.popen(
+        "lan2",
+        [
+            sys.executable,
+            "-c",
+            HOSTILE,
+            "lan",
+            chain_lab.mac("lan2", "lan"),
+            lan1,
+            "02:00:5e:00:53:99",
+            "2.5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert flood.stdout is not None and flood.stdout.readline() == "flooding\n"
         code, doc = arp(chain_lab, "lan3", lan1, "-c", "3")
@@ -200,9 +224,24 @@ def test_a_hostile_station_flooding_bad_arp_neither_crashes_nor_fools_the_probe(
 
 
 def test_ctrl_c_prints_what_was_gathered_and_exits_130(chain_lab: Lab) -> None:
-    proc = chain_lab.popen("client", [sys.executable, "-m", "netladder", "arp", "203.0.113.1",
-                                      "-c", "1000", "-i", "0.1", "--json"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = chain_lab.popen(
+        "client",
+        [
+            sys.executable,
+            "-m",
+            "netladder",
+            "arp",
+            "203.0.113.1",
+            "-c",
+            "1000",
+            "-i",
+            "0.1",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
@@ -253,9 +292,22 @@ FAKE_MAC = "02:00:5e:00:53:99"
 def hostile(lab: Lab, mode: str, claim: str) -> Iterator[None]:
     """lan2 claims `claim` in `mode` towards lan3 until the block ends; then every LAN host
     forgets what the flood taught its ARP table."""
-    flood = lab.popen("lan2", [sys.executable, "-c", HOSTILE_ARP, "lan", mode, claim, FAKE_MAC,
-                               lab.mac("lan3", "lan"), lab.addr("lan3")],
-                      stdout=subprocess.PIPE, text=True)
+    flood = lab.popen(
+        "lan2",
+        [
+            sys.executable,
+            "-c",
+            HOSTILE_ARP,
+            "lan",
+            mode,
+            claim,
+            FAKE_MAC,
+            lab.mac("lan3", "lan"),
+            lab.addr("lan3"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert flood.stdout is not None and flood.stdout.readline() == "flooding\n"
         yield
@@ -267,8 +319,7 @@ def hostile(lab: Lab, mode: str, claim: str) -> Iterator[None]:
             lab.exec(node, ["ip", "-4", "neigh", "flush", "dev", "lan"], check=False)
 
 
-def test_a_flood_of_unsolicited_replies_is_a_conflict_in_time_and_bounded(
-        chain_lab: Lab) -> None:
+def test_a_flood_of_unsolicited_replies_is_a_conflict_in_time_and_bounded(chain_lab: Lab) -> None:
     lan1, real = chain_lab.addr("lan1"), chain_lab.mac("lan1", "lan")
     with hostile(chain_lab, "spoof", lan1):
         started = time.monotonic()
@@ -289,8 +340,7 @@ def test_a_flood_of_unsolicited_replies_is_a_conflict_in_time_and_bounded(
     assert took < 5  # 2 × 0.1 s between requests, 0.3 s of wait, and start-up
 
 
-def test_replies_that_answer_nobody_here_are_not_counted_as_arping_does_not(
-        chain_lab: Lab) -> None:
+def test_replies_that_answer_nobody_here_are_not_counted_as_arping_does_not(chain_lab: Lab) -> None:
     lan1, real = chain_lab.addr("lan1"), chain_lab.mac("lan1", "lan")
     with hostile(chain_lab, "nobody", lan1):
         code, doc = arp(chain_lab, "lan3", lan1, "-c", "3")
@@ -308,8 +358,7 @@ def test_replies_that_answer_nobody_here_are_not_counted_as_arping_does_not(
     assert f"{FAKE_MAC} claims {lan1}" in c["summary"]
 
 
-def test_a_gratuitous_flood_for_the_gateway_is_named_by_arp_and_neigh_check(
-        chain_lab: Lab) -> None:
+def test_a_gratuitous_flood_for_the_gateway_is_named_by_arp_and_neigh_check(chain_lab: Lab) -> None:
     gateway, real = "198.51.100.65", chain_lab.mac("r1", "lan")
     with hostile(chain_lab, "garp", gateway):
         # Gratuitous ARP overrides an existing entry (net/ipv4/arp.c, arp_process): wait until

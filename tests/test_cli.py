@@ -13,8 +13,14 @@ from netladder.cli import COMMANDS, main
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "netladder", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "netladder", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=30,
+        check=False,
+    )
 
 
 def test_version_prints_the_package_version() -> None:
@@ -31,8 +37,16 @@ def test_help_lists_every_command_group() -> None:
         assert f"{command.group}:" in result.stdout
 
 
-@pytest.mark.parametrize("argv", [["frobnicate"], ["--frobnicate"], ["lab", "sideways"],
-                                  ["lab", "up", "--bogus"], ["lab", "up", "no-such-topology"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["frobnicate"],
+        ["--frobnicate"],
+        ["lab", "sideways"],
+        ["lab", "up", "--bogus"],
+        ["lab", "up", "no-such-topology"],
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
     result = run_cli(*argv)
     assert result.returncode == 2, result.stderr
@@ -71,10 +85,19 @@ def test_lab_up_without_root_is_an_environment_error() -> None:
     else:
         # Drop root's privileges for one run: uid nobody, no capabilities.
         result = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-             sys.executable, "-c", "import sys; from netladder.cli import main; "
-             "sys.exit(main(['lab', 'up']))"],
-            capture_output=True, text=True, timeout=30, check=False,
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                "import sys; from netladder.cli import main; sys.exit(main(['lab', 'up']))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )
         if "Permission denied" in result.stderr and "python" in result.stderr:
@@ -113,15 +136,20 @@ def test_json_output_is_one_document() -> None:
 
     from netladder.output import dump_json
 
-    assert json.loads(dump_json({"rtt_ms": float("nan"), "t": (1, 2)})) == {"rtt_ms": None,
-                                                                             "t": [1, 2]}
+    assert json.loads(dump_json({"rtt_ms": float("nan"), "t": (1, 2)})) == {
+        "rtt_ms": None,
+        "t": [1, 2],
+    }
 
 
 def test_heavy_modules_stay_out_of_start_up() -> None:
-    code = ("import sys; from netladder.cli import main; main(['--version']); "
-            "print(' '.join(sorted(sys.modules)))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout.split()
+    code = (
+        "import sys; from netladder.cli import main; main(['--version']); "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     for heavy in ("rich", "pyroute2", "dns", "asyncio", "h2", "ssl"):
         assert heavy not in loaded, heavy
 

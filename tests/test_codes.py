@@ -12,8 +12,13 @@ from netladder.l7 import codes
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "netladder", "codes", *args],
-                          capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "netladder", "codes", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def test_the_api_table_matches_reference_md() -> None:
@@ -23,7 +28,16 @@ def test_the_api_table_matches_reference_md() -> None:
     assert {c for c in codes.CODES if codes.usage_count(c) == 13} == {200, 400}
     # "By five or more" — REFERENCE.md also lists 405, but its own table has 405 only 4 times.
     assert {c for c in codes.CODES if codes.usage_count(c) >= 5} == {
-        200, 201, 400, 401, 403, 404, 429, 500, 503}
+        200,
+        201,
+        400,
+        401,
+        403,
+        404,
+        429,
+        500,
+        503,
+    }
     assert codes.apis_adding(409) == ["Stripe"]
     assert codes.apis_using(420) == ["Twitter", "Telegram"]
 
@@ -33,10 +47,21 @@ def test_every_code_any_api_uses_is_in_the_table() -> None:
     assert used <= set(codes.CODES)
 
 
-@pytest.mark.parametrize(("code", "neighbour"), [
-    (401, "403"), (403, "401"), (400, "422"), (422, "400"), (404, "410"), (410, "404"),
-    (301, "308"), (302, "307"), (429, "503"), (503, "429"),
-])
+@pytest.mark.parametrize(
+    ("code", "neighbour"),
+    [
+        (401, "403"),
+        (403, "401"),
+        (400, "422"),
+        (422, "400"),
+        (404, "410"),
+        (410, "404"),
+        (301, "308"),
+        (302, "307"),
+        (429, "503"),
+        (503, "429"),
+    ],
+)
 def test_confusable_codes_say_when_to_use_the_neighbour(code: int, neighbour: str) -> None:
     assert neighbour in codes.CODES[code].choose
 

@@ -104,8 +104,15 @@ def test_unknown_name_stops_at_names(demo_lab: Lab) -> None:
 def test_healthy_target_passes_every_layer_in_under_two_seconds(demo_lab: Lab) -> None:
     doc = run(demo_lab, BY_NAME["healthy"])
     statuses = {name: layer(doc, name)["status"] for name in LAYERS}
-    assert statuses == {"names": "pass", "route": "pass", "l2": "pass", "l3": "pass",
-                        "path": "skip", "l4": "pass", "l7": "pass"}
+    assert statuses == {
+        "names": "pass",
+        "route": "pass",
+        "l2": "pass",
+        "l3": "pass",
+        "path": "skip",
+        "l4": "pass",
+        "l7": "pass",
+    }
     assert float(doc["elapsed_ms"]) < 2000  # type: ignore[arg-type]
 
 
@@ -119,8 +126,7 @@ def test_json_schema_is_pinned(demo_lab: Lab) -> None:
     assert isinstance(layers, list)
     assert [r["layer"] for r in layers] == list(LAYERS)
     for rung in layers:
-        assert set(rung) == {"layer", "status", "summary", "elapsed_ms", "next_command",
-                             "evidence"}
+        assert set(rung) == {"layer", "status", "summary", "elapsed_ms", "next_command", "evidence"}
         assert rung["status"] in {"pass", "fail", "warn", "skip"}
         assert isinstance(rung["elapsed_ms"], float)
 
@@ -132,8 +138,15 @@ def test_text_output_names_the_verdict(demo_lab: Lab) -> None:
     assert "next: netladder port 198.51.100.10 81" in result.stdout
 
 
-@pytest.mark.parametrize("argv", [["diagnose"], ["diagnose", "ftp://x/"],
-                                  ["diagnose", "host:0"], ["diagnose", "h", "--port", "x"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["diagnose"],
+        ["diagnose", "ftp://x/"],
+        ["diagnose", "host:0"],
+        ["diagnose", "h", "--port", "x"],
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(demo_lab: Lab, argv: list[str]) -> None:
     result = demo_lab.netladder("client", *argv)
     assert result.returncode == 2
@@ -144,9 +157,21 @@ def test_unprivileged_diagnose_warns_where_it_cannot_look(demo_lab: Lab) -> None
     # No CAP_NET_RAW and ping_group_range "1 0": no live ARP, no ICMP; TCP and HTTP still work.
     import sys
 
-    result = demo_lab.exec("client", ["setpriv", "--inh-caps=-all", "--bounding-set=-all",
-                                      sys.executable, "-m", "netladder", "diagnose",
-                                      "http://www.lab/", "--json"], check=False)
+    result = demo_lab.exec(
+        "client",
+        [
+            "setpriv",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            sys.executable,
+            "-m",
+            "netladder",
+            "diagnose",
+            "http://www.lab/",
+            "--json",
+        ],
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert layer(doc, "l2")["status"] == "warn" and layer(doc, "l3")["status"] == "warn"
@@ -164,9 +189,13 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(demo_lab: Lab) -> None:
     from netladder.lab.faults import DropPort
 
     with demo_lab.fault(DropPort("server", 22)):
-        proc = demo_lab.popen("client", [sys.executable, "-m", "netladder", "diagnose",
-                                         "www.lab:22"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = demo_lab.popen(
+            "client",
+            [sys.executable, "-m", "netladder", "diagnose", "www.lab:22"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(0.9)  # names and route are done; the filtered port is still being probed
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)

@@ -31,9 +31,21 @@ def test_port_option_adds_to_a_bare_host() -> None:
     assert parse_target("198.51.100.10", (22, 80)).ports == (22, 80)
 
 
-@pytest.mark.parametrize("text", ["", "ftp://x/", "host:0", "host:70000", "host:http",
-                                  "[2001:db8::1", "bad..name", "a" * 254, "http://:80/",
-                                  "under_score!"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "ftp://x/",
+        "host:0",
+        "host:70000",
+        "host:http",
+        "[2001:db8::1",
+        "bad..name",
+        "a" * 254,
+        "http://:80/",
+        "under_score!",
+    ],
+)
 def test_bad_targets_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError):
         parse_target(text)

@@ -41,9 +41,22 @@ def ours(lab: Lab, *args: str, timeout: float = 30) -> tuple[int, dict[str, Any]
 
 def dig(lab: Lab, name: str, rdtype: str, tcp: bool) -> tuple[str, set[tuple[str, int, str, str]]]:
     """dig's status and answer section (name, ttl, type, value) from the same client."""
-    out = lab.exec("client", ["dig", f"@{DNS}", name, rdtype, "+tcp" if tcp else "+notcp",
-                              "+noall", "+comments", "+answer", "+tries=1", "+time=5"],
-                   check=False).stdout
+    out = lab.exec(
+        "client",
+        [
+            "dig",
+            f"@{DNS}",
+            name,
+            rdtype,
+            "+tcp" if tcp else "+notcp",
+            "+noall",
+            "+comments",
+            "+answer",
+            "+tries=1",
+            "+time=5",
+        ],
+        check=False,
+    ).stdout
     status = re.search(r"status: (\w+)", out)
     assert status, out
     records = set()
@@ -74,16 +87,18 @@ CASES = [
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 @pytest.mark.parametrize(("name", "rdtype", "status", "code"), CASES)
-def test_each_case_matches_dig(lab: Lab, name: str, rdtype: str, status: str, code: int,
-                               transport: str) -> None:
+def test_each_case_matches_dig(
+    lab: Lab, name: str, rdtype: str, status: str, code: int, transport: str
+) -> None:
     tcp = transport == "tcp"
     args = [name, "--type", rdtype, "--server", DNS] + (["--tcp"] if tcp else [])
     rc, result = ours(lab, *args)
     dig_status, dig_records = dig(lab, name, rdtype, tcp)
     assert (result["status"], rc) == (status, code), result
     assert result["rcode"] == dig_status
-    records = {(r["name"], r["ttl"], r["type"], r["value"])
-               for r in result["chain"] + result["answers"]}
+    records = {
+        (r["name"], r["ttl"], r["type"], r["value"]) for r in result["chain"] + result["answers"]
+    }
     assert records == dig_records
     assert result["server"] == f"{DNS}:53"
     assert result["time_ms"] > 0
@@ -98,9 +113,12 @@ def test_the_cname_chain_is_listed_in_order_with_ttls(lab: Lab) -> None:
     rc, result = ours(lab, "www.lab", "--server", DNS)
     assert rc == 0
     assert [(r["name"], r["ttl"], r["value"]) for r in result["chain"]] == [
-        ("www.lab.", 300, "web.lab."), ("web.lab.", 120, "host.lab.")]
+        ("www.lab.", 300, "web.lab."),
+        ("web.lab.", 120, "host.lab."),
+    ]
     assert [(r["name"], r["ttl"], r["value"]) for r in result["answers"]] == [
-        ("host.lab.", 60, "203.0.113.6")]
+        ("host.lab.", 60, "203.0.113.6")
+    ]
     assert result["authoritative"] is True
     text = lab.netladder("client", "dns", "www.lab").stdout
     assert "www.lab.   300  CNAME  web.lab." in text
@@ -120,15 +138,15 @@ def test_the_system_resolver_configuration_is_the_default(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_a_slow_answer_is_timed_and_a_short_timeout_names_the_timeout(lab: Lab,
-                                                                      transport: str) -> None:
+def test_a_slow_answer_is_timed_and_a_short_timeout_names_the_timeout(
+    lab: Lab, transport: str
+) -> None:
     extra = ["--tcp"] if transport == "tcp" else []
     rc, result = ours(lab, "slow.lab", "--server", DNS, *extra)
     assert rc == 0 and result["answers"][0]["value"] == "203.0.113.6"
     assert 1400 <= result["time_ms"] < 4000  # the server waits 1.5 s
     assert "slow: over 1 s" in lab.netladder("client", "dns", "slow.lab", *extra).stdout
-    rc, result = ours(lab, "slow.lab", "--server", DNS, "--timeout", "0.5", "--tries", "1",
-                      *extra)
+    rc, result = ours(lab, "slow.lab", "--server", DNS, "--timeout", "0.5", "--tries", "1", *extra)
     assert (rc, result["status"]) == (1, "timeout")
     assert result["message"].startswith("timeout: no answer from 203.0.113.6:53")
 
@@ -145,8 +163,18 @@ def test_a_garbage_answer_is_named_malformed_and_never_crashes(lab: Lab, transpo
 
 def test_a_silent_server_is_skipped_for_the_next_one(lab: Lab) -> None:
     # 203.0.113.9 is nobody: the query vanishes, and the second server answers.
-    rc, result = ours(lab, "www.lab", "--server", "203.0.113.9", "--server", DNS,
-                      "--timeout", "0.5", "--tries", "1")
+    rc, result = ours(
+        lab,
+        "www.lab",
+        "--server",
+        "203.0.113.9",
+        "--server",
+        DNS,
+        "--timeout",
+        "0.5",
+        "--tries",
+        "1",
+    )
     assert rc == 0 and result["server"] == f"{DNS}:53"
     first, second = result["attempts"]
     assert (first["server"], first["outcome"]) == ("203.0.113.9:53", "timeout")
@@ -177,7 +205,8 @@ def test_no_resolver_configured_is_named_plainly(lab: Lab, client_etc: Path) -> 
     assert human.returncode == 3
     assert human.stderr.strip() == (
         "netladder dns: no resolver configured: /etc/resolv.conf names no nameserver (add a "
-        "nameserver line to /etc/resolv.conf, or ask one with --server IP)")
+        "nameserver line to /etc/resolv.conf, or ask one with --server IP)"
+    )
     rc, result = ours(lab, "www.lab")
     assert (rc, result["status"]) == (3, "no_resolver")
 
@@ -198,7 +227,8 @@ def test_compare_explains_an_etc_hosts_override(lab: Lab) -> None:
     assert data["direct"][0]["answers"][0]["value"] == "203.0.113.6"
     assert data["explanations"] == [
         "/etc/hosts maps pinned.lab to 203.0.113.99 (line 3); nsswitch.conf 'hosts: files dns' "
-        "reads it before DNS, and the direct query never reads it"]
+        "reads it before DNS, and the direct query never reads it"
+    ]
 
 
 def test_compare_explains_the_search_list(lab: Lab) -> None:
@@ -217,27 +247,36 @@ def test_compare_explains_a_missing_dns_source(lab: Lab, client_etc: Path) -> No
 
 # -- input, without a lab ------------------------------------------------------------------------
 
+
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "netladder", *args], capture_output=True,
-                          text=True, timeout=30, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "netladder", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize("argv", [
-    ["dns", ""],
-    ["dns", "a..lab"],
-    ["dns", ".lab"],
-    ["dns", "a" * 64 + ".lab"],
-    ["dns", ("a" * 62 + ".") * 4 + "lab"],  # 255 characters
-    ["dns", "host.lab", "--type", "BOGUS"],
-    ["dns", "host.lab", "--server", "203.0.113"],
-    ["dns", "host.lab", "--server", "203.0.113.6:0"],
-    ["dns", "host.lab", "--server", "203.0.113.6:65536"],
-    ["dns", "host.lab", "--server", "[2001:db8::1"],
-    ["dns", "host.lab", "--server", "ns.example"],
-    ["dns", "host.lab", "--timeout", "0"],
-    ["dns", "host lab"],
-    ["dns", "host.lab", "--compare", "--type", "MX"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["dns", ""],
+        ["dns", "a..lab"],
+        ["dns", ".lab"],
+        ["dns", "a" * 64 + ".lab"],
+        ["dns", ("a" * 62 + ".") * 4 + "lab"],  # 255 characters
+        ["dns", "host.lab", "--type", "BOGUS"],
+        ["dns", "host.lab", "--server", "203.0.113"],
+        ["dns", "host.lab", "--server", "203.0.113.6:0"],
+        ["dns", "host.lab", "--server", "203.0.113.6:65536"],
+        ["dns", "host.lab", "--server", "[2001:db8::1"],
+        ["dns", "host.lab", "--server", "ns.example"],
+        ["dns", "host.lab", "--timeout", "0"],
+        ["dns", "host lab"],
+        ["dns", "host.lab", "--compare", "--type", "MX"],
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
     result = run_cli(*argv)
     assert result.returncode == 2, result.stderr
@@ -245,13 +284,16 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("text", "absolute"), [
-    ("host.lab", "host.lab."),
-    ("host.lab.", "host.lab."),
-    ("_sip._tcp.lab", "_sip._tcp.lab."),
-    (".", "."),
-    (("a" * 63 + ".") * 3 + "b" * 61, ("a" * 63 + ".") * 3 + "b" * 61 + "."),  # 253
-])
+@pytest.mark.parametrize(
+    ("text", "absolute"),
+    [
+        ("host.lab", "host.lab."),
+        ("host.lab.", "host.lab."),
+        ("_sip._tcp.lab", "_sip._tcp.lab."),
+        (".", "."),
+        (("a" * 63 + ".") * 3 + "b" * 61, ("a" * 63 + ".") * 3 + "b" * 61 + "."),  # 253
+    ],
+)
 def test_valid_names(text: str, absolute: str) -> None:
     assert check_name(text) == absolute
 
@@ -261,12 +303,15 @@ def test_a_name_of_254_characters_is_refused() -> None:
         check_name(("a" * 63 + ".") * 3 + "b" * 62)
 
 
-@pytest.mark.parametrize(("text", "server"), [
-    ("203.0.113.6", Server("203.0.113.6", 53)),
-    ("203.0.113.6:5353", Server("203.0.113.6", 5353)),
-    ("2001:db8::53", Server("2001:db8::53", 53)),
-    ("[2001:db8::53]:5353", Server("2001:db8::53", 5353)),
-])
+@pytest.mark.parametrize(
+    ("text", "server"),
+    [
+        ("203.0.113.6", Server("203.0.113.6", 53)),
+        ("203.0.113.6:5353", Server("203.0.113.6", 5353)),
+        ("2001:db8::53", Server("2001:db8::53", 53)),
+        ("[2001:db8::53]:5353", Server("2001:db8::53", 5353)),
+    ],
+)
 def test_server_forms(text: str, server: Server) -> None:
     assert parse_server(text) == server
 
@@ -275,9 +320,13 @@ def test_resolv_conf_parsing_follows_glibc() -> None:
     config = parse_resolv_conf(
         "# comment\nnameserver 203.0.113.6\nnameserver bogus\nnameserver 2001:db8::53%eth0\n"
         "nameserver 198.51.100.1\nnameserver 198.51.100.2\ndomain a.lab\nsearch lab b.lab.\n"
-        "options ndots:2 timeout:3 attempts:4 rotate\n")
-    assert [str(s) for s in config.servers] == ["203.0.113.6:53", "[2001:db8::53]:53",
-                                                 "198.51.100.1:53"]
+        "options ndots:2 timeout:3 attempts:4 rotate\n"
+    )
+    assert [str(s) for s in config.servers] == [
+        "203.0.113.6:53",
+        "[2001:db8::53]:53",
+        "198.51.100.1:53",
+    ]
     assert config.search == ("lab", "b.lab")
     assert (config.ndots, config.timeout_s, config.attempts) == (2, 3.0, 4)
     assert config.problem is None

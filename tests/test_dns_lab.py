@@ -10,11 +10,19 @@ from netladder.lab.topologies import NAT_MASQUERADE
 
 
 def test_node_etc_files_are_seen_inside_and_removed_at_down(lab_ok: None) -> None:
-    topo = Topology("etcfiles", (
-        Node("a", "router", setup=(NAT_MASQUERADE.replace("to-pub", "to-b"),),
-             etc={"resolv.conf": "nameserver 198.51.100.2\n"}),
-        Node("b"),
-    ), (Link("a", "b", "198.51.100.0/30"),))
+    topo = Topology(
+        "etcfiles",
+        (
+            Node(
+                "a",
+                "router",
+                setup=(NAT_MASQUERADE.replace("to-pub", "to-b"),),
+                etc={"resolv.conf": "nameserver 198.51.100.2\n"},
+            ),
+            Node("b"),
+        ),
+        (Link("a", "b", "198.51.100.0/30"),),
+    )
     lab = Lab(topo, name="netc").up()
     try:
         inside = lab.exec("a", ["cat", "/etc/resolv.conf"]).stdout

@@ -65,12 +65,22 @@ class EchoSession(Session[list[tuple[int, int]]]):
         actions = []
         if self.seq < self.count and now >= self.next_send:
             self.seq += 1
-            actions.append(Send(0, build_echo(4, self.ident, self.seq, b"netladder-test" * 4),
-                                ("127.0.0.1", 0), token=self.seq))
+            actions.append(
+                Send(
+                    0,
+                    build_echo(4, self.ident, self.seq, b"netladder-test" * 4),
+                    ("127.0.0.1", 0),
+                    token=self.seq,
+                )
+            )
             self.next_send = now + 10 * MS
         done = len(self.rtts) >= self.count or self.interrupted
-        return Step(actions, None if done else self.next_send if self.seq < self.count
-                    else now + 1000 * MS, (), done)
+        return Step(
+            actions,
+            None if done else self.next_send if self.seq < self.count else now + 1000 * MS,
+            (),
+            done,
+        )
 
     def on_sent(self, token: int, at: int, error: int | None) -> None:
         assert error is None
@@ -144,8 +154,7 @@ def free_port() -> int:
     return port
 
 
-def test_connects_report_open_and_refused_each_from_its_own_answer(listener: socket.socket
-                                                                      ) -> None:
+def test_connects_report_open_and_refused_each_from_its_own_answer(listener: socket.socket) -> None:
     open_port = listener.getsockname()[1]
     closed = free_port()
     session = ConnectSession([open_port, closed])
@@ -236,22 +245,32 @@ def _self_signed(directory: Path) -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "driver.test")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
     return context
 
 
-def test_tls_over_a_kept_connection_under_both_reactors(listener: socket.socket,
-                                                         tmp_path: Path) -> None:
+def test_tls_over_a_kept_connection_under_both_reactors(
+    listener: socket.socket, tmp_path: Path
+) -> None:
     context = _self_signed(tmp_path)
     thread = _serve_once(listener, context)
     sync_session = StreamSession(listener.getsockname()[1], tls=True, server_name="driver.test")
@@ -261,8 +280,7 @@ def test_tls_over_a_kept_connection_under_both_reactors(listener: socket.socket,
     assert sync_session.result().startswith(b"echo: hello\n")
 
     thread = _serve_once(listener, context)
-    async_session = StreamSession(listener.getsockname()[1], tls=True,
-                                  server_name="driver.test")
+    async_session = StreamSession(listener.getsockname()[1], tls=True, server_name="driver.test")
     asyncio.run(run([async_session]))
     thread.join(5)
     assert async_session.result() == sync_session.result()

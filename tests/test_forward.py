@@ -43,8 +43,9 @@ def curl(lab: Lab, node: str, url: str) -> str:
 
 
 def banner(lab: Lab, node: str, address: str, port: int) -> str:
-    return lab.exec(node, ["socat", "-T", "2", "-", f"TCP:{address}:{port}"], input="",
-                    check=False, timeout=10).stdout.strip()
+    return lab.exec(
+        node, ["socat", "-T", "2", "-", f"TCP:{address}:{port}"], input="", check=False, timeout=10
+    ).stdout.strip()
 
 
 @pytest.fixture()
@@ -125,8 +126,9 @@ def test_a_udp_redirect_is_verified_with_a_datagram(lab: Lab) -> None:
     assert added.returncode == 0
     echo = lab.exec("client", ["socat", "-T", "2", "-", f"UDP:{SERVER}:7007"], input="hi\n")
     assert echo.stdout == "hi\n"
-    result = fwd_json(lab, "server", "verify", "--proto", "udp", "--port", "7007", "--from",
-                      "client")
+    result = fwd_json(
+        lab, "server", "verify", "--proto", "udp", "--port", "7007", "--from", "client"
+    )
     assert result["ok"], result
 
 
@@ -148,14 +150,31 @@ def test_a_shadowing_iptables_rule_is_shown_and_named_by_verify(lab: Lab) -> Non
     assert added.returncode == 0 and "table ip nat" not in added.stderr
     # Someone else's rule, made after: iptables-nft's `ip nat` table is newer, and at equal
     # priority the newest hook runs first, so it catches port 80 before netladder's rule.
-    lab.exec("server", ["iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "80",
-                        "-j", "REDIRECT", "--to-port", "25"])
+    lab.exec(
+        "server",
+        [
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-p",
+            "tcp",
+            "--dport",
+            "80",
+            "-j",
+            "REDIRECT",
+            "--to-port",
+            "25",
+        ],
+    )
     listing = fwd_json(lab, "server", "list")
     (other,) = listing["others"]
     assert (other["family"], other["table"], other["target"]) == ("ip", "nat", "REDIRECT")
     assert "redirect to :25" in other["text"]
     assert listing["forwards"][0]["shadowed_by"] == [
-        f"table ip nat chain PREROUTING handle {other['handle']}"]
+        f"table ip nat chain PREROUTING handle {other['handle']}"
+    ]
     assert banner(lab, "client", SERVER, 80) == SMTP_BANNER  # the other rule wins
     result = fwd_json(lab, "server", "verify", "--port", "80", "--from", "client")
     assert result["cause"] == "rule_not_hit", result
@@ -166,8 +185,9 @@ def test_a_shadowing_iptables_rule_is_shown_and_named_by_verify(lab: Lab) -> Non
 def test_verify_names_disabled_forwarding(lab: Lab) -> None:
     assert fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER).returncode == 0
     lab.exec("r2", ["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"])
-    result = fwd(lab, "r2", "verify", "--port", "8022", "--from", "client", "--timeout", "1",
-                 "--json")
+    result = fwd(
+        lab, "r2", "verify", "--port", "8022", "--from", "client", "--timeout", "1", "--json"
+    )
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["cause"] == "forwarding_disabled" and data["forwarding"] is False
@@ -185,17 +205,42 @@ def test_verify_names_a_closed_target_port(lab: Lab) -> None:
 
 
 def test_delete_restores_the_ruleset_exactly_and_leaves_others_alone(lab: Lab) -> None:
-    lab.exec("server", ["iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "81",
-                        "-j", "REDIRECT", "--to-port", "8080"])
-    lab.exec("server", ["nft", "-f", "-"], input=(
-        "table ip other {\n chain pre {\n  type nat hook prerouting priority -100;\n"
-        "  tcp dport 82 counter redirect to :8080\n }\n}\n"))
+    lab.exec(
+        "server",
+        [
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-p",
+            "tcp",
+            "--dport",
+            "81",
+            "-j",
+            "REDIRECT",
+            "--to-port",
+            "8080",
+        ],
+    )
+    lab.exec(
+        "server",
+        ["nft", "-f", "-"],
+        input=(
+            "table ip other {\n chain pre {\n  type nat hook prerouting priority -100;\n"
+            "  tcp dport 82 counter redirect to :8080\n }\n}\n"
+        ),
+    )
     before = ruleset(lab, "server")
     assert fwd(lab, "server", "add", "--port", "80", "--to", "8080").returncode == 0
     middle = ruleset(lab, "server")
     assert middle != before
-    assert fwd(lab, "server", "add", "--port", "53", "--to", "5353", "--proto", "udp",
-               "--local").returncode == 0
+    assert (
+        fwd(
+            lab, "server", "add", "--port", "53", "--to", "5353", "--proto", "udp", "--local"
+        ).returncode
+        == 0
+    )
     ids = [f["id"] for f in fwd_json(lab, "server", "list")["forwards"]]
     assert ids == [1, 2]
     assert fwd(lab, "server", "delete", "2").returncode == 0
@@ -216,9 +261,14 @@ def test_delete_restores_the_ruleset_exactly_and_leaves_others_alone(lab: Lab) -
 def test_a_failing_change_applies_nothing(lab: Lab) -> None:
     # A chain of the wrong type where netladder's nat chain should be: the script's second line
     # fails, and nft's transaction drops the whole script.
-    lab.exec("server", ["nft", "-f", "-"], input=(
-        "table inet netladder {\n chain prerouting {\n"
-        "  type filter hook prerouting priority 0;\n }\n}\n"))
+    lab.exec(
+        "server",
+        ["nft", "-f", "-"],
+        input=(
+            "table inet netladder {\n chain prerouting {\n"
+            "  type filter hook prerouting priority 0;\n }\n}\n"
+        ),
+    )
     before = ruleset(lab, "server")
     result = fwd(lab, "server", "add", "--port", "80", "--to", "8080")
     assert result.returncode == 1
@@ -227,9 +277,25 @@ def test_a_failing_change_applies_nothing(lab: Lab) -> None:
 
 
 def test_concurrent_adds_get_distinct_ids(lab: Lab) -> None:
-    procs = [lab.popen("server", [sys.executable, "-m", "netladder", "forward", "add", "--port",
-                                  str(9100 + i), "--to", "8080"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(6)]
+    procs = [
+        lab.popen(
+            "server",
+            [
+                sys.executable,
+                "-m",
+                "netladder",
+                "forward",
+                "add",
+                "--port",
+                str(9100 + i),
+                "--to",
+                "8080",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(6)
+    ]
     assert [p.wait(30) for p in procs] == [0] * 6
     forwards = fwd_json(lab, "server", "list")["forwards"]
     assert sorted(f["port"] for f in forwards) == list(range(9100, 9106))
@@ -241,11 +307,12 @@ def test_dry_run_prints_nft_and_iptables_and_changes_nothing(lab: Lab) -> None:
     result = fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER, "--dry-run")
     assert result.returncode == 0
     assert "add rule inet netladder prerouting" in result.stdout
-    assert ("iptables -t nat -A PREROUTING -p tcp --dport 8022 -m addrtype --dst-type LOCAL"
-            in result.stdout)
+    assert (
+        "iptables -t nat -A PREROUTING -p tcp --dport 8022 -m addrtype --dst-type LOCAL"
+        in result.stdout
+    )
     assert ruleset(lab, "r2") == before
-    data = fwd_json(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER,
-                    "--dry-run")
+    data = fwd_json(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER, "--dry-run")
     assert data["checked_by_nft"] is True and data["dry_run"] is True
 
 
@@ -255,14 +322,17 @@ def test_a_second_forward_of_the_same_port_is_refused(lab: Lab) -> None:
     assert again.returncode == 2 and "already forwarded" in again.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ("add", "--port", "0", "--to", "80"),
-    ("add", "--port", "80", "--to", "70000"),
-    ("add", "--port", "http", "--to", "80"),
-    ("delete", "nope"),
-    ("delete",),
-    ("verify", "--port", "80", "--from", "no-such-namespace"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("add", "--port", "0", "--to", "80"),
+        ("add", "--port", "80", "--to", "70000"),
+        ("add", "--port", "http", "--to", "80"),
+        ("delete", "nope"),
+        ("delete",),
+        ("verify", "--port", "80", "--from", "no-such-namespace"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(lab: Lab, args: tuple[str, ...]) -> None:
     result = fwd(lab, "server", *args)
     assert result.returncode == 2, result
@@ -270,16 +340,54 @@ def test_bad_input_is_one_line_and_exit_2(lab: Lab, args: tuple[str, ...]) -> No
 
 
 def test_no_nft_or_no_privilege_is_exit_3_with_the_remedy(lab: Lab) -> None:
-    no_nft = lab.exec("server", ["env", "PATH=/nonexistent", sys.executable, "-m", "netladder",
-                                 "forward", "list"], check=False)
+    no_nft = lab.exec(
+        "server",
+        ["env", "PATH=/nonexistent", sys.executable, "-m", "netladder", "forward", "list"],
+        check=False,
+    )
     assert no_nft.returncode == 3 and "apt-get install nftables" in no_nft.stderr
-    unprivileged = lab.exec("server", ["setpriv", "--reuid", "65534", "--regid", "65534",
-                                       "--clear-groups", "--inh-caps=-all", sys.executable, "-m",
-                                       "netladder", "forward", "list"], check=False)
+    unprivileged = lab.exec(
+        "server",
+        [
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            sys.executable,
+            "-m",
+            "netladder",
+            "forward",
+            "list",
+        ],
+        check=False,
+    )
     assert unprivileged.returncode == 3, unprivileged.stderr
     assert "CAP_NET_ADMIN" in unprivileged.stderr
     # A dry run needs no privilege: it prints what it would do.
-    dry = lab.exec("server", ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-                              "--inh-caps=-all", sys.executable, "-m", "netladder", "forward",
-                              "add", "--port", "80", "--to", "8080", "--dry-run"], check=False)
+    dry = lab.exec(
+        "server",
+        [
+            "setpriv",
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            sys.executable,
+            "-m",
+            "netladder",
+            "forward",
+            "add",
+            "--port",
+            "80",
+            "--to",
+            "8080",
+            "--dry-run",
+        ],
+        check=False,
+    )
     assert dry.returncode == 0 and "iptables -t nat -A PREROUTING" in dry.stdout, dry.stderr

@@ -23,12 +23,15 @@ def test_stats_match_mtr_columns() -> None:
     assert s.javg_ms == pytest.approx(1.5) and s.jmax_ms == pytest.approx(2.0)
 
 
-@pytest.mark.parametrize("rtts, loss, stdev", [
-    ([], 0.0, None),
-    ([None, None], 100.0, None),
-    ([5.0], 0.0, 0.0),
-    ([1.0, 3.0], 0.0, math.sqrt(2.0)),
-])
+@pytest.mark.parametrize(
+    "rtts, loss, stdev",
+    [
+        ([], 0.0, None),
+        ([None, None], 100.0, None),
+        ([5.0], 0.0, 0.0),
+        ([1.0, 3.0], 0.0, math.sqrt(2.0)),
+    ],
+)
 def test_stats_edges(rtts: list[float | None], loss: float, stdev: float | None) -> None:
     s = hop_stats(rtts)
     assert s.loss_pct == loss
@@ -37,11 +40,12 @@ def test_stats_edges(rtts: list[float | None], loss: float, stdev: float | None)
 
 def hop(ttl: int, address: str, rtts: list[float | None], kind: str = "time-exceeded") -> Hop:
     probes = tuple(
-        ProbeResult(ttl, i + 1, address if r is not None else None, r,
-                    kind if r is not None else "timeout")
-        for i, r in enumerate(rtts))
-    return Hop(ttl, (address,) if any(r is not None for r in rtts) else (), probes,
-               hop_stats(rtts))
+        ProbeResult(
+            ttl, i + 1, address if r is not None else None, r, kind if r is not None else "timeout"
+        )
+        for i, r in enumerate(rtts)
+    )
+    return Hop(ttl, (address,) if any(r is not None for r in rtts) else (), probes, hop_stats(rtts))
 
 
 def path(*rows: list[float | None]) -> list[Hop]:
@@ -70,24 +74,23 @@ def test_a_router_slow_to_answer_is_not_blamed_for_latency() -> None:
 
 
 def test_loss_that_persists_starts_where_it_starts() -> None:
-    v = judge(path([1.0] * 10, [2.0] * 10, [3.0] * 7 + [None] * 3, [4.0] * 6 + [None] * 4),
-              True)
+    v = judge(path([1.0] * 10, [2.0] * 10, [3.0] * 7 + [None] * 3, [4.0] * 6 + [None] * 4), True)
     assert v.kind == "loss" and v.hop == 3
     assert v.loss_pct == pytest.approx(40.0)
     assert "between hop 2 (198.51.100.2) and hop 3 (198.51.100.3)" in v.text
 
 
 def test_sampling_noise_between_lossy_hops_is_not_a_quiet_router() -> None:
-    v = judge(path([1.0] * 20, [2.0] * 20, [3.0] * 15 + [None] * 5, [4.0] * 16 + [None] * 4),
-              True)
+    v = judge(path([1.0] * 20, [2.0] * 20, [3.0] * 15 + [None] * 5, [4.0] * 16 + [None] * 4), True)
     assert v.kind == "loss" and v.hop == 3 and v.quiet_hops == () and not v.notes
 
 
 def test_a_wide_but_chance_gap_behind_one_lossy_link_is_not_a_quiet_router() -> None:
     # 30 % loss on one link, 80 cycles: hop 3 lost 32, the destination 15 — more than twice,
     # yet within sampling noise of one loss rate (seen in CI before the z-test).
-    v = judge(path([1.0] * 80, [2.0] * 80, [3.0] * 48 + [None] * 32, [4.0] * 65 + [None] * 15),
-              True)
+    v = judge(
+        path([1.0] * 80, [2.0] * 80, [3.0] * 48 + [None] * 32, [4.0] * 65 + [None] * 15), True
+    )
     assert v.kind == "loss" and v.hop == 3 and v.quiet_hops == ()
 
 
@@ -98,14 +101,25 @@ def test_loss_only_at_one_router_is_not_path_loss() -> None:
 
 
 def test_rate_limited_router_with_real_loss_later() -> None:
-    v = judge(path([1.0] * 10, [None] * 8 + [2.0] * 2, [3.0] * 10,
-                   [4.0] * 7 + [None] * 3, [5.0] * 7 + [None] * 3), True)
+    v = judge(
+        path(
+            [1.0] * 10,
+            [None] * 8 + [2.0] * 2,
+            [3.0] * 10,
+            [4.0] * 7 + [None] * 3,
+            [5.0] * 7 + [None] * 3,
+        ),
+        True,
+    )
     assert v.kind == "loss" and v.hop == 4 and v.quiet_hops == (2,)
 
 
 def test_destination_silent_names_the_last_answering_hop() -> None:
-    hops = [hop(1, "198.51.100.1", [1.0]), hop(2, "198.51.100.2", [None]),
-            hop(3, "198.51.100.3", [None])]
+    hops = [
+        hop(1, "198.51.100.1", [1.0]),
+        hop(2, "198.51.100.2", [None]),
+        hop(3, "198.51.100.3", [None]),
+    ]
     v = judge(hops, False, protocol="tcp", port=80)
     assert v.kind == "no-answer" and v.hop == 2
     assert "tcp port 80" in v.text and "dropped" in v.text
@@ -114,9 +128,12 @@ def test_destination_silent_names_the_last_answering_hop() -> None:
 
 
 def test_an_unreachable_error_ends_the_path() -> None:
-    last = Hop(2, ("198.51.100.2",), (ProbeResult(2, 1, "198.51.100.2", 1.0, "unreachable",
-                                                  3, 13, "!X", "Packet filtered"),),
-               hop_stats([1.0]))
+    last = Hop(
+        2,
+        ("198.51.100.2",),
+        (ProbeResult(2, 1, "198.51.100.2", 1.0, "unreachable", 3, 13, "!X", "Packet filtered"),),
+        hop_stats([1.0]),
+    )
     v = judge([hop(1, "198.51.100.1", [1.0]), last], False)
     assert v.kind == "unreachable" and v.hop == 2 and "!X" in v.text
 
@@ -130,24 +147,28 @@ def test_a_routing_loop_is_named_by_the_routers_that_repeat() -> None:
     # r2 routes the target back to r1 (traceroute: 1 and 2 alternate up to -m).
     v = judge(routers(*["203.0.113.1", "203.0.113.6"] * 5), False)
     assert v.kind == "no-answer" and v.loop == ("203.0.113.1", "203.0.113.6") and v.hop == 1
-    assert v.text == ("routing loop between 203.0.113.1 and 203.0.113.6: hops 1-2 repeat up "
-                      "to hop 10, the destination is not reached")
+    assert v.text == (
+        "routing loop between 203.0.113.1 and 203.0.113.6: hops 1-2 repeat up "
+        "to hop 10, the destination is not reached"
+    )
 
 
 def test_a_loop_further_on_with_a_silent_router_is_found_where_it_starts() -> None:
     a, b, c = "198.51.100.21", "198.51.100.22", "198.51.100.23"
     v = judge(routers("198.51.100.1", "198.51.100.2", a, b, c, a, None, c, a, b, c), False)
     assert v.loop == (a, b, c) and v.hop == 3
-    assert v.text.startswith(f"routing loop through {a}, {b} and {c}: hops 3-5 repeat up to "
-                             "hop 11")
+    assert v.text.startswith(f"routing loop through {a}, {b} and {c}: hops 3-5 repeat up to hop 11")
 
 
-@pytest.mark.parametrize("addresses", [
-    ("203.0.113.1", "203.0.113.6", "203.0.113.1"),  # -m 3: r2 seen once, nothing proven
-    ("198.51.100.1", "198.51.100.2", "198.51.100.3", None, None),  # silence, no repetition
-    ("198.51.100.1", "198.51.100.9", "198.51.100.9", "198.51.100.9", "198.51.100.9"),
-    ("198.51.100.1", "198.51.100.2", "198.51.100.1", "198.51.100.3", "198.51.100.1"),
-])
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ("203.0.113.1", "203.0.113.6", "203.0.113.1"),  # -m 3: r2 seen once, nothing proven
+        ("198.51.100.1", "198.51.100.2", "198.51.100.3", None, None),  # silence, no repetition
+        ("198.51.100.1", "198.51.100.9", "198.51.100.9", "198.51.100.9", "198.51.100.9"),
+        ("198.51.100.1", "198.51.100.2", "198.51.100.1", "198.51.100.3", "198.51.100.1"),
+    ],
+)
 def test_no_loop_without_a_cycle_seen_twice(addresses: tuple[str | None, ...]) -> None:
     v = judge(routers(*addresses), False)
     assert v.loop == () and "loop" not in v.text

@@ -27,11 +27,17 @@ SERVER6 = "2001:db8:77::2"
 ROUTES: dict[str, dict[str, Any]] = {
     "/ok": {"status": 200, "body": "hello\n"},
     "/r401": {"status": 401, "body": "log in\n"},
-    "/r401-good": {"status": 401, "body": "log in\n",
-                   "headers": {"WWW-Authenticate": 'Basic realm="lab"'}},
+    "/r401-good": {
+        "status": 401,
+        "body": "log in\n",
+        "headers": {"WWW-Authenticate": 'Basic realm="lab"'},
+    },
     "/r407": {"status": 407, "body": "proxy auth\n"},
-    "/r407-good": {"status": 407, "body": "proxy auth\n",
-                   "headers": {"Proxy-Authenticate": 'Basic realm="lab"'}},
+    "/r407-good": {
+        "status": 407,
+        "body": "proxy auth\n",
+        "headers": {"Proxy-Authenticate": 'Basic realm="lab"'},
+    },
     "/r405": {"status": 405, "body": "no\n"},
     "/r405-good": {"status": 405, "body": "no\n", "headers": {"Allow": "GET, HEAD"}},
     "/r426": {"status": 426, "body": "upgrade\n"},
@@ -68,20 +74,31 @@ ROUTES: dict[str, dict[str, Any]] = {
     "/see-other": {"status": 303, "headers": {"Location": "/ok"}},
     "/redirect-to-silence": {"status": 302, "headers": {"Location": f"http://{SERVER}:81/silent"}},
     # framings
-    "/chunked": {"status": 200, "body": "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
-                 "content_length": False, "headers": {"Transfer-Encoding": "chunked"}},
-    "/until-close": {"status": 200, "body": "all of it\n", "content_length": False,
-                     "close": True},
+    "/chunked": {
+        "status": 200,
+        "body": "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        "content_length": False,
+        "headers": {"Transfer-Encoding": "chunked"},
+    },
+    "/until-close": {"status": 200, "body": "all of it\n", "content_length": False, "close": True},
     # server-supplied values that must never raise out of the client
     "/bad-location": {"status": 302, "headers": {"Location": "http://[::1"}},
     "/location-utf8": {"status": 302, "headers": {"Location": "/caf\u00c3\u00a9"}},  # é, UTF-8
-    "/esc": {"status": 200, "reason": "OK\x1b[2J\x1b[31mRED", "body": "x\n",
-             "headers": {"X-Esc": "a\x1b]0;owned\x07b"}},
+    "/esc": {
+        "status": 200,
+        "reason": "OK\x1b[2J\x1b[31mRED",
+        "body": "x\n",
+        "headers": {"X-Esc": "a\x1b]0;owned\x07b"},
+    },
     "/esc-body": {"status": 200, "body": "a\x1b[2Jb\tc\n"},
     "/retry-missing": {"status": 503, "body": "later\n"},
     "/r429": {"status": 429, "body": "slow down\n"},
-    "/cl-te": {"status": 200, "body": "5\r\nhello\r\n0\r\n\r\n", "content_length": False,
-               "headers": {"Transfer-Encoding": "chunked", "Content-Length": "5"}},
+    "/cl-te": {
+        "status": 200,
+        "body": "5\r\nhello\r\n0\r\n\r\n",
+        "content_length": False,
+        "headers": {"Transfer-Encoding": "chunked", "Content-Length": "5"},
+    },
     "/cl-conflict": {"status": 200, "headers": {"Content-Length": "5, 6"}},
     # HEAD answers at once, GET only after 5 s: the --lint comparison cannot finish in 2 s
     "/slow-get": {"status": 200, "body": "hello\n", "delay_ms": 5000, "head": {"delay_ms": 0}},
@@ -133,44 +150,84 @@ def make_certs(directory: Path) -> None:
     def name(cn: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    def cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str,
-             issuer_key: ec.EllipticCurvePrivateKey, start: datetime.datetime,
-             end: datetime.datetime, sans: list[x509.GeneralName] | None,
-             ca: bool = False) -> x509.Certificate:
-        builder = (x509.CertificateBuilder().subject_name(name(subject))
-                   .issuer_name(name(issuer)).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(start).not_valid_after(end)
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    def cert(
+        subject: str,
+        key: ec.EllipticCurvePrivateKey,
+        issuer: str,
+        issuer_key: ec.EllipticCurvePrivateKey,
+        start: datetime.datetime,
+        end: datetime.datetime,
+        sans: list[x509.GeneralName] | None,
+        ca: bool = False,
+    ) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         if ca:
             builder = builder.add_extension(
-                x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                              content_commitment=False, key_encipherment=False,
-                              data_encipherment=False, key_agreement=False,
-                              encipher_only=False, decipher_only=False), critical=True)
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         return builder.sign(issuer_key, hashes.SHA256())
 
     def write(label: str, c: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
         (directory / f"{label}.pem").write_bytes(c.public_bytes(serialization.Encoding.PEM))
-        (directory / f"{label}.key").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
+        (directory / f"{label}.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = cert("netladder test CA", ca_key, "netladder test CA", ca_key, now - day,
-              now + 365 * day, None, ca=True)
+    ca = cert(
+        "netladder test CA",
+        ca_key,
+        "netladder test CA",
+        ca_key,
+        now - day,
+        now + 365 * day,
+        None,
+        ca=True,
+    )
     write("ca", ca, ca_key)
-    sans: list[x509.GeneralName] = [x509.DNSName(NAME),
-                                    x509.IPAddress(ipaddress.ip_address(SERVER))]
+    sans: list[x509.GeneralName] = [
+        x509.DNSName(NAME),
+        x509.IPAddress(ipaddress.ip_address(SERVER)),
+    ]
     other: list[x509.GeneralName] = [x509.DNSName("other.lab.test")]
     for label, subject, start, end, alt, self_signed in (
         ("valid", NAME, now - day, now + 30 * day, sans, False),
         ("expired", NAME, now - 60 * day, now - 3 * day, sans, False),
         ("future", NAME, now + 3 * day, now + 30 * day, sans, False),
-        ("yearzero", NAME, now - day, datetime.datetime(2050, 1, 1, tzinfo=datetime.UTC),
-         sans, False),
+        (
+            "yearzero",
+            NAME,
+            now - day,
+            datetime.datetime(2050, 1, 1, tzinfo=datetime.UTC),
+            sans,
+            False,
+        ),
         ("selfsigned", NAME, now - day, now + 30 * day, sans, True),
         ("other", "other.lab.test", now - day, now + 30 * day, other, False),
     ):
@@ -189,9 +246,17 @@ def make_certs(directory: Path) -> None:
 
 
 def tls_service(port: int, label: str, certs: Path, **extra: Any) -> Service:
-    return Service("server", "https", port, {"cert": str(certs / f"{label}.pem"),
-                                            "key": str(certs / f"{label}.key"),
-                                            "routes": ROUTES, **extra})
+    return Service(
+        "server",
+        "https",
+        port,
+        {
+            "cert": str(certs / f"{label}.pem"),
+            "key": str(certs / f"{label}.key"),
+            "routes": ROUTES,
+            **extra,
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -284,19 +349,35 @@ def test_ipv6_and_json_fields(lab: Lab) -> None:
     hop = doc["hops"][0]
     assert hop["address"] == f"[{SERVER6}]:8080" and hop["status"] == 200
     t = hop["timings"]
-    points = [t[k] for k in ("namelookup_ms", "connect_ms", "appconnect_ms", "pretransfer_ms",
-                             "starttransfer_ms", "total_ms")]
+    points = [
+        t[k]
+        for k in (
+            "namelookup_ms",
+            "connect_ms",
+            "appconnect_ms",
+            "pretransfer_ms",
+            "starttransfer_ms",
+            "total_ms",
+        )
+    ]
     assert t["appconnect_ms"] == 0.0  # as curl reports plain HTTP
     points.remove(0.0)
     assert points == sorted(points)
 
 
-@pytest.mark.parametrize(("path", "expect", "code"), [
-    ("/status/503", None, 1), ("/status/404", "404", 0), ("/status/418", "2xx,400-499", 0),
-    ("/status/302", None, 0), ("/ok", "3xx", 1),
-])
-def test_expect_decides_which_status_passes(lab: Lab, path: str, expect: str | None,
-                                            code: int) -> None:
+@pytest.mark.parametrize(
+    ("path", "expect", "code"),
+    [
+        ("/status/503", None, 1),
+        ("/status/404", "404", 0),
+        ("/status/418", "2xx,400-499", 0),
+        ("/status/302", None, 0),
+        ("/ok", "3xx", 1),
+    ],
+)
+def test_expect_decides_which_status_passes(
+    lab: Lab, path: str, expect: str | None, code: int
+) -> None:
     args = [f"http://{SERVER}{path}"] + (["--expect", expect] if expect else [])
     result = http(lab, *args)
     assert result.returncode == code, result.stdout + result.stderr
@@ -347,8 +428,9 @@ def test_network_delay_shows_up_in_connect_and_server_processing(lab: Lab) -> No
 
 
 def test_tls_fills_the_tls_phase_and_shows_the_certificate(lab: Lab, certs: Path) -> None:
-    code, doc = http_json(lab, "--cacert", str(certs / "ca.pem"), RESOLVE,
-                          f"https://{NAME}/delay/50")
+    code, doc = http_json(
+        lab, "--cacert", str(certs / "ca.pem"), RESOLVE, f"https://{NAME}/delay/50"
+    )
     assert code == 0, doc["error"]
     hop = doc["hops"][0]
     t, tls = hop["timings"], hop["tls"]
@@ -364,25 +446,44 @@ def test_tls_fills_the_tls_phase_and_shows_the_certificate(lab: Lab, certs: Path
 
 
 def test_http2_by_alpn(lab: Lab, certs: Path) -> None:
-    code, doc = http_json(lab, "--http2", "--get", "--cacert", str(certs / "ca.pem"), RESOLVE,
-                          f"https://{NAME}/ok")
+    code, doc = http_json(
+        lab, "--http2", "--get", "--cacert", str(certs / "ca.pem"), RESOLVE, f"https://{NAME}/ok"
+    )
     assert code == 0, doc["error"]
     hop = doc["hops"][0]
     assert hop["http_version"] == "HTTP/2" and hop["tls"]["alpn"] == "h2"
     assert hop["status"] == 200 and hop["body_bytes"] == 6
     assert ["server", "netladder-lab"] in hop["headers"]
-    curl = lab.exec("client", ["curl", "-sI", "--http2", "--cacert", str(certs / "ca.pem"),
-                               "--resolve", f"{NAME}:443:{SERVER}", f"https://{NAME}/ok"]).stdout
+    curl = lab.exec(
+        "client",
+        [
+            "curl",
+            "-sI",
+            "--http2",
+            "--cacert",
+            str(certs / "ca.pem"),
+            "--resolve",
+            f"{NAME}:443:{SERVER}",
+            f"https://{NAME}/ok",
+        ],
+    ).stdout
     assert curl.startswith("HTTP/2 200")
     # a server that offers only http/1.1 gets HTTP/1.1 even with --http2
-    _, doc = http_json(lab, "--http2", "--cacert", str(certs / "ca.pem"),
-                       f"--resolve={NAME}:4443:{SERVER}", f"https://{NAME}:4443/ok")
+    _, doc = http_json(
+        lab,
+        "--http2",
+        "--cacert",
+        str(certs / "ca.pem"),
+        f"--resolve={NAME}:4443:{SERVER}",
+        f"https://{NAME}:4443/ok",
+    )
     assert doc["hops"][0]["http_version"] == "HTTP/1.1"
 
 
 def test_http2_lint_and_status(lab: Lab, certs: Path) -> None:
-    code, doc = http_json(lab, "--http2", "--cacert", str(certs / "ca.pem"), RESOLVE,
-                          f"https://{NAME}/r405")
+    code, doc = http_json(
+        lab, "--http2", "--cacert", str(certs / "ca.pem"), RESOLVE, f"https://{NAME}/r405"
+    )
     assert code == 1 and doc["status"] == 405
     assert "allow" in {f["rule"] for f in doc["findings"]}
 
@@ -402,8 +503,9 @@ def test_redirects_are_followed_with_each_hops_own_timings(lab: Lab) -> None:
     assert hops[2]["timings"]["server_ms"] >= 95
     assert doc["redirects"] == 2
     assert doc["total_ms"] == pytest.approx(sum(h["timings"]["total_ms"] for h in hops))
-    assert doc["redirect_ms"] == pytest.approx(hops[0]["timings"]["total_ms"]
-                                               + hops[1]["timings"]["total_ms"])
+    assert doc["redirect_ms"] == pytest.approx(
+        hops[0]["timings"]["total_ms"] + hops[1]["timings"]["total_ms"]
+    )
     text = http(lab, "-L", f"http://{SERVER}/hop/a").stdout
     assert "redirects" in text and f"→ http://{SERVER}/hop/b" in text
 
@@ -439,35 +541,51 @@ def test_slo_thresholds_fail_the_check(lab: Lab) -> None:
 # -- hostile servers -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    (f"http://{SERVER}:81/endless-headers", "more than 200 response header fields"),
-    (f"http://{SERVER}:81/huge-header", "header line longer than 64 KiB"),
-    (f"http://{SERVER}:81/endless-100", "more than 10 informational (1xx) responses"),
-    (f"http://{SERVER}:81/bad-status", "invalid status line"),
-    (f"http://{SERVER}:81/drip", "timed out waiting for the response head after 2 s"),
-    (f"http://{SERVER}:81/silent", "timed out waiting for the response head after 2 s"),
-    (f"http://{SERVER}:81/reset", "connection reset by the server in the middle of the "
-                                  "response head"),
-    (f"http://{SERVER}:81/close", "closed the connection before sending anything"),
-    (f"http://{SERVER}:22/", "connect to 198.51.100.18 port 22 failed: Connection refused"),
-    (f"http://{SERVER}:2222/", "not an HTTP response: starts with b'SSH-2.0"),
-    (f"https://{SERVER}:2222/", "TLS handshake failed: WRONG_VERSION_NUMBER"),
-    (f"https://{NAME}:11443/drip", "timed out waiting for the response head after 2 s"),
-    (f"https://{NAME}:11443/huge-header", "header line longer than 64 KiB"),
-    (f"https://{NAME}:11443/reset", "connection reset by the server in the middle of the "
-                                    "response head"),
-    (f"https://{NAME}:8443/", "certificate verify failed: certificate has expired"),
-    (f"https://{NAME}:9443/", "certificate verify failed: self-signed certificate"),
-    (f"https://{NAME}:10443/", "certificate verify failed: Hostname mismatch"),
-    # a plain-HTTP server that waits for a request head never finishes the TLS handshake
-    (f"https://{SERVER}:81/", "timed out in the TLS handshake after 2 s"),
-])
-def test_hostile_servers_give_one_clear_error_within_the_timeout(lab: Lab, certs: Path, url: str,
-                                                                 message: str) -> None:
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (f"http://{SERVER}:81/endless-headers", "more than 200 response header fields"),
+        (f"http://{SERVER}:81/huge-header", "header line longer than 64 KiB"),
+        (f"http://{SERVER}:81/endless-100", "more than 10 informational (1xx) responses"),
+        (f"http://{SERVER}:81/bad-status", "invalid status line"),
+        (f"http://{SERVER}:81/drip", "timed out waiting for the response head after 2 s"),
+        (f"http://{SERVER}:81/silent", "timed out waiting for the response head after 2 s"),
+        (
+            f"http://{SERVER}:81/reset",
+            "connection reset by the server in the middle of the response head",
+        ),
+        (f"http://{SERVER}:81/close", "closed the connection before sending anything"),
+        (f"http://{SERVER}:22/", "connect to 198.51.100.18 port 22 failed: Connection refused"),
+        (f"http://{SERVER}:2222/", "not an HTTP response: starts with b'SSH-2.0"),
+        (f"https://{SERVER}:2222/", "TLS handshake failed: WRONG_VERSION_NUMBER"),
+        (f"https://{NAME}:11443/drip", "timed out waiting for the response head after 2 s"),
+        (f"https://{NAME}:11443/huge-header", "header line longer than 64 KiB"),
+        (
+            f"https://{NAME}:11443/reset",
+            "connection reset by the server in the middle of the response head",
+        ),
+        (f"https://{NAME}:8443/", "certificate verify failed: certificate has expired"),
+        (f"https://{NAME}:9443/", "certificate verify failed: self-signed certificate"),
+        (f"https://{NAME}:10443/", "certificate verify failed: Hostname mismatch"),
+        # a plain-HTTP server that waits for a request head never finishes the TLS handshake
+        (f"https://{SERVER}:81/", "timed out in the TLS handshake after 2 s"),
+    ],
+)
+def test_hostile_servers_give_one_clear_error_within_the_timeout(
+    lab: Lab, certs: Path, url: str, message: str
+) -> None:
     port = url.rsplit(":", 1)[1].split("/")[0]
     start = time.monotonic()
-    result = http(lab, "--timeout", "2", "--cacert", str(certs / "ca.pem"),
-                  f"--resolve={NAME}:{port}:{SERVER}", url, timeout=20)
+    result = http(
+        lab,
+        "--timeout",
+        "2",
+        "--cacert",
+        str(certs / "ca.pem"),
+        f"--resolve={NAME}:{port}:{SERVER}",
+        url,
+        timeout=20,
+    )
     took = time.monotonic() - start
     assert result.returncode == 1, result.stdout + result.stderr
     assert message in result.stderr, result.stderr
@@ -486,8 +604,16 @@ def test_a_slow_drip_of_content_stops_at_the_timeout_with_the_head_shown(lab: La
 
 def test_a_hostile_http2_server_is_a_protocol_error(lab: Lab, certs: Path) -> None:
     start = time.monotonic()
-    result = http(lab, "--http2", "--timeout", "2", "--cacert", str(certs / "ca.pem"),
-                  f"--resolve={NAME}:11443:{SERVER}", f"https://{NAME}:11443/")
+    result = http(
+        lab,
+        "--http2",
+        "--timeout",
+        "2",
+        "--cacert",
+        str(certs / "ca.pem"),
+        f"--resolve={NAME}:11443:{SERVER}",
+        f"https://{NAME}:11443/",
+    )
     assert result.returncode == 1 and "HTTP/2 protocol error" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and time.monotonic() - start < 5
 
@@ -513,9 +639,11 @@ def test_insecure_shows_what_is_wrong_with_the_certificate(lab: Lab) -> None:
 
 # -- agreement with curl -w ------------------------------------------------------------------
 
-CURL_W = ('{"namelookup": %{time_namelookup}, "connect": %{time_connect}, '
-          '"appconnect": %{time_appconnect}, "pretransfer": %{time_pretransfer}, '
-          '"starttransfer": %{time_starttransfer}, "total": %{time_total}}')
+CURL_W = (
+    '{"namelookup": %{time_namelookup}, "connect": %{time_connect}, '
+    '"appconnect": %{time_appconnect}, "pretransfer": %{time_pretransfer}, '
+    '"starttransfer": %{time_starttransfer}, "total": %{time_total}}'
+)
 POINTS = ("namelookup", "connect", "appconnect", "pretransfer", "starttransfer", "total")
 
 
@@ -531,17 +659,26 @@ def ours_points(lab: Lab, *args: str) -> dict[str, float]:
 
 
 def phases(p: dict[str, float]) -> dict[str, float]:
-    return {"dns": p["namelookup"], "tcp": p["connect"] - p["namelookup"],
-            "tls": p["pretransfer"] - p["connect"], "server": p["starttransfer"] - p["pretransfer"],
-            "transfer": p["total"] - p["starttransfer"]}
+    return {
+        "dns": p["namelookup"],
+        "tcp": p["connect"] - p["namelookup"],
+        "tls": p["pretransfer"] - p["connect"],
+        "server": p["starttransfer"] - p["pretransfer"],
+        "transfer": p["total"] - p["starttransfer"],
+    }
 
 
 @pytest.mark.parametrize("mode", ["http", "https", "h2"])
 def test_phase_timings_agree_with_curl(lab: Lab, certs: Path, mode: str) -> None:
     tls = mode != "http"
     if tls:
-        args = ["--cacert", str(certs / "ca.pem"), "--resolve", f"{NAME}:443:{SERVER}",
-                f"https://{NAME}/delay/150"] + (["--http2"] if mode == "h2" else [])
+        args = [
+            "--cacert",
+            str(certs / "ca.pem"),
+            "--resolve",
+            f"{NAME}:443:{SERVER}",
+            f"https://{NAME}/delay/150",
+        ] + (["--http2"] if mode == "h2" else [])
     else:
         args = [f"http://{SERVER}/delay/150"]
     ours_runs, curl_runs = [], []
@@ -557,8 +694,7 @@ def test_phase_timings_agree_with_curl(lab: Lab, certs: Path, mode: str) -> None
     curl = {k: statistics.median(phases(r)[k] for r in curl_runs) for k in phases(curl_runs[0])}
     for phase in ours:
         # Within 15 ms or 25 %: the CPU is shared with other test runs.
-        assert abs(ours[phase] - curl[phase]) <= max(15.0, 0.25 * curl[phase]), (phase, ours,
-                                                                                  curl)
+        assert abs(ours[phase] - curl[phase]) <= max(15.0, 0.25 * curl[phase]), (phase, ours, curl)
     assert ours["tcp"] >= 15 and curl["tcp"] >= 15  # the 20 ms link delay is in both
     assert ours["server"] >= 165 and curl["server"] >= 165
     if tls:
@@ -568,18 +704,35 @@ def test_phase_timings_agree_with_curl(lab: Lab, certs: Path, mode: str) -> None
 # -- bad input (no lab needed) ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv", [
-    ["http://exa mple/"], ["ftp://198.51.100.18/"], ["http://[zz::1]/"], ["http://:80/"],
-    ["http://198.51.100.18:99999/"], ["-H", "no colon", "http://198.51.100.18/"],
-    ["-H", "Bad Name: x", "http://198.51.100.18/"], ["--expect", "99x", "http://h/"],
-    ["--expect", "200-100", "http://h/"], ["--slo", "speed=1", "http://h/"],
-    ["--slo", "total=-5", "http://h/"], ["--resolve", "h:80", "http://h/"],
-    ["--resolve", "h:80:not-an-ip", "http://h/"], ["--timeout", "0", "http://h/"],
-    ["-X", "GE T", "http://h/"], ["--cacert", "/nonexistent.pem", "https://h/"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["http://exa mple/"],
+        ["ftp://198.51.100.18/"],
+        ["http://[zz::1]/"],
+        ["http://:80/"],
+        ["http://198.51.100.18:99999/"],
+        ["-H", "no colon", "http://198.51.100.18/"],
+        ["-H", "Bad Name: x", "http://198.51.100.18/"],
+        ["--expect", "99x", "http://h/"],
+        ["--expect", "200-100", "http://h/"],
+        ["--slo", "speed=1", "http://h/"],
+        ["--slo", "total=-5", "http://h/"],
+        ["--resolve", "h:80", "http://h/"],
+        ["--resolve", "h:80:not-an-ip", "http://h/"],
+        ["--timeout", "0", "http://h/"],
+        ["-X", "GE T", "http://h/"],
+        ["--cacert", "/nonexistent.pem", "https://h/"],
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
-    result = subprocess.run([sys.executable, "-m", "netladder", "http", *argv],
-                            capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "netladder", "http", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
     assert "Traceback" not in result.stderr
@@ -588,9 +741,13 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
 def test_ctrl_c_exits_130_after_showing_the_hops_so_far(lab: Lab) -> None:
     import signal
 
-    proc = lab.popen("client", [sys.executable, "-m", "netladder", "http", "-L",
-                                f"http://{SERVER}/redirect-to-silence"],
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = lab.popen(
+        "client",
+        [sys.executable, "-m", "netladder", "http", "-L", f"http://{SERVER}/redirect-to-silence"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)  # start-up, the first hop, then the silent server
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
@@ -603,13 +760,16 @@ def test_names_are_looked_up_and_a_missing_name_is_a_dns_failure(lab: Lab, tmp_p
     # mount namespace of its own: the lookup goes through getaddrinfo and nothing leaves.
     (tmp_path / "hosts").write_text(f"{SERVER} {NAME}\n")
     (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-    script = (f"mount --bind {tmp_path}/hosts /etc/hosts && "
-              f"mount --bind {tmp_path}/resolv.conf /etc/resolv.conf && "
-              f'exec {sys.executable} -m netladder http --json --timeout 5 "$@"')
+    script = (
+        f"mount --bind {tmp_path}/hosts /etc/hosts && "
+        f"mount --bind {tmp_path}/resolv.conf /etc/resolv.conf && "
+        f'exec {sys.executable} -m netladder http --json --timeout 5 "$@"'
+    )
 
     def run(url: str) -> tuple[int, dict[str, Any]]:
-        result = lab.exec("client", ["unshare", "--mount", "sh", "-c", script, "sh", url],
-                          check=False, timeout=30)
+        result = lab.exec(
+            "client", ["unshare", "--mount", "sh", "-c", script, "sh", url], check=False, timeout=30
+        )
         assert "Traceback" not in result.stderr, result.stderr
         return result.returncode, json.loads(result.stdout)
 
@@ -638,7 +798,7 @@ from netladder.l7.client import HttpOptions, fetch, http_check
 
 async def main():
     hop = await fetch("https://{NAME}/r405", HttpOptions(
-        resolve={{("{NAME}", 443): "{SERVER}"}}, cacert="{certs / 'ca.pem'}"))
+        resolve={{("{NAME}", 443): "{SERVER}"}}, cacert="{certs / "ca.pem"}"))
     check = await http_check("http://{SERVER}/hop/a", HttpOptions(follow=True))
     print(json.dumps({{"status": hop.status, "method": hop.method, "alpn": hop.tls.alpn,
                       "rules": [f.rule for f in hop.lint], "server": hop.timings.server_ms,
@@ -655,8 +815,18 @@ asyncio.run(main())
 
 def test_redirect_totals_add_up_as_curls_do(lab: Lab) -> None:
     url = f"http://{SERVER}/hop/a"
-    out = lab.exec("client", ["curl", "-sIL", "-o", "/dev/null", "-w",
-                              "%{time_redirect} %{time_total} %{num_redirects}", url]).stdout
+    out = lab.exec(
+        "client",
+        [
+            "curl",
+            "-sIL",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_redirect} %{time_total} %{num_redirects}",
+            url,
+        ],
+    ).stdout
     curl_redirect, curl_total, curl_hops = out.split()
     _, doc = http_json(lab, "-L", url)
     assert doc["redirects"] == int(curl_hops) == 2
@@ -674,8 +844,9 @@ def test_a_malformed_redirect_target_is_a_failed_check_not_a_crash(lab: Lab) -> 
     assert curl.returncode == 3 and "could not be parsed" in curl.stderr  # curl: malformed URL
     result = http(lab, "-L", url)
     assert result.returncode == 1, result.stderr
-    assert result.stderr.strip() == ("netladder http: cannot follow the redirect: malformed URL "
-                                     "'http://[::1': bad IPv6 address")
+    assert result.stderr.strip() == (
+        "netladder http: cannot follow the redirect: malformed URL 'http://[::1': bad IPv6 address"
+    )
     assert result.stdout.startswith("HTTP/1.1 302 Found")  # the response is still shown
     code, doc = http_json(lab, "-L", url)
     assert code == 1 and doc["error"]["phase"] == "redirect"
@@ -687,15 +858,28 @@ def test_a_malformed_redirect_target_is_a_failed_check_not_a_crash(lab: Lab) -> 
 
 def test_a_non_ascii_location_is_followed_percent_encoded_like_curl(lab: Lab) -> None:
     url = f"http://{SERVER}/location-utf8"
-    curl = lab.exec("client", ["curl", "-sIL", "-o", "/dev/null", "-w",
-                               "%{url_effective} %{http_code} %{num_redirects}", url]).stdout
+    curl = lab.exec(
+        "client",
+        [
+            "curl",
+            "-sIL",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{url_effective} %{http_code} %{num_redirects}",
+            url,
+        ],
+    ).stdout
     code, doc = http_json(lab, "-L", url)
     assert doc["error"] is None, doc["error"]
     final = doc["hops"][-1]
     # the same bytes on the wire (curl writes the hex digits in lower case; RFC 3986 §2.1
     # prefers upper case)
-    assert curl.lower().split() == [final["url"].lower(), str(final["status"]),
-                                    str(doc["redirects"])]
+    assert curl.lower().split() == [
+        final["url"].lower(),
+        str(final["status"]),
+        str(doc["redirects"]),
+    ]
     assert final["url"] == f"http://{SERVER}/caf%C3%A9" and code == 1  # 404: not expected
 
 
@@ -706,8 +890,9 @@ def test_control_characters_from_the_server_are_escaped_as_port_banner_does(lab:
     assert status_line == "HTTP/1.1 200 OK\\x1b[2J\\x1b[31mRED"
     assert "X-Esc: a\\x1b]0;owned\\x07b" in out.splitlines()
     # the same bytes, as `port --banner` shows an HTTP port's status line (one helper)
-    doc = json.loads(lab.netladder("client", "port", SERVER, "8081", "--connect", "--banner",
-                                   "--json").stdout)
+    doc = json.loads(
+        lab.netladder("client", "port", SERVER, "8081", "--connect", "--banner", "--json").stdout
+    )
     (row,) = doc["ports"]
     assert row["banner"]["text"] == status_line
     # JSON keeps the values as sent (JSON escapes them itself)
@@ -721,8 +906,9 @@ def test_content_is_escaped_on_a_terminal_and_raw_into_a_pipe(lab: Lab) -> None:
     assert "a\x1b[2Jb\tc\n" in piped  # as curl writes it: the bytes are the user's to keep
     # on a terminal (script(1) gives it a pty) the escape sequence is shown, not obeyed
     command = f"{sys.executable} -m netladder http --get --body {url}"
-    tty = lab.exec("client", ["script", "-qec", command, "/dev/null"],
-                   check=False).stdout.replace("\r\n", "\n")
+    tty = lab.exec("client", ["script", "-qec", command, "/dev/null"], check=False).stdout.replace(
+        "\r\n", "\n"
+    )
     assert "a\\x1b[2Jb\tc\n" in tty and "\x1b[2J" not in tty, tty
 
 
@@ -738,8 +924,10 @@ def test_a_missing_retry_after_is_a_lint_hint(lab: Lab, path: str) -> None:
     text = http(lab, "--lint", "--get", f"http://{SERVER}{path}").stdout
     assert "[retry-after-missing, RFC 9110 §10.2.3, §15.6.4; RFC 6585 §4]" in text
     # a hint never fails the check by itself: the status does (503/429 are not 2xx/3xx)
-    assert http(lab, "--lint", "--get", "--expect", "4xx,5xx",
-                f"http://{SERVER}{path}").returncode == 0
+    assert (
+        http(lab, "--lint", "--get", "--expect", "4xx,5xx", f"http://{SERVER}{path}").returncode
+        == 0
+    )
 
 
 def test_content_length_beside_transfer_encoding_is_flagged(lab: Lab) -> None:
@@ -747,8 +935,9 @@ def test_content_length_beside_transfer_encoding_is_flagged(lab: Lab) -> None:
     curl = lab.exec("client", ["curl", "-s", f"http://{SERVER}/cl-te"]).stdout
     code, doc = http_json(lab, "--get", "--body", "--lint", f"http://{SERVER}/cl-te")
     assert doc["hops"][0]["body"] == curl == "hello"
-    (finding,) = [f for f in doc["findings"]
-                  if f["rule"] == "content-length-with-transfer-encoding"]
+    (finding,) = [
+        f for f in doc["findings"] if f["rule"] == "content-length-with-transfer-encoding"
+    ]
     assert finding["level"] == "MUST NOT" and finding["section"] == "RFC 9112 §6.1"
     assert code == 1  # a MUST NOT fails --lint
 
@@ -758,8 +947,10 @@ def test_a_lint_comparison_cut_off_by_the_timeout_says_so(lab: Lab) -> None:
     result = http(lab, "--lint", "--timeout", "2", f"http://{SERVER}/slow-get")
     assert time.monotonic() - start < 2 + 3
     assert "lint: no findings (20 of 21 rules checked" in result.stdout, result.stdout
-    assert ("lint: head-like-get not checked: the GET to compare with HEAD failed: timed out "
-            "waiting for the response head after 2 s") in result.stdout
+    assert (
+        "lint: head-like-get not checked: the GET to compare with HEAD failed: timed out "
+        "waiting for the response head after 2 s"
+    ) in result.stdout
     _, doc = http_json(lab, "--lint", "--timeout", "2", f"http://{SERVER}/slow-get")
     assert doc["lint_unchecked"].startswith("the GET to compare with HEAD failed: timed out")
     _, doc = http_json(lab, "--lint", f"http://{SERVER}/ok")
@@ -785,16 +976,25 @@ def test_lint_without_a_response_says_it_did_not_run(lab: Lab) -> None:
 
 def peak_rss_mib(lab: Lab, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run `netladder http ARGS` in the client and measure its peak RSS (getrusage)."""
-    wrapper = ("import resource, subprocess, sys; "
-               "r = subprocess.run(sys.argv[1:]); "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-               "sys.exit(r.returncode)")
-    result = lab.exec("client", [sys.executable, "-c", wrapper, sys.executable, "-m", "netladder",
-                                 "http", *args], check=False, timeout=30)
+    wrapper = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+        "sys.exit(r.returncode)"
+    )
+    result = lab.exec(
+        "client",
+        [sys.executable, "-c", wrapper, sys.executable, "-m", "netladder", "http", *args],
+        check=False,
+        timeout=30,
+    )
     *lines, rss = result.stderr.strip().splitlines()
-    return (subprocess.CompletedProcess(result.args, result.returncode, result.stdout,
-                                        "\n".join(lines) + "\n" if lines else ""),
-            int(rss) / 1024)
+    return (
+        subprocess.CompletedProcess(
+            result.args, result.returncode, result.stdout, "\n".join(lines) + "\n" if lines else ""
+        ),
+        int(rss) / 1024,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -809,8 +1009,11 @@ def baseline_rss(lab: Lab) -> float:
 # (path, our message, curl's exit code on the same server: non-zero, the same verdict)
 HOSTILE_CONTENT = [
     ("/reset-body", "connection reset by the server in the middle of the content", 56),
-    ("/truncated-chunked", "the server closed the connection after 5 bytes of content, before "
-                           "its end", 18),
+    (
+        "/truncated-chunked",
+        "the server closed the connection after 5 bytes of content, before its end",
+        18,
+    ),
     ("/bad-chunk-size", "invalid chunked content: invalid chunk size b'zz'", 56),
     ("/hex-prefix-chunk", "invalid chunked content: invalid chunk size b'0x5'", 43),
     ("/endless-100", "more than 10 informational (1xx) responses", 28),
@@ -821,9 +1024,9 @@ HOSTILE_CONTENT = [
 
 
 @pytest.mark.parametrize(("path", "message", "curl_code"), HOSTILE_CONTENT)
-def test_hostile_content_fails_with_one_clear_error_beside_curl(lab: Lab, baseline_rss: float,
-                                                                path: str, message: str,
-                                                                curl_code: int) -> None:
+def test_hostile_content_fails_with_one_clear_error_beside_curl(
+    lab: Lab, baseline_rss: float, path: str, message: str, curl_code: int
+) -> None:
     url = f"http://{SERVER}:81{path}"
     curl = lab.exec("client", ["curl", "-sS", "-o", "/dev/null", "-m", "2", url], check=False)
     assert curl.returncode == curl_code, curl.stderr
@@ -831,8 +1034,7 @@ def test_hostile_content_fails_with_one_clear_error_beside_curl(lab: Lab, baseli
     result, rss = peak_rss_mib(lab, "--get", "--timeout", "2", url)
     assert time.monotonic() - start < 2 + 3
     assert result.returncode == 1, result.stdout + result.stderr
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, \
-        result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert rss < baseline_rss + 8, (rss, baseline_rss)
 
 
@@ -849,8 +1051,9 @@ def test_conflicting_content_lengths_are_refused(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("path", ["/endless-body", "/endless-chunked"])
-def test_endless_content_stops_at_the_read_limit_in_bounded_memory(lab: Lab, baseline_rss: float,
-                                                                   path: str) -> None:
+def test_endless_content_stops_at_the_read_limit_in_bounded_memory(
+    lab: Lab, baseline_rss: float, path: str
+) -> None:
     url = f"http://{SERVER}:81{path}"
     start = time.monotonic()
     result, rss = peak_rss_mib(lab, "--get", "--json", "--timeout", "5", url)
@@ -866,17 +1069,29 @@ def test_endless_content_stops_at_the_read_limit_in_bounded_memory(lab: Lab, bas
     assert curl.returncode == head.returncode == 0, head.stderr
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("/reset-body", "connection reset by the server in the middle of the content"),
-    ("/truncated-chunked", "before its end"),
-    ("/bad-chunk-size", "invalid chunk size b'zz'"),
-    ("/endless-100", "more than 10 informational (1xx) responses"),
-])
-def test_hostile_content_over_tls_fails_the_same_way(lab: Lab, certs: Path, path: str,
-                                                     message: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/reset-body", "connection reset by the server in the middle of the content"),
+        ("/truncated-chunked", "before its end"),
+        ("/bad-chunk-size", "invalid chunk size b'zz'"),
+        ("/endless-100", "more than 10 informational (1xx) responses"),
+    ],
+)
+def test_hostile_content_over_tls_fails_the_same_way(
+    lab: Lab, certs: Path, path: str, message: str
+) -> None:
     start = time.monotonic()
-    result = http(lab, "--get", "--timeout", "2", "--cacert", str(certs / "ca.pem"),
-                  f"--resolve={NAME}:11443:{SERVER}", f"https://{NAME}:11443{path}")
+    result = http(
+        lab,
+        "--get",
+        "--timeout",
+        "2",
+        "--cacert",
+        str(certs / "ca.pem"),
+        f"--resolve={NAME}:11443:{SERVER}",
+        f"https://{NAME}:11443{path}",
+    )
     assert time.monotonic() - start < 2 + 3
     assert result.returncode == 1 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -896,8 +1111,11 @@ def test_an_http2_1xx_flood_is_refused_and_a_few_are_fine(lab: Lab, certs: Path)
 
 def curl_dates(lab: Lab, url: str, port: int) -> tuple[str, str]:
     """curl -kv's "start date" and "expire date" as YYYY-MM-DD."""
-    err = lab.exec("client", ["curl", "-skv", "-o", "/dev/null", "--resolve",
-                              f"{NAME}:{port}:{SERVER}", url], check=False).stderr
+    err = lab.exec(
+        "client",
+        ["curl", "-skv", "-o", "/dev/null", "--resolve", f"{NAME}:{port}:{SERVER}", url],
+        check=False,
+    ).stderr
     found = {}
     for line in err.splitlines():
         for key in ("start date", "expire date"):
@@ -910,8 +1128,19 @@ def curl_dates(lab: Lab, url: str, port: int) -> tuple[str, str]:
 def test_a_certificate_that_is_not_yet_valid_says_so_beside_curl(lab: Lab, certs: Path) -> None:
     url = f"https://{NAME}:12443/"
     resolve = f"--resolve={NAME}:12443:{SERVER}"
-    curl = lab.exec("client", ["curl", "-sS", "--cacert", str(certs / "ca.pem"), "--resolve",
-                               f"{NAME}:12443:{SERVER}", url], check=False)
+    curl = lab.exec(
+        "client",
+        [
+            "curl",
+            "-sS",
+            "--cacert",
+            str(certs / "ca.pem"),
+            "--resolve",
+            f"{NAME}:12443:{SERVER}",
+            url,
+        ],
+        check=False,
+    )
     assert curl.returncode == 60 and "not yet valid" in curl.stderr
     result = http(lab, "--cacert", str(certs / "ca.pem"), resolve, url)
     assert result.returncode == 1
@@ -955,23 +1184,33 @@ def test_a_certificate_time_that_cannot_be_read_is_not_a_failure(lab: Lab) -> No
 # -- bad input (issue 13 item 16) ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--expect", "404-400"], "bad --expect item '404-400': the range is reversed "
-                              "(did you mean 400-404?)"),
-    (["--expect", "200-700"], "700 is not a status code (100..599)"),
-    (["--expect", "٢٠٠"], "bad --expect item '٢٠٠'"),
-    (["--slo", "total=1,total=9999"], "bad --slo: total is given twice"),
-    (["--slo", "server=1,processing=2"], "server and processing are the same phase"),
-    (["--slo", "total=١٠٠"], "is not a number"),
-    (["--resolve", "h:٨٠:198.51.100.18"], "expected HOST:PORT:ADDRESS"),
-    (["-X", "GÉT"], "bad method"),
-    (["-H", "X-A: a\x01b"], "control characters are not allowed"),
-    (["http://h:٢٢/"], "bad port '٢٢'"),
-    (["http://[::1"], "malformed URL 'http://[::1': bad IPv6 address"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--expect", "404-400"],
+            "bad --expect item '404-400': the range is reversed (did you mean 400-404?)",
+        ),
+        (["--expect", "200-700"], "700 is not a status code (100..599)"),
+        (["--expect", "٢٠٠"], "bad --expect item '٢٠٠'"),
+        (["--slo", "total=1,total=9999"], "bad --slo: total is given twice"),
+        (["--slo", "server=1,processing=2"], "server and processing are the same phase"),
+        (["--slo", "total=١٠٠"], "is not a number"),
+        (["--resolve", "h:٨٠:198.51.100.18"], "expected HOST:PORT:ADDRESS"),
+        (["-X", "GÉT"], "bad method"),
+        (["-H", "X-A: a\x01b"], "control characters are not allowed"),
+        (["http://h:٢٢/"], "bad port '٢٢'"),
+        (["http://[::1"], "malformed URL 'http://[::1': bad IPv6 address"),
+    ],
+)
 def test_bad_input_names_what_is_wrong(argv: list[str], message: str) -> None:
     url = [] if argv[-1].startswith("http") else ["http://h/"]
-    result = subprocess.run([sys.executable, "-m", "netladder", "http", *argv, *url],
-                            capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "netladder", "http", *argv, *url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -17,28 +17,60 @@ from netladder.l7.client import (
 from netladder.l7.tlsinfo import hostname_matches
 
 
-@pytest.mark.parametrize(("text", "scheme", "host", "port", "target", "normal"), [
-    ("http://198.51.100.10/", "http", "198.51.100.10", 80, "/", "http://198.51.100.10/"),
-    ("198.51.100.10", "http", "198.51.100.10", 80, "/", "http://198.51.100.10/"),
-    ("HTTPS://WWW.Lab.Test:8443/a?b=1#frag", "https", "www.lab.test", 8443, "/a?b=1",
-     "https://www.lab.test:8443/a?b=1"),
-    ("https://[2001:db8::1]:443/x", "https", "2001:db8::1", 443, "/x", "https://[2001:db8::1]/x"),
-])
+@pytest.mark.parametrize(
+    ("text", "scheme", "host", "port", "target", "normal"),
+    [
+        ("http://198.51.100.10/", "http", "198.51.100.10", 80, "/", "http://198.51.100.10/"),
+        ("198.51.100.10", "http", "198.51.100.10", 80, "/", "http://198.51.100.10/"),
+        (
+            "HTTPS://WWW.Lab.Test:8443/a?b=1#frag",
+            "https",
+            "www.lab.test",
+            8443,
+            "/a?b=1",
+            "https://www.lab.test:8443/a?b=1",
+        ),
+        (
+            "https://[2001:db8::1]:443/x",
+            "https",
+            "2001:db8::1",
+            443,
+            "/x",
+            "https://[2001:db8::1]/x",
+        ),
+    ],
+)
 def test_urls(text: str, scheme: str, host: str, port: int, target: str, normal: str) -> None:
     url = parse_url(text)
-    assert (url.scheme, url.host, url.port, url.target, url.text) == (scheme, host, port, target,
-                                                                      normal)
+    assert (url.scheme, url.host, url.port, url.target, url.text) == (
+        scheme,
+        host,
+        port,
+        target,
+        normal,
+    )
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("ftp://h/", "unsupported scheme"), ("http://", "no host"), ("http://h:0/", "port"),
-    ("http://h:x/", "malformed"), ("http://[nope]/", "IPv6"), ("http://a b/", "malformed"),
-    ("http://h_!/", "bad host"), ("", "malformed"),
-    # values a server may put in Location: each one ValueError, never anything else
-    ("http://[::1", "bad IPv6 address"), ("http://h:٢٢/", "bad port"), ("http://h:+80/", "port"),
-    ("http://a..b/", "empty or too long label"), ("http://" + "a" * 64 + ".test/", "too long"),
-    ("http://h\x00/", "malformed"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ftp://h/", "unsupported scheme"),
+        ("http://", "no host"),
+        ("http://h:0/", "port"),
+        ("http://h:x/", "malformed"),
+        ("http://[nope]/", "IPv6"),
+        ("http://a b/", "malformed"),
+        ("http://h_!/", "bad host"),
+        ("", "malformed"),
+        # values a server may put in Location: each one ValueError, never anything else
+        ("http://[::1", "bad IPv6 address"),
+        ("http://h:٢٢/", "bad port"),
+        ("http://h:+80/", "port"),
+        ("http://a..b/", "empty or too long label"),
+        ("http://" + "a" * 64 + ".test/", "too long"),
+        ("http://h\x00/", "malformed"),
+    ],
+)
 def test_bad_urls(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_url(text)
@@ -49,8 +81,7 @@ def test_expect_slo_header_and_resolve() -> None:
     assert parse_slo("total=500, ttfb=200.5") == {"total": 500.0, "ttfb": 200.5}
     assert parse_header("X-A:  1 ") == ("X-A", "1")
     assert parse_header("Accept:") == ("Accept", "")
-    assert parse_resolve("www.lab.test:443:[2001:db8::2]") == (("www.lab.test", 443),
-                                                               "2001:db8::2")
+    assert parse_resolve("www.lab.test:443:[2001:db8::2]") == (("www.lab.test", 443), "2001:db8::2")
     for bad in ("7xx", "200-", "abc", "600"):
         with pytest.raises(ValueError):
             parse_expect(bad)
@@ -59,36 +90,42 @@ def test_expect_slo_header_and_resolve() -> None:
             parse_slo(bad)
 
 
-@pytest.mark.parametrize(("host", "sans", "ok"), [
-    ("www.lab.test", [("DNS", "www.lab.test")], True),
-    ("WWW.lab.test.", [("DNS", "www.lab.test")], True),
-    ("a.lab.test", [("DNS", "*.lab.test")], True),
-    ("a.b.lab.test", [("DNS", "*.lab.test")], False),  # a wildcard covers one label only
-    ("lab.test", [("DNS", "*.lab.test")], False),
-    ("other.test", [("DNS", "www.lab.test")], False),
-    ("198.51.100.18", [("IP Address", "198.51.100.18")], True),
-    ("198.51.100.18", [("DNS", "198.51.100.18")], False),  # an address needs an IP SAN
-    ("2001:db8::2", [("IP Address", "2001:DB8:0:0:0:0:0:2")], True),
-])
-def test_hostname_matching_follows_rfc_6125(host: str, sans: list[tuple[str, str]],
-                                            ok: bool) -> None:
+@pytest.mark.parametrize(
+    ("host", "sans", "ok"),
+    [
+        ("www.lab.test", [("DNS", "www.lab.test")], True),
+        ("WWW.lab.test.", [("DNS", "www.lab.test")], True),
+        ("a.lab.test", [("DNS", "*.lab.test")], True),
+        ("a.b.lab.test", [("DNS", "*.lab.test")], False),  # a wildcard covers one label only
+        ("lab.test", [("DNS", "*.lab.test")], False),
+        ("other.test", [("DNS", "www.lab.test")], False),
+        ("198.51.100.18", [("IP Address", "198.51.100.18")], True),
+        ("198.51.100.18", [("DNS", "198.51.100.18")], False),  # an address needs an IP SAN
+        ("2001:db8::2", [("IP Address", "2001:DB8:0:0:0:0:0:2")], True),
+    ],
+)
+def test_hostname_matching_follows_rfc_6125(
+    host: str, sans: list[tuple[str, str]], ok: bool
+) -> None:
     assert hostname_matches(host, sans) is ok
 
 
 def test_phases_are_differences_of_curls_points() -> None:
     t = Timings.from_points(1.0, 3.0, 10.0, 10.5, 110.5, 111.0)
-    assert (t.dns_ms, t.tcp_ms, t.tls_ms, t.server_ms, t.transfer_ms) == (1.0, 2.0, 7.5, 100.0,
-                                                                         0.5)
+    assert (t.dns_ms, t.tcp_ms, t.tls_ms, t.server_ms, t.transfer_ms) == (1.0, 2.0, 7.5, 100.0, 0.5)
     partial = Timings.from_points(1.0, 3.0, None, None, None, None)
     assert partial.tcp_ms == 2.0 and partial.server_ms is None
 
 
-@pytest.mark.parametrize(("text", "normal"), [
-    ("http://caf\u00e9.lab.test/", "http://xn--caf-dma.lab.test/"),  # IDNA, as curl's libidn2
-    ("http://h/caf\u00e9?q=\u20ac", "http://h/caf%C3%A9?q=%E2%82%AC"),  # RFC 3987 §3.1
-    ("http://h/a\x1bb", "http://h/a%1Bb"),  # a control character is never sent raw
-    ("http://h:/x", "http://h/x"),  # an empty port is the default (RFC 3986 §3.2.3)
-])
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("http://caf\u00e9.lab.test/", "http://xn--caf-dma.lab.test/"),  # IDNA, as curl's libidn2
+        ("http://h/caf\u00e9?q=\u20ac", "http://h/caf%C3%A9?q=%E2%82%AC"),  # RFC 3987 §3.1
+        ("http://h/a\x1bb", "http://h/a%1Bb"),  # a control character is never sent raw
+        ("http://h:/x", "http://h/x"),  # an empty port is the default (RFC 3986 §3.2.3)
+    ],
+)
 def test_urls_are_made_safe_to_send(text: str, normal: str) -> None:
     assert parse_url(text).text == normal
 

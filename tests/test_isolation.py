@@ -28,7 +28,8 @@ def test_the_test_namespace_has_only_loopback(lab_ok: None) -> None:
 def test_lab_nodes_have_no_route_outside_the_lab(chain_lab: Lab) -> None:
     # The client's default route goes to r1, and r1 knows only lab prefixes: r1 answers
     # "network unreachable" for anything else.
-    result = chain_lab.exec("client", ["ping", "-n", "-c", "1", "-W", "1", "192.0.2.1"],
-                            check=False)
+    result = chain_lab.exec(
+        "client", ["ping", "-n", "-c", "1", "-W", "1", "192.0.2.1"], check=False
+    )
     assert result.returncode != 0
     assert "Unreachable" in result.stdout

@@ -50,9 +50,16 @@ def test_a_neighbour_message_gives_address_mac_state_and_router_flag() -> None:
     n = parse_neigh(body)
     assert n is not None
     assert (n.address, n.mac, n.ifindex, n.states, n.is_router) == (
-        "2001:db8:1::1", "02:00:5e:00:53:01", 3, ("REACHABLE",), True)
-    failed = parse_neigh(struct.pack("=BBHiHBB", socket.AF_INET, 0, 0, 2, 0x20, 0, 1)
-                         + attr(1, bytes([203, 0, 113, 1])))
+        "2001:db8:1::1",
+        "02:00:5e:00:53:01",
+        3,
+        ("REACHABLE",),
+        True,
+    )
+    failed = parse_neigh(
+        struct.pack("=BBHiHBB", socket.AF_INET, 0, 0, 2, 0x20, 0, 1)
+        + attr(1, bytes([203, 0, 113, 1]))
+    )
     assert failed is not None and failed.mac is None and failed.states == ("FAILED",)
 
 
@@ -65,10 +72,18 @@ def test_a_route_message_gives_gateway_device_source_table_metric_and_nexthops()
     r = parse_route(body)
     assert r is not None
     assert (r.dst, r.dst_len, r.type, r.gateway, r.ifindex, r.priority, r.table) == (
-        None, 0, "unicast", "203.0.113.1", 2, 100, 254)
+        None,
+        0,
+        "unicast",
+        "203.0.113.1",
+        2,
+        100,
+        254,
+    )
     assert [(h.gateway, h.ifindex) for h in r.nexthops] == [("198.51.100.65", 4)]
-    unreachable = parse_route(struct.pack("=BBBBBBBBI", socket.AF_INET6, 128, 0, 0, 254, 0, 0,
-                                          7, 0))
+    unreachable = parse_route(
+        struct.pack("=BBBBBBBBI", socket.AF_INET6, 128, 0, 0, 254, 0, 0, 7, 0)
+    )
     assert unreachable is not None and unreachable.type == "unreachable"
 
 
@@ -77,7 +92,11 @@ def test_a_link_message_gives_name_type_and_mac() -> None:
     body += attr(3, b"to-r1\x00") + attr(1, bytes.fromhex("4effad34ed0a"))
     link = parse_link(body)
     assert link is not None and (link.index, link.name, link.mac, link.is_ethernet) == (
-        5, "to-r1", "4e:ff:ad:34:ed:0a", True)
+        5,
+        "to-r1",
+        "4e:ff:ad:34:ed:0a",
+        True,
+    )
 
 
 def test_short_bodies_are_none() -> None:

@@ -17,8 +17,13 @@ def kinds(tracker: Tracker, macs: list[str]) -> list[str | None]:
 
 def test_new_station_then_change_then_flip_flop_then_reuse() -> None:
     assert kinds(Tracker(), [A, A, B, A, B, C, A]) == [
-        EventKind.NEW_STATION, None, EventKind.CHANGED, EventKind.FLIP_FLOP,
-        EventKind.FLIP_FLOP, EventKind.CHANGED, EventKind.REUSED,
+        EventKind.NEW_STATION,
+        None,
+        EventKind.CHANGED,
+        EventKind.FLIP_FLOP,
+        EventKind.FLIP_FLOP,
+        EventKind.CHANGED,
+        EventKind.REUSED,
     ]
 
 

@@ -30,10 +30,14 @@ from netladder.lab.sh import LabError
 from netladder.lab.topologies import SSH_BANNER
 
 
-def ping(lab: Lab, node: str, target: str, count: int = 3, interval: float = 0.05,
-         wait: float = 1.0) -> subprocess.CompletedProcess[str]:
-    return lab.exec(node, ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", str(wait),
-                           target], check=False)
+def ping(
+    lab: Lab, node: str, target: str, count: int = 3, interval: float = 0.05, wait: float = 1.0
+) -> subprocess.CompletedProcess[str]:
+    return lab.exec(
+        node,
+        ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", str(wait), target],
+        check=False,
+    )
 
 
 def avg_rtt(output: str) -> float:
@@ -50,35 +54,51 @@ def test_every_node_reaches_every_other_over_v4_and_v6(chain_lab: Lab) -> None:
 
 
 def test_the_path_goes_through_both_routers(chain_lab: Lab) -> None:
-    out = chain_lab.exec("client", ["traceroute", "-n", "-q", "1", "-w", "1",
-                                    chain_lab.addr("server")]).stdout
+    out = chain_lab.exec(
+        "client", ["traceroute", "-n", "-q", "1", "-w", "1", chain_lab.addr("server")]
+    ).stdout
     hops = re.findall(r"^\s*\d+\s+(\S+)", out, re.M)
     assert hops == ["203.0.113.1", "203.0.113.6", "198.51.100.10"]
 
 
 def test_services_answer_tcp_banner_http_and_udp_echo(chain_lab: Lab) -> None:
     server = chain_lab.addr("server")
-    banner = chain_lab.exec("client", ["socat", "-T", "2", "-", f"TCP:{server}:22"], input="",
-                            timeout=10).stdout
+    banner = chain_lab.exec(
+        "client", ["socat", "-T", "2", "-", f"TCP:{server}:22"], input="", timeout=10
+    ).stdout
     assert banner.strip() == SSH_BANNER
-    head = chain_lab.exec("client", ["curl", "-sI", "--max-time", "5",
-                                     f"http://[{chain_lab.addr('server', 6)}]/status/503"]).stdout
+    head = chain_lab.exec(
+        "client",
+        ["curl", "-sI", "--max-time", "5", f"http://[{chain_lab.addr('server', 6)}]/status/503"],
+    ).stdout
     assert head.startswith("HTTP/1.1 503 Service Unavailable")
-    echo = chain_lab.exec("client", ["socat", "-T", "2", "-", f"UDP:{server}:7"],
-                          input="hello\n").stdout
+    echo = chain_lab.exec(
+        "client", ["socat", "-T", "2", "-", f"UDP:{server}:7"], input="hello\n"
+    ).stdout
     assert echo == "hello\n"
 
 
 def test_http_delay_is_scripted(chain_lab: Lab) -> None:
-    out = chain_lab.exec("client", ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total}",
-                                    f"http://{chain_lab.addr('server')}/delay/300"]).stdout
+    out = chain_lab.exec(
+        "client",
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_total}",
+            f"http://{chain_lab.addr('server')}/delay/300",
+        ],
+    ).stdout
     assert 0.3 <= float(out) < 1.5
 
 
 def test_loss_on_a_link_drops_about_that_share(chain_lab: Lab) -> None:
     with chain_lab.fault(Loss("r1", "r2", 50, proto="icmp")):
-        out = ping(chain_lab, "client", chain_lab.addr("server"), count=100, interval=0.01,
-                   wait=0.5).stdout
+        out = ping(
+            chain_lab, "client", chain_lab.addr("server"), count=100, interval=0.01, wait=0.5
+        ).stdout
     loss = float(re.search(r"([\d.]+)% packet loss", out).group(1))  # type: ignore[union-attr]
     assert 25 <= loss <= 75, out
     assert ping(chain_lab, "client", chain_lab.addr("server")).returncode == 0  # reverted
@@ -101,23 +121,29 @@ def test_delay_without_netem_is_added_by_the_relay(chain_lab: Lab) -> None:
 def test_tcp_traffic_crosses_the_relay_intact(chain_lab: Lab) -> None:
     # A large transfer across the relayed link, byte-exact (checksums and segmentation right).
     payload = "".join(f"{i:06d}" + "x" * 94 + "\n" for i in range(3000))
-    out = chain_lab.exec("client", ["socat", "-t", "3", "-T", "5", "-",
-                                    f"TCP:{chain_lab.addr('server')}:22"],
-                         input=payload, timeout=20).stdout
+    out = chain_lab.exec(
+        "client",
+        ["socat", "-t", "3", "-T", "5", "-", f"TCP:{chain_lab.addr('server')}:22"],
+        input=payload,
+        timeout=20,
+    ).stdout
     assert out.endswith(payload)
 
 
 def test_dropped_and_rejected_ports(chain_lab: Lab) -> None:
     server = chain_lab.addr("server")
     with chain_lab.fault(DropPort("server", 22), RejectPort("server", 25)):
-        dropped = chain_lab.exec("client", ["curl", "-s", "--connect-timeout", "1",
-                                            f"telnet://{server}:22"], check=False)
+        dropped = chain_lab.exec(
+            "client", ["curl", "-s", "--connect-timeout", "1", f"telnet://{server}:22"], check=False
+        )
         # -sS sees the ICMP code itself (a connect() only sees EHOSTUNREACH).
-        rejected = chain_lab.exec("client", ["nmap", "-n", "-Pn", "-sS", "-p", "25", "--reason",
-                                             server], check=False)
+        rejected = chain_lab.exec(
+            "client", ["nmap", "-n", "-Pn", "-sS", "-p", "25", "--reason", server], check=False
+        )
     assert dropped.returncode == 28  # curl: operation timed out (no answer at all)
     assert re.search(r"25/tcp\s+filtered\s+\S+\s+admin-prohibited", rejected.stdout), (
-        rejected.stdout)
+        rejected.stdout
+    )
 
 
 def test_blocked_echo_leaves_services_working(chain_lab: Lab) -> None:
@@ -130,8 +156,9 @@ def test_blocked_echo_leaves_services_working(chain_lab: Lab) -> None:
 
 def test_a_router_without_time_exceeded_is_a_star(chain_lab: Lab) -> None:
     with chain_lab.fault(NoTimeExceeded("r2")):
-        out = chain_lab.exec("client", ["traceroute", "-n", "-q", "1", "-w", "0.5",
-                                        chain_lab.addr("server")]).stdout
+        out = chain_lab.exec(
+            "client", ["traceroute", "-n", "-q", "1", "-w", "0.5", chain_lab.addr("server")]
+        ).stdout
     assert re.search(r"^\s*2\s+\*", out, re.M), out
     assert "198.51.100.10" in out
 
@@ -152,8 +179,12 @@ def test_up_twice_is_harmless(chain_lab: Lab) -> None:
 
 
 def test_down_removes_everything_and_twice_is_harmless(lab_ok: None) -> None:
-    topo = Topology("tiny", (Node("a"), Node("b")), (Link("a", "b", "198.51.100.0/30"),),
-                    services=(Service("b", "tcp", 22),))
+    topo = Topology(
+        "tiny",
+        (Node("a"), Node("b")),
+        (Link("a", "b", "198.51.100.0/30"),),
+        services=(Service("b", "tcp", 22),),
+    )
     lab = Lab(topo).up()
     assert {lab.ns("a"), lab.ns("b")} <= set(core.existing_namespaces())
     pids = list(lab.state.pids)
@@ -167,9 +198,12 @@ def test_down_removes_everything_and_twice_is_harmless(lab_ok: None) -> None:
 
 def test_a_build_that_fails_half_way_removes_what_it_made(lab_ok: None) -> None:
     # The second service cannot bind (same port twice): the lab must vanish entirely.
-    topo = Topology("broken", (Node("a"), Node("b")), (Link("a", "b", "198.51.100.0/30"),),
-                    services=(Service("b", "tcp", 22), Service("b", "udp-echo", 7),
-                              Service("b", "http", 22)))
+    topo = Topology(
+        "broken",
+        (Node("a"), Node("b")),
+        (Link("a", "b", "198.51.100.0/30"),),
+        services=(Service("b", "tcp", 22), Service("b", "udp-echo", 7), Service("b", "http", 22)),
+    )
     with pytest.raises(LabError, match="failed to start"):
         Lab(topo).up()
     assert not [ns for ns in core.existing_namespaces() if ns.startswith("nl-broken-")]
@@ -182,11 +216,32 @@ def test_lab_namespaces_never_touch_the_test_namespace(chain_lab: Lab) -> None:
 
 
 def test_lab_cli_status_and_exec(chain_lab: Lab) -> None:
-    status = subprocess.run([sys.executable, "-m", "netladder", "lab", "status", "--json"],
-                            capture_output=True, text=True, check=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "netladder", "lab", "status", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     labs = json.loads(status.stdout)["labs"]
     assert [lab["name"] for lab in labs] == ["chain"] and labs[0]["healthy"]
-    out = subprocess.run([sys.executable, "-m", "netladder", "lab", "exec", "client", "--",
-                          "ip", "-br", "-4", "addr", "show", "to-r1"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netladder",
+            "lab",
+            "exec",
+            "client",
+            "--",
+            "ip",
+            "-br",
+            "-4",
+            "addr",
+            "show",
+            "to-r1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "203.0.113.2/30" in out

@@ -11,7 +11,11 @@ from netladder.lab import core, sh
 def test_down_all_removes_what_a_crashed_run_left(lab_ok: None) -> None:
     # A crashed run: namespaces with the prefix and no state file.
     sh.run(["ip", "netns", "add", "nl-crashed-x"])
-    result = subprocess.run([sys.executable, "-m", "netladder", "lab", "down", "--all"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "netladder", "lab", "down", "--all"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "nl-crashed-x" not in core.existing_namespaces()

@@ -13,18 +13,25 @@ DATE = ("Date", "Wed, 25 Nov 2026 10:00:00 GMT")
 H = tuple[tuple[str, str], ...]
 
 
-def x(status: int, *headers: tuple[str, str], method: str = "GET", content: int = 0,
-      date: bool = True, get: tuple[int, H] | None = None) -> Exchange:
+def x(
+    status: int,
+    *headers: tuple[str, str],
+    method: str = "GET",
+    content: int = 0,
+    date: bool = True,
+    get: tuple[int, H] | None = None,
+) -> Exchange:
     hs = ((DATE,) if date else ()) + headers
     return Exchange(method, status, hs, content, get[0] if get else None, get[1] if get else None)
 
 
 # rule id -> (a response that breaks it, one that keeps it)
 CASES: dict[str, tuple[Exchange, Exchange]] = {
-    "www-authenticate": (x(401, content=5), x(401, ("WWW-Authenticate", 'Basic realm="x"'),
-                                              content=5)),
-    "proxy-authenticate": (x(407, content=5), x(407, ("Proxy-Authenticate", "Basic"),
-                                                content=5)),
+    "www-authenticate": (
+        x(401, content=5),
+        x(401, ("WWW-Authenticate", 'Basic realm="x"'), content=5),
+    ),
+    "proxy-authenticate": (x(407, content=5), x(407, ("Proxy-Authenticate", "Basic"), content=5)),
     "allow": (x(405, content=5), x(405, ("Allow", "GET, HEAD"), content=5)),
     "upgrade": (x(426, content=5), x(426, ("Upgrade", "h2c"), content=5)),
     "redirect-location": (x(308), x(308, ("Location", "/new"))),
@@ -35,24 +42,39 @@ CASES: dict[str, tuple[Exchange, Exchange]] = {
     "reset-content": (x(205, content=2), x(205)),
     "head-content": (x(200, method="HEAD", content=5), x(200, method="HEAD")),
     "head-like-get": (
-        x(200, ("Content-Type", "text/plain"), method="HEAD",
-          get=(200, (DATE, ("Content-Type", "text/html")))),
-        x(200, ("Content-Type", "text/plain"), method="HEAD",
-          get=(200, (("Date", "other"), ("Content-Type", "text/plain")))),
+        x(
+            200,
+            ("Content-Type", "text/plain"),
+            method="HEAD",
+            get=(200, (DATE, ("Content-Type", "text/html"))),
+        ),
+        x(
+            200,
+            ("Content-Type", "text/plain"),
+            method="HEAD",
+            get=(200, (("Date", "other"), ("Content-Type", "text/plain"))),
+        ),
     ),
     "content-range": (x(206, content=5), x(206, ("Content-Range", "bytes 0-4/10"), content=5)),
-    "unsatisfied-range": (x(416, ("Content-Range", "bytes 0-1/10"), content=5),
-                          x(416, ("Content-Range", "bytes */10"), content=5)),
-    "retry-after": (x(503, ("Retry-After", "soon"), content=5),
-                    x(503, ("Retry-After", "120"), content=5)),
+    "unsatisfied-range": (
+        x(416, ("Content-Range", "bytes 0-1/10"), content=5),
+        x(416, ("Content-Range", "bytes */10"), content=5),
+    ),
+    "retry-after": (
+        x(503, ("Retry-After", "soon"), content=5),
+        x(503, ("Retry-After", "120"), content=5),
+    ),
     "date": (x(200, date=False), x(200)),
     "error-explained": (x(500), x(500, content=12)),
     "retry-after-missing": (x(503, content=5), x(503, ("Retry-After", "30"), content=5)),
     "content-length-with-transfer-encoding": (
         x(200, ("Transfer-Encoding", "chunked"), ("Content-Length", "5"), content=5),
-        x(200, ("Transfer-Encoding", "chunked"), content=5)),
-    "content-length": (x(200, ("Content-Length", "5"), ("Content-Length", "6"), method="HEAD"),
-                       x(200, ("Content-Length", "5"), ("Content-Length", "5"), method="HEAD")),
+        x(200, ("Transfer-Encoding", "chunked"), content=5),
+    ),
+    "content-length": (
+        x(200, ("Content-Length", "5"), ("Content-Length", "6"), method="HEAD"),
+        x(200, ("Content-Length", "5"), ("Content-Length", "5"), method="HEAD"),
+    ),
     "location": (x(302, ("Location", "http://[::1")), x(302, ("Location", "http://[::1]/"))),
 }
 
@@ -82,11 +104,21 @@ def test_a_plain_good_response_has_no_findings() -> None:
     assert lint(x(404, method="HEAD")) == ()  # HEAD errors need not explain themselves
 
 
-@pytest.mark.parametrize(("value", "ok"), [
-    ("0", True), ("120", True), ("Fri, 31 Dec 1999 23:59:59 GMT", True),
-    ("Friday, 31-Dec-99 23:59:59 GMT", True), ("Fri Dec 31 23:59:59 1999", True),
-    ("-1", False), ("1.5", False), ("soon", False), ("", False), ("١٢", False),
-])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("0", True),
+        ("120", True),
+        ("Fri, 31 Dec 1999 23:59:59 GMT", True),
+        ("Friday, 31-Dec-99 23:59:59 GMT", True),
+        ("Fri Dec 31 23:59:59 1999", True),
+        ("-1", False),
+        ("1.5", False),
+        ("soon", False),
+        ("", False),
+        ("١٢", False),
+    ],
+)
 def test_retry_after_syntax(value: str, ok: bool) -> None:
     assert valid_retry_after(value) is ok
 
@@ -103,13 +135,17 @@ def test_a_missing_retry_after_is_a_hint_that_does_not_fail_lint(status: int) ->
 
 @pytest.mark.parametrize("value", ["5, 6", "²", "-1", "0x10", "1" * 5000 + ", 2"])
 def test_a_content_length_that_is_not_one_decimal_number_is_a_syntax_finding(value: str) -> None:
-    (finding,) = [f for f in lint(x(200, ("Content-Length", value), method="HEAD"))
-                  if f.rule == "content-length"]
+    (finding,) = [
+        f
+        for f in lint(x(200, ("Content-Length", value), method="HEAD"))
+        if f.rule == "content-length"
+    ]
     assert finding.failing and "RFC 9110 §8.6" in finding.section
 
 
-@pytest.mark.parametrize("value", ["http://[::1", "/a b", "/caf\xc3\xa9", "http://h:99999/",
-                                   "/x\x1b[2J"])
+@pytest.mark.parametrize(
+    "value", ["http://[::1", "/a b", "/caf\xc3\xa9", "http://h:99999/", "/x\x1b[2J"]
+)
 def test_a_location_that_is_not_a_uri_reference_is_a_syntax_finding(value: str) -> None:
     (finding,) = [f for f in lint(x(302, ("Location", value))) if f.rule == "location"]
     assert finding.failing and "\x1b" not in finding.message  # printed safely
@@ -117,11 +153,19 @@ def test_a_location_that_is_not_a_uri_reference_is_a_syntax_finding(value: str) 
 
 def test_finding_messages_never_carry_raw_control_characters() -> None:
     hostile = "\x1b]0;owned\x07\x1b[2J"
-    exchanges = [x(204, ("Content-Length", hostile)), x(416, ("Content-Range", hostile)),
-                 x(503, ("Retry-After", hostile)), x(302, ("Location", hostile)),
-                 x(200, ("Transfer-Encoding", hostile), ("Content-Length", hostile)),
-                 x(200, ("Content-Type", hostile), method="HEAD",
-                   get=(200, (DATE, ("Content-Type", "text/html"))))]
+    exchanges = [
+        x(204, ("Content-Length", hostile)),
+        x(416, ("Content-Range", hostile)),
+        x(503, ("Retry-After", hostile)),
+        x(302, ("Location", hostile)),
+        x(200, ("Transfer-Encoding", hostile), ("Content-Length", hostile)),
+        x(
+            200,
+            ("Content-Type", hostile),
+            method="HEAD",
+            get=(200, (DATE, ("Content-Type", "text/html"))),
+        ),
+    ]
     for exchange in exchanges:
         for finding in lint(exchange):
             assert finding.message.isprintable(), finding

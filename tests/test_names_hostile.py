@@ -25,25 +25,49 @@ EXT = f"{SERVER}:5301"  # the zone ext., whose CNAME leads back into lab.
 DNSMASQ = "198.51.100.5"  # dnsmasq, the client's resolver (resolv.conf)
 
 ZONE = (
-    ("@", 300, "NS", "ns"), ("ns", 300, "A", SERVER), ("host", 300, "A", SERVER),
+    ("@", 300, "NS", "ns"),
+    ("ns", 300, "A", SERVER),
+    ("host", 300, "A", SERVER),
     *((mode, 300, "A", SERVER) for mode in HOSTILE_MODES),
-    ("sub", 300, "NS", "ns.sub"), ("ns.sub", 300, "A", "198.51.100.9"),  # delegated away
+    ("sub", 300, "NS", "ns.sub"),
+    ("ns.sub", 300, "A", "198.51.100.9"),  # delegated away
     ("tosub", 300, "CNAME", "www.sub"),
-    ("loop1", 300, "CNAME", "loop2"), ("loop2", 300, "CNAME", "loop1"),
+    ("loop1", 300, "CNAME", "loop2"),
+    ("loop2", 300, "CNAME", "loop1"),
     ("away", 300, "CNAME", "www.example."),  # a target outside the server's zones
-    ("x", 300, "CNAME", "y.ext."), ("z", 300, "A", "198.51.100.7"),  # x -> y.ext. -> z
+    ("x", 300, "CNAME", "y.ext."),
+    ("z", 300, "A", "198.51.100.7"),  # x -> y.ext. -> z
 )
-DNS_OPTIONS = {"zones": ["lab."], "records": [list(r) for r in ZONE],
-               "hostile": {mode: mode for mode in HOSTILE_MODES}}
-STUN_PORTS = {mode: 3478 + i for i, mode in enumerate((
-    "short-attribute", "overrun", "wrong-family", "bad-family", "other-family",
-    "bad-fingerprint", "echo", "wrong-txid", "normal"))}
+DNS_OPTIONS = {
+    "zones": ["lab."],
+    "records": [list(r) for r in ZONE],
+    "hostile": {mode: mode for mode in HOSTILE_MODES},
+}
+STUN_PORTS = {
+    mode: 3478 + i
+    for i, mode in enumerate(
+        (
+            "short-attribute",
+            "overrun",
+            "wrong-family",
+            "bad-family",
+            "other-family",
+            "bad-fingerprint",
+            "echo",
+            "wrong-txid",
+            "normal",
+        )
+    )
+}
 
 # dnsmasq answers a --cname to an --address name with the CNAME alone (the target's A record
 # is only given when asked for directly); --local makes it say NXDOMAIN for unknown names.
 DNSMASQ_ARGS = (
-    "--local=/dm/", f"--address=/target.dm/{DNSMASQ}", "--cname=alias.dm,target.dm",
-    "--cname=dangling.dm,nowhere.dm", f"--host-record=v4.dm,{DNSMASQ}",
+    "--local=/dm/",
+    f"--address=/target.dm/{DNSMASQ}",
+    "--cname=alias.dm,target.dm",
+    "--cname=dangling.dm,nowhere.dm",
+    f"--host-record=v4.dm,{DNSMASQ}",
     "--cname=alias4.dm,v4.dm",
 )
 
@@ -52,21 +76,31 @@ def hostile_names() -> Topology:
     return Topology(
         "hostilenames",
         nodes=(
-            Node("client", etc={"resolv.conf": f"nameserver {DNSMASQ}\noptions timeout:1\n",
-                                "hosts": "127.0.0.1 localhost\n::1 localhost\n",
-                                "nsswitch.conf": "hosts: files dns\n"}),
+            Node(
+                "client",
+                etc={
+                    "resolv.conf": f"nameserver {DNSMASQ}\noptions timeout:1\n",
+                    "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+                    "nsswitch.conf": "hosts: files dns\n",
+                },
+            ),
             Node("server"),
             Node("dm"),
         ),
-        links=(Link("server", "client", "198.51.100.0/30"),
-               Link("dm", "client", "198.51.100.4/30")),
+        links=(
+            Link("server", "client", "198.51.100.0/30"),
+            Link("dm", "client", "198.51.100.4/30"),
+        ),
         services=(
             Service("server", "dns", 53, DNS_OPTIONS),
             Service("server", "dns", 5300, {**DNS_OPTIONS, "tcp": False}),
-            Service("server", "dns", 5301, {"zones": ["ext."],
-                                            "records": [["y", 300, "CNAME", "z.lab."]]}),
-            *(Service("server", "stun", port, {"mode": mode})
-              for mode, port in STUN_PORTS.items()),
+            Service(
+                "server",
+                "dns",
+                5301,
+                {"zones": ["ext."], "records": [["y", 300, "CNAME", "z.lab."]]},
+            ),
+            *(Service("server", "stun", port, {"mode": mode}) for mode, port in STUN_PORTS.items()),
         ),
     )
 
@@ -94,8 +128,7 @@ def ours(lab: Lab, *args: str) -> tuple[int, dict[str, Any], float]:
     started = time.monotonic()
     result = lab.netladder("client", "dns", *args, "--json", timeout=30)
     took = time.monotonic() - started
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, \
-        result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
     return result.returncode, json.loads(result.stdout), took
 
 
@@ -106,11 +139,22 @@ def records(data: dict[str, Any], *keys: str) -> set[tuple[str, str, str]]:
 @pytest.fixture(scope="module")
 def lab(lab_ok: None) -> Iterator[Lab]:
     with Lab(hostile_names(), name="nhostile") as built:
-        proc = built.popen("dm", ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-                                  "--no-resolv", "--no-hosts", "--bind-interfaces",
-                                  f"--listen-address={DNSMASQ}", "--pid-file=",
-                                  *DNSMASQ_ARGS],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = built.popen(
+            "dm",
+            [
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                f"--listen-address={DNSMASQ}",
+                "--pid-file=",
+                *DNSMASQ_ARGS,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             deadline = time.monotonic() + 10
             while True:  # ready when it answers
@@ -127,6 +171,7 @@ def lab(lab_ok: None) -> Iterator[Lab]:
 
 # -- issue 13 item 3: a CNAME answer without the target's records ----------------------------
 
+
 def test_dnsmasq_cname_to_an_address_name_is_chased_and_called_incomplete(lab: Lab) -> None:
     _, alias = dig(lab, f"@{DNSMASQ}", "alias.dm", "A")
     _, target = dig(lab, f"@{DNSMASQ}", "target.dm", "A")
@@ -138,11 +183,17 @@ def test_dnsmasq_cname_to_an_address_name_is_chased_and_called_incomplete(lab: L
     assert records(data, "answers") == dig_answer(target)[1]
     [step] = data["chased"]
     assert (step["name"], step["after"], step["server"], step["status"]) == (
-        "target.dm.", f"{DNSMASQ}:53", f"{DNSMASQ}:53", "ok")
+        "target.dm.",
+        f"{DNSMASQ}:53",
+        f"{DNSMASQ}:53",
+        "ok",
+    )
     text = lab.netladder("client", "dns", "alias.dm", "--server", DNSMASQ).stdout
     assert "exists but has none of that type" not in text
-    assert (f"incomplete answer from {DNSMASQ}:53: it ends at the CNAME to target.dm.; asked "
-            f"for target.dm., {DNSMASQ}:53 gives 1 A record") in text
+    assert (
+        f"incomplete answer from {DNSMASQ}:53: it ends at the CNAME to target.dm.; asked "
+        f"for target.dm., {DNSMASQ}:53 gives 1 A record"
+    ) in text
     assert f"asked for target.dm.: NOERROR from {DNSMASQ}:53 over udp" in text
 
 
@@ -155,7 +206,8 @@ def test_a_dangling_dnsmasq_cname_is_nxdomain_from_the_chase(lab: Lab) -> None:
     assert records(data, "chain") == dig_answer(dangling)[1]
     assert data["message"] == (
         f"incomplete answer from {DNSMASQ}:53: it ends at the CNAME to nowhere.dm.; asked for "
-        f"nowhere.dm., {DNSMASQ}:53 says nowhere.dm. does not exist (NXDOMAIN)")
+        f"nowhere.dm., {DNSMASQ}:53 says nowhere.dm. does not exist (NXDOMAIN)"
+    )
 
 
 def test_a_cname_to_a_name_without_that_type_is_nodata_from_the_chase(lab: Lab) -> None:
@@ -163,12 +215,17 @@ def test_a_cname_to_a_name_without_that_type_is_nodata_from_the_chase(lab: Lab) 
     assert dig_answer(direct) == ("NOERROR", set())
     rc, data, _ = ours(lab, "alias4.dm", "--type", "AAAA", "--server", DNSMASQ)
     assert (rc, data["status"], data["incomplete"]) == (1, "nodata", True)
-    assert data["message"].endswith(f"asked for v4.dm., {DNSMASQ}:53 says v4.dm. exists but "
-                                    "has no AAAA records (NODATA)")
+    assert data["message"].endswith(
+        f"asked for v4.dm., {DNSMASQ}:53 says v4.dm. exists but has no AAAA records (NODATA)"
+    )
     # dnsmasq completes the answer when the type exists: nothing to chase then.
     rc, data, _ = ours(lab, "alias4.dm", "--server", DNSMASQ)
     assert (rc, data["incomplete"], data["chased"], data["answers"][0]["value"]) == (
-        0, False, [], DNSMASQ)
+        0,
+        False,
+        [],
+        DNSMASQ,
+    )
 
 
 def test_compare_does_not_agree_over_an_incomplete_answer(lab: Lab) -> None:
@@ -183,7 +240,8 @@ def test_compare_does_not_agree_over_an_incomplete_answer(lab: Lab) -> None:
         f"{DNSMASQ}:53 answered alias.dm. A with the CNAME to target.dm. but neither its "
         "records nor a negative answer: an incomplete answer; getaddrinfo (glibc) does not ask "
         "for the target itself, so it gets no A record from that answer; asked for target.dm. "
-        f"directly, {DNSMASQ}:53 gives {DNSMASQ}"]
+        f"directly, {DNSMASQ}:53 gives {DNSMASQ}"
+    ]
     human = lab.netladder("client", "dns", "alias.dm", "--compare", "-4").stdout
     assert "they agree" not in human and "they disagree" in human
 
@@ -195,8 +253,10 @@ def test_a_cname_out_of_the_servers_zones_is_chased_there_and_refused(lab: Lab) 
     rc, data, _ = ours(lab, "away.lab", "--server", SERVER)
     assert (rc, data["status"], data["rcode"]) == (1, "refused", dig_answer(away)[0])
     assert records(data, "chain") == dig_answer(away)[1]
-    assert data["message"].startswith(f"incomplete answer from {SERVER}:53: it ends at the "
-                                      "CNAME to www.example.; asked for www.example.: REFUSED")
+    assert data["message"].startswith(
+        f"incomplete answer from {SERVER}:53: it ends at the "
+        "CNAME to www.example.; asked for www.example.: REFUSED"
+    )
 
 
 def test_a_chain_across_two_servers_is_followed_step_by_step(lab: Lab) -> None:
@@ -211,11 +271,15 @@ def test_a_chain_across_two_servers_is_followed_step_by_step(lab: Lab) -> None:
     # Each target is asked at the server whose answer stopped there first (it refuses), then
     # at the other one.
     assert [(c["name"], c["after"], c["server"]) for c in data["chased"]] == [
-        ("y.ext.", f"{SERVER}:53", EXT), ("z.lab.", EXT, f"{SERVER}:53")]
+        ("y.ext.", f"{SERVER}:53", EXT),
+        ("z.lab.", EXT, f"{SERVER}:53"),
+    ]
     assert [a["rcode"] for a in data["chased"][0]["attempts"]] == ["REFUSED", "NOERROR"]
-    assert data["message"] == (f"incomplete answer from {SERVER}:53: it ends at the CNAME to "
-                               "y.ext.; following the CNAMEs, asked for z.lab., "
-                               f"{SERVER}:53 gives 1 A record")
+    assert data["message"] == (
+        f"incomplete answer from {SERVER}:53: it ends at the CNAME to "
+        "y.ext.; following the CNAMEs, asked for z.lab., "
+        f"{SERVER}:53 gives 1 A record"
+    )
 
 
 def test_a_referral_is_not_taken_for_nodata(lab: Lab) -> None:
@@ -226,7 +290,8 @@ def test_a_referral_is_not_taken_for_nodata(lab: Lab) -> None:
     assert (rc, data["status"], data["rcode"]) == (1, "incomplete", "NOERROR")
     assert data["message"] == (
         f"referral from {SERVER}:53: no answer for www.sub.lab., only the servers of sub.lab. "
-        "(ns.sub.lab.); ask a recursive resolver or one of those")
+        "(ns.sub.lab.); ask a recursive resolver or one of those"
+    )
     # A CNAME into the delegated zone: the chase gets the same referral.
     rc, data, _ = ours(lab, "tosub.lab", "--server", SERVER)
     assert (rc, data["status"], data["chased"][0]["name"]) == (1, "incomplete", "www.sub.lab.")
@@ -242,6 +307,7 @@ def test_a_cname_loop_is_named(lab: Lab) -> None:
 
 # -- issue 13 item 4: truncated over UDP, nothing on TCP -------------------------------------
 
+
 def test_truncated_over_udp_and_nothing_on_tcp_is_an_ordinary_error(lab: Lab) -> None:
     code, out = dig(lab, "@" + SERVER, "-p", "5300", "truncated.lab", "A")
     assert "Truncated, retrying in TCP mode" in out and "connection refused" in out
@@ -250,9 +316,12 @@ def test_truncated_over_udp_and_nothing_on_tcp_is_an_ordinary_error(lab: Lab) ->
     assert (rc, data["status"]) == (1, "unreachable")
     assert data["message"] == (
         f"{UDP_ONLY} could not be asked over TCP: its UDP answer was truncated (TC), and over "
-        "TCP: nothing listens there (connection refused / ICMP port unreachable)")
+        "TCP: nothing listens there (connection refused / ICMP port unreachable)"
+    )
     assert [(a["transport"], a["outcome"], a["truncated"]) for a in data["attempts"]] == [
-        ("udp", "answer", True), ("tcp", "unreachable", False)]
+        ("udp", "answer", True),
+        ("tcp", "unreachable", False),
+    ]
     assert took < 10
     human = lab.netladder("client", "dns", "truncated.lab", "--server", UDP_ONLY)
     assert human.returncode == 1 and "internal error" not in human.stderr
@@ -268,23 +337,27 @@ def test_a_truncated_answer_cut_mid_record_is_retried_over_tcp(lab: Lab) -> None
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_an_answer_truncated_over_tcp_too_is_incomplete_not_nodata(lab: Lab,
-                                                                   transport: str) -> None:
+def test_an_answer_truncated_over_tcp_too_is_incomplete_not_nodata(
+    lab: Lab, transport: str
+) -> None:
     extra = ["--tcp"] if transport == "tcp" else []
     _, out = dig(lab, f"@{SERVER}", "truncated-tcp.lab", "A", "+tcp")
     assert re.search(r"flags: qr aa tc rd;", out) and "ANSWER: 0" in out
     rc, data, _ = ours(lab, "truncated-tcp.lab", "--server", SERVER, *extra)
     assert (rc, data["status"], data["rcode"]) == (1, "incomplete", dig_answer(out)[0])
     assert data["message"].startswith(f"incomplete answer from {SERVER}:53: ")
-    assert data["message"].endswith("the answer has TC set over TCP: the server says it is "
-                                    "incomplete")
+    assert data["message"].endswith(
+        "the answer has TC set over TCP: the server says it is incomplete"
+    )
 
 
 # -- issue 13 item 15, issue 17 item 4: replies that are not the answer -----------------------
 
+
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_a_reply_with_the_wrong_id_is_named_and_the_real_answer_taken(lab: Lab,
-                                                                      transport: str) -> None:
+def test_a_reply_with_the_wrong_id_is_named_and_the_real_answer_taken(
+    lab: Lab, transport: str
+) -> None:
     extra = ["--tcp"] if transport == "tcp" else []
     rc, data, _ = ours(lab, "wrong-id-first.lab", "--server", SERVER, *extra)
     assert (rc, data["status"], data["transport"]) == (0, "ok", transport)
@@ -299,8 +372,9 @@ def test_a_reply_with_the_wrong_id_is_named_and_the_real_answer_taken(lab: Lab,
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_only_wrong_id_replies_time_out_saying_id_mismatch(lab: Lab, transport: str) -> None:
     extra = ["--tcp"] if transport == "tcp" else []
-    rc, data, took = ours(lab, "wrong-id.lab", "--server", SERVER, "--timeout", "1",
-                          "--tries", "2", *extra)
+    rc, data, took = ours(
+        lab, "wrong-id.lab", "--server", SERVER, "--timeout", "1", "--tries", "2", *extra
+    )
     assert (rc, data["status"]) == (1, "timeout")
     assert data["message"].startswith(f"timeout: no answer from {SERVER}:53")
     assert "not an answer to this query: ID mismatch (expected ID" in data["message"]
@@ -345,8 +419,9 @@ def test_a_compression_pointer_loop_is_malformed(lab: Lab) -> None:
     assert "Got bad packet: bad compression pointer" in out
     rc, data, _ = ours(lab, "pointer-loop.lab", "--server", SERVER)
     assert (rc, data["status"]) == (1, "malformed")
-    assert data["message"].startswith(f"malformed answer from {SERVER}:53: 50 bytes that do not "
-                                      "parse as a DNS message")
+    assert data["message"].startswith(
+        f"malformed answer from {SERVER}:53: 50 bytes that do not parse as a DNS message"
+    )
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -365,8 +440,9 @@ def test_a_server_that_answers_twice_gives_one_answer(lab: Lab, transport: str) 
     _, out = dig(lab, f"@{SERVER}", "twice.lab", "A", f"+{'' if extra else 'no'}tcp")
     rc, data, _ = ours(lab, "twice.lab", "--server", SERVER, *extra)
     assert (rc, data["status"]) == (0, "ok")
-    assert [(r["name"], r["type"], r["value"]) for r in data["answers"]] == \
-        sorted(dig_answer(out)[1])
+    assert [(r["name"], r["type"], r["value"]) for r in data["answers"]] == sorted(
+        dig_answer(out)[1]
+    )
 
 
 def test_records_for_another_name_are_not_taken_for_the_answer(lab: Lab) -> None:
@@ -374,8 +450,7 @@ def test_records_for_another_name_are_not_taken_for_the_answer(lab: Lab) -> None
     assert dig_answer(out) == ("NOERROR", {("other.lab.", "A", "198.51.100.99")})
     rc, data, _ = ours(lab, "other-name.lab", "--server", SERVER)
     assert (rc, data["status"], data["answers"], data["chain"]) == (1, "nodata", [], [])
-    assert data["message"].endswith("; the answer section holds 1 record for other names, "
-                                    "ignored")
+    assert data["message"].endswith("; the answer section holds 1 record for other names, ignored")
 
 
 def test_a_flood_of_strays_is_counted_in_bounded_text(lab: Lab) -> None:
@@ -387,6 +462,7 @@ def test_a_flood_of_strays_is_counted_in_bounded_text(lab: Lab) -> None:
 
 
 # -- issue 17 item 4: hostile STUN servers -----------------------------------------------------
+
 
 def test_hostile_stun_answers_are_named_each_within_the_deadline(lab: Lab) -> None:
     args = [a for port in STUN_PORTS.values() for a in ("--stun", f"{SERVER}:{port}")]
@@ -401,19 +477,19 @@ def test_hostile_stun_answers_are_named_each_within_the_deadline(lab: Lab) -> No
     assert by_mode == {
         "short-attribute": "malformed STUN answer: address attribute shorter than 4 bytes",
         "overrun": "malformed STUN answer: attribute 0x0020 runs past the end of the message",
-        "wrong-family": "malformed STUN answer: IPv6 address attribute has 4 address bytes, "
-                        "not 16",
+        "wrong-family": "malformed STUN answer: IPv6 address attribute has 4 address bytes, not 16",
         "bad-family": "malformed STUN answer: address family 3 is neither IPv4 (1) nor IPv6 (2)",
         "other-family": None,
         "bad-fingerprint": "malformed STUN answer: FINGERPRINT does not match",
-        "echo": "the server sent our own Binding request back: an echo service, not a STUN "
-                "server",
+        "echo": "the server sent our own Binding request back: an echo service, not a STUN server",
         "wrong-txid": "timeout after 1.5 s: no answer to 2 Binding request(s); 2 unrelated or "
-                      "unparsable datagram(s) ignored",
+        "unparsable datagram(s) ignored",
         "normal": None,
     }
     client = lab.addr("client")
     assert data["public"] == ["2001:db8:ffff::1", client]  # in the order of the sources
-    assert f"{SERVER}:{STUN_PORTS['other-family']} answered a request from IPv4 address " \
-        f"{client} with IPv6 address 2001:db8:ffff::1: a translator (NAT64, SIIT) is on the " \
+    assert (
+        f"{SERVER}:{STUN_PORTS['other-family']} answered a request from IPv4 address "
+        f"{client} with IPv6 address 2001:db8:ffff::1: a translator (NAT64, SIIT) is on the "
         "way, or the server answers wrongly" in data["notes"]
+    )

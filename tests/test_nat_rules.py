@@ -33,10 +33,16 @@ def test_a_comment_carries_the_whole_forward(spec: ForwardSpec) -> None:
     assert parse_comment(comment) == (7, spec)
 
 
-@pytest.mark.parametrize("comment", [
-    "", "netladder", "netladder id=x proto=tcp port=1 to=:2", "someone else's rule",
-    "netladder id=1 proto=sctp port=1 to=:2",
-])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "",
+        "netladder",
+        "netladder id=x proto=tcp port=1 to=:2",
+        "someone else's rule",
+        "netladder id=1 proto=sctp port=1 to=:2",
+    ],
+)
 def test_other_comments_are_not_forwards(comment: str) -> None:
     assert parse_comment(comment) is None
 
@@ -44,9 +50,11 @@ def test_other_comments_are_not_forwards(comment: str) -> None:
 def test_a_redirect_is_one_rule_in_prerouting_only_for_local_traffic() -> None:
     script = build_add_script(1, REDIRECT)
     rules = [ln for ln in script.splitlines() if ln.startswith("add rule")]
-    assert rules == ['add rule inet netladder prerouting fib daddr type local tcp dport 80 '
-                     'counter redirect to :8080 '
-                     'comment "netladder id=1 proto=tcp port=80 to=:8080"']
+    assert rules == [
+        "add rule inet netladder prerouting fib daddr type local tcp dport 80 "
+        "counter redirect to :8080 "
+        'comment "netladder id=1 proto=tcp port=80 to=:8080"'
+    ]
     # The table and its chains come first and are idempotent (`add`), at the standard priorities.
     assert script.startswith("add table inet netladder\n")
     assert "add chain inet netladder prerouting { type nat hook prerouting priority -100;" in script
@@ -61,10 +69,14 @@ def test_local_adds_the_output_hook() -> None:
 
 def test_dnat_masquerades_only_what_it_translated() -> None:
     script = build_add_script(3, DNAT)
-    assert ("add rule inet netladder prerouting meta nfproto ipv4 fib daddr type local tcp dport "
-            "8022 counter dnat ip to 198.51.100.10:22") in script
-    assert ("postrouting meta nfproto ipv4 ct status dnat ip daddr 198.51.100.10 tcp dport 22 "
-            "ct original proto-dst 8022 counter masquerade") in script
+    assert (
+        "add rule inet netladder prerouting meta nfproto ipv4 fib daddr type local tcp dport "
+        "8022 counter dnat ip to 198.51.100.10:22"
+    ) in script
+    assert (
+        "postrouting meta nfproto ipv4 ct status dnat ip daddr 198.51.100.10 tcp dport 22 "
+        "ct original proto-dst 8022 counter masquerade"
+    ) in script
     v6 = build_add_script(4, DNAT6)
     assert "dnat ip6 to [2001:db8:3::2]:22" in v6
     assert " output meta nfproto ipv6 " in v6
@@ -73,7 +85,8 @@ def test_dnat_masquerades_only_what_it_translated() -> None:
 def test_the_iptables_equivalent_is_the_seed_form() -> None:
     assert iptables_equivalent(1, REDIRECT)[0] == (
         "iptables -t nat -A PREROUTING -p tcp --dport 80 -m addrtype --dst-type LOCAL -m comment "
-        "--comment 'netladder id=1 proto=tcp port=80 to=:8080' -j REDIRECT --to-ports 8080")
+        "--comment 'netladder id=1 proto=tcp port=80 to=:8080' -j REDIRECT --to-ports 8080"
+    )
     dnat = iptables_equivalent(1, DNAT)
     assert any("-j DNAT --to-destination 198.51.100.10:22" in c for c in dnat)
     assert any("-j MASQUERADE" in c for c in dnat)
@@ -85,13 +98,28 @@ def _table(family: str, name: str, handle: int) -> dict[str, Any]:
 
 
 def _chain(family: str, table: str, name: str, hook: str, prio: int) -> dict[str, Any]:
-    return {"chain": {"family": family, "table": table, "name": name, "handle": 1, "type": "nat",
-                      "hook": hook, "prio": prio, "policy": "accept"}}
+    return {
+        "chain": {
+            "family": family,
+            "table": table,
+            "name": name,
+            "handle": 1,
+            "type": "nat",
+            "hook": hook,
+            "prio": prio,
+            "policy": "accept",
+        }
+    }
 
 
 def _dport(proto: str, right: Any) -> dict[str, Any]:
-    return {"match": {"op": "==", "left": {"payload": {"protocol": proto, "field": "dport"}},
-                      "right": right}}
+    return {
+        "match": {
+            "op": "==",
+            "left": {"payload": {"protocol": proto, "field": "dport"}},
+            "right": right,
+        }
+    }
 
 
 def _counter(packets: int) -> dict[str, Any]:
@@ -102,32 +130,78 @@ def ruleset_doc(ours_first: bool = True) -> dict[str, Any]:
     ours_handle, theirs_handle = (1, 2) if ours_first else (2, 1)
     comment = comment_for(1, REDIRECT)
     dnat_comment = comment_for(2, DNAT)
-    return {"nftables": [
-        {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
-        _table("inet", "netladder", ours_handle),
-        _chain("inet", "netladder", "prerouting", "prerouting", -100),
-        _chain("inet", "netladder", "output", "output", -100),
-        _chain("inet", "netladder", "postrouting", "postrouting", 100),
-        {"rule": {"family": "inet", "table": "netladder", "chain": "prerouting", "handle": 4,
-                  "comment": comment, "expr": [_dport("tcp", 80), _counter(3),
-                                               {"redirect": {"port": 8080}}]}},
-        {"rule": {"family": "inet", "table": "netladder", "chain": "prerouting", "handle": 5,
-                  "comment": dnat_comment, "expr": [_dport("tcp", 8022), _counter(1),
-                                                    {"dnat": {"family": "ip", "addr":
-                                                              "198.51.100.10", "port": 22}}]}},
-        {"rule": {"family": "inet", "table": "netladder", "chain": "postrouting", "handle": 6,
-                  "comment": dnat_comment, "expr": [_counter(1), {"masquerade": None}]}},
-        _table("ip", "nat", theirs_handle),
-        _chain("ip", "nat", "PREROUTING", "prerouting", -100),
-        {"rule": {"family": "ip", "table": "nat", "chain": "PREROUTING", "handle": 2,
-                  "expr": [_dport("tcp", 80), _counter(0),
-                           {"xt": {"type": "target", "name": "REDIRECT"}}]}},
-        _table("inet", "fw", 3),
-        _chain("inet", "fw", "pre", "prerouting", -150),
-        {"rule": {"family": "inet", "table": "fw", "chain": "pre", "handle": 7,
-                  "expr": [_dport("udp", {"set": [53, {"range": [5000, 5010]}]}),
-                           {"dnat": {"family": "ip", "addr": "198.51.100.66"}}]}},
-    ]}
+    return {
+        "nftables": [
+            {"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+            _table("inet", "netladder", ours_handle),
+            _chain("inet", "netladder", "prerouting", "prerouting", -100),
+            _chain("inet", "netladder", "output", "output", -100),
+            _chain("inet", "netladder", "postrouting", "postrouting", 100),
+            {
+                "rule": {
+                    "family": "inet",
+                    "table": "netladder",
+                    "chain": "prerouting",
+                    "handle": 4,
+                    "comment": comment,
+                    "expr": [_dport("tcp", 80), _counter(3), {"redirect": {"port": 8080}}],
+                }
+            },
+            {
+                "rule": {
+                    "family": "inet",
+                    "table": "netladder",
+                    "chain": "prerouting",
+                    "handle": 5,
+                    "comment": dnat_comment,
+                    "expr": [
+                        _dport("tcp", 8022),
+                        _counter(1),
+                        {"dnat": {"family": "ip", "addr": "198.51.100.10", "port": 22}},
+                    ],
+                }
+            },
+            {
+                "rule": {
+                    "family": "inet",
+                    "table": "netladder",
+                    "chain": "postrouting",
+                    "handle": 6,
+                    "comment": dnat_comment,
+                    "expr": [_counter(1), {"masquerade": None}],
+                }
+            },
+            _table("ip", "nat", theirs_handle),
+            _chain("ip", "nat", "PREROUTING", "prerouting", -100),
+            {
+                "rule": {
+                    "family": "ip",
+                    "table": "nat",
+                    "chain": "PREROUTING",
+                    "handle": 2,
+                    "expr": [
+                        _dport("tcp", 80),
+                        _counter(0),
+                        {"xt": {"type": "target", "name": "REDIRECT"}},
+                    ],
+                }
+            },
+            _table("inet", "fw", 3),
+            _chain("inet", "fw", "pre", "prerouting", -150),
+            {
+                "rule": {
+                    "family": "inet",
+                    "table": "fw",
+                    "chain": "pre",
+                    "handle": 7,
+                    "expr": [
+                        _dport("udp", {"set": [53, {"range": [5000, 5010]}]}),
+                        {"dnat": {"family": "ip", "addr": "198.51.100.66"}},
+                    ],
+                }
+            },
+        ]
+    }
 
 
 TEXT = """table inet netladder { # handle 1
@@ -161,7 +235,11 @@ def test_foreign_nat_rules_are_listed_read_only_with_their_text() -> None:
     ruleset = parse_ruleset(ruleset_doc(), parse_ruleset_text(TEXT))
     iptables, fw = ruleset.foreign
     assert (iptables.family, iptables.table, iptables.statement, iptables.target) == (
-        "ip", "nat", "xt", "REDIRECT")
+        "ip",
+        "nat",
+        "xt",
+        "REDIRECT",
+    )
     assert iptables.text == "tcp dport 80 counter redirect to :8080"
     assert iptables.ports == ((80, 80),) and iptables.protos == ("tcp",)
     assert fw.ports == ((53, 53), (5000, 5010)) and fw.catches("udp", 5005)
@@ -199,18 +277,34 @@ def test_an_add_reserves_its_id_and_a_delete_releases_it() -> None:
     # `create`, not `add`: it fails when the id is taken, and the transaction with it.
     assert "create element inet netladder ids { 5 }\n" in script
     doc = ruleset_doc()
-    doc["nftables"].append({"set": {"family": "inet", "table": "netladder", "name": "ids",
-                                    "type": "mark", "handle": 9, "elem": [1, 2, 7]}})
+    doc["nftables"].append(
+        {
+            "set": {
+                "family": "inet",
+                "table": "netladder",
+                "name": "ids",
+                "type": "mark",
+                "handle": 9,
+                "elem": [1, 2, 7],
+            }
+        }
+    )
     ruleset = parse_ruleset(doc)
     assert ruleset.ids == {1, 2, 7} and next_id(ruleset) == 8
-    assert build_delete_script(ruleset, [2]).endswith(
-        "delete element inet netladder ids { 2 }\n")
+    assert build_delete_script(ruleset, [2]).endswith("delete element inet netladder ids { 2 }\n")
 
 
 def test_a_catch_all_jump_is_not_a_shadow_but_a_jump_for_the_port_is() -> None:
     doc = ruleset_doc(ours_first=True)
-    jump: dict[str, Any] = {"rule": {"family": "ip", "table": "nat", "chain": "PREROUTING",
-                                     "handle": 9, "expr": [{"jump": {"target": "DOCKER"}}]}}
+    jump: dict[str, Any] = {
+        "rule": {
+            "family": "ip",
+            "table": "nat",
+            "chain": "PREROUTING",
+            "handle": 9,
+            "expr": [{"jump": {"target": "DOCKER"}}],
+        }
+    }
     doc["nftables"][10] = jump  # instead of the REDIRECT
     assert shadowing(parse_ruleset(doc), REDIRECT) == ()
     jump["rule"]["expr"].insert(0, _dport("tcp", 80))
@@ -222,20 +316,26 @@ def test_deleting_the_last_forward_deletes_the_table() -> None:
     ruleset = parse_ruleset(ruleset_doc())
     assert build_delete_script(ruleset, [2]) == (
         "delete rule inet netladder prerouting handle 5\n"
-        "delete rule inet netladder postrouting handle 6\n")
+        "delete rule inet netladder postrouting handle 6\n"
+    )
     assert build_delete_script(ruleset, [1, 2]) == "delete table inet netladder\n"
     assert build_delete_script(ruleset, None) == "delete table inet netladder\n"
     assert build_delete_script(parse_ruleset({"nftables": []}), None) == ""
 
 
-@pytest.mark.parametrize(("stderr", "expected"), [
-    ("/dev/stdin:2:1-95: Error: Could not process rule: Operation not supported\n"
-     "add chain inet netladder prerouting { ... }\n^^^^^^^^",
-     "nft refused 'add chain inet netladder prerouting': Could not process rule: Operation not "
-     "supported (nothing was applied)"),
-    ("Error: syntax error, unexpected junk", "nft: Error: syntax error, unexpected junk"),
-    ("", "nft failed (exit 1)"),
-])
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (
+            "/dev/stdin:2:1-95: Error: Could not process rule: Operation not supported\n"
+            "add chain inet netladder prerouting { ... }\n^^^^^^^^",
+            "nft refused 'add chain inet netladder prerouting': Could not process rule: "
+            "Operation not supported (nothing was applied)",
+        ),
+        ("Error: syntax error, unexpected junk", "nft: Error: syntax error, unexpected junk"),
+        ("", "nft failed (exit 1)"),
+    ],
+)
 def test_an_nft_error_is_one_line_naming_the_script_line(stderr: str, expected: str) -> None:
     from netladder.nat.nft import describe_error
 

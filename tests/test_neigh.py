@@ -22,8 +22,9 @@ WRONG_MAC = WrongArp("client", "r1").mac
 
 
 def ping(lab: Lab, node: str, target: str) -> int:
-    return lab.exec(node, ["ping", "-n", "-c", "2", "-i", "0.1", "-W", "0.5", target],
-                    check=False).returncode
+    return lab.exec(
+        node, ["ping", "-n", "-c", "2", "-i", "0.1", "-W", "0.5", target], check=False
+    ).returncode
 
 
 def check(lab: Lab, *args: str) -> tuple[int, dict[str, Any]]:
@@ -35,8 +36,9 @@ def test_the_table_agrees_with_ip_neigh_and_marks_the_default_gateway(chain_lab:
     assert ping(chain_lab, "client", "203.0.113.1") == 0
     assert ping(chain_lab, "client", "2001:db8:1::1") == 0
     doc = json.loads(chain_lab.netladder("client", "neigh", "--json").stdout)
-    anchor = json.loads(chain_lab.exec("client", ["ip", "-j", "neigh", "show", "nud",
-                                                  "all"]).stdout)
+    anchor = json.loads(
+        chain_lab.exec("client", ["ip", "-j", "neigh", "show", "nud", "all"]).stdout
+    )
     ours = {(e["address"], e["mac"], e["iface"]) for e in doc["entries"]}
     assert ours == {(a["dst"], a.get("lladdr"), a["dev"]) for a in anchor}
     states = {e["address"]: e["state"] for e in doc["entries"]}
@@ -63,12 +65,14 @@ def test_wrong_gateway_mac_is_named_as_the_cause(chain_lab: Lab) -> None:
         assert gateway["fix"] == "ip neigh del 203.0.113.1 dev to-r1"
         human = chain_lab.netladder("client", "neigh", "--check", server)
         assert human.returncode == 1
-        assert (f"L2 broken: the ARP entry for 203.0.113.1 is {WRONG_MAC} (PERMANENT), but "
-                f"203.0.113.1 answers from {r1_mac}; every off-link destination is affected"
-                ) in human.stdout
+        assert (
+            f"L2 broken: the ARP entry for 203.0.113.1 is {WRONG_MAC} (PERMANENT), but "
+            f"203.0.113.1 answers from {r1_mac}; every off-link destination is affected"
+        ) in human.stdout
         # iputils arping agrees on which MAC really answers.
-        arping = chain_lab.exec("client", ["arping", "-c", "1", "-w", "1", "-I", "to-r1",
-                                           "203.0.113.1"], check=False).stdout
+        arping = chain_lab.exec(
+            "client", ["arping", "-c", "1", "-w", "1", "-I", "to-r1", "203.0.113.1"], check=False
+        ).stdout
         assert f"[{r1_mac.upper()}]" in arping
         chain_lab.exec("client", gateway["fix"].split())  # the fix it names
         assert ping(chain_lab, "client", server) == 0
@@ -93,20 +97,33 @@ def test_wrong_ipv6_gateway_mac_is_named_the_same_way(chain_lab: Lab) -> None:
 
 
 def test_a_stale_entry_with_the_wrong_mac_is_caught_too(chain_lab: Lab) -> None:
-    chain_lab.exec("client", ["ip", "neigh", "replace", "203.0.113.1", "lladdr", WRONG_MAC,
-                              "dev", "to-r1", "nud", "stale"])
+    chain_lab.exec(
+        "client",
+        [
+            "ip",
+            "neigh",
+            "replace",
+            "203.0.113.1",
+            "lladdr",
+            WRONG_MAC,
+            "dev",
+            "to-r1",
+            "nud",
+            "stale",
+        ],
+    )
     try:
         code, doc = check(chain_lab, "203.0.113.1")
         c = doc["checks"][0]
         assert code == 1 and c["verdict"] == "mismatch" and c["table_state"] == "STALE"
     finally:
-        chain_lab.exec("client", ["ip", "neigh", "del", "203.0.113.1", "dev", "to-r1"],
-                       check=False)
+        chain_lab.exec("client", ["ip", "neigh", "del", "203.0.113.1", "dev", "to-r1"], check=False)
 
 
 def test_an_unanswering_gateway_is_reported_as_such(chain_lab: Lab) -> None:
-    script = ("table arp nl_l2_test {\n chain in { type filter hook input priority 0; "
-              "policy drop; }\n}\n")
+    script = (
+        "table arp nl_l2_test {\n chain in { type filter hook input priority 0; policy drop; }\n}\n"
+    )
     chain_lab.exec("r1", ["nft", "-f", "-"], input=script)
     try:
         code, doc = check(chain_lab, "198.51.100.10")
@@ -115,13 +132,15 @@ def test_an_unanswering_gateway_is_reported_as_such(chain_lab: Lab) -> None:
     c = doc["checks"][0]
     assert code == 1 and c["verdict"] == "no_answer" and c["live_macs"] == []
     assert c["summary"].startswith(
-        "L2 broken: the default gateway 203.0.113.1 does not answer ARP on to-r1")
+        "L2 broken: the default gateway 203.0.113.1 does not answer ARP on to-r1"
+    )
 
 
 def test_a_silent_on_link_address_is_no_answer_without_a_single_cause(chain_lab: Lab) -> None:
     result = chain_lab.netladder("lan3", "neigh", "--check", "198.51.100.100", "--json")
-    anchor = chain_lab.exec("lan3", ["arping", "-c", "1", "-w", "1", "-I", "lan",
-                                     "198.51.100.100"], check=False)
+    anchor = chain_lab.exec(
+        "lan3", ["arping", "-c", "1", "-w", "1", "-I", "lan", "198.51.100.100"], check=False
+    )
     assert anchor.returncode == 1 and result.returncode == 1
     (c,) = json.loads(result.stdout)["checks"]
     assert c["verdict"] == "no_answer" and c["live_macs"] == [] and not c["via_gateway"]
@@ -132,36 +151,51 @@ def test_the_table_works_unprivileged_and_the_check_says_what_it_needs(chain_lab
     table = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "--json"], check=False)
     assert table.returncode == 0, table.stderr
     assert json.loads(table.stdout)["entries"] is not None
-    watched = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "watch", "--duration",
-                                        "0.3", "--json"], check=False)
+    watched = chain_lab.exec(
+        "client",
+        [*UNPRIVILEGED, *CLI, "neigh", "watch", "--duration", "0.3", "--json"],
+        check=False,
+    )
     assert watched.returncode == 0 and json.loads(watched.stdout)["events"] == []
     checked = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "--check"], check=False)
     assert checked.returncode == 3 and "CAP_NET_RAW" in checked.stderr
 
 
-@pytest.mark.parametrize("argv", [
-    ["--check", "198.51.100.10", "--json"],
-    ["--check", "--json", "198.51.100.10"],
-    ["--json", "--check", "198.51.100.10"],
-    ["--check", "-I", "to-r1", "--json", "198.51.100.10"],
-    ["198.51.100.10", "--check", "--json", "-I", "to-r1"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--check", "198.51.100.10", "--json"],
+        ["--check", "--json", "198.51.100.10"],
+        ["--json", "--check", "198.51.100.10"],
+        ["--check", "-I", "to-r1", "--json", "198.51.100.10"],
+        ["198.51.100.10", "--check", "--json", "-I", "to-r1"],
+    ],
+)
 def test_the_check_takes_its_target_in_any_order(chain_lab: Lab, argv: list[str]) -> None:
     result = chain_lab.netladder("client", "neigh", *argv)
     assert result.returncode == 0, result.stderr
     (c,) = json.loads(result.stdout)["checks"]
     assert (c["target"], c["neighbour"], c["iface"]) == ("198.51.100.10", "203.0.113.1", "to-r1")
     # The live reply is the gateway's MAC, as arping sees it.
-    anchor = chain_lab.exec("client", ["arping", "-c", "1", "-w", "1", "-I", "to-r1",
-                                       "203.0.113.1"], check=False).stdout
+    anchor = chain_lab.exec(
+        "client", ["arping", "-c", "1", "-w", "1", "-I", "to-r1", "203.0.113.1"], check=False
+    ).stdout
     assert c["verdict"] == "ok" and [m.upper() for m in c["live_macs"]] == re.findall(
-        r"\[([0-9A-F:]{17})\]", anchor)
+        r"\[([0-9A-F:]{17})\]", anchor
+    )
 
 
-@pytest.mark.parametrize("argv", [["neigh", "-I", "nosuchif0"], ["neigh", "--check", "bogus"],
-                                  ["neigh", "--check", "198.51.100.10", "198.51.100.9"],
-                                  ["neigh", "198.51.100.10"],
-                                  ["neigh", "sideways"], ["neigh", "--count", "2"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["neigh", "-I", "nosuchif0"],
+        ["neigh", "--check", "bogus"],
+        ["neigh", "--check", "198.51.100.10", "198.51.100.9"],
+        ["neigh", "198.51.100.10"],
+        ["neigh", "sideways"],
+        ["neigh", "--count", "2"],
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(chain_lab: Lab, argv: list[str]) -> None:
     result = chain_lab.netladder("client", *argv)
     assert result.returncode == 2, result.stderr
@@ -174,19 +208,27 @@ def test_watch_reports_a_mac_change_and_the_flip_flop_back(chain_lab: Lab) -> No
     other = "02:00:5e:00:53:42"
     assert ping(chain_lab, "r1", lan2) == 0  # r1 knows lan2 before the watch starts
     chain_lab.exec("r1", ["ip", "neigh", "flush", "dev", "lan", "to", lan3])
-    watcher = chain_lab.popen("r1", [*CLI, "neigh", "watch", "-I", "lan", "--json", "--count",
-                                     "3", "--duration", "20"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watcher = chain_lab.popen(
+        "r1",
+        [*CLI, "neigh", "watch", "-I", "lan", "--json", "--count", "3", "--duration", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert watcher.stderr is not None
         assert "watching neighbour changes on lan" in watcher.stderr.readline()
 
         def garp() -> None:  # a gratuitous ARP makes r1 take lan2's MAC as it is now
-            chain_lab.exec("lan2", ["arping", "-U", "-c", "1", "-w", "0", "-I", "lan", lan2],
-                           check=False)
+            chain_lab.exec(
+                "lan2", ["arping", "-U", "-c", "1", "-w", "0", "-I", "lan", lan2], check=False
+            )
 
-        chain_lab.exec("lan3", ["arping", "-c", "1", "-w", "1", "-I", "lan",
-                                chain_lab.addr_on("r1", "lan")], check=False)
+        chain_lab.exec(
+            "lan3",
+            ["arping", "-c", "1", "-w", "1", "-I", "lan", chain_lab.addr_on("r1", "lan")],
+            check=False,
+        )
         chain_lab.exec("lan2", ["ip", "link", "set", "lan", "address", other])
         garp()
         chain_lab.exec("lan2", ["ip", "link", "set", "lan", "address", original])
@@ -198,8 +240,7 @@ def test_watch_reports_a_mac_change_and_the_flip_flop_back(chain_lab: Lab) -> No
             watcher.kill()
             watcher.wait()
     assert watcher.returncode == 0
-    events = [(e["kind"], e["address"], e["mac"], e["old_mac"])
-              for e in json.loads(out)["events"]]
+    events = [(e["kind"], e["address"], e["mac"], e["old_mac"]) for e in json.loads(out)["events"]]
     assert events == [
         ("new station", lan3, chain_lab.mac("lan3", "lan"), None),
         ("changed ethernet address", lan2, other, original),
@@ -232,11 +273,16 @@ def rungs(lab: Lab, target: str, *prefix: str, node: str = "client") -> list[dic
 
 
 def test_diagnose_rungs_name_the_wrong_gateway_mac_and_warn_when_unprivileged(
-        chain_lab: Lab) -> None:
+    chain_lab: Lab,
+) -> None:
     server = chain_lab.addr("server")
     route, l2 = rungs(chain_lab, server)
     assert (route["layer"], route["status"], l2["layer"], l2["status"]) == (
-        "route", "pass", "l2", "pass")
+        "route",
+        "pass",
+        "l2",
+        "pass",
+    )
     assert route["summary"] == "via gateway 203.0.113.1 on to-r1 (route default)"
     with chain_lab.fault(WrongArp("client", "r1")):
         _, l2 = rungs(chain_lab, server)

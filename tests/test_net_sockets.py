@@ -36,8 +36,9 @@ sys.exit(1)
 
 
 def probe(lab: Lab, kind: str, version: int, target: str, ttl: int = 64) -> dict[str, object]:
-    result = lab.exec("client", [sys.executable, "-c", PROBE, kind, str(version), target,
-                                 str(ttl)], check=False)
+    result = lab.exec(
+        "client", [sys.executable, "-c", PROBE, kind, str(version), target, str(ttl)], check=False
+    )
     assert result.returncode == 0, result.stderr
     doc: dict[str, object] = json.loads(result.stdout)
     return doc
@@ -76,10 +77,15 @@ def test_raw_socket_sees_time_exceeded_with_the_quoted_probe(chain_lab: Lab) -> 
 
 
 def test_neither_socket_permitted_is_an_environment_error(chain_lab: Lab) -> None:
-    code = ("from netladder.cli import _print_error; from netladder.errors import EnvError\n"
-            "from netladder.net.sockets import open_icmp\n"
-            "try:\n    open_icmp(4)\nexcept EnvError as e:\n    print(e); raise SystemExit(3)\n")
-    result = chain_lab.exec("client", ["setpriv", "--inh-caps=-all", "--bounding-set=-all",
-                                       sys.executable, "-c", code], check=False)
+    code = (
+        "from netladder.cli import _print_error; from netladder.errors import EnvError\n"
+        "from netladder.net.sockets import open_icmp\n"
+        "try:\n    open_icmp(4)\nexcept EnvError as e:\n    print(e); raise SystemExit(3)\n"
+    )
+    result = chain_lab.exec(
+        "client",
+        ["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-c", code],
+        check=False,
+    )
     assert result.returncode == 3, result.stderr
     assert "ping_group_range" in result.stdout and "CAP_NET_RAW" in result.stdout

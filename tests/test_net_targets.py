@@ -10,18 +10,41 @@ from netladder.errors import UsageError
 from netladder.net.targets import check_host, literal, resolve, resolve_async, split_host_port
 
 
-@pytest.mark.parametrize("text", [
-    "198.51.100.10", "2001:db8::1", "[2001:db8::1]", "fe80::1%eth0", "www.lab", "www.lab.",
-    "a-b.example", "_dmarc.example", "localhost",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "198.51.100.10",
+        "2001:db8::1",
+        "[2001:db8::1]",
+        "fe80::1%eth0",
+        "www.lab",
+        "www.lab.",
+        "a-b.example",
+        "_dmarc.example",
+        "localhost",
+    ],
+)
 def test_addresses_and_host_names_are_accepted(text: str) -> None:
     assert check_host(text) == text
 
 
-@pytest.mark.parametrize("text", [
-    "", "300.1.2.3", "1.2.3", "a b", "-x", ".lab", "lab..x", "ex!ample", "٢٢.lab", "a" * 64,
-    ".".join(["a" * 60] * 5), "ünicode.lab",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "300.1.2.3",
+        "1.2.3",
+        "a b",
+        "-x",
+        ".lab",
+        "lab..x",
+        "ex!ample",
+        "٢٢.lab",
+        "a" * 64,
+        ".".join(["a" * 60] * 5),
+        "ünicode.lab",
+    ],
+)
 def test_what_is_neither_an_address_nor_a_name_is_bad_input(text: str) -> None:
     with pytest.raises(UsageError):
         check_host(text)
@@ -29,8 +52,7 @@ def test_what_is_neither_an_address_nor_a_name_is_bad_input(text: str) -> None:
 
 def test_a_literal_is_normalised_and_keeps_its_scope() -> None:
     t = resolve("2001:DB8:0::1")
-    assert (t.name, t.address, t.version, t.is_literal) == ("2001:DB8:0::1", "2001:db8::1", 6,
-                                                            True)
+    assert (t.name, t.address, t.version, t.is_literal) == ("2001:DB8:0::1", "2001:db8::1", 6, True)
     t = resolve("[fe80::1%lo]")
     assert (t.address, t.scope) == ("fe80::1", "lo")
     assert resolve("198.51.100.10").name == "198.51.100.10"

@@ -83,8 +83,11 @@ def dgram_allowed(chain_lab: Lab) -> Iterator[None]:
 def test_statistics_equal_iputils_on_the_same_link(chain_lab: Lab) -> None:
     mine = ours(chain_lab, "-c", "10", "-i", "0.02", SERVER)
     theirs = iputils(chain_lab, "-c", "10", "-i", "0.02", SERVER)
-    assert (mine["transmitted"], mine["received"], mine["loss_percent"]) == \
-        iputils_counts(theirs) == (10, 10, 0.0)
+    assert (
+        (mine["transmitted"], mine["received"], mine["loss_percent"])
+        == iputils_counts(theirs)
+        == (10, 10, 0.0)
+    )
     assert mine["exit"] == 0 and mine["reply_ttls"] == [62] and mine["socket"] == "raw"
     assert len(mine["samples"]) == 10
     # Sub-millisecond RTTs on a shared, busy machine: the same order of magnitude is all that
@@ -99,15 +102,18 @@ def test_human_output_has_iputils_lines_and_summary(chain_lab: Lab) -> None:
     assert re.fullmatch(rf"64 bytes from {SERVER}: icmp_seq=1 ttl=62 time=\d+\.\d+ ms", lines[1])
     assert f"--- {SERVER} ping statistics ---" in lines
     assert re.search(r"^2 packets transmitted, 2 received, 0% packet loss, time \d+ms$", out, re.M)
-    assert re.search(r"^rtt min/avg/max/mdev = \d+\.\d{3}/\d+\.\d{3}/\d+\.\d{3}/\d+\.\d{3} ms$",
-                     out, re.M)
+    assert re.search(
+        r"^rtt min/avg/max/mdev = \d+\.\d{3}/\d+\.\d{3}/\d+\.\d{3}/\d+\.\d{3} ms$", out, re.M
+    )
 
 
 def _every_fourth_echo_dropped(lab: Lab) -> Any:
     """Deterministic loss: the server drops every 4th echo request (numgen inc), so any 8
     consecutive probes lose exactly 2 — the same loss for both tools."""
-    script = ("table inet nltestloss {\n chain c {\n  type filter hook input priority -150;\n"
-              "  icmp type echo-request numgen inc mod 4 == 0 drop\n }\n}\n")
+    script = (
+        "table inet nltestloss {\n chain c {\n  type filter hook input priority -150;\n"
+        "  icmp type echo-request numgen inc mod 4 == 0 drop\n }\n}\n"
+    )
     lab.exec("server", ["nft", "-f", "-"], input=script)
     return lambda: lab.exec("server", ["nft", "delete", "table", "inet", "nltestloss"])
 
@@ -119,8 +125,11 @@ def test_same_loss_as_iputils_with_packet_loss_injected(chain_lab: Lab) -> None:
         theirs = iputils(chain_lab, "-c", "8", "-i", "0.02", "-W", "1", SERVER)
     finally:
         undo()
-    assert (mine["transmitted"], mine["received"], mine["loss_percent"]) == \
-        iputils_counts(theirs) == (8, 6, 25.0)
+    assert (
+        (mine["transmitted"], mine["received"], mine["loss_percent"])
+        == iputils_counts(theirs)
+        == (8, 6, 25.0)
+    )
     assert mine["exit"] == 0
 
 
@@ -158,8 +167,9 @@ def test_no_route_at_the_router_is_net_unreachable_from_that_router(chain_lab: L
 
 
 @pytest.mark.parametrize(("ttl", "router"), [("1", "203.0.113.1"), ("2", "203.0.113.6")])
-def test_small_ttl_is_time_exceeded_from_the_right_hop(chain_lab: Lab, ttl: str,
-                                                        router: str) -> None:
+def test_small_ttl_is_time_exceeded_from_the_right_hop(
+    chain_lab: Lab, ttl: str, router: str
+) -> None:
     out = chain_lab.netladder("client", "ping", "-c", "1", "-t", ttl, SERVER).stdout
     theirs = iputils(chain_lab, "-c", "1", "-t", ttl, SERVER)
     line = f"From {router} icmp_seq=1 Time to live exceeded"
@@ -168,8 +178,20 @@ def test_small_ttl_is_time_exceeded_from_the_right_hop(chain_lab: Lab, ttl: str,
 
 @pytest.mark.usefixtures("dgram_allowed")
 def test_unprivileged_datagram_socket_works_without_cap_net_raw(chain_lab: Lab) -> None:
-    argv = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-m",
-            "netladder", "ping", "--json", "-c", "2", "-i", "0.05"]
+    argv = [
+        "setpriv",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        sys.executable,
+        "-m",
+        "netladder",
+        "ping",
+        "--json",
+        "-c",
+        "2",
+        "-i",
+        "0.05",
+    ]
     result = chain_lab.exec("client", [*argv, SERVER], check=False)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)["targets"][0]
@@ -182,9 +204,22 @@ def test_unprivileged_datagram_socket_works_without_cap_net_raw(chain_lab: Lab) 
 
 
 def test_neither_socket_permitted_exits_3_naming_both_remedies(chain_lab: Lab) -> None:
-    result = chain_lab.exec("client", ["setpriv", "--inh-caps=-all", "--bounding-set=-all",
-                                       sys.executable, "-m", "netladder", "ping", "-c", "1",
-                                       SERVER], check=False)
+    result = chain_lab.exec(
+        "client",
+        [
+            "setpriv",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            sys.executable,
+            "-m",
+            "netladder",
+            "ping",
+            "-c",
+            "1",
+            SERVER,
+        ],
+        check=False,
+    )
     assert result.returncode == 3
     assert "ping_group_range" in result.stderr and "CAP_NET_RAW" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -212,8 +247,16 @@ def test_several_targets_are_pinged_concurrently_with_a_summary_each(chain_lab: 
 def test_json_has_what_iputils_lacks(chain_lab: Lab) -> None:
     doc = ours(chain_lab, "-c", "5", "-i", "0.02", SERVER)
     rtt = doc["rtt"]
-    for key in ("min_ms", "avg_ms", "max_ms", "mdev_ms", "sd_ms", "median_ms", "p95_ms",
-                "jitter_ms"):
+    for key in (
+        "min_ms",
+        "avg_ms",
+        "max_ms",
+        "mdev_ms",
+        "sd_ms",
+        "median_ms",
+        "p95_ms",
+        "jitter_ms",
+    ):
         assert isinstance(rtt[key], float) and rtt[key] >= 0
     assert rtt["min_ms"] <= rtt["median_ms"] <= rtt["p95_ms"] <= rtt["max_ms"]
     assert [s["seq"] for s in doc["samples"]] == [1, 2, 3, 4, 5]
@@ -221,8 +264,12 @@ def test_json_has_what_iputils_lacks(chain_lab: Lab) -> None:
 
 
 def test_ctrl_c_prints_the_summary_and_exits_130(chain_lab: Lab) -> None:
-    proc = chain_lab.popen("client", [sys.executable, "-m", "netladder", "ping", "-i", "0.1",
-                                      SERVER], stdout=subprocess.PIPE, text=True)
+    proc = chain_lab.popen(
+        "client",
+        [sys.executable, "-m", "netladder", "ping", "-i", "0.1", SERVER],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
     # `ip netns exec` execs the command, so the pid is netladder's own.
     proc.send_signal(signal.SIGINT)
@@ -233,21 +280,28 @@ def test_ctrl_c_prints_the_summary_and_exits_130(chain_lab: Lab) -> None:
 
 
 @pytest.mark.usefixtures("lab_ok")  # inside scripts/isolated: the name lookup cannot leave
-@pytest.mark.parametrize("args", [
-    ["-c", "0", SERVER],
-    ["-i", "-1", SERVER],
-    ["-i", "nan", SERVER],
-    ["-s", "70000", SERVER],
-    ["-t", "0", SERVER],
-    ["-t", "256", SERVER],
-    ["300.1.2.3.4"],
-    ["no-such-host.invalid"],
-    ["-6", SERVER],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-c", "0", SERVER],
+        ["-i", "-1", SERVER],
+        ["-i", "nan", SERVER],
+        ["-s", "70000", SERVER],
+        ["-t", "0", SERVER],
+        ["-t", "256", SERVER],
+        ["300.1.2.3.4"],
+        ["no-such-host.invalid"],
+        ["-6", SERVER],
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
     # Not in a lab: bad input must be refused before anything is sent.
-    result = subprocess.run([sys.executable, "-m", "netladder", "ping", *args],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "netladder", "ping", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
@@ -268,8 +322,11 @@ def test_programmatic_api_tells_reachable_unreachable_and_silent(chain_lab: Lab)
     """What `diagnose` calls: an awaitable that returns the evidence, several at once."""
     with chain_lab.fault(BlockEcho("lan3")):
         ROUTE_ERRORS.spend(3)
-        result = chain_lab.exec("client", [sys.executable, "-c", API, SERVER, NO_ROUTE,
-                                           chain_lab.addr("lan3")], check=False)
+        result = chain_lab.exec(
+            "client",
+            [sys.executable, "-c", API, SERVER, NO_ROUTE, chain_lab.addr("lan3")],
+            check=False,
+        )
     assert result.returncode == 0, result.stderr
     reachable, unreachable, silent = json.loads(result.stdout)
     assert reachable["received"] == 3 and reachable["verdict"] == "reachable"
@@ -279,13 +336,17 @@ def test_programmatic_api_tells_reachable_unreachable_and_silent(chain_lab: Lab)
     assert silent["verdict"] == "silent" and silent["loss"] == 100
 
 
-@pytest.mark.parametrize("args", [
-    ["-c", "1", NO_ROUTE],
-    ["-c", "1", "-t", "2", "-6", "2001:db8:3::2"],
-    ["-c", "1", "-6", "2001:db8:99::1"],
-])
-def test_error_runs_print_what_iputils_prints_line_for_line(chain_lab: Lab,
-                                                            args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-c", "1", NO_ROUTE],
+        ["-c", "1", "-t", "2", "-6", "2001:db8:3::2"],
+        ["-c", "1", "-6", "2001:db8:99::1"],
+    ],
+)
+def test_error_runs_print_what_iputils_prints_line_for_line(
+    chain_lab: Lab, args: list[str]
+) -> None:
     def normal(text: str) -> str:
         return re.sub(r"time \d+ms", "time Tms", text)
 
@@ -304,10 +365,15 @@ def test_a_name_is_resolved_once_and_shown_as_iputils_shows_it() -> None:
         return re.sub(r"= [\d./]+ ms", "= R ms", text)
 
     # The isolated namespace's loopback: nothing leaves it.
-    mine = subprocess.run([sys.executable, "-m", "netladder", "ping", "-4", "-c", "1",
-                           "localhost"], capture_output=True, text=True, timeout=30)
-    theirs = subprocess.run(["ping", "-4", "-c", "1", "localhost"], capture_output=True,
-                            text=True, timeout=30)
+    mine = subprocess.run(
+        [sys.executable, "-m", "netladder", "ping", "-4", "-c", "1", "localhost"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    theirs = subprocess.run(
+        ["ping", "-4", "-c", "1", "localhost"], capture_output=True, text=True, timeout=30
+    )
     assert mine.returncode == theirs.returncode == 0
     assert normal(mine.stdout) == normal(theirs.stdout)
     assert "64 bytes from localhost (127.0.0.1): icmp_seq=1" in mine.stdout

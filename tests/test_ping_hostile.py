@@ -19,9 +19,11 @@ COUNT = 5
 def hostile_topology() -> Topology:
     return Topology(
         "hostile",
-        nodes=(Node("client"),
-               # The kernel stays quiet; the responder's raw socket answers instead.
-               Node("liar", sysctls={"net.ipv4.icmp_echo_ignore_all": "1"})),
+        nodes=(
+            Node("client"),
+            # The kernel stays quiet; the responder's raw socket answers instead.
+            Node("liar", sysctls={"net.ipv4.icmp_echo_ignore_all": "1"}),
+        ),
         links=(Link("liar", "client", "198.51.100.20/30"),),
         services=(Service("liar", "hostile-echo", 1),),
     )
@@ -34,8 +36,9 @@ def hostile_lab(lab_ok: None) -> Iterator[Lab]:
 
 
 def run(lab: Lab, *args: str) -> dict[str, Any]:
-    result = lab.netladder("client", "ping", "--json", "-c", str(COUNT), "-i", "0.1", *args,
-                           lab.addr("liar"))
+    result = lab.netladder(
+        "client", "ping", "--json", "-c", str(COUNT), "-i", "0.1", *args, lab.addr("liar")
+    )
     assert result.returncode == 0, result.stderr
     doc: dict[str, Any] = json.loads(result.stdout)["targets"][0]
     return doc
@@ -56,8 +59,12 @@ def test_the_responder_builds_every_kind_of_bad_reply() -> None:
 
 def test_raw_socket_counts_only_duplicates_and_corrupted(hostile_lab: Lab) -> None:
     doc = run(hostile_lab, "--socket", "raw")
-    assert (doc["transmitted"], doc["received"], doc["errors"], doc["loss_percent"]) == \
-        (COUNT, COUNT, 0, 0.0)
+    assert (doc["transmitted"], doc["received"], doc["errors"], doc["loss_percent"]) == (
+        COUNT,
+        COUNT,
+        0,
+        0.0,
+    )
     # The run ends at the last genuine reply, so the last probe's extras may not be read.
     assert COUNT - 1 <= doc["duplicates"] <= COUNT
     assert COUNT - 1 <= doc["corrupted"] <= COUNT
@@ -74,14 +81,19 @@ def test_datagram_socket_never_sees_corrupted_replies(hostile_lab: Lab) -> None:
     finally:
         hostile_lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"])
     # The kernel verifies checksums and filters identifiers for ping sockets.
-    assert (doc["socket"], doc["transmitted"], doc["received"], doc["corrupted"]) == \
-        ("dgram", COUNT, COUNT, 0)
+    assert (doc["socket"], doc["transmitted"], doc["received"], doc["corrupted"]) == (
+        "dgram",
+        COUNT,
+        COUNT,
+        0,
+    )
     assert COUNT - 1 <= doc["duplicates"] <= COUNT
 
 
 def test_human_output_marks_dup_and_bad_checksum(hostile_lab: Lab) -> None:
-    out = hostile_lab.netladder("client", "ping", "--socket", "raw", "-c", "2", "-i", "0.2",
-                                hostile_lab.addr("liar")).stdout
+    out = hostile_lab.netladder(
+        "client", "ping", "--socket", "raw", "-c", "2", "-i", "0.2", hostile_lab.addr("liar")
+    ).stdout
     assert "icmp_seq=1 ttl=64 time=" in out and "(DUP!)" in out and "(BAD CHECKSUM!)" in out
     assert "2 packets transmitted, 2 received, +" in out
     assert "198.51.100.250" not in out  # the spoofed source is not ours

@@ -24,8 +24,9 @@ OPEN = {22, 25, 80, 8080}
 
 @pytest.fixture(scope="module")
 def lab(chain_lab: Lab) -> Iterator[Lab]:
-    with chain_lab.fault(DropPort("server", 81), RejectPort("server", 82),
-                         DropPort("server", 9, "udp")):
+    with chain_lab.fault(
+        DropPort("server", 81), RejectPort("server", 82), DropPort("server", 9, "udp")
+    ):
         yield chain_lab
 
 
@@ -37,8 +38,9 @@ def expand(ranges: str) -> list[int]:
     return ports
 
 
-def ours(lab: Lab, target: str, ports: str, *flags: str
-         ) -> tuple[dict[int, tuple[str, str]], dict[str, Any]]:
+def ours(
+    lab: Lab, target: str, ports: str, *flags: str
+) -> tuple[dict[int, tuple[str, str]], dict[str, Any]]:
     result = lab.netladder("client", "port", target, ports, *flags, "--json", timeout=60)
     assert result.returncode in (0, 1), result.stderr
     doc = json.loads(result.stdout)
@@ -50,8 +52,11 @@ def ours(lab: Lab, target: str, ports: str, *flags: str
 
 
 def nmap(lab: Lab, target: str, ports: str, *flags: str) -> dict[int, tuple[str, str]]:
-    out = lab.exec("client", ["nmap", "-n", "-Pn", *flags, "--reason", "-p", ports, "-oX", "-",
-                              target], timeout=120).stdout
+    out = lab.exec(
+        "client",
+        ["nmap", "-n", "-Pn", *flags, "--reason", "-p", ports, "-oX", "-", target],
+        timeout=120,
+    ).stdout
     root = ET.fromstring(out)
     states: dict[int, tuple[str, str]] = {}
     for port in root.iter("port"):
@@ -98,8 +103,11 @@ def test_udp_scan_states_equal_nmap_udp_scan(lab: Lab) -> None:
     mine, doc = ours(lab, server, UDP_PORTS, "--udp")
     theirs = nmap(lab, server, UDP_PORTS, "-sU")
     assert mine == theirs
-    assert mine == {7: ("open", "udp-response"), 9: ("open|filtered", "no-response"),
-                    10: ("closed", "port-unreach")}
+    assert mine == {
+        7: ("open", "udp-response"),
+        9: ("open|filtered", "no-response"),
+        10: ("closed", "port-unreach"),
+    }
     assert doc["proto"] == "udp"
 
 
@@ -121,8 +129,11 @@ def test_banners_show_what_a_user_sees_in_telnet(lab: Lab) -> None:
     assert rows[22]["banner"]["text"] == SSH_BANNER
     assert rows[22]["banner"]["probe"] == "greeting"
     assert rows[25]["banner"]["text"] == SMTP_BANNER
-    assert rows[80]["banner"] == {**rows[80]["banner"], "text": "HTTP/1.1 200 OK",
-                                  "probe": "http-head"}
+    assert rows[80]["banner"] == {
+        **rows[80]["banner"],
+        "text": "HTTP/1.1 200 OK",
+        "probe": "http-head",
+    }
     assert rows[23]["banner"] is None  # closed: nothing to read
     text = lab.netladder("client", "port", lab.addr("server"), "22,25", "--banner").stdout
     assert SSH_BANNER in text and SMTP_BANNER in text
@@ -170,8 +181,10 @@ def test_the_library_api_checks_a_few_ports_in_process(lab: Lab) -> None:
         " for p in r.ports}))"
     )
     out = lab.exec("client", [sys.executable, "-c", code], timeout=60).stdout
-    assert json.loads(out) == {"22": ["open", "syn-ack", SSH_BANNER],
-                               "81": ["filtered", "no-response", None]}
+    assert json.loads(out) == {
+        "22": ["open", "syn-ack", SSH_BANNER],
+        "81": ["filtered", "no-response", None],
+    }
 
 
 def test_check_ports_refuses_an_empty_list() -> None:
@@ -183,9 +196,14 @@ def test_check_ports_refuses_an_empty_list() -> None:
 
 
 TLS_TOPOLOGY = Topology(
-    "porttls", (Node("client"), Node("b")), (Link("client", "b", "198.51.100.20/30"),),
-    services=(Service("b", "tls", 443, {"cn": "tls.lab", "days": 30}),
-              Service("b", "tcp", 22, {"banner": SSH_BANNER})))
+    "porttls",
+    (Node("client"), Node("b")),
+    (Link("client", "b", "198.51.100.20/30"),),
+    services=(
+        Service("b", "tls", 443, {"cn": "tls.lab", "days": 30}),
+        Service("b", "tcp", 22, {"banner": SSH_BANNER}),
+    ),
+)
 
 
 @pytest.mark.lab
@@ -222,6 +240,7 @@ def test_udp_closed_ports_beyond_the_icmp_rate_limit_are_still_closed(lab: Lab) 
     # (net.ipv4.icmp_ratelimit): the 10 closed ports must not end up open|filtered.
     mine, doc = ours(lab, lab.addr("server"), "7,30-39", "--udp")
     assert mine[7] == ("open", "udp-response")
-    assert {p: s for p, (s, _) in mine.items() if p != 7} == {
-        p: "closed" for p in range(30, 40)}, doc
+    assert {p: s for p, (s, _) in mine.items() if p != 7} == {p: "closed" for p in range(30, 40)}, (
+        doc
+    )
     assert doc["max_tries"] > 2  # the late ones answered only a later retry

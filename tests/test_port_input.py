@@ -18,17 +18,20 @@ from netladder.l4.ports import TOP_TCP, TOP_UDP, parse_ports
 from netladder.l4.udp import parse_extended_err
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("22", (22,)),
-    ("20-25", (20, 21, 22, 23, 24, 25)),
-    ("443,22,80", (22, 80, 443)),
-    ("22,22,20-22", (20, 21, 22)),
-    (" 22 , 80 ", (22, 80)),
-    ("ssh,http", (22, 80)),
-    ("SSH", (22,)),
-    ("65535", (65535,)),
-    ("-3", None),  # a leading dash is not "from 1" here: too easy to mistake for an option
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("22", (22,)),
+        ("20-25", (20, 21, 22, 23, 24, 25)),
+        ("443,22,80", (22, 80, 443)),
+        ("22,22,20-22", (20, 21, 22)),
+        (" 22 , 80 ", (22, 80)),
+        ("ssh,http", (22, 80)),
+        ("SSH", (22,)),
+        ("65535", (65535,)),
+        ("-3", None),  # a leading dash is not "from 1" here: too easy to mistake for an option
+    ],
+)
 def test_port_lists(text: str, expected: tuple[int, ...] | None) -> None:
     if expected is None:
         with pytest.raises(UsageError):
@@ -45,15 +48,18 @@ def test_the_full_range_and_the_top_list() -> None:
     assert parse_ports("top,1") == tuple(sorted({1, *TOP_TCP}))
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("0", "out of range"),
-    ("65536", "out of range"),
-    ("25-20", "reversed"),
-    ("nosuchservice", "unknown service"),
-    ("", "empty"),
-    ("22,,80", "empty"),
-    ("1-70000", "out of range"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0", "out of range"),
+        ("65536", "out of range"),
+        ("25-20", "reversed"),
+        ("nosuchservice", "unknown service"),
+        ("", "empty"),
+        ("22,,80", "empty"),
+        ("1-70000", "out of range"),
+    ],
+)
 def test_bad_port_lists_say_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         parse_ports(text)
@@ -70,8 +76,9 @@ def cli(*args: str, without_raw: bool = False) -> subprocess.CompletedProcess[st
     if without_raw:
         # Root without CAP_NET_RAW: exactly the privilege a SYN scan needs, taken away.
         argv = ["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                          env={**os.environ, "NO_COLOR": "1"})
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=30, env={**os.environ, "NO_COLOR": "1"}
+    )
 
 
 @pytest.mark.parametrize("ports", ["0", "65536", "30-20", "nosuchservice", "", ","])
@@ -93,8 +100,10 @@ def test_rate_with_a_connect_scan_is_a_usage_error() -> None:
     assert result.returncode == 2 and "--rate" in result.stderr
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                                reason="drops CAP_NET_RAW with setpriv (needs root)")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"),
+    reason="drops CAP_NET_RAW with setpriv (needs root)",
+)
 
 
 @needs_root
@@ -126,25 +135,52 @@ def test_an_inet_diag_answer_is_decoded() -> None:
     request = build_inet_diag_request(socket.AF_INET)
     length, kind, flags = struct.unpack_from("=IHH", request)
     assert (length, kind, flags) == (len(request), 20, 0x301) and length == 16 + 56
-    body = (bytes([socket.AF_INET, 1, 0, 0])
-            + struct.pack("!HH16s16s", 22, 40000, socket.inet_aton("198.51.100.10") + bytes(12),
-                          socket.inet_aton("203.0.113.2") + bytes(12))
-            + bytes(12) + struct.pack("=IIIII", 0, 3, 5, 0, 4242))
+    body = (
+        bytes([socket.AF_INET, 1, 0, 0])
+        + struct.pack(
+            "!HH16s16s",
+            22,
+            40000,
+            socket.inet_aton("198.51.100.10") + bytes(12),
+            socket.inet_aton("203.0.113.2") + bytes(12),
+        )
+        + bytes(12)
+        + struct.pack("=IIIII", 0, 3, 5, 0, 4242)
+    )
     message = struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
     done = struct.pack("=IHHIIi", 20, 3, 2, 1, 0, 0)
     entries, finished = parse_inet_diag(message + done)
     assert finished
     [entry] = entries
-    assert (entry.state, entry.local, entry.local_port, entry.peer, entry.peer_port,
-            entry.recv_q, entry.send_q, entry.inode) == (
-        "ESTABLISHED", "198.51.100.10", 22, "203.0.113.2", 40000, 3, 5, 4242)
+    assert (
+        entry.state,
+        entry.local,
+        entry.local_port,
+        entry.peer,
+        entry.peer_port,
+        entry.recv_q,
+        entry.send_q,
+        entry.inode,
+    ) == ("ESTABLISHED", "198.51.100.10", 22, "203.0.113.2", 40000, 3, 5, 4242)
 
 
 def test_state_of_finds_ports_summarised_in_not_shown() -> None:
     from netladder.l4.model import PortState, ScanResult, StateGroup
 
-    result = ScanResult("h", "198.51.100.10", "tcp", "syn", (), (
-        StateGroup(PortState.CLOSED, "reset", 30, "1-21,23-31"),), 30, 1.0, None, 100.0, 1, 30)
+    result = ScanResult(
+        "h",
+        "198.51.100.10",
+        "tcp",
+        "syn",
+        (),
+        (StateGroup(PortState.CLOSED, "reset", 30, "1-21,23-31"),),
+        30,
+        1.0,
+        None,
+        100.0,
+        1,
+        30,
+    )
     assert result.state_of(5) is PortState.CLOSED
     assert result.state_of(31) is PortState.CLOSED
     assert result.state_of(22) is None

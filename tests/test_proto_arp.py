@@ -23,10 +23,18 @@ from netladder.proto.arp import (
 ME = "02:00:00:00:00:01"
 # A request from 203.0.113.2 (02:00:00:00:00:01) for 203.0.113.1, byte by byte (RFC 826).
 REQUEST_FRAME = bytes.fromhex(
-    "ffffffffffff" "020000000001" "0806"  # Ethernet: broadcast, from me, ARP
-    "0001" "0800" "06" "04" "0001"  # Ethernet/IPv4, lengths 6/4, op request
-    "020000000001" "cb007102"  # sender MAC, 203.0.113.2
-    "000000000000" "cb007101"  # target MAC unknown, 203.0.113.1
+    "ffffffffffff"
+    "020000000001"
+    "0806"  # Ethernet: broadcast, from me, ARP
+    "0001"
+    "0800"
+    "06"
+    "04"
+    "0001"  # Ethernet/IPv4, lengths 6/4, op request
+    "020000000001"
+    "cb007102"  # sender MAC, 203.0.113.2
+    "000000000000"
+    "cb007101"  # target MAC unknown, 203.0.113.1
 ).ljust(60, b"\x00")
 
 
@@ -47,18 +55,20 @@ def test_a_dad_probe_has_sender_ip_zero_and_is_recognised_as_a_probe() -> None:
 @pytest.mark.parametrize("op", [ArpOp.REQUEST, ArpOp.REPLY])
 def test_build_and_parse_round_trip(op: ArpOp) -> None:
     raw = build_arp(op, "aa:bb:cc:dd:ee:ff", "198.51.100.1", ME, "198.51.100.2")
-    assert parse_arp(raw) == ArpPacket(op, "aa:bb:cc:dd:ee:ff", "198.51.100.1", ME,
-                                       "198.51.100.2")
+    assert parse_arp(raw) == ArpPacket(op, "aa:bb:cc:dd:ee:ff", "198.51.100.1", ME, "198.51.100.2")
     assert not parse_arp(raw).is_probe  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("raw", [
-    b"",
-    REQUEST_FRAME[14:14 + 27],  # one byte short
-    bytes.fromhex("0006") + REQUEST_FRAME[16:42],  # hardware type IEEE 802, not Ethernet
-    REQUEST_FRAME[14:16] + bytes.fromhex("86dd") + REQUEST_FRAME[18:42],  # protocol IPv6
-    REQUEST_FRAME[14:18] + bytes.fromhex("0406") + REQUEST_FRAME[20:42],  # lengths 4/6
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        REQUEST_FRAME[14 : 14 + 27],  # one byte short
+        bytes.fromhex("0006") + REQUEST_FRAME[16:42],  # hardware type IEEE 802, not Ethernet
+        REQUEST_FRAME[14:16] + bytes.fromhex("86dd") + REQUEST_FRAME[18:42],  # protocol IPv6
+        REQUEST_FRAME[14:18] + bytes.fromhex("0406") + REQUEST_FRAME[20:42],  # lengths 4/6
+    ],
+)
 def test_what_is_not_arp_for_ipv4_over_ethernet_is_none(raw: bytes) -> None:
     assert parse_arp(raw) is None
 

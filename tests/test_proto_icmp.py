@@ -13,8 +13,19 @@ from netladder.proto.inet import checksum, parse_ipv4_header
 def ipv4(src: str, dst: str, proto: int, payload: bytes, ttl: int = 64) -> bytes:
     import socket
 
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, ttl, proto, 0,
-                         socket.inet_aton(src), socket.inet_aton(dst))
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(payload),
+        1,
+        0,
+        ttl,
+        proto,
+        0,
+        socket.inet_aton(src),
+        socket.inet_aton(dst),
+    )
     header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
     return header + payload
 
@@ -51,8 +62,9 @@ def test_reply_behind_an_ipv4_header_gives_source_and_ttl() -> None:
     reply[0] = 0
     reply[2:4] = b"\0\0"
     reply[2:4] = struct.pack("!H", checksum(bytes(reply)))
-    msg = parse_icmp(ipv4("198.51.100.10", "203.0.113.2", 1, bytes(reply), ttl=62), 4,
-                     with_ip_header=True)
+    msg = parse_icmp(
+        ipv4("198.51.100.10", "203.0.113.2", 1, bytes(reply), ttl=62), 4, with_ip_header=True
+    )
     assert msg is not None and msg.is_echo_reply
     assert (msg.source, msg.ttl, msg.identifier, msg.sequence) == ("198.51.100.10", 62, 9, 3)
 
@@ -104,9 +116,14 @@ def test_fragmentation_needed_carries_the_mtu() -> None:
 
 @pytest.mark.parametrize(
     "version, icmp_type, code, text",
-    [(4, 3, 0, "Destination Net Unreachable"), (4, 3, 1, "Destination Host Unreachable"),
-     (4, 3, 13, "Packet filtered"), (6, 1, 3, "Destination unreachable: Address unreachable"),
-     (6, 3, 0, "Time exceeded: Hop limit"), (4, 42, 1, "Bad ICMP type 42 code 1")],
+    [
+        (4, 3, 0, "Destination Net Unreachable"),
+        (4, 3, 1, "Destination Host Unreachable"),
+        (4, 3, 13, "Packet filtered"),
+        (6, 1, 3, "Destination unreachable: Address unreachable"),
+        (6, 3, 0, "Time exceeded: Hop limit"),
+        (4, 42, 1, "Bad ICMP type 42 code 1"),
+    ],
 )
 def test_error_names_follow_iputils(version: int, icmp_type: int, code: int, text: str) -> None:
     assert error_text(version, icmp_type, code) == text

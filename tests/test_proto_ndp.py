@@ -26,11 +26,14 @@ ME = "02:00:00:00:00:01"
 PEER = "02:00:00:00:00:02"
 
 
-@pytest.mark.parametrize(("address", "group", "mac"), [
-    ("2001:db8:1::1", "ff02::1:ff00:1", "33:33:ff:00:00:01"),
-    ("fe80::1234:5678:9abc", "ff02::1:ff78:9abc", "33:33:ff:78:9a:bc"),
-    ("2001:db8::ab:cdef", "ff02::1:ffab:cdef", "33:33:ff:ab:cd:ef"),
-])
+@pytest.mark.parametrize(
+    ("address", "group", "mac"),
+    [
+        ("2001:db8:1::1", "ff02::1:ff00:1", "33:33:ff:00:00:01"),
+        ("fe80::1234:5678:9abc", "ff02::1:ff78:9abc", "33:33:ff:78:9a:bc"),
+        ("2001:db8::ab:cdef", "ff02::1:ffab:cdef", "33:33:ff:ab:cd:ef"),
+    ],
+)
 def test_solicited_node_group_and_its_mac(address: str, group: str, mac: str) -> None:
     assert solicited_node(address) == group  # RFC 4291 §2.7.1
     assert multicast_mac(group) == mac  # RFC 2464 §7
@@ -62,8 +65,7 @@ def _na_frame(hop_limit: int = 255, corrupt: bool = False, mac: str | None = PEE
     message = bytearray(build_na(src, dst, "2001:db8:1::1", mac, router=True))
     if corrupt:
         message[-1] ^= 0xFF
-    return build_ether(ME, PEER, 0x86DD, build_ipv6(src, dst, bytes(message),
-                                                    hop_limit=hop_limit))
+    return build_ether(ME, PEER, 0x86DD, build_ipv6(src, dst, bytes(message), hop_limit=hop_limit))
 
 
 def test_a_valid_advertisement_is_parsed_with_its_flags_and_target_lladdr() -> None:
@@ -75,12 +77,15 @@ def test_a_valid_advertisement_is_parsed_with_its_flags_and_target_lladdr() -> N
     assert advert.router and advert.solicited and advert.override
 
 
-@pytest.mark.parametrize("frame", [
-    _na_frame(hop_limit=64),  # RFC 4861 §7.1.2: not from the link
-    _na_frame(corrupt=True),  # bad checksum
-    build_ns_frame(ME, "2001:db8:1::2", "2001:db8:1::1"),  # a solicitation, not an advert
-    b"\x00" * 20,
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        _na_frame(hop_limit=64),  # RFC 4861 §7.1.2: not from the link
+        _na_frame(corrupt=True),  # bad checksum
+        build_ns_frame(ME, "2001:db8:1::2", "2001:db8:1::1"),  # a solicitation, not an advert
+        b"\x00" * 20,
+    ],
+)
 def test_invalid_advertisements_are_dropped(frame: bytes) -> None:
     assert parse_na_frame(frame) is None
 

@@ -21,14 +21,17 @@ def test_a_binding_request_is_a_bare_20_byte_header() -> None:
     assert message.transaction_id == TXID and message.attributes == ()
 
 
-@pytest.mark.parametrize(("address", "port", "xored"), [
-    # RFC 5769 §2.2 and §2.3: X-Port a147, X-Address as below, for the same transaction id.
-    ("192.0.2.1", 32853, "0001a147e112a643"),
-    ("2001:db8:1234:5678:11:2233:4455:6677", 32853,
-     "0002a1470113a9faa5d3f179bc25f4b5bed2b9d9"),
-])
-def test_xor_mapped_address_matches_the_rfc_5769_vectors(address: str, port: int,
-                                                         xored: str) -> None:
+@pytest.mark.parametrize(
+    ("address", "port", "xored"),
+    [
+        # RFC 5769 §2.2 and §2.3: X-Port a147, X-Address as below, for the same transaction id.
+        ("192.0.2.1", 32853, "0001a147e112a643"),
+        ("2001:db8:1234:5678:11:2233:4455:6677", 32853, "0002a1470113a9faa5d3f179bc25f4b5bed2b9d9"),
+    ],
+)
+def test_xor_mapped_address_matches_the_rfc_5769_vectors(
+    address: str, port: int, xored: str
+) -> None:
     wire = stun.build_binding_response(TXID, address, port, software=None, fingerprint=False)
     value = bytes.fromhex(xored)
     assert wire[20:] == struct.pack("!HH", stun.XOR_MAPPED_ADDRESS, len(value)) + value
@@ -37,15 +40,19 @@ def test_xor_mapped_address_matches_the_rfc_5769_vectors(address: str, port: int
     assert message.klass == "success"
 
 
-@pytest.mark.parametrize(("address", "port", "xor", "classic"), [
-    ("203.0.113.5", 3478, True, False),
-    ("2001:db8:b::1", 1, True, False),
-    ("198.51.100.2", 65535, False, True),  # an RFC 3489 server: MAPPED-ADDRESS only
-    ("2001:db8::ffff", 40000, True, True),
-])
+@pytest.mark.parametrize(
+    ("address", "port", "xor", "classic"),
+    [
+        ("203.0.113.5", 3478, True, False),
+        ("2001:db8:b::1", 1, True, False),
+        ("198.51.100.2", 65535, False, True),  # an RFC 3489 server: MAPPED-ADDRESS only
+        ("2001:db8::ffff", 40000, True, True),
+    ],
+)
 def test_binding_responses_round_trip(address: str, port: int, xor: bool, classic: bool) -> None:
-    wire = stun.build_binding_response(TXID, address, port, xor=xor, classic=classic,
-                                       software="netladder-lab")
+    wire = stun.build_binding_response(
+        TXID, address, port, xor=xor, classic=classic, software="netladder-lab"
+    )
     message = stun.parse_message(wire)
     assert message.reflexive == stun.MappedAddress(address, port)
     assert message.software == "netladder-lab"
@@ -74,33 +81,42 @@ def _header(type_: int = 0x0101, length: int = 0, cookie: int = stun.MAGIC_COOKI
     return struct.pack("!HHI", type_, length, cookie) + TXID
 
 
-
-
-@pytest.mark.parametrize(("wire", "reason"), [
-    (b"", "shorter than the 20-byte"),
-    (_header()[:19], "shorter than the 20-byte"),
-    (b"\xc1" + _header()[1:], "top bits"),
-    (_header(cookie=0xDEADBEEF), "magic cookie"),
-    (_header(length=3) + b"abc", "multiple of 4"),
-    (_header(length=8), "datagram has 0"),
-    (_header(length=4) + b"\x00\x20\x00", "datagram has 3"),
-    (_header(length=4) + b"\x00\x20\x00\x08", "runs past the end"),
-    (_header(length=8) + b"\x00\x20\x00\x05abcd", "runs past the end"),
-    (_header(length=16) + struct.pack("!HHI", stun.FINGERPRINT, 4, 0)
-     + struct.pack("!HH", stun.SOFTWARE, 4) + b"abcd", "follows FINGERPRINT"),
-    (_header(length=8) + struct.pack("!HH", stun.FINGERPRINT, 2) + b"\0\0\0\0", "not 4 bytes"),
-])
+@pytest.mark.parametrize(
+    ("wire", "reason"),
+    [
+        (b"", "shorter than the 20-byte"),
+        (_header()[:19], "shorter than the 20-byte"),
+        (b"\xc1" + _header()[1:], "top bits"),
+        (_header(cookie=0xDEADBEEF), "magic cookie"),
+        (_header(length=3) + b"abc", "multiple of 4"),
+        (_header(length=8), "datagram has 0"),
+        (_header(length=4) + b"\x00\x20\x00", "datagram has 3"),
+        (_header(length=4) + b"\x00\x20\x00\x08", "runs past the end"),
+        (_header(length=8) + b"\x00\x20\x00\x05abcd", "runs past the end"),
+        (
+            _header(length=16)
+            + struct.pack("!HHI", stun.FINGERPRINT, 4, 0)
+            + struct.pack("!HH", stun.SOFTWARE, 4)
+            + b"abcd",
+            "follows FINGERPRINT",
+        ),
+        (_header(length=8) + struct.pack("!HH", stun.FINGERPRINT, 2) + b"\0\0\0\0", "not 4 bytes"),
+    ],
+)
 def test_malformed_messages_are_refused_with_a_reason(wire: bytes, reason: str) -> None:
     with pytest.raises(stun.StunError, match=reason):
         stun.parse_message(wire)
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (b"\x00\x01\xa1", "shorter than 4"),
-    (b"\x00\x03\xa1\x47\xe1\x12\xa6\x43", "family 3"),
-    (b"\x00\x01\xa1\x47\xe1\x12\xa6", "3 address bytes"),
-    (b"\x00\x02\xa1\x47" + b"\0" * 4, "IPv6 address attribute has 4"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"\x00\x01\xa1", "shorter than 4"),
+        (b"\x00\x03\xa1\x47\xe1\x12\xa6\x43", "family 3"),
+        (b"\x00\x01\xa1\x47\xe1\x12\xa6", "3 address bytes"),
+        (b"\x00\x02\xa1\x47" + b"\0" * 4, "IPv6 address attribute has 4"),
+    ],
+)
 def test_malformed_address_attributes_are_refused(value: bytes, reason: str) -> None:
     pad = b"\0" * ((4 - len(value) % 4) % 4)
     attr = struct.pack("!HH", stun.XOR_MAPPED_ADDRESS, len(value)) + value + pad

@@ -38,11 +38,19 @@ def reference_checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"\x00", b"\xff", b"\x45\x00\x00\x1c", b"\x01\x02\x03", bytes(range(256)),
-    # RFC 1071 §3 example bytes
-    bytes.fromhex("0001f203f4f5f6f7"),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00",
+        b"\xff",
+        b"\x45\x00\x00\x1c",
+        b"\x01\x02\x03",
+        bytes(range(256)),
+        # RFC 1071 §3 example bytes
+        bytes.fromhex("0001f203f4f5f6f7"),
+    ],
+)
 def test_checksum_matches_the_rfc_1071_definition(data: bytes) -> None:
     assert checksum(data) == reference_checksum(data)
 
@@ -63,7 +71,14 @@ def test_a_syn_carries_ports_seq_flags_and_a_valid_checksum(src: bytes, dst: byt
     assert len(segment) == 24  # 20 bytes of header and the 4-byte MSS option
     sport, dport, seq, ack, offset, flags, window = struct.unpack_from("!HHIIBBH", segment)
     assert (sport, dport, seq, ack, offset >> 4, flags, window) == (
-        40000, 22, 0xDEADBEEF, 0, 6, SYN, 1024)
+        40000,
+        22,
+        0xDEADBEEF,
+        0,
+        6,
+        SYN,
+        1024,
+    )
     assert segment[20:24] == b"\x02\x04\x05\xb4"  # MSS 1460
     # A receiver's check: the checksum over pseudo-header + segment comes out as zero.
     assert checksum(pseudo_header(src, dst, len(segment)) + segment) == 0
@@ -80,12 +95,15 @@ def test_mismatched_address_families_are_refused() -> None:
         build_syn(V4_SRC, V6_DST, 1, 2, 3)
 
 
-@pytest.mark.parametrize(("flags", "synack", "rst"), [
-    (SYN | ACK, True, False),
-    (RST | ACK, False, True),
-    (RST, False, True),
-    (ACK, False, False),
-])
+@pytest.mark.parametrize(
+    ("flags", "synack", "rst"),
+    [
+        (SYN | ACK, True, False),
+        (RST | ACK, False, True),
+        (RST, False, True),
+        (ACK, False, False),
+    ],
+)
 def test_answers_are_told_apart_by_their_flags(flags: int, synack: bool, rst: bool) -> None:
     raw = struct.pack("!HHIIBBHHH", 22, 40000, 7, 8, 5 << 4, flags, 0, 0, 0)
     seg = parse_tcp(raw)
@@ -94,15 +112,18 @@ def test_answers_are_told_apart_by_their_flags(flags: int, synack: bool, rst: bo
     assert (seg.is_synack, seg.is_rst) == (synack, rst)
 
 
-@pytest.mark.parametrize("raw", [b"", bytes(19), struct.pack("!HHIIBBHHH", 1, 2, 3, 4, 4 << 4,
-                                                                0, 0, 0, 0)])
+@pytest.mark.parametrize(
+    "raw", [b"", bytes(19), struct.pack("!HHIIBBHHH", 1, 2, 3, 4, 4 << 4, 0, 0, 0, 0)]
+)
 def test_short_or_malformed_tcp_headers_parse_to_none(raw: bytes) -> None:
     assert parse_tcp(raw) is None
 
 
 def ipv4(proto: int, src: bytes, dst: bytes, payload: bytes) -> bytes:
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0, src,
-                       dst) + payload
+    return (
+        struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0, src, dst)
+        + payload
+    )
 
 
 def test_an_icmp_admin_prohibited_quoting_our_syn_is_parsed() -> None:
@@ -112,30 +133,49 @@ def test_an_icmp_admin_prohibited_quoting_our_syn_is_parsed() -> None:
     quote = parse_icmp4_error(packet)
     assert quote is not None
     assert (quote.reporter, quote.code, quote.protocol, quote.dst, quote.sport, quote.dport) == (
-        reporter, 13, 6, V4_DST, 40000, 82)
+        reporter,
+        13,
+        6,
+        V4_DST,
+        40000,
+        82,
+    )
     assert quote.reason == "admin-prohibited"
     assert strip_ipv4(packet) == (1, reporter, V4_SRC, 20)
 
 
-@pytest.mark.parametrize("packet", [
-    b"",
-    ipv4(6, V4_SRC, V4_DST, bytes(20)),  # not ICMP
-    ipv4(1, V4_SRC, V4_DST, bytes([0, 0, 0, 0, 0, 0, 0, 0])),  # echo reply, not unreachable
-    ipv4(1, V4_SRC, V4_DST, bytes([3, 1, 0, 0, 0, 0, 0, 0]) + b"\x45"),  # truncated quote
-])
+@pytest.mark.parametrize(
+    "packet",
+    [
+        b"",
+        ipv4(6, V4_SRC, V4_DST, bytes(20)),  # not ICMP
+        ipv4(1, V4_SRC, V4_DST, bytes([0, 0, 0, 0, 0, 0, 0, 0])),  # echo reply, not unreachable
+        ipv4(1, V4_SRC, V4_DST, bytes([3, 1, 0, 0, 0, 0, 0, 0]) + b"\x45"),  # truncated quote
+    ],
+)
 def test_other_icmp_parses_to_none(packet: bytes) -> None:
     assert parse_icmp4_error(packet) is None
 
 
 def test_an_icmpv6_unreachable_quoting_our_syn_is_parsed() -> None:
-    inner = (struct.pack("!IHBB", 6 << 28, 24, 6, 64) + V6_SRC + V6_DST
-             + build_syn(V6_SRC, V6_DST, 40000, 443, 9)[:8])
+    inner = (
+        struct.pack("!IHBB", 6 << 28, 24, 6, 64)
+        + V6_SRC
+        + V6_DST
+        + build_syn(V6_SRC, V6_DST, 40000, 443, 9)[:8]
+    )
     message = bytes([1, 1, 0, 0, 0, 0, 0, 0]) + inner
     reporter = socket.inet_pton(socket.AF_INET6, "2001:db8:3::1")
     quote = parse_icmp6_error(message, reporter)
     assert quote is not None
     assert (quote.code, quote.protocol, quote.dst, quote.sport, quote.dport, quote.reason) == (
-        1, 6, V6_DST, 40000, 443, "admin-prohibited")
+        1,
+        6,
+        V6_DST,
+        40000,
+        443,
+        "admin-prohibited",
+    )
 
 
 @given(st.binary(max_size=120))

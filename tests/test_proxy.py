@@ -22,12 +22,15 @@ SERVER = "198.51.100.10"
 R2 = "203.0.113.6"
 
 
-@pytest.mark.parametrize(("text", "listen", "expected"), [
-    ("8080", True, Endpoint("", 8080)),  # every address, IPv4 and IPv6
-    (":8080", True, Endpoint("", 8080)),
-    ("198.51.100.10:22", False, Endpoint("198.51.100.10", 22)),
-    ("[2001:db8::1]:22", False, Endpoint("2001:db8::1", 22)),
-])
+@pytest.mark.parametrize(
+    ("text", "listen", "expected"),
+    [
+        ("8080", True, Endpoint("", 8080)),  # every address, IPv4 and IPv6
+        (":8080", True, Endpoint("", 8080)),
+        ("198.51.100.10:22", False, Endpoint("198.51.100.10", 22)),
+        ("[2001:db8::1]:22", False, Endpoint("2001:db8::1", 22)),
+    ],
+)
 def test_endpoints_parse(text: str, listen: bool, expected: Endpoint) -> None:
     assert parse_endpoint(text, listen=listen) == expected
 
@@ -42,9 +45,13 @@ class Proxy:
     """A `forward proxy --json` process on a lab node, started and waited for."""
 
     def __init__(self, lab: Lab, node: str, *args: str) -> None:
-        self.proc = lab.popen(node, [sys.executable, "-m", "netladder", "forward", "proxy",
-                                     *args, "--json"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = lab.popen(
+            node,
+            [sys.executable, "-m", "netladder", "forward", "proxy", *args, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stderr is not None
         self.banner = self.proc.stderr.readline()
         assert "listening on" in self.banner, self.banner + self.proc.stderr.read()
@@ -86,8 +93,12 @@ print(hashlib.sha256(data).hexdigest(), got.hexdigest(), n[0])
 
 @pytest.mark.parametrize("mode", ["splice", "copy"])
 def test_a_large_transfer_is_byte_exact_both_ways(lab: Lab, mode: str) -> None:
-    echo = lab.popen("server", ["socat", "TCP-LISTEN:9500,reuseaddr,fork", "EXEC:cat"],
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    echo = lab.popen(
+        "server",
+        ["socat", "TCP-LISTEN:9500,reuseaddr,fork", "EXEC:cat"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.3)
         extra = ["--no-splice"] if mode == "copy" else []
@@ -133,8 +144,11 @@ def test_many_concurrent_connections_each_reach_the_target(lab: Lab) -> None:
     live = proxy.proc.stderr.readline()
     assert "300 connections (" in live and " 0 failed)" in live, live
     code, stats = proxy.stop()
-    distinct, banner, ok = out.split(" ", 1)[0], out.split(" ", 1)[1].rsplit(" ", 1)[0], \
-        out.rsplit(" ", 1)[1]
+    distinct, banner, ok = (
+        out.split(" ", 1)[0],
+        out.split(" ", 1)[1].rsplit(" ", 1)[0],
+        out.rsplit(" ", 1)[1],
+    )
     assert (int(distinct), banner, int(ok)) == (1, SSH_BANNER, 300)
     assert stats["connections"] == 300 and stats["failed"] == 0 and code == 0
 
@@ -144,8 +158,13 @@ def test_a_listener_without_an_address_takes_ipv4_and_ipv6(lab: Lab) -> None:
     assert "[::]:9005" in proxy.banner
     r2_v6 = lab.addr_on("r2", "r1", 6)
     for address in (R2, f"[{r2_v6}]"):
-        out = lab.exec("client", ["socat", "-T", "2", "-", f"TCP:{address}:9005"], input="",
-                       check=False, timeout=10).stdout
+        out = lab.exec(
+            "client",
+            ["socat", "-T", "2", "-", f"TCP:{address}:9005"],
+            input="",
+            check=False,
+            timeout=10,
+        ).stdout
         assert out.strip() == SSH_BANNER, address
     code, stats = proxy.stop()
     assert stats["connections"] == 2 and code == 0
@@ -153,10 +172,14 @@ def test_a_listener_without_an_address_takes_ipv4_and_ipv6(lab: Lab) -> None:
 
 def test_a_refused_target_resets_the_client_and_is_counted(lab: Lab) -> None:
     proxy = Proxy(lab, "r2", f"{R2}:9002", f"{SERVER}:2222")
-    outcome = client_script(lab, (
-        "import socket\ntry:\n"
-        "    s = socket.create_connection(('203.0.113.6', 9002), 3); print(repr(s.recv(10)))\n"
-        "except OSError as e:\n    print(type(e).__name__)"))  # the reset may beat connect()
+    outcome = client_script(
+        lab,
+        (
+            "import socket\ntry:\n"
+            "    s = socket.create_connection(('203.0.113.6', 9002), 3); print(repr(s.recv(10)))\n"
+            "except OSError as e:\n    print(type(e).__name__)"
+        ),
+    )  # the reset may beat connect()
     code, stats = proxy.stop()
     assert outcome.strip() == "ConnectionResetError"
     assert stats["failed"] == 1 and stats["connections"] == 1
@@ -190,10 +213,21 @@ def test_udp_is_carried_with_per_client_sessions_and_an_idle_timeout(lab: Lab) -
 
 def test_graceful_shutdown_lets_an_open_connection_finish(lab: Lab) -> None:
     proxy = Proxy(lab, "r2", "--grace", "5", f"{R2}:9003", f"{SERVER}:22")
-    slow = lab.popen("client", [sys.executable, "-c", (
-        "import socket, time; s = socket.create_connection(('203.0.113.6', 9003)); "
-        "print(s.recv(100).decode().strip(), flush=True); time.sleep(1); s.sendall(b'bye\\n'); "
-        "print(s.recv(100).decode().strip())")], stdout=subprocess.PIPE, text=True)
+    slow = lab.popen(
+        "client",
+        [
+            sys.executable,
+            "-c",
+            (
+                "import socket, time; s = socket.create_connection(('203.0.113.6', 9003)); "
+                "print(s.recv(100).decode().strip(), flush=True); time.sleep(1); "
+                "s.sendall(b'bye\\n'); "
+                "print(s.recv(100).decode().strip())"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert slow.stdout is not None
     assert slow.stdout.readline().strip() == SSH_BANNER
     started = time.monotonic()

@@ -31,18 +31,20 @@ def iproute(lab: Lab, node: str, target: str) -> dict[str, Any] | None:
     return found
 
 
-@pytest.mark.parametrize(("node", "target", "kind"), [
-    ("client", "203.0.113.1", "on-link"),
-    ("client", "198.51.100.10", "default"),
-    ("r1", "198.51.100.10", "routed"),
-    ("r1", "198.51.100.67", "on-link"),
-    ("client", "2001:db8:1::1", "on-link"),
-    ("client", "2001:db8:3::10", "default"),
-    ("r1", "2001:db8:3::10", "routed"),
-    ("client", "203.0.113.2", "local"),
-])
-def test_route_agrees_with_ip_route_get(chain_lab: Lab, node: str, target: str,
-                                        kind: str) -> None:
+@pytest.mark.parametrize(
+    ("node", "target", "kind"),
+    [
+        ("client", "203.0.113.1", "on-link"),
+        ("client", "198.51.100.10", "default"),
+        ("r1", "198.51.100.10", "routed"),
+        ("r1", "198.51.100.67", "on-link"),
+        ("client", "2001:db8:1::1", "on-link"),
+        ("client", "2001:db8:3::10", "default"),
+        ("r1", "2001:db8:3::10", "routed"),
+        ("client", "203.0.113.2", "local"),
+    ],
+)
+def test_route_agrees_with_ip_route_get(chain_lab: Lab, node: str, target: str, kind: str) -> None:
     code, doc = ours(chain_lab, node, target)
     anchor = iproute(chain_lab, node, target)
     assert code == 0 and anchor is not None
@@ -77,11 +79,13 @@ def test_an_unreachable_destination_fails_like_ip_route_get(chain_lab: Lab) -> N
 def test_default_routes_are_listed_for_both_families(chain_lab: Lab) -> None:
     code, doc = ours(chain_lab, "client", "198.51.100.10")
     anchor4 = json.loads(chain_lab.exec("client", ["ip", "-j", "route", "show", "default"]).stdout)
-    anchor6 = json.loads(chain_lab.exec("client", ["ip", "-j", "-6", "route", "show",
-                                                   "default"]).stdout)
+    anchor6 = json.loads(
+        chain_lab.exec("client", ["ip", "-j", "-6", "route", "show", "default"]).stdout
+    )
     got = {(d["version"], d["gateway"], d["iface"]) for d in doc["defaults"]}
     assert got == {(4, r["gateway"], r["dev"]) for r in anchor4} | {
-        (6, r["gateway"], r["dev"]) for r in anchor6}
+        (6, r["gateway"], r["dev"]) for r in anchor6
+    }
     text = chain_lab.netladder("r1", "route").stdout
     assert "no default route" in text
 
@@ -89,15 +93,33 @@ def test_default_routes_are_listed_for_both_families(chain_lab: Lab) -> None:
 # Policy routing on the client: a rule per selector ip route get takes (to, oif, from), each
 # leading to a table of its own that holds a route the main table does not.
 POLICY = [
-    (["-4", "rule", "add", "to", "198.51.100.10", "lookup", "100"],
-     ["-4", "route", "add", "198.51.100.10", "via", "203.0.113.1", "table", "100", "metric",
-      "7"]),
-    (["-6", "rule", "add", "to", "2001:db8:3::10", "lookup", "100"],
-     ["-6", "route", "add", "2001:db8:3::10", "via", "2001:db8:1::1", "table", "100"]),
-    (["-4", "rule", "add", "oif", "to-r1", "lookup", "101"],
-     ["-4", "route", "add", "198.51.100.64/26", "dev", "to-r1", "table", "101"]),
-    (["-4", "rule", "add", "from", "203.0.113.2", "lookup", "102"],
-     ["-4", "route", "add", "198.51.100.8/30", "via", "203.0.113.1", "table", "102"]),
+    (
+        ["-4", "rule", "add", "to", "198.51.100.10", "lookup", "100"],
+        [
+            "-4",
+            "route",
+            "add",
+            "198.51.100.10",
+            "via",
+            "203.0.113.1",
+            "table",
+            "100",
+            "metric",
+            "7",
+        ],
+    ),
+    (
+        ["-6", "rule", "add", "to", "2001:db8:3::10", "lookup", "100"],
+        ["-6", "route", "add", "2001:db8:3::10", "via", "2001:db8:1::1", "table", "100"],
+    ),
+    (
+        ["-4", "rule", "add", "oif", "to-r1", "lookup", "101"],
+        ["-4", "route", "add", "198.51.100.64/26", "dev", "to-r1", "table", "101"],
+    ),
+    (
+        ["-4", "rule", "add", "from", "203.0.113.2", "lookup", "102"],
+        ["-4", "route", "add", "198.51.100.8/30", "via", "203.0.113.1", "table", "102"],
+    ),
 ]
 
 
@@ -114,23 +136,28 @@ def policy_rules(lab: Lab) -> Iterator[None]:
             lab.exec("client", ["ip", route[0], "route", "del", *route[3:]], check=False)
 
 
-@pytest.mark.parametrize(("args", "table", "prefix"), [
-    (["198.51.100.10"], "100", "198.51.100.10/32"),  # a rule on the destination
-    (["2001:db8:3::10"], "100", "2001:db8:3::10/128"),
-    (["198.51.100.66", "-I", "to-r1"], "101", "198.51.100.64/26"),  # on the output device
-    (["198.51.100.66"], "main", "default"),  # ... which a plain lookup does not name
-    (["198.51.100.9", "--from", "203.0.113.2"], "102", "198.51.100.8/30"),  # on the source
-    (["198.51.100.9"], "main", "default"),  # src 0: the source rule does not apply
-    (["203.0.113.2"], "local", "203.0.113.2/32"),  # the local table, before any rule
-])
-def test_policy_routing_names_the_table_ip_route_get_names(chain_lab: Lab, args: list[str],
-                                                           table: str, prefix: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "table", "prefix"),
+    [
+        (["198.51.100.10"], "100", "198.51.100.10/32"),  # a rule on the destination
+        (["2001:db8:3::10"], "100", "2001:db8:3::10/128"),
+        (["198.51.100.66", "-I", "to-r1"], "101", "198.51.100.64/26"),  # on the output device
+        (["198.51.100.66"], "main", "default"),  # ... which a plain lookup does not name
+        (["198.51.100.9", "--from", "203.0.113.2"], "102", "198.51.100.8/30"),  # on the source
+        (["198.51.100.9"], "main", "default"),  # src 0: the source rule does not apply
+        (["203.0.113.2"], "local", "203.0.113.2/32"),  # the local table, before any rule
+    ],
+)
+def test_policy_routing_names_the_table_ip_route_get_names(
+    chain_lab: Lab, args: list[str], table: str, prefix: str
+) -> None:
     anchor_args = [{"-I": "oif", "--from": "from"}.get(a, a) for a in args]
     with policy_rules(chain_lab):
         result = chain_lab.netladder("client", "route", *args, "--json")
         text = chain_lab.netladder("client", "route", *args).stdout
-        anchor = json.loads(chain_lab.exec("client", ["ip", "-j", "route", "get",
-                                                      *anchor_args]).stdout)[0]
+        anchor = json.loads(
+            chain_lab.exec("client", ["ip", "-j", "route", "get", *anchor_args]).stdout
+        )[0]
     assert result.returncode == 0, result.stderr
     d = json.loads(result.stdout)["decision"]
     assert d["table"] == anchor.get("table", "main") == table
@@ -144,8 +171,9 @@ def test_policy_routing_names_the_table_ip_route_get_names(chain_lab: Lab, args:
 
 
 def test_route_from_an_address_this_host_lacks_is_bad_input(chain_lab: Lab) -> None:
-    anchor = chain_lab.exec("client", ["ip", "route", "get", "198.51.100.10", "from",
-                                       "203.0.113.99"], check=False)
+    anchor = chain_lab.exec(
+        "client", ["ip", "route", "get", "198.51.100.10", "from", "203.0.113.99"], check=False
+    )
     # The kernel refuses (ENETUNREACH, ip exits 2): no output route from a foreign address.
     assert anchor.returncode == 2 and "Network is unreachable" in anchor.stderr
     result = chain_lab.netladder("client", "route", "198.51.100.10", "--from", "203.0.113.99")
@@ -164,14 +192,16 @@ def test_table_names_are_read_as_iproute2_reads_them(tmp_path: Path) -> None:
 
 
 def test_route_works_without_any_privilege(chain_lab: Lab) -> None:
-    result = chain_lab.exec("client", [*UNPRIVILEGED, *_cli(), "route", "198.51.100.10"],
-                            check=False)
+    result = chain_lab.exec(
+        "client", [*UNPRIVILEGED, *_cli(), "route", "198.51.100.10"], check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("198.51.100.10 via 203.0.113.1 dev to-r1 src 203.0.113.2")
 
 
-@pytest.mark.parametrize("argv", [["route", "not-an-address"], ["route", "203.0.113.1", "-I",
-                                                                "nosuchif0"]])
+@pytest.mark.parametrize(
+    "argv", [["route", "not-an-address"], ["route", "203.0.113.1", "-I", "nosuchif0"]]
+)
 def test_bad_input_is_one_line_and_exit_2(chain_lab: Lab, argv: list[str]) -> None:
     result = chain_lab.netladder("client", *argv)
     assert result.returncode == 2

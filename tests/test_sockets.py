@@ -24,8 +24,12 @@ HOLD = (
 @pytest.fixture
 def clients(pair_lab: Lab) -> Iterator[list[int]]:
     """N concurrent connections from a to b:22, held open; yields their local ports."""
-    proc = pair_lab.popen("a", [sys.executable, "-c", HOLD, pair_lab.addr("b"), str(N)],
-                          stdout=subprocess.PIPE, text=True)
+    proc = pair_lab.popen(
+        "a",
+        [sys.executable, "-c", HOLD, pair_lab.addr("b"), str(N)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         ports = [int(p) for p in proc.stdout.readline().split()]
@@ -39,8 +43,9 @@ def clients(pair_lab: Lab) -> Iterator[list[int]]:
 
 
 @pytest.mark.lab
-def test_the_listener_and_each_concurrent_connection_with_its_peer(pair_lab: Lab,
-                                                                   clients: list[int]) -> None:
+def test_the_listener_and_each_concurrent_connection_with_its_peer(
+    pair_lab: Lab, clients: list[int]
+) -> None:
     result = pair_lab.netladder("b", "sockets", "22", "--json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -50,20 +55,21 @@ def test_the_listener_and_each_concurrent_connection_with_its_peer(pair_lab: Lab
     established = [c for c in doc["connections"] if c["state"] == "ESTABLISHED"]
     client = pair_lab.addr("a")
     assert sorted((c["peer"], c["peer_port"]) for c in established) == sorted(
-        (client, p) for p in clients)
+        (client, p) for p in clients
+    )
     assert all(c["local_port"] == 22 and c["local"] == pair_lab.addr("b") for c in established)
     assert doc["counts"]["ESTABLISHED"] == N
     # The same listener process owns every accepted connection.
-    assert {c["processes"][0]["pid"] for c in established} == {
-        listener["processes"][0]["pid"]}
+    assert {c["processes"][0]["pid"] for c in established} == {listener["processes"][0]["pid"]}
     # ss, reading the same kernel tables, counts the same connections.
     ss = pair_lab.exec("b", ["ss", "-Htn", "state", "established", "sport", "=", ":22"]).stdout
     assert len(ss.strip().splitlines()) == N
 
 
 @pytest.mark.lab
-def test_the_client_side_sees_its_own_connections_to_the_port(pair_lab: Lab,
-                                                              clients: list[int]) -> None:
+def test_the_client_side_sees_its_own_connections_to_the_port(
+    pair_lab: Lab, clients: list[int]
+) -> None:
     doc = json.loads(pair_lab.netladder("a", "sockets", "22", "--json").stdout)
     assert doc["listeners"] == []
     assert sorted(c["local_port"] for c in doc["connections"]) == sorted(clients)
@@ -71,8 +77,9 @@ def test_the_client_side_sees_its_own_connections_to_the_port(pair_lab: Lab,
 
 
 @pytest.mark.lab
-def test_text_output_counts_states_and_nothing_listening_is_exit_1(pair_lab: Lab,
-                                                                   clients: list[int]) -> None:
+def test_text_output_counts_states_and_nothing_listening_is_exit_1(
+    pair_lab: Lab, clients: list[int]
+) -> None:
     out = pair_lab.netladder("b", "sockets", "ssh").stdout
     assert f"port 22: 1 listening socket, {N} connections ({N} ESTABLISHED)" in out
     assert out.count("ESTABLISHED") == N + 1

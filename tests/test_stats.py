@@ -11,13 +11,16 @@ from netladder.l3.stats import fmt_loss, fping_loss, iputils_rtt, loss_percent, 
 from netladder.l3.targets import block_size, expand
 
 
-@pytest.mark.parametrize(("samples_us", "line"), [
-    # hand-computed with iputils' integer arithmetic (ping_common.c: finish())
-    ([1000, 2000, 3000], "rtt min/avg/max/mdev = 1.000/2.000/3.000/0.816 ms"),
-    ([287, 465, 408], "rtt min/avg/max/mdev = 0.287/0.386/0.465/0.074 ms"),
-    ([45], "rtt min/avg/max/mdev = 0.045/0.045/0.045/0.000 ms"),
-    ([100_000, 300_000], "rtt min/avg/max/mdev = 100.000/200.000/300.000/100.000 ms"),
-])
+@pytest.mark.parametrize(
+    ("samples_us", "line"),
+    [
+        # hand-computed with iputils' integer arithmetic (ping_common.c: finish())
+        ([1000, 2000, 3000], "rtt min/avg/max/mdev = 1.000/2.000/3.000/0.816 ms"),
+        ([287, 465, 408], "rtt min/avg/max/mdev = 0.287/0.386/0.465/0.074 ms"),
+        ([45], "rtt min/avg/max/mdev = 0.045/0.045/0.045/0.000 ms"),
+        ([100_000, 300_000], "rtt min/avg/max/mdev = 100.000/200.000/300.000/100.000 ms"),
+    ],
+)
 def test_iputils_summary_line_uses_integer_microseconds(samples_us: list[int], line: str) -> None:
     rtt = iputils_rtt(samples_us)
     assert rtt is not None and rtt.line() == line
@@ -27,9 +30,17 @@ def test_no_samples_no_rtt_line() -> None:
     assert iputils_rtt([]) is None and rtt_stats([]) is None
 
 
-@pytest.mark.parametrize(("sent", "received", "text"), [
-    (3, 2, "33.3333"), (4, 3, "25"), (10, 10, "0"), (1, 0, "100"), (0, 0, "0"), (7, 1, "85.7143"),
-])
+@pytest.mark.parametrize(
+    ("sent", "received", "text"),
+    [
+        (3, 2, "33.3333"),
+        (4, 3, "25"),
+        (10, 10, "0"),
+        (1, 0, "100"),
+        (0, 0, "0"),
+        (7, 1, "85.7143"),
+    ],
+)
 def test_loss_is_printed_like_c_percent_g(sent: int, received: int, text: str) -> None:
     assert fmt_loss(loss_percent(sent, received)) == text
 
@@ -55,16 +66,20 @@ def test_extra_statistics_median_p95_jitter_and_sample_sd() -> None:
     assert stats.sd_ms == pytest.approx(math.sqrt(5 / 3))  # sample SD, as mtr
 
 
-@pytest.mark.parametrize(("block", "first", "size"), [
-    ("198.18.0.0/30", "198.18.0.1", 2),
-    ("198.18.0.0/31", "198.18.0.0", 2),
-    ("198.18.0.7/32", "198.18.0.7", 1),
-    ("198.18.0.0/16", "198.18.0.1", 65534),
-    ("198.18.1.77/24", "198.18.1.1", 254),  # host bits ignored, like fping -g
-    ("2001:db8::/126", "2001:db8::1", 3),
-])
-def test_cidr_expansion_skips_network_and_broadcast_like_fping(block: str, first: str,
-                                                               size: int) -> None:
+@pytest.mark.parametrize(
+    ("block", "first", "size"),
+    [
+        ("198.18.0.0/30", "198.18.0.1", 2),
+        ("198.18.0.0/31", "198.18.0.0", 2),
+        ("198.18.0.7/32", "198.18.0.7", 1),
+        ("198.18.0.0/16", "198.18.0.1", 65534),
+        ("198.18.1.77/24", "198.18.1.1", 254),  # host bits ignored, like fping -g
+        ("2001:db8::/126", "2001:db8::1", 3),
+    ],
+)
+def test_cidr_expansion_skips_network_and_broadcast_like_fping(
+    block: str, first: str, size: int
+) -> None:
     import ipaddress
 
     addresses = list(expand(block))

@@ -25,12 +25,27 @@ def sweep_lab(lab_ok: None) -> Iterator[Lab]:
 
 
 def test_alive_set_equals_fpings_over_a_lab_block(sweep_lab: Lab) -> None:
-    mine = sweep_lab.netladder("client", "sweep", "--alive", "--rate", "0", "--retries", "0",
-                               "--timeout", "800", ALIVE_BLOCK, SILENT_BLOCK)
-    theirs = sweep_lab.exec("client", ["fping", "-a", "-i", "0", "-r", "0", "-t", "800", "-g",
-                                       ALIVE_BLOCK], check=False)
-    theirs2 = sweep_lab.exec("client", ["fping", "-a", "-i", "0", "-r", "0", "-t", "800", "-g",
-                                        SILENT_BLOCK], check=False)
+    mine = sweep_lab.netladder(
+        "client",
+        "sweep",
+        "--alive",
+        "--rate",
+        "0",
+        "--retries",
+        "0",
+        "--timeout",
+        "800",
+        ALIVE_BLOCK,
+        SILENT_BLOCK,
+    )
+    theirs = sweep_lab.exec(
+        "client", ["fping", "-a", "-i", "0", "-r", "0", "-t", "800", "-g", ALIVE_BLOCK], check=False
+    )
+    theirs2 = sweep_lab.exec(
+        "client",
+        ["fping", "-a", "-i", "0", "-r", "0", "-t", "800", "-g", SILENT_BLOCK],
+        check=False,
+    )
     fping_alive = theirs.stdout.split() + theirs2.stdout.split()
     assert mine.returncode == 1  # some unreachable, like fping
     assert mine.stdout.split() == fping_alive
@@ -39,11 +54,22 @@ def test_alive_set_equals_fpings_over_a_lab_block(sweep_lab: Lab) -> None:
 
 
 def test_per_target_summary_retries_and_totals_like_fping(sweep_lab: Lab) -> None:
-    result = sweep_lab.netladder("client", "sweep", "--timeout", "100", "--retries", "2",
-                                 "198.18.0.1", "198.18.200.1", sweep_lab.addr("target"))
+    result = sweep_lab.netladder(
+        "client",
+        "sweep",
+        "--timeout",
+        "100",
+        "--retries",
+        "2",
+        "198.18.0.1",
+        "198.18.200.1",
+        sweep_lab.addr("target"),
+    )
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("198.18.0.1") and \
-        " : xmt/rcv/%loss = 1/1/0%, min/avg/max = " in lines[0]
+    assert (
+        lines[0].startswith("198.18.0.1")
+        and " : xmt/rcv/%loss = 1/1/0%, min/avg/max = " in lines[0]
+    )
     # A silent target: the first probe and two retries, then given up.
     assert lines[1].startswith("198.18.200.1") and lines[1].endswith(": xmt/rcv/%loss = 3/0/100%")
     assert "        3 targets" in result.stdout and "        2 alive" in result.stdout
@@ -51,8 +77,17 @@ def test_per_target_summary_retries_and_totals_like_fping(sweep_lab: Lab) -> Non
 
 
 def test_count_mode_json(sweep_lab: Lab) -> None:
-    result = sweep_lab.netladder("client", "sweep", "--json", "--count", "3", "--period", "50",
-                                 "198.18.5.0/30", "198.18.129.1")
+    result = sweep_lab.netladder(
+        "client",
+        "sweep",
+        "--json",
+        "--count",
+        "3",
+        "--period",
+        "50",
+        "198.18.5.0/30",
+        "198.18.129.1",
+    )
     doc: dict[str, Any] = json.loads(result.stdout)
     by_address = {t["address"]: t for t in doc["targets"]}
     assert set(by_address) == {"198.18.5.1", "198.18.5.2", "198.18.129.1"}
@@ -64,47 +99,83 @@ def test_count_mode_json(sweep_lab: Lab) -> None:
 
 
 def test_ipv6_list(sweep_lab: Lab) -> None:
-    result = sweep_lab.netladder("client", "sweep", "--alive", "--retries", "0", "--timeout",
-                                 "300", sweep_lab.addr("target", 6), "2001:db8:200::99")
+    result = sweep_lab.netladder(
+        "client",
+        "sweep",
+        "--alive",
+        "--retries",
+        "0",
+        "--timeout",
+        "300",
+        sweep_lab.addr("target", 6),
+        "2001:db8:200::99",
+    )
     assert result.stdout.split() == [sweep_lab.addr("target", 6)]
 
 
 def test_a_slash_16_needs_no_task_per_host(sweep_lab: Lab) -> None:
     # 65534 targets, half silent, at full speed: flat memory (maxrss of the run).
-    code = ("import resource, sys\nfrom netladder.cli import main\n"
-            "rc = main(['sweep', '--alive', '--rate', '0', '--retries', '0', '198.18.0.0/16'])\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    code = (
+        "import resource, sys\nfrom netladder.cli import main\n"
+        "rc = main(['sweep', '--alive', '--rate', '0', '--retries', '0', '198.18.0.0/16'])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    )
     result = sweep_lab.exec("client", [sys.executable, "-c", code], check=False, timeout=60)
     assert len(result.stdout.split()) == 32767
     assert int(result.stderr.strip().splitlines()[-1]) < 80_000  # KiB
 
 
 @pytest.mark.usefixtures("lab_ok")
-@pytest.mark.parametrize("args", [
-    ["198.18.0.0/33"], ["not-a-cidr/8"], ["--count", "0", "198.18.0.1"],
-    ["--timeout", "-5", "198.18.0.1"], ["--rate", "nan", "198.18.0.1"],
-    ["no-such-host.invalid"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["198.18.0.0/33"],
+        ["not-a-cidr/8"],
+        ["--count", "0", "198.18.0.1"],
+        ["--timeout", "-5", "198.18.0.1"],
+        ["--rate", "nan", "198.18.0.1"],
+        ["no-such-host.invalid"],
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
-    result = subprocess.run([sys.executable, "-m", "netladder", "sweep", *args],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "netladder", "sweep", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_programmatic_api(sweep_lab: Lab) -> None:
-    code = ("import asyncio\nfrom netladder.l3.sweep import SweepOptions, sweep\n"
-            "[r] = asyncio.run(sweep(['198.18.127.252/30', '198.18.130.1'],"
-            " SweepOptions(retries=0, timeout_ms=200)))\n"
-            "print(r.alive_count, len(r.targets), r.packets_sent, r.rtt_ms(0) is not None)\n")
+    code = (
+        "import asyncio\nfrom netladder.l3.sweep import SweepOptions, sweep\n"
+        "[r] = asyncio.run(sweep(['198.18.127.252/30', '198.18.130.1'],"
+        " SweepOptions(retries=0, timeout_ms=200)))\n"
+        "print(r.alive_count, len(r.targets), r.packets_sent, r.rtt_ms(0) is not None)\n"
+    )
     result = sweep_lab.exec("client", [sys.executable, "-c", code], check=False)
     assert result.stdout.split() == ["2", "3", "3", "True"], result.stderr
 
 
 def test_unprivileged_sweep_uses_the_datagram_socket_or_exits_3(sweep_lab: Lab) -> None:
-    argv = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-m",
-            "netladder", "sweep", "--json", "--retries", "0", "--timeout", "200",
-            "198.18.3.0/30", "198.18.140.1"]
+    argv = [
+        "setpriv",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        sys.executable,
+        "-m",
+        "netladder",
+        "sweep",
+        "--json",
+        "--retries",
+        "0",
+        "--timeout",
+        "200",
+        "198.18.3.0/30",
+        "198.18.140.1",
+    ]
     denied = sweep_lab.exec("client", argv, check=False)
     assert denied.returncode == 3 and "ping_group_range" in denied.stderr
     sweep_lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"])
@@ -124,9 +195,20 @@ def test_router_errors_are_counted_per_target(chain_lab: Lab, socket_kind: str) 
         time.sleep(2.5)
     chain_lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"])
     try:
-        result = chain_lab.netladder("client", "sweep", "--json", "--socket", socket_kind,
-                                     "--retries", "0", "--timeout", "200", "198.51.100.200",
-                                     "198.51.100.201", "198.51.100.10")
+        result = chain_lab.netladder(
+            "client",
+            "sweep",
+            "--json",
+            "--socket",
+            socket_kind,
+            "--retries",
+            "0",
+            "--timeout",
+            "200",
+            "198.51.100.200",
+            "198.51.100.201",
+            "198.51.100.10",
+        )
     finally:
         chain_lab.exec("client", ["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"])
     doc: dict[str, Any] = json.loads(result.stdout)

@@ -18,13 +18,17 @@ def test_chain_addresses_follow_the_declaration_order() -> None:
     assert str(p.nodes["server"].address(4)) == "198.51.100.10"
     assert str(p.nodes["server"].address(6)) == "2001:db8:3::2"
     assert [str(a) for a in p.nodes["lan2"].interface_to("lan").addresses] == [
-        "198.51.100.67/26", "2001:db8:10::3/64"]
+        "198.51.100.67/26",
+        "2001:db8:10::3/64",
+    ]
 
 
 def test_hosts_route_everything_through_their_gateway() -> None:
     routes = plan(chain()).nodes["client"].routes
     assert {(r.destination, str(r.via)) for r in routes} == {
-        ("default", "203.0.113.1"), ("default", "2001:db8:1::1")}
+        ("default", "203.0.113.1"),
+        ("default", "2001:db8:1::1"),
+    }
 
 
 def test_routers_get_shortest_path_routes_to_every_lab_prefix() -> None:
@@ -40,15 +44,22 @@ def test_routers_get_shortest_path_routes_to_every_lab_prefix() -> None:
 
 
 def test_hosts_are_not_transit() -> None:
-    topo = Topology("t", (Node("a", "router"), Node("h"), Node("b", "router"), Node("c")),
-                    (Link("a", "h", "198.51.100.0/30"), Link("h", "b", "198.51.100.4/30"),
-                     Link("b", "c", "198.51.100.8/30")))
+    topo = Topology(
+        "t",
+        (Node("a", "router"), Node("h"), Node("b", "router"), Node("c")),
+        (
+            Link("a", "h", "198.51.100.0/30"),
+            Link("h", "b", "198.51.100.4/30"),
+            Link("b", "c", "198.51.100.8/30"),
+        ),
+    )
     # a reaches h's other address through h, but nothing behind b: h does not forward.
     assert [r.destination for r in plan(topo).nodes["a"].routes] == ["198.51.100.4/30"]
 
 
-@pytest.mark.parametrize("net", ["192.0.2.0/24", "10.0.0.0/8", "192.168.1.0/24", "2001:db9::/64",
-                                 "203.0.113.0/23"])
+@pytest.mark.parametrize(
+    "net", ["192.0.2.0/24", "10.0.0.0/8", "192.168.1.0/24", "2001:db9::/64", "203.0.113.0/23"]
+)
 def test_addresses_outside_the_lab_ranges_are_refused(net: str) -> None:
     topo = Topology("t", (Node("a"), Node("b")), (Link("a", "b", net),))
     with pytest.raises(UsageError, match="outside the lab ranges|invalid prefix"):
@@ -60,11 +71,19 @@ def test_addresses_outside_the_lab_ranges_are_refused(net: str) -> None:
     [
         (Topology("t", (Node("a"), Node("a"))), "duplicate"),
         (Topology("t", (Node("a"),), (Link("a", "zz", "198.51.100.0/30"),)), "unknown node"),
-        (Topology("t", (Node("a"), Node("b")), (Link("a", "b", "198.51.100.0/31"),
-                                                Link("a", "b", "198.51.100.0/30"))), "overlaps"),
+        (
+            Topology(
+                "t",
+                (Node("a"), Node("b")),
+                (Link("a", "b", "198.51.100.0/31"), Link("a", "b", "198.51.100.0/30")),
+            ),
+            "overlaps",
+        ),
         (Topology("t", (Node("A"),)), "lowercase"),
-        (Topology("t", (Node("a"), Node("b"), Node("c")),
-                  (Link("a", "b", "198.51.100.0/32"),)), "too few"),
+        (
+            Topology("t", (Node("a"), Node("b"), Node("c")), (Link("a", "b", "198.51.100.0/32"),)),
+            "too few",
+        ),
     ],
 )
 def test_invalid_topologies_are_usage_errors(topo: Topology, message: str) -> None:

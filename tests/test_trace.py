@@ -53,8 +53,7 @@ def traceroute_hops(lab: Lab, *args: str) -> list[str | None]:
 
 @pytest.mark.parametrize("version", [4, 6])
 @pytest.mark.parametrize("proto", ["udp", "icmp", "tcp"])
-def test_three_routers_in_order_as_traceroute_sees_them(lab: Lab, proto: str,
-                                                        version: int) -> None:
+def test_three_routers_in_order_as_traceroute_sees_them(lab: Lab, proto: str, version: int) -> None:
     extra = ["-p", "22"] if proto == "tcp" else []
     doc = trace(lab, SERVER[version], "--proto", proto, *extra)
     expected = HOPS4 if version == 4 else HOPS6
@@ -94,12 +93,16 @@ def flows_seen_by_r1(lab: Lab, run: list[str]) -> dict[str, int]:
         doc = json.loads(lab.exec("r1", ["nft", "-j", "list", "table", "inet", "paris"]).stdout)
     finally:
         lab.exec("r1", ["nft", "delete", "table", "inet", "paris"], check=False)
-    return {item["set"]["name"][2:]: len(item["set"].get("elem", ()))
-            for item in doc["nftables"] if "set" in item}
+    return {
+        item["set"]["name"][2:]: len(item["set"].get("elem", ()))
+        for item in doc["nftables"]
+        if "set" in item
+    }
 
 
-@pytest.mark.parametrize("proto, version", [("udp", 4), ("icmp", 4), ("tcp", 4), ("udp", 6),
-                                            ("icmp", 6), ("tcp", 6)])
+@pytest.mark.parametrize(
+    "proto, version", [("udp", 4), ("icmp", 4), ("tcp", 4), ("udp", 6), ("icmp", 6), ("tcp", 6)]
+)
 def test_every_probe_of_a_trace_keeps_one_flow(lab: Lab, proto: str, version: int) -> None:
     run = [sys.executable, "-m", "netladder", "trace", SERVER[version], "--proto", proto]
     seen = flows_seen_by_r1(lab, run)
@@ -123,9 +126,23 @@ def test_human_output_is_traceroute_shaped(lab: Lab) -> None:
 
 def test_unprivileged_trace_uses_datagram_sockets(lab: Lab) -> None:
     for proto, kind in (("udp", "dgram"), ("icmp", "dgram"), ("tcp", "connect")):
-        result = lab.exec("client", ["setpriv", "--inh-caps=-all", "--bounding-set=-all",
-                                     sys.executable, "-m", "netladder", "trace", SERVER[4],
-                                     "--proto", proto, "--json"], check=False)
+        result = lab.exec(
+            "client",
+            [
+                "setpriv",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                sys.executable,
+                "-m",
+                "netladder",
+                "trace",
+                SERVER[4],
+                "--proto",
+                proto,
+                "--json",
+            ],
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         doc = json.loads(result.stdout)
         assert doc["socket"] == kind and addresses(doc) == HOPS4
@@ -158,10 +175,10 @@ MTR_LINE = re.compile(r"^\s*(\d+)\.\|--\s+(\S+)\s+([\d.]+)%")
 
 def test_loss_on_one_link_persists_to_the_destination_as_mtr_sees_it(lab: Lab) -> None:
     with lab.fault(Loss("r2", "r3", 30, proto="icmp")):
-        doc = trace(lab, SERVER[4], "--proto", "icmp", "--cycles", "80", "-i", "0.01",
-                    "-w", "1")
-        mtr = lab.exec("client", ["mtr", "-r", "-n", "-c", "80", "-i", "0.01", "-G", "1",
-                                  SERVER[4]]).stdout
+        doc = trace(lab, SERVER[4], "--proto", "icmp", "--cycles", "80", "-i", "0.01", "-w", "1")
+        mtr = lab.exec(
+            "client", ["mtr", "-r", "-n", "-c", "80", "-i", "0.01", "-G", "1", SERVER[4]]
+        ).stdout
     loss = [h["stats"]["loss_pct"] for h in doc["hops"]]
     assert addresses(doc) == HOPS4
     assert loss[0] < 10 and loss[1] < 10
@@ -171,8 +188,7 @@ def test_loss_on_one_link_persists_to_the_destination_as_mtr_sees_it(lab: Lab) -
     assert verdict["kind"] == "loss" and verdict["hop"] == 3
     assert verdict["quiet_hops"] == []  # no router is blamed for not answering
     assert "between hop 2 (203.0.113.6) and hop 3 (203.0.113.10)" in verdict["text"]
-    theirs = {int(m[1]): (m[2], float(m[3])) for m in map(MTR_LINE.match, mtr.splitlines())
-              if m}
+    theirs = {int(m[1]): (m[2], float(m[3])) for m in map(MTR_LINE.match, mtr.splitlines()) if m}
     for hop, pct in zip(doc["hops"], loss, strict=True):
         address, mtr_loss = theirs[hop["ttl"]]
         assert address == hop["responders"][0]
@@ -223,8 +239,11 @@ def test_a_router_that_forwards_nothing_is_not_called_a_firewall(lab: Lab) -> No
         lab.exec("r3", ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
     # r3 neither forwards nor says Time Exceeded (ip_error sends nothing when forwarding is
     # off): silence from hop 3, for traceroute too.
-    assert addresses(doc) == theirs[:len(addresses(doc))] == [*HOPS4[:2], None, None, None,
-                                                              None, None]
+    assert (
+        addresses(doc)
+        == theirs[: len(addresses(doc))]
+        == [*HOPS4[:2], None, None, None, None, None]
+    )
     text = doc["verdict"]["text"]
     assert "silence from hop 3 on" in text and "a router that does not forward" in text
     assert "probably" not in text
@@ -266,7 +285,7 @@ def test_a_routing_loop_is_named_with_the_hops_traceroute_shows(lab: Lab, versio
         text = lab.netladder("client", "trace", SERVER[version], "-m", "10").stdout
         theirs = traceroute_hops(lab, "-m", "10", SERVER[version])
     assert addresses(doc) == theirs and len(theirs) == 10
-    assert addresses(doc)[start - 1:] == (loop * 5)[:11 - start]
+    assert addresses(doc)[start - 1 :] == (loop * 5)[: 11 - start]
     verdict = doc["verdict"]
     assert verdict["kind"] == "no-answer" and not doc["reached"]
     assert verdict["loop"] == loop and verdict["hop"] == start
@@ -283,16 +302,20 @@ def test_a_path_without_a_loop_names_none(lab: Lab) -> None:
 def traceroute_annotations(lab: Lab, *args: str) -> list[tuple[str | None, list[str]]]:
     """traceroute's hops as (responder, the annotation after each probe's time)."""
     out = lab.exec("client", ["traceroute", "-n", "-w", "1", *args]).stdout
-    return [(hop, re.findall(r" ms(?: (!\S+))?", line))
-            for hop, line in zip(traceroute_hops(lab, *args), out.splitlines()[1:], strict=True)]
+    return [
+        (hop, re.findall(r" ms(?: (!\S+))?", line))
+        for hop, line in zip(traceroute_hops(lab, *args), out.splitlines()[1:], strict=True)
+    ]
 
 
 @contextmanager
 def rejected_at_r3(lab: Lab, family: str, reject: str) -> Iterator[None]:
     """r3 rejects the probes it would forward to the server, with `reject` (nft's words)."""
-    table = (f"table {family} nlreject {{\n  chain f {{\n"
-             "    type filter hook forward priority 0; policy accept;\n"
-             f"    udp dport 33434-33534 reject with {reject}\n  }}\n}}\n")
+    table = (
+        f"table {family} nlreject {{\n  chain f {{\n"
+        "    type filter hook forward priority 0; policy accept;\n"
+        f"    udp dport 33434-33534 reject with {reject}\n  }}\n}}\n"
+    )
     lab.exec("r3", ["nft", "-f", "-"], input=table)
     try:
         yield
@@ -303,30 +326,37 @@ def rejected_at_r3(lab: Lab, family: str, reject: str) -> Iterator[None]:
 # Every Destination Unreachable a Linux firewall can send, from a router (r3): traceroute's
 # annotation, which netladder must print too.  Port unreachable has none: it is the normal end
 # of a UDP trace, and from a router it means a firewall, which the verdict says.
-@pytest.mark.parametrize("version, reject, annotation", [
-    (4, "icmp type port-unreachable", ""),
-    (4, "icmp type net-unreachable", "!N"),
-    (4, "icmp type host-unreachable", "!H"),
-    (4, "icmp type prot-unreachable", "!P"),
-    (4, "icmp type net-prohibited", "!X"),
-    (4, "icmp type host-prohibited", "!X"),
-    (4, "icmp type admin-prohibited", "!X"),
-    (6, "icmpv6 type port-unreachable", ""),
-    (6, "icmpv6 type no-route", "!N"),
-    (6, "icmpv6 type admin-prohibited", "!X"),
-    (6, "icmpv6 type addr-unreachable", "!H"),
-    (6, "icmpv6 type policy-fail", "!<5>"),
-    (6, "icmpv6 type reject-route", "!<6>"),
-])
+@pytest.mark.parametrize(
+    "version, reject, annotation",
+    [
+        (4, "icmp type port-unreachable", ""),
+        (4, "icmp type net-unreachable", "!N"),
+        (4, "icmp type host-unreachable", "!H"),
+        (4, "icmp type prot-unreachable", "!P"),
+        (4, "icmp type net-prohibited", "!X"),
+        (4, "icmp type host-prohibited", "!X"),
+        (4, "icmp type admin-prohibited", "!X"),
+        (6, "icmpv6 type port-unreachable", ""),
+        (6, "icmpv6 type no-route", "!N"),
+        (6, "icmpv6 type admin-prohibited", "!X"),
+        (6, "icmpv6 type addr-unreachable", "!H"),
+        (6, "icmpv6 type policy-fail", "!<5>"),
+        (6, "icmpv6 type reject-route", "!<6>"),
+    ],
+)
 def test_an_icmp_error_from_a_router_is_annotated_as_traceroute_does(
-        lab: Lab, version: int, reject: str, annotation: str) -> None:
+    lab: Lab, version: int, reject: str, annotation: str
+) -> None:
     with rejected_at_r3(lab, "ip" if version == 4 else "ip6", reject):
         doc = trace(lab, SERVER[version], code=1)
         text = lab.netladder("client", "trace", SERVER[version]).stdout
         theirs = traceroute_annotations(lab, SERVER[version])
     r3 = (HOPS4 if version == 4 else HOPS6)[2]
-    assert [hop for hop, _ in theirs] == addresses(doc) == [*(HOPS4 if version == 4 else
-                                                             HOPS6)[:3], r3]
+    assert (
+        [hop for hop, _ in theirs]
+        == addresses(doc)
+        == [*(HOPS4 if version == 4 else HOPS6)[:3], r3]
+    )
     assert theirs[-1][1] == [annotation] * 3
     last = doc["hops"][-1]["probes"]
     assert [p["annotation"] for p in last] == [annotation] * 3
@@ -335,8 +365,10 @@ def test_an_icmp_error_from_a_router_is_annotated_as_traceroute_does(
     verdict = doc["verdict"]
     assert verdict["kind"] == "unreachable" and verdict["hop"] == 4
     if not annotation:
-        assert f"hop 4 ({r3}) answered port unreachable from a router, not the target" \
+        assert (
+            f"hop 4 ({r3}) answered port unreachable from a router, not the target"
             in verdict["text"]
+        )
 
 
 def test_max_ttl_below_the_destination_says_so(lab: Lab) -> None:
@@ -353,16 +385,18 @@ def test_no_route_is_one_line_and_exit_1(lab: Lab, proto: str) -> None:
     finally:
         lab.exec("client", ["ip", "route", "add", "default", "via", HOPS4[0]])
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr.strip() == "netladder: cannot send to 198.51.100.10: " \
-        "Network is unreachable"
+    assert (
+        result.stderr.strip() == "netladder: cannot send to 198.51.100.10: Network is unreachable"
+    )
 
 
 def test_a_name_is_resolved_and_kept(lab: Lab) -> None:
     doc = trace(lab, "localhost", "-4")
     assert doc["target"] == "localhost" and doc["address"] == "127.0.0.1"
     assert doc["reached"] and doc["destination_hop"] == 1
-    async_doc = json.loads(lab.exec("client", [sys.executable, "-c", ASYNC_API, "localhost"]
-                                    ).stdout)
+    async_doc = json.loads(
+        lab.exec("client", [sys.executable, "-c", ASYNC_API, "localhost"]).stdout
+    )
     assert async_doc["target"] == "localhost" and async_doc["reached"]
 
 
@@ -371,17 +405,24 @@ def test_one_shot_does_not_wait_when_every_answer_is_in(lab: Lab) -> None:
     assert doc["elapsed_ms"] < 500  # the wait is 5 s; nothing was missing
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["300.1.2.3"], "invalid target"),
-    (["bad host!"], "invalid target"),
-    (["198.51.100.10", "-f", "10", "-m", "5"], "below first TTL"),
-    (["198.51.100.10", "-m", "300"], "TTL out of range"),
-    (["198.51.100.10", "--proto", "sctp"], "invalid choice"),
-    (["198.51.100.10", "-p", "70000"], "port out of range"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["300.1.2.3"], "invalid target"),
+        (["bad host!"], "invalid target"),
+        (["198.51.100.10", "-f", "10", "-m", "5"], "below first TTL"),
+        (["198.51.100.10", "-m", "300"], "TTL out of range"),
+        (["198.51.100.10", "--proto", "sctp"], "invalid choice"),
+        (["198.51.100.10", "-p", "70000"], "port out of range"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "netladder", "trace", *args],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "netladder", "trace", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and needle in result.stderr
@@ -402,9 +443,13 @@ def test_async_api_for_in_process_callers(lab: Lab) -> None:
 
 
 def test_ctrl_c_prints_what_was_gathered(lab: Lab) -> None:
-    proc = lab.popen("client", [sys.executable, "-m", "netladder", "trace", SERVER[4],
-                                "--cycles", "100", "-i", "0.05"],
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = lab.popen(
+        "client",
+        [sys.executable, "-m", "netladder", "trace", SERVER[4], "--cycles", "100", "-i", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
@@ -414,9 +459,13 @@ def test_ctrl_c_prints_what_was_gathered(lab: Lab) -> None:
 
 def test_ctrl_c_in_a_one_shot_trace_prints_the_hops_so_far(lab: Lab) -> None:
     with lab.fault(DropPort("server", 33434, "udp")):
-        proc = lab.popen("client", [sys.executable, "-m", "netladder", "trace", SERVER[4],
-                                    "--json"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = lab.popen(
+            "client",
+            [sys.executable, "-m", "netladder", "trace", SERVER[4], "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.5)  # hops 1-3 answered; the silent ones wait up to 5 s
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)

@@ -14,6 +14,6 @@ CASES = [
         runs=5,
         max_ms=2000.0,
         note="names, route, L2 (live ARP), L3 (10 echoes), L4 (SYN + banner), L7 (HEAD + lint);"
-             " wall time with interpreter start-up",
+        " wall time with interpreter start-up",
     ),
 ]

@@ -89,9 +89,15 @@ def _cpu_seconds(pid: int) -> float:
 def _wait_port(lab: Lab, port: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        probe = lab.exec("a", [sys.executable, "-c",
-                               f"import socket; socket.create_connection(('127.0.0.1', {port}),"
-                               " 1).close()"], check=False)
+        probe = lab.exec(
+            "a",
+            [
+                sys.executable,
+                "-c",
+                f"import socket; socket.create_connection(('127.0.0.1', {port}), 1).close()",
+            ],
+            check=False,
+        )
         if probe.returncode == 0:
             return
         time.sleep(0.05)
@@ -102,11 +108,28 @@ def _setup(lab: Lab) -> Callable[[], None]:
     _LAB[:] = [lab]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     _PROCS["sink"] = lab.popen("a", [sys.executable, "-c", SINK, str(SINK_PORT)], **quiet)
-    _PROCS["ours"] = lab.popen("a", [sys.executable, "-m", "netladder", "forward", "proxy",
-                                     f"127.0.0.1:{OURS_PORT}", f"127.0.0.1:{SINK_PORT}"], **quiet)
-    _PROCS["socat"] = lab.popen("a", ["socat", f"TCP-LISTEN:{SOCAT_PORT},fork,reuseaddr,"
-                                      "bind=127.0.0.1,backlog=1024",
-                                      f"TCP:127.0.0.1:{SINK_PORT}"], **quiet)
+    _PROCS["ours"] = lab.popen(
+        "a",
+        [
+            sys.executable,
+            "-m",
+            "netladder",
+            "forward",
+            "proxy",
+            f"127.0.0.1:{OURS_PORT}",
+            f"127.0.0.1:{SINK_PORT}",
+        ],
+        **quiet,
+    )
+    _PROCS["socat"] = lab.popen(
+        "a",
+        [
+            "socat",
+            f"TCP-LISTEN:{SOCAT_PORT},fork,reuseaddr,bind=127.0.0.1,backlog=1024",
+            f"TCP:127.0.0.1:{SINK_PORT}",
+        ],
+        **quiet,
+    )
     for port in (SINK_PORT, OURS_PORT, SOCAT_PORT):
         _wait_port(lab, port)
     for name in ("ours", "socat"):
@@ -134,9 +157,11 @@ def _throughput_notes(ours: list[Measurement], anchor: list[Measurement]) -> lis
         inner = sorted(float(m.stdout.strip() or "nan") for m in runs)
         median = inner[len(inner) // 2]
         cpu = _cpu_seconds(_PROCS[name].pid) - _CPU0[name]
-        lines.append(f"{name:>5}: transfer {median:.0f} ms = {GIB / median / 1000 / 1e3:.2f} "
-                     f"GB/s (median), CPU {cpu / transfers:.2f} s per GiB, "
-                     f"{ok}/{len(runs)} byte-exact")
+        lines.append(
+            f"{name:>5}: transfer {median:.0f} ms = {GIB / median / 1000 / 1e3:.2f} "
+            f"GB/s (median), CPU {cpu / transfers:.2f} s per GiB, "
+            f"{ok}/{len(runs)} byte-exact"
+        )
     return lines
 
 
@@ -144,11 +169,16 @@ def _conns_notes(ours: list[Measurement], anchor: list[Measurement]) -> list[str
     lines = []
     for name, runs in (("ours", ours), ("socat", anchor)):
         rates = sorted(float(m.stdout.strip() or "nan") for m in runs)
-        lines.append(f"{name:>5}: {rates[len(rates) // 2]:.0f} connections/s (median, "
-                     f"16 concurrent, {CONNECTIONS} per run)")
+        lines.append(
+            f"{name:>5}: {rates[len(rates) // 2]:.0f} connections/s (median, "
+            f"16 concurrent, {CONNECTIONS} per run)"
+        )
     # The same client straight to the sink: the ceiling this machine allows for both.
-    direct = _LAB[0].exec("a", [sys.executable, "-c", CONNS, str(SINK_PORT), str(CONNECTIONS)],
-                          check=False).stdout.strip()
+    direct = (
+        _LAB[0]
+        .exec("a", [sys.executable, "-c", CONNS, str(SINK_PORT), str(CONNECTIONS)], check=False)
+        .stdout.strip()
+    )
     lines.append(f"direct (no forwarder): {direct} connections/s")
     return lines
 
@@ -165,7 +195,7 @@ CASES = [
         setup=_setup,
         compare=_throughput_notes,
         note="anchor: socat TCP-LISTEN:...,fork,reuseaddr TCP:... on the same loopback; "
-             "time = the client pushing 1 GiB and reading the sink's byte count",
+        "time = the client pushing 1 GiB and reading the sink's byte count",
     ),
     Case(
         name="forward_proxy_connections",
@@ -179,4 +209,3 @@ CASES = [
         note="connections per second through each forwarder (reported, no target)",
     ),
 ]
-

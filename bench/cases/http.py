@@ -12,23 +12,33 @@ from netladder.lab import Lab
 
 SERVER = "198.51.100.10"
 PHASES = ("dns", "tcp", "tls", "server", "transfer")
-CURL_W = ('{"namelookup": %{time_namelookup}, "connect": %{time_connect}, '
-          '"pretransfer": %{time_pretransfer}, "starttransfer": %{time_starttransfer}, '
-          '"total": %{time_total}}')
+CURL_W = (
+    '{"namelookup": %{time_namelookup}, "connect": %{time_connect}, '
+    '"pretransfer": %{time_pretransfer}, "starttransfer": %{time_starttransfer}, '
+    '"total": %{time_total}}'
+)
 
 
 def _phases(p: dict[str, float]) -> dict[str, float]:
     """httpstat's phases from curl's cumulative points (ms)."""
-    return {"dns": p["namelookup"], "tcp": p["connect"] - p["namelookup"],
-            "tls": p["pretransfer"] - p["connect"],
-            "server": p["starttransfer"] - p["pretransfer"],
-            "transfer": p["total"] - p["starttransfer"]}
+    return {
+        "dns": p["namelookup"],
+        "tcp": p["connect"] - p["namelookup"],
+        "tls": p["pretransfer"] - p["connect"],
+        "server": p["starttransfer"] - p["pretransfer"],
+        "transfer": p["total"] - p["starttransfer"],
+    }
 
 
 def _ours(m: Measurement) -> dict[str, float]:
     t = json.loads(m.stdout)["hops"][0]["timings"]
-    return {"dns": t["dns_ms"], "tcp": t["tcp_ms"], "tls": t["tls_ms"],
-            "server": t["server_ms"], "transfer": t["transfer_ms"]}
+    return {
+        "dns": t["dns_ms"],
+        "tcp": t["tcp_ms"],
+        "tls": t["tls_ms"],
+        "server": t["server_ms"],
+        "transfer": t["transfer_ms"],
+    }
 
 
 def _curl(m: Measurement) -> dict[str, float]:
@@ -71,10 +81,24 @@ CASES = [
     Case(
         name="http_phase_agreement",
         topology="chain",
-        ours=lambda lab: [sys.executable, "-m", "netladder", "http", "--json", "--get",
-                          f"http://{SERVER}/delay/50"],
-        anchor=lambda lab: ["curl", "-s", "-o", "/dev/null", "-w", CURL_W,
-                            f"http://{SERVER}/delay/50"],
+        ours=lambda lab: [
+            sys.executable,
+            "-m",
+            "netladder",
+            "http",
+            "--json",
+            "--get",
+            f"http://{SERVER}/delay/50",
+        ],
+        anchor=lambda lab: [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            CURL_W,
+            f"http://{SERVER}/delay/50",
+        ],
         runs=20,
         compare=_agreement,
         note="per-phase agreement with curl -w (GET /delay/50 across the chain lab)",

@@ -35,14 +35,18 @@ CASES = [
         runs=5,
         max_ratio=1.2,
         note="2 requests 1 s apart (this arping takes whole seconds for -i): paced by the "
-             "interval and the wait after the last request",
+        "interval and the wait after the last request",
     ),
     Case(
         name="l2_neigh_check",
         topology="chain",
         ours=lambda lab: [*NL, "neigh", "--check", "198.51.100.10"],
-        anchor=lambda lab: ["sh", "-c", "ip route get 198.51.100.10; ip neigh show 203.0.113.1;"
-                            " arping -f -c 3 -I to-r1 203.0.113.1"],
+        anchor=lambda lab: [
+            "sh",
+            "-c",
+            "ip route get 198.51.100.10; ip neigh show 203.0.113.1;"
+            " arping -f -c 3 -I to-r1 203.0.113.1",
+        ],
         runs=10,
         max_ms=250.0,
         note="anchor: the by-hand steps (route, table, one live arping)",

@@ -30,8 +30,16 @@ CASES = [
     Case(
         name="myip_http_and_stun",
         topology="nat",
-        ours=lambda lab: [sys.executable, "-m", "netladder", "myip", "--http",
-                          f"http://{PUB}/", "--stun", PUB],
+        ours=lambda lab: [
+            sys.executable,
+            "-m",
+            "netladder",
+            "myip",
+            "--http",
+            f"http://{PUB}/",
+            "--stun",
+            PUB,
+        ],
         anchor=lambda lab: ["curl", "-s", f"http://{PUB}/"],
         runs=15,
         max_ms=250.0,

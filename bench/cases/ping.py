@@ -28,8 +28,10 @@ def rtt_within_2_percent(ours: list[Measurement], anchor: list[Measurement]) -> 
     a, b = statistics.median(mine), statistics.median(theirs)
     diff = abs(a - b) / b * 100
     verdict = "PASS" if diff <= 2.0 else "FAIL"
-    return [f"RTT accuracy: netladder avg {a:.3f} ms, iputils avg {b:.3f} ms, "
-            f"difference {diff:.2f} % (target <= 2 %): {verdict}"]
+    return [
+        f"RTT accuracy: netladder avg {a:.3f} ms, iputils avg {b:.3f} ms, "
+        f"difference {diff:.2f} % (target <= 2 %): {verdict}"
+    ]
 
 
 def bytecode(lab: Lab) -> None:
@@ -69,8 +71,17 @@ CASES = [
     Case(
         name="ping_rtt_accuracy_delay",
         topology="chain",
-        ours=lambda lab: [sys.executable, "-m", "netladder", "ping", "-c", "20", "-i", "0.05",
-                          "198.51.100.10"],
+        ours=lambda lab: [
+            sys.executable,
+            "-m",
+            "netladder",
+            "ping",
+            "-c",
+            "20",
+            "-i",
+            "0.05",
+            "198.51.100.10",
+        ],
         anchor=lambda lab: ["ping", "-c", "20", "-i", "0.05", "198.51.100.10"],
         runs=3,
         setup=delayed,

@@ -51,8 +51,10 @@ def _compare(ours: list[Measurement], anchor: list[Measurement]) -> list[str]:
     ours_states = {json.dumps(_ours_states(m.stdout), sort_keys=True) for m in ours}
     nmap_states = {json.dumps(_nmap_states(m.stdout), sort_keys=True) for m in anchor}
     same = ours_states == nmap_states and len(ours_states) == 1
-    notes.append(f"states ours {sorted(ours_states)} nmap {sorted(nmap_states)}: "
-                 + ("SAME" if same else "DIFFERENT"))
+    notes.append(
+        f"states ours {sorted(ours_states)} nmap {sorted(nmap_states)}: "
+        + ("SAME" if same else "DIFFERENT")
+    )
     return notes
 
 
@@ -61,8 +63,16 @@ def _case(name: str, flag: str, nmap_flag: str) -> Case:
         name=name,
         topology="scan",
         node=NODE,
-        ours=lambda lab: [sys.executable, "-m", "netladder", "port", _addr(lab), "1-65535",
-                          flag, "--json"],
+        ours=lambda lab: [
+            sys.executable,
+            "-m",
+            "netladder",
+            "port",
+            _addr(lab),
+            "1-65535",
+            flag,
+            "--json",
+        ],
         anchor=lambda lab: ["nmap", "-n", "-Pn", nmap_flag, "-p-", _addr(lab)],
         runs=5,
         max_ratio=0.5,

@@ -85,8 +85,9 @@ def _our_loss(text: str) -> dict[int, float]:
     return {h["ttl"]: h["stats"]["loss_pct"] for h in doc["hops"]}
 
 
-def _loss_table(ours: list[Measurement], anchor: list[Measurement]
-                ) -> list[tuple[int, float, float]]:
+def _loss_table(
+    ours: list[Measurement], anchor: list[Measurement]
+) -> list[tuple[int, float, float]]:
     mine = [_our_loss(m.stdout) for m in ours]
     theirs = [_mtr_loss(m.stdout) for m in anchor]
     rows = []
@@ -98,8 +99,10 @@ def _loss_table(ours: list[Measurement], anchor: list[Measurement]
 
 
 def _loss_notes(ours: list[Measurement], anchor: list[Measurement]) -> list[str]:
-    return [f"hop {t}: Loss% ours {a:.1f} / mtr {b:.1f} (median of runs)"
-            for t, a, b in _loss_table(ours, anchor)]
+    return [
+        f"hop {t}: Loss% ours {a:.1f} / mtr {b:.1f} (median of runs)"
+        for t, a, b in _loss_table(ours, anchor)
+    ]
 
 
 def _loss_ok(ours: list[Measurement], anchor: list[Measurement]) -> bool:
@@ -126,10 +129,23 @@ CASES = [
     Case(
         name="trace_report_loss",
         topology="chain",
-        ours=lambda lab: [sys.executable, "-m", "netladder", "trace", SERVER, "--proto", "icmp",
-                          "--cycles", "50", "-i", "0.01", "-w", "1", "--json"],
-        anchor=lambda lab: ["mtr", "-r", "-n", "-j", "-c", "50", "-i", "0.01", "-G", "1",
-                            SERVER],
+        ours=lambda lab: [
+            sys.executable,
+            "-m",
+            "netladder",
+            "trace",
+            SERVER,
+            "--proto",
+            "icmp",
+            "--cycles",
+            "50",
+            "-i",
+            "0.01",
+            "-w",
+            "1",
+            "--json",
+        ],
+        anchor=lambda lab: ["mtr", "-r", "-n", "-j", "-c", "50", "-i", "0.01", "-G", "1", SERVER],
         runs=3,
         setup=_loss_setup,
         compare=_loss_notes,

@@ -18,8 +18,13 @@ class Formatter(argparse.HelpFormatter):
     """argparse's formatter without its `import shutil` (which drags in bz2, lzma and zlib):
     argparse builds a formatter for every add_argument, so every start paid for it."""
 
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
         if width is None:
             try:
                 width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
@@ -40,8 +45,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help="print exactly one JSON document on stdout")
+    parser.add_argument(
+        "--json", action="store_true", help="print exactly one JSON document on stdout"
+    )
 
 
 def positive_float(text: str) -> float:

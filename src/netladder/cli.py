@@ -35,30 +35,63 @@ class Command(NamedTuple):
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("route", "netladder.commands.route", "the kernel's route decision; default routes",
-            "L2 and routing"),
-    Command("neigh", "netladder.commands.neigh", "ARP/NDP table, gateway MAC check, change watch",
-            "L2 and routing"),
-    Command("arp", "netladder.commands.arp", "active ARP / NDP probe, duplicate-address detection",
-            "L2 and routing"),
+    Command(
+        "route",
+        "netladder.commands.route",
+        "the kernel's route decision; default routes",
+        "L2 and routing",
+    ),
+    Command(
+        "neigh",
+        "netladder.commands.neigh",
+        "ARP/NDP table, gateway MAC check, change watch",
+        "L2 and routing",
+    ),
+    Command(
+        "arp",
+        "netladder.commands.arp",
+        "active ARP / NDP probe, duplicate-address detection",
+        "L2 and routing",
+    ),
     Command("ping", "netladder.commands.ping", "ICMP echo, iputils-compatible statistics", "L3"),
     Command("sweep", "netladder.commands.sweep", "many targets at once, fping-class speed", "L3"),
-    Command("trace", "netladder.commands.trace",
-            "traceroute; --cycles N gives mtr-style per-hop statistics", "path"),
-    Command("port", "netladder.commands.port",
-            "TCP connect/SYN and UDP checks with nmap's port states", "L4"),
-    Command("sockets", "netladder.commands.sockets",
-            "local listeners and the connections they hold", "L4"),
-    Command("forward", "netladder.commands.forward",
-            "port forwarding: add, list, delete, verify, proxy", "NAT"),
+    Command(
+        "trace",
+        "netladder.commands.trace",
+        "traceroute; --cycles N gives mtr-style per-hop statistics",
+        "path",
+    ),
+    Command(
+        "port",
+        "netladder.commands.port",
+        "TCP connect/SYN and UDP checks with nmap's port states",
+        "L4",
+    ),
+    Command(
+        "sockets",
+        "netladder.commands.sockets",
+        "local listeners and the connections they hold",
+        "L4",
+    ),
+    Command(
+        "forward",
+        "netladder.commands.forward",
+        "port forwarding: add, list, delete, verify, proxy",
+        "NAT",
+    ),
     Command("http", "netladder.commands.http", "HTTP response check with per-phase timing", "L7"),
     Command("codes", "netladder.commands.codes", "HTTP status code guide", "L7"),
     Command("dns", "netladder.commands.dns", "name resolution with timing", "names"),
     Command("myip", "netladder.commands.myip", "public address via HTTP echo and STUN", "names"),
-    Command("diagnose", "netladder.commands.diagnose", "the whole ladder with a verdict",
-            "the ladder"),
-    Command("lab", "netladder.lab.command", "the network lab: up, down, status, exec, shell, demo",
-            "the lab"),
+    Command(
+        "diagnose", "netladder.commands.diagnose", "the whole ladder with a verdict", "the ladder"
+    ),
+    Command(
+        "lab",
+        "netladder.lab.command",
+        "the network lab: up, down, status, exec, shell, demo",
+        "the lab",
+    ),
 )
 
 _BY_NAME = {c.name: c for c in COMMANDS}
@@ -146,8 +179,10 @@ def _internal_error(exc: BaseException) -> int:
 
     if os.environ.get("NETLADDER_DEBUG"):
         raise exc
-    _print_error(f"netladder: internal error: {type(exc).__name__}: {exc} "
-                 "(set NETLADDER_DEBUG=1 for the traceback)")
+    _print_error(
+        f"netladder: internal error: {type(exc).__name__}: {exc} "
+        "(set NETLADDER_DEBUG=1 for the traceback)"
+    )
     return EXIT_FAIL
 
 

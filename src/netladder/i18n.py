@@ -15,8 +15,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-__all__ = ["LANGUAGES", "N_", "_", "current_language", "language_from_env", "ngettext",
-           "set_language"]
+__all__ = [
+    "LANGUAGES",
+    "N_",
+    "_",
+    "current_language",
+    "language_from_env",
+    "ngettext",
+    "set_language",
+]
 
 LANGUAGES = ("en", "ko")
 
@@ -78,7 +85,8 @@ def set_language(language: str) -> None:
     import gettext
     from pathlib import Path
 
-    catalog = gettext.translation("netladder", localedir=Path(__file__).parent / "locale",
-                                  languages=[language], fallback=True)
+    catalog = gettext.translation(
+        "netladder", localedir=Path(__file__).parent / "locale", languages=[language], fallback=True
+    )
     _gettext = catalog.gettext
     _ngettext = catalog.ngettext

@@ -11,10 +11,17 @@ __all__ = ["register", "run"]
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="a host, host:port, [v6]:port or an http(s) URL")
-    parser.add_argument("-p", "--port", type=port_number, action="append", default=[],
-                        help="TCP port(s) to check (repeatable); a URL or host:port names one")
-    parser.add_argument("--deep", action="store_true",
-                        help="trace the path even when L3 looks healthy")
+    parser.add_argument(
+        "-p",
+        "--port",
+        type=port_number,
+        action="append",
+        default=[],
+        help="TCP port(s) to check (repeatable); a URL or host:port names one",
+    )
+    parser.add_argument(
+        "--deep", action="store_true", help="trace the path even when L3 looks healthy"
+    )
     add_json(parser)
 
 
@@ -47,10 +54,16 @@ def render(result: object) -> str:
     from netladder.output import paint
 
     assert isinstance(result, Diagnosis)
-    colours = {Status.PASS: "green", Status.FAIL: "red", Status.WARN: "yellow",
-               Status.SKIP: "dim"}
-    titles = {"names": "names", "route": "route", "l2": "L2", "l3": "L3", "path": "path",
-              "l4": "L4", "l7": "L7"}
+    colours = {Status.PASS: "green", Status.FAIL: "red", Status.WARN: "yellow", Status.SKIP: "dim"}
+    titles = {
+        "names": "names",
+        "route": "route",
+        "l2": "L2",
+        "l3": "L3",
+        "path": "path",
+        "l4": "L4",
+        "l7": "L7",
+    }
     address = f" ({result.address})" if result.address and result.address != result.target else ""
     lines = [paint(f"diagnose {result.target}{address}", "bold")]
     for rung in result.rungs:

@@ -33,19 +33,32 @@ __all__ = ["register", "run"]
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    add = sub.add_parser("add", help="forward a port (REDIRECT here, or DNAT to --dest)",
-                         description="Forward a port with one atomic nft transaction in "
-                         "netladder's own table (inet netladder).")
+    add = sub.add_parser(
+        "add",
+        help="forward a port (REDIRECT here, or DNAT to --dest)",
+        description="Forward a port with one atomic nft transaction in "
+        "netladder's own table (inet netladder).",
+    )
     add.add_argument("--port", type=port_number, required=True, help="the port to catch")
-    add.add_argument("--to", type=port_number, required=True, dest="to_port",
-                     help="the port it goes to")
-    add.add_argument("--dest", metavar="HOST",
-                     help="another host (DNAT with masquerade); default: this machine (REDIRECT)")
+    add.add_argument(
+        "--to", type=port_number, required=True, dest="to_port", help="the port it goes to"
+    )
+    add.add_argument(
+        "--dest",
+        metavar="HOST",
+        help="another host (DNAT with masquerade); default: this machine (REDIRECT)",
+    )
     add.add_argument("--proto", choices=("tcp", "udp"), default="tcp")
-    add.add_argument("--local", action="store_true",
-                     help="also forward connections made on this machine (the OUTPUT hook)")
-    add.add_argument("--dry-run", action="store_true",
-                     help="print the nft script and the equivalent iptables commands only")
+    add.add_argument(
+        "--local",
+        action="store_true",
+        help="also forward connections made on this machine (the OUTPUT hook)",
+    )
+    add.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the nft script and the equivalent iptables commands only",
+    )
     add_json(add)
 
     lst = sub.add_parser("list", help="netladder's forwards with counters, and others' NAT rules")
@@ -59,12 +72,18 @@ def register(parser: argparse.ArgumentParser) -> None:
     verify = sub.add_parser("verify", help="prove a forward reaches its target, or say why not")
     verify.add_argument("--port", type=port_number, required=True)
     verify.add_argument("--proto", choices=("tcp", "udp"), default="tcp")
-    verify.add_argument("--from", dest="source", metavar="NAMESPACE|HOST",
-                        help="connect from this network namespace (or lab node), or from this "
-                        "local address; default: this machine")
-    verify.add_argument("--via", metavar="ADDRESS",
-                        help="this machine's address to connect to (default: the one facing "
-                        "--from)")
+    verify.add_argument(
+        "--from",
+        dest="source",
+        metavar="NAMESPACE|HOST",
+        help="connect from this network namespace (or lab node), or from this "
+        "local address; default: this machine",
+    )
+    verify.add_argument(
+        "--via",
+        metavar="ADDRESS",
+        help="this machine's address to connect to (default: the one facing --from)",
+    )
     verify.add_argument("--timeout", type=positive_float, default=2.0, metavar="SECONDS")
     add_json(verify)
 
@@ -72,14 +91,24 @@ def register(parser: argparse.ArgumentParser) -> None:
     proxy.add_argument("listen", metavar="LISTEN", help="[ADDRESS:]PORT to listen on")
     proxy.add_argument("target", metavar="TARGET", help="HOST:PORT to forward to")
     proxy.add_argument("--udp", action="store_true", help="forward UDP instead of TCP")
-    proxy.add_argument("--idle", type=positive_float, default=60.0, metavar="SECONDS",
-                       help="close a UDP session after this long without traffic (default 60)")
-    proxy.add_argument("--grace", type=float, default=2.0, metavar="SECONDS",
-                       help="on SIGTERM/Ctrl-C, wait this long for open connections (default 2)")
-    proxy.add_argument("--connect-timeout", type=positive_float, default=10.0,
-                       metavar="SECONDS")
-    proxy.add_argument("--no-splice", action="store_true",
-                       help="copy through userspace instead of splice(2)")
+    proxy.add_argument(
+        "--idle",
+        type=positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close a UDP session after this long without traffic (default 60)",
+    )
+    proxy.add_argument(
+        "--grace",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="on SIGTERM/Ctrl-C, wait this long for open connections (default 2)",
+    )
+    proxy.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS")
+    proxy.add_argument(
+        "--no-splice", action="store_true", help="copy through userspace instead of splice(2)"
+    )
     add_json(proxy)
 
 
@@ -125,8 +154,9 @@ async def _add(args: argparse.Namespace) -> int:
     )
 
     dest = _dest_address(args.dest)
-    spec = ForwardSpec(port=args.port, to_port=args.to_port, proto=args.proto, dest=dest,
-                       local=args.local)
+    spec = ForwardSpec(
+        port=args.port, to_port=args.to_port, proto=args.proto, dest=dest, local=args.local
+    )
     if dest is None and spec.to_port == spec.port:
         raise UsageError(f"forward add: port {spec.port} to itself does nothing")
     warnings: list[str] = []
@@ -139,8 +169,10 @@ async def _add(args: argparse.Namespace) -> int:
         warnings.append("could not read the ruleset (no privilege): the id may differ")
     existing = ruleset.find(spec.proto, spec.port)
     if existing is not None:
-        raise UsageError(f"{spec.proto} port {spec.port} is already forwarded by netladder "
-                         f"(forward {existing.id} -> {existing.spec.target}); delete it first")
+        raise UsageError(
+            f"{spec.proto} port {spec.port} is already forwarded by netladder "
+            f"(forward {existing.id} -> {existing.spec.target}); delete it first"
+        )
     forward_id = next_id(ruleset)
     script = build_add_script(forward_id, spec)
     warnings.extend(_add_warnings(spec, shadowing(ruleset, spec)))
@@ -153,9 +185,17 @@ async def _add(args: argparse.Namespace) -> int:
         except EnvError:
             checked = None
         if args.json:
-            emit_json({"id": forward_id, "spec": _spec_json(spec), "dry_run": True,
-                       "nft": script, "iptables": iptables, "checked_by_nft": checked,
-                       "warnings": warnings})
+            emit_json(
+                {
+                    "id": forward_id,
+                    "spec": _spec_json(spec),
+                    "dry_run": True,
+                    "nft": script,
+                    "iptables": iptables,
+                    "checked_by_nft": checked,
+                    "warnings": warnings,
+                }
+            )
             return EXIT_OK
         print(f"# forward {forward_id}: {_describe(spec)} (dry run: nothing applied)")
         print("# nft, one atomic transaction (nft -f -):")
@@ -168,8 +208,16 @@ async def _add(args: argparse.Namespace) -> int:
         return EXIT_OK
     forward_id, script = await _apply_add(forward_id, spec, script)
     if args.json:
-        emit_json({"id": forward_id, "spec": _spec_json(spec), "dry_run": False, "nft": script,
-                   "iptables": iptables, "warnings": warnings})
+        emit_json(
+            {
+                "id": forward_id,
+                "spec": _spec_json(spec),
+                "dry_run": False,
+                "nft": script,
+                "iptables": iptables,
+                "warnings": warnings,
+            }
+        )
         return EXIT_OK
     print(f"forward {forward_id}: {_describe(spec)}")
     for warning in warnings:
@@ -193,8 +241,10 @@ async def _apply_add(forward_id: int, spec: ForwardSpec, script: str) -> tuple[i
         ruleset = await nft.read_ruleset()
         existing = ruleset.find(spec.proto, spec.port)
         if existing is not None:
-            raise UsageError(f"{spec.proto} port {spec.port} was just forwarded by another "
-                             f"netladder (forward {existing.id})")
+            raise UsageError(
+                f"{spec.proto} port {spec.port} was just forwarded by another "
+                f"netladder (forward {existing.id})"
+            )
         forward_id = next_id(ruleset)
         script = build_add_script(forward_id, spec)
     raise NetladderError("forward add: other adds kept taking the free id; try again")
@@ -205,26 +255,32 @@ def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[s
 
     out = []
     for rule in shadows:
-        out.append(f"{rule.where} ({rule.text or rule.statement}) may catch {spec.proto} port "
-                   f"{spec.port} before this forward")
+        out.append(
+            f"{rule.where} ({rule.text or rule.statement}) may catch {spec.proto} port "
+            f"{spec.port} before this forward"
+        )
     if spec.dest is not None:
         version = spec.dest_version or 4
         if nft.forwarding_enabled(version) is False:
             sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
-            out.append(f"{sysctl} is 0: forwarded packets will be dropped "
-                       f"(sysctl -w {sysctl}=1)")
+            out.append(f"{sysctl} is 0: forwarded packets will be dropped (sysctl -w {sysctl}=1)")
     if not spec.local:
-        out.append("connections made on this machine itself are not forwarded "
-                   "(add --local to cover them)")
+        out.append(
+            "connections made on this machine itself are not forwarded (add --local to cover them)"
+        )
     elif spec.dest is not None and spec.dest_version == 4 and nft.route_localnet() is False:
         # Measured in the lab: the translated SYN with source 127.0.0.1 is dropped, and the
         # connection hangs until it times out.
-        out.append("connections to 127.0.0.1 cannot be sent to another host: the kernel does "
-                   "not route loopback addresses out (connect to this machine's own address, or "
-                   "sysctl -w net.ipv4.conf.all.route_localnet=1)")
+        out.append(
+            "connections to 127.0.0.1 cannot be sent to another host: the kernel does "
+            "not route loopback addresses out (connect to this machine's own address, or "
+            "sysctl -w net.ipv4.conf.all.route_localnet=1)"
+        )
     elif spec.dest is not None:
-        out.append("connections to ::1 cannot be sent to another host (IPv6 never routes "
-                   "loopback out): connect to this machine's own address")
+        out.append(
+            "connections to ::1 cannot be sent to another host (IPv6 never routes "
+            "loopback out): connect to this machine's own address"
+        )
     return out
 
 
@@ -271,31 +327,48 @@ async def _list(args: argparse.Namespace) -> int:
     ruleset = await nft.read_ruleset()
     forwarding = {"ipv4": nft.forwarding_enabled(4), "ipv6": nft.forwarding_enabled(6)}
     if args.json:
-        emit_json({
-            "table": TABLE,
-            "table_exists": ruleset.table_handle is not None,
-            "forwards": [_forward_json(f, ruleset) for f in ruleset.forwards],
-            "others": [_foreign_json(r) for r in ruleset.foreign],
-            "forwarding": forwarding,
-        })
+        emit_json(
+            {
+                "table": TABLE,
+                "table_exists": ruleset.table_handle is not None,
+                "forwards": [_forward_json(f, ruleset) for f in ruleset.forwards],
+                "others": [_foreign_json(r) for r in ruleset.foreign],
+                "forwarding": forwarding,
+            }
+        )
         return EXIT_OK
     if not ruleset.forwards:
-        print(f"no netladder forwards (table {TABLE} "
-              f"{'is empty' if ruleset.table_handle is not None else 'does not exist'})")
+        print(
+            f"no netladder forwards (table {TABLE} "
+            f"{'is empty' if ruleset.table_handle is not None else 'does not exist'})"
+        )
     else:
-        header = f"{'ID':<4} {'PROTO':<5} {'PORT':>5}  {'TARGET':<24} {'HOOKS':<19} " \
-                 f"{'HITS':>6} {'BYTES':>8}"
+        header = (
+            f"{'ID':<4} {'PROTO':<5} {'PORT':>5}  {'TARGET':<24} {'HOOKS':<19} "
+            f"{'HITS':>6} {'BYTES':>8}"
+        )
         print(paint(header, "bold"))
         for f in ruleset.forwards:
             hooks = ",".join(f.spec.hooks)
-            print(f"{f.id:<4} {f.spec.proto:<5} {f.spec.port:>5}  {f.spec.target:<24} "
-                  f"{hooks:<19} {f.packets:>6} {f.bytes:>8}")
+            print(
+                f"{f.id:<4} {f.spec.proto:<5} {f.spec.port:>5}  {f.spec.target:<24} "
+                f"{hooks:<19} {f.packets:>6} {f.bytes:>8}"
+            )
             if not f.complete:
-                print(paint("     incomplete: a rule of this forward was removed by hand "
-                            "(delete it and add it again)", "yellow"))
+                print(
+                    paint(
+                        "     incomplete: a rule of this forward was removed by hand "
+                        "(delete it and add it again)",
+                        "yellow",
+                    )
+                )
             for rule in shadowing(ruleset, f.spec):
-                print(paint(f"     may be shadowed by {rule.where}: "
-                            f"{rule.text or rule.statement}", "yellow"))
+                print(
+                    paint(
+                        f"     may be shadowed by {rule.where}: {rule.text or rule.statement}",
+                        "yellow",
+                    )
+                )
     if ruleset.foreign:
         print()
         print(paint("NAT rules in other tables (read-only):", "bold"))
@@ -305,8 +378,13 @@ async def _list(args: argparse.Namespace) -> int:
             print(f"  {where}{hook} handle {rule.handle}: {rule.text or rule.statement}")
     off = [k for k, v in forwarding.items() if v is False]
     if off and any(f.spec.kind == "dnat" for f in ruleset.forwards):
-        print(paint(f"forwarding is disabled for {', '.join(off)}: DNAT forwards to other "
-                    "hosts will not pass", "yellow"))
+        print(
+            paint(
+                f"forwarding is disabled for {', '.join(off)}: DNAT forwards to other "
+                "hosts will not pass",
+                "yellow",
+            )
+        )
     return EXIT_OK
 
 
@@ -324,14 +402,16 @@ async def _delete(args: argparse.Namespace) -> int:
         try:
             ids = [int(args.id)]
         except ValueError:
-            raise UsageError(f"forward delete: {args.id!r} is not a forward id "
-                             "(see netladder forward list)") from None
+            raise UsageError(
+                f"forward delete: {args.id!r} is not a forward id (see netladder forward list)"
+            ) from None
     deleted: list[int] = []
     for attempt in range(2):
         ruleset = await nft.read_ruleset()
         if ids is not None and ruleset.by_id(ids[0]) is None:
-            raise UsageError(f"forward delete: no forward with id {ids[0]} "
-                             "(see netladder forward list)")
+            raise UsageError(
+                f"forward delete: no forward with id {ids[0]} (see netladder forward list)"
+            )
         deleted = [f.id for f in ruleset.forwards] if ids is None else ids
         script = build_delete_script(ruleset, ids)
         try:
@@ -343,8 +423,9 @@ async def _delete(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"deleted": deleted})
     elif deleted:
-        print(f"deleted forward{'s' if len(deleted) > 1 else ''} "
-              f"{', '.join(str(i) for i in deleted)}")
+        print(
+            f"deleted forward{'s' if len(deleted) > 1 else ''} {', '.join(str(i) for i in deleted)}"
+        )
     else:
         print("no netladder forwards: nothing to delete")
     return EXIT_OK
@@ -356,8 +437,9 @@ async def _delete(args: argparse.Namespace) -> int:
 async def _verify(args: argparse.Namespace) -> int:
     from netladder.nat.verify import verify_forward
 
-    result = await verify_forward(args.port, proto=args.proto, source=args.source, via=args.via,
-                                  wait_s=args.timeout)
+    result = await verify_forward(
+        args.port, proto=args.proto, source=args.source, via=args.via, wait_s=args.timeout
+    )
     if args.json:
         emit_json(_verify_json(result))
     else:
@@ -380,8 +462,10 @@ def _render_verify(result: VerifyResult) -> None:
     f = result.forward
     if f is not None:
         print(f"forward {f.id}: {_describe(f.spec)}")
-    for label, attempt in (("through the forward", result.through),
-                           ("direct to the target", result.direct)):
+    for label, attempt in (
+        ("through the forward", result.through),
+        ("direct to the target", result.direct),
+    ):
         if attempt is None:
             continue
         where = f"{attempt.address}:{attempt.port}"
@@ -390,12 +474,16 @@ def _render_verify(result: VerifyResult) -> None:
             took = attempt.connect_ms if attempt.connect_ms is not None else attempt.elapsed_ms
             print(f"  {label}: {where} {said} (connected in {fmt_ms(took)} ms)")
         else:
-            print(f"  {label}: {where} {attempt.outcome}"
-                  f"{f' ({attempt.error})' if attempt.error else ''}")
+            print(
+                f"  {label}: {where} {attempt.outcome}"
+                f"{f' ({attempt.error})' if attempt.error else ''}"
+            )
     if f is not None:
         times = "once" if result.hits == 1 else f"{result.hits} times"
-        print(f"  from {result.vantage}; the rule was hit {times} during the check "
-              f"({result.hook} hook)")
+        print(
+            f"  from {result.vantage}; the rule was hit {times} during the check "
+            f"({result.hook} hook)"
+        )
     if result.ok:
         print(paint(f"OK: {result.detail}", "green"))
     else:
@@ -414,22 +502,38 @@ async def _proxy(args: argparse.Namespace) -> int:
         raise UsageError("forward proxy: --grace must be 0 or more")
 
     def ready(bound: str, to: str, zero_copy: bool) -> None:
-        how = "udp sessions" if args.udp else ("tcp, zero-copy splice" if zero_copy
-                                              else "tcp, copying")
-        print(f"netladder forward proxy: listening on {bound} -> {to} ({how}); "
-              "Ctrl-C or SIGTERM stops, SIGUSR1 shows the counters", file=sys.stderr,
-              flush=True)
+        how = (
+            "udp sessions"
+            if args.udp
+            else ("tcp, zero-copy splice" if zero_copy else "tcp, copying")
+        )
+        print(
+            f"netladder forward proxy: listening on {bound} -> {to} ({how}); "
+            "Ctrl-C or SIGTERM stops, SIGUSR1 shows the counters",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def counters(c: ProxyCounters) -> None:
         what = "sessions" if args.udp else "connections"
-        print(f"netladder forward proxy: {c.connections} {what} ({c.active} open, "
-              f"{c.failed} failed), {c.bytes_up} bytes up, {c.bytes_down} bytes down",
-              file=sys.stderr, flush=True)
+        print(
+            f"netladder forward proxy: {c.connections} {what} ({c.active} open, "
+            f"{c.failed} failed), {c.bytes_up} bytes up, {c.bytes_down} bytes down",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    stats = await run_proxy(listen, target, udp=args.udp, idle_timeout=args.idle,
-                            grace=args.grace, zero_copy=not args.no_splice,
-                            connect_timeout=args.connect_timeout, ready=ready,
-                            counters=counters)
+    stats = await run_proxy(
+        listen,
+        target,
+        udp=args.udp,
+        idle_timeout=args.idle,
+        grace=args.grace,
+        zero_copy=not args.no_splice,
+        connect_timeout=args.connect_timeout,
+        ready=ready,
+        counters=counters,
+    )
     if args.json:
         emit_json(stats)
     else:
@@ -440,9 +544,13 @@ async def _proxy(args: argparse.Namespace) -> int:
 def _render_proxy(stats: ProxyStats) -> None:
     seconds = stats.duration_ms / 1000
     if stats.proto == "tcp":
-        print(f"{stats.connections} connections ({stats.failed} failed to reach the target, "
-              f"{stats.active_at_stop} open at stop) in {seconds:.1f} s")
+        print(
+            f"{stats.connections} connections ({stats.failed} failed to reach the target, "
+            f"{stats.active_at_stop} open at stop) in {seconds:.1f} s"
+        )
     else:
-        print(f"{stats.connections} UDP sessions, {stats.datagrams_up} datagrams to the target, "
-              f"{stats.datagrams_down} back, {stats.dropped} dropped, in {seconds:.1f} s")
+        print(
+            f"{stats.connections} UDP sessions, {stats.datagrams_up} datagrams to the target, "
+            f"{stats.datagrams_down} back, {stats.dropped} dropped, in {seconds:.1f} s"
+        )
     print(f"{stats.bytes_up} bytes to {stats.target}, {stats.bytes_down} bytes back")

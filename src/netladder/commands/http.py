@@ -19,34 +19,85 @@ __all__ = ["register", "run"]
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("url", help="http:// or https:// URL (no scheme: http)")
-    parser.add_argument("-X", "--request", dest="method", metavar="METHOD",
-                        help="request method (default HEAD, as curl -I)")
+    parser.add_argument(
+        "-X",
+        "--request",
+        dest="method",
+        metavar="METHOD",
+        help="request method (default HEAD, as curl -I)",
+    )
     parser.add_argument("--get", action="store_true", help="send GET instead of HEAD")
-    parser.add_argument("-H", "--header", dest="headers", action="append", default=[],
-                        metavar="'K: V'", help="extra request header (repeatable; 'K:' removes)")
-    parser.add_argument("-L", "--location", dest="follow", action="store_true",
-                        help="follow redirects, with each hop's status and timings")
-    parser.add_argument("--max-redirs", type=positive_int, default=20, metavar="N",
-                        help="most redirects to follow (default 20)")
+    parser.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        metavar="'K: V'",
+        help="extra request header (repeatable; 'K:' removes)",
+    )
+    parser.add_argument(
+        "-L",
+        "--location",
+        dest="follow",
+        action="store_true",
+        help="follow redirects, with each hop's status and timings",
+    )
+    parser.add_argument(
+        "--max-redirs",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="most redirects to follow (default 20)",
+    )
     parser.add_argument("--http2", action="store_true", help="offer HTTP/2 by ALPN (https)")
-    parser.add_argument("-k", "--insecure", action="store_true",
-                        help="do not verify the certificate (its details are still shown)")
+    parser.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        help="do not verify the certificate (its details are still shown)",
+    )
     parser.add_argument("--cacert", metavar="FILE", help="CA certificates to verify with")
-    parser.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT:ADDR",
-                        help="use ADDR for HOST:PORT instead of looking the name up")
-    parser.add_argument("--timeout", type=positive_float, default=10.0, metavar="S",
-                        help="limit for the whole check, redirects included (default 10 s)")
-    parser.add_argument("--expect", metavar="CODES", default="2xx,3xx",
-                        help="status codes that pass, e.g. 200,3xx,400-404 (default 2xx,3xx)")
-    parser.add_argument("--slo", metavar="K=MS,...",
-                        help="thresholds in ms: dns, connect, tls, server, transfer, ttfb, "
-                             "total (total covers every hop)")
-    parser.add_argument("--lint", action="store_true",
-                        help="list every RFC 9110 finding (and GET to compare with HEAD); "
-                             "MUST-level findings fail the check")
+    parser.add_argument(
+        "--resolve",
+        action="append",
+        default=[],
+        metavar="HOST:PORT:ADDR",
+        help="use ADDR for HOST:PORT instead of looking the name up",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="limit for the whole check, redirects included (default 10 s)",
+    )
+    parser.add_argument(
+        "--expect",
+        metavar="CODES",
+        default="2xx,3xx",
+        help="status codes that pass, e.g. 200,3xx,400-404 (default 2xx,3xx)",
+    )
+    parser.add_argument(
+        "--slo",
+        metavar="K=MS,...",
+        help="thresholds in ms: dns, connect, tls, server, transfer, ttfb, "
+        "total (total covers every hop)",
+    )
+    parser.add_argument(
+        "--lint",
+        action="store_true",
+        help="list every RFC 9110 finding (and GET to compare with HEAD); "
+        "MUST-level findings fail the check",
+    )
     parser.add_argument("--body", action="store_true", help="print the content (up to 1 MiB)")
-    parser.add_argument("--max-body", type=positive_int, default=None, metavar="BYTES",
-                        help="stop reading the content after this many bytes (default 10 MiB)")
+    parser.add_argument(
+        "--max-body",
+        type=positive_int,
+        default=None,
+        metavar="BYTES",
+        help="stop reading the content after this many bytes (default 10 MiB)",
+    )
     add_json(parser)
 
 
@@ -73,9 +124,18 @@ def _options(args: argparse.Namespace) -> tuple[str, HttpOptions]:
         if not os.path.isfile(args.cacert):
             raise UsageError(f"netladder http: --cacert {args.cacert!r}: no such file")
     opts = client.HttpOptions(
-        method=method, headers=headers, follow=args.follow, max_redirs=args.max_redirs,
-        http2=args.http2, insecure=args.insecure, cacert=args.cacert, resolve=resolve,
-        timeout=args.timeout, expect=expect, slo=slo, strict_lint=args.lint,
+        method=method,
+        headers=headers,
+        follow=args.follow,
+        max_redirs=args.max_redirs,
+        http2=args.http2,
+        insecure=args.insecure,
+        cacert=args.cacert,
+        resolve=resolve,
+        timeout=args.timeout,
+        expect=expect,
+        slo=slo,
+        strict_lint=args.lint,
         keep_body=client.KEEP_BODY if args.body else 0,
         max_body=args.max_body or client.MAX_BODY,
     )
@@ -89,16 +149,17 @@ def run(args: argparse.Namespace) -> int:
 
     url, opts = _options(args)
     if opts.http2 and url.startswith("http://"):
-        print("netladder http: note: --http2 is offered by TLS ALPN; http:// uses HTTP/1.1",
-              file=sys.stderr)
+        print(
+            "netladder http: note: --http2 is offered by TLS ALPN; http:// uses HTTP/1.1",
+            file=sys.stderr,
+        )
     done: list[Hop] = []
     try:
         check = asyncio.run(http_check(url, opts, on_hop=done.append))
     except KeyboardInterrupt:
         # SPEC: on Ctrl-C print what was gathered, then exit 130 (cli.main).
         if args.json:
-            emit_json({"url": url, "interrupted": True, "hops": [_hop_doc(h, False)
-                                                                  for h in done]})
+            emit_json({"url": url, "interrupted": True, "hops": [_hop_doc(h, False) for h in done]})
         else:
             for hop in done:
                 _render_head(hop)
@@ -181,8 +242,9 @@ def _render(check: HttpCheck, args: argparse.Namespace) -> None:
         print(paint("redirects", "bold"))
         for i, hop in enumerate(check.hops, 1):
             status = "---" if hop.status is None else str(hop.status)
-            arrow = f"  → {escape_controls(hop.location)}" if hop.location and hop is not final \
-                else ""
+            arrow = (
+                f"  → {escape_controls(hop.location)}" if hop.location and hop is not final else ""
+            )
             total = hop.timings.total_ms
             took = "" if total is None else f"  {fmt_ms(total)} ms"
             server = hop.timings.server_ms
@@ -191,19 +253,27 @@ def _render(check: HttpCheck, args: argparse.Namespace) -> None:
         print()
     _render_timings(final.timings, final.tls is not None)
     if final.status is not None and final.method != "HEAD":
-        size = f"{final.body_bytes} bytes" + (" (stopped at the read limit)"
-                                               if final.body_truncated else "")
+        size = f"{final.body_bytes} bytes" + (
+            " (stopped at the read limit)" if final.body_truncated else ""
+        )
         hint = "" if args.body else " (--body to print it)"
         print(f"content: {size}{hint}")
     if len(check.hops) > 1:
         print(f"total over {len(check.hops)} requests: {fmt_ms(check.total_ms)} ms")
     _render_lint(final, args.lint, check.lint_unchecked)
     for v in check.slo_violations:
-        print(paint(f"SLO exceeded: {v.key} {fmt_ms(v.actual_ms)} ms > {fmt_ms(v.limit_ms)} ms",
-                    "red"))
+        print(
+            paint(
+                f"SLO exceeded: {v.key} {fmt_ms(v.actual_ms)} ms > {fmt_ms(v.limit_ms)} ms", "red"
+            )
+        )
     if check.error is not None:
-        print(paint(f"netladder http: {escape_controls(check.error.message)}", "red",
-                    stream=sys.stderr), file=sys.stderr)
+        print(
+            paint(
+                f"netladder http: {escape_controls(check.error.message)}", "red", stream=sys.stderr
+            ),
+            file=sys.stderr,
+        )
     elif not check.status_expected:
         expect = ",".join(_fmt_range(lo, hi) for lo, hi in check.expect)
         print(paint(f"FAIL: status {final.status} is not expected ({expect})", "red"))
@@ -235,8 +305,7 @@ def _render_tls(hop: Hop) -> None:
     when, bad = describe_validity(tls.not_before, tls.not_after)
     if bad:
         when = paint(when, "red")
-    match = "hostname matches" if tls.hostname_match else paint("hostname does NOT match",
-                                                                "red")
+    match = "hostname matches" if tls.hostname_match else paint("hostname does NOT match", "red")
     verified = "" if tls.verified else ", not verified (--insecure)"
     sans = escape_controls(", ".join(tls.sans)) or "no SANs"
     print(f"         {sans}; {when}; {match}{verified}")
@@ -246,11 +315,16 @@ def _render_tls(hop: Hop) -> None:
 def _render_timings(t: Timings, tls: bool) -> None:
     total = t.total_ms
     if total is None:
-        reached = [(label, getattr(t, attr)) for label, attr, _, _ in _PHASES
-                   if getattr(t, attr) is not None and (tls or label != "TLS handshake")]
+        reached = [
+            (label, getattr(t, attr))
+            for label, attr, _, _ in _PHASES
+            if getattr(t, attr) is not None and (tls or label != "TLS handshake")
+        ]
         if reached:
-            print("timings before the failure: "
-                  + ", ".join(f"{label} {fmt_ms(v)} ms" for label, v in reached))
+            print(
+                "timings before the failure: "
+                + ", ".join(f"{label} {fmt_ms(v)} ms" for label, v in reached)
+            )
         return
     scale = _BAR / total if total > 0 else 0.0
     start = 0.0
@@ -268,11 +342,22 @@ def _render_timings(t: Timings, tls: bool) -> None:
         print(f"  {label:<18} {fmt_ms(value):>8} ms  |{bar}")
         start += value
     print(f"  {'total':<18} {fmt_ms(total):>8} ms")
-    points = [("namelookup", t.namelookup_ms), ("connect", t.connect_ms),
-              ("appconnect", t.appconnect_ms), ("pretransfer", t.pretransfer_ms),
-              ("starttransfer", t.starttransfer_ms), ("total", t.total_ms)]
-    print(paint("  " + "  ".join(f"{k} {fmt_ms(v)}" for k, v in points if v is not None)
-                + " ms (cumulative, as curl -w)", "dim"))
+    points = [
+        ("namelookup", t.namelookup_ms),
+        ("connect", t.connect_ms),
+        ("appconnect", t.appconnect_ms),
+        ("pretransfer", t.pretransfer_ms),
+        ("starttransfer", t.starttransfer_ms),
+        ("total", t.total_ms),
+    ]
+    print(
+        paint(
+            "  "
+            + "  ".join(f"{k} {fmt_ms(v)}" for k, v in points if v is not None)
+            + " ms (cumulative, as curl -w)",
+            "dim",
+        )
+    )
 
 
 def _render_lint(hop: Hop, full: bool, unchecked: str | None = None) -> None:
@@ -281,8 +366,13 @@ def _render_lint(hop: Hop, full: bool, unchecked: str | None = None) -> None:
         if findings:
             first = findings[0]
             more = f" and {len(findings) - 1} more" if len(findings) > 1 else ""
-            print(paint(f"lint: {escape_controls(first.message)} ({first.level}, "
-                        f"{first.section}){more} — --lint for details", "yellow"))
+            print(
+                paint(
+                    f"lint: {escape_controls(first.message)} ({first.level}, "
+                    f"{first.section}){more} — --lint for details",
+                    "yellow",
+                )
+            )
         return
     from netladder.l7.lint import RULES
 
@@ -295,12 +385,12 @@ def _render_lint(hop: Hop, full: bool, unchecked: str | None = None) -> None:
         of = f"{checked} of {len(RULES)}" if unchecked else f"{len(RULES)}"
         print(f"lint: no findings ({of} rules checked, RFC 9110 and RFC 9112)")
     else:
-        print(paint(f"lint: {len(findings)} finding{'s' if len(findings) != 1 else ''}",
-                    "bold"))
+        print(paint(f"lint: {len(findings)} finding{'s' if len(findings) != 1 else ''}", "bold"))
         for f in findings:
             colour = "red" if f.failing else "yellow"
-            print(f"  {paint(f.level, colour):<9} {escape_controls(f.message)}  "
-                  f"[{f.rule}, {f.section}]")
+            print(
+                f"  {paint(f.level, colour):<9} {escape_controls(f.message)}  "
+                f"[{f.rule}, {f.section}]"
+            )
     if unchecked:
-        print(paint(f"lint: head-like-get not checked: {escape_controls(unchecked)}",
-                    "yellow"))
+        print(paint(f"lint: head-like-get not checked: {escape_controls(unchecked)}", "yellow"))

@@ -20,31 +20,53 @@ __all__ = ["register", "run"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--http", action="append", default=[], metavar="URL",
-                        help="an HTTP echo endpoint answering the caller's address as text or "
-                        "JSON {\"ip\": …} (repeatable)")
-    parser.add_argument("--stun", action="append", default=[], metavar="HOST[:PORT]",
-                        help="a STUN server (repeatable; port 3478 by default)")
+    parser.add_argument(
+        "--http",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an HTTP echo endpoint answering the caller's address as text or "
+        'JSON {"ip": …} (repeatable)',
+    )
+    parser.add_argument(
+        "--stun",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a STUN server (repeatable; port 3478 by default)",
+    )
     family = parser.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="version", action="store_const", const=4,
-                        help="IPv4 only")
-    family.add_argument("-6", dest="version", action="store_const", const=6,
-                        help="IPv6 only")
-    parser.add_argument("--timeout", type=positive_float, default=3.0, metavar="S",
-                        help="one deadline for all sources, in seconds (default 3)")
+    family.add_argument("-4", dest="version", action="store_const", const=4, help="IPv4 only")
+    family.add_argument("-6", dest="version", action="store_const", const=6, help="IPv6 only")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=3.0,
+        metavar="S",
+        help="one deadline for all sources, in seconds (default 3)",
+    )
     add_json(parser)
-    parser.epilog = ("Without --http/--stun: NETLADDER_MYIP_HTTP and NETLADDER_MYIP_STUN, else "
-                     "~/.config/netladder/myip.toml (http = [...], stun = [...]; "
-                     "NETLADDER_MYIP_CONFIG names another file), else public services.")
+    parser.epilog = (
+        "Without --http/--stun: NETLADDER_MYIP_HTTP and NETLADDER_MYIP_STUN, else "
+        "~/.config/netladder/myip.toml (http = [...], stun = [...]; "
+        "NETLADDER_MYIP_CONFIG names another file), else public services."
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     chosen = endpoints(args.http, args.stun)
     gathered: list[MyIp] = []
     try:
-        result = asyncio.run(discover(chosen.http, chosen.stun, version=args.version,
-                                      deadline=args.timeout, endpoints_from=chosen.source,
-                                      on_interrupt=gathered.append))
+        result = asyncio.run(
+            discover(
+                chosen.http,
+                chosen.stun,
+                version=args.version,
+                deadline=args.timeout,
+                endpoints_from=chosen.source,
+                on_interrupt=gathered.append,
+            )
+        )
     except KeyboardInterrupt:
         if gathered:  # Ctrl-C: print what was gathered, then exit 130
             if args.json:

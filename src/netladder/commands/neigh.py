@@ -16,35 +16,57 @@ from netladder.output import emit_json, paint, to_jsonable
 
 __all__ = ["register", "run"]
 
-_STATE_COLOURS = {"REACHABLE": "green", "PERMANENT": "cyan", "STALE": "yellow",
-                  "DELAY": "yellow", "PROBE": "yellow", "FAILED": "red", "INCOMPLETE": "red"}
+_STATE_COLOURS = {
+    "REACHABLE": "green",
+    "PERMANENT": "cyan",
+    "STALE": "yellow",
+    "DELAY": "yellow",
+    "PROBE": "yellow",
+    "FAILED": "red",
+    "INCOMPLETE": "red",
+}
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     # One positional: `watch`, or the TARGET of --check.  (--check's own optional value would
     # stop taking TARGET once another option comes between them: `--check --json TARGET`.)
-    parser.add_argument("action", nargs="?", metavar="watch|TARGET",
-                        help="watch: follow neighbour changes live (arpwatch's events); "
-                             "TARGET: the destination for --check")
-    parser.add_argument("--check", nargs="?", const="", default=None, metavar="TARGET",
-                        help="compare the table's MAC of the next hop towards TARGET (default: "
-                             "the default gateways) with a live ARP/NDP reply")
+    parser.add_argument(
+        "action",
+        nargs="?",
+        metavar="watch|TARGET",
+        help="watch: follow neighbour changes live (arpwatch's events); "
+        "TARGET: the destination for --check",
+    )
+    parser.add_argument(
+        "--check",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="TARGET",
+        help="compare the table's MAC of the next hop towards TARGET (default: "
+        "the default gateways) with a live ARP/NDP reply",
+    )
     parser.add_argument("-I", "--iface", metavar="IFACE", help="only this interface")
-    parser.add_argument("-c", "--count", type=positive_int, metavar="N",
-                        help="watch: stop after N events")
-    parser.add_argument("--duration", type=positive_float, metavar="SEC",
-                        help="watch: stop after SEC seconds")
+    parser.add_argument(
+        "-c", "--count", type=positive_int, metavar="N", help="watch: stop after N events"
+    )
+    parser.add_argument(
+        "--duration", type=positive_float, metavar="SEC", help="watch: stop after SEC seconds"
+    )
     add_json(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action not in (None, "watch"):
         if args.check is None:
-            raise UsageError(f"netladder neigh: {args.action!r} is neither 'watch' nor an "
-                             "option; a TARGET goes with --check")
+            raise UsageError(
+                f"netladder neigh: {args.action!r} is neither 'watch' nor an "
+                "option; a TARGET goes with --check"
+            )
         if args.check:
-            raise UsageError(f"netladder neigh --check: one TARGET ({args.check!r} or "
-                             f"{args.action!r})")
+            raise UsageError(
+                f"netladder neigh --check: one TARGET ({args.check!r} or {args.action!r})"
+            )
         args.check, args.action = args.action, None
     if args.action == "watch":
         if args.check is not None:
@@ -59,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 # -- the table ---------------------------------------------------------------------------------
 
+
 def _table(args: argparse.Namespace) -> int:
     from netladder.l2.neigh import neighbour_table
 
@@ -68,13 +91,20 @@ def _table(args: argparse.Namespace) -> int:
         return EXIT_OK
     out = sys.stdout
     if not table.entries:
-        print("the neighbour table is empty" + (f" on {args.iface}" if args.iface else ""),
-              file=out)
+        print(
+            "the neighbour table is empty" + (f" on {args.iface}" if args.iface else ""), file=out
+        )
         return EXIT_OK
     width = max(len(e.address) for e in table.entries)
     ifw = max(len(e.iface) for e in table.entries)
-    print(paint(f"{'ADDRESS':<{width}}  {'MAC':<17}  {'STATE':<10}  {'IFACE':<{ifw}}", "bold",
-                stream=out), file=out)
+    print(
+        paint(
+            f"{'ADDRESS':<{width}}  {'MAC':<17}  {'STATE':<10}  {'IFACE':<{ifw}}",
+            "bold",
+            stream=out,
+        ),
+        file=out,
+    )
     for e in table.entries:
         colour = _STATE_COLOURS.get(e.state.split("|")[0])
         state = f"{e.state:<10}"
@@ -84,18 +114,27 @@ def _table(args: argparse.Namespace) -> int:
         if e.router and not e.gateway:
             marks.append("router")
         note = f"  <- {', '.join(marks)}" if marks else ""
-        print(f"{e.address:<{width}}  {e.mac or '-':<17}  "
-              f"{paint(state, colour, stream=out) if colour else state}  "
-              f"{e.iface:<{ifw}}{note}", file=out)
-    missing = [d for d in table.gateways if d.gateway and not any(
-        e.gateway and e.address == d.gateway for e in table.entries)]
+        print(
+            f"{e.address:<{width}}  {e.mac or '-':<17}  "
+            f"{paint(state, colour, stream=out) if colour else state}  "
+            f"{e.iface:<{ifw}}{note}",
+            file=out,
+        )
+    missing = [
+        d
+        for d in table.gateways
+        if d.gateway and not any(e.gateway and e.address == d.gateway for e in table.entries)
+    ]
     for d in missing:
-        print(paint(f"default gateway {d.gateway} ({d.iface}) has no entry yet", "dim",
-                    stream=out), file=out)
+        print(
+            paint(f"default gateway {d.gateway} ({d.iface}) has no entry yet", "dim", stream=out),
+            file=out,
+        )
     return EXIT_OK
 
 
 # -- the check ---------------------------------------------------------------------------------
+
 
 def _check(args: argparse.Namespace) -> int:
     from netladder.l2.neigh import check_gateways, check_next_hop
@@ -116,8 +155,9 @@ def _check(args: argparse.Namespace) -> int:
     interrupted = any(c.probe is not None and c.probe.interrupted for c in checks)
     code = EXIT_INTERRUPTED if interrupted else EXIT_OK if ok else EXIT_FAIL
     if args.json:
-        emit_json({"ok": ok, "interrupted": interrupted,
-                   "checks": [_check_json(c) for c in checks]})
+        emit_json(
+            {"ok": ok, "interrupted": interrupted, "checks": [_check_json(c) for c in checks]}
+        )
         return code
     out = sys.stdout
     for c in checks:
@@ -147,6 +187,7 @@ def _check_json(c: Any) -> dict[str, Any]:
 
 # -- watch -------------------------------------------------------------------------------------
 
+
 def _watch(args: argparse.Namespace) -> int:
     from netladder.l2.watch import Event, watch
 
@@ -157,8 +198,11 @@ def _watch(args: argparse.Namespace) -> int:
     def on_ready() -> None:
         # On stderr even with --json: whoever drives the watch knows from here it is live.
         where = f" on {args.iface}" if args.iface else ""
-        print(paint(f"watching neighbour changes{where} (Ctrl-C to stop)", "dim",
-                    stream=sys.stderr), file=sys.stderr, flush=True)
+        print(
+            paint(f"watching neighbour changes{where} (Ctrl-C to stop)", "dim", stream=sys.stderr),
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def follow() -> bool:
         done = asyncio.Event()
@@ -177,8 +221,9 @@ def _watch(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, done.set)
         try:
-            finished, _ = await asyncio.wait({task, stop}, timeout=args.duration,
-                                             return_when=asyncio.FIRST_COMPLETED)
+            finished, _ = await asyncio.wait(
+                {task, stop}, timeout=args.duration, return_when=asyncio.FIRST_COMPLETED
+            )
             if task in finished:
                 task.result()  # an error from the watcher: raise it
             return False
@@ -190,8 +235,13 @@ def _watch(args: argparse.Namespace) -> int:
 
     interrupted = asyncio.run(follow())
     if args.json:
-        emit_json({"events": events, "elapsed_ms": (time.monotonic() - started) * 1000,
-                   "interrupted": interrupted})
+        emit_json(
+            {
+                "events": events,
+                "elapsed_ms": (time.monotonic() - started) * 1000,
+                "interrupted": interrupted,
+            }
+        )
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
@@ -199,7 +249,10 @@ def event_line(event: Any) -> str:
     """arpwatch's wording: `changed ethernet address 203.0.113.1 NEW (OLD) IFACE`."""
     when = time.strftime("%H:%M:%S", time.localtime(event.time))
     old = f" ({event.old_mac})" if event.old_mac else ""
-    colour = {"new station": "green", "changed ethernet address": "red",
-              "flip flop": "yellow", "reused old ethernet address": "yellow"}[str(event.kind)]
-    return (f"{when} {paint(str(event.kind), colour)} {event.address} {event.mac}{old} "
-            f"{event.iface}")
+    colour = {
+        "new station": "green",
+        "changed ethernet address": "red",
+        "flip flop": "yellow",
+        "reused old ethernet address": "yellow",
+    }[str(event.kind)]
+    return f"{when} {paint(str(event.kind), colour)} {event.address} {event.mac}{old} {event.iface}"

@@ -39,6 +39,7 @@ def _seconds(allow_zero: bool) -> Any:
         if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
             raise argparse.ArgumentTypeError(f"invalid time {text!r}")
         return value
+
     return parse
 
 
@@ -51,6 +52,7 @@ def _int_range(low: int, high: int, what: str) -> Any:
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{what} {value} out of range {low}-{high}")
         return value
+
     return parse
 
 
@@ -59,27 +61,59 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("targets", nargs="+", metavar="TARGET", help="host names or addresses")
     parser.add_argument("-c", dest="count", type=_count, help="stop after COUNT probes")
-    parser.add_argument("-i", dest="interval", type=_seconds(True), default=1.0,
-                        help="seconds between probes (default 1; under 0.002 needs root)")
-    parser.add_argument("-W", dest="wait", type=_seconds(False), default=None,
-                        help="seconds to wait for a reply after the last probe when nothing "
-                        "came back (default 10; else twice the longest RTT)")
-    parser.add_argument("-w", dest="deadline", type=_seconds(False),
-                        help="stop after this many seconds, whatever happens")
-    parser.add_argument("-s", dest="size", type=_int_range(0, 65527, "size"), default=56,
-                        help="data bytes per probe (default 56)")
+    parser.add_argument(
+        "-i",
+        dest="interval",
+        type=_seconds(True),
+        default=1.0,
+        help="seconds between probes (default 1; under 0.002 needs root)",
+    )
+    parser.add_argument(
+        "-W",
+        dest="wait",
+        type=_seconds(False),
+        default=None,
+        help="seconds to wait for a reply after the last probe when nothing "
+        "came back (default 10; else twice the longest RTT)",
+    )
+    parser.add_argument(
+        "-w",
+        dest="deadline",
+        type=_seconds(False),
+        help="stop after this many seconds, whatever happens",
+    )
+    parser.add_argument(
+        "-s",
+        dest="size",
+        type=_int_range(0, 65527, "size"),
+        default=56,
+        help="data bytes per probe (default 56)",
+    )
     parser.add_argument("-t", dest="ttl", type=_int_range(1, 255, "TTL"), help="IP TTL")
     family = parser.add_mutually_exclusive_group()
     family.add_argument("-4", dest="version", action="store_const", const=4, help="IPv4 only")
     family.add_argument("-6", dest="version", action="store_const", const=6, help="IPv6 only")
-    parser.add_argument("-I", dest="interface", metavar="IFACE|ADDR",
-                        help="send from this interface or source address")
-    parser.add_argument("-q", dest="quiet", action="store_true",
-                        help="quiet: only the header and the summary")
-    parser.add_argument("-n", dest="numeric", action="store_true",
-                        help="numeric output (always: netladder never looks up PTR names)")
-    parser.add_argument("--socket", choices=("dgram", "raw"), default=None,
-                        help="force the datagram (unprivileged) or the raw ICMP socket")
+    parser.add_argument(
+        "-I",
+        dest="interface",
+        metavar="IFACE|ADDR",
+        help="send from this interface or source address",
+    )
+    parser.add_argument(
+        "-q", dest="quiet", action="store_true", help="quiet: only the header and the summary"
+    )
+    parser.add_argument(
+        "-n",
+        dest="numeric",
+        action="store_true",
+        help="numeric output (always: netladder never looks up PTR names)",
+    )
+    parser.add_argument(
+        "--socket",
+        choices=("dgram", "raw"),
+        default=None,
+        help="force the datagram (unprivileged) or the raw ICMP socket",
+    )
     add_json(parser)
 
 
@@ -92,13 +126,16 @@ def run(args: argparse.Namespace) -> int:
     gc.freeze()
 
     if args.interval < MIN_USER_INTERVAL and os.geteuid() != 0:
-        raise UsageError("netladder ping: cannot flood; the smallest interval allowed for a "
-                         "user is 0.002 s (-i)")
+        raise UsageError(
+            "netladder ping: cannot flood; the smallest interval allowed for a user is 0.002 s (-i)"
+        )
     targets = [resolve(t, args.version) for t in args.targets]
     for t in targets:
         if args.size > MAX_PAYLOAD[t.version]:
-            raise UsageError(f"netladder ping: size {args.size} is above the IPv{t.version} "
-                             f"maximum {MAX_PAYLOAD[t.version]} (-s)")
+            raise UsageError(
+                f"netladder ping: size {args.size} is above the IPv{t.version} "
+                f"maximum {MAX_PAYLOAD[t.version]} (-s)"
+            )
     device = source = None
     if args.interface:
         import ipaddress
@@ -108,9 +145,16 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             device = args.interface
     options = PingOptions(
-        probes=args.count, interval=args.interval,
-        wait=args.wait if args.wait is not None else 10.0, deadline=args.deadline,
-        size=args.size, ttl=args.ttl, device=device, source=source, prefer=args.socket)
+        probes=args.count,
+        interval=args.interval,
+        wait=args.wait if args.wait is not None else 10.0,
+        deadline=args.deadline,
+        size=args.size,
+        ttl=args.ttl,
+        device=device,
+        source=source,
+        prefer=args.socket,
+    )
     printer = None if args.json or args.quiet else _print_event
     sessions = open_sessions(targets, options, printer)
     if not args.json:
@@ -169,8 +213,9 @@ def event_line(target: Target, event: Event) -> str:
             line += paint(" (DUP!)", "yellow")
         return line
     if isinstance(event, Corrupted):
-        return (f"{event.size} bytes from {_who(target)}: icmp_seq={event.seq}"
-                + paint(" (BAD CHECKSUM!)", "red"))
+        return f"{event.size} bytes from {_who(target)}: icmp_seq={event.seq}" + paint(
+            " (BAD CHECKSUM!)", "red"
+        )
     return paint(f"From {event.source} icmp_seq={event.seq} {event.text}", "red")
 
 
@@ -226,7 +271,9 @@ def to_json(r: PingResult) -> dict[str, Any]:
         "pipe": r.pipe,
         "verdict": r.verdict,
         "interrupted": r.interrupted,
-        "rtt": None if rtt is None or exact is None else {
+        "rtt": None
+        if rtt is None or exact is None
+        else {
             "min_ms": rtt.min_ms,
             "avg_ms": rtt.avg_ms,
             "max_ms": rtt.max_ms,
@@ -235,12 +282,33 @@ def to_json(r: PingResult) -> dict[str, Any]:
             "median_ms": rtt.median_ms,
             "p95_ms": rtt.p95_ms,
             "jitter_ms": rtt.jitter_ms,
-            "iputils": {"min_ms": exact.min_us / 1000, "avg_ms": exact.avg_us / 1000,
-                        "max_ms": exact.max_us / 1000, "mdev_ms": exact.mdev_us / 1000},
+            "iputils": {
+                "min_ms": exact.min_us / 1000,
+                "avg_ms": exact.avg_us / 1000,
+                "max_ms": exact.max_us / 1000,
+                "mdev_ms": exact.mdev_us / 1000,
+            },
         },
         "reply_ttls": list(r.reply_ttls),
-        "samples": [{"seq": s.seq, "rtt_ms": s.rtt_ms, "ttl": s.ttl, "size": s.size,
-                     "duplicate": s.duplicate, "truncated": s.truncated} for s in r.samples],
-        "error_events": [{"seq": e.seq, "from": e.source, "type": e.icmp_type,
-                          "code": e.icmp_code, "text": e.text} for e in r.error_events],
+        "samples": [
+            {
+                "seq": s.seq,
+                "rtt_ms": s.rtt_ms,
+                "ttl": s.ttl,
+                "size": s.size,
+                "duplicate": s.duplicate,
+                "truncated": s.truncated,
+            }
+            for s in r.samples
+        ],
+        "error_events": [
+            {
+                "seq": e.seq,
+                "from": e.source,
+                "type": e.icmp_type,
+                "code": e.icmp_code,
+                "text": e.text,
+            }
+            for e in r.error_events
+        ],
     }

@@ -30,23 +30,49 @@ _STATE_STYLE = {
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="TARGET", help="host name or address")
-    parser.add_argument("ports", metavar="PORTS",
-                        help="22 | 20-25 | 22,80,443 | 1-65535 | top | service names (ssh,http)")
+    parser.add_argument(
+        "ports",
+        metavar="PORTS",
+        help="22 | 20-25 | 22,80,443 | 1-65535 | top | service names (ssh,http)",
+    )
     method = parser.add_mutually_exclusive_group()
-    method.add_argument("--syn", action="store_const", const="syn", dest="method",
-                        help="SYN (half-open) scan with raw sockets (default when privileged)")
-    method.add_argument("--connect", action="store_const", const="connect", dest="method",
-                        help="TCP connect scan (default when unprivileged)")
-    method.add_argument("--udp", action="store_const", const="udp", dest="method",
-                        help="UDP scan")
-    parser.add_argument("--banner", action="store_true",
-                        help="show what open services say first (HEAD status line on HTTP ports)")
-    parser.add_argument("--tls", action="store_true",
-                        help="TLS handshake on open ports: version, certificate subject, expiry")
-    parser.add_argument("--timeout", type=positive_float, metavar="MS",
-                        help="fixed probe timeout in ms (default: adapts to the measured RTT)")
-    parser.add_argument("--rate", type=positive_float, metavar="PPS",
-                        help="at most this many SYN probes per second (SYN scan)")
+    method.add_argument(
+        "--syn",
+        action="store_const",
+        const="syn",
+        dest="method",
+        help="SYN (half-open) scan with raw sockets (default when privileged)",
+    )
+    method.add_argument(
+        "--connect",
+        action="store_const",
+        const="connect",
+        dest="method",
+        help="TCP connect scan (default when unprivileged)",
+    )
+    method.add_argument("--udp", action="store_const", const="udp", dest="method", help="UDP scan")
+    parser.add_argument(
+        "--banner",
+        action="store_true",
+        help="show what open services say first (HEAD status line on HTTP ports)",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="TLS handshake on open ports: version, certificate subject, expiry",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        metavar="MS",
+        help="fixed probe timeout in ms (default: adapts to the measured RTT)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=positive_float,
+        metavar="PPS",
+        help="at most this many SYN probes per second (SYN scan)",
+    )
     family = parser.add_mutually_exclusive_group()
     family.add_argument("-4", dest="version", action="store_const", const=4, help="IPv4 only")
     family.add_argument("-6", dest="version", action="store_const", const=6, help="IPv6 only")
@@ -83,8 +109,16 @@ def run(args: argparse.Namespace) -> int:
             notes.append("not privileged for a SYN scan (raw sockets): using a connect scan")
     show_bar = len(ports) >= PROGRESS_OVER and not args.json
     with progress(f"{proto} scan {address}", len(ports), enabled=show_bar) as bar:
-        scanner = make_scanner(args.target, address, ports, proto=proto, method=method,
-                               timeout_ms=args.timeout, rate=args.rate, progress=bar.advance)
+        scanner = make_scanner(
+            args.target,
+            address,
+            ports,
+            proto=proto,
+            method=method,
+            timeout_ms=args.timeout,
+            rate=args.rate,
+            progress=bar.advance,
+        )
         scanner.notes.extend(notes)
         done = threading.Event()
         worker = threading.Thread(target=_run_quietly, args=(scanner, done), daemon=True)
@@ -159,8 +193,11 @@ def render(result: ScanResult) -> str:
     """Human text in nmap's shape: the summary of collapsed states, then one line per port."""
     from netladder.output import fmt_ms, paint
 
-    name = result.target if result.target == result.address else (
-        f"{result.target} ({result.address})")
+    name = (
+        result.target
+        if result.target == result.address
+        else (f"{result.target} ({result.address})")
+    )
     kind = {"syn": "SYN scan", "connect": "connect scan", "udp": "UDP scan"}[result.method]
     lines = []
     for note in result.notes:
@@ -169,21 +206,28 @@ def render(result: ScanResult) -> str:
     if result.srtt_ms is not None:
         timing = f"rtt {fmt_ms(result.srtt_ms)} ms, " + timing
     plural = "s" if result.scanned != 1 else ""
-    took = (f"{result.elapsed_ms / 1000:.2f} s" if result.elapsed_ms >= 1000
-            else f"{fmt_ms(result.elapsed_ms)} ms")
-    lines.append(f"{name}: {kind} of {result.scanned} {result.proto} port{plural} in {took} "
-                 f"({timing}, {result.probes_sent} probes)")
+    took = (
+        f"{result.elapsed_ms / 1000:.2f} s"
+        if result.elapsed_ms >= 1000
+        else f"{fmt_ms(result.elapsed_ms)} ms"
+    )
+    lines.append(
+        f"{name}: {kind} of {result.scanned} {result.proto} port{plural} in {took} "
+        f"({timing}, {result.probes_sent} probes)"
+    )
     if result.not_shown:
-        parts = [f"{g.count} {g.state.value} {result.proto} ports ({g.reason})"
-                 for g in result.not_shown]
+        parts = [
+            f"{g.count} {g.state.value} {result.proto} ports ({g.reason})" for g in result.not_shown
+        ]
         lines.append("Not shown: " + ", ".join(parts))
     if result.ports:
         width = max(9, *(len(f"{p.port}/{p.proto}") + 1 for p in result.ports))
         lines.append(f"{'PORT':<{width}}{'STATE':<14}{'SERVICE':<12}REASON")
         for row in result.ports:
             state = paint(f"{row.state.value:<14}", *_STATE_STYLE[row.state])
-            lines.append(f"{f'{row.port}/{row.proto}':<{width}}{state}"
-                         f"{row.service or '-':<12}{_reason(row)}")
+            lines.append(
+                f"{f'{row.port}/{row.proto}':<{width}}{state}{row.service or '-':<12}{_reason(row)}"
+            )
             pad = " " * width
             if row.banner is not None:
                 text = row.banner.text or "(the service said nothing)"
@@ -195,15 +239,19 @@ def render(result: ScanResult) -> str:
                 if tls.error:
                     lines.append(f"{pad}TLS: handshake failed: {tls.error}")
                 else:
-                    lines.append(f"{pad}TLS: {tls.version} {tls.cipher}"
-                                 + (f" alpn={tls.alpn}" if tls.alpn else ""))
+                    lines.append(
+                        f"{pad}TLS: {tls.version} {tls.cipher}"
+                        + (f" alpn={tls.alpn}" if tls.alpn else "")
+                    )
                     from netladder.l7.tlsinfo import describe_validity  # as http shows it
                     from netladder.output import escape_controls
 
                     when, bad = describe_validity(tls.not_before, tls.not_after)
-                    lines.append(f"{pad}certificate: {escape_controls(tls.subject) or '?'} "
-                                 f"(issuer {escape_controls(tls.issuer) or '?'}), "
-                                 + (paint(when, "red") if bad else when))
+                    lines.append(
+                        f"{pad}certificate: {escape_controls(tls.subject) or '?'} "
+                        f"(issuer {escape_controls(tls.issuer) or '?'}), "
+                        + (paint(when, "red") if bad else when)
+                    )
     elif not result.not_shown:
         lines.append("no ports scanned")
     if result.interrupted:

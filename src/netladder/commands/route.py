@@ -16,23 +16,32 @@ __all__ = ["register", "run"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", nargs="?", metavar="TARGET",
-                        help="an IPv4 or IPv6 address (default: show the default routes only)")
-    parser.add_argument("-I", "--iface", metavar="IFACE",
-                        help="ask as if the packet had to leave by this interface")
-    parser.add_argument("--from", dest="source", metavar="ADDR",
-                        help="ask as if the packet came from this local address (ip route get "
-                             "... from ADDR: policy rules on the source apply)")
+    parser.add_argument(
+        "target",
+        nargs="?",
+        metavar="TARGET",
+        help="an IPv4 or IPv6 address (default: show the default routes only)",
+    )
+    parser.add_argument(
+        "-I", "--iface", metavar="IFACE", help="ask as if the packet had to leave by this interface"
+    )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        metavar="ADDR",
+        help="ask as if the packet came from this local address (ip route get "
+        "... from ADDR: policy rules on the source apply)",
+    )
     add_json(parser)
 
 
-async def _gather(target: str | None, iface: str | None, source: str | None = None
-                  ) -> tuple[RouteDecision | None, tuple[DefaultRoute, ...]]:
+async def _gather(
+    target: str | None, iface: str | None, source: str | None = None
+) -> tuple[RouteDecision | None, tuple[DefaultRoute, ...]]:
     from netladder.l2.netlink import Netlink
 
     async with Netlink() as nl:
-        decision = (await lookup_route(target, iface, nl=nl, source=source) if target
-                    else None)
+        decision = await lookup_route(target, iface, nl=nl, source=source) if target else None
         return decision, await default_routes(nl)
 
 
@@ -45,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
     decision, defaults = asyncio.run(_gather(target, args.iface, args.source))
     code = EXIT_FAIL if decision is not None and not decision.reachable else EXIT_OK
     if args.json:
-        emit_json({"target": target, "decision": _decision_json(decision),
-                   "defaults": defaults})
+        emit_json({"target": target, "decision": _decision_json(decision), "defaults": defaults})
         return code
     out = sys.stdout
     if decision is not None:
@@ -57,8 +65,14 @@ def run(args: argparse.Namespace) -> int:
         for d in defaults:
             print(f"  {_default_line(d)}", file=out)
     else:
-        print(paint("no default route: only on-link and explicitly routed destinations are "
-                    "reachable", "yellow", stream=out), file=out)
+        print(
+            paint(
+                "no default route: only on-link and explicitly routed destinations are reachable",
+                "yellow",
+                stream=out,
+            ),
+            file=out,
+        )
     return code
 
 
@@ -100,8 +114,10 @@ def explain(d: RouteDecision) -> str:
     if d.type == "local":
         return "this host's own address: delivered locally, never leaves the host"
     if d.gateway:
-        return (f"off-link: handed to gateway {d.gateway} on {d.iface}; the gateway's MAC "
-                f"decides delivery (check it with: netladder neigh --check {d.destination})")
+        return (
+            f"off-link: handed to gateway {d.gateway} on {d.iface}; the gateway's MAC "
+            f"decides delivery (check it with: netladder neigh --check {d.destination})"
+        )
     if d.type == "unicast":
         return f"on-link: delivered directly on {d.iface} to the MAC that answers ARP/NDP"
     return f"{d.type} route on {d.iface}"

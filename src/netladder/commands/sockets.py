@@ -16,8 +16,12 @@ __all__ = ["register", "render", "run"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("port", metavar="PORT", nargs="?",
-                        help="a TCP port number or service name (default: every listener)")
+    parser.add_argument(
+        "port",
+        metavar="PORT",
+        nargs="?",
+        help="a TCP port number or service name (default: every listener)",
+    )
     add_json(parser)
 
 
@@ -59,25 +63,48 @@ def render(result: SocketsResult) -> str:
     lines = []
     what = f"port {result.port}" if result.port is not None else "all TCP ports"
     counts = ", ".join(f"{n} {state}" for state, n in result.counts.items())
-    lines.append(f"{what}: {len(result.listeners)} listening socket"
-                 f"{'' if len(result.listeners) == 1 else 's'}, {len(result.connections)} "
-                 f"connection{'' if len(result.connections) == 1 else 's'}"
-                 + (f" ({counts})" if counts else ""))
+    lines.append(
+        f"{what}: {len(result.listeners)} listening socket"
+        f"{'' if len(result.listeners) == 1 else 's'}, {len(result.connections)} "
+        f"connection{'' if len(result.connections) == 1 else 's'}"
+        + (f" ({counts})" if counts else "")
+    )
     if not result.listeners and result.port is not None:
         lines.append(paint(f"nothing listens on port {result.port}", "yellow"))
     rows = [("STATE", "LOCAL", "PEER", "RECV-Q", "SEND-Q", "PROCESS")]
     for e in result.listeners:
         # For a listener the queues are the accept queue: waiting connections / backlog.
-        rows.append((e.state, _endpoint(e.local, e.local_port), "*", str(e.recv_q),
-                     str(e.send_q), _owners(e)))
+        rows.append(
+            (
+                e.state,
+                _endpoint(e.local, e.local_port),
+                "*",
+                str(e.recv_q),
+                str(e.send_q),
+                _owners(e),
+            )
+        )
     for e in result.connections:
-        rows.append((e.state, _endpoint(e.local, e.local_port), _endpoint(e.peer, e.peer_port),
-                     str(e.recv_q), str(e.send_q), _owners(e)))
+        rows.append(
+            (
+                e.state,
+                _endpoint(e.local, e.local_port),
+                _endpoint(e.peer, e.peer_port),
+                str(e.recv_q),
+                str(e.send_q),
+                _owners(e),
+            )
+        )
     if len(rows) > 1:
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         for n, r in enumerate(rows):
-            line = "  ".join(f"{r[i]:<{widths[i]}}" if i < 3 else f"{r[i]:>{widths[i]}}"
-                             for i in range(5)) + "  " + r[5]
+            line = (
+                "  ".join(
+                    f"{r[i]:<{widths[i]}}" if i < 3 else f"{r[i]:>{widths[i]}}" for i in range(5)
+                )
+                + "  "
+                + r[5]
+            )
             if n == 0:
                 line = paint(line, "bold")
             elif r[0] == "LISTEN":

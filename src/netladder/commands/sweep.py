@@ -24,40 +24,81 @@ def _number(low: float, what: str, integer: bool = False) -> Any:
         if not math.isfinite(value) or value < low:
             raise argparse.ArgumentTypeError(f"{what} must be at least {low:g}: {text!r}")
         return value
+
     return parse
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     from netladder.args import add_json
 
-    parser.add_argument("targets", nargs="+", metavar="TARGET|CIDR",
-                        help="addresses, names, or CIDR blocks (network and broadcast skipped "
-                        "except /31 and /32, like fping -g)")
-    parser.add_argument("--count", type=_number(1, "count", True), default=None,
-                        help="probes per target (fping -c); default: until the first reply")
-    parser.add_argument("--timeout", type=_number(1, "timeout"), default=500.0, metavar="MS",
-                        help="first timeout in ms (fping -t; default 500)")
-    parser.add_argument("--retries", type=_number(0, "retries", True), default=3,
-                        help="retries for a silent target, each timeout ×--backoff "
-                        "(fping -r; default 3)")
-    parser.add_argument("--backoff", type=_number(1, "backoff"), default=1.5,
-                        help="timeout factor per retry (fping -B; default 1.5)")
-    parser.add_argument("--period", type=_number(1, "period"), default=1000.0, metavar="MS",
-                        help="ms between probes to one target with --count (fping -p)")
-    parser.add_argument("--rate", type=_number(0, "rate"), default=1000.0, metavar="PPS",
-                        help="probes per second over all targets (default 1000; 0: no limit)")
-    parser.add_argument("--size", type=_number(0, "size", True), default=56,
-                        help="echo data bytes (default 56; at least 22 are sent)")
+    parser.add_argument(
+        "targets",
+        nargs="+",
+        metavar="TARGET|CIDR",
+        help="addresses, names, or CIDR blocks (network and broadcast skipped "
+        "except /31 and /32, like fping -g)",
+    )
+    parser.add_argument(
+        "--count",
+        type=_number(1, "count", True),
+        default=None,
+        help="probes per target (fping -c); default: until the first reply",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_number(1, "timeout"),
+        default=500.0,
+        metavar="MS",
+        help="first timeout in ms (fping -t; default 500)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=_number(0, "retries", True),
+        default=3,
+        help="retries for a silent target, each timeout ×--backoff (fping -r; default 3)",
+    )
+    parser.add_argument(
+        "--backoff",
+        type=_number(1, "backoff"),
+        default=1.5,
+        help="timeout factor per retry (fping -B; default 1.5)",
+    )
+    parser.add_argument(
+        "--period",
+        type=_number(1, "period"),
+        default=1000.0,
+        metavar="MS",
+        help="ms between probes to one target with --count (fping -p)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_number(0, "rate"),
+        default=1000.0,
+        metavar="PPS",
+        help="probes per second over all targets (default 1000; 0: no limit)",
+    )
+    parser.add_argument(
+        "--size",
+        type=_number(0, "size", True),
+        default=56,
+        help="echo data bytes (default 56; at least 22 are sent)",
+    )
     listing = parser.add_mutually_exclusive_group()
-    listing.add_argument("--alive", action="store_true",
-                         help="print only the targets that answered (fping -a)")
-    listing.add_argument("--unreachable", action="store_true",
-                         help="print only the targets that did not (fping -u)")
+    listing.add_argument(
+        "--alive", action="store_true", help="print only the targets that answered (fping -a)"
+    )
+    listing.add_argument(
+        "--unreachable", action="store_true", help="print only the targets that did not (fping -u)"
+    )
     family = parser.add_mutually_exclusive_group()
     family.add_argument("-4", dest="version", action="store_const", const=4)
     family.add_argument("-6", dest="version", action="store_const", const=6)
-    parser.add_argument("--socket", choices=("dgram", "raw"), default=None,
-                        help="force the datagram (unprivileged) or the raw ICMP socket")
+    parser.add_argument(
+        "--socket",
+        choices=("dgram", "raw"),
+        default=None,
+        help="force the datagram (unprivileged) or the raw ICMP socket",
+    )
     add_json(parser)
 
 
@@ -72,9 +113,16 @@ def run(args: argparse.Namespace) -> int:
     if args.size > 65507:
         raise UsageError(f"netladder sweep: size {args.size} is above the maximum 65507")
     lists = build_targets(args.targets, args.version)
-    options = SweepOptions(probes=args.count, timeout_ms=args.timeout, retries=args.retries,
-                           backoff=args.backoff, rate=args.rate, period_ms=args.period,
-                           size=args.size, prefer=args.socket)
+    options = SweepOptions(
+        probes=args.count,
+        timeout_ms=args.timeout,
+        retries=args.retries,
+        backoff=args.backoff,
+        rate=args.rate,
+        period_ms=args.period,
+        size=args.size,
+        prefer=args.socket,
+    )
     total = sum(len(tl) for tl in lists)
     results: list[SweepResult] = []
     with progress("sweep", total, enabled=not args.json) as bar:
@@ -101,8 +149,9 @@ def target_line(r: SweepResult, i: int, width: int) -> str:
     from netladder.output import fmt_ms
 
     sent, rcvd = r.sent[i], r.received[i]
-    line = (f"{r.targets.label(i):<{width}} : xmt/rcv/%loss = "
-            f"{sent}/{rcvd}/{fping_loss(sent, rcvd)}%")
+    line = (
+        f"{r.targets.label(i):<{width}} : xmt/rcv/%loss = {sent}/{rcvd}/{fping_loss(sent, rcvd)}%"
+    )
     rtt = r.rtt_ms(i)
     if rtt is not None:
         line += ", min/avg/max = " + "/".join(fmt_ms(v) for v in rtt)
@@ -121,8 +170,7 @@ def render(results: list[SweepResult], alive: bool, unreachable: bool) -> None:
         totals(results, sys.stderr)
         return
     for r in results:
-        width = max((len(r.targets.label(i)) for i in range(min(len(r.targets), 4096))),
-                    default=0)
+        width = max((len(r.targets.label(i)) for i in range(min(len(r.targets), 4096))), default=0)
         write("".join(target_line(r, i, width) + "\n" for i in range(len(r.targets))))
     write("\n")
     totals(results, out)
@@ -157,20 +205,23 @@ def to_json(results: list[SweepResult]) -> dict[str, Any]:
         for i in range(len(t)):
             rtt = r.rtt_ms(i)
             err = r.last_error[i]
-            targets.append({
-                "target": t.label(i),
-                "address": t.address(i),
-                "alive": bool(r.received[i]),
-                "sent": r.sent[i],
-                "received": r.received[i],
-                "loss_percent": loss_percent(r.sent[i], r.received[i]),
-                "min_ms": rtt[0] if rtt else None,
-                "avg_ms": rtt[1] if rtt else None,
-                "max_ms": rtt[2] if rtt else None,
-                "errors": r.errors[i],
-                "last_error": None if err == 0xFFFF else
-                error_text(t.version, err >> 8, err & 0xFF),
-            })
+            targets.append(
+                {
+                    "target": t.label(i),
+                    "address": t.address(i),
+                    "alive": bool(r.received[i]),
+                    "sent": r.sent[i],
+                    "received": r.received[i],
+                    "loss_percent": loss_percent(r.sent[i], r.received[i]),
+                    "min_ms": rtt[0] if rtt else None,
+                    "avg_ms": rtt[1] if rtt else None,
+                    "max_ms": rtt[2] if rtt else None,
+                    "errors": r.errors[i],
+                    "last_error": None
+                    if err == 0xFFFF
+                    else error_text(t.version, err >> 8, err & 0xFF),
+                }
+            )
     count = sum(len(r.targets) for r in results)
     alive = sum(r.alive_count for r in results)
     return {

@@ -26,22 +26,47 @@ def _ttl(text: str) -> int:
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="address or name to trace")
-    parser.add_argument("--proto", choices=("udp", "icmp", "tcp"), default="udp",
-                        help="probe protocol (default udp, as traceroute)")
-    parser.add_argument("-p", "--port", type=port_number,
-                        help="destination port (udp: 33434, tcp: 80); constant for the trace")
-    parser.add_argument("-q", "--queries", type=positive_int, default=3,
-                        help="probes per hop (default 3)")
+    parser.add_argument(
+        "--proto",
+        choices=("udp", "icmp", "tcp"),
+        default="udp",
+        help="probe protocol (default udp, as traceroute)",
+    )
+    parser.add_argument(
+        "-p",
+        "--port",
+        type=port_number,
+        help="destination port (udp: 33434, tcp: 80); constant for the trace",
+    )
+    parser.add_argument(
+        "-q", "--queries", type=positive_int, default=3, help="probes per hop (default 3)"
+    )
     parser.add_argument("-f", "--first", type=_ttl, default=1, help="first TTL (default 1)")
     parser.add_argument("-m", "--max", type=_ttl, default=30, help="max TTL (default 30)")
-    parser.add_argument("-N", "--parallel", type=positive_int, default=16,
-                        help="probes in flight at once (default 16)")
-    parser.add_argument("-w", "--wait", type=positive_float, default=5.0,
-                        help="longest wait for an answer, seconds (default 5; tcp at most 1)")
-    parser.add_argument("--cycles", type=positive_int,
-                        help="report mode: N cycles of probes, mtr-style statistics")
-    parser.add_argument("-i", "--interval", type=positive_float, default=1.0,
-                        help="seconds between report cycles (default 1)")
+    parser.add_argument(
+        "-N",
+        "--parallel",
+        type=positive_int,
+        default=16,
+        help="probes in flight at once (default 16)",
+    )
+    parser.add_argument(
+        "-w",
+        "--wait",
+        type=positive_float,
+        default=5.0,
+        help="longest wait for an answer, seconds (default 5; tcp at most 1)",
+    )
+    parser.add_argument(
+        "--cycles", type=positive_int, help="report mode: N cycles of probes, mtr-style statistics"
+    )
+    parser.add_argument(
+        "-i",
+        "--interval",
+        type=positive_float,
+        default=1.0,
+        help="seconds between report cycles (default 1)",
+    )
     family = parser.add_mutually_exclusive_group()
     family.add_argument("-4", dest="version", action="store_const", const=4, help="IPv4 only")
     family.add_argument("-6", dest="version", action="store_const", const=6, help="IPv6 only")
@@ -56,16 +81,26 @@ def run(args: argparse.Namespace) -> int:
     from netladder.path.engine import trace_sync
 
     live = _Live(sys.stdout) if args.cycles and not args.json and sys.stdout.isatty() else None
+
     def on_cycle(result: TraceResult) -> None:
         if live is not None:
             live.show(render_report(result))
 
     try:
         result = trace_sync(
-            args.target, protocol=args.proto, port=args.port, queries=args.queries,
-            first_ttl=args.first, max_ttl=args.max, parallel=args.parallel, wait=args.wait,
-            cycles=args.cycles, interval=args.interval, version=args.version,
-            on_cycle=on_cycle)
+            args.target,
+            protocol=args.proto,
+            port=args.port,
+            queries=args.queries,
+            first_ttl=args.first,
+            max_ttl=args.max,
+            parallel=args.parallel,
+            wait=args.wait,
+            cycles=args.cycles,
+            interval=args.interval,
+            version=args.version,
+            on_cycle=on_cycle,
+        )
     except KeyboardInterrupt:  # before the first probe: nothing gathered
         return EXIT_INTERRUPTED
     _print(result, args, live)
@@ -108,8 +143,9 @@ def _header(result: TraceResult) -> str:
     proto = result.protocol
     where = f"{proto} port {result.port}" if result.port else proto
     flow = "constant flow (Paris)" if result.flow_constant else "flow varies per probe"
-    name = (f"{result.target} ({result.address})" if result.target != result.address
-            else result.address)
+    name = (
+        f"{result.target} ({result.address})" if result.target != result.address else result.address
+    )
     return f"trace to {name}, {result.max_ttl} hops max, {where}, {flow}"
 
 
@@ -140,8 +176,9 @@ def render_report(result: TraceResult) -> str:
     """mtr -r's layout; several responders on one TTL are listed under it."""
     import socket
 
-    columns = "".join(f"{c:>6}" for c in ("Loss%", "Snt", "Last", "Avg", "Best", "Wrst",
-                                            "StDev", "Javg", "Jmax"))
+    columns = "".join(
+        f"{c:>6}" for c in ("Loss%", "Snt", "Last", "Avg", "Best", "Wrst", "StDev", "Javg", "Jmax")
+    )
     lines = [_header(result), f"{'HOST: ' + socket.gethostname():<35}{columns}"]
     for hop in result.hops:
         lines.append(_report_line(hop))
@@ -153,9 +190,11 @@ def render_report(result: TraceResult) -> str:
 def _report_line(hop: Hop) -> str:
     s = hop.stats
     name = hop.address or "???"
-    return (f"{hop.ttl:3d}.|-- {name:<27}{s.loss_pct:5.1f}%{s.sent:6d}"
-            f"{_cell(s.last_ms)}{_cell(s.avg_ms)}{_cell(s.best_ms)}{_cell(s.worst_ms)}"
-            f"{_cell(s.stdev_ms)}{_cell(s.javg_ms)}{_cell(s.jmax_ms)}").rstrip()
+    return (
+        f"{hop.ttl:3d}.|-- {name:<27}{s.loss_pct:5.1f}%{s.sent:6d}"
+        f"{_cell(s.last_ms)}{_cell(s.avg_ms)}{_cell(s.best_ms)}{_cell(s.worst_ms)}"
+        f"{_cell(s.stdev_ms)}{_cell(s.javg_ms)}{_cell(s.jmax_ms)}"
+    ).rstrip()
 
 
 def render_verdict(result: TraceResult) -> str:

@@ -72,8 +72,9 @@ async def _timed(layer: str, check: Callable[[], Awaitable[Rung]]) -> Rung:
 
 async def names_rung(target: Target) -> tuple[Rung, str | None]:
     if target.is_address:
-        return Rung("names", Status.SKIP, f"{target.host} is an address; nothing to resolve"), \
-            target.host
+        return Rung(
+            "names", Status.SKIP, f"{target.host} is an address; nothing to resolve"
+        ), target.host
     from netladder.names.resolve import resolve, system_lookup
 
     started = time.monotonic()
@@ -81,15 +82,23 @@ async def names_rung(target: Target) -> tuple[Rung, str | None]:
     if system.ok and system.addresses:
         # Prefer IPv4 when both exist, as most of the lab and most users' paths are v4.
         address = next((a for a in system.addresses if ":" not in a), system.addresses[0])
-        summary = (f"{target.host} is {', '.join(system.addresses)} "
-                   f"(system resolver, {system.time_ms:.1f} ms)")
-        return Rung("names", Status.PASS, summary, _ms(started), None,
-                    {"system": to_jsonable(system)}), address
+        summary = (
+            f"{target.host} is {', '.join(system.addresses)} "
+            f"(system resolver, {system.time_ms:.1f} ms)"
+        )
+        return Rung(
+            "names", Status.PASS, summary, _ms(started), None, {"system": to_jsonable(system)}
+        ), address
     dns = await resolve(target.host, "A", wait=1.0, tries=2)
     summary = f"{target.host} does not resolve: {dns.message} (system resolver: {system.error})"
-    return Rung("names", Status.FAIL, summary, _ms(started),
-                f"netladder dns {target.host} --compare",
-                {"system": to_jsonable(system), "dns": to_jsonable(dns)}), None
+    return Rung(
+        "names",
+        Status.FAIL,
+        summary,
+        _ms(started),
+        f"netladder dns {target.host} --compare",
+        {"system": to_jsonable(system), "dns": to_jsonable(dns)},
+    ), None
 
 
 # -- L3 ------------------------------------------------------------------------------------------
@@ -101,8 +110,9 @@ async def l3_check(address: str, count: int) -> PingResult:
     return await ping(address, count, interval=PING_INTERVAL_S, wait=1.0)
 
 
-def l3_rung(address: str, result: PingResult | None, elapsed_ms: float,
-            error: str | None = None) -> Rung:
+def l3_rung(
+    address: str, result: PingResult | None, elapsed_ms: float, error: str | None = None
+) -> Rung:
     if result is None:
         return Rung("l3", Status.WARN, f"ICMP echo not possible: {error}", elapsed_ms)
     rtt = result.rtt
@@ -110,10 +120,10 @@ def l3_rung(address: str, result: PingResult | None, elapsed_ms: float,
         "transmitted": result.transmitted,
         "received": result.received,
         "loss_pct": round(result.loss_percent, 1),
-        "errors": [{"seq": e.seq, "from": e.source, "text": e.text}
-                   for e in result.error_events],
-        "rtt_ms": None if rtt is None else {"min": rtt.min_ms, "avg": rtt.avg_ms,
-                                            "max": rtt.max_ms, "mdev": rtt.mdev_ms},
+        "errors": [{"seq": e.seq, "from": e.source, "text": e.text} for e in result.error_events],
+        "rtt_ms": None
+        if rtt is None
+        else {"min": rtt.min_ms, "avg": rtt.avg_ms, "max": rtt.max_ms, "mdev": rtt.mdev_ms},
         "socket": result.socket_kind,
     }
     if result.received == 0:
@@ -122,17 +132,30 @@ def l3_rung(address: str, result: PingResult | None, elapsed_ms: float,
             summary = f"no echo reply: {first.text} from {first.source}"
         else:
             summary = f"no echo reply to {result.transmitted} probes"
-        return Rung("l3", Status.FAIL, summary, elapsed_ms, f"netladder trace {address}",
-                    evidence)
+        return Rung("l3", Status.FAIL, summary, elapsed_ms, f"netladder trace {address}", evidence)
     assert rtt is not None
-    summary = (f"{result.received}/{result.transmitted} echo replies, "
-               f"rtt avg {rtt.avg_ms:.2f} ms (min {rtt.min_ms:.2f}, max {rtt.max_ms:.2f})")
+    summary = (
+        f"{result.received}/{result.transmitted} echo replies, "
+        f"rtt avg {rtt.avg_ms:.2f} ms (min {rtt.min_ms:.2f}, max {rtt.max_ms:.2f})"
+    )
     if result.received < result.transmitted:
-        return Rung("l3", Status.WARN, f"{result.loss_percent:.0f}% loss: " + summary,
-                    elapsed_ms, f"netladder trace {address} --cycles 50", evidence)
+        return Rung(
+            "l3",
+            Status.WARN,
+            f"{result.loss_percent:.0f}% loss: " + summary,
+            elapsed_ms,
+            f"netladder trace {address} --cycles 50",
+            evidence,
+        )
     if rtt.avg_ms > HIGH_RTT_MS:
-        return Rung("l3", Status.WARN, "high RTT: " + summary, elapsed_ms,
-                    f"netladder trace {address}", evidence)
+        return Rung(
+            "l3",
+            Status.WARN,
+            "high RTT: " + summary,
+            elapsed_ms,
+            f"netladder trace {address}",
+            evidence,
+        )
     return Rung("l3", Status.PASS, summary, elapsed_ms, None, evidence)
 
 
@@ -158,30 +181,45 @@ def l4_rung(address: str, scan: ScanResult, l3_ok: bool) -> Rung:
         if p.banner is not None:
             text += f": {p.banner.text.splitlines()[0] if p.banner.text else ''}"
         described.append(text)
-        ports_doc.append({"port": port, "proto": p.proto, "state": p.state.value,
-                          "reason": p.reason, "reporter": p.reporter,
-                          "banner": p.banner.text if p.banner else None})
+        ports_doc.append(
+            {
+                "port": port,
+                "proto": p.proto,
+                "state": p.state.value,
+                "reason": p.reason,
+                "reporter": p.reporter,
+                "banner": p.banner.text if p.banner else None,
+            }
+        )
         if p.state is not PortState.OPEN and worst is None:
             worst = (port, p.state.value, p.reason)
     for group in scan.not_shown:
         described.append(f"{group.count} {group.state.value} ({group.reason})")
         if worst is None and group.state is not PortState.OPEN:
-            worst = (int(group.ports.split(",")[0].split("-")[0]), group.state.value,
-                     group.reason)
-    evidence = {"method": scan.method, "ports": ports_doc,
-                "srtt_ms": scan.srtt_ms, "elapsed_ms": scan.elapsed_ms}
+            worst = (int(group.ports.split(",")[0].split("-")[0]), group.state.value, group.reason)
+    evidence = {
+        "method": scan.method,
+        "ports": ports_doc,
+        "srtt_ms": scan.srtt_ms,
+        "elapsed_ms": scan.elapsed_ms,
+    }
     summary = "; ".join(described)
     if worst is None:
         return Rung("l4", Status.PASS, summary, scan.elapsed_ms, None, evidence)
     port, state, reason = worst
     where = f"{_hostport(address, port)}"
     if state == "closed":
-        why = (f"{where} is closed ({reason}: the host is up and answers, but nothing "
-               f"listens on {port})")
+        why = (
+            f"{where} is closed ({reason}: the host is up and answers, but nothing "
+            f"listens on {port})"
+        )
         nxt = f"netladder port {address} {port} --banner"
     elif reason == "no-response":
-        because = ("ICMP echo works, so a firewall drops the port" if l3_ok else
-                   "and ICMP echo gets no answer either")
+        because = (
+            "ICMP echo works, so a firewall drops the port"
+            if l3_ok
+            else "and ICMP echo gets no answer either"
+        )
         why = f"{where} is filtered (no response to SYN; {because})"
         nxt = f"netladder trace {address} --proto tcp -p {port}"
     else:
@@ -214,10 +252,17 @@ async def path_rung(address: str, l3: Rung, port: int | None) -> Rung:
         options.update(queries=3)
     result = await trace(address, **options)
     verdict = result.verdict
-    hops = [{"ttl": h.ttl, "address": h.address, "loss_pct": h.stats.loss_pct,
-             "avg_ms": h.stats.avg_ms} for h in result.hops]
-    evidence = {"protocol": result.protocol, "reached": result.reached, "hops": hops,
-                "verdict": to_jsonable(verdict), "elapsed_ms": result.elapsed_ms}
+    hops = [
+        {"ttl": h.ttl, "address": h.address, "loss_pct": h.stats.loss_pct, "avg_ms": h.stats.avg_ms}
+        for h in result.hops
+    ]
+    evidence = {
+        "protocol": result.protocol,
+        "reached": result.reached,
+        "hops": hops,
+        "verdict": to_jsonable(verdict),
+        "elapsed_ms": result.elapsed_ms,
+    }
     nxt = f"netladder trace {address} --cycles 50"
     if verdict.kind in ("latency", "loss", "unreachable", "no-answer"):
         return Rung("path", Status.FAIL, verdict.text, _ms(started), nxt, evidence)
@@ -240,19 +285,30 @@ async def l7_rung(target: Target, address: str, timeout_s: float) -> Rung:
     started = time.monotonic()
     check = await http_check(target.url, options)
     hop = check.final
-    findings = [{"rule": f.rule, "level": f.level, "section": f.section, "message": f.message}
-                for f in hop.lint]
+    findings = [
+        {"rule": f.rule, "level": f.level, "section": f.section, "message": f.message}
+        for f in hop.lint
+    ]
     t = hop.timings
     evidence = {
-        "status": hop.status, "reason": hop.reason, "http_version": hop.http_version,
-        "timings": to_jsonable(t), "lint": findings,
+        "status": hop.status,
+        "reason": hop.reason,
+        "http_version": hop.http_version,
+        "timings": to_jsonable(t),
+        "lint": findings,
         "headers": [list(h) for h in hop.headers],
         "error": to_jsonable(check.error),
     }
     nxt = f"netladder http {target.url} --lint"
     if check.error is not None:
-        return Rung("l7", Status.FAIL, f"HTTP request failed in the {check.error.phase} phase: "
-                    f"{check.error.message}", _ms(started), nxt, evidence)
+        return Rung(
+            "l7",
+            Status.FAIL,
+            f"HTTP request failed in the {check.error.phase} phase: {check.error.message}",
+            _ms(started),
+            nxt,
+            evidence,
+        )
     line = f"{hop.http_version} {hop.status} {hop.reason}".strip()
     timing = f"{t.total_ms:.1f} ms" if t.total_ms is not None else "?"
     if t.server_ms is not None:
@@ -273,8 +329,9 @@ async def l7_rung(target: Target, address: str, timeout_s: float) -> Rung:
 # -- the ladder ----------------------------------------------------------------------------------
 
 
-async def diagnose(target: Target, options: Options | None = None,
-                   progress: Progress | None = None) -> Diagnosis:
+async def diagnose(
+    target: Target, options: Options | None = None, progress: Progress | None = None
+) -> Diagnosis:
     opts = options or Options()
     state = progress if progress is not None else Progress()
     started = state.started
@@ -289,8 +346,7 @@ async def diagnose(target: Target, options: Options | None = None,
     from netladder.l2.ladder import l2_rung, route_rung
 
     ping_started = time.monotonic()
-    port_task = (asyncio.ensure_future(l4_check(address, target.ports))
-                 if target.ports else None)
+    port_task = asyncio.ensure_future(l4_check(address, target.ports)) if target.ports else None
     route, l2, ping_result = await asyncio.gather(
         _timed("route", lambda: route_rung(address)),
         _timed("l2", lambda: l2_rung(address)),
@@ -313,17 +369,28 @@ async def diagnose(target: Target, options: Options | None = None,
         answered = [p for p in scan.ports if p.state is PortState.CLOSED] or open_ports
         if l3.status is Status.FAIL and answered:
             # The host answers TCP: ICMP echo is blocked on the way or at the host.
-            what = (f"port {open_ports[0]} is open" if open_ports else
-                    "it answers TCP (connection refused)")
-            l3 = Rung("l3", Status.WARN,
-                      f"ICMP echo is blocked ({l3.summary}), but {what}: the host is up",
-                      l3.elapsed_ms, None, l3.evidence)
+            what = (
+                f"port {open_ports[0]} is open"
+                if open_ports
+                else "it answers TCP (connection refused)"
+            )
+            l3 = Rung(
+                "l3",
+                Status.WARN,
+                f"ICMP echo is blocked ({l3.summary}), but {what}: the host is up",
+                l3.elapsed_ms,
+                None,
+                l3.evidence,
+            )
     rungs["l3"] = l3
 
     if route.status is Status.FAIL or l2.status is Status.FAIL:
         pass  # a lower rung explains everything above it
-    elif opts.deep or l3.status is Status.FAIL or (
-            l3.status is Status.WARN and ping is not None and "blocked" not in l3.summary):
+    elif (
+        opts.deep
+        or l3.status is Status.FAIL
+        or (l3.status is Status.WARN and ping is not None and "blocked" not in l3.summary)
+    ):
         first_port = target.ports[0] if target.ports else None
         rungs["path"] = await _timed("path", lambda: path_rung(address, l3, first_port))
 
@@ -354,8 +421,13 @@ _SKIP_REASONS = {
 }
 
 
-def _finish(target: Target, address: str | None, rungs: dict[str, Rung],
-            started: float, interrupted: bool = False) -> Diagnosis:
+def _finish(
+    target: Target,
+    address: str | None,
+    rungs: dict[str, Rung],
+    started: float,
+    interrupted: bool = False,
+) -> Diagnosis:
     ordered = []
     for layer in LAYERS:
         rung = rungs.get(layer)
@@ -373,8 +445,15 @@ def _finish(target: Target, address: str | None, rungs: dict[str, Rung],
     return Diagnosis(target.text, address, tuple(ordered), verdict, _ms(started))
 
 
-_TITLE = {"names": "names", "route": "routing", "l2": "L2", "l3": "L3", "path": "path",
-          "l4": "L4", "l7": "L7"}
+_TITLE = {
+    "names": "names",
+    "route": "routing",
+    "l2": "L2",
+    "l3": "L3",
+    "path": "path",
+    "l4": "L4",
+    "l7": "L7",
+}
 
 
 def _verdict(rungs: list[Rung]) -> Verdict:
@@ -384,8 +463,9 @@ def _verdict(rungs: list[Rung]) -> Verdict:
         text = rung.summary
         if rung.layer == "l4" and "cause" in rung.evidence:
             text = str(rung.evidence["cause"])
-        if rung.layer == "l3" and not any(r.layer == "path" and r.status is Status.FAIL
-                                          for r in rungs):
+        if rung.layer == "l3" and not any(
+            r.layer == "path" and r.status is Status.FAIL for r in rungs
+        ):
             text = f"{text} (the route and the gateway are fine)"
         if rung.layer == "path":
             # The path rung names where; L3's loss/RTT says how much the user sees.
@@ -396,6 +476,11 @@ def _verdict(rungs: list[Rung]) -> Verdict:
     text = "every layer passes"
     if warnings:
         # The short form: each warning's first clause (the rung lines above have the rest).
-        text += " (warnings: " + "; ".join(
-            f"{_TITLE[r.layer]}: {r.summary.split(' (')[0].split(': ')[0]}" for r in warnings) + ")"
+        text += (
+            " (warnings: "
+            + "; ".join(
+                f"{_TITLE[r.layer]}: {r.summary.split(' (')[0].split(': ')[0]}" for r in warnings
+            )
+            + ")"
+        )
     return Verdict(None, text, None)

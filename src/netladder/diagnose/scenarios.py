@@ -24,7 +24,8 @@ class Scenario:
     layer: str | None  # the layer the verdict must name; None: every layer passes
     words: tuple[str, ...] = ()  # what the verdict must say
     setup: Callable[[Lab], ContextManager[None]] = field(
-        default=lambda lab: contextlib.nullcontext())
+        default=lambda lab: contextlib.nullcontext()
+    )
     # A command run after the diagnosis: (node, netladder arguments) for this lab.
     follow_up: Callable[[Lab], tuple[str, tuple[str, ...]]] | None = None
 
@@ -42,30 +43,73 @@ def _broken_forward(lab: Lab) -> Iterator[None]:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("wrong_gateway_mac", "a wrong static ARP entry for the client's gateway",
-             (f"{SERVER}:22",), "l2", ("203.0.113.1",),
-             setup=lambda lab: lab.fault(WrongArp("client", "r1"))),
-    Scenario("icmp_blocked_service_fine", "ICMP echo blocked at the server, HTTP fine",
-             ("http://www.lab/",), None, ("ICMP echo is blocked",),
-             setup=lambda lab: lab.fault(BlockEcho("server"))),
-    Scenario("port_closed", "nothing listens on the port", ("www.lab:81",), "l4",
-             ("closed",)),
-    Scenario("port_filtered", "a firewall drops the port", ("www.lab:22",), "l4",
-             ("filtered", "ICMP echo works"),
-             setup=lambda lab: lab.fault(DropPort("server", 22))),
-    Scenario("broken_port_forward", "a port forward on r2 with IP forwarding off",
-             ("203.0.113.6:8022",), "l4", ("filtered",), setup=_broken_forward,
-             follow_up=lambda lab: ("r2", ("forward", "verify", "--port", "8022",
-                                           "--from", lab.ns("client")))),
-    Scenario("slow_hop", "100 ms added on the r1 - r2 link", (SERVER,), "path",
-             ("203.0.113.6", "ms between hop"),
-             setup=lambda lab: lab.fault(Delay("r1", "r2", 100))),
-    Scenario("lossy_link", "50 % loss on the r1 - r2 link", (SERVER,), "path",
-             ("loss",), setup=lambda lab: lab.fault(Loss("r1", "r2", 50))),
-    Scenario("http_503_without_retry_after", "the server answers 503 without Retry-After",
-             ("http://www.lab/status/503",), "l7", ("503", "Retry-After")),
-    Scenario("unknown_name", "a name that does not exist", ("http://nosuch.lab/",), "names",
-             ("NXDOMAIN",)),
+    Scenario(
+        "wrong_gateway_mac",
+        "a wrong static ARP entry for the client's gateway",
+        (f"{SERVER}:22",),
+        "l2",
+        ("203.0.113.1",),
+        setup=lambda lab: lab.fault(WrongArp("client", "r1")),
+    ),
+    Scenario(
+        "icmp_blocked_service_fine",
+        "ICMP echo blocked at the server, HTTP fine",
+        ("http://www.lab/",),
+        None,
+        ("ICMP echo is blocked",),
+        setup=lambda lab: lab.fault(BlockEcho("server")),
+    ),
+    Scenario("port_closed", "nothing listens on the port", ("www.lab:81",), "l4", ("closed",)),
+    Scenario(
+        "port_filtered",
+        "a firewall drops the port",
+        ("www.lab:22",),
+        "l4",
+        ("filtered", "ICMP echo works"),
+        setup=lambda lab: lab.fault(DropPort("server", 22)),
+    ),
+    Scenario(
+        "broken_port_forward",
+        "a port forward on r2 with IP forwarding off",
+        ("203.0.113.6:8022",),
+        "l4",
+        ("filtered",),
+        setup=_broken_forward,
+        follow_up=lambda lab: (
+            "r2",
+            ("forward", "verify", "--port", "8022", "--from", lab.ns("client")),
+        ),
+    ),
+    Scenario(
+        "slow_hop",
+        "100 ms added on the r1 - r2 link",
+        (SERVER,),
+        "path",
+        ("203.0.113.6", "ms between hop"),
+        setup=lambda lab: lab.fault(Delay("r1", "r2", 100)),
+    ),
+    Scenario(
+        "lossy_link",
+        "50 % loss on the r1 - r2 link",
+        (SERVER,),
+        "path",
+        ("loss",),
+        setup=lambda lab: lab.fault(Loss("r1", "r2", 50)),
+    ),
+    Scenario(
+        "http_503_without_retry_after",
+        "the server answers 503 without Retry-After",
+        ("http://www.lab/status/503",),
+        "l7",
+        ("503", "Retry-After"),
+    ),
+    Scenario(
+        "unknown_name",
+        "a name that does not exist",
+        ("http://nosuch.lab/",),
+        "names",
+        ("NXDOMAIN",),
+    ),
     Scenario("healthy", "a healthy target", ("http://www.lab/",), None, ()),
 )
 
@@ -81,4 +125,3 @@ def diagnose_in_lab(lab: Lab, scenario: Scenario, *extra: str) -> tuple[int, str
             out += f"\n$ netladder {' '.join(args)}   (on {node})\n"
             out += follow.stdout + follow.stderr
     return result.returncode, out, result.stderr
-

@@ -75,7 +75,7 @@ def parse_target(text: str, ports: tuple[int, ...] = ()) -> Target:
         end = text.find("]")
         if end < 0:
             raise UsageError(f"{where}: missing ']'")
-        host, rest = text[1:end], text[end + 1:]
+        host, rest = text[1:end], text[end + 1 :]
         if rest:
             if not rest.startswith(":"):
                 raise UsageError(f"{where}: expected ':PORT' after ']'")

@@ -24,8 +24,14 @@ async def route_rung(address: str) -> Rung:
     elapsed = (time.monotonic() - started) * 1000
     evidence = to_jsonable(d)
     if not d.reachable:
-        return Rung("route", Status.FAIL, f"no route to {address}: {d.error or d.type}",
-                    elapsed, f"netladder route {address}", evidence)
+        return Rung(
+            "route",
+            Status.FAIL,
+            f"no route to {address}: {d.error or d.type}",
+            elapsed,
+            f"netladder route {address}",
+            evidence,
+        )
     if d.type == "local":
         summary = f"{address} is this host's own address"
     elif d.gateway:
@@ -44,15 +50,34 @@ async def l2_rung(address: str) -> Rung:
         hop = decision.next_hop
         table = await neighbour_table(decision.iface) if decision.iface else None
         entry = next((e for e in table.entries if e.address == hop), None) if table else None
-        seen = (f"the table has {entry.mac} ({entry.state}) for {hop}" if entry
-                else f"the table has no entry for {hop}")
-        return Rung("l2", Status.WARN, f"not checked live ({exc.problem}); {seen}",
-                    (time.monotonic() - started) * 1000, f"sudo netladder neigh --check {address}",
-                    {"next_hop": hop, "table": to_jsonable(entry)})
+        seen = (
+            f"the table has {entry.mac} ({entry.state}) for {hop}"
+            if entry
+            else f"the table has no entry for {hop}"
+        )
+        return Rung(
+            "l2",
+            Status.WARN,
+            f"not checked live ({exc.problem}); {seen}",
+            (time.monotonic() - started) * 1000,
+            f"sudo netladder neigh --check {address}",
+            {"next_hop": hop, "table": to_jsonable(entry)},
+        )
     elapsed = (time.monotonic() - started) * 1000
-    status = (Status.PASS if c.verdict == Verdict.OK else
-              Status.SKIP if c.verdict == Verdict.NOT_APPLICABLE else Status.FAIL)
+    status = (
+        Status.PASS
+        if c.verdict == Verdict.OK
+        else Status.SKIP
+        if c.verdict == Verdict.NOT_APPLICABLE
+        else Status.FAIL
+    )
     evidence = to_jsonable(c)
     evidence["ok"] = c.ok
-    return Rung("l2", status, c.summary, elapsed,
-                c.fix or (None if c.ok else f"netladder neigh --check {address}"), evidence)
+    return Rung(
+        "l2",
+        status,
+        c.summary,
+        elapsed,
+        c.fix or (None if c.ok else f"netladder neigh --check {address}"),
+        evidence,
+    )

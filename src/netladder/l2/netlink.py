@@ -80,15 +80,31 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 RT_TABLE_MAIN, RT_TABLE_LOCAL = 254, 255
 
 # Route types (rtm_type), as `ip route` names them.
-ROUTE_TYPES = {0: "unspec", 1: "unicast", 2: "local", 3: "broadcast", 4: "anycast",
-               5: "multicast", 6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw",
-               10: "nat"}
+ROUTE_TYPES = {
+    0: "unspec",
+    1: "unicast",
+    2: "local",
+    3: "broadcast",
+    4: "anycast",
+    5: "multicast",
+    6: "blackhole",
+    7: "unreachable",
+    8: "prohibit",
+    9: "throw",
+    10: "nat",
+}
 TABLE_NAMES = {253: "default", RT_TABLE_MAIN: "main", RT_TABLE_LOCAL: "local"}
 
 # Neighbour states (NUD_*, linux/neighbour.h), as `ip neigh` names them.
 NUD_STATES = (
-    (0x01, "INCOMPLETE"), (0x02, "REACHABLE"), (0x04, "STALE"), (0x08, "DELAY"),
-    (0x10, "PROBE"), (0x20, "FAILED"), (0x40, "NOARP"), (0x80, "PERMANENT"),
+    (0x01, "INCOMPLETE"),
+    (0x02, "REACHABLE"),
+    (0x04, "STALE"),
+    (0x08, "DELAY"),
+    (0x10, "PROBE"),
+    (0x20, "FAILED"),
+    (0x40, "NOARP"),
+    (0x80, "PERMANENT"),
 )
 NTF_ROUTER = 0x80
 ARPHRD_ETHER = 1
@@ -174,13 +190,15 @@ class Neigh:
 
 # -- codec -------------------------------------------------------------------------------------
 
+
 def _attr(kind: int, value: bytes) -> bytes:
     length = _RTATTR.size + len(value)
     return _RTATTR.pack(length, kind) + value + b"\x00" * (-length % 4)
 
 
-def build_request(kind: int, flags: int, seq: int, header: bytes,
-                  attrs: tuple[tuple[int, bytes], ...] = ()) -> bytes:
+def build_request(
+    kind: int, flags: int, seq: int, header: bytes, attrs: tuple[tuple[int, bytes], ...] = ()
+) -> bytes:
     body = header + b"".join(_attr(k, v) for k, v in attrs)
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags | NLM_F_REQUEST, seq, 0) + body
 
@@ -191,7 +209,7 @@ def parse_messages(data: bytes) -> Iterator[Message]:
         length, kind, flags, seq, _ = _NLMSGHDR.unpack_from(data, offset)
         if length < _NLMSGHDR.size or offset + length > len(data):
             return
-        yield Message(kind, flags, seq, data[offset + _NLMSGHDR.size:offset + length])
+        yield Message(kind, flags, seq, data[offset + _NLMSGHDR.size : offset + length])
         offset += (length + 3) & ~3
 
 
@@ -201,7 +219,7 @@ def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
         length, kind = _RTATTR.unpack_from(data, offset)
         if length < _RTATTR.size or offset + length > len(data):
             break
-        attrs.setdefault(kind & 0x3FFF, data[offset + _RTATTR.size:offset + length])
+        attrs.setdefault(kind & 0x3FFF, data[offset + _RTATTR.size : offset + length])
         offset += (length + 3) & ~3
     return attrs
 
@@ -241,7 +259,7 @@ def parse_route(body: bytes) -> Route | None:
         length, _, _, ifindex = _RTNEXTHOP.unpack_from(multipath, offset)
         if length < _RTNEXTHOP.size:
             break
-        sub = parse_attrs(multipath[offset:offset + length], _RTNEXTHOP.size)
+        sub = parse_attrs(multipath[offset : offset + length], _RTNEXTHOP.size)
         nexthops.append(Nexthop(_ip(family, sub.get(RTA_GATEWAY)), ifindex))
         offset += (length + 3) & ~3
     return Route(
@@ -300,8 +318,9 @@ class Netlink:
     """One NETLINK_ROUTE socket, read with asyncio.  Use as an async context manager."""
 
     def __init__(self, groups: int = 0) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                   socket.NETLINK_ROUTE)
+        self._sock = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+        )
         try:
             self._sock.setblocking(False)
             self._sock.bind((0, groups))
@@ -323,8 +342,13 @@ class Netlink:
         loop = asyncio.get_running_loop()
         return await loop.sock_recv(self._sock, _RECV_SIZE)
 
-    async def request(self, kind: int, header: bytes, attrs: tuple[tuple[int, bytes], ...] = (),
-                      dump: bool = False) -> list[Message]:
+    async def request(
+        self,
+        kind: int,
+        header: bytes,
+        attrs: tuple[tuple[int, bytes], ...] = (),
+        dump: bool = False,
+    ) -> list[Message]:
         """Send one request and gather its answer: every part of a dump, or the one reply."""
         seq = next(self._seq)
         flags = NLM_F_DUMP if dump else 0
@@ -355,27 +379,46 @@ class Netlink:
     # -- the queries the commands need -------------------------------------------------------
 
     async def links(self) -> dict[int, Link]:
-        found = [parse_link(m.body) for m in await self.request(
-            Msg.GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0), dump=True)]
+        found = [
+            parse_link(m.body)
+            for m in await self.request(
+                Msg.GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0), dump=True
+            )
+        ]
         return {link.index: link for link in found if link is not None}
 
     async def addrs(self, family: int = socket.AF_UNSPEC) -> list[Addr]:
-        found = [parse_addr(m.body) for m in await self.request(
-            Msg.GETADDR, _IFADDRMSG.pack(family, 0, 0, 0, 0), dump=True)]
+        found = [
+            parse_addr(m.body)
+            for m in await self.request(Msg.GETADDR, _IFADDRMSG.pack(family, 0, 0, 0, 0), dump=True)
+        ]
         return [a for a in found if a is not None]
 
     async def routes(self, family: int) -> list[Route]:
-        found = [parse_route(m.body) for m in await self.request(
-            Msg.GETROUTE, _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0), dump=True)]
+        found = [
+            parse_route(m.body)
+            for m in await self.request(
+                Msg.GETROUTE, _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0), dump=True
+            )
+        ]
         return [r for r in found if r is not None]
 
     async def neighbours(self, family: int = socket.AF_UNSPEC) -> list[Neigh]:
-        found = [parse_neigh(m.body) for m in await self.request(
-            Msg.GETNEIGH, _NDMSG.pack(family, 0, 0, 0, 0, 0, 0), dump=True)]
+        found = [
+            parse_neigh(m.body)
+            for m in await self.request(
+                Msg.GETNEIGH, _NDMSG.pack(family, 0, 0, 0, 0, 0, 0), dump=True
+            )
+        ]
         return [n for n in found if n is not None]
 
-    async def route_get(self, destination: str, oif: int | None = None,
-                        fib_match: bool = False, source: str | None = None) -> Route:
+    async def route_get(
+        self,
+        destination: str,
+        oif: int | None = None,
+        fib_match: bool = False,
+        source: str | None = None,
+    ) -> Route:
         """The kernel's decision for one destination, as `ip route get [fibmatch] DST [from
         SRC] [oif IF]` asks it: the policy rules are applied, and the answer names the table
         they led to."""

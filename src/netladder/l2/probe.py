@@ -49,8 +49,10 @@ MAX_STATIONS = 8
 MAX_CLAIMANTS = 16
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # asm-generic/socket.h
 
-RAW_REMEDY = ("run as root, or grant the capability: "
-              "sudo setcap cap_net_raw+ep \"$(readlink -f \"$(command -v python3)\")\"")
+RAW_REMEDY = (
+    "run as root, or grant the capability: "
+    'sudo setcap cap_net_raw+ep "$(readlink -f "$(command -v python3)")"'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,18 +144,24 @@ class ProbeResult:
         return bool(self.replies) and not self.conflict
 
 
-async def prepare(target: str, iface: str | None = None, dad: bool = False,
-                  nl: Netlink | None = None) -> ProbeSetup:
+async def prepare(
+    target: str, iface: str | None = None, dad: bool = False, nl: Netlink | None = None
+) -> ProbeSetup:
     """Check that target is a neighbour on an Ethernet link and find our MAC and source."""
     try:
         address = ipaddress.ip_address(target.split("%", 1)[0])
     except ValueError:
         raise UsageError(f"not an IP address: {target!r}") from None
     if dad and address.version == 6:
-        raise UsageError(f"--dad is IPv4 duplicate address detection (RFC 5227); {address} is "
-                         "IPv6 (probe it without --dad: two answers are reported as a conflict)")
-    if address.is_multicast or address.is_unspecified or (
-            address.version == 4 and address == ipaddress.IPv4Address("255.255.255.255")):
+        raise UsageError(
+            f"--dad is IPv4 duplicate address detection (RFC 5227); {address} is "
+            "IPv6 (probe it without --dad: two answers are reported as a conflict)"
+        )
+    if (
+        address.is_multicast
+        or address.is_unspecified
+        or (address.version == 4 and address == ipaddress.IPv4Address("255.255.255.255"))
+    ):
         raise UsageError(f"{address} is not a unicast address")
     own = nl is None
     link = nl or Netlink()
@@ -162,48 +170,62 @@ async def prepare(target: str, iface: str | None = None, dad: bool = False,
         decision = await lookup_route(str(address), iface, nl=link)
         if decision.type == "local":
             if not dad:
-                raise UsageError(f"{address} is this host's own address (--dad asks whether "
-                                 "another station holds it too)")
+                raise UsageError(
+                    f"{address} is this host's own address (--dad asks whether "
+                    "another station holds it too)"
+                )
             # arping -D probes it: another station holding it answers, a conflict (exit 1).
             return await _own_address_setup(link, address, index)
         if decision.type in {"broadcast", "multicast", "anycast"}:
-            raise UsageError(f"{address} is a {decision.type} address on {decision.iface}, not "
-                             "one neighbour")
+            raise UsageError(
+                f"{address} is a {decision.type} address on {decision.iface}, not one neighbour"
+            )
         if decision.error is not None or decision.iface is None:
             raise UsageError(f"{address} is not on any local link (no route: {decision.error})")
         if decision.gateway is not None or (iface and decision.iface != iface):
-            via = f" (reached via {decision.gateway} on {decision.iface})" if decision.gateway \
-                else ""
-            raise UsageError(f"{address} is not on a local link{via}; arp probes only "
-                             "neighbours on the same link")
+            via = (
+                f" (reached via {decision.gateway} on {decision.iface})" if decision.gateway else ""
+            )
+            raise UsageError(
+                f"{address} is not on a local link{via}; arp probes only "
+                "neighbours on the same link"
+            )
         index = ifindex(decision.iface)
         links = await link.links()
         info = links.get(index)
         if info is None or not info.is_ethernet or not info.mac:
             raise UsageError(f"{decision.iface} is not an Ethernet interface: it has no ARP/NDP")
         source = decision.prefsrc
-        if source is None or (address.version == 6 and address.is_link_local
-                              and not ipaddress.ip_address(source).is_link_local):
+        if source is None or (
+            address.version == 6
+            and address.is_link_local
+            and not ipaddress.ip_address(source).is_link_local
+        ):
             source = await _source_on(link, index, address)
         if dad:
             source = "0.0.0.0"
         if source is None:
             raise UsageError(f"{decision.iface} has no IPv{address.version} address to probe from")
-        return ProbeSetup(str(address), address.version, ifname(index) or str(index), index,
-                          info.mac, source, dad)
+        return ProbeSetup(
+            str(address), address.version, ifname(index) or str(index), index, info.mac, source, dad
+        )
     finally:
         if own:
             link.close()
 
 
-async def _own_address_setup(nl: Netlink, address: ipaddress.IPv4Address |
-                             ipaddress.IPv6Address, index: int | None) -> ProbeSetup:
+async def _own_address_setup(
+    nl: Netlink, address: ipaddress.IPv4Address | ipaddress.IPv6Address, index: int | None
+) -> ProbeSetup:
     """A duplicate-address probe of an address this host holds: on the Ethernet link that
     holds it (or the one named)."""
     holders = [a.ifindex for a in await nl.addrs(socket.AF_INET) if a.address == str(address)]
     links = await nl.links()
-    usable = [i for i in dict.fromkeys(holders) if (index is None or i == index)
-              and i in links and links[i].is_ethernet and links[i].mac]
+    usable = [
+        i
+        for i in dict.fromkeys(holders)
+        if (index is None or i == index) and i in links and links[i].is_ethernet and links[i].mac
+    ]
     if index is not None and not usable:
         name = ifname(index)
         info = links.get(index)
@@ -218,12 +240,21 @@ async def _own_address_setup(nl: Netlink, address: ipaddress.IPv4Address |
         raise UsageError(f"{address} is on several links here ({names}): name one with -I")
     info = links[usable[0]]
     assert info.mac is not None
-    return ProbeSetup(str(address), 4, ifname(usable[0]) or str(usable[0]), usable[0],
-                      info.mac, "0.0.0.0", True, own=True)
+    return ProbeSetup(
+        str(address),
+        4,
+        ifname(usable[0]) or str(usable[0]),
+        usable[0],
+        info.mac,
+        "0.0.0.0",
+        True,
+        own=True,
+    )
 
 
-async def _source_on(nl: Netlink, index: int, target: ipaddress.IPv4Address |
-                     ipaddress.IPv6Address) -> str | None:
+async def _source_on(
+    nl: Netlink, index: int, target: ipaddress.IPv4Address | ipaddress.IPv6Address
+) -> str | None:
     family = socket.AF_INET if target.version == 4 else socket.AF_INET6
     candidates = [a for a in await nl.addrs(family) if a.ifindex == index]
     for a in candidates:
@@ -231,7 +262,8 @@ async def _source_on(nl: Netlink, index: int, target: ipaddress.IPv4Address |
             return a.address
     for a in candidates:
         if ipaddress.ip_address(a.address).is_link_local == (
-                target.version == 6 and target.is_link_local):
+            target.version == 6 and target.is_link_local
+        ):
             return a.address
     return candidates[0].address if candidates else None
 
@@ -244,8 +276,9 @@ def _open(setup: ProbeSetup) -> socket.socket:
         # which the event loop, and any other probe on it, would stand still.
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
     except OSError as exc:
-        raise from_oserror(exc, "arp needs CAP_NET_RAW to send ARP/NDP frames (AF_PACKET)",
-                           RAW_REMEDY) from None
+        raise from_oserror(
+            exc, "arp needs CAP_NET_RAW to send ARP/NDP frames (AF_PACKET)", RAW_REMEDY
+        ) from None
     try:
         sock.bind((setup.iface, proto))
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -298,8 +331,7 @@ def _drain(sock: socket.socket, limit: int = 512) -> list[tuple[bytes, float | N
 
 def _stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
     for level, kind, value in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
-                len(value) >= _TIMESPEC.size:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
             sec, nsec = _TIMESPEC.unpack_from(value)
             return float(sec + nsec / 1e9)
     return None
@@ -446,13 +478,21 @@ async def probe(
                     # The kernel stamped the reply when it arrived, before the event loop (busy
                     # with another probe, perhaps) got to it: the RTT without scheduling delay.
                     rtt = stamp - sent_wall[-1]
-                reply = Reply(setup.target, mac, frame_src, rtt * 1000, len(sent_at),
-                              address[2] == PACKET_BROADCAST, kind)
+                reply = Reply(
+                    setup.target,
+                    mac,
+                    frame_src,
+                    rtt * 1000,
+                    len(sent_at),
+                    address[2] == PACKET_BROADCAST,
+                    kind,
+                )
                 replies.append(reply)
                 if on_reply is not None:
                     on_reply(reply)
-                done_sending = (count is not None and len(sent_at) >= count) or setup.dad \
-                    or until_reply
+                done_sending = (
+                    (count is not None and len(sent_at) >= count) or setup.dad or until_reply
+                )
                 if done_sending:
                     linger = max(0.02, 4 * max(r.rtt_ms for r in replies) / 1000)
                     finish_at = min(finish_at, received + linger)
@@ -461,9 +501,16 @@ async def probe(
     finally:
         dropped = _dropped(sock)
         sock.close()
-    return ProbeResult(setup, len(sent_at), tuple(replies), (time.monotonic() - started) * 1000,
-                       interrupted, duplicates,
-                       tuple(Claim(mac, n) for mac, n in claims.items()), dropped)
+    return ProbeResult(
+        setup,
+        len(sent_at),
+        tuple(replies),
+        (time.monotonic() - started) * 1000,
+        interrupted,
+        duplicates,
+        tuple(Claim(mac, n) for mac, n in claims.items()),
+        dropped,
+    )
 
 
 def require_raw() -> None:
@@ -471,5 +518,6 @@ def require_raw() -> None:
     try:
         socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
     except OSError as exc:
-        raise from_oserror(exc, "this check needs CAP_NET_RAW to send ARP/NDP frames "
-                           "(AF_PACKET)", RAW_REMEDY) from None
+        raise from_oserror(
+            exc, "this check needs CAP_NET_RAW to send ARP/NDP frames (AF_PACKET)", RAW_REMEDY
+        ) from None

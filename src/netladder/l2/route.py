@@ -80,8 +80,11 @@ def ifname(index: int | None) -> str | None:
 
 
 # Where iproute2 reads table names (lib/rt_names.c): the file, then its .d directory's *.conf.
-RT_TABLES = ("/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables",
-             "/usr/lib/iproute2/rt_tables")
+RT_TABLES = (
+    "/etc/iproute2/rt_tables",
+    "/usr/share/iproute2/rt_tables",
+    "/usr/lib/iproute2/rt_tables",
+)
 
 
 def table_names(paths: tuple[str, ...] = RT_TABLES) -> dict[int, str]:
@@ -137,8 +140,9 @@ def ifindex(name: str) -> int:
         raise UsageError(f"no such interface: {name!r}") from None
 
 
-async def lookup_route(destination: str, iface: str | None = None,
-                       nl: Netlink | None = None, source: str | None = None) -> RouteDecision:
+async def lookup_route(
+    destination: str, iface: str | None = None, nl: Netlink | None = None, source: str | None = None
+) -> RouteDecision:
     """The kernel's decision for one destination (what `ip route get DESTINATION [from SOURCE]
     [oif IFACE]` prints), policy rules included: `table` is the table they led to."""
     address = ipaddress.ip_address(parse_destination(destination))
@@ -152,17 +156,31 @@ async def lookup_route(destination: str, iface: str | None = None,
         try:
             got = await link.route_get(str(address), oif, source=src)
         except NetlinkError as exc:
-            if src is not None and address.version == 4 and (
-                    src not in {a.address for a in await link.addrs(socket.AF_INET)}):
+            if (
+                src is not None
+                and address.version == 4
+                and (src not in {a.address for a in await link.addrs(socket.AF_INET)})
+            ):
                 # IPv4 looks up an output route only from an address of this host; the
                 # kernel's "Network is unreachable" would blame the route.
                 raise UsageError(f"{source} is not an address of this host") from None
-            return RouteDecision(str(address), address.version,
-                                 _REFUSALS.get(exc.errno or 0, "unreachable"), None, None, None,
-                                 None, None, None, exc.strerror or str(exc), src)
+            return RouteDecision(
+                str(address),
+                address.version,
+                _REFUSALS.get(exc.errno or 0, "unreachable"),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                exc.strerror or str(exc),
+                src,
+            )
         try:
-            match: Route | None = await link.route_get(str(address), oif, fib_match=True,
-                                                       source=src)
+            match: Route | None = await link.route_get(
+                str(address), oif, fib_match=True, source=src
+            )
         except NetlinkError:
             match = None  # older kernels lack fibmatch; the decision stands without it
         metric = got.priority if got.priority is not None else (match.priority if match else None)
@@ -190,14 +208,24 @@ async def default_routes(nl: Netlink | None = None) -> tuple[DefaultRoute, ...]:
     found: list[DefaultRoute] = []
     try:
         for family, version in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
-            routes = [r for r in await link.routes(family)
-                      if r.dst_len == 0 and r.table != 255 and r.type != "local"]
+            routes = [
+                r
+                for r in await link.routes(family)
+                if r.dst_len == 0 and r.table != 255 and r.type != "local"
+            ]
             for r in sorted(routes, key=lambda r: (r.table != 254, r.priority or 0)):
                 hops = [(h.gateway, h.ifindex) for h in r.nexthops] or [(r.gateway, r.ifindex)]
                 for gateway, index in hops:
-                    found.append(DefaultRoute(version, gateway, ifname(index),
-                                              r.priority if r.priority is not None else 0,
-                                              _table(r.table), r.type))
+                    found.append(
+                        DefaultRoute(
+                            version,
+                            gateway,
+                            ifname(index),
+                            r.priority if r.priority is not None else 0,
+                            _table(r.table),
+                            r.type,
+                        )
+                    )
     finally:
         if own:
             link.close()

@@ -43,8 +43,9 @@ class Tracker:
     def seed(self, address: str, iface: str, mac: str) -> None:
         self.history.setdefault((address, iface), []).append(mac)
 
-    def update(self, address: str, iface: str, mac: str, state: str,
-               now: float | None = None) -> Event | None:
+    def update(
+        self, address: str, iface: str, mac: str, state: str, now: float | None = None
+    ) -> Event | None:
         when = time.time() if now is None else now
         seen = self.history.get((address, iface))
         if seen is None:
@@ -66,13 +67,19 @@ class Tracker:
 
 
 def _usable(n: Neigh, index: int | None) -> bool:
-    return (n.family in (socket.AF_INET, socket.AF_INET6) and n.mac is not None
-            and (index is None or n.ifindex == index)
-            and not n.address.startswith(("ff", "224.", "239.")))
+    return (
+        n.family in (socket.AF_INET, socket.AF_INET6)
+        and n.mac is not None
+        and (index is None or n.ifindex == index)
+        and not n.address.startswith(("ff", "224.", "239."))
+    )
 
 
-async def watch(on_event: Callable[[Event], None], iface: str | None = None,
-                on_ready: Callable[[], None] | None = None) -> None:
+async def watch(
+    on_event: Callable[[Event], None],
+    iface: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """Report every neighbour MAC change until cancelled.  Entries already in the table are
     known stations, not new ones (arpwatch starts from its database the same way)."""
     index = ifindex(iface) if iface else None
@@ -91,7 +98,8 @@ async def watch(on_event: Callable[[Event], None], iface: str | None = None,
             got = parse_neigh(message.body)
             if got is None or got.mac is None or not _usable(got, index):
                 continue
-            event = tracker.update(got.address, ifname(got.ifindex) or str(got.ifindex),
-                                   got.mac, "|".join(got.states))
+            event = tracker.update(
+                got.address, ifname(got.ifindex) or str(got.ifindex), got.mac, "|".join(got.states)
+            )
             if event is not None:
                 on_event(event)

@@ -133,8 +133,9 @@ class PingResult(NamedTuple):
         """iputils' exit status: a reply came, and with -c and -w, all of them did."""
         if not self.received:
             return False
-        return not (self.deadline is not None and self.probes is not None
-                    and self.received < self.probes)
+        return not (
+            self.deadline is not None and self.probes is not None and self.received < self.probes
+        )
 
     @property
     def verdict(self) -> str:
@@ -163,14 +164,42 @@ class PingSession:
     """One target's probes and what came back, driven by `run_sessions` (mutable state; a
     plain slotted class because start-up time counts on this path)."""
 
-    __slots__ = ("_answered", "_check", "_payload", "_sent_at", "cookie", "corrupted",
-                 "duplicates", "error_events", "errors", "finished", "identifier",
-                 "interrupted", "last_activity_ns", "linger_end_ns", "next_send_ns",
-                 "on_event", "options", "pipe", "received", "samples", "sock", "started_ns",
-                 "target", "tmax_us", "transmitted")
+    __slots__ = (
+        "_answered",
+        "_check",
+        "_payload",
+        "_sent_at",
+        "cookie",
+        "corrupted",
+        "duplicates",
+        "error_events",
+        "errors",
+        "finished",
+        "identifier",
+        "interrupted",
+        "last_activity_ns",
+        "linger_end_ns",
+        "next_send_ns",
+        "on_event",
+        "options",
+        "pipe",
+        "received",
+        "samples",
+        "sock",
+        "started_ns",
+        "target",
+        "tmax_us",
+        "transmitted",
+    )
 
-    def __init__(self, target: Target, options: PingOptions, sock: IcmpSocket, cookie: bytes,
-                 on_event: Callable[[PingSession, Event], None] | None = None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        options: PingOptions,
+        sock: IcmpSocket,
+        cookie: bytes,
+        on_event: Callable[[PingSession, Event], None] | None = None,
+    ) -> None:
         self.target = target
         self.options = options
         self.sock = sock
@@ -294,7 +323,7 @@ class PingSession:
             if sent_ns is None:
                 return
             data = message.payload
-            if data[:len(self._check)] != self._check:
+            if data[: len(self._check)] != self._check:
                 return  # another run's cookie, or cut off before it: not provably ours
             size = 8 + len(data)
             self.last_activity_ns = max(self.last_activity_ns, r.monotonic_ns)
@@ -312,8 +341,15 @@ class PingSession:
                 self.received += 1
             rtt_us = rtt_ns // 1000
             self.tmax_us = max(self.tmax_us, rtt_us)
-            sample = Sample(seq, rtt_us, rtt_ns / 1e6, r.ttl if r.ttl is not None else
-                            message.ttl, size, duplicate, len(data) < len(self._payload))
+            sample = Sample(
+                seq,
+                rtt_us,
+                rtt_ns / 1e6,
+                r.ttl if r.ttl is not None else message.ttl,
+                size,
+                duplicate,
+                len(data) < len(self._payload),
+            )
             self.samples.append(sample)
             self._emit(sample)
         elif message.is_error and message.quoted is not None:
@@ -324,8 +360,9 @@ class PingSession:
                 return
             if quoted.field_b not in self._sent_at:
                 return
-            self._error(ProbeError(quoted.field_b, source, message.type, message.code,
-                                   message.text))
+            self._error(
+                ProbeError(quoted.field_b, source, message.type, message.code, message.text)
+            )
 
     def _on_queued_error(self, r: Received) -> None:
         """Datagram sockets: the error queue gives back our own probe and the offender."""
@@ -338,8 +375,11 @@ class PingSession:
             return
         version = self.target.version
         text = error_text(version, error.icmp_type, error.icmp_code)
-        self._error(ProbeError(probe.sequence, error.offender or "?", error.icmp_type,
-                               error.icmp_code, text))
+        self._error(
+            ProbeError(
+                probe.sequence, error.offender or "?", error.icmp_type, error.icmp_code, text
+            )
+        )
 
     def _acknowledge(self, seq: int) -> None:
         # iputils acknowledge(): "pipe" is the most probes that were out when one was answered.
@@ -398,8 +438,13 @@ def open_sessions(
     sessions: list[PingSession] = []
     try:
         for target in targets:
-            sock = open_icmp(target.version, options.prefer, ttl=options.ttl,
-                             device=options.device, source=options.source)
+            sock = open_icmp(
+                target.version,
+                options.prefer,
+                ttl=options.ttl,
+                device=options.device,
+                source=options.source,
+            )
             sessions.append(PingSession(target, options, sock, cookie, on_event))
     except BaseException:
         for s in sessions:
@@ -465,9 +510,17 @@ def ping_many(targets: Sequence[Target], options: PingOptions) -> list[PingResul
     return [s.result() for s in sessions]
 
 
-async def ping(target: str | Target, count: int = 3, *, interval: float = 0.2,
-               wait: float = 1.0, deadline: float | None = None, size: int = 56,
-               ttl: int | None = None, version: int | None = None) -> PingResult:
+async def ping(
+    target: str | Target,
+    count: int = 3,
+    *,
+    interval: float = 0.2,
+    wait: float = 1.0,
+    deadline: float | None = None,
+    size: int = 56,
+    ttl: int | None = None,
+    version: int | None = None,
+) -> PingResult:
     """The programmatic API: ping `target` `count` times and return the evidence.
 
     Runs the same engine as the CLI in a worker thread (no event loop is started here).
@@ -477,7 +530,8 @@ async def ping(target: str | Target, count: int = 3, *, interval: float = 0.2,
     from netladder.l3.targets import resolve
 
     resolved = target if isinstance(target, Target) else resolve(target, version)
-    options = PingOptions(probes=count, interval=interval, wait=wait, deadline=deadline,
-                          size=size, ttl=ttl)
+    options = PingOptions(
+        probes=count, interval=interval, wait=wait, deadline=deadline, size=size, ttl=ttl
+    )
     results = await asyncio.to_thread(ping_many, [resolved], options)
     return results[0]

@@ -40,8 +40,10 @@ class IputilsRtt(NamedTuple):
 
     def line(self) -> str:
         """`rtt min/avg/max/mdev = 0.045/0.052/0.060/0.006 ms` (always three decimals)."""
-        figures = "/".join(f"{v // 1000}.{v % 1000:03d}"
-                           for v in (self.min_us, self.avg_us, self.max_us, self.mdev_us))
+        figures = "/".join(
+            f"{v // 1000}.{v % 1000:03d}"
+            for v in (self.min_us, self.avg_us, self.max_us, self.mdev_us)
+        )
         return f"rtt min/avg/max/mdev = {figures} ms"
 
 

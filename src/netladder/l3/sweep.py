@@ -134,8 +134,11 @@ class SweepResult(NamedTuple):
         n = self.received[i]
         if not n:
             return None
-        return (self.rtt_min_ns[i] / NS_PER_MS, self.rtt_sum_ns[i] / n / NS_PER_MS,
-                self.rtt_max_ns[i] / NS_PER_MS)
+        return (
+            self.rtt_min_ns[i] / NS_PER_MS,
+            self.rtt_sum_ns[i] / n / NS_PER_MS,
+            self.rtt_max_ns[i] / NS_PER_MS,
+        )
 
     @property
     def alive_count(self) -> int:
@@ -194,8 +197,14 @@ def run_sweep(
     # IP_HDRINCL the kernel sends without the socket lock, so the per-probe kernel work (ours
     # and the replies it causes) runs on several CPUs at once; replies are read here only.
     helpers = 0
-    if (isock.kind == "raw" and version == 4 and options.rate == 0 and not count_mode
-            and n >= PARALLEL_MIN and _single_threaded()):
+    if (
+        isock.kind == "raw"
+        and version == 4
+        and options.rate == 0
+        and not count_mode
+        and n >= PARALLEL_MIN
+        and _single_threaded()
+    ):
         helpers = min(len(os.sched_getaffinity(0)), MAX_SENDERS) - 1
     if helpers:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
@@ -207,15 +216,16 @@ def run_sweep(
         packet[0], packet[8], packet[9] = 0x45, 64, 1
     packet[ip_off] = ECHO_REQUEST[version]
     struct.pack_into("!H", packet, ip_off + 4, ident)
-    packet[ip_off + 8:ip_off + 16] = cookie
+    packet[ip_off + 8 : ip_off + 16] = cookie
     for k in range(8 + MIN_DATA, len(packet) - ip_off):
         packet[ip_off + k] = k & 0xFF
     icmp_view = memoryview(packet)[ip_off:]
     per_target = options.probes or 1
     levels = 1 if count_mode else options.retries + 1
-    timeouts = [int(options.timeout_ms * NS_PER_MS * (1.0 if count_mode else
-                                                      options.backoff ** a))
-                for a in range(levels)]
+    timeouts = [
+        int(options.timeout_ms * NS_PER_MS * (1.0 if count_mode else options.backoff**a))
+        for a in range(levels)
+    ]
     period_ns = int(options.period_ms * NS_PER_MS)
 
     sent = array("H", bytes(2 * n))
@@ -256,8 +266,14 @@ def run_sweep(
     af6 = socket.AF_INET6
     from_bytes = int.from_bytes
     monotonic_ns = time.monotonic_ns
-    tolerated = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOBUFS, errno.EAGAIN,
-                 errno.EACCES, errno.EPERM)
+    tolerated = (
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENOBUFS,
+        errno.EAGAIN,
+        errno.EACCES,
+        errno.EPERM,
+    )
 
     # The helper takes the end of the first round (a little more than its share: this
     # process also reads every reply).
@@ -372,7 +388,7 @@ def run_sweep(
             inner += (data[inner] & 0x0F) * 4
         else:
             inner += 40
-        if len(data) < inner + 8 + MIN_DATA or data[inner + 8:inner + 16] != cookie:
+        if len(data) < inner + 8 + MIN_DATA or data[inner + 8 : inner + 16] != cookie:
             other += 1
             return
         i = unpack_probe(data, inner + 16)[0]
@@ -411,7 +427,7 @@ def run_sweep(
                 continue
             # An echo reply: ours only with our identifier, cookie, a known index, the right
             # source and (raw IPv4) a valid checksum.
-            if len(data) < off + 8 + MIN_DATA or data[off + 8:off + 16] != cookie:
+            if len(data) < off + 8 + MIN_DATA or data[off + 8 : off + 16] != cookie:
                 continue
             if check_id and data[off + 4] << 8 | data[off + 5] != ident:
                 continue
@@ -419,8 +435,11 @@ def run_sweep(
             if i >= n or probe >= per_target:
                 continue
             if is_v4:
-                source = from_bytes(data[12:16], "big") if raw_v4 else \
-                    from_bytes(aton(address[0]), "big")
+                source = (
+                    from_bytes(data[12:16], "big")
+                    if raw_v4
+                    else from_bytes(aton(address[0]), "big")
+                )
                 if v4[i] != source:
                     continue
             elif v6[i] != pton(af6, address[0].split("%")[0]):
@@ -489,11 +508,12 @@ def run_sweep(
                     take = min(len(queue) - r, budget - sent_now)
                     retry_read[level] = r + take
                     # A late reply may have come in since the timeout: no retry needed then.
-                    due = [i for i in queue[r:r + take] if not received[i]]
+                    due = [i for i in queue[r : r + take] if not received[i]]
                     sent_now += send_batch(due, 0, level) + take - len(due)
             if sent_now < budget and next_initial < initial_end:
-                waiting = count_mode and round_no and next_initial == 0 \
-                    and now < round_start + period_ns
+                waiting = (
+                    count_mode and round_no and next_initial == 0 and now < round_start + period_ns
+                )
                 if not waiting:
                     if next_initial == 0:
                         round_start = now
@@ -515,8 +535,9 @@ def run_sweep(
             wake = []
             if nearest is not None:
                 wake.append(nearest)
-            has_work = next_initial < initial_end or any(retry_read[lv] < len(retry_index[lv])
-                                               for lv in range(1, levels))
+            has_work = next_initial < initial_end or any(
+                retry_read[lv] < len(retry_index[lv]) for lv in range(1, levels)
+            )
             if has_work:
                 if count_mode and next_initial == 0 and round_no:
                     wake.append(round_start + period_ns)
@@ -532,8 +553,7 @@ def run_sweep(
                     finished += n - first_helper - stamps[0]
             timeout_ms = 50
             if wake:
-                timeout_ms = max(0, min(50, (min(wake) - monotonic_ns() + 999_999)
-                                        // NS_PER_MS))
+                timeout_ms = max(0, min(50, (min(wake) - monotonic_ns() + 999_999) // NS_PER_MS))
             poller.poll(timeout_ms)
         # Replies the kernel received before their deadline but that were still queued when
         # the last deadline passed: they count (their RTT is from the kernel's timestamp).
@@ -554,11 +574,24 @@ def run_sweep(
     if on_progress is not None:
         on_progress(n if count_mode else finished - reported)
     return SweepResult(
-        targets=targets, probes=options.probes, sent=sent, received=received, errors=errors,
-        last_error=last_error, rtt_min_ns=rtt_min, rtt_max_ns=rtt_max, rtt_sum_ns=rtt_sum,
-        packets_sent=total_sent, packets_received=total_received, duplicates=dups,
-        corrupted=corrupt, other_icmp=other, elapsed_ms=(monotonic_ns() - started) / NS_PER_MS,
-        socket_kind=isock.kind, interrupted=interrupted)
+        targets=targets,
+        probes=options.probes,
+        sent=sent,
+        received=received,
+        errors=errors,
+        last_error=last_error,
+        rtt_min_ns=rtt_min,
+        rtt_max_ns=rtt_max,
+        rtt_sum_ns=rtt_sum,
+        packets_sent=total_sent,
+        packets_received=total_received,
+        duplicates=dups,
+        corrupted=corrupt,
+        other_icmp=other,
+        elapsed_ms=(monotonic_ns() - started) / NS_PER_MS,
+        socket_kind=isock.kind,
+        interrupted=interrupted,
+    )
 
 
 def _single_threaded() -> bool:
@@ -569,11 +602,19 @@ def _single_threaded() -> bool:
 
     current = threading.current_thread()
     return current is threading.main_thread() and all(
-        t.daemon for t in threading.enumerate() if t is not current)
+        t.daemon for t in threading.enumerate() if t is not current
+    )
 
 
-def _fork_helper(sock: socket.socket, packet: bytearray, ip_off: int, v4: array[int],
-                 first: int, end: int, stamps: memoryview) -> int:
+def _fork_helper(
+    sock: socket.socket,
+    packet: bytearray,
+    ip_off: int,
+    v4: array[int],
+    first: int,
+    end: int,
+    stamps: memoryview,
+) -> int:
     """Start a process that sends probe 0 to targets first..end-1 on `sock` (IP_HDRINCL),
     writing each send time to stamps[1 + k] and then the count to stamps[0]."""
     pid = os.fork()
@@ -612,8 +653,9 @@ def _fork_helper(sock: socket.socket, packet: bytearray, ip_off: int, v4: array[
         os._exit(code)
 
 
-def _drain_errqueue(sock: socket.socket, cookie: bytes, n: int, errors: array[int],
-                    last_error: array[int]) -> None:
+def _drain_errqueue(
+    sock: socket.socket, cookie: bytes, n: int, errors: array[int], last_error: array[int]
+) -> None:
     """Datagram sockets: ICMP errors come back on the error queue with our own probe."""
     from netladder.net.sockets import receive
 

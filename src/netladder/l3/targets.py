@@ -44,8 +44,9 @@ def resolve(text: str, version: int | None = None) -> Target:
         if version is not None and literal.version != version:
             raise UsageError(f"{text}: not an IPv{version} address")
         address = str(literal)
-        return Target(address if text.split("%", 1)[0] == address else text, address,
-                      literal.version)
+        return Target(
+            address if text.split("%", 1)[0] == address else text, address, literal.version
+        )
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
     try:
         infos = socket.getaddrinfo(text, None, family, socket.SOCK_RAW)
@@ -82,8 +83,7 @@ def expand(text: str) -> Iterator[int]:
     net = _network(text)
     size = block_size(text)
     if size > MAX_EXPANSION:
-        raise UsageError(f"{text}: {size} addresses is more than a sweep takes "
-                         f"({MAX_EXPANSION})")
+        raise UsageError(f"{text}: {size} addresses is more than a sweep takes ({MAX_EXPANSION})")
     first = int(net.network_address)
     if net.version == 4 and net.prefixlen < 31:
         return iter(range(first + 1, first + 1 + size))

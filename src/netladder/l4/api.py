@@ -47,9 +47,17 @@ async def resolve(target: str, version: int | None = None) -> str:
     return str(ipaddress.ip_address(infos[0][4][0]))
 
 
-def make_scanner(target: str, address: str, ports: Sequence[int], *, proto: str = "tcp",
-                 method: str = "auto", timeout_ms: float | None = None,
-                 rate: float | None = None, progress: ProgressFn | None = None) -> Scanner:
+def make_scanner(
+    target: str,
+    address: str,
+    ports: Sequence[int],
+    *,
+    proto: str = "tcp",
+    method: str = "auto",
+    timeout_ms: float | None = None,
+    rate: float | None = None,
+    progress: ProgressFn | None = None,
+) -> Scanner:
     """The scanner for the job.  method: auto (SYN when raw sockets are allowed, like nmap),
     syn (EnvError without privilege), connect; UDP has one method."""
     if proto == "udp":
@@ -63,8 +71,9 @@ def make_scanner(target: str, address: str, ports: Sequence[int], *, proto: str 
         method = "syn" if can_raw(family) else "connect"
     if method == "syn":
         if not can_raw(family):
-            raise EnvError("a SYN scan needs raw sockets",
-                           "run as root or grant CAP_NET_RAW, or use --connect")
+            raise EnvError(
+                "a SYN scan needs raw sockets", "run as root or grant CAP_NET_RAW, or use --connect"
+            )
         return SynScan(target, address, ports, timeout_ms, progress, rate=rate)
     from netladder.l4.connect import ConnectScan
 
@@ -82,8 +91,14 @@ async def run_scanner(scanner: Scanner) -> ScanResult:
     return scanner.result()
 
 
-async def enrich(result: ScanResult, *, banner: bool = False, tls: bool = False,
-                 host: str | None = None, wait: float = 3.0) -> ScanResult:
+async def enrich(
+    result: ScanResult,
+    *,
+    banner: bool = False,
+    tls: bool = False,
+    host: str | None = None,
+    wait: float = 3.0,
+) -> ScanResult:
     """Add banners and/or TLS details to the open TCP ports."""
     if result.proto != "tcp" or not (banner or tls):
         return result
@@ -100,8 +115,7 @@ async def enrich(result: ScanResult, *, banner: bool = False, tls: bool = False,
             changes: dict[str, object] = {}
             if banner:
                 try:
-                    changes["banner"] = await grab_banner(result.address, row.port, wait,
-                                                          host)
+                    changes["banner"] = await grab_banner(result.address, row.port, wait, host)
                 except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
                     changes["banner_error"] = getattr(exc, "strerror", None) or "timed out"
             if tls:
@@ -112,11 +126,19 @@ async def enrich(result: ScanResult, *, banner: bool = False, tls: bool = False,
     return dataclasses.replace(result, ports=tuple(rows))
 
 
-async def check_ports(target: str, ports: Sequence[int] | str, *, proto: str = "tcp",
-                      method: str = "auto", timeout_ms: float | None = None,
-                      rate: float | None = None, banner: bool = False, tls: bool = False,
-                      version: int | None = None,
-                      progress: ProgressFn | None = None) -> ScanResult:
+async def check_ports(
+    target: str,
+    ports: Sequence[int] | str,
+    *,
+    proto: str = "tcp",
+    method: str = "auto",
+    timeout_ms: float | None = None,
+    rate: float | None = None,
+    banner: bool = False,
+    tls: bool = False,
+    version: int | None = None,
+    progress: ProgressFn | None = None,
+) -> ScanResult:
     """Check ports on one host: nmap's states with reasons (and banners/TLS when asked)."""
     if isinstance(ports, str):
         from netladder.l4.ports import parse_ports
@@ -126,8 +148,16 @@ async def check_ports(target: str, ports: Sequence[int] | str, *, proto: str = "
         raise UsageError("empty port list")
     address = await resolve(target, version)
     try:
-        scanner = make_scanner(target, address, ports, proto=proto, method=method,
-                               timeout_ms=timeout_ms, rate=rate, progress=progress)
+        scanner = make_scanner(
+            target,
+            address,
+            ports,
+            proto=proto,
+            method=method,
+            timeout_ms=timeout_ms,
+            rate=rate,
+            progress=progress,
+        )
     except OSError as exc:
         raise NetladderError(f"cannot scan {target}: {exc.strerror}") from None
     result = await run_scanner(scanner)

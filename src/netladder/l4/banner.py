@@ -55,8 +55,9 @@ def _insecure_context() -> Any:
     return context
 
 
-async def grab_banner(address: str, port: int, wait: float = 3.0,
-                      host: str | None = None, use_tls: bool | None = None) -> Banner:
+async def grab_banner(
+    address: str, port: int, wait: float = 3.0, host: str | None = None, use_tls: bool | None = None
+) -> Banner:
     """Connect and read the greeting; on HTTP ports (or when the service stays silent) send
     HEAD and read the status line.  On TLS ports (443, 993, ...; or use_tls) this happens
     inside TLS.  Raises OSError/TimeoutError when it cannot connect."""
@@ -65,23 +66,31 @@ async def grab_banner(address: str, port: int, wait: float = 3.0,
         use_tls = port in TLS_PORTS
     ssl_args: dict[str, Any] = {}
     if use_tls:
-        ssl_args = {"ssl": _insecure_context(), "server_hostname": host or None,
-                    "ssl_handshake_timeout": wait}
+        ssl_args = {
+            "ssl": _insecure_context(),
+            "server_hostname": host or None,
+            "ssl_handshake_timeout": wait,
+        }
     reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(address, port, **ssl_args), wait)
+        asyncio.open_connection(address, port, **ssl_args), wait
+    )
     try:
         if port not in HTTP_PORTS and port not in HTTPS_PORTS:
             data = await _read_some(reader, min(GREETING_WAIT, wait))
             if data:
-                return Banner(printable(data), "greeting",
-                              round((time.monotonic() - started) * 1000, 3))
+                return Banner(
+                    printable(data), "greeting", round((time.monotonic() - started) * 1000, 3)
+                )
         writer.write(_head(host or address))
         with contextlib.suppress(OSError):
             await writer.drain()
         data = await _read_some(reader, wait)
         first = data.split(b"\n", 1)[0].rstrip(b"\r") if data.startswith(b"HTTP/") else data
-        return Banner(printable(first), "http-head" if data.startswith(b"HTTP/") else "none",
-                      round((time.monotonic() - started) * 1000, 3))
+        return Banner(
+            printable(first),
+            "http-head" if data.startswith(b"HTTP/") else "none",
+            round((time.monotonic() - started) * 1000, 3),
+        )
     finally:
         writer.close()
         with contextlib.suppress(Exception):
@@ -90,8 +99,14 @@ async def grab_banner(address: str, port: int, wait: float = 3.0,
 
 def _name(parts: Any) -> str:
     """ssl's decoded name ((('commonName', 'x'),), ...) as `CN=x, O=y`."""
-    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
-             "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST"}
+    short = {
+        "commonName": "CN",
+        "organizationName": "O",
+        "organizationalUnitName": "OU",
+        "countryName": "C",
+        "localityName": "L",
+        "stateOrProvinceName": "ST",
+    }
     items = []
     for rdn in parts or ():
         for key, value in rdn:
@@ -99,8 +114,9 @@ def _name(parts: Any) -> str:
     return ", ".join(items)
 
 
-async def grab_tls(address: str, port: int, server_name: str | None = None,
-                   wait: float = 5.0) -> TlsInfo:
+async def grab_tls(
+    address: str, port: int, server_name: str | None = None, wait: float = 5.0
+) -> TlsInfo:
     """Complete a TLS handshake (without verifying: we report, we do not judge trust) and
     describe it."""
     import ssl
@@ -109,9 +125,15 @@ async def grab_tls(address: str, port: int, server_name: str | None = None,
     context.set_alpn_protocols(["h2", "http/1.1"])
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(address, port, ssl=context,
-                                    server_hostname=server_name or None,
-                                    ssl_handshake_timeout=wait), wait)
+            asyncio.open_connection(
+                address,
+                port,
+                ssl=context,
+                server_hostname=server_name or None,
+                ssl_handshake_timeout=wait,
+            ),
+            wait,
+        )
     except (ssl.SSLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or type(exc).__name__
         return TlsInfo("", "", "", "", "", 0, error=str(reason))
@@ -136,9 +158,11 @@ async def grab_tls(address: str, port: int, server_name: str | None = None,
             cipher=cipher[0] if cipher else "",
             subject=_name(fields.get("subject")),
             issuer=_name(fields.get("issuer")),
-            not_after=iso, days_left=days,
+            not_after=iso,
+            days_left=days,
             alpn=tls.selected_alpn_protocol() if tls else None,
-            not_before=cert_time_iso(str(fields.get("notBefore", ""))))
+            not_before=cert_time_iso(str(fields.get("notBefore", ""))),
+        )
     finally:
         writer.close()
         with contextlib.suppress(Exception):

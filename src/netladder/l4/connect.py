@@ -46,8 +46,14 @@ CONNECT_ERRORS: dict[int, tuple[PortState, str]] = {
     errno.EPERM: (PortState.FILTERED, "local-prohibited"),
 }
 # Out of local resources: put the port back and try again with fewer in flight.
-RETRY_LOCALLY = {errno.EADDRNOTAVAIL, errno.EAGAIN, errno.ENOBUFS, errno.EMFILE, errno.ENFILE,
-                 errno.EADDRINUSE}
+RETRY_LOCALLY = {
+    errno.EADDRNOTAVAIL,
+    errno.EAGAIN,
+    errno.ENOBUFS,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.EADDRINUSE,
+}
 
 DEFAULT_WINDOW = 2048
 MAX_WORKERS = 4
@@ -84,9 +90,15 @@ def _tcp_state(s: socket.socket) -> int:
 class ConnectScan(Scanner):
     method = "connect"
 
-    def __init__(self, target: str, address: str, ports: Sequence[int],
-                 timeout_ms: float | None = None, progress: ProgressFn | None = None,
-                 window: int = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self,
+        target: str,
+        address: str,
+        ports: Sequence[int],
+        timeout_ms: float | None = None,
+        progress: ProgressFn | None = None,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
         super().__init__(target, address, ports, timeout_ms, progress)
         self.family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self.window = max(1, min(window, raise_fd_limit(window + 256) - 128))
@@ -156,16 +168,23 @@ class ConnectScan(Scanner):
             error = str(exc)
         t, step = self.tally, share.step
         timing = self.timing
-        payload = pickle.dumps((
-            bytes(t.state[share.start::step]), bytes(t.tries[share.start::step]),
-            t.rtt[share.start::step].tobytes(), t.reason[share.start::step],
-            t.reporter, t.loss_seen, self.probes_sent,
-            (timing.srtt, timing.rttvar, timing.samples), error,
-        ))
+        payload = pickle.dumps(
+            (
+                bytes(t.state[share.start :: step]),
+                bytes(t.tries[share.start :: step]),
+                t.rtt[share.start :: step].tobytes(),
+                t.reason[share.start :: step],
+                t.reporter,
+                t.loss_seen,
+                self.probes_sent,
+                (timing.srtt, timing.rttvar, timing.samples),
+                error,
+            )
+        )
         data = b"R" + len(payload).to_bytes(4, "big") + payload
         view = memoryview(data)
         while view:
-            view = view[os.write(wfd, view):]
+            view = view[os.write(wfd, view) :]
         os.close(wfd)
 
     def _collect(self, children: dict[int, tuple[int, int]], step: int) -> None:
@@ -198,8 +217,9 @@ class ConnectScan(Scanner):
                 errors.append("a scan worker died")
                 continue
             k = children[fd][1]
-            (states, tries, rtts, reasons, reporter, loss, sent, timing,
-             error) = pickle.loads(bytes(buf[5:]))
+            (states, tries, rtts, reasons, reporter, loss, sent, timing, error) = pickle.loads(
+                bytes(buf[5:])
+            )
             t.state[k::step] = states
             t.tries[k::step] = tries
             t.rtt[k::step] = array.array("d", rtts)
@@ -245,8 +265,7 @@ class ConnectScan(Scanner):
         try:
             while (pending or inflight) and not self.stopped:
                 burst = SEND_BURST
-                while (pending and len(inflight) < window.size and burst
-                       and not stop.is_set()):
+                while pending and len(inflight) < window.size and burst and not stop.is_set():
                     burst -= 1
                     i = pending.popleft()
                     if spare:
@@ -259,8 +278,7 @@ class ConnectScan(Scanner):
                                 pending.appendleft(i)
                                 window.shrink(len(inflight))
                                 break
-                            raise NetladderError(f"cannot open a socket: {exc.strerror}"
-                                                 ) from None
+                            raise NetladderError(f"cannot open a socket: {exc.strerror}") from None
                     t.tries[i] += 1
                     self.probes_sent += 1
                     sent = clock()
@@ -356,8 +374,16 @@ class ConnectScan(Scanner):
             if progress is not None and decided > reported:
                 progress(decided - reported)
 
-    def _finish(self, s: socket.socket, i: int, err: int, rtt: float, window: Window,
-                now: float, spare: list[socket.socket]) -> bool:
+    def _finish(
+        self,
+        s: socket.socket,
+        i: int,
+        err: int,
+        rtt: float,
+        window: Window,
+        now: float,
+        spare: list[socket.socket],
+    ) -> bool:
         t = self.tally
         window.answered()
         if t.tries[i] > 1:
@@ -373,7 +399,8 @@ class ConnectScan(Scanner):
         else:
             s.close()
         state, reason = CONNECT_ERRORS.get(
-            err, (PortState.FILTERED, errno.errorcode.get(err, str(err)).lower()))
+            err, (PortState.FILTERED, errno.errorcode.get(err, str(err)).lower())
+        )
         if state is PortState.CLOSED:
             self.timing.sample(rtt)
         return t.decide(i, state, reason, rtt)

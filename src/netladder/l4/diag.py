@@ -38,8 +38,17 @@ NLM_F_DUMP = 0x300  # NLM_F_ROOT | NLM_F_MATCH
 
 # include/net/tcp_states.h
 TCP_STATES: dict[int, str] = {
-    1: "ESTABLISHED", 2: "SYN-SENT", 3: "SYN-RECV", 4: "FIN-WAIT-1", 5: "FIN-WAIT-2",
-    6: "TIME-WAIT", 7: "CLOSE", 8: "CLOSE-WAIT", 9: "LAST-ACK", 10: "LISTEN", 11: "CLOSING",
+    1: "ESTABLISHED",
+    2: "SYN-SENT",
+    3: "SYN-RECV",
+    4: "FIN-WAIT-1",
+    5: "FIN-WAIT-2",
+    6: "TIME-WAIT",
+    7: "CLOSE",
+    8: "CLOSE-WAIT",
+    9: "LAST-ACK",
+    10: "LISTEN",
+    11: "CLOSING",
     12: "NEW-SYN-RECV",
 }
 LISTEN = 10
@@ -80,12 +89,14 @@ class SocketsResult:
     counts: dict[str, int]  # connections per state
 
 
-def build_inet_diag_request(family: int, protocol: int = socket.IPPROTO_TCP,
-                            states: int = ALL_STATES, seq: int = 1) -> bytes:
+def build_inet_diag_request(
+    family: int, protocol: int = socket.IPPROTO_TCP, states: int = ALL_STATES, seq: int = 1
+) -> bytes:
     """A SOCK_DIAG_BY_FAMILY dump request (inet_diag_req_v2 with an empty socket id)."""
     body = _REQ.pack(family, protocol, 0, 0, states) + bytes(_SOCKID.size + 4 + 8)
-    header = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY,
-                            NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
+    header = _NLMSGHDR.pack(
+        _NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+    )
     return header + body
 
 
@@ -107,7 +118,7 @@ def parse_inet_diag(data: bytes) -> tuple[list[SocketEntry], bool]:
         length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
         if length < _NLMSGHDR.size:
             break
-        body = data[offset + _NLMSGHDR.size: offset + length]
+        body = data[offset + _NLMSGHDR.size : offset + length]
         offset += (length + 3) & ~3
         if kind == NLMSG_DONE:
             done = True
@@ -122,9 +133,20 @@ def parse_inet_diag(data: bytes) -> tuple[list[SocketEntry], bool]:
         family, state, _timer, _retrans = body[0], body[1], body[2], body[3]
         sport, dport, src, dst = _SOCKID.unpack_from(body, 4)
         _exp, rqueue, wqueue, uid, inode = _MSG_TAIL.unpack_from(body, 4 + _SOCKID.size + 12)
-        entries.append(SocketEntry(
-            "tcp", TCP_STATES.get(state, str(state)), _address(family, src), sport,
-            _address(family, dst), dport, rqueue, wqueue, uid, inode))
+        entries.append(
+            SocketEntry(
+                "tcp",
+                TCP_STATES.get(state, str(state)),
+                _address(family, src),
+                sport,
+                _address(family, dst),
+                dport,
+                rqueue,
+                wqueue,
+                uid,
+                inode,
+            )
+        )
     return entries, done
 
 
@@ -132,8 +154,10 @@ def _dump(family: int) -> list[SocketEntry]:
     try:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
     except OSError as exc:
-        raise EnvError(f"cannot open a sock_diag netlink socket: {exc.strerror}",
-                       "the kernel needs CONFIG_INET_DIAG (module inet_diag)") from None
+        raise EnvError(
+            f"cannot open a sock_diag netlink socket: {exc.strerror}",
+            "the kernel needs CONFIG_INET_DIAG (module inet_diag)",
+        ) from None
     entries: list[SocketEntry] = []
     with sock:
         sock.settimeout(5)
@@ -190,20 +214,41 @@ def read_sockets(port: int | None = None) -> SocketsResult:
     """Listeners on `port` (every listener when None) and the connections to or from it."""
     entries = _dump(socket.AF_INET) + _dump(socket.AF_INET6)
     if port is not None:
-        entries = [e for e in entries if e.local_port == port
-                   or (e.peer_port == port and e.state != "LISTEN")]
+        entries = [
+            e
+            for e in entries
+            if e.local_port == port or (e.peer_port == port and e.state != "LISTEN")
+        ]
     owners = socket_owners()
     with_owner = [
-        SocketEntry(e.proto, e.state, e.local, e.local_port, e.peer, e.peer_port, e.recv_q,
-                    e.send_q, e.uid, e.inode, tuple(owners.get(e.inode, ())))
-        if e.inode else e
+        SocketEntry(
+            e.proto,
+            e.state,
+            e.local,
+            e.local_port,
+            e.peer,
+            e.peer_port,
+            e.recv_q,
+            e.send_q,
+            e.uid,
+            e.inode,
+            tuple(owners.get(e.inode, ())),
+        )
+        if e.inode
+        else e
         for e in entries
     ]
-    listeners = tuple(sorted((e for e in with_owner if e.state == "LISTEN"),
-                             key=lambda e: (e.local_port, e.local)))
-    connections = tuple(sorted(
-        (e for e in with_owner if e.state != "LISTEN"),
-        key=lambda e: (e.local_port, e.state, e.peer, e.peer_port)))
+    listeners = tuple(
+        sorted(
+            (e for e in with_owner if e.state == "LISTEN"), key=lambda e: (e.local_port, e.local)
+        )
+    )
+    connections = tuple(
+        sorted(
+            (e for e in with_owner if e.state != "LISTEN"),
+            key=lambda e: (e.local_port, e.state, e.peer, e.peer_port),
+        )
+    )
     counts = dict(Counter(e.state for e in connections).most_common())
     return SocketsResult(port, listeners, connections, counts)
 

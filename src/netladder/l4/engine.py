@@ -30,8 +30,13 @@ LOSSY_TRIES = 7
 # nmap lists a state's ports one by one unless more than 25 share it.
 COLLAPSE_OVER = 25
 
-_STATES = (PortState.UNKNOWN, PortState.OPEN, PortState.CLOSED, PortState.FILTERED,
-           PortState.OPEN_FILTERED)
+_STATES = (
+    PortState.UNKNOWN,
+    PortState.OPEN,
+    PortState.CLOSED,
+    PortState.FILTERED,
+    PortState.OPEN_FILTERED,
+)
 CODE = {state: i for i, state in enumerate(_STATES)}
 
 
@@ -111,8 +116,14 @@ class Tally:
         self.reporter: dict[int, str] = {}
         self.loss_seen = False
 
-    def decide(self, i: int, state: PortState, reason: str, rtt: float | None = None,
-               reporter: str | None = None) -> bool:
+    def decide(
+        self,
+        i: int,
+        state: PortState,
+        reason: str,
+        rtt: float | None = None,
+        reporter: str | None = None,
+    ) -> bool:
         """Record a port's outcome once; False when it was already decided (a late answer)."""
         if self.state[i]:
             return False
@@ -140,8 +151,14 @@ class Scanner:
     proto = "tcp"
     method = "connect"
 
-    def __init__(self, target: str, address: str, ports: Sequence[int],
-                 timeout_ms: float | None = None, progress: ProgressFn | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        address: str,
+        ports: Sequence[int],
+        timeout_ms: float | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
         self.target = target
         self.address = address
         self.tally = Tally(ports)
@@ -186,23 +203,44 @@ class Scanner:
             if state is PortState.OPEN or len(members) <= COLLAPSE_OVER:
                 listed.extend(members)
             else:
-                hidden.append(StateGroup(state, reason or "not-probed", len(members),
-                                         compress_ranges(t.ports[i] for i in members)))
+                hidden.append(
+                    StateGroup(
+                        state,
+                        reason or "not-probed",
+                        len(members),
+                        compress_ranges(t.ports[i] for i in members),
+                    )
+                )
         rows = []
         for i in sorted(listed):
             state = _STATES[t.state[i]]
-            rows.append(PortResult(
-                port=t.ports[i], proto=self.proto, state=state,
-                reason=t.reason[i] or "not-probed", service=service_name(t.ports[i], self.proto),
-                tries=t.tries[i], rtt_ms=round(t.rtt[i] * 1000, 3) if t.rtt[i] else None,
-                reporter=t.reporter.get(i)))
+            rows.append(
+                PortResult(
+                    port=t.ports[i],
+                    proto=self.proto,
+                    state=state,
+                    reason=t.reason[i] or "not-probed",
+                    service=service_name(t.ports[i], self.proto),
+                    tries=t.tries[i],
+                    rtt_ms=round(t.rtt[i] * 1000, 3) if t.rtt[i] else None,
+                    reporter=t.reporter.get(i),
+                )
+            )
         end = self._finished or time.monotonic()
         srtt = self.timing.srtt
         return ScanResult(
-            target=self.target, address=self.address, proto=self.proto, method=self.method,
-            ports=tuple(rows), not_shown=tuple(hidden), scanned=len(t.ports),
+            target=self.target,
+            address=self.address,
+            proto=self.proto,
+            method=self.method,
+            ports=tuple(rows),
+            not_shown=tuple(hidden),
+            scanned=len(t.ports),
             elapsed_ms=round((end - self._started) * 1000, 3) if self._started else 0.0,
             srtt_ms=None if srtt is None else round(srtt * 1000, 3),
-            timeout_ms=round(self.timing.timeout * 1000, 3), max_tries=t.max_tries(),
-            probes_sent=self.probes_sent, notes=tuple(self.notes),
-            interrupted=self.stopped and t.remaining > 0)
+            timeout_ms=round(self.timing.timeout * 1000, 3),
+            max_tries=t.max_tries(),
+            probes_sent=self.probes_sent,
+            notes=tuple(self.notes),
+            interrupted=self.stopped and t.remaining > 0,
+        )

@@ -92,8 +92,9 @@ class ScanResult:
     interrupted: bool = False
 
     def count(self, state: PortState) -> int:
-        return (sum(1 for p in self.ports if p.state is state)
-                + sum(g.count for g in self.not_shown if g.state is state))
+        return sum(1 for p in self.ports if p.state is state) + sum(
+            g.count for g in self.not_shown if g.state is state
+        )
 
     def state_of(self, port: int) -> PortState | None:
         """The state of one scanned port, also when it was summarised in not_shown."""

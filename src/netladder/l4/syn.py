@@ -65,9 +65,16 @@ def source_address(address: str) -> str:
 class SynScan(Scanner):
     method = "syn"
 
-    def __init__(self, target: str, address: str, ports: Sequence[int],
-                 timeout_ms: float | None = None, progress: ProgressFn | None = None,
-                 rate: float | None = None, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self,
+        target: str,
+        address: str,
+        ports: Sequence[int],
+        timeout_ms: float | None = None,
+        progress: ProgressFn | None = None,
+        rate: float | None = None,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
         super().__init__(target, address, ports, timeout_ms, progress)
         self.v6 = ":" in address
         self.family = socket.AF_INET6 if self.v6 else socket.AF_INET
@@ -81,8 +88,9 @@ class SynScan(Scanner):
         try:
             raw = socket.socket(self.family, socket.SOCK_RAW, socket.IPPROTO_TCP)
         except PermissionError:
-            raise EnvError("a SYN scan needs raw sockets",
-                           "run as root or grant CAP_NET_RAW, or use --connect") from None
+            raise EnvError(
+                "a SYN scan needs raw sockets", "run as root or grant CAP_NET_RAW, or use --connect"
+            ) from None
         except OSError as exc:
             raise from_oserror(exc, "cannot open a raw TCP socket") from None
         try:
@@ -221,22 +229,30 @@ class SynScan(Scanner):
                     except BlockingIOError:
                         break
                     if v6:
-                        quote = parse_icmp6_error(view[:n], socket.inet_pton(self.family,
-                                                                             addr[0]))
+                        quote = parse_icmp6_error(view[:n], socket.inet_pton(self.family, addr[0]))
                         filtering = ICMP6_UNREACH_REASONS
                     else:
                         quote = parse_icmp4_error(view[:n])
                         filtering = ICMP4_UNREACH_REASONS
-                    if (quote is None or quote.protocol != 6 or quote.dst != dst_b
-                            or quote.sport != sport or quote.code not in filtering):
+                    if (
+                        quote is None
+                        or quote.protocol != 6
+                        or quote.dst != dst_b
+                        or quote.sport != sport
+                        or quote.code not in filtering
+                    ):
                         continue
                     i = index.get(quote.dport, -1)
                     if i < 0:
                         continue
                     sent = inflight.pop(i, None)
-                    t.decide(i, PortState.FILTERED, quote.reason,
-                             now - sent if sent is not None else None,
-                             reporter=socket.inet_ntop(self.family, quote.reporter))
+                    t.decide(
+                        i,
+                        PortState.FILTERED,
+                        quote.reason,
+                        now - sent if sent is not None else None,
+                        reporter=socket.inet_ntop(self.family, quote.reporter),
+                    )
                 # -- silence ---------------------------------------------------------------
                 allowed = self.allowed_tries()
                 while inflight:

@@ -53,7 +53,7 @@ def parse_extended_err(data: bytes) -> tuple[int, int, int, int, str | None] | N
         return None
     err, origin, icmp_type, code, _pad, _info, _data = _EXT_ERR.unpack_from(data)
     offender = None
-    rest = data[_EXT_ERR.size:]
+    rest = data[_EXT_ERR.size :]
     if len(rest) >= 8:
         family = struct.unpack_from("=H", rest)[0]
         if family == socket.AF_INET:
@@ -67,9 +67,15 @@ class UdpScan(Scanner):
     proto = "udp"
     method = "udp"
 
-    def __init__(self, target: str, address: str, ports: Sequence[int],
-                 timeout_ms: float | None = None, progress: ProgressFn | None = None,
-                 window: int = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self,
+        target: str,
+        address: str,
+        ports: Sequence[int],
+        timeout_ms: float | None = None,
+        progress: ProgressFn | None = None,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
         super().__init__(target, address, ports, timeout_ms, progress)
         self.v6 = ":" in address
         self.family = socket.AF_INET6 if self.v6 else socket.AF_INET
@@ -99,8 +105,9 @@ class UdpScan(Scanner):
         pending = list(reversed(range(len(ports))))
         clock = time.monotonic
         reported = decided = 0
-        level, option = ((socket.IPPROTO_IPV6, IPV6_RECVERR) if self.v6
-                         else (socket.IPPROTO_IP, IP_RECVERR))
+        level, option = (
+            (socket.IPPROTO_IPV6, IPV6_RECVERR) if self.v6 else (socket.IPPROTO_IP, IP_RECVERR)
+        )
         try:
             while (pending or inflight) and not self.stopped:
                 now = clock()
@@ -112,8 +119,9 @@ class UdpScan(Scanner):
                         s.connect((self.address, ports[i]))
                     except OSError as exc:
                         s.close()
-                        raise NetladderError(f"cannot reach {self.address}: {exc.strerror}"
-                                             ) from None
+                        raise NetladderError(
+                            f"cannot reach {self.address}: {exc.strerror}"
+                        ) from None
                     fd = s.fileno()
                     socks[fd] = (s, i)
                     ep.register(fd, select.EPOLLIN | select.EPOLLERR)
@@ -151,8 +159,9 @@ class UdpScan(Scanner):
                     s, i = socks[fd]
                     # Rate limited: closed ports answer one a second, so keep asking while
                     # answers still trickle in (as nmap slows down); stop when they dry up.
-                    if t.tries[i] < UDP_TRIES or (self._limited
-                                                  and now - self._last_icmp < ICMP_STALL):
+                    if t.tries[i] < UDP_TRIES or (
+                        self._limited and now - self._last_icmp < ICMP_STALL
+                    ):
                         self._send(s, i)
                         inflight[fd] = now
                     else:
@@ -173,10 +182,14 @@ class UdpScan(Scanner):
         try:
             s.send(PAYLOADS.get(port, b""))
         except OSError as exc:
-            if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
-                                 errno.ENOBUFS, errno.EAGAIN):
-                raise NetladderError(f"cannot send to {self.address}: {exc.strerror}"
-                                     ) from None
+            if exc.errno not in (
+                errno.ECONNREFUSED,
+                errno.EHOSTUNREACH,
+                errno.ENETUNREACH,
+                errno.ENOBUFS,
+                errno.EAGAIN,
+            ):
+                raise NetladderError(f"cannot send to {self.address}: {exc.strerror}") from None
 
     @staticmethod
     def _close(ep: select.epoll, socks: dict[int, tuple[socket.socket, int]], fd: int) -> None:
@@ -184,8 +197,9 @@ class UdpScan(Scanner):
         ep.unregister(fd)
         s.close()
 
-    def _read(self, s: socket.socket, ev: int
-              ) -> tuple[PortState, str, str | None, bytes | None] | None:
+    def _read(
+        self, s: socket.socket, ev: int
+    ) -> tuple[PortState, str, str | None, bytes | None] | None:
         if ev & select.EPOLLERR:
             try:
                 _data, ancdata, _flags, _addr = s.recvmsg(512, 512, socket.MSG_ERRQUEUE)
@@ -200,14 +214,12 @@ class UdpScan(Scanner):
                     if code == 3:
                         return PortState.CLOSED, "port-unreach", offender, None
                     if code in ICMP4_UNREACH_REASONS:
-                        return (PortState.FILTERED, ICMP4_UNREACH_REASONS[code], offender,
-                                None)
+                        return (PortState.FILTERED, ICMP4_UNREACH_REASONS[code], offender, None)
                 if origin == SO_EE_ORIGIN_ICMP6 and icmp_type == 1:
                     if code == 4:
                         return PortState.CLOSED, "port-unreach", offender, None
                     if code in ICMP6_UNREACH_REASONS:
-                        return (PortState.FILTERED, ICMP6_UNREACH_REASONS[code], offender,
-                                None)
+                        return (PortState.FILTERED, ICMP6_UNREACH_REASONS[code], offender, None)
             return None
         try:
             data = s.recv(4096)

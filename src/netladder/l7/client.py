@@ -70,8 +70,13 @@ MAX_INTERIM = 10  # 1xx responses before the final one
 DEFAULT_EXPECT: tuple[tuple[int, int], ...] = ((200, 399),)
 # --slo keys → the Timings attribute each one limits (httpstat's phases plus ttfb and total).
 SLO_KEYS: dict[str, str] = {
-    "dns": "dns_ms", "connect": "tcp_ms", "tls": "tls_ms", "server": "server_ms",
-    "processing": "server_ms", "transfer": "transfer_ms", "ttfb": "starttransfer_ms",
+    "dns": "dns_ms",
+    "connect": "tcp_ms",
+    "tls": "tls_ms",
+    "server": "server_ms",
+    "processing": "server_ms",
+    "transfer": "transfer_ms",
+    "ttfb": "starttransfer_ms",
     "total": "total_ms",
 }
 
@@ -132,8 +137,9 @@ def parse_url(text: str) -> Url:
         labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
         if len(host) > 253 or not all(0 < len(label) <= 63 for label in labels):
             # RFC 1035 §2.3.4 (getaddrinfo would raise UnicodeError from its IDNA step)
-            raise ValueError(f"malformed URL {text!r}: bad host name {host[:80]!r} (empty or "
-                             "too long label)")
+            raise ValueError(
+                f"malformed URL {text!r}: bad host name {host[:80]!r} (empty or too long label)"
+            )
     if not port_text:  # RFC 3986 §3.2.3: an empty port is the scheme's default
         port = 443 if scheme == "https" else 80
     elif port_text.isascii() and port_text.isdigit() and len(port_text) <= 5:
@@ -239,11 +245,13 @@ def parse_expect(text: str) -> tuple[tuple[int, int], ...]:
         low, high = int(lo), int(hi) if sep else int(lo)
         for code in (low, high):
             if not 100 <= code <= 599:
-                raise ValueError(f"bad --expect item {item!r}: {code} is not a status code "
-                                 "(100..599)")
+                raise ValueError(
+                    f"bad --expect item {item!r}: {code} is not a status code (100..599)"
+                )
         if low > high:
-            raise ValueError(f"bad --expect item {item!r}: the range is reversed "
-                             f"(did you mean {high}-{low}?)")
+            raise ValueError(
+                f"bad --expect item {item!r}: the range is reversed (did you mean {high}-{low}?)"
+            )
         ranges.append((low, high))
     return tuple(ranges)
 
@@ -313,15 +321,31 @@ class Timings:
     transfer_ms: float | None = None
 
     @classmethod
-    def from_points(cls, namelookup: float | None, connect: float | None,
-                    appconnect: float | None, pretransfer: float | None,
-                    starttransfer: float | None, total: float | None) -> Timings:
+    def from_points(
+        cls,
+        namelookup: float | None,
+        connect: float | None,
+        appconnect: float | None,
+        pretransfer: float | None,
+        starttransfer: float | None,
+        total: float | None,
+    ) -> Timings:
         def diff(a: float | None, b: float | None) -> float | None:
             return None if a is None or b is None else max(a - b, 0.0)
 
-        return cls(namelookup, connect, appconnect, pretransfer, starttransfer, total,
-                   namelookup, diff(connect, namelookup), diff(pretransfer, connect),
-                   diff(starttransfer, pretransfer), diff(total, starttransfer))
+        return cls(
+            namelookup,
+            connect,
+            appconnect,
+            pretransfer,
+            starttransfer,
+            total,
+            namelookup,
+            diff(connect, namelookup),
+            diff(pretransfer, connect),
+            diff(starttransfer, pretransfer),
+            diff(total, starttransfer),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,15 +443,32 @@ class _Clock:
 
     def timings(self) -> Timings:
         p = self.points
-        return Timings.from_points(p.get("namelookup"), p.get("connect"), p.get("appconnect"),
-                                   p.get("pretransfer"), p.get("starttransfer"), p.get("total"))
+        return Timings.from_points(
+            p.get("namelookup"),
+            p.get("connect"),
+            p.get("appconnect"),
+            p.get("pretransfer"),
+            p.get("starttransfer"),
+            p.get("total"),
+        )
 
 
 class _Response:
     """The response as it is being read (plain slots: it is mutated on the way)."""
 
-    __slots__ = ("address", "alpn", "body", "body_bytes", "headers", "http_version", "interim",
-                 "reason", "status", "tls", "truncated")
+    __slots__ = (
+        "address",
+        "alpn",
+        "body",
+        "body_bytes",
+        "headers",
+        "http_version",
+        "interim",
+        "reason",
+        "status",
+        "tls",
+        "truncated",
+    )
 
     def __init__(self) -> None:
         self.http_version = ""
@@ -453,8 +494,9 @@ _PHASE_WORDS = {
 }
 
 
-async def fetch(url: Url | str, options: HttpOptions | None = None, *,
-                deadline: float | None = None) -> Hop:
+async def fetch(
+    url: Url | str, options: HttpOptions | None = None, *, deadline: float | None = None
+) -> Hop:
     """One request, no redirects followed.  `deadline` is a loop.time() value; by default the
     options' timeout from now."""
     opts = options or HttpOptions()
@@ -469,8 +511,11 @@ async def fetch(url: Url | str, options: HttpOptions | None = None, *,
         try:
             tls_ctx = _tls_context(opts)
         except (OSError, ValueError) as exc:
-            return Hop(url=target.text, method=opts.method,
-                       error=Failure("tls", f"cannot set up TLS: {exc}"))
+            return Hop(
+                url=target.text,
+                method=opts.method,
+                error=Failure("tls", f"cannot set up TLS: {exc}"),
+            )
         if opts.http2:
             import h2.connection  # noqa: F401
     clock = _Clock()
@@ -483,16 +528,17 @@ async def fetch(url: Url | str, options: HttpOptions | None = None, *,
     except _Failed as exc:
         failure = exc.failure
     except TimeoutError:
-        seen = f" ({clock.received} bytes received)" if clock.phase in ("response", "body") \
-            else ""
-        failure = Failure("timeout", f"timed out {_PHASE_WORDS.get(clock.phase, clock.phase)}"
-                                     f" after {opts.timeout:g} s{seen}")
+        seen = f" ({clock.received} bytes received)" if clock.phase in ("response", "body") else ""
+        failure = Failure(
+            "timeout",
+            f"timed out {_PHASE_WORDS.get(clock.phase, clock.phase)}"
+            f" after {opts.timeout:g} s{seen}",
+        )
     except (ConnectionResetError, BrokenPipeError) as exc:
         failure = Failure(clock.phase, _reset_message(clock, exc))
     except OSError as exc:
         tls = _tls_failure(exc, clock.phase) if target.scheme == "https" else None
-        failure = tls.failure if tls else Failure(clock.phase,
-                                                  _oserror_message(clock.phase, exc))
+        failure = tls.failure if tls else Failure(clock.phase, _oserror_message(clock.phase, exc))
     except ValueError as exc:  # e.g. undecodable HTTP/2 header bytes
         failure = Failure(clock.phase, f"invalid response: {exc}")
     finally:
@@ -508,15 +554,26 @@ async def fetch(url: Url | str, options: HttpOptions | None = None, *,
             # None when unreadable: following it is then a failed redirect (http_check).
             location = join_location(target.text, _wire_text(loc))
     hop = Hop(
-        url=target.text, method=opts.method, address=resp.address,
-        http_version=resp.http_version or None, status=resp.status, reason=resp.reason,
-        headers=resp.headers, interim=resp.interim, location=location,
-        body_bytes=resp.body_bytes, body_truncated=resp.truncated, body=bytes(resp.body),
-        timings=clock.timings(), tls=resp.tls, error=failure,
+        url=target.text,
+        method=opts.method,
+        address=resp.address,
+        http_version=resp.http_version or None,
+        status=resp.status,
+        reason=resp.reason,
+        headers=resp.headers,
+        interim=resp.interim,
+        location=location,
+        body_bytes=resp.body_bytes,
+        body_truncated=resp.truncated,
+        body=bytes(resp.body),
+        timings=clock.timings(),
+        tls=resp.tls,
+        error=failure,
     )
     if failure is None and resp.status is not None:
-        hop = replace(hop, lint=lint(Exchange(opts.method, resp.status, resp.headers,
-                                              resp.body_bytes)))
+        hop = replace(
+            hop, lint=lint(Exchange(opts.method, resp.status, resp.headers, resp.body_bytes))
+        )
     return hop
 
 
@@ -541,9 +598,10 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
 
 
 def _reset_message(clock: _Clock, exc: OSError) -> str:
-    where = {"response": "in the middle of the response head",
-             "body": "in the middle of the content"}.get(clock.phase,
-                                                         _PHASE_WORDS.get(clock.phase, ""))
+    where = {
+        "response": "in the middle of the response head",
+        "body": "in the middle of the content",
+    }.get(clock.phase, _PHASE_WORDS.get(clock.phase, ""))
     return f"connection reset by the server {where} ({clock.received} bytes received)"
 
 
@@ -556,8 +614,9 @@ def _oserror_message(phase: str, exc: OSError) -> str:
     return f"{words}: {reason}" + (f" ({name})" if name and phase == "connect" else "")
 
 
-async def _exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response,
-                    tls_ctx: ssl.SSLContext | None) -> _Conn:
+async def _exchange(
+    url: Url, opts: HttpOptions, clock: _Clock, resp: _Response, tls_ctx: ssl.SSLContext | None
+) -> _Conn:
     loop = asyncio.get_running_loop()
     # Name lookup: --resolve, an address literal, or getaddrinfo (in a thread, as curl does).
     clock.phase = "dns"
@@ -576,8 +635,12 @@ async def _exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response,
             # An address literal goes in server_hostname too: ssl then checks the IP SANs
             # and sends no SNI.
             reader, writer = await asyncio.open_connection(
-                sock=sock, ssl=tls_ctx, server_hostname=url.host,
-                ssl_handshake_timeout=max(opts.timeout, 0.1), limit=READ_SIZE)
+                sock=sock,
+                ssl=tls_ctx,
+                server_hostname=url.host,
+                ssl_handshake_timeout=max(opts.timeout, 0.1),
+                limit=READ_SIZE,
+            )
         except BaseException:
             sock.close()
             raise
@@ -603,8 +666,9 @@ async def _exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response,
     return conn
 
 
-def _describe_tls(resp: _Response, ssl_object: ssl.SSLObject | None, url: Url,
-                  opts: HttpOptions) -> None:
+def _describe_tls(
+    resp: _Response, ssl_object: ssl.SSLObject | None, url: Url, opts: HttpOptions
+) -> None:
     """The certificate details, read after the timed part of the exchange."""
     if ssl_object is not None and resp.tls is None:
         resp.tls = tls_info(ssl_object, url.host, verified=not opts.insecure)
@@ -639,8 +703,9 @@ class _StreamConn:
         self._writer.close()
 
 
-async def _resolve(loop: asyncio.AbstractEventLoop, url: Url,
-                   opts: HttpOptions) -> list[tuple[int, tuple[Any, ...]]]:
+async def _resolve(
+    loop: asyncio.AbstractEventLoop, url: Url, opts: HttpOptions
+) -> list[tuple[int, tuple[Any, ...]]]:
     forced = opts.resolve.get((url.host, url.port))
     host = forced or url.host
     if is_ip(host):
@@ -650,15 +715,17 @@ async def _resolve(loop: asyncio.AbstractEventLoop, url: Url,
     try:
         # As bytes: a str goes through the idna codec, which raises UnicodeError on a name
         # parse_url let through (--resolve maps names, not addresses).
-        infos = await loop.getaddrinfo(host.encode("ascii", "replace"), url.port,
-                                       type=socket.SOCK_STREAM)
+        infos = await loop.getaddrinfo(
+            host.encode("ascii", "replace"), url.port, type=socket.SOCK_STREAM
+        )
     except socket.gaierror as exc:
         raise _Failed("dns", f"could not resolve {host!r}: {exc.strerror}") from None
     return [(info[0], info[4]) for info in infos]
 
 
-async def _connect(loop: asyncio.AbstractEventLoop,
-                   addrs: list[tuple[int, tuple[Any, ...]]]) -> tuple[socket.socket, str]:
+async def _connect(
+    loop: asyncio.AbstractEventLoop, addrs: list[tuple[int, tuple[Any, ...]]]
+) -> tuple[socket.socket, str]:
     last: OSError | None = None
     for family, sockaddr in addrs:
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -683,8 +750,11 @@ async def _connect(loop: asyncio.AbstractEventLoop,
     reason = os.strerror(last.errno) if last.errno else str(last)
     name = errno.errorcode.get(last.errno or 0, "")
     where = ", ".join(str(a[1][0]) for a in addrs)
-    raise _Failed("connect", f"connect to {where} port {addrs[0][1][1]} failed: {reason}"
-                             + (f" ({name})" if name else ""))
+    raise _Failed(
+        "connect",
+        f"connect to {where} port {addrs[0][1][1]} failed: {reason}"
+        + (f" ({name})" if name else ""),
+    )
 
 
 _CONTEXTS: dict[tuple[str | None, bool, bool], ssl.SSLContext] = {}
@@ -726,8 +796,9 @@ async def _send(conn: _Conn, data: bytes, clock: _Clock) -> None:
     await conn.send(data)
 
 
-async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response,
-                       conn: _Conn) -> None:
+async def _h1_exchange(
+    url: Url, opts: HttpOptions, clock: _Clock, resp: _Response, conn: _Conn
+) -> None:
     request = http1.build_request(opts.method, url.target, url.authority, opts.headers)
     clock.mark("pretransfer")
     await _send(conn, request, clock)
@@ -750,14 +821,18 @@ async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
             if 100 <= head.status < 200 and head.status != 101:
                 interim.append(head.status)  # informational: the final response follows
                 if len(interim) > MAX_INTERIM:
-                    raise _Failed("response", f"more than {MAX_INTERIM} informational (1xx) "
-                                              "responses")
+                    raise _Failed(
+                        "response", f"more than {MAX_INTERIM} informational (1xx) responses"
+                    )
                 continue
             break
         chunk = await conn.read(READ_SIZE)
         if not chunk:
-            what = "before sending anything" if not clock.received else \
-                f"after {clock.received} bytes, in the middle of the response head"
+            what = (
+                "before sending anything"
+                if not clock.received
+                else f"after {clock.received} bytes, in the middle of the response head"
+            )
             raise _Failed("response", f"the server closed the connection {what}")
         if "starttransfer" not in clock.points:
             clock.mark("starttransfer")
@@ -803,15 +878,18 @@ async def _h1_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
         if not pending:
             if framing.kind == "close":
                 break
-            raise _Failed("body", f"the server closed the connection after {resp.body_bytes} "
-                                  "bytes of content, before its end")
+            raise _Failed(
+                "body",
+                f"the server closed the connection after {resp.body_bytes} "
+                "bytes of content, before its end",
+            )
     clock.mark("total")
 
 
 def _take(resp: _Response, data: bytes, opts: HttpOptions) -> None:
     room = opts.max_body - resp.body_bytes
     if len(data) > room:
-        data = data[:max(room, 0)]
+        data = data[: max(room, 0)]
         resp.truncated = True
     resp.body_bytes += len(data)
     keep = opts.keep_body - len(resp.body)
@@ -819,8 +897,9 @@ def _take(resp: _Response, data: bytes, opts: HttpOptions) -> None:
         resp.body += data[:keep]
 
 
-async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Response,
-                       sock: _Conn) -> None:
+async def _h2_exchange(
+    url: Url, opts: HttpOptions, clock: _Clock, resp: _Response, sock: _Conn
+) -> None:
     import h2.config
     import h2.connection
     import h2.events
@@ -830,17 +909,25 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
     # fields are, so that no byte a server sends can fail to decode.
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
-    request_headers = [(":method", opts.method), (":scheme", url.scheme),
-                       (":authority", url.authority), (":path", url.target),
-                       ("user-agent", _user_agent()), ("accept", "*/*")]
+    request_headers = [
+        (":method", opts.method),
+        (":scheme", url.scheme),
+        (":authority", url.authority),
+        (":path", url.target),
+        ("user-agent", _user_agent()),
+        ("accept", "*/*"),
+    ]
     for name, value in opts.headers:
         lname = name.lower()
         request_headers = [(k, v) for k, v in request_headers if k != lname]
         if value != "":
             request_headers.append((lname, value))
     clock.mark("pretransfer")
-    conn.send_headers(1, [(k.encode(), v.encode("utf-8", "surrogateescape"))
-                          for k, v in request_headers], end_stream=True)
+    conn.send_headers(
+        1,
+        [(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in request_headers],
+        end_stream=True,
+    )
     await _send(sock, conn.data_to_send(), clock)
     clock.phase = "response"
     head_bytes = 0
@@ -849,19 +936,24 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
     while not done:
         data = await sock.read(READ_SIZE)
         if not data:
-            raise _Failed(clock.phase, "the server closed the connection "
-                          + ("before the response" if resp.status is None
-                             else "in the middle of the content"))
+            raise _Failed(
+                clock.phase,
+                "the server closed the connection "
+                + (
+                    "before the response" if resp.status is None else "in the middle of the content"
+                ),
+            )
         clock.received += len(data)
         if len(preface) < 9:
-            preface += data[:9 - len(preface)]
+            preface += data[: 9 - len(preface)]
             if len(preface) == 9:
                 _check_h2_preface(bytes(preface))
         if resp.status is None:
             head_bytes += len(data)
             if head_bytes > http1.MAX_HEAD_BYTES:
-                raise _Failed("response", "no response head within "
-                                          f"{http1.MAX_HEAD_BYTES // 1024} KiB")
+                raise _Failed(
+                    "response", f"no response head within {http1.MAX_HEAD_BYTES // 1024} KiB"
+                )
         try:
             events = conn.receive_data(data)
         except h2.exceptions.H2Error as exc:
@@ -880,8 +972,9 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
             elif isinstance(event, h2.events.InformationalResponseReceived):
                 resp.interim += (_h2_status(_h2_fields(event.headers)),)
                 if len(resp.interim) > MAX_INTERIM:
-                    raise _Failed("response", f"more than {MAX_INTERIM} informational (1xx) "
-                                              "responses")
+                    raise _Failed(
+                        "response", f"more than {MAX_INTERIM} informational (1xx) responses"
+                    )
             elif isinstance(event, h2.events.DataReceived) and event.stream_id == 1:
                 _take(resp, event.data or b"", opts)
                 conn.acknowledge_received_data(event.flow_controlled_length, 1)
@@ -890,12 +983,15 @@ async def _h2_exchange(url: Url, opts: HttpOptions, clock: _Clock, resp: _Respon
             elif isinstance(event, h2.events.StreamEnded) and event.stream_id == 1:
                 done = True
             elif isinstance(event, h2.events.StreamReset) and event.stream_id == 1:
-                raise _Failed(clock.phase, f"the server reset the stream (error code "
-                                           f"{event.error_code})")
+                raise _Failed(
+                    clock.phase, f"the server reset the stream (error code {event.error_code})"
+                )
             elif isinstance(event, h2.events.ConnectionTerminated):
                 if not done:
-                    raise _Failed(clock.phase, f"the server ended the connection (GOAWAY, "
-                                               f"error code {event.error_code})")
+                    raise _Failed(
+                        clock.phase,
+                        f"the server ended the connection (GOAWAY, error code {event.error_code})",
+                    )
         outgoing = conn.data_to_send()
         if outgoing:
             await sock.send(outgoing)
@@ -912,8 +1008,9 @@ def _h2_fields(headers: Any) -> list[tuple[str, str]]:
 def _h2_status(headers: Sequence[tuple[str, str]]) -> int:
     """RFC 9113 §8.3.2: :status is the three-digit code (ASCII digits; 100..599 as in 1.1)."""
     status = next((v for k, v in headers if k == ":status"), "")
-    if not (len(status) == 3 and status.isascii() and status.isdigit()
-            and 100 <= int(status) <= 599):
+    if not (
+        len(status) == 3 and status.isascii() and status.isdigit() and 100 <= int(status) <= 599
+    ):
         raise _Failed("response", f"invalid :status {status[:20]!r}")
     return int(status)
 
@@ -925,8 +1022,11 @@ def _check_h2_preface(first: bytes) -> None:
     otherwise leave us waiting for a multi-megabyte "frame" until the timeout."""
     length, kind = int.from_bytes(first[:3], "big"), first[3]
     if kind != 0x4 or length > 16384 or length % 6:
-        raise _Failed("response", "HTTP/2 protocol error: the server's first frame is not "
-                                  f"SETTINGS (RFC 9113 §3.4); it starts with {first!r}")
+        raise _Failed(
+            "response",
+            "HTTP/2 protocol error: the server's first frame is not "
+            f"SETTINGS (RFC 9113 §3.4); it starts with {first!r}",
+        )
 
 
 def _user_agent() -> str:
@@ -938,8 +1038,12 @@ def _user_agent() -> str:
 # -- the check: redirects, expectations, thresholds -----------------------------------------------
 
 
-async def http_check(url: Url | str, options: HttpOptions | None = None, *,
-                     on_hop: Callable[[Hop], None] | None = None) -> HttpCheck:
+async def http_check(
+    url: Url | str,
+    options: HttpOptions | None = None,
+    *,
+    on_hop: Callable[[Hop], None] | None = None,
+) -> HttpCheck:
     """Fetch a URL (following redirects with options.follow), then judge the final response
     against options.expect and options.slo.  Never raises for network trouble.
 
@@ -977,49 +1081,70 @@ async def http_check(url: Url | str, options: HttpOptions | None = None, *,
             error = Failure("redirect", f"cannot follow the redirect: {exc}")
             break
         if nxt.text in seen:
-            chain = " → ".join([*seen[seen.index(nxt.text):], nxt.text])
+            chain = " → ".join([*seen[seen.index(nxt.text) :], nxt.text])
             error = Failure("redirect", f"redirect loop: {chain}")
             break
         # RFC 9110 §15.4.4: 303 turns anything but HEAD into GET; 301/302 turn POST into GET
         # (what browsers and curl do).
-        if (hop.status == 303 and method != "HEAD") or (hop.status in (301, 302)
-                                                        and method == "POST"):
+        if (hop.status == 303 and method != "HEAD") or (
+            hop.status in (301, 302) and method == "POST"
+        ):
             method = "GET"
         target = nxt
     final = hops[-1]
     unchecked: str | None = None
-    if (error is None and opts.strict_lint and final.method == "HEAD"
-            and final.status is not None):
+    if error is None and opts.strict_lint and final.method == "HEAD" and final.status is not None:
         # Only the GET's head is compared: max_body=0 stops after it, so an endless or slow
         # body cannot keep the comparison from finishing.
-        get = await fetch(parse_url(final.url),
-                          replace(opts, method="GET", keep_body=0, max_body=0),
-                          deadline=max(deadline, loop.time() + 1.0))
+        get = await fetch(
+            parse_url(final.url),
+            replace(opts, method="GET", keep_body=0, max_body=0),
+            deadline=max(deadline, loop.time() + 1.0),
+        )
         if get.error is None and get.status is not None:
-            findings = lint(Exchange("HEAD", final.status, final.headers, final.body_bytes,
-                                     get.status, get.headers))
+            findings = lint(
+                Exchange(
+                    "HEAD", final.status, final.headers, final.body_bytes, get.status, get.headers
+                )
+            )
             hops[-1] = final = replace(final, lint=findings)
         else:
             why = get.error.message if get.error is not None else "no response"
             unchecked = f"the GET to compare with HEAD failed: {why}"
-    elif (error is not None and opts.strict_lint and final.method == "HEAD"
-          and final.status is not None and final.error is None):
+    elif (
+        error is not None
+        and opts.strict_lint
+        and final.method == "HEAD"
+        and final.status is not None
+        and final.error is None
+    ):
         unchecked = f"the check stopped before the GET to compare with HEAD ({error.message})"
-    total = sum(h.timings.total_ms or 0.0 for h in hops) if error is None else \
-        (loop.time() - (deadline - opts.timeout)) * 1000
+    total = (
+        sum(h.timings.total_ms or 0.0 for h in hops)
+        if error is None
+        else (loop.time() - (deadline - opts.timeout)) * 1000
+    )
     redirect = sum(h.timings.total_ms or 0.0 for h in hops[:-1])
-    status_ok = final.status is not None and any(lo <= final.status <= hi
-                                                 for lo, hi in opts.expect)
+    status_ok = final.status is not None and any(lo <= final.status <= hi for lo, hi in opts.expect)
     violations = _slo_violations(opts.slo, final.timings, total) if error is None else []
     lint_failed = opts.strict_lint and any(f.failing for f in final.lint)
     ok = error is None and status_ok and not violations and not lint_failed
-    return HttpCheck(url=hops[0].url, method=opts.method, hops=tuple(hops), expect=opts.expect,
-                     status_expected=status_ok, slo_violations=tuple(violations), error=error,
-                     total_ms=total, redirect_ms=redirect, ok=ok, lint_unchecked=unchecked)
+    return HttpCheck(
+        url=hops[0].url,
+        method=opts.method,
+        hops=tuple(hops),
+        expect=opts.expect,
+        status_expected=status_ok,
+        slo_violations=tuple(violations),
+        error=error,
+        total_ms=total,
+        redirect_ms=redirect,
+        ok=ok,
+        lint_unchecked=unchecked,
+    )
 
 
-def _slo_violations(slo: Mapping[str, float], timings: Timings,
-                    total: float) -> list[SloViolation]:
+def _slo_violations(slo: Mapping[str, float], timings: Timings, total: float) -> list[SloViolation]:
     out = []
     for key, limit in slo.items():
         actual = total if key == "total" else getattr(timings, SLO_KEYS[key])

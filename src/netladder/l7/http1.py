@@ -81,17 +81,20 @@ class Framing:
     length: int = 0
 
 
-def build_request(method: str, target: str, authority: str,
-                  headers: Sequence[tuple[str, str]] = ()) -> bytes:
+def build_request(
+    method: str, target: str, authority: str, headers: Sequence[tuple[str, str]] = ()
+) -> bytes:
     """A request head as curl sends it: Host, User-Agent, Accept, then the caller's fields.
 
     A caller's field replaces the default of the same name; an empty value removes it.
     """
     from netladder import __version__
 
-    fields: list[tuple[str, str]] = [("Host", authority),
-                                     ("User-Agent", f"netladder/{__version__}"),
-                                     ("Accept", "*/*")]
+    fields: list[tuple[str, str]] = [
+        ("Host", authority),
+        ("User-Agent", f"netladder/{__version__}"),
+        ("Accept", "*/*"),
+    ]
     for name, value in headers:
         fields = [(k, v) for k, v in fields if k.lower() != name.lower()]
         if value != "":
@@ -144,10 +147,14 @@ class HeadScanner:
         if line_end - self._line_start > MAX_LINE_BYTES:
             raise ProtocolError(f"response header line longer than {MAX_LINE_BYTES // 1024} KiB")
         self._pos = end
-        if stop is None and len(buf) - self._start >= 5 \
-                and not bytes(buf[self._start:self._start + 5]).startswith(b"HTTP/"):
-            raise ProtocolError("not an HTTP response: starts with "
-                                f"{bytes(buf[self._start:self._start + 20])!r}")
+        if (
+            stop is None
+            and len(buf) - self._start >= 5
+            and not bytes(buf[self._start : self._start + 5]).startswith(b"HTTP/")
+        ):
+            raise ProtocolError(
+                f"not an HTTP response: starts with {bytes(buf[self._start : self._start + 20])!r}"
+            )
         return stop
 
 

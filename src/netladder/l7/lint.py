@@ -59,50 +59,113 @@ class Exchange:
 
 
 _R = Rule
-RULES: dict[str, Rule] = {r.id: r for r in (
-    _R("www-authenticate", "MUST", "RFC 9110 §15.5.2, §11.6.1",
-       "401 carries WWW-Authenticate with at least one challenge"),
-    _R("proxy-authenticate", "MUST", "RFC 9110 §15.5.8", "407 carries Proxy-Authenticate"),
-    _R("allow", "MUST", "RFC 9110 §15.5.6, §10.2.1", "405 carries Allow"),
-    _R("upgrade", "MUST", "RFC 9110 §15.2.2, §15.5.22", "101 and 426 carry Upgrade"),
-    _R("redirect-location", "SHOULD", "RFC 9110 §15.4.2-§15.4.9",
-       "301/302/307/308 carry Location"),
-    _R("see-other-location", "MUST (in effect)", "RFC 9110 §15.4.4",
-       "303 names its target in Location"),
-    _R("created-location", "info", "RFC 9110 §15.3.2",
-       "201 identifies the new resource by Location (else the target URI)"),
-    _R("no-content", "MUST NOT", "RFC 9110 §15.3.5, §15.4.5", "204 and 304 have no content"),
-    _R("no-content-length", "MUST NOT", "RFC 9110 §8.6",
-       "1xx and 204 carry no Content-Length"),
-    _R("reset-content", "MUST NOT", "RFC 9110 §15.3.6", "205 has no content"),
-    _R("head-content", "MUST NOT", "RFC 9110 §9.3.2", "a HEAD response has no content"),
-    _R("head-like-get", "SHOULD", "RFC 9110 §9.3.2",
-       "a HEAD response has the status and header fields a GET would"),
-    _R("content-range", "MUST", "RFC 9110 §15.3.7.1",
-       "206 with a single part carries Content-Range"),
-    _R("unsatisfied-range", "SHOULD", "RFC 9110 §15.5.17",
-       "416 carries Content-Range: bytes */LEN"),
-    _R("retry-after", "syntax", "RFC 9110 §10.2.3; RFC 6585 §4",
-       "Retry-After is an HTTP-date or a non-negative integer of seconds"),
-    _R("date", "MUST", "RFC 9110 §6.6.1",
-       "an origin with a clock sends Date on 2xx, 3xx and 4xx responses"),
-    _R("error-explained", "SHOULD", "RFC 9110 §15.5, §15.6",
-       "a 4xx/5xx response (not to HEAD) explains the error in its content"),
-    # Retry-After is a MAY on 503 and 429, so its absence is a hint, not a breach.
-    _R("retry-after-missing", "hint", "RFC 9110 §10.2.3, §15.6.4; RFC 6585 §4",
-       "503 and 429 say in Retry-After when to come back"),
-    _R("content-length-with-transfer-encoding", "MUST NOT", "RFC 9112 §6.1",
-       "a response with Transfer-Encoding carries no Content-Length"),
-    _R("content-length", "syntax", "RFC 9110 §8.6; RFC 9112 §6.3",
-       "Content-Length is one non-negative decimal integer (repeated copies agree)"),
-    _R("location", "syntax", "RFC 9110 §10.2.2; RFC 3986 §4.1",
-       "Location is a URI reference"),
-)}
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        _R(
+            "www-authenticate",
+            "MUST",
+            "RFC 9110 §15.5.2, §11.6.1",
+            "401 carries WWW-Authenticate with at least one challenge",
+        ),
+        _R("proxy-authenticate", "MUST", "RFC 9110 §15.5.8", "407 carries Proxy-Authenticate"),
+        _R("allow", "MUST", "RFC 9110 §15.5.6, §10.2.1", "405 carries Allow"),
+        _R("upgrade", "MUST", "RFC 9110 §15.2.2, §15.5.22", "101 and 426 carry Upgrade"),
+        _R(
+            "redirect-location",
+            "SHOULD",
+            "RFC 9110 §15.4.2-§15.4.9",
+            "301/302/307/308 carry Location",
+        ),
+        _R(
+            "see-other-location",
+            "MUST (in effect)",
+            "RFC 9110 §15.4.4",
+            "303 names its target in Location",
+        ),
+        _R(
+            "created-location",
+            "info",
+            "RFC 9110 §15.3.2",
+            "201 identifies the new resource by Location (else the target URI)",
+        ),
+        _R("no-content", "MUST NOT", "RFC 9110 §15.3.5, §15.4.5", "204 and 304 have no content"),
+        _R("no-content-length", "MUST NOT", "RFC 9110 §8.6", "1xx and 204 carry no Content-Length"),
+        _R("reset-content", "MUST NOT", "RFC 9110 §15.3.6", "205 has no content"),
+        _R("head-content", "MUST NOT", "RFC 9110 §9.3.2", "a HEAD response has no content"),
+        _R(
+            "head-like-get",
+            "SHOULD",
+            "RFC 9110 §9.3.2",
+            "a HEAD response has the status and header fields a GET would",
+        ),
+        _R(
+            "content-range",
+            "MUST",
+            "RFC 9110 §15.3.7.1",
+            "206 with a single part carries Content-Range",
+        ),
+        _R(
+            "unsatisfied-range",
+            "SHOULD",
+            "RFC 9110 §15.5.17",
+            "416 carries Content-Range: bytes */LEN",
+        ),
+        _R(
+            "retry-after",
+            "syntax",
+            "RFC 9110 §10.2.3; RFC 6585 §4",
+            "Retry-After is an HTTP-date or a non-negative integer of seconds",
+        ),
+        _R(
+            "date",
+            "MUST",
+            "RFC 9110 §6.6.1",
+            "an origin with a clock sends Date on 2xx, 3xx and 4xx responses",
+        ),
+        _R(
+            "error-explained",
+            "SHOULD",
+            "RFC 9110 §15.5, §15.6",
+            "a 4xx/5xx response (not to HEAD) explains the error in its content",
+        ),
+        # Retry-After is a MAY on 503 and 429, so its absence is a hint, not a breach.
+        _R(
+            "retry-after-missing",
+            "hint",
+            "RFC 9110 §10.2.3, §15.6.4; RFC 6585 §4",
+            "503 and 429 say in Retry-After when to come back",
+        ),
+        _R(
+            "content-length-with-transfer-encoding",
+            "MUST NOT",
+            "RFC 9112 §6.1",
+            "a response with Transfer-Encoding carries no Content-Length",
+        ),
+        _R(
+            "content-length",
+            "syntax",
+            "RFC 9110 §8.6; RFC 9112 §6.3",
+            "Content-Length is one non-negative decimal integer (repeated copies agree)",
+        ),
+        _R("location", "syntax", "RFC 9110 §10.2.2; RFC 3986 §4.1", "Location is a URI reference"),
+    )
+}
 
 _UNSATISFIED = re.compile(r"^bytes \*/\d+$")
 # Fields that legitimately differ between two responses to the same resource.
-_VOLATILE = {"date", "age", "expires", "set-cookie", "x-request-id", "connection",
-             "keep-alive", "transfer-encoding", "last-modified", "etag"}
+_VOLATILE = {
+    "date",
+    "age",
+    "expires",
+    "set-cookie",
+    "x-request-id",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "last-modified",
+    "etag",
+}
 
 
 def _www_authenticate(x: Exchange) -> str | None:
@@ -255,8 +318,10 @@ def _retry_after_missing(x: Exchange) -> str | None:
 def _te_and_content_length(x: Exchange) -> str | None:
     te, cl = x.get("Transfer-Encoding"), x.get("Content-Length")
     if te is not None and cl is not None:
-        return (f"both Transfer-Encoding: {te!r} and Content-Length: {cl!r} (the length is "
-                "ignored; a proxy that uses it can be desynchronised)")
+        return (
+            f"both Transfer-Encoding: {te!r} and Content-Length: {cl!r} (the length is "
+            "ignored; a proxy that uses it can be desynchronised)"
+        )
     return None
 
 
@@ -264,8 +329,12 @@ _DECIMAL = re.compile(r"^[0-9]+\Z")
 
 
 def _content_length(x: Exchange) -> str | None:
-    values = [v.strip() for k, value in x.headers if k.lower() == "content-length"
-              for v in value.split(",")]
+    values = [
+        v.strip()
+        for k, value in x.headers
+        if k.lower() == "content-length"
+        for v in value.split(",")
+    ]
     if not values:
         return None
     bad = next((v for v in values if not _DECIMAL.match(v)), None)
@@ -273,7 +342,8 @@ def _content_length(x: Exchange) -> str | None:
         return f"invalid Content-Length: {bad[:40]!r}"
     if len({v.lstrip("0") for v in values}) > 1:  # not int(): 5000 digits would raise
         return "conflicting Content-Length values: " + ", ".join(
-            repr(v) for v in sorted(set(values))[:4])
+            repr(v) for v in sorted(set(values))[:4]
+        )
     return None
 
 

@@ -15,8 +15,15 @@ from netladder.net.certs import decode_der
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["TlsInfo", "cert_time_iso", "describe_validity", "hostname_matches", "is_ip",
-           "tls_info", "validity_state"]
+__all__ = [
+    "TlsInfo",
+    "cert_time_iso",
+    "describe_validity",
+    "hostname_matches",
+    "is_ip",
+    "tls_info",
+    "validity_state",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +61,30 @@ def tls_info(ssl_object: ssl.SSLObject, host: str, verified: bool) -> TlsInfo:
     days = float("nan") if expires is None else (expires - now) / 86400
     cipher = ssl_object.cipher()
     return TlsInfo(
-        version=ssl_object.version() or "", cipher=cipher[0] if cipher else "",
-        alpn=ssl_object.selected_alpn_protocol(), subject=subject, issuer=issuer, sans=sans,
-        not_before=not_before, not_after=not_after, days_to_expiry=days,
+        version=ssl_object.version() or "",
+        cipher=cipher[0] if cipher else "",
+        alpn=ssl_object.selected_alpn_protocol(),
+        subject=subject,
+        issuer=issuer,
+        sans=sans,
+        not_before=not_before,
+        not_after=not_after,
+        days_to_expiry=days,
         hostname_match=hostname_matches(host, cert.get("subjectAltName", ())),
-        verified=verified, validity=validity_state(not_before, not_after, now),
+        verified=verified,
+        validity=validity_state(not_before, not_after, now),
     )
 
 
 def _name(rdns: Sequence[Sequence[tuple[str, str]]]) -> str:
-    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU",
-             "countryName": "C", "localityName": "L", "stateOrProvinceName": "ST"}
+    short = {
+        "commonName": "CN",
+        "organizationName": "O",
+        "organizationalUnitName": "OU",
+        "countryName": "C",
+        "localityName": "L",
+        "stateOrProvinceName": "ST",
+    }
     return ", ".join(f"{short.get(k, k)}={v}" for rdn in rdns for k, v in rdn)
 
 
@@ -101,7 +121,7 @@ def _seconds(iso: str) -> float | None:
 
 
 def validity_state(not_before: str, not_after: str, now: float | None = None) -> str:
-    """"not_yet_valid" before notBefore, "expired" after notAfter (RFC 5280 §4.1.2.5: both
+    """ "not_yet_valid" before notBefore, "expired" after notAfter (RFC 5280 §4.1.2.5: both
     ends are inside the period), "valid" between, "unknown" without a readable notAfter."""
     now = time.time() if now is None else now
     start, end = _seconds(not_before), _seconds(not_after)
@@ -119,8 +139,9 @@ def _days(seconds: float) -> str:
     return f"{days} day{'s' if days != 1 else ''}"
 
 
-def describe_validity(not_before: str, not_after: str, now: float | None = None) -> \
-        tuple[str, bool]:
+def describe_validity(
+    not_before: str, not_after: str, now: float | None = None
+) -> tuple[str, bool]:
     """The validity of a certificate in the words every command uses, and whether it is a
     problem: "expires 2026-07-01 (in 29 days)"; "EXPIRED 2026-05-01 (36 days ago)";
     "NOT YET VALID: valid from 2026-07-01 (in 3 days), expires 2026-08-01"; "expiry unknown".
@@ -132,8 +153,7 @@ def describe_validity(not_before: str, not_after: str, now: float | None = None)
         start = _seconds(not_before)
         assert start is not None
         tail = f", expires {not_after[:10]}" if end is not None else ""
-        return f"NOT YET VALID: valid from {not_before[:10]} (in {_days(start - now)}){tail}", \
-            True
+        return f"NOT YET VALID: valid from {not_before[:10]} (in {_days(start - now)}){tail}", True
     if end is None:
         return "expiry unknown", False
     if state == "expired":

@@ -14,8 +14,9 @@ __all__ = ["register", "run"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                parser_class=type(parser))
+    sub = parser.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=type(parser)
+    )
     up = sub.add_parser("up", help="build a lab (default topology: chain)")
     up.add_argument("topology", nargs="?", default="chain")
     up.add_argument("--name", help="lab name (default: the topology's name)")
@@ -103,8 +104,9 @@ def _lab_for(name: str | None) -> object:
         if not states:
             raise UsageError("no lab is up (start one with 'netladder lab up')")
         if len(states) > 1:
-            raise UsageError(f"several labs are up: name one with --lab "
-                             f"({', '.join(s.name for s in states)})")
+            raise UsageError(
+                f"several labs are up: name one with --lab ({', '.join(s.name for s in states)})"
+            )
         state = states[0]
     else:
         found = [s for s in states if s.name == name]
@@ -112,8 +114,9 @@ def _lab_for(name: str | None) -> object:
             raise UsageError(f"lab {name!r} is not up")
         state = found[0]
     if state.topology not in BUILTIN:
-        raise UsageError(f"lab {state.name!r} uses topology {state.topology!r}, "
-                         "which only its test knows")
+        raise UsageError(
+            f"lab {state.name!r} uses topology {state.topology!r}, which only its test knows"
+        )
     return core.Lab(get(state.topology), state.name)
 
 
@@ -185,16 +188,18 @@ def _nodes_doc(lab: object) -> list[dict[str, Any]]:
     assert isinstance(lab, Lab)
     nodes = []
     for name, plan in lab.plan.nodes.items():
-        nodes.append({
-            "name": name,
-            "kind": plan.node.kind,
-            "namespace": lab.ns(name),
-            "interfaces": [
-                {"name": i.name, "peer": i.peer, "addresses": [str(a) for a in i.addresses]}
-                for i in plan.interfaces
-            ],
-            "routes": [{"to": r.destination, "via": str(r.via)} for r in plan.routes],
-        })
+        nodes.append(
+            {
+                "name": name,
+                "kind": plan.node.kind,
+                "namespace": lab.ns(name),
+                "interfaces": [
+                    {"name": i.name, "peer": i.peer, "addresses": [str(a) for a in i.addresses]}
+                    for i in plan.interfaces
+                ],
+                "routes": [{"to": r.destination, "via": str(r.via)} for r in plan.routes],
+            }
+        )
     return nodes
 
 

@@ -257,8 +257,9 @@ class Lab:
         input: str | None = None,
         timeout: float = 60.0,
     ) -> subprocess.CompletedProcess[str]:
-        return sh.run(["ip", "netns", "exec", self.ns(node), *argv], check=check, input=input,
-                      timeout=timeout)
+        return sh.run(
+            ["ip", "netns", "exec", self.ns(node), *argv], check=check, input=input, timeout=timeout
+        )
 
     def popen(self, node: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         return subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv], **kwargs)
@@ -267,8 +268,13 @@ class Lab:
         self, node: str, *args: str, timeout: float = 60.0, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run the netladder CLI inside a node (never raises on a non-zero exit)."""
-        return self.exec(node, [sys.executable, "-m", "netladder", *args], check=False,
-                         timeout=timeout, input=input)
+        return self.exec(
+            node,
+            [sys.executable, "-m", "netladder", *args],
+            check=False,
+            timeout=timeout,
+            input=input,
+        )
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -340,8 +346,23 @@ class Lab:
             for member in seg.members:
                 port = f"p-{member}"[:15]
                 ifname = self.iface(member, seg.name)
-                sh.run(["ip", "link", "add", ifname, "netns", self.ns(member), "type", "veth",
-                        "peer", "name", port, "netns", sw])
+                sh.run(
+                    [
+                        "ip",
+                        "link",
+                        "add",
+                        ifname,
+                        "netns",
+                        self.ns(member),
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        port,
+                        "netns",
+                        sw,
+                    ]
+                )
                 sh.run(["ip", "-n", sw, "link", "set", port, "master", "br0", "up"])
             sh.run(["ip", "-n", sw, "link", "set", "br0", "up"])
 
@@ -350,22 +371,85 @@ class Lab:
             a_if, b_if = self.iface(link.a, link.b), self.iface(link.b, link.a)
             a_ns, b_ns = self.ns(link.a), self.ns(link.b)
             if not link.relay:
-                sh.run(["ip", "link", "add", a_if, "netns", a_ns, "type", "veth",
-                        "peer", "name", b_if, "netns", b_ns])
+                sh.run(
+                    [
+                        "ip",
+                        "link",
+                        "add",
+                        a_if,
+                        "netns",
+                        a_ns,
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        b_if,
+                        "netns",
+                        b_ns,
+                    ]
+                )
                 continue
             key = f"{link.a}-{link.b}"
             rns = f"{PREFIX}{self.name}-rl-{key}"
             self._add_namespace(rns, dict(BASE_SYSCTLS))
-            sh.run(["ip", "link", "add", a_if, "netns", a_ns, "type", "veth",
-                    "peer", "name", "ra", "netns", rns])
-            sh.run(["ip", "link", "add", b_if, "netns", b_ns, "type", "veth",
-                    "peer", "name", "rb", "netns", rns])
+            sh.run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    a_if,
+                    "netns",
+                    a_ns,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "ra",
+                    "netns",
+                    rns,
+                ]
+            )
+            sh.run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    b_if,
+                    "netns",
+                    b_ns,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "rb",
+                    "netns",
+                    rns,
+                ]
+            )
             # The relay copies frames with AF_PACKET: every frame must be whole and checksummed,
             # so no segmentation or checksum offload on either side of it.
             sh.require_tools("ethtool")
             for ns, ifname in ((a_ns, a_if), (b_ns, b_if), (rns, "ra"), (rns, "rb")):
-                sh.run(["ip", "netns", "exec", ns, "ethtool", "-K", ifname, "tx", "off",
-                        "tso", "off", "gso", "off", "gro", "off"], check=False)
+                sh.run(
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        ns,
+                        "ethtool",
+                        "-K",
+                        ifname,
+                        "tx",
+                        "off",
+                        "tso",
+                        "off",
+                        "gso",
+                        "off",
+                        "gro",
+                        "off",
+                    ],
+                    check=False,
+                )
             sh.run(["ip", "-n", rns, "link", "set", "ra", "up"])
             sh.run(["ip", "-n", rns, "link", "set", "rb", "up"])
             files_dir(self.name).mkdir(parents=True, exist_ok=True)
@@ -396,8 +480,7 @@ class Lab:
                 (directory / filename).write_text(content)
             for script in node.setup:
                 sh.require_tools("nft")
-                sh.run(["ip", "netns", "exec", self.ns(node.name), "nft", "-f", "-"],
-                       input=script)
+                sh.run(["ip", "netns", "exec", self.ns(node.name), "nft", "-f", "-"], input=script)
 
         self._start_processes(relay_starts)
 

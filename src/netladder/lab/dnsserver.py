@@ -70,8 +70,9 @@ class DnsZoneData:
         self.names: set[dns.name.Name] = set()
         for name_text, ttl, rdtype, rdata in options.get("records", []):
             name = dns.name.from_text(name_text, origin)
-            rrset = dns.rrset.from_text_list(name, int(ttl), "IN", rdtype, [rdata],
-                                             origin=origin, relativize=False)
+            rrset = dns.rrset.from_text_list(
+                name, int(ttl), "IN", rdtype, [rdata], origin=origin, relativize=False
+            )
             key = (name, rrset.rdtype)
             if key in self.rrsets:
                 self.rrsets[key].union_update(rrset)  # type: ignore[no-untyped-call]
@@ -82,18 +83,23 @@ class DnsZoneData:
             if (zone, dns.rdatatype.SOA) not in self.rrsets:
                 soa = f"ns.{zone} hostmaster.{zone} 1 3600 600 86400 60"
                 self.rrsets[(zone, dns.rdatatype.SOA)] = dns.rrset.from_text(
-                    zone, 60, "IN", "SOA", soa)
+                    zone, 60, "IN", "SOA", soa
+                )
                 self.names.add(zone)
 
         def names_of(key: str) -> set[dns.name.Name]:
             return {dns.name.from_text(n, origin) for n in options.get(key, [])}
 
-        self.slow = {dns.name.from_text(n, origin): float(ms)
-                     for n, ms in dict(options.get("slow", {})).items()}
+        self.slow = {
+            dns.name.from_text(n, origin): float(ms)
+            for n, ms in dict(options.get("slow", {})).items()
+        }
         self.servfail = names_of("servfail")
         self.garbage = names_of("garbage")
-        self.hostile = {dns.name.from_text(n, origin): str(mode)
-                        for n, mode in dict(options.get("hostile", {})).items()}
+        self.hostile = {
+            dns.name.from_text(n, origin): str(mode)
+            for n, mode in dict(options.get("hostile", {})).items()
+        }
         for mode in self.hostile.values():
             if mode not in HOSTILE_MODES:
                 raise ValueError(f"dns hostile mode {mode!r}: one of {', '.join(HOSTILE_MODES)}")
@@ -191,7 +197,7 @@ def _question_size(query: dns.message.Message) -> int:
 
 def _pointer_loop(wire: bytes, query: dns.message.Message) -> bytes:
     """Our ID and question, then one A record whose owner name points at itself."""
-    question = wire[12:12 + _question_size(query)]
+    question = wire[12 : 12 + _question_size(query)]
     at = 12 + len(question)
     header = wire[:2] + struct.pack("!HHHHH", 0x8180, 1 if question else 0, 1, 0, 0)
     record = struct.pack("!BBHHIH", 0xC0 | (at >> 8), at & 0xFF, 1, 1, 60, 4) + bytes(4)
@@ -233,23 +239,31 @@ class DnsServer:
             other = ((query.id ^ 0x5A5A) & 0xFFFF).to_bytes(2, "big") + good[2:]
             return [other] if mode == "wrong-id" else [other, good]
         if mode == "flood":
-            return [((query.id + i) & 0xFFFF).to_bytes(2, "big") + good[2:]
-                    for i in range(1, FLOOD + 1)] + [good]
+            return [
+                ((query.id + i) & 0xFFFF).to_bytes(2, "big") + good[2:] for i in range(1, FLOOD + 1)
+            ] + [good]
         if mode in ("wrong-question", "wrong-question-first") and name is not None:
             other_query = dns.message.make_query(
                 dns.name.from_text("other", self.data.zone_of(name) or self.data.zones[0]),
-                query.question[0].rdtype)
+                query.question[0].rdtype,
+            )
             other_query.id = query.id
             other = self.data.answer(other_query).to_wire()
             return [other] if mode == "wrong-question" else [other, good]
         if mode == "truncated" and udp:
-            cut = bytearray(response.to_wire(max_size=65535)[:12 + _question_size(query) + 5])
+            cut = bytearray(response.to_wire(max_size=65535)[: 12 + _question_size(query) + 5])
             cut[2] |= 0x02  # TC
             return [bytes(cut)]
         if mode == "other-name" and name is not None:
-            response.answer = [dns.rrset.from_text(
-                dns.name.from_text("other", self.data.zone_of(name) or self.data.zones[0]),
-                60, "IN", "A", "198.51.100.99")]
+            response.answer = [
+                dns.rrset.from_text(
+                    dns.name.from_text("other", self.data.zone_of(name) or self.data.zones[0]),
+                    60,
+                    "IN",
+                    "A",
+                    "198.51.100.99",
+                )
+            ]
             good = self._wire(query, response, udp)
         if mode == "truncated-tcp":
             return [_truncated(query, response)]

@@ -20,15 +20,22 @@ from netladder.proto import stun
 
 __all__ = ["http_echo_service", "stun_service"]
 
-STUN_MODES = ("normal", "classic", "garbage", "silent", "wrong-txid", "error",
-              # hostile answers with our transaction id (issue 17 item 4):
-              "short-attribute",  # an XOR-MAPPED-ADDRESS of 3 bytes
-              "overrun",  # an attribute whose length runs past the end of the message
-              "wrong-family",  # family IPv6 (2) in front of a 4-byte address
-              "bad-family",  # family 3: neither IPv4 nor IPv6
-              "other-family",  # a well-formed IPv6 address in answer to an IPv4 request
-              "bad-fingerprint",  # a FINGERPRINT that does not match
-              "echo")  # the request itself sent back
+STUN_MODES = (
+    "normal",
+    "classic",
+    "garbage",
+    "silent",
+    "wrong-txid",
+    "error",
+    # hostile answers with our transaction id (issue 17 item 4):
+    "short-attribute",  # an XOR-MAPPED-ADDRESS of 3 bytes
+    "overrun",  # an attribute whose length runs past the end of the message
+    "wrong-family",  # family IPv6 (2) in front of a 4-byte address
+    "bad-family",  # family 3: neither IPv4 nor IPv6
+    "other-family",  # a well-formed IPv6 address in answer to an IPv4 request
+    "bad-fingerprint",  # a FINGERPRINT that does not match
+    "echo",
+)  # the request itself sent back
 
 
 def _unmap(host: str) -> str:
@@ -67,14 +74,18 @@ class _Stun(asyncio.DatagramProtocol):
             reply = stun.build_binding_response(os.urandom(12), host, port)
         elif self.mode == "error":
             value = b"\x00\x00\x05\x00" + b"Server Error"  # 500, RFC 8489 §14.8
-            reply = stun.build_message(stun.BINDING_ERROR, txid,
-                                       (stun.Attribute(stun.ERROR_CODE, value),))
+            reply = stun.build_message(
+                stun.BINDING_ERROR, txid, (stun.Attribute(stun.ERROR_CODE, value),)
+            )
         elif self.mode in ("short-attribute", "wrong-family", "bad-family"):
-            value = {"short-attribute": b"\x00\x01\x21",
-                     "wrong-family": b"\x00\x02\x21\x12" + bytes(4),
-                     "bad-family": b"\x00\x03\x21\x12" + bytes(4)}[self.mode]
-            reply = stun.build_message(stun.BINDING_SUCCESS, txid,
-                                       (stun.Attribute(stun.XOR_MAPPED_ADDRESS, value),))
+            value = {
+                "short-attribute": b"\x00\x01\x21",
+                "wrong-family": b"\x00\x02\x21\x12" + bytes(4),
+                "bad-family": b"\x00\x03\x21\x12" + bytes(4),
+            }[self.mode]
+            reply = stun.build_message(
+                stun.BINDING_SUCCESS, txid, (stun.Attribute(stun.XOR_MAPPED_ADDRESS, value),)
+            )
         elif self.mode == "overrun":
             good = stun.build_binding_response(txid, host, port, fingerprint=False)
             reply = good[:22] + b"\x01\x00" + good[24:]  # the first attribute claims 256 bytes
@@ -88,7 +99,11 @@ class _Stun(asyncio.DatagramProtocol):
             reply = data
         else:
             reply = stun.build_binding_response(
-                txid, host, port, xor=self.mode != "classic", classic=self.mode == "classic",
+                txid,
+                host,
+                port,
+                xor=self.mode != "classic",
+                classic=self.mode == "classic",
                 software="netladder-lab",
             )
         self.transport.sendto(reply, addr)
@@ -115,8 +130,11 @@ def _echo_spec(path: str, peer: str) -> dict[str, Any]:
     if path in ("/", "/ip"):
         return {"status": 200, "body": peer + "\n"}
     if path == "/json":
-        return {"status": 200, "body": json.dumps({"ip": peer}),
-                "headers": {"Content-Type": "application/json"}}
+        return {
+            "status": 200,
+            "body": json.dumps({"ip": peer}),
+            "headers": {"Content-Type": "application/json"},
+        }
     if path == "/garbage":
         return {"status": 200, "body": "<html><body>hello, world</body></html>\n"}
     if path == "/slow":
@@ -132,8 +150,13 @@ async def http_echo_service(port: int, options: Mapping[str, Any]) -> None:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = _unmap(str(writer.get_extra_info("peername")[0]))
-        with contextlib.suppress(OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
-                                 asyncio.LimitOverrunError, ValueError):
+        with contextlib.suppress(
+            OSError,
+            asyncio.TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ):
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
             request_line = head.decode("latin-1").split("\r\n", 1)[0]
             method, target, _version = request_line.split(" ", 2)

@@ -114,10 +114,15 @@ class RejectPort:
 
     def apply(self, lab: Lab) -> Undo:
         match = f"{self.proto} dport {self.port}"
-        return _nft_fault(lab, self.node, "input", [
-            f"meta nfproto ipv4 {match} reject with icmp type admin-prohibited",
-            f"meta nfproto ipv6 {match} reject with icmpv6 type admin-prohibited",
-        ])
+        return _nft_fault(
+            lab,
+            self.node,
+            "input",
+            [
+                f"meta nfproto ipv4 {match} reject with icmp type admin-prohibited",
+                f"meta nfproto ipv6 {match} reject with icmpv6 type admin-prohibited",
+            ],
+        )
 
 
 @dataclass(frozen=True)
@@ -127,10 +132,15 @@ class BlockEcho:
     node: str
 
     def apply(self, lab: Lab) -> Undo:
-        return _nft_fault(lab, self.node, "input", [
-            "icmp type echo-request drop",
-            "icmpv6 type echo-request drop",
-        ])
+        return _nft_fault(
+            lab,
+            self.node,
+            "input",
+            [
+                "icmp type echo-request drop",
+                "icmpv6 type echo-request drop",
+            ],
+        )
 
 
 @dataclass(frozen=True)
@@ -140,10 +150,15 @@ class NoTimeExceeded:
     node: str
 
     def apply(self, lab: Lab) -> Undo:
-        return _nft_fault(lab, self.node, "output", [
-            "icmp type time-exceeded drop",
-            "icmpv6 type time-exceeded drop",
-        ])
+        return _nft_fault(
+            lab,
+            self.node,
+            "output",
+            [
+                "icmp type time-exceeded drop",
+                "icmpv6 type time-exceeded drop",
+            ],
+        )
 
 
 @dataclass(frozen=True)
@@ -160,8 +175,21 @@ class WrongArp:
         iface = lab.iface(self.node, self.peer)
         peer_link = self.peer if self.peer in lab.plan.nodes else None
         target = lab.addr_on(self.peer, self.node, self.version) if peer_link else self.peer
-        lab.exec(self.node, ["ip", "neigh", "replace", target, "lladdr", self.mac, "dev", iface,
-                             "nud", "permanent"])
+        lab.exec(
+            self.node,
+            [
+                "ip",
+                "neigh",
+                "replace",
+                target,
+                "lladdr",
+                self.mac,
+                "dev",
+                iface,
+                "nud",
+                "permanent",
+            ],
+        )
 
         def undo() -> None:
             lab.exec(self.node, ["ip", "neigh", "del", target, "dev", iface], check=False)
@@ -177,8 +205,9 @@ def netem_available(lab: Lab, node: str, iface: str) -> bool:
     global _NETEM
     if _NETEM is None:
         sh.require_tools("tc")
-        probe = lab.exec(node, ["tc", "qdisc", "add", "dev", iface, "root", "netem", "delay",
-                                "0ms"], check=False)
+        probe = lab.exec(
+            node, ["tc", "qdisc", "add", "dev", iface, "root", "netem", "delay", "0ms"], check=False
+        )
         _NETEM = probe.returncode == 0
         if _NETEM:
             lab.exec(node, ["tc", "qdisc", "del", "dev", iface, "root"], check=False)
@@ -197,8 +226,22 @@ class Delay:
     def apply(self, lab: Lab) -> Undo:
         iface = lab.iface(self.src, self.dst)
         if netem_available(lab, self.src, iface):
-            lab.exec(self.src, ["tc", "qdisc", "replace", "dev", iface, "root", "netem",
-                                "delay", f"{self.ms}ms", "limit", "100000"])
+            lab.exec(
+                self.src,
+                [
+                    "tc",
+                    "qdisc",
+                    "replace",
+                    "dev",
+                    iface,
+                    "root",
+                    "netem",
+                    "delay",
+                    f"{self.ms}ms",
+                    "limit",
+                    "100000",
+                ],
+            )
 
             def undo() -> None:
                 lab.exec(self.src, ["tc", "qdisc", "del", "dev", iface, "root"], check=False)

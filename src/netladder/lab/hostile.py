@@ -27,8 +27,15 @@ from netladder.proto.inet import checksum
 
 __all__ = ["MODES", "hostile_echo_service", "hostile_replies"]
 
-MODES = ("genuine", "duplicate", "foreign_id", "foreign_cookie", "other_source", "corrupted",
-         "truncated")
+MODES = (
+    "genuine",
+    "duplicate",
+    "foreign_id",
+    "foreign_cookie",
+    "other_source",
+    "corrupted",
+    "truncated",
+)
 SPOOFED_SOURCE = "198.51.100.250"  # never a lab address: the reply cannot be the target's
 
 _KEEP: list[Any] = []
@@ -44,8 +51,22 @@ def _echo_reply(identifier: int, sequence: int, data: bytes, bad_checksum: bool 
 
 def _ipv4(src: str, dst: str, payload: bytes, ttl: int = 64) -> bytes:
     # IP_HDRINCL: the kernel fills in the header checksum and the total length.
-    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, ttl, 1, 0,
-                       socket.inet_aton(src), socket.inet_aton(dst)) + payload
+    return (
+        struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(payload),
+            0,
+            0,
+            ttl,
+            1,
+            0,
+            socket.inet_aton(src),
+            socket.inet_aton(dst),
+        )
+        + payload
+    )
 
 
 def hostile_replies(request: bytes, modes: tuple[str, ...] = MODES) -> list[tuple[str, bytes]]:

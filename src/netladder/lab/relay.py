@@ -66,8 +66,9 @@ class Direction:
     def _schedule(self) -> None:
         if self.timer is None and self.queue:
             due = self.queue[0][0]
-            self.timer = self.loop.call_at(self.loop.time() + max(0.0, due - time.monotonic()),
-                                           self.flush)
+            self.timer = self.loop.call_at(
+                self.loop.time() + max(0.0, due - time.monotonic()), self.flush
+            )
 
     def flush(self) -> None:
         self.timer = None

@@ -154,8 +154,13 @@ async def http_service(port: int, options: Mapping[str, Any]) -> None:
     routes: Mapping[str, Any] = options.get("routes", {})
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
-                                 asyncio.LimitOverrunError, ValueError):
+        with contextlib.suppress(
+            OSError,
+            asyncio.TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ):
             while True:
                 request = await read_request(reader)
                 if request is None:

@@ -57,8 +57,9 @@ def _spec_for(method: str, target: str, routes: Mapping[str, Any]) -> dict[str, 
     return spec
 
 
-async def _serve_h1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    routes: Mapping[str, Any]) -> None:
+async def _serve_h1(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, routes: Mapping[str, Any]
+) -> None:
     while True:
         request = await read_request(reader)
         if request is None:
@@ -73,8 +74,9 @@ async def _serve_h1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             return
 
 
-async def _serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    routes: Mapping[str, Any]) -> None:
+async def _serve_h2(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, routes: Mapping[str, Any]
+) -> None:
     import email.utils
 
     import h2.config
@@ -82,7 +84,8 @@ async def _serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     import h2.events
 
     conn = h2.connection.H2Connection(
-        h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+    )
     conn.initiate_connection()
     writer.write(conn.data_to_send())
     await writer.drain()
@@ -124,8 +127,7 @@ async def _serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             if isinstance(event, h2.events.RequestReceived):
                 requests[event.stream_id] = {str(k): str(v) for k, v in event.headers or ()}
             elif isinstance(event, h2.events.StreamEnded) and event.stream_id in requests:
-                task = asyncio.create_task(respond(event.stream_id,
-                                                   requests.pop(event.stream_id)))
+                task = asyncio.create_task(respond(event.stream_id, requests.pop(event.stream_id)))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             elif isinstance(event, h2.events.ConnectionTerminated):
@@ -168,8 +170,12 @@ async def https_service(port: int, options: Mapping[str, Any]) -> None:
             writer.close()
 
     server = await asyncio.start_server(
-        handle, sock=dual_stack_socket(socket.SOCK_STREAM, port), limit=MAX_HEAD, ssl=ctx,
-        ssl_handshake_timeout=10)
+        handle,
+        sock=dual_stack_socket(socket.SOCK_STREAM, port),
+        limit=MAX_HEAD,
+        ssl=ctx,
+        ssl_handshake_timeout=10,
+    )
     _SERVERS.append(server)
 
 
@@ -185,7 +191,8 @@ async def hostile_http_service(port: int, options: Mapping[str, Any]) -> None:
             writer.close()
 
     server = await asyncio.start_server(
-        handle, sock=dual_stack_socket(socket.SOCK_STREAM, port), limit=MAX_HEAD)
+        handle, sock=dual_stack_socket(socket.SOCK_STREAM, port), limit=MAX_HEAD
+    )
     _SERVERS.append(server)
 
 
@@ -235,8 +242,11 @@ async def _misbehave(path: str, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(60)
     elif path in ("/endless-body", "/endless-chunked"):
         chunked = path == "/endless-chunked"
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-                     + (b"Transfer-Encoding: chunked\r\n" if chunked else b"") + b"\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            + (b"Transfer-Encoding: chunked\r\n" if chunked else b"")
+            + b"\r\n"
+        )
         block = b"x" * 65536
         if chunked:
             block = b"%x\r\n%s\r\n" % (len(block), block)
@@ -257,18 +267,22 @@ async def _misbehave(path: str, writer: asyncio.StreamWriter) -> None:
             writer.write_eof()  # a FIN: the body ends here, unfinished
     elif path in ("/bad-chunk-size", "/hex-prefix-chunk"):
         size = b"zz" if path == "/bad-chunk-size" else b"0x5"
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     + size + b"\r\nhello\r\n0\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + size
+            + b"\r\nhello\r\n0\r\n\r\n"
+        )
         await writer.drain()
         await asyncio.sleep(5)
     elif path == "/dup-length":
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
-                     b"hello!")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
         await writer.drain()
         await asyncio.sleep(5)
     elif path == "/cl-and-te":
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n"
-                     b"\r\n5\r\nhello\r\n0\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n"
+            b"\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
         await writer.drain()
         await asyncio.sleep(5)
     # "/close" and anything else: close without a word.

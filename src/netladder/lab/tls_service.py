@@ -24,17 +24,36 @@ __all__ = ["tls_service"]
 def make_certificate(directory: Path, cn: str, days: int) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", str(days),
-         "-subj", f"/CN={cn}/O=netladder lab"],
-        check=True, capture_output=True, timeout=30)
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            str(days),
+            "-subj",
+            f"/CN={cn}/O=netladder lab",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     return cert, key
 
 
 async def tls_service(port: int, options: Mapping[str, Any]) -> None:
     directory = Path(tempfile.mkdtemp(prefix="nl-tls-"))
-    cert, key = make_certificate(directory, str(options.get("cn", "tls.lab")),
-                                 int(options.get("days", 30)))
+    cert, key = make_certificate(
+        directory, str(options.get("cn", "tls.lab")), int(options.get("days", 30))
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     context.set_alpn_protocols(["http/1.1"])
@@ -47,5 +66,6 @@ async def tls_service(port: int, options: Mapping[str, Any]) -> None:
         writer.close()
 
     server = await asyncio.start_server(
-        handle, sock=dual_stack_socket(socket.SOCK_STREAM, port), ssl=context)
+        handle, sock=dual_stack_socket(socket.SOCK_STREAM, port), ssl=context
+    )
     _SERVERS.append(server)

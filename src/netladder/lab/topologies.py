@@ -77,8 +77,9 @@ def chain3() -> Topology:
             Node("r1", "router"),
             Node("r2", "router"),
             Node("r3", "router"),
-            Node("server", sysctls={"net.ipv4.icmp_ratelimit": "0",
-                                    "net.ipv6.icmp.ratelimit": "0"}),
+            Node(
+                "server", sysctls={"net.ipv4.icmp_ratelimit": "0", "net.ipv6.icmp.ratelimit": "0"}
+            ),
         ),
         links=(
             Link("r1", "client", "203.0.113.0/30", "2001:db8:1::/64"),
@@ -158,12 +159,15 @@ def nat() -> Topology:
         name="nat",
         description="client behind a masquerading router; DNS, STUN and HTTP echo outside",
         nodes=(
-            Node("client", etc={
-                "resolv.conf": "nameserver 203.0.113.6\nsearch lab\n"
-                               "options timeout:2 attempts:1\n",
-                "hosts": "127.0.0.1 localhost\n::1 localhost\n203.0.113.99 pinned.lab\n",
-                "nsswitch.conf": "hosts: files dns\n",
-            }),
+            Node(
+                "client",
+                etc={
+                    "resolv.conf": "nameserver 203.0.113.6\nsearch lab\n"
+                    "options timeout:2 attempts:1\n",
+                    "hosts": "127.0.0.1 localhost\n::1 localhost\n203.0.113.99 pinned.lab\n",
+                    "nsswitch.conf": "hosts: files dns\n",
+                },
+            ),
             Node("nat", "router", setup=(NAT_MASQUERADE,)),
             Node("pub"),
         ),
@@ -172,13 +176,18 @@ def nat() -> Topology:
             Link("nat", "pub", "203.0.113.4/30", "2001:db8:b::/64"),
         ),
         services=(
-            Service("pub", "dns", 53, {
-                "zones": ["lab.", "113.0.203.in-addr.arpa."],
-                "records": [list(r) for r in LAB_RECORDS],
-                "slow": {"slow": 1500},
-                "servfail": ["servfail"],
-                "garbage": ["garbage"],
-            }),
+            Service(
+                "pub",
+                "dns",
+                53,
+                {
+                    "zones": ["lab.", "113.0.203.in-addr.arpa."],
+                    "records": [list(r) for r in LAB_RECORDS],
+                    "slow": {"slow": 1500},
+                    "servfail": ["servfail"],
+                    "garbage": ["garbage"],
+                },
+            ),
             Service("pub", "stun", 3478),
             Service("pub", "stun", 3479, {"mode": "garbage"}),
             Service("pub", "stun", 3480, {"mode": "silent"}),
@@ -205,19 +214,23 @@ def demo() -> Topology:
         ("api", 300, "CNAME", "server"),
         ("lan1", 300, "A", "198.51.100.66"),
     )
-    client = Node("client", etc={
-        "resolv.conf": "nameserver 198.51.100.10\nsearch lab\noptions timeout:1 attempts:2\n",
-        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
-        "nsswitch.conf": "hosts: files dns\n",
-    })
+    client = Node(
+        "client",
+        etc={
+            "resolv.conf": "nameserver 198.51.100.10\nsearch lab\noptions timeout:1 attempts:2\n",
+            "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+            "nsswitch.conf": "hosts: files dns\n",
+        },
+    )
     return replace(
         base,
         name="demo",
         description="client - r1 - r2 - server (with DNS for lab.), plus a LAN behind r1",
         nodes=tuple(client if n.name == "client" else n for n in base.nodes),
-        services=(*base.services,
-                  Service("server", "dns", 53, {"zones": ["lab."],
-                                                "records": [list(r) for r in zone]})),
+        services=(
+            *base.services,
+            Service("server", "dns", 53, {"zones": ["lab."], "records": [list(r) for r in zone]}),
+        ),
     )
 
 
@@ -253,7 +266,12 @@ def sweep() -> Topology:
 
 
 BUILTIN: dict[str, Callable[[], Topology]] = {
-    "chain": chain, "chain3": chain3, "demo": demo, "nat": nat, "pair": pair, "scan": scan,
+    "chain": chain,
+    "chain3": chain3,
+    "demo": demo,
+    "nat": nat,
+    "pair": pair,
+    "scan": scan,
     "sweep": sweep,
 }
 

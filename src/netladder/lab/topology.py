@@ -223,8 +223,9 @@ def plan(topology: Topology) -> Plan:
     for link in topology.links:
         where = f"link {link.a}-{link.b}"
         nets = [n for n in (_network(link.net4, where), _network(link.net6, where)) if n]
-        attach((link.a, link.b), nets, where,
-               lambda m, link=link: link.b if m == link.a else link.a)
+        attach(
+            (link.a, link.b), nets, where, lambda m, link=link: link.b if m == link.a else link.a
+        )
     for seg in topology.segments:
         where = f"segment {seg.name}"
         nets = [n for n in (_network(seg.net4, where), _network(seg.net6, where)) if n]

@@ -17,8 +17,10 @@ STEPS: list[tuple[str, list[str]]] = [
     ("names: a CNAME chain, from the resolver in resolv.conf", ["dns", "www.lab"]),
     ("names: a name that does not exist", ["dns", "nope.lab"]),
     ("names: /etc/hosts against DNS", ["dns", "pinned.lab", "--compare", "-4"]),
-    ("names: the public address behind the NAT, by HTTP echo and STUN",
-     ["myip", "--http", f"http://{PUB}/", "--http", f"http://{PUB}/json", "--stun", PUB]),
+    (
+        "names: the public address behind the NAT, by HTTP echo and STUN",
+        ["myip", "--http", f"http://{PUB}/", "--http", f"http://{PUB}/json", "--stun", PUB],
+    ),
 ]
 
 
@@ -31,8 +33,13 @@ def run_names_demo(keep: bool = False) -> bool:
     lab.up()
     try:
         print()
-        print(paint(f"nat lab up in {time.monotonic() - started:.1f} s: client behind a "
-                    "masquerading router, DNS/STUN/HTTP echo outside", "dim"))
+        print(
+            paint(
+                f"nat lab up in {time.monotonic() - started:.1f} s: client behind a "
+                "masquerading router, DNS/STUN/HTTP echo outside",
+                "dim",
+            )
+        )
         for title, args in STEPS:
             print()
             print(paint(f"== {title}", "bold"))

@@ -121,6 +121,7 @@ class MyIp:
 
 # -- endpoints ---------------------------------------------------------------------------------
 
+
 def parse_url(text: str) -> HttpEndpoint:
     try:
         parts = urlsplit(text)
@@ -153,8 +154,9 @@ def parse_stun_endpoint(text: str) -> StunEndpoint:
         try:
             ipaddress.IPv6Address(raw)
         except ValueError:
-            raise UsageError(f"invalid STUN server {text!r}: use HOST[:PORT] or "
-                             "[IPv6]:PORT") from None
+            raise UsageError(
+                f"invalid STUN server {text!r}: use HOST[:PORT] or [IPv6]:PORT"
+            ) from None
     if not host or any(c.isspace() or c in "/?#@" for c in host):
         raise UsageError(f"invalid STUN server {text!r}: use HOST[:PORT] or [IPv6]:PORT")
     port = STUN_PORT
@@ -199,8 +201,7 @@ def _from_config(path: Path) -> tuple[list[str], list[str]] | None:
         lists.append(value)
     unknown = set(data) - {"http", "stun"}
     if unknown:
-        raise UsageError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} "
-                         "(known: http, stun)")
+        raise UsageError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (known: http, stun)")
     return lists[0], lists[1]
 
 
@@ -227,8 +228,11 @@ def endpoints(
         source = "built-in defaults"
         http_list, stun_list = list(DEFAULT_HTTP), list(DEFAULT_STUN)
     try:
-        return Endpoints(tuple(parse_url(u) for u in http_list),
-                         tuple(parse_stun_endpoint(s) for s in stun_list), source)
+        return Endpoints(
+            tuple(parse_url(u) for u in http_list),
+            tuple(parse_stun_endpoint(s) for s in stun_list),
+            source,
+        )
     except UsageError as exc:
         if source == "command line":
             raise
@@ -236,6 +240,7 @@ def endpoints(
 
 
 # -- answers -----------------------------------------------------------------------------------
+
 
 def _address(text: str) -> str:
     return str(ipaddress.ip_address(text.strip()))
@@ -259,10 +264,8 @@ def parse_echo_body(body: bytes) -> str:
                 try:
                     return _address(value.split(",")[0])
                 except ValueError:
-                    raise ValueError(f"JSON {key!r} is not an address: "
-                                     f"{_excerpt(value)}") from None
-        raise ValueError(f"JSON without an address field ({'/'.join(JSON_KEYS)}): "
-                         f"{_excerpt(text)}")
+                    raise ValueError(f"JSON {key!r} is not an address: {_excerpt(value)}") from None
+        raise ValueError(f"JSON without an address field ({'/'.join(JSON_KEYS)}): {_excerpt(text)}")
     try:
         return _address(text)
     except ValueError:
@@ -282,6 +285,7 @@ def _unmap(host: str) -> str:
 
 
 # -- the queries -------------------------------------------------------------------------------
+
 
 class _Failed(Exception):
     """A source failed; the text says how."""
@@ -335,8 +339,11 @@ async def _http(endpoint: HttpEndpoint, family: int) -> SourceResult:
 
                     ssl_context = ssl.create_default_context()
                 reader, writer = await asyncio.open_connection(
-                    sockaddr[0], sockaddr[1], ssl=ssl_context,
-                    server_hostname=endpoint.host if ssl_context else None)
+                    sockaddr[0],
+                    sockaddr[1],
+                    ssl=ssl_context,
+                    server_hostname=endpoint.host if ssl_context else None,
+                )
                 server = str(sockaddr[0])
                 break
             except OSError as exc:
@@ -348,9 +355,21 @@ async def _http(endpoint: HttpEndpoint, family: int) -> SourceResult:
         host_header = endpoint.host if ":" not in endpoint.host else f"[{endpoint.host}]"
         if endpoint.port not in (80, 443):
             host_header += f":{endpoint.port}"
-        writer.write(conn.send(h11.Request(method="GET", target=endpoint.target, headers=[
-            ("Host", host_header), ("User-Agent", f"netladder/{__version__}"),
-            ("Accept", "text/plain, application/json"), ("Connection", "close")])) or b"")
+        writer.write(
+            conn.send(
+                h11.Request(
+                    method="GET",
+                    target=endpoint.target,
+                    headers=[
+                        ("Host", host_header),
+                        ("User-Agent", f"netladder/{__version__}"),
+                        ("Accept", "text/plain, application/json"),
+                        ("Connection", "close"),
+                    ],
+                )
+            )
+            or b""
+        )
         writer.write(conn.send(h11.EndOfMessage()) or b"")
         await writer.drain()
         stage = f"waiting for the answer of {server}"
@@ -377,11 +396,22 @@ async def _http(endpoint: HttpEndpoint, family: int) -> SourceResult:
             address = parse_echo_body(body)
         except ValueError as exc:
             raise _Failed(f"unusable answer: {exc}") from None
-        return SourceResult("http", endpoint.url, True, address, None, _unmap(local[0]),
-                            int(local[1]), server, round(elapsed, 3), detail=f"HTTP {status}")
+        return SourceResult(
+            "http",
+            endpoint.url,
+            True,
+            address,
+            None,
+            _unmap(local[0]),
+            int(local[1]),
+            server,
+            round(elapsed, 3),
+            detail=f"HTTP {status}",
+        )
     except h11.RemoteProtocolError as exc:
-        return _failure("http", endpoint.url, f"not a valid HTTP answer: {exc}", start,
-                        server, local)
+        return _failure(
+            "http", endpoint.url, f"not a valid HTTP answer: {exc}", start, server, local
+        )
     except _Failed as exc:
         return _failure("http", endpoint.url, str(exc), start, server, local)
     except OSError as exc:
@@ -393,11 +423,26 @@ async def _http(endpoint: HttpEndpoint, family: int) -> SourceResult:
             writer.close()
 
 
-def _failure(kind: str, endpoint: str, error: str, start: float, server: str | None,
-             local: tuple[Any, ...] | None) -> SourceResult:
-    return SourceResult(kind, endpoint, False, None, None,
-                        _unmap(local[0]) if local else None, int(local[1]) if local else None,
-                        server, round((time.monotonic() - start) * 1000, 3), error)
+def _failure(
+    kind: str,
+    endpoint: str,
+    error: str,
+    start: float,
+    server: str | None,
+    local: tuple[Any, ...] | None,
+) -> SourceResult:
+    return SourceResult(
+        kind,
+        endpoint,
+        False,
+        None,
+        None,
+        _unmap(local[0]) if local else None,
+        int(local[1]) if local else None,
+        server,
+        round((time.monotonic() - start) * 1000, 3),
+        error,
+    )
 
 
 async def _stun(endpoint: StunEndpoint, family: int) -> SourceResult:
@@ -436,8 +481,10 @@ async def _stun(endpoint: StunEndpoint, family: int) -> SourceResult:
                     except TimeoutError:
                         break
                     except ConnectionRefusedError:
-                        raise _Failed(f"nothing listens on {server} port {endpoint.port} (ICMP "
-                                      "port unreachable)") from None
+                        raise _Failed(
+                            f"nothing listens on {server} port {endpoint.port} (ICMP "
+                            "port unreachable)"
+                        ) from None
                     except OSError as exc:
                         raise _Failed(f"{server}: {_oserror(exc)}") from None
                     result = _stun_answer(data, txid)
@@ -447,21 +494,32 @@ async def _stun(endpoint: StunEndpoint, family: int) -> SourceResult:
                     elapsed = round((time.monotonic() - start) * 1000, 3)
                     if isinstance(result, str):
                         raise _Failed(result)
-                    return SourceResult("stun", str(endpoint), True, result.address,
-                                        result.port, _unmap(local[0]), int(local[1]), server,
-                                        elapsed, detail=f"{sent} request(s)")
+                    return SourceResult(
+                        "stun",
+                        str(endpoint),
+                        True,
+                        result.address,
+                        result.port,
+                        _unmap(local[0]),
+                        int(local[1]),
+                        server,
+                        elapsed,
+                        detail=f"{sent} request(s)",
+                    )
     except _Failed as exc:
         return _failure("stun", str(endpoint), str(exc), start, server, local)
     except asyncio.CancelledError:
         # The deadline: say what was seen, not just "cancelled".
         extra = f"; {ignored} unrelated or unparsable datagram(s) ignored" if ignored else ""
-        raise _Timeout(f"no answer to {sent} Binding request(s){extra}", server, local,
-                       start) from None
+        raise _Timeout(
+            f"no answer to {sent} Binding request(s){extra}", server, local, start
+        ) from None
 
 
 class _Timeout(Exception):
-    def __init__(self, text: str, server: str | None, local: tuple[Any, ...] | None,
-                 start: float) -> None:
+    def __init__(
+        self, text: str, server: str | None, local: tuple[Any, ...] | None, start: float
+    ) -> None:
         super().__init__(text)
         self.server, self.local, self.start = server, local, start
 
@@ -485,8 +543,9 @@ def _stun_answer(data: bytes, txid: bytes) -> stun.MappedAddress | str | None:
             error = message.error
             return f"STUN error {error[0]} {error[1]}".rstrip() if error else "STUN error"
         if message.type == stun.BINDING_REQUEST:
-            return ("the server sent our own Binding request back: an echo service, not a "
-                    "STUN server")
+            return (
+                "the server sent our own Binding request back: an echo service, not a STUN server"
+            )
         if message.type != stun.BINDING_SUCCESS:
             return f"unexpected STUN message type 0x{message.type:04x}"
         mapped = message.reflexive
@@ -522,29 +581,38 @@ async def discover(
             await asyncio.wait([t for _, _, t in tasks], timeout=deadline)
         except asyncio.CancelledError:
             interrupted = True
-    cut = (f"interrupted after {time.monotonic() - start:.1f} s" if interrupted
-           else f"timeout after {deadline:g} s")
+    cut = (
+        f"interrupted after {time.monotonic() - start:.1f} s"
+        if interrupted
+        else f"timeout after {deadline:g} s"
+    )
     results: list[SourceResult] = []
     for kind, name, task in tasks:
         if task.done():
             try:
                 results.append(task.result())
             except Exception as exc:  # a source must never take the others down with it
-                results.append(SourceResult(kind, name, False,
-                                            error=f"{type(exc).__name__}: {exc}"))
+                results.append(
+                    SourceResult(kind, name, False, error=f"{type(exc).__name__}: {exc}")
+                )
             continue
         task.cancel()
         try:
             await task
         except _Timeout as exc:
-            results.append(_failure(kind, name, f"{cut}: {exc}", exc.start, exc.server,
-                                    exc.local))
+            results.append(_failure(kind, name, f"{cut}: {exc}", exc.start, exc.server, exc.local))
             continue
         except asyncio.CancelledError:
             pass
-        results.append(SourceResult(kind, name, False,
-                                    time_ms=round((time.monotonic() - start) * 1000, 3),
-                                    error=f"{cut}: no answer"))
+        results.append(
+            SourceResult(
+                kind,
+                name,
+                False,
+                time_ms=round((time.monotonic() - start) * 1000, 3),
+                error=f"{cut}: no answer",
+            )
+        )
     outcome = _verdict(tuple(results), endpoints_from, (time.monotonic() - start) * 1000)
     if interrupted:
         if on_interrupt is not None:
@@ -582,22 +650,29 @@ def _verdict(results: tuple[SourceResult, ...], endpoints_from: str, took_ms: fl
             parts.append(f"IPv{version} sources disagree: {said}")
             inside = [r for r in rs if r.address == r.local_address]
             if inside:
-                notes.append(f"{', '.join(r.endpoint for r in inside)} saw this host's own "
-                             "address: that endpoint is reached without the NAT (it is on the "
-                             "inside, or on another path)")
+                notes.append(
+                    f"{', '.join(r.endpoint for r in inside)} saw this host's own "
+                    "address: that endpoint is reached without the NAT (it is on the "
+                    "inside, or on another path)"
+                )
             if len(addresses) - len({r.address for r in inside}) > 1:
-                notes.append("different public addresses: the HTTP request may go through a "
-                             "proxy, or the NAT uses a pool of outside addresses (CGNAT), or "
-                             "an echo service reports a proxy's address")
+                notes.append(
+                    "different public addresses: the HTTP request may go through a "
+                    "proxy, or the NAT uses a pool of outside addresses (CGNAT), or "
+                    "an echo service reports a proxy's address"
+                )
     for r in good:
         assert r.address is not None
-        if r.local_address is not None and (ipaddress.ip_address(r.address).version
-                                            != ipaddress.ip_address(r.local_address).version):
-            notes.append(f"{r.endpoint} answered a request from IPv"
-                         f"{ipaddress.ip_address(r.local_address).version} address "
-                         f"{r.local_address} with IPv{ipaddress.ip_address(r.address).version} "
-                         f"address {r.address}: a translator (NAT64, SIIT) is on the way, or "
-                         "the server answers wrongly")
+        if r.local_address is not None and (
+            ipaddress.ip_address(r.address).version != ipaddress.ip_address(r.local_address).version
+        ):
+            notes.append(
+                f"{r.endpoint} answered a request from IPv"
+                f"{ipaddress.ip_address(r.local_address).version} address "
+                f"{r.local_address} with IPv{ipaddress.ip_address(r.address).version} "
+                f"address {r.address}: a translator (NAT64, SIIT) is on the way, or "
+                "the server answers wrongly"
+            )
         if r.kind == "stun" and r.mapped_port is not None and r.local_port is not None:
             if r.mapped_port == r.local_port:
                 notes.append(f"{r.endpoint}: port preserved ({r.local_port})")
@@ -610,5 +685,14 @@ def _verdict(results: tuple[SourceResult, ...], endpoints_from: str, took_ms: fl
         verdict = "; ".join(parts)
         if failed:
             verdict += f" ({len(failed)} of {len(results)} sources failed)"
-    return MyIp(results, public, local, behind, agree, verdict, tuple(notes), endpoints_from,
-                round(took_ms, 3))
+    return MyIp(
+        results,
+        public,
+        local,
+        behind,
+        agree,
+        verdict,
+        tuple(notes),
+        endpoints_from,
+        round(took_ms, 3),
+    )

@@ -62,20 +62,33 @@ NSSWITCH = "/etc/nsswitch.conf"
 # Query types the command takes, with their codes (RFC 1035 §3.2.2, RFC 3596 §2.1, RFC 2782,
 # RFC 8482 for ANY).
 RECORD_TYPES: dict[str, int] = {
-    "A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28,
-    "SRV": 33, "ANY": 255,
+    "A": 1,
+    "NS": 2,
+    "CNAME": 5,
+    "SOA": 6,
+    "PTR": 12,
+    "MX": 15,
+    "TXT": 16,
+    "AAAA": 28,
+    "SRV": 33,
+    "ANY": 255,
 }
 
 # Response codes (RFC 1035 §4.1.1, RFC 6895 §2.3): name and what it means, plainly.
 RCODES: dict[int, tuple[str, str]] = {
     0: ("NOERROR", "the query succeeded"),
     1: ("FORMERR", "the server could not understand the query"),
-    2: ("SERVFAIL", "the server failed to produce an answer (a broken upstream, a lame "
-                    "delegation or a DNSSEC failure)"),
+    2: (
+        "SERVFAIL",
+        "the server failed to produce an answer (a broken upstream, a lame "
+        "delegation or a DNSSEC failure)",
+    ),
     3: ("NXDOMAIN", "the name does not exist"),
     4: ("NOTIMP", "the server does not implement this kind of query"),
-    5: ("REFUSED", "the server refuses to answer this query (not its zone, or no recursion "
-                   "for this client)"),
+    5: (
+        "REFUSED",
+        "the server refuses to answer this query (not its zone, or no recursion for this client)",
+    ),
 }
 
 MAX_NAME = 253  # characters, without the final dot (RFC 1035 §2.3.4: 255 octets on the wire)
@@ -227,6 +240,7 @@ class Comparison:
 
 # -- input -------------------------------------------------------------------------------------
 
+
 def check_name(text: str) -> str:
     """A query name as an absolute name (ending in a dot); UsageError when it cannot be one."""
     if text in ("", ".."):
@@ -246,8 +260,9 @@ def check_name(text: str) -> str:
         if not label:
             raise UsageError(f"invalid name {text!r}: empty label")
         if len(label) > MAX_LABEL:
-            raise UsageError(f"invalid name {text!r}: label of {len(label)} characters, the "
-                             f"limit is {MAX_LABEL}")
+            raise UsageError(
+                f"invalid name {text!r}: label of {len(label)} characters, the limit is {MAX_LABEL}"
+            )
     return bare + "."
 
 
@@ -264,8 +279,9 @@ def parse_server(text: str) -> Server:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        raise UsageError(f"invalid server {text!r}: not an IP address "
-                         "(use IP, IP:PORT or [IPv6]:PORT)") from None
+        raise UsageError(
+            f"invalid server {text!r}: not an IP address (use IP, IP:PORT or [IPv6]:PORT)"
+        ) from None
     port = DEFAULT_PORT
     if port_text is not None:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
@@ -305,10 +321,13 @@ def parse_resolv_conf(text: str, path: str = RESOLV_CONF) -> ResolverConfig:
 
     problem = None if servers else f"{path} names no nameserver"
     return ResolverConfig(
-        path, tuple(servers[:3]),  # glibc uses the first three (MAXNS)
-        search, int(number("ndots", 1, 0, 15)),
+        path,
+        tuple(servers[:3]),  # glibc uses the first three (MAXNS)
+        search,
+        int(number("ndots", 1, 0, 15)),
         number("timeout", GLIBC_DEFAULT_TIMEOUT, 1, 30),
-        int(number("attempts", GLIBC_DEFAULT_ATTEMPTS, 1, 5)), problem,
+        int(number("attempts", GLIBC_DEFAULT_ATTEMPTS, 1, 5)),
+        problem,
     )
 
 
@@ -361,40 +380,63 @@ class _Strays:
             return ""
         more = "; ..." if self.count > len(self.reasons) else ""
         what = "reply that is" if self.count == 1 else "replies that are"
-        return (f"ignored {self.count} {what} not an answer to this query: "
-                f"{'; '.join(self.reasons)}{more}")
+        return (
+            f"ignored {self.count} {what} not an answer to this query: "
+            f"{'; '.join(self.reasons)}{more}"
+        )
 
 
 class _Reply:
     __slots__ = ("elapsed", "message", "rcode", "sent", "strays", "truncated")
 
-    def __init__(self, message: dns.message.Message | None, rcode: int, truncated: bool,
-                 elapsed: float, sent: int, strays: _Strays) -> None:
+    def __init__(
+        self,
+        message: dns.message.Message | None,
+        rcode: int,
+        truncated: bool,
+        elapsed: float,
+        sent: int,
+        strays: _Strays,
+    ) -> None:
         # message is None only for a truncated answer that does not parse (cut mid-record)
         self.message, self.rcode, self.truncated = message, rcode, truncated
         self.elapsed, self.sent, self.strays = elapsed, sent, strays
 
 
 class _Failure(Exception):
-    def __init__(self, outcome: str, detail: str, elapsed: float, sent: int = 1,
-                 strays: _Strays | None = None) -> None:
+    def __init__(
+        self,
+        outcome: str,
+        detail: str,
+        elapsed: float,
+        sent: int = 1,
+        strays: _Strays | None = None,
+    ) -> None:
         super().__init__(detail)
         self.outcome, self.detail, self.elapsed, self.sent = outcome, detail, elapsed, sent
         self.strays = strays or _Strays()
 
 
-def _os_failure(exc: OSError, elapsed: float, sent: int,
-                strays: _Strays | None = None) -> _Failure:
+def _os_failure(exc: OSError, elapsed: float, sent: int, strays: _Strays | None = None) -> _Failure:
     if exc.errno == errno.ECONNREFUSED:
-        return _Failure("unreachable", "nothing listens there (connection refused / ICMP port "
-                        "unreachable)", elapsed, sent, strays)
-    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL,
-                     errno.EAFNOSUPPORT):
-        return _Failure("unreachable", f"no route to the server ({exc.strerror})", elapsed, sent,
-                        strays)
+        return _Failure(
+            "unreachable",
+            "nothing listens there (connection refused / ICMP port unreachable)",
+            elapsed,
+            sent,
+            strays,
+        )
+    if exc.errno in (
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EADDRNOTAVAIL,
+        errno.EAFNOSUPPORT,
+    ):
+        return _Failure(
+            "unreachable", f"no route to the server ({exc.strerror})", elapsed, sent, strays
+        )
     name = errno.errorcode.get(exc.errno or 0, "")
-    return _Failure("unreachable", f"{exc.strerror or exc} {name}".strip(), elapsed, sent,
-                    strays)
+    return _Failure("unreachable", f"{exc.strerror or exc} {name}".strip(), elapsed, sent, strays)
 
 
 def _read_reply(wire: bytes, query: dns.message.Message) -> tuple[str, Any]:
@@ -428,8 +470,10 @@ def _read_reply(wire: bytes, query: dns.message.Message) -> tuple[str, Any]:
     if reply.opcode() != query.opcode():
         return "stray", f"opcode {dns.opcode.to_text(reply.opcode())}, not QUERY"
     if not query.is_response(reply):
-        got_q = ", ".join(f"{q.name} {dns.rdatatype.to_text(q.rdtype)}"
-                          for q in reply.question[:2]) or "no question"
+        got_q = (
+            ", ".join(f"{q.name} {dns.rdatatype.to_text(q.rdtype)}" for q in reply.question[:2])
+            or "no question"
+        )
         return "stray", f"question mismatch (got {got_q})"
     return "reply", reply
 
@@ -444,8 +488,9 @@ def _reply(kind: str, value: Any, elapsed: float, sent: int, strays: _Strays) ->
     return _Reply(value, value.rcode(), bool(value.flags & dns.flags.TC), elapsed, sent, strays)
 
 
-async def _udp_exchange(server: Server, query: dns.message.Message, wait: float, tries: int,
-                        deadline: float) -> _Reply:
+async def _udp_exchange(
+    server: Server, query: dns.message.Message, wait: float, tries: int, deadline: float
+) -> _Reply:
     loop = asyncio.get_running_loop()
     wire = query.to_wire()
     start = time.monotonic()
@@ -488,8 +533,9 @@ async def _udp_exchange(server: Server, query: dns.message.Message, wait: float,
         sock.close()
 
 
-async def _tcp_exchange(server: Server, query: dns.message.Message, wait: float,
-                        deadline: float) -> _Reply:
+async def _tcp_exchange(
+    server: Server, query: dns.message.Message, wait: float, deadline: float
+) -> _Reply:
     wire = query.to_wire()
     start = time.monotonic()
     limit = max(0.0, min(start + wait, deadline) - start)
@@ -514,8 +560,13 @@ async def _tcp_exchange(server: Server, query: dns.message.Message, wait: float,
         raise _Failure("timeout", detail, elapsed, 1, strays) from None
     except asyncio.IncompleteReadError as exc:
         elapsed = time.monotonic() - start
-        raise _Failure("malformed", f"the server closed the connection after {len(exc.partial)}"
-                       " bytes of the answer", elapsed, 1, strays) from None
+        raise _Failure(
+            "malformed",
+            f"the server closed the connection after {len(exc.partial)} bytes of the answer",
+            elapsed,
+            1,
+            strays,
+        ) from None
     except OSError as exc:
         raise _os_failure(exc, time.monotonic() - start, 1, strays) from None
     finally:
@@ -524,15 +575,23 @@ async def _tcp_exchange(server: Server, query: dns.message.Message, wait: float,
     return _reply(kind, value, time.monotonic() - start, 1, strays)
 
 
-def _records(message: dns.message.Message, qname: str, qtype: str
-             ) -> tuple[tuple[Record, ...], tuple[Record, ...]]:
+def _records(
+    message: dns.message.Message, qname: str, qtype: str
+) -> tuple[tuple[Record, ...], tuple[Record, ...]]:
     """(the CNAME chain, the final answers) for the question, from the answer section."""
     import dns.rdataclass
     import dns.rdatatype
 
     def rows(rrset: Any) -> list[Record]:
-        return [Record(rrset.name.to_text(), dns.rdatatype.to_text(rrset.rdtype), int(rrset.ttl),
-                       rdata.to_text()) for rdata in rrset]
+        return [
+            Record(
+                rrset.name.to_text(),
+                dns.rdatatype.to_text(rrset.rdtype),
+                int(rrset.ttl),
+                rdata.to_text(),
+            )
+            for rdata in rrset
+        ]
 
     by_name: dict[str, list[Any]] = {}
     for rrset in message.answer:
@@ -546,12 +605,15 @@ def _records(message: dns.message.Message, qname: str, qtype: str
     while current not in seen:
         seen.add(current)
         rrsets = by_name.get(current, [])
-        wanted = [r for rrset in rrsets if dns.rdatatype.to_text(rrset.rdtype) == qtype
-                  for r in rows(rrset)]
+        wanted = [
+            r
+            for rrset in rrsets
+            if dns.rdatatype.to_text(rrset.rdtype) == qtype
+            for r in rows(rrset)
+        ]
         if wanted:
             return tuple(chain), tuple(wanted)
-        cnames = [r for rrset in rrsets if rrset.rdtype == dns.rdatatype.CNAME
-                  for r in rows(rrset)]
+        cnames = [r for rrset in rrsets if rrset.rdtype == dns.rdatatype.CNAME for r in rows(rrset)]
         if not cnames:
             break
         chain.append(cnames[0])
@@ -575,8 +637,10 @@ def _negative_for(message: dns.message.Message, name: str) -> bool:
         target = dns.name.from_text(name)
     except Exception:  # a hostile server's name: no negative answer for it, then
         return False
-    return any(rrset.rdtype == dns.rdatatype.SOA and target.is_subdomain(rrset.name)
-               for rrset in message.authority)
+    return any(
+        rrset.rdtype == dns.rdatatype.SOA and target.is_subdomain(rrset.name)
+        for rrset in message.authority
+    )
 
 
 def _referral(message: dns.message.Message, qname: str) -> tuple[str, tuple[str, ...]] | None:
@@ -586,8 +650,9 @@ def _referral(message: dns.message.Message, qname: str) -> tuple[str, tuple[str,
     import dns.name
     import dns.rdatatype
 
-    if message.flags & dns.flags.AA or any(r.rdtype == dns.rdatatype.SOA
-                                           for r in message.authority):
+    if message.flags & dns.flags.AA or any(
+        r.rdtype == dns.rdatatype.SOA for r in message.authority
+    ):
         return None
     name = dns.name.from_text(qname)
     for rrset in message.authority:
@@ -629,13 +694,18 @@ async def resolve(
         config = config or system_config()
         servers_from = config.path
         if not config.servers:
-            return Resolution(qname, qtype, Status.NO_RESOLVER,
-                              f"no resolver configured: {config.problem}",
-                              servers_from=servers_from)
+            return Resolution(
+                qname,
+                qtype,
+                Status.NO_RESOLVER,
+                f"no resolver configured: {config.problem}",
+                servers_from=servers_from,
+            )
         servers = config.servers
     started = time.monotonic()
-    end = started + (deadline if deadline is not None
-                     else len(servers) * (wait * (1 if tcp else tries) + wait))
+    end = started + (
+        deadline if deadline is not None else len(servers) * (wait * (1 if tcp else tries) + wait)
+    )
     ask = _Asker(tuple(servers), tcp, wait, tries, end, started, servers_from)
     first = await ask(qname, qtype, ask.servers)
     if first.status is Status.INCOMPLETE and first.chain and not _loops(qname, first.chain):
@@ -648,8 +718,16 @@ class _Asker:
 
     __slots__ = ("end", "servers", "servers_from", "started", "tcp", "tries", "wait")
 
-    def __init__(self, servers: tuple[Server, ...], tcp: bool, wait: float, tries: int,
-                 end: float, started: float, servers_from: str) -> None:
+    def __init__(
+        self,
+        servers: tuple[Server, ...],
+        tcp: bool,
+        wait: float,
+        tries: int,
+        end: float,
+        started: float,
+        servers_from: str,
+    ) -> None:
         self.servers, self.tcp, self.wait, self.tries = servers, tcp, wait, tries
         self.end, self.started, self.servers_from = end, started, servers_from
 
@@ -668,14 +746,19 @@ class _Asker:
             while True:
                 try:
                     if transport == "udp":
-                        reply = await _udp_exchange(server, query, self.wait, self.tries,
-                                                    self.end)
+                        reply = await _udp_exchange(server, query, self.wait, self.tries, self.end)
                     else:
                         reply = await _tcp_exchange(server, query, self.wait, self.end)
                 except _Failure as failure:
-                    attempt = Attempt(str(server), transport, failure.outcome,
-                                      _ms(failure.elapsed), detail=failure.detail,
-                                      sent=failure.sent, ignored=failure.strays.count)
+                    attempt = Attempt(
+                        str(server),
+                        transport,
+                        failure.outcome,
+                        _ms(failure.elapsed),
+                        detail=failure.detail,
+                        sent=failure.sent,
+                        ignored=failure.strays.count,
+                    )
                     attempts.append(attempt)
                     failed.append((attempt, None))
                     reply = None
@@ -684,17 +767,34 @@ class _Asker:
                 strays = reply.strays.text()
                 if reply.truncated and transport == "tcp":
                     # RFC 7766 §8: a TCP answer carries everything; TC there says it does not.
-                    attempt = Attempt(str(server), transport, "incomplete", _ms(reply.elapsed),
-                                      rcode_name, "the answer has TC set over TCP: the server "
-                                      "says it is incomplete", reply.sent, True,
-                                      reply.strays.count)
+                    attempt = Attempt(
+                        str(server),
+                        transport,
+                        "incomplete",
+                        _ms(reply.elapsed),
+                        rcode_name,
+                        "the answer has TC set over TCP: the server says it is incomplete",
+                        reply.sent,
+                        True,
+                        reply.strays.count,
+                    )
                     attempts.append(attempt)
                     failed.append((attempt, None))
                     reply = None
                     break
-                attempts.append(Attempt(str(server), transport, "answer", _ms(reply.elapsed),
-                                        rcode_name, strays, reply.sent, reply.truncated,
-                                        reply.strays.count))
+                attempts.append(
+                    Attempt(
+                        str(server),
+                        transport,
+                        "answer",
+                        _ms(reply.elapsed),
+                        rcode_name,
+                        strays,
+                        reply.sent,
+                        reply.truncated,
+                        reply.strays.count,
+                    )
+                )
                 if reply.truncated:
                     transport = "tcp"  # RFC 7766 §5: retry the truncated answer over TCP
                     continue
@@ -705,14 +805,29 @@ class _Asker:
             if reply.rcode not in (0, 3):
                 failed.append((attempts[-1], reply))
                 continue  # SERVFAIL, REFUSED, ...: a stub resolver asks the next server
-            return _answered(qname, qtype, server, attempts, reply.message, reply, self.started,
-                             self.servers_from)
+            return _answered(
+                qname,
+                qtype,
+                server,
+                attempts,
+                reply.message,
+                reply,
+                self.started,
+                self.servers_from,
+            )
         return _failed(qname, qtype, attempts, failed, self.started, self.servers_from)
 
 
-def _answered(qname: str, qtype: str, server: Server, attempts: list[Attempt],
-              message: dns.message.Message, reply: _Reply, started: float,
-              servers_from: str) -> Resolution:
+def _answered(
+    qname: str,
+    qtype: str,
+    server: Server,
+    attempts: list[Attempt],
+    message: dns.message.Message,
+    reply: _Reply,
+    started: float,
+    servers_from: str,
+) -> Resolution:
     import dns.flags
 
     chain, answers = _records(message, qname, qtype)
@@ -725,8 +840,10 @@ def _answered(qname: str, qtype: str, server: Server, attempts: list[Attempt],
     if rcode == 3:
         status = Status.NXDOMAIN
         if chain:
-            text = (f"NXDOMAIN: {qname} is an alias of {chain[-1].value}, which does not exist "
-                    f"({where})")
+            text = (
+                f"NXDOMAIN: {qname} is an alias of {chain[-1].value}, which does not exist "
+                f"({where})"
+            )
         else:
             text = f"NXDOMAIN: {qname} does not exist ({where})"
     elif answers:
@@ -738,28 +855,46 @@ def _answered(qname: str, qtype: str, server: Server, attempts: list[Attempt],
         text = f"CNAME loop: {path} ({where}): the name leads to no records"
     elif chain and not _negative_for(message, chain[-1].value):
         status, incomplete = Status.INCOMPLETE, True
-        text = (f"incomplete answer from {server}: it ends at the CNAME to {chain[-1].value} "
-                f"without its {qtype} records or a negative answer for it")
+        text = (
+            f"incomplete answer from {server}: it ends at the CNAME to {chain[-1].value} "
+            f"without its {qtype} records or a negative answer for it"
+        )
     elif referral is not None:
         status, incomplete = Status.INCOMPLETE, True
         zone, names = referral
-        text = (f"referral from {server}: no answer for {qname}, only the servers of {zone} "
-                f"({', '.join(names)}); ask a recursive resolver or one of those")
+        text = (
+            f"referral from {server}: no answer for {qname}, only the servers of {zone} "
+            f"({', '.join(names)}); ask a recursive resolver or one of those"
+        )
     else:
         status = Status.NODATA
         target = chain[-1].value if chain else qname
         text = f"no {qtype} records: {target} exists but has none of that type ({where})"
         used = {qname.lower(), *(r.value.lower() for r in chain)}
-        others = sum(len(rrset) for rrset in message.answer
-                     if rrset.name.to_text().lower() not in used)
+        others = sum(
+            len(rrset) for rrset in message.answer if rrset.name.to_text().lower() not in used
+        )
         if others:  # records the question does not lead to answer nothing (RFC 5452 §9.1)
-            text += (f"; the answer section holds {others} record{'s' if others != 1 else ''} "
-                     "for other names, ignored")
+            text += (
+                f"; the answer section holds {others} record{'s' if others != 1 else ''} "
+                "for other names, ignored"
+            )
     return Resolution(
-        qname, qtype, status, text, RCODES.get(rcode, (f"RCODE{rcode}", ""))[0], str(server),
-        attempts[-1].transport, _ms(reply.elapsed) or 0.0,
-        _ms(time.monotonic() - started) or 0.0, aa, chain, answers, tuple(attempts),
-        servers_from, incomplete,
+        qname,
+        qtype,
+        status,
+        text,
+        RCODES.get(rcode, (f"RCODE{rcode}", ""))[0],
+        str(server),
+        attempts[-1].transport,
+        _ms(reply.elapsed) or 0.0,
+        _ms(time.monotonic() - started) or 0.0,
+        aa,
+        chain,
+        answers,
+        tuple(attempts),
+        servers_from,
+        incomplete,
     )
 
 
@@ -770,8 +905,13 @@ async def _chase(first: Resolution, ask: _Asker) -> Resolution:
     seen = {first.name.lower(), *(r.name.lower() for r in chain)}
     steps: list[Chase] = []
     last = first
-    while (last.status is Status.INCOMPLETE and last.chain and not _loops(last.name, last.chain)
-           and len(steps) < MAX_CHASE and time.monotonic() < ask.end):
+    while (
+        last.status is Status.INCOMPLETE
+        and last.chain
+        and not _loops(last.name, last.chain)
+        and len(steps) < MAX_CHASE
+        and time.monotonic() < ask.end
+    ):
         target = chain[-1].value
         if target.lower() in seen:
             break
@@ -780,47 +920,80 @@ async def _chase(first: Resolution, ask: _Asker) -> Resolution:
         order = sorted(ask.servers, key=lambda s: str(s) != last.server)
         after = last.server or ""
         last = await ask(target, first.type, order)
-        steps.append(Chase(target, after, last.status, last.rcode, last.server, last.transport,
-                           last.time_ms, last.message, last.attempts))
+        steps.append(
+            Chase(
+                target,
+                after,
+                last.status,
+                last.rcode,
+                last.server,
+                last.transport,
+                last.time_ms,
+                last.message,
+                last.attempts,
+            )
+        )
         chain += last.chain
         if any(r.value.lower() in seen for r in last.chain):
             break
         seen.update(r.name.lower() for r in last.chain)
     total = _ms(time.monotonic() - ask.started) or 0.0
-    lead = (f"incomplete answer from {first.server}: it ends at the CNAME to "
-            f"{first.chain[-1].value}")
+    lead = f"incomplete answer from {first.server}: it ends at the CNAME to {first.chain[-1].value}"
     if not steps:
-        return replace(first, message=f"{lead}, and no time was left to ask for it",
-                       total_ms=total)
+        return replace(first, message=f"{lead}, and no time was left to ask for it", total_ms=total)
     if _loops(first.name, chain):
         path = " -> ".join([first.name, *(r.value for r in chain)])
-        return replace(first, message=f"CNAME loop: {path} (asking for each target in turn): "
-                       "the name leads to no records", chain=tuple(chain), total_ms=total,
-                       chased=tuple(steps))
+        return replace(
+            first,
+            message=f"CNAME loop: {path} (asking for each target in turn): "
+            "the name leads to no records",
+            chain=tuple(chain),
+            total_ms=total,
+            chased=tuple(steps),
+        )
     step = steps[-1]
-    asked = f"asked for {step.name}" if len(steps) == 1 else \
-        f"following the CNAMEs, asked for {step.name}"
+    asked = (
+        f"asked for {step.name}"
+        if len(steps) == 1
+        else f"following the CNAMEs, asked for {step.name}"
+    )
     qtype = first.type
     if last.status is Status.OK:
         n = len(last.answers)
         found = f"{step.server} gives {n} {qtype} record{'s' if n != 1 else ''}"
     elif last.status is Status.NODATA:
-        found = (f"{step.server} says {last.canonical} exists but has no {qtype} records "
-                 "(NODATA)")
+        found = f"{step.server} says {last.canonical} exists but has no {qtype} records (NODATA)"
     elif last.status is Status.NXDOMAIN:
         found = f"{step.server} says {last.canonical} does not exist (NXDOMAIN)"
     else:
-        return replace(first, status=last.status, message=f"{lead}; {asked}: {last.message}",
-                       chain=tuple(chain), answers=last.answers, total_ms=total,
-                       chased=tuple(steps))
-    return replace(first, status=last.status, message=f"{lead}; {asked}, {found}",
-                   chain=tuple(chain), answers=last.answers, total_ms=total,
-                   chased=tuple(steps))
+        return replace(
+            first,
+            status=last.status,
+            message=f"{lead}; {asked}: {last.message}",
+            chain=tuple(chain),
+            answers=last.answers,
+            total_ms=total,
+            chased=tuple(steps),
+        )
+    return replace(
+        first,
+        status=last.status,
+        message=f"{lead}; {asked}, {found}",
+        chain=tuple(chain),
+        answers=last.answers,
+        total_ms=total,
+        chased=tuple(steps),
+    )
 
 
-def _failed(qname: str, qtype: str, attempts: list[Attempt],
-            failed: list[tuple[Attempt, _Reply | None]], started: float,
-            servers_from: str) -> Resolution:
+def _failed(
+    qname: str,
+    qtype: str,
+    attempts: list[Attempt],
+    failed: list[tuple[Attempt, _Reply | None]],
+    started: float,
+    servers_from: str,
+) -> Resolution:
     total = _ms(time.monotonic() - started) or 0.0
     answered = [(a, r) for a, r in failed if r is not None]
     if answered:
@@ -828,12 +1001,28 @@ def _failed(qname: str, qtype: str, attempts: list[Attempt],
         rcode = reply.rcode if reply is not None else 0
         name, meaning = RCODES.get(rcode, (f"RCODE{rcode}", "an error"))
         status = _RCODE_STATUS.get(rcode, Status.RCODE)
-        return Resolution(qname, qtype, status, f"{name}: {meaning} ({attempt.server})", name,
-                          attempt.server, attempt.transport, attempt.time_ms or 0.0, total,
-                          attempts=tuple(attempts), servers_from=servers_from)
+        return Resolution(
+            qname,
+            qtype,
+            status,
+            f"{name}: {meaning} ({attempt.server})",
+            name,
+            attempt.server,
+            attempt.transport,
+            attempt.time_ms or 0.0,
+            total,
+            attempts=tuple(attempts),
+            servers_from=servers_from,
+        )
     if not attempts:
-        return Resolution(qname, qtype, Status.TIMEOUT, "no server asked before the deadline",
-                          total_ms=total, servers_from=servers_from)
+        return Resolution(
+            qname,
+            qtype,
+            Status.TIMEOUT,
+            "no server asked before the deadline",
+            total_ms=total,
+            servers_from=servers_from,
+        )
     # Each server's last exchange says how it failed; a truncated UDP answer before it is
     # part of the story (the retry over TCP is what failed).
     last: dict[str, Attempt] = {}
@@ -852,30 +1041,62 @@ def _failed(qname: str, qtype: str, attempts: list[Attempt],
     servers = ", ".join(last)
     bad = next((a for a in finals if a.outcome == "malformed"), None)
     if bad is not None:
-        return Resolution(qname, qtype, Status.MALFORMED, f"malformed answer from {bad.server}: "
-                          f"{said(bad)}", server=bad.server, transport=bad.transport,
-                          total_ms=total, attempts=tuple(attempts), servers_from=servers_from)
+        return Resolution(
+            qname,
+            qtype,
+            Status.MALFORMED,
+            f"malformed answer from {bad.server}: {said(bad)}",
+            server=bad.server,
+            transport=bad.transport,
+            total_ms=total,
+            attempts=tuple(attempts),
+            servers_from=servers_from,
+        )
     cut = next((a for a in finals if a.outcome == "incomplete"), None)
     if cut is not None:
-        return Resolution(qname, qtype, Status.INCOMPLETE, f"incomplete answer from {cut.server}: "
-                          f"{said(cut)}", cut.rcode, cut.server, cut.transport,
-                          cut.time_ms or 0.0, total, attempts=tuple(attempts),
-                          servers_from=servers_from, incomplete=True)
+        return Resolution(
+            qname,
+            qtype,
+            Status.INCOMPLETE,
+            f"incomplete answer from {cut.server}: {said(cut)}",
+            cut.rcode,
+            cut.server,
+            cut.transport,
+            cut.time_ms or 0.0,
+            total,
+            attempts=tuple(attempts),
+            servers_from=servers_from,
+            incomplete=True,
+        )
     timed_out = next((a for a in finals if a.outcome == "timeout"), None)
     if timed_out is not None:
-        return Resolution(qname, qtype, Status.TIMEOUT,
-                          f"timeout: no answer from {servers} ({said(timed_out)})",
-                          total_ms=total, attempts=tuple(attempts), servers_from=servers_from)
+        return Resolution(
+            qname,
+            qtype,
+            Status.TIMEOUT,
+            f"timeout: no answer from {servers} ({said(timed_out)})",
+            total_ms=total,
+            attempts=tuple(attempts),
+            servers_from=servers_from,
+        )
     first = finals[0]  # every server is unreachable (over TCP, after a truncated answer)
     if truncated:
         text = f"{first.server} could not be asked over TCP: {said(first)}"
     else:
         text = f"no server reachable ({servers}): {said(first)}"
-    return Resolution(qname, qtype, Status.UNREACHABLE, text, total_ms=total,
-                      attempts=tuple(attempts), servers_from=servers_from)
+    return Resolution(
+        qname,
+        qtype,
+        Status.UNREACHABLE,
+        text,
+        total_ms=total,
+        attempts=tuple(attempts),
+        servers_from=servers_from,
+    )
 
 
 # -- the system resolver -----------------------------------------------------------------------
+
 
 def _gai_error(exc: BaseException) -> str:
     if isinstance(exc, socket.gaierror):
@@ -884,8 +1105,9 @@ def _gai_error(exc: BaseException) -> str:
     return str(exc)
 
 
-async def getaddrinfo(host: str, port: int | None, family: int = 0, type: int = 0,
-                      flags: int = 0) -> list[tuple[Any, ...]]:
+async def getaddrinfo(
+    host: str, port: int | None, family: int = 0, type: int = 0, flags: int = 0
+) -> list[tuple[Any, ...]]:
     """socket.getaddrinfo in a daemon thread: unlike the loop's executor, a lookup that hangs
     can neither hold the process at exit nor outlive a cancelled caller."""
     loop = asyncio.get_running_loop()
@@ -916,13 +1138,19 @@ async def system_lookup(name: str, wait: float = 10.0, family: int = 0) -> Syste
     start = time.monotonic()
     try:
         result = await asyncio.wait_for(
-            getaddrinfo(name, None, family, socket.SOCK_STREAM, socket.AI_CANONNAME), wait)
+            getaddrinfo(name, None, family, socket.SOCK_STREAM, socket.AI_CANONNAME), wait
+        )
     except TimeoutError:
-        return SystemLookup(name, False, error=f"no result in {wait:.0f} s",
-                            time_ms=_ms(time.monotonic() - start) or 0.0)
+        return SystemLookup(
+            name,
+            False,
+            error=f"no result in {wait:.0f} s",
+            time_ms=_ms(time.monotonic() - start) or 0.0,
+        )
     except (OSError, UnicodeError) as exc:
-        return SystemLookup(name, False, error=_gai_error(exc),
-                            time_ms=_ms(time.monotonic() - start) or 0.0)
+        return SystemLookup(
+            name, False, error=_gai_error(exc), time_ms=_ms(time.monotonic() - start) or 0.0
+        )
     elapsed = _ms(time.monotonic() - start) or 0.0
     addresses = tuple(dict.fromkeys(str(info[4][0]) for info in result))
     canonical = next((str(info[3]) for info in result if info[3]), None)
@@ -963,27 +1191,41 @@ async def compare(
     config = system_config()
     types = [t for v, t in ((4, "A"), (6, "AAAA")) if v in families]
     system_task = asyncio.ensure_future(system_lookup(name, wait=max(10.0, wait * 4)))
-    direct = await asyncio.gather(*(resolve(name, t, servers, tcp=tcp, wait=wait,
-                                            tries=tries, config=config) for t in types))
+    direct = await asyncio.gather(
+        *(resolve(name, t, servers, tcp=tcp, wait=wait, tries=tries, config=config) for t in types)
+    )
     system = await system_task
     wanted = {4: ipaddress.IPv4Address, 6: ipaddress.IPv6Address}
-    system_set = {a for a in system.addresses
-                  if any(isinstance(ipaddress.ip_address(a.split("%")[0]), wanted[v])
-                         for v in families)}
+    system_set = {
+        a
+        for a in system.addresses
+        if any(isinstance(ipaddress.ip_address(a.split("%")[0]), wanted[v]) for v in families)
+    }
     direct_set = {a for r in direct for a in r.addresses}
     # An answer that settled nothing (Status.INCOMPLETE) is nothing to agree with.
-    agree = (system.ok == any(r.ok for r in direct) and system_set == direct_set
-             and not any(r.status is Status.INCOMPLETE for r in direct))
+    agree = (
+        system.ok == any(r.ok for r in direct)
+        and system_set == direct_set
+        and not any(r.status is Status.INCOMPLETE for r in direct)
+    )
     explanations: list[str] = []
     if not agree:
-        explanations = await _explain(name, system, system_set, list(direct), direct_set,
-                                      config, servers, wait)
+        explanations = await _explain(
+            name, system, system_set, list(direct), direct_set, config, servers, wait
+        )
     return Comparison(check_name(name), system, tuple(direct), agree, tuple(explanations))
 
 
-async def _explain(name: str, system: SystemLookup, system_set: set[str],
-                   direct: list[Resolution], direct_set: set[str], config: ResolverConfig,
-                   servers: Sequence[Server] | None, wait: float) -> list[str]:
+async def _explain(
+    name: str,
+    system: SystemLookup,
+    system_set: set[str],
+    direct: list[Resolution],
+    direct_set: set[str],
+    config: ResolverConfig,
+    servers: Sequence[Server] | None,
+    wait: float,
+) -> list[str]:
     reasons: list[str] = []
     configured = {str(s) for s in config.servers}
     for r in direct:
@@ -994,13 +1236,16 @@ async def _explain(name: str, system: SystemLookup, system_set: set[str],
         if not (r.incomplete and r.chased and missing):
             continue  # what the chase found is no difference to explain
         first, step = r.chased[0], r.chased[-1]
-        text = (f"{first.after} answered {r.name} {r.type} with the CNAME to {first.name} but "
-                "neither its records nor a negative answer: an incomplete answer")
+        text = (
+            f"{first.after} answered {r.name} {r.type} with the CNAME to {first.name} but "
+            "neither its records nor a negative answer: an incomplete answer"
+        )
         if first.after in configured:
-            text += ("; getaddrinfo (glibc) does not ask for the target itself, so it gets no "
-                     f"{r.type} record from that answer")
-        text += (f"; asked for {step.name} directly, {step.server} gives "
-                 f"{', '.join(r.addresses)}")
+            text += (
+                "; getaddrinfo (glibc) does not ask for the target itself, so it gets no "
+                f"{r.type} record from that answer"
+            )
+        text += f"; asked for {step.name} directly, {step.server} gives {', '.join(r.addresses)}"
         reasons.append(text)
     order = _nsswitch_hosts()
     order_text = "hosts: " + " ".join(order)
@@ -1009,46 +1254,57 @@ async def _explain(name: str, system: SystemLookup, system_set: set[str],
     if hosts and "files" in order:
         where = ", ".join(f"{addr} (line {line})" for addr, line in hosts)
         before = order.index("files") < order.index("dns") if "dns" in order else True
-        reasons.append(f"{HOSTS} maps {bare} to {where}; nsswitch.conf '{order_text}' reads it "
-                       f"{'before' if before else 'after'} DNS, and the direct query never "
-                       "reads it")
+        reasons.append(
+            f"{HOSTS} maps {bare} to {where}; nsswitch.conf '{order_text}' reads it "
+            f"{'before' if before else 'after'} DNS, and the direct query never "
+            "reads it"
+        )
     if "dns" not in order:
         reasons.append(f"nsswitch.conf '{order_text}' does not consult DNS at all")
     others = [s for s in order if s not in ("files", "dns")]
     if others and not hosts and system.ok and not direct_set & system_set:
-        reasons.append(f"nsswitch.conf also consults {', '.join(others)}, which may have "
-                       "answered")
+        reasons.append(f"nsswitch.conf also consults {', '.join(others)}, which may have answered")
     if servers:
         system_servers = ", ".join(str(s) for s in config.servers) or "none"
         asked = ", ".join(str(s) for s in servers)
         if {str(s) for s in servers} != {str(s) for s in config.servers}:
-            reasons.append(f"the system resolver asks {system_servers} ({config.path}); the "
-                           f"direct query asked {asked}")
-    if (not name.endswith(".") and config.search and name.count(".") < config.ndots
-            and system.ok):
+            reasons.append(
+                f"the system resolver asks {system_servers} ({config.path}); the "
+                f"direct query asked {asked}"
+            )
+    if not name.endswith(".") and config.search and name.count(".") < config.ndots and system.ok:
         for domain in config.search:
             candidate = f"{bare}.{domain}"
-            found = await asyncio.gather(*(resolve(candidate, t, servers, wait=wait,
-                                                   config=config) for t in ("A", "AAAA")))
+            found = await asyncio.gather(
+                *(resolve(candidate, t, servers, wait=wait, config=config) for t in ("A", "AAAA"))
+            )
             if {a for r in found for a in r.addresses} & system_set:
-                reasons.append(f"getaddrinfo applied the search list ({config.path}: search "
-                               f"{' '.join(config.search)}, ndots:{config.ndots}) and "
-                               f"resolved {bare} as {candidate}; the direct query asks for "
-                               f"{bare}. only")
+                reasons.append(
+                    f"getaddrinfo applied the search list ({config.path}: search "
+                    f"{' '.join(config.search)}, ndots:{config.ndots}) and "
+                    f"resolved {bare} as {candidate}; the direct query asks for "
+                    f"{bare}. only"
+                )
                 break
     if not system.ok and any(r.ok for r in direct) and not reasons:
-        reasons.append(f"getaddrinfo failed ({system.error}) where the direct query succeeded: "
-                       f"its own timeout/attempts (options timeout:{config.timeout_s:g} "
-                       f"attempts:{config.attempts}) or another nsswitch source may be the "
-                       "cause")
+        reasons.append(
+            f"getaddrinfo failed ({system.error}) where the direct query succeeded: "
+            f"its own timeout/attempts (options timeout:{config.timeout_s:g} "
+            f"attempts:{config.attempts}) or another nsswitch source may be the "
+            "cause"
+        )
     if system.ok and not any(r.ok for r in direct) and not reasons:
         failures = "; ".join(r.message for r in direct)
-        reasons.append(f"getaddrinfo found {', '.join(system.addresses)} but the direct query "
-                       f"did not ({failures})")
+        reasons.append(
+            f"getaddrinfo found {', '.join(system.addresses)} but the direct query "
+            f"did not ({failures})"
+        )
     if not reasons:
-        reasons.append("the answers differ without a local cause: the server may rotate or "
-                       "vary its answers (load balancing, geo DNS), or a cache on the way "
-                       "holds an older answer")
+        reasons.append(
+            "the answers differ without a local cause: the server may rotate or "
+            "vary its answers (load balancing, geo DNS), or a cache on the way "
+            "holds an older answer"
+        )
     return reasons
 
 
@@ -1063,4 +1319,3 @@ def is_address(text: str) -> bool:
     except ValueError:
         return False
     return True
-

@@ -73,8 +73,9 @@ def resolve_vantage(text: str | None) -> Vantage:
         names = os.listdir(NETNS_DIR)
     except OSError:
         names = []
-    matches = [n for n in names if n.startswith("nl-") and n.endswith(f"-{text}")
-               and n.count("-") == 2]
+    matches = [
+        n for n in names if n.startswith("nl-") and n.endswith(f"-{text}") and n.count("-") == 2
+    ]
     if len(matches) == 1:
         return Vantage(f"namespace {matches[0]}", netns=str(NETNS_DIR / matches[0]))
     raise UsageError(f"--from {text!r}: not a network namespace (ip netns list) nor an address")
@@ -90,8 +91,10 @@ def _setns(fd: int) -> None:
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         if err in (errno.EPERM, errno.EACCES):
-            raise EnvError("cannot enter another network namespace",
-                           "run as root (CAP_SYS_ADMIN) to verify --from a namespace")
+            raise EnvError(
+                "cannot enter another network namespace",
+                "run as root (CAP_SYS_ADMIN) to verify --from a namespace",
+            )
         raise OSError(err, os.strerror(err))
 
 

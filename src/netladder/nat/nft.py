@@ -53,9 +53,11 @@ def require_nft() -> str:
 async def _nft(args: list[str], script: str | None = None) -> str:
     nft = require_nft()
     proc = await asyncio.create_subprocess_exec(
-        nft, *args,
+        nft,
+        *args,
         stdin=asyncio.subprocess.PIPE if script is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate(script.encode() if script is not None else None)
     if proc.returncode != 0:
@@ -78,7 +80,7 @@ def describe_error(message: str, script: str | None, returncode: int | None) -> 
     where = _WHERE.match(first)
     if where is None or script is None:
         return f"nft: {first}"
-    reason = first[where.end():].removeprefix("Error: ")
+    reason = first[where.end() :].removeprefix("Error: ")
     number = int(where.group(1))
     script_lines = script.splitlines()
     line = script_lines[number - 1] if 0 < number <= len(script_lines) else "?"
@@ -86,8 +88,9 @@ def describe_error(message: str, script: str | None, returncode: int | None) -> 
 
 
 async def read_ruleset() -> Ruleset:
-    document, text = await asyncio.gather(_nft(["-j", "list", "ruleset"]),
-                                          _nft(["-a", "list", "ruleset"]))
+    document, text = await asyncio.gather(
+        _nft(["-j", "list", "ruleset"]), _nft(["-a", "list", "ruleset"])
+    )
     try:
         parsed = json.loads(document) if document.strip() else {"nftables": []}
     except ValueError as exc:

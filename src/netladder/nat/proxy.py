@@ -125,8 +125,12 @@ def bind_listener(endpoint: Endpoint, kind: int) -> socket.socket:
         family, address = socket.AF_INET, ("0.0.0.0", endpoint.port)
     else:
         try:
-            infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=kind,
-                                       flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV)
+            infos = socket.getaddrinfo(
+                endpoint.host,
+                endpoint.port,
+                type=kind,
+                flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV,
+            )
         except socket.gaierror as exc:
             raise UsageError(f"cannot listen on {endpoint}: {exc.strerror}") from None
         family, _, _, _, address = infos[0]
@@ -149,13 +153,16 @@ def bind_listener(endpoint: Endpoint, kind: int) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             raise UsageError(f"cannot listen on {endpoint}: the port is in use") from None
         if exc.errno == errno.EADDRNOTAVAIL:
-            raise UsageError(f"cannot listen on {endpoint}: not an address of this machine"
-                             ) from None
+            raise UsageError(
+                f"cannot listen on {endpoint}: not an address of this machine"
+            ) from None
         if exc.errno == errno.EACCES:
             from netladder.errors import EnvError
 
-            raise EnvError(f"cannot listen on {endpoint}: permission denied",
-                           "ports below 1024 need root or CAP_NET_BIND_SERVICE") from None
+            raise EnvError(
+                f"cannot listen on {endpoint}: permission denied",
+                "ports below 1024 need root or CAP_NET_BIND_SERVICE",
+            ) from None
         raise UsageError(f"cannot listen on {endpoint}: {exc.strerror}") from None
     sock.setblocking(False)
     return sock
@@ -177,11 +184,28 @@ async def resolve_target(endpoint: Endpoint, kind: int) -> tuple[int, tuple[str,
 class _Pump:
     """One direction of one connection: src socket -> dst socket."""
 
-    __slots__ = ("buf", "conn", "done", "dst", "dst_sock", "eof", "loop", "offset", "pending",
-                 "pipe_r", "pipe_w", "reading", "src", "up", "view", "writing")
+    __slots__ = (
+        "buf",
+        "conn",
+        "done",
+        "dst",
+        "dst_sock",
+        "eof",
+        "loop",
+        "offset",
+        "pending",
+        "pipe_r",
+        "pipe_w",
+        "reading",
+        "src",
+        "up",
+        "view",
+        "writing",
+    )
 
-    def __init__(self, conn: _Connection, src: socket.socket, dst: socket.socket, up: bool,
-                 zero_copy: bool) -> None:
+    def __init__(
+        self, conn: _Connection, src: socket.socket, dst: socket.socket, up: bool, zero_copy: bool
+    ) -> None:
         self.conn = conn
         self.loop = conn.loop
         self.src = src.fileno()
@@ -260,7 +284,7 @@ class _Pump:
                     assert _SPLICE is not None
                     m = _SPLICE(self.pipe_r, self.dst, self.pending, flags=_SPLICE_FLAGS)
                 else:
-                    m = os.write(self.dst, self.view[self.offset:self.offset + self.pending])
+                    m = os.write(self.dst, self.view[self.offset : self.offset + self.pending])
             except BlockingIOError:
                 # The destination is full: stop reading until it drains (back-pressure).
                 self._want_read(False)
@@ -349,8 +373,14 @@ class _Connection:
 
 
 class TcpProxy:
-    def __init__(self, listener: socket.socket, target: tuple[int, tuple[str, int]], *,
-                 connect_timeout: float = 10.0, zero_copy: bool = True) -> None:
+    def __init__(
+        self,
+        listener: socket.socket,
+        target: tuple[int, tuple[str, int]],
+        *,
+        connect_timeout: float = 10.0,
+        zero_copy: bool = True,
+    ) -> None:
         self.listener = listener
         self.family, self.target = target
         self.connect_timeout = connect_timeout
@@ -394,8 +424,9 @@ class TcpProxy:
         upstream = socket.socket(self.family, socket.SOCK_STREAM)
         upstream.setblocking(False)
         try:
-            await asyncio.wait_for(self.loop.sock_connect(upstream, self.target),
-                                   self.connect_timeout)
+            await asyncio.wait_for(
+                self.loop.sock_connect(upstream, self.target), self.connect_timeout
+            )
         except (OSError, TimeoutError):
             upstream.close()
             self.counters.failed += 1
@@ -446,8 +477,14 @@ class _Session:
 
 
 class UdpProxy:
-    def __init__(self, listener: socket.socket, target: tuple[int, tuple[str, int]], *,
-                 idle_timeout: float = 60.0, max_sessions: int = 4096) -> None:
+    def __init__(
+        self,
+        listener: socket.socket,
+        target: tuple[int, tuple[str, int]],
+        *,
+        idle_timeout: float = 60.0,
+        max_sessions: int = 4096,
+    ) -> None:
         self.listener = listener
         self.family, self.target = target
         self.idle_timeout = idle_timeout
@@ -591,8 +628,7 @@ async def run_proxy(
     if udp:
         proxy = UdpProxy(listener, resolved, idle_timeout=idle_timeout)
     else:
-        proxy = TcpProxy(listener, resolved, zero_copy=zero_copy,
-                         connect_timeout=connect_timeout)
+        proxy = TcpProxy(listener, resolved, zero_copy=zero_copy, connect_timeout=connect_timeout)
     if counters is not None:
         # `kill -USR1 PID` shows the counters of a running proxy.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -616,9 +652,18 @@ async def run_proxy(
             loop.remove_signal_handler(signum)
     c = proxy.counters
     return ProxyStats(
-        proto="udp" if udp else "tcp", listen=str(shown), target=str(Endpoint(*resolved[1])),
-        zero_copy=proxy.zero_copy, connections=c.connections, active_at_stop=active_at_stop,
-        failed=c.failed, bytes_up=c.bytes_up, bytes_down=c.bytes_down,
-        datagrams_up=c.datagrams_up, datagrams_down=c.datagrams_down, dropped=c.dropped,
-        duration_ms=(time.monotonic() - started) * 1000, stopped_by=stopped_by[0],
+        proto="udp" if udp else "tcp",
+        listen=str(shown),
+        target=str(Endpoint(*resolved[1])),
+        zero_copy=proxy.zero_copy,
+        connections=c.connections,
+        active_at_stop=active_at_stop,
+        failed=c.failed,
+        bytes_up=c.bytes_up,
+        bytes_down=c.bytes_down,
+        datagrams_up=c.datagrams_up,
+        datagrams_down=c.datagrams_down,
+        dropped=c.dropped,
+        duration_ms=(time.monotonic() - started) * 1000,
+        stopped_by=stopped_by[0],
     )

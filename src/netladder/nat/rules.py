@@ -191,8 +191,10 @@ class Ruleset:
 def comment_for(forward_id: int, spec: ForwardSpec) -> str:
     dest = "" if spec.dest is None else _bracket(spec.dest)
     local = " local=1" if spec.local else ""
-    return (f"{COMMENT_PREFIX} id={forward_id} proto={spec.proto} port={spec.port}"
-            f" to={dest}:{spec.to_port}{local}")
+    return (
+        f"{COMMENT_PREFIX} id={forward_id} proto={spec.proto} port={spec.port}"
+        f" to={dest}:{spec.to_port}{local}"
+    )
 
 
 def parse_comment(comment: str) -> tuple[int, ForwardSpec] | None:
@@ -217,8 +219,10 @@ def _table_and_chains() -> list[str]:
     # every script can start with these lines and work whether or not the table is there.
     lines = [f"add table {TABLE}"]
     for chain, (hook, priority) in CHAINS.items():
-        lines.append(f"add chain {TABLE} {chain} {{ type nat hook {hook} priority {priority};"
-                     " policy accept; }")
+        lines.append(
+            f"add chain {TABLE} {chain} {{ type nat hook {hook} priority {priority};"
+            " policy accept; }"
+        )
     lines.append(f"add set {TABLE} {IDS_SET} {{ type mark; }}")
     return lines
 
@@ -235,12 +239,14 @@ def rule_bodies(spec: ForwardSpec) -> list[tuple[str, str]]:
     rules = [(chain, f"meta nfproto {nfproto} {match} counter {action}") for chain in spec.hooks]
     # Masquerade only what this forward translated: the target's replies then come back
     # through this machine, whatever the target's own routes are.
-    rules.append((
-        "postrouting",
-        f"meta nfproto {nfproto} ct status dnat {family} daddr {spec.dest}"
-        f" {spec.proto} dport {spec.to_port} ct original proto-dst {spec.port}"
-        " counter masquerade",
-    ))
+    rules.append(
+        (
+            "postrouting",
+            f"meta nfproto {nfproto} ct status dnat {family} daddr {spec.dest}"
+            f" {spec.proto} dport {spec.to_port} ct original proto-dst {spec.port}"
+            " counter masquerade",
+        )
+    )
     return rules
 
 
@@ -268,8 +274,7 @@ def build_delete_script(ruleset: Ruleset, ids: Iterable[int] | None) -> str:
     lines: list[str] = []
     for forward in ruleset.forwards:
         if forward.id in doomed:
-            lines.extend(f"delete rule {TABLE} {r.chain} handle {r.handle}"
-                         for r in forward.rules)
+            lines.extend(f"delete rule {TABLE} {r.chain} handle {r.handle}" for r in forward.rules)
     for forward_id in sorted(doomed & ruleset.ids):
         lines.append(f"delete element {TABLE} {IDS_SET} {{ {forward_id} }}")
     return "\n".join(lines) + "\n"
@@ -284,19 +289,64 @@ def iptables_equivalent(forward_id: int, spec: ForwardSpec) -> list[str]:
     if spec.dest is None:
         for tool in ("iptables", "ip6tables"):
             for chain in chains:
-                commands.append([tool, "-t", "nat", "-A", chain, *match, *comment,
-                                 "-j", "REDIRECT", "--to-ports", str(spec.to_port)])
+                commands.append(
+                    [
+                        tool,
+                        "-t",
+                        "nat",
+                        "-A",
+                        chain,
+                        *match,
+                        *comment,
+                        "-j",
+                        "REDIRECT",
+                        "--to-ports",
+                        str(spec.to_port),
+                    ]
+                )
     else:
         tool = "iptables" if spec.dest_version == 4 else "ip6tables"
         for chain in chains:
-            commands.append([tool, "-t", "nat", "-A", chain, *match, *comment,
-                             "-j", "DNAT", "--to-destination", spec.target])
-        commands.append([tool, "-t", "nat", "-A", "POSTROUTING", "-p", spec.proto,
-                         "-d", spec.dest, "--dport", str(spec.to_port), "-m", "conntrack",
-                         "--ctstate", "DNAT", "--ctorigdstport", str(spec.port), *comment,
-                         "-j", "MASQUERADE"])
-        sysctl = ("net.ipv4.ip_forward" if spec.dest_version == 4
-                  else "net.ipv6.conf.all.forwarding")
+            commands.append(
+                [
+                    tool,
+                    "-t",
+                    "nat",
+                    "-A",
+                    chain,
+                    *match,
+                    *comment,
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    spec.target,
+                ]
+            )
+        commands.append(
+            [
+                tool,
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-p",
+                spec.proto,
+                "-d",
+                spec.dest,
+                "--dport",
+                str(spec.to_port),
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "DNAT",
+                "--ctorigdstport",
+                str(spec.port),
+                *comment,
+                "-j",
+                "MASQUERADE",
+            ]
+        )
+        sysctl = "net.ipv4.ip_forward" if spec.dest_version == 4 else "net.ipv6.conf.all.forwarding"
         commands.append(["sysctl", "-w", f"{sysctl}=1"])
     return [shlex.join(c) for c in commands]
 
@@ -308,8 +358,9 @@ def next_id(ruleset: Ruleset) -> int:
 # -- reading --------------------------------------------------------------------------------------
 
 
-def parse_ruleset(document: Mapping[str, Any], texts: Mapping[tuple[str, str, int], str]
-                  | None = None) -> Ruleset:
+def parse_ruleset(
+    document: Mapping[str, Any], texts: Mapping[tuple[str, str, int], str] | None = None
+) -> Ruleset:
     """Read `nft -j list ruleset`: netladder's forwards (from the rule comments, with their
     counters) and the NAT rules of every other table.  `texts` maps (family, table, handle)
     to the rule as `nft -a list ruleset` prints it (see parse_ruleset_text)."""
@@ -321,16 +372,18 @@ def parse_ruleset(document: Mapping[str, Any], texts: Mapping[tuple[str, str, in
     for item in items:
         if "set" in item:
             st = item["set"]
-            if (st.get("family"), st.get("table"), st.get("name")) == (FAMILY, TABLE_NAME,
-                                                                        IDS_SET):
+            if (st.get("family"), st.get("table"), st.get("name")) == (FAMILY, TABLE_NAME, IDS_SET):
                 ids.update(e for e in st.get("elem", []) if isinstance(e, int))
         elif "table" in item:
             t = item["table"]
             table_handles[(t["family"], t["name"])] = int(t.get("handle", 0))
         elif "chain" in item:
             c = item["chain"]
-            chains[(c["family"], c["table"], c["name"])] = (c.get("hook"), c.get("prio"),
-                                                             c.get("type"))
+            chains[(c["family"], c["table"], c["name"])] = (
+                c.get("hook"),
+                c.get("prio"),
+                c.get("type"),
+            )
     # Keyed by the whole comment: two adds racing for one id stay two forwards.
     ours: dict[tuple[int, ForwardSpec], list[RuleRef]] = {}
     foreign: list[ForeignRule] = []
@@ -347,27 +400,49 @@ def parse_ruleset(document: Mapping[str, Any], texts: Mapping[tuple[str, str, in
             forward_id, spec = parsed
             packets, nbytes = _counter(exprs)
             ours.setdefault((forward_id, spec), []).append(
-                RuleRef(chain, int(rule["handle"]), packets, nbytes))
+                RuleRef(chain, int(rule["handle"]), packets, nbytes)
+            )
             continue
         hook, prio, kind = chains.get((family, table, chain), (None, None, None))
         statement = _nat_statement(exprs)
         if statement is None:
             continue
-        if kind not in (None, "nat") and statement[0] not in ("dnat", "redirect", "snat",
-                                                              "masquerade"):
+        if kind not in (None, "nat") and statement[0] not in (
+            "dnat",
+            "redirect",
+            "snat",
+            "masquerade",
+        ):
             continue  # a jump in a filter chain is not NAT
         handle = int(rule["handle"])
-        foreign.append(ForeignRule(
-            family=family, table=table, chain=chain, hook=hook, priority=prio, handle=handle,
-            statement=statement[0], target=statement[1], protos=_protos(exprs),
-            ports=_dports(exprs), text=texts.get((family, table, handle), ""),
-            table_handle=table_handles.get((family, table), 0),
-        ))
-    forwards = tuple(Forward(i, spec, tuple(refs))
-                     for (i, spec), refs in sorted(ours.items(), key=lambda kv: kv[0][0]))
+        foreign.append(
+            ForeignRule(
+                family=family,
+                table=table,
+                chain=chain,
+                hook=hook,
+                priority=prio,
+                handle=handle,
+                statement=statement[0],
+                target=statement[1],
+                protos=_protos(exprs),
+                ports=_dports(exprs),
+                text=texts.get((family, table, handle), ""),
+                table_handle=table_handles.get((family, table), 0),
+            )
+        )
+    forwards = tuple(
+        Forward(i, spec, tuple(refs))
+        for (i, spec), refs in sorted(ours.items(), key=lambda kv: kv[0][0])
+    )
     our_chains = tuple(name for (fam, tab, name) in chains if fam == FAMILY and tab == TABLE_NAME)
-    return Ruleset(forwards, tuple(foreign), table_handles.get((FAMILY, TABLE_NAME)),
-                   our_chains, frozenset(ids))
+    return Ruleset(
+        forwards,
+        tuple(foreign),
+        table_handles.get((FAMILY, TABLE_NAME)),
+        our_chains,
+        frozenset(ids),
+    )
 
 
 def _counter(exprs: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
@@ -465,7 +540,8 @@ def shadowing(ruleset: Ruleset, spec: ForwardSpec) -> tuple[ForeignRule, ...]:
         priority = rule.priority if rule.priority is not None else 0
         _, our_priority = CHAINS[rule.hook]
         first = priority < our_priority or (
-            priority == our_priority and ours is not None and rule.table_handle > ours)
+            priority == our_priority and ours is not None and rule.table_handle > ours
+        )
         if first and rule.catches(spec.proto, spec.port):
             found.append(rule)
     return tuple(found)

@@ -107,17 +107,40 @@ async def verify_forward(
     before = await nft.read_ruleset()
     forward = before.find(proto, port)
 
-    def result(cause: Cause, detail: str, *, through: Attempt | None = None,
-               direct: Attempt | None = None, hits: int = 0, forwarding: bool | None = None,
-               shadows: tuple[ForeignRule, ...] = (), via_addr: str | None = None
-               ) -> VerifyResult:
-        return VerifyResult(port, proto, vantage.label, forward, via_addr, through, direct, hits,
-                            hook, forwarding, shadows, cause, detail,
-                            (time.monotonic() - started) * 1000)
+    def result(
+        cause: Cause,
+        detail: str,
+        *,
+        through: Attempt | None = None,
+        direct: Attempt | None = None,
+        hits: int = 0,
+        forwarding: bool | None = None,
+        shadows: tuple[ForeignRule, ...] = (),
+        via_addr: str | None = None,
+    ) -> VerifyResult:
+        return VerifyResult(
+            port,
+            proto,
+            vantage.label,
+            forward,
+            via_addr,
+            through,
+            direct,
+            hits,
+            hook,
+            forwarding,
+            shadows,
+            cause,
+            detail,
+            (time.monotonic() - started) * 1000,
+        )
 
     if forward is None:
-        others = [r for r in before.foreign if r.catches(proto, port)
-                  and r.statement in ("dnat", "redirect", "xt")]
+        others = [
+            r
+            for r in before.foreign
+            if r.catches(proto, port) and r.statement in ("dnat", "redirect", "xt")
+        ]
         detail = f"netladder has no forward for {proto} port {port}"
         if others:
             detail += f"; {others[0].where} handles it ({others[0].text or others[0].statement})"
@@ -128,8 +151,9 @@ async def verify_forward(
     version = spec.dest_version or 4
     via_addr = via or await _pick_via(vantage, version, dnat=spec.kind == "dnat")
     if via_addr is None:
-        return result(Cause.NO_ANSWER, f"{vantage.label} has no route to this machine",
-                      shadows=shadows)
+        return result(
+            Cause.NO_ANSWER, f"{vantage.label} has no route to this machine", shadows=shadows
+        )
     forwarding = nft.forwarding_enabled(version) if spec.kind == "dnat" else None
 
     attempt = _tcp_attempt if proto == "tcp" else _udp_attempt
@@ -147,56 +171,111 @@ async def verify_forward(
     where = f"{spec.target if spec.dest else f'port {spec.to_port} here'}"
     if hits == 0:
         if vantage.is_local and not spec.local:
-            detail = ("connections made on this machine take the OUTPUT hook, which this "
-                      "forward does not cover: add it with --local, or verify --from a "
-                      "namespace or host")
+            detail = (
+                "connections made on this machine take the OUTPUT hook, which this "
+                "forward does not cover: add it with --local, or verify --from a "
+                "namespace or host"
+            )
         elif shadows:
-            detail = (f"{shadows[0].where} ({shadows[0].text or shadows[0].statement}) catches "
-                      f"{proto} port {port} before netladder's rule")
+            detail = (
+                f"{shadows[0].where} ({shadows[0].text or shadows[0].statement}) catches "
+                f"{proto} port {port} before netladder's rule"
+            )
         elif not through.connected:
-            detail = (f"no connection reached the rule ({through.outcome} from {via_addr}): "
-                      "a wrong address, or a filter before NAT?")
+            detail = (
+                f"no connection reached the rule ({through.outcome} from {via_addr}): "
+                "a wrong address, or a filter before NAT?"
+            )
         else:
             detail = "the connection was answered, but not through netladder's rule"
-        return result(Cause.NOT_HIT, detail, through=through, direct=direct, hits=0,
-                      forwarding=forwarding, shadows=shadows, via_addr=via_addr)
-    if not through.connected and spec.kind == "dnat" and not vantage.is_local and \
-            forwarding is False:
+        return result(
+            Cause.NOT_HIT,
+            detail,
+            through=through,
+            direct=direct,
+            hits=0,
+            forwarding=forwarding,
+            shadows=shadows,
+            via_addr=via_addr,
+        )
+    if (
+        not through.connected
+        and spec.kind == "dnat"
+        and not vantage.is_local
+        and forwarding is False
+    ):
         sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
-        return result(Cause.FORWARDING_DISABLED,
-                      f"the rule was hit but {sysctl} is 0, so the kernel drops the translated "
-                      f"packets (sysctl -w {sysctl}=1)",
-                      through=through, direct=direct, hits=hits, forwarding=forwarding,
-                      shadows=shadows, via_addr=via_addr)
+        return result(
+            Cause.FORWARDING_DISABLED,
+            f"the rule was hit but {sysctl} is 0, so the kernel drops the translated "
+            f"packets (sysctl -w {sysctl}=1)",
+            through=through,
+            direct=direct,
+            hits=hits,
+            forwarding=forwarding,
+            shadows=shadows,
+            via_addr=via_addr,
+        )
     if not direct.connected:
-        return result(Cause.TARGET_CLOSED,
-                      f"the rule was hit, but the target {where} itself is {direct.outcome}"
-                      " (nothing answers there)",
-                      through=through, direct=direct, hits=hits, forwarding=forwarding,
-                      shadows=shadows, via_addr=via_addr)
+        return result(
+            Cause.TARGET_CLOSED,
+            f"the rule was hit, but the target {where} itself is {direct.outcome}"
+            " (nothing answers there)",
+            through=through,
+            direct=direct,
+            hits=hits,
+            forwarding=forwarding,
+            shadows=shadows,
+            via_addr=via_addr,
+        )
     if not through.connected:
-        return result(Cause.NO_ANSWER,
-                      f"the rule was hit and the target answers directly, but not through the "
-                      f"forward ({through.outcome}): a filter on the way, or replies that do not "
-                      "come back through this machine?",
-                      through=through, direct=direct, hits=hits, forwarding=forwarding,
-                      shadows=shadows, via_addr=via_addr)
+        return result(
+            Cause.NO_ANSWER,
+            f"the rule was hit and the target answers directly, but not through the "
+            f"forward ({through.outcome}): a filter on the way, or replies that do not "
+            "come back through this machine?",
+            through=through,
+            direct=direct,
+            hits=hits,
+            forwarding=forwarding,
+            shadows=shadows,
+            via_addr=via_addr,
+        )
     if through.answer != direct.answer:
-        return result(Cause.WRONG_ANSWER,
-                      f"something else answered: {through.first_line!r} through the forward, "
-                      f"{direct.first_line!r} from the target",
-                      through=through, direct=direct, hits=hits, forwarding=forwarding,
-                      shadows=shadows, via_addr=via_addr)
-    return result(Cause.OK, f"the intended target {where} answered through the forward",
-                  through=through, direct=direct, hits=hits, forwarding=forwarding,
-                  shadows=shadows, via_addr=via_addr)
+        return result(
+            Cause.WRONG_ANSWER,
+            f"something else answered: {through.first_line!r} through the forward, "
+            f"{direct.first_line!r} from the target",
+            through=through,
+            direct=direct,
+            hits=hits,
+            forwarding=forwarding,
+            shadows=shadows,
+            via_addr=via_addr,
+        )
+    return result(
+        Cause.OK,
+        f"the intended target {where} answered through the forward",
+        through=through,
+        direct=direct,
+        hits=hits,
+        forwarding=forwarding,
+        shadows=shadows,
+        via_addr=via_addr,
+    )
 
 
 async def local_addresses(version: int) -> list[str]:
     """This machine's global addresses (loopback and link-local left out)."""
     proc = await asyncio.create_subprocess_exec(
-        "ip", "-j", f"-{version}", "addr", "show", stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL)
+        "ip",
+        "-j",
+        f"-{version}",
+        "addr",
+        "show",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     out, _ = await proc.communicate()
     addresses = []
     with contextlib.suppress(ValueError):
@@ -252,8 +331,15 @@ async def _tcp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) ->
     connected: list[float] = []
 
     def done(outcome: str, answer: str | None = None, error: str | None = None) -> Attempt:
-        return Attempt(host, port, outcome, answer, (time.monotonic() - started) * 1000, error,
-                       connected[0] if connected else None)
+        return Attempt(
+            host,
+            port,
+            outcome,
+            answer,
+            (time.monotonic() - started) * 1000,
+            error,
+            connected[0] if connected else None,
+        )
 
     try:
         sock = vantage.socket(_family(host), socket.SOCK_STREAM)
@@ -276,8 +362,9 @@ async def _tcp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) ->
     return done("answered" if data else "closed", _normalise(data))
 
 
-async def _read_answer(loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                       wait_s: float) -> bytes | None:
+async def _read_answer(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, wait_s: float
+) -> bytes | None:
     try:
         first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER), BANNER_WAIT_S)
     except TimeoutError:
@@ -291,8 +378,7 @@ async def _read_answer(loop: asyncio.AbstractEventLoop, sock: socket.socket,
     deadline = time.monotonic() + wait_s
     while first and len(data) < MAX_ANSWER and time.monotonic() < deadline:
         try:
-            first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER - len(data)),
-                                           QUIET_S)
+            first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER - len(data)), QUIET_S)
         except TimeoutError:
             break
         data += first

@@ -58,8 +58,9 @@ OnEvent = Callable[[Session[Any], Any], None]
 IDLE_NS = 3600 * 1_000_000_000  # no wake-up asked for: sleep until input arrives
 # A raw socket fails the next send once with the error the last ICMP message left on it
 # (sk_err); that error belongs to an earlier probe, so the send is simply repeated.
-_PENDING_ERRNOS = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED,
-                             errno.EPROTO, errno.EHOSTDOWN})
+_PENDING_ERRNOS = frozenset(
+    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED, errno.EPROTO, errno.EHOSTDOWN}
+)
 # Sends that fail for want of local buffers: the probe is lost, as on the wire.
 _TRANSIENT_ERRNOS = frozenset({errno.ENOBUFS, errno.EAGAIN})
 _READ_BATCH = 4096  # datagrams read per readable event before others get a turn
@@ -68,8 +69,9 @@ _READ_BATCH = 4096  # datagrams read per readable event before others get a turn
 class _Channel:
     __slots__ = ("error_queue", "sock", "ttl", "version")
 
-    def __init__(self, sock: socket.socket, version: int, error_queue: bool,
-                 ttl: int | None) -> None:
+    def __init__(
+        self, sock: socket.socket, version: int, error_queue: bool, ttl: int | None
+    ) -> None:
         self.sock = sock
         self.version = version
         self.error_queue = error_queue
@@ -78,37 +80,46 @@ class _Channel:
 
 def _open(spec: ChannelSpec) -> tuple[_Channel, Opened]:
     if spec.kind == "icmp":
-        icmp: IcmpSocket = open_icmp(spec.version, spec.prefer, ttl=spec.ttl,
-                                     device=spec.device, source=spec.source)
+        icmp: IcmpSocket = open_icmp(
+            spec.version, spec.prefer, ttl=spec.ttl, device=spec.device, source=spec.source
+        )
         sock = icmp.sock
         try:
             _tune(sock, spec)
         except BaseException:
             sock.close()
             raise
-        opened = Opened(icmp.kind, spec.version, icmp.identifier, sock.getsockname(),
-                        icmp.includes_ip_header)
+        opened = Opened(
+            icmp.kind, spec.version, icmp.identifier, sock.getsockname(), icmp.includes_ip_header
+        )
         return _Channel(sock, spec.version, icmp.kind == "dgram", spec.ttl), opened
     if spec.kind == "udp":
-        sock = open_udp(spec.version, connect=spec.connect, source=spec.source,
-                        device=spec.device, ttl=spec.ttl)
+        sock = open_udp(
+            spec.version, connect=spec.connect, source=spec.source, device=spec.device, ttl=spec.ttl
+        )
         try:
             _tune(sock, spec)
         except BaseException:
             sock.close()
             raise
-        return (_Channel(sock, spec.version, True, spec.ttl),
-                Opened("udp", spec.version, None, sock.getsockname(), False))
+        return (
+            _Channel(sock, spec.version, True, spec.ttl),
+            Opened("udp", spec.version, None, sock.getsockname(), False),
+        )
     if spec.kind == "raw_tcp":
         sock = open_raw_tcp(spec.version)
-        return (_Channel(sock, spec.version, False, None),
-                Opened("raw_tcp", spec.version, None, None, False))
+        return (
+            _Channel(sock, spec.version, False, None),
+            Opened("raw_tcp", spec.version, None, None, False),
+        )
     if spec.kind == "packet":
         if spec.device is None:
             raise ValueError("a packet channel needs a device")
         sock = open_packet(spec.device, spec.ethertype or 0x0806)
-        return (_Channel(sock, spec.version, False, None),
-                Opened("packet", spec.version, None, sock.getsockname(), False))
+        return (
+            _Channel(sock, spec.version, False, None),
+            Opened("packet", spec.version, None, sock.getsockname(), False),
+        )
     raise ValueError(f"unknown channel kind {spec.kind!r}")
 
 
@@ -120,8 +131,18 @@ def _tune(sock: socket.socket, spec: ChannelSpec) -> None:
 
 
 class _Conn:
-    __slots__ = ("connected", "keep", "out", "sock", "started", "tls", "tls_in", "tls_out",
-                 "tls_pending", "writing")
+    __slots__ = (
+        "connected",
+        "keep",
+        "out",
+        "sock",
+        "started",
+        "tls",
+        "tls_in",
+        "tls_out",
+        "tls_pending",
+        "writing",
+    )
 
     def __init__(self, sock: socket.socket, keep: bool, started: int) -> None:
         self.sock = sock
@@ -140,8 +161,7 @@ class _Conn:
 class _Run:
     """One session's channels, connections and schedule inside a driver."""
 
-    def __init__(self, session: Session[Any], reactor: Reactor,
-                 on_event: OnEvent | None) -> None:
+    def __init__(self, session: Session[Any], reactor: Reactor, on_event: OnEvent | None) -> None:
         self.session = session
         self.reactor = reactor
         self.on_event = on_event
@@ -160,8 +180,7 @@ class _Run:
                 channel, info = _open(spec)
                 self.channels.append(channel)
                 opened.append(info)
-                self.reactor.add_reader(channel.sock.fileno(),
-                                        self._reader(len(self.channels) - 1))
+                self.reactor.add_reader(channel.sock.fileno(), self._reader(len(self.channels) - 1))
         except BaseException:
             self.close()
             raise
@@ -233,8 +252,9 @@ class _Run:
         if action.token is not None:
             self.session.on_sent(action.token, at, error)
         elif error is not None and error not in _TRANSIENT_ERRNOS | _PENDING_ERRNOS:
-            raise from_oserror(OSError(error, _strerror(error)),
-                               f"cannot send to {action.address[0]}")
+            raise from_oserror(
+                OSError(error, _strerror(error)), f"cannot send to {action.address[0]}"
+            )
 
     def _readable(self, index: int) -> None:
         if index >= len(self.channels):
@@ -260,8 +280,9 @@ class _Run:
     def _connect(self, action: Connect) -> None:
         at = time.monotonic_ns()
         try:
-            sock, err = open_stream(action.address, action.port, ttl=action.ttl,
-                                    source=action.source)
+            sock, err = open_stream(
+                action.address, action.port, ttl=action.ttl, source=action.source
+            )
         except OSError as exc:
             self.session.on_connect(action.token, ConnectOutcome(exc.errno or errno.EIO, at))
             self._input()
@@ -396,8 +417,9 @@ class _Run:
             return
         context = _tls_context(action.verify, action.cafile, action.alpn)
         conn.tls_in, conn.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        conn.tls = context.wrap_bio(conn.tls_in, conn.tls_out,
-                                    server_hostname=action.server_name or None)
+        conn.tls = context.wrap_bio(
+            conn.tls_in, conn.tls_out, server_hostname=action.server_name or None
+        )
         conn.tls_pending = action
         self._handshake(action.token, conn)
 
@@ -415,8 +437,9 @@ class _Run:
             conn.tls_pending = None
             self._flush_tls(conn)  # the alert, if any, goes out before the session closes
             self._flush(token, conn)
-            self.session.on_tls(token, TlsOutcome(time.monotonic_ns(), _tls_reason(exc),
-                                                  conn.tls, False))
+            self.session.on_tls(
+                token, TlsOutcome(time.monotonic_ns(), _tls_reason(exc), conn.tls, False)
+            )
             self._input()
             return
         verify = conn.tls_pending.verify
@@ -442,8 +465,10 @@ class _Run:
             if not data:
                 conn.tls_pending = None
                 self._drop(token)
-                self.session.on_tls(token, TlsOutcome(at, "the server closed the connection "
-                                                          "during the TLS handshake"))
+                self.session.on_tls(
+                    token,
+                    TlsOutcome(at, "the server closed the connection during the TLS handshake"),
+                )
                 return
             self._handshake(token, conn)
             if conn.tls_pending is not None or token not in self.conns:
@@ -505,8 +530,9 @@ def _strerror(code: int) -> str:
     return os.strerror(code)
 
 
-async def drive(sessions: Sequence[Session[Any]], reactor: Reactor,
-                on_event: OnEvent | None = None) -> None:
+async def drive(
+    sessions: Sequence[Session[Any]], reactor: Reactor, on_event: OnEvent | None = None
+) -> None:
     """Run `sessions` until each is done (see the module docstring)."""
     runs = [_Run(s, reactor, on_event) for s in sessions]
     try:

@@ -31,6 +31,7 @@ class Reactor(Protocol):
     def sleep(self, timeout_ns: int) -> Awaitable[None]:
         """Until `timeout_ns` passed or `wake()` was called."""
         ...
+
     def wake(self) -> None: ...
 
 
@@ -85,8 +86,9 @@ class SelectReactor:
         self._woken = False
 
     def _update(self, fd: int) -> None:
-        events = ((selectors.EVENT_READ if fd in self._readers else 0)
-                  | (selectors.EVENT_WRITE if fd in self._writers else 0))
+        events = (selectors.EVENT_READ if fd in self._readers else 0) | (
+            selectors.EVENT_WRITE if fd in self._writers else 0
+        )
         try:
             registered = self._selector.get_key(fd).events
         except KeyError:

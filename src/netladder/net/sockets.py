@@ -146,13 +146,17 @@ def receive(sock: socket.socket, bufsize: int = 65535, errqueue: bool = False) -
             ttl = struct.unpack_from("=i", raw)[0]
         elif level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(raw) >= 4:
             ttl = struct.unpack_from("=i", raw)[0]
-        elif (level, kind) in ((socket.IPPROTO_IP, IP_RECVERR),
-                               (socket.IPPROTO_IPV6, IPV6_RECVERR)):
+        elif (level, kind) in (
+            (socket.IPPROTO_IP, IP_RECVERR),
+            (socket.IPPROTO_IPV6, IPV6_RECVERR),
+        ):
             if len(raw) >= _SOCK_EXTENDED_ERR.size:
                 err, origin, icmp_type, code, _pad, info, _data = _SOCK_EXTENDED_ERR.unpack_from(
-                    raw)
-                error = SockError(err, origin, icmp_type, code, info,
-                                  _offender(raw[_SOCK_EXTENDED_ERR.size:]))
+                    raw
+                )
+                error = SockError(
+                    err, origin, icmp_type, code, info, _offender(raw[_SOCK_EXTENDED_ERR.size :])
+                )
     source = str(address[0]) if address else ""
     port = int(address[1]) if address and len(address) > 1 else 0
     # A stamp later than now would be a clock step between the two reads: trust now instead.
@@ -218,13 +222,16 @@ def open_icmp(
                 failures.append(exc)
                 continue
             if exc.errno == errno.EAFNOSUPPORT:
-                raise EnvError(f"IPv{version} is not available here",
-                               "enable IPv6 in the kernel") from None
+                raise EnvError(
+                    f"IPv{version} is not available here", "enable IPv6 in the kernel"
+                ) from None
             raise from_oserror(exc, "cannot open an ICMP socket") from None
     if sock is None:
-        raise EnvError("cannot open an ICMP socket: neither a datagram socket "
-                       "(ping_group_range) nor a raw socket (CAP_NET_RAW) is permitted",
-                       _PING_GROUP_REMEDY)
+        raise EnvError(
+            "cannot open an ICMP socket: neither a datagram socket "
+            "(ping_group_range) nor a raw socket (CAP_NET_RAW) is permitted",
+            _PING_GROUP_REMEDY,
+        )
     try:
         sock.setblocking(False)
         enable_timestamps(sock)
@@ -237,8 +244,11 @@ def open_icmp(
         else:
             # Raw ICMPv4: a filter of types to *drop* (bit set = blocked).
             wanted = {0, 3, 4, 5, 11, 12}
-            sock.setsockopt(socket.IPPROTO_IP, ICMP_FILTER,
-                            struct.pack("=I", ~sum(1 << t for t in wanted) & 0xFFFFFFFF))
+            sock.setsockopt(
+                socket.IPPROTO_IP,
+                ICMP_FILTER,
+                struct.pack("=I", ~sum(1 << t for t in wanted) & 0xFFFFFFFF),
+            )
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         if ttl is not None:
             set_ttl(sock, version, ttl)
@@ -319,15 +329,21 @@ def family_of(address: str) -> int:
 def set_dont_fragment(sock: socket.socket, version: int, on: bool = True) -> None:
     """DF on every datagram (iputils `-M do`): an oversized probe fails instead of fragmenting."""
     if version == 4:
-        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER,
-                        IP_PMTUDISC_DO if on else IP_PMTUDISC_DONT)
+        sock.setsockopt(
+            socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if on else IP_PMTUDISC_DONT
+        )
     else:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1 if on else 0)
 
 
-def open_udp(version: int, *, connect: tuple[str, int] | None = None,
-             source: str | None = None, device: str | None = None,
-             ttl: int | None = None) -> socket.socket:
+def open_udp(
+    version: int,
+    *,
+    connect: tuple[str, int] | None = None,
+    source: str | None = None,
+    device: str | None = None,
+    ttl: int | None = None,
+) -> socket.socket:
     """A UDP socket for probes: non-blocking, kernel timestamps, reply TTLs, the error queue."""
     sock = open_udp_probe(version)
     try:
@@ -377,8 +393,9 @@ def open_packet(device: str, ethertype: int = ETH_P_ARP) -> socket.socket:
     return sock
 
 
-def open_stream(address: str, port: int, *, ttl: int | None = None,
-                source: str | None = None) -> tuple[socket.socket, int]:
+def open_stream(
+    address: str, port: int, *, ttl: int | None = None, source: str | None = None
+) -> tuple[socket.socket, int]:
     """A non-blocking TCP socket with its connect started: (socket, connect_ex's errno).
     The error queue is on, so an ICMP error behind a failed connect names its sender."""
     family = family_of(address)

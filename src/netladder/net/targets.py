@@ -83,14 +83,18 @@ def check_host(text: str, where: str | None = None) -> str:
         return text
     name = text[:-1] if text.endswith(".") else text
     labels = name.split(".")
-    bad = (not name or len(name) > 253 or text.startswith(("-", "."))
-           or any(not part or len(part) > 63 for part in labels)
-           or any(not all(c.isascii() and (c.isalnum() or c in "-_") for c in part)
-                  for part in labels)
-           or name.replace(".", "").isdigit())  # 300.1.2.3: a bad address, not a name
+    bad = (
+        not name
+        or len(name) > 253
+        or text.startswith(("-", "."))
+        or any(not part or len(part) > 63 for part in labels)
+        or any(not all(c.isascii() and (c.isalnum() or c in "-_") for c in part) for part in labels)
+        or name.replace(".", "").isdigit()
+    )  # 300.1.2.3: a bad address, not a name
     if bad:
-        raise UsageError(f"{where}: {text!r} is not a valid host name or address" if where
-                         else label)
+        raise UsageError(
+            f"{where}: {text!r} is not a valid host name or address" if where else label
+        )
     return text
 
 
@@ -101,7 +105,7 @@ def split_host_port(text: str, where: str | None = None) -> tuple[str, int | Non
         end = text.find("]")
         if end < 0:
             raise UsageError(f"{label}: missing ']'")
-        host, rest = text[1:end], text[end + 1:]
+        host, rest = text[1:end], text[end + 1 :]
         if not rest:
             return host, None
         if not rest.startswith(":"):
@@ -129,12 +133,18 @@ def _from_literal(text: str, address: IPAddress, version: int | None) -> Target:
     bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
     scope = bare.split("%", 1)[1] if "%" in bare else None
     normal = str(address)
-    return Target(normal if bare.split("%", 1)[0] == normal else bare, normal,
-                  address.version, scope)
+    return Target(
+        normal if bare.split("%", 1)[0] == normal else bare, normal, address.version, scope
+    )
 
 
-def _pick(name: str, infos: Sequence[tuple[object, ...]], version: int | None,
-          prefer: int | None, fallback: bool) -> tuple[str, int]:
+def _pick(
+    name: str,
+    infos: Sequence[tuple[object, ...]],
+    version: int | None,
+    prefer: int | None,
+    fallback: bool,
+) -> tuple[str, int]:
     found: list[tuple[str, int]] = []
     for info in infos:
         family, sockaddr = info[0], info[4]
@@ -149,8 +159,7 @@ def _pick(name: str, infos: Sequence[tuple[object, ...]], version: int | None,
         if not fallback:
             raise ResolveError(name, f"no IPv{prefer} address")
     if not found:
-        raise ResolveError(name, "no address" if version is None
-                           else f"no IPv{version} address")
+        raise ResolveError(name, "no address" if version is None else f"no IPv{version} address")
     return found[0]
 
 
@@ -160,8 +169,9 @@ def _gai_reason(exc: BaseException) -> str:
     return "invalid name"
 
 
-def resolve(text: str, version: int | None = None, *, prefer: int | None = None,
-            fallback: bool = True) -> Target:
+def resolve(
+    text: str, version: int | None = None, *, prefer: int | None = None, fallback: bool = True
+) -> Target:
     """The target to probe (synchronous: the one-shot CLI)."""
     address = literal(check_host(text))
     if address is not None:
@@ -176,8 +186,14 @@ def resolve(text: str, version: int | None = None, *, prefer: int | None = None,
     return Target(text, found, found_version, None, max(time.monotonic() - started, 1e-9))
 
 
-async def resolve_async(text: str, version: int | None = None, *, prefer: int | None = None,
-                        fallback: bool = True, wait: float = 10.0) -> Target:
+async def resolve_async(
+    text: str,
+    version: int | None = None,
+    *,
+    prefer: int | None = None,
+    fallback: bool = True,
+    wait: float = 10.0,
+) -> Target:
     """The target to probe, without blocking the loop; a hung lookup ends after `wait` s."""
     import asyncio
     import threading

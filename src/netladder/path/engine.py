@@ -58,8 +58,13 @@ def resolve(target: str, version: int | None = None) -> tuple[str, int]:
         return str(addr), addr.version
     # Not an address and not a host name: refuse without asking a resolver (300.1.2.3 would
     # otherwise become a DNS query).
-    if (not target or len(target) > 253 or not _HOSTNAME_CHARS.issuperset(target)
-            or target.replace(".", "").isdigit() or target.startswith(("-", "."))):
+    if (
+        not target
+        or len(target) > 253
+        or not _HOSTNAME_CHARS.issuperset(target)
+        or target.replace(".", "").isdigit()
+        or target.startswith(("-", "."))
+    ):
         raise UsageError(f"invalid target {target!r}")
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
     try:
@@ -75,8 +80,7 @@ class _Probe:
     # A plain slotted class, not a dataclass: generating dataclass methods costs start-up time.
     __slots__ = ("answer", "deadline_ns", "expired", "id", "query", "sent_ns", "ttl")
 
-    def __init__(self, probe_id: int, ttl: int, query: int, sent_ns: int, deadline_ns: int
-                 ) -> None:
+    def __init__(self, probe_id: int, ttl: int, query: int, sent_ns: int, deadline_ns: int) -> None:
         self.id = probe_id
         self.ttl = ttl
         self.query = query
@@ -91,9 +95,18 @@ class _Probe:
 
 
 class _Run:
-    def __init__(self, reactor: Reactor, prober: Prober, target: str, first_ttl: int,
-                 max_ttl: int, queries: int, parallel: int, wait_ns: int, adaptive: bool
-                 ) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        prober: Prober,
+        target: str,
+        first_ttl: int,
+        max_ttl: int,
+        queries: int,
+        parallel: int,
+        wait_ns: int,
+        adaptive: bool,
+    ) -> None:
         self.reactor = reactor
         self.prober = prober
         self.target = target
@@ -150,8 +163,9 @@ class _Run:
                 if other.ttl > probe.ttl:
                     continue
                 factor = HERE if other.ttl == probe.ttl else NEAR
-                other.deadline_ns = min(other.deadline_ns,
-                                        other.sent_ns + max(FLOOR_NS, int(factor * rtt)))
+                other.deadline_ns = min(
+                    other.deadline_ns, other.sent_ns + max(FLOOR_NS, int(factor * rtt))
+                )
         self.reactor.wake()
 
     def active(self) -> list[_Probe]:
@@ -180,8 +194,11 @@ class _Run:
         await self.reactor.sleep(timeout_ns)
 
     async def one_shot(self) -> None:
-        order = [(ttl, q) for ttl in range(self.first_ttl, self.max_ttl + 1)
-                 for q in range(1, self.queries + 1)]
+        order = [
+            (ttl, q)
+            for ttl in range(self.first_ttl, self.max_ttl + 1)
+            for q in range(1, self.queries + 1)
+        ]
         index = 0
         while True:
             active = len(self.active())
@@ -198,8 +215,7 @@ class _Run:
             self.expire(time.monotonic_ns())
             self.apply_max_unknown()
 
-    async def report(self, cycles: int, interval_ns: int, on_cycle: Callable[[int], None]
-                     ) -> None:
+    async def report(self, cycles: int, interval_ns: int, on_cycle: Callable[[int], None]) -> None:
         start = time.monotonic_ns()
         for cycle in range(1, cycles + 1):
             due = start + (cycle - 1) * interval_ns
@@ -234,8 +250,9 @@ class _Run:
         else:  # stopped at max_ttl (or interrupted): up to the highest TTL probed, but no
             # more than MAX_UNKNOWN silent hops past the last that answered
             answered = [p.ttl for p in sent if p.answer is not None]
-            last = min(max(p.ttl for p in sent),
-                       max(answered, default=self.first_ttl - 1) + MAX_UNKNOWN)
+            last = min(
+                max(p.ttl for p in sent), max(answered, default=self.first_ttl - 1) + MAX_UNKNOWN
+            )
         by_ttl: dict[int, list[_Probe]] = {}
         for p in sent:
             by_ttl.setdefault(p.ttl, []).append(p)
@@ -260,8 +277,9 @@ def _result(p: _Probe) -> ProbeResult:
     if a is None:
         return ProbeResult(p.ttl, p.query, None, None, "timeout")
     rtt = max(0, a.monotonic_ns - p.sent_ns) / 1e6
-    return ProbeResult(p.ttl, p.query, a.address, rtt, a.kind, a.icmp_type, a.icmp_code,
-                       a.annotation, a.detail)
+    return ProbeResult(
+        p.ttl, p.query, a.address, rtt, a.kind, a.icmp_type, a.icmp_code, a.annotation, a.detail
+    )
 
 
 async def trace(target: str, **options: Any) -> TraceResult:
@@ -313,9 +331,17 @@ async def _trace(
         raise UsageError(f"need 1 <= first ({first_ttl}) <= max ({max_ttl}) <= 255")
     address, version = resolved or resolve(target, version)
     prober = make_prober(protocol, address, version, port)
-    run = _Run(reactor, prober, address, first_ttl, max_ttl, 1 if cycles else queries, parallel,
-               min(int(wait * 1e9), TCP_WAIT_NS) if protocol == "tcp" else int(wait * 1e9),
-               adaptive=cycles is None)
+    run = _Run(
+        reactor,
+        prober,
+        address,
+        first_ttl,
+        max_ttl,
+        1 if cycles else queries,
+        parallel,
+        min(int(wait * 1e9), TCP_WAIT_NS) if protocol == "tcp" else int(wait * 1e9),
+        adaptive=cycles is None,
+    )
     prober.start(reactor, run.on_answer)
     interrupted = False
 
@@ -323,17 +349,43 @@ async def _trace(
         hops = run.hops()
         dest = run.dest_ttl if run.dest_ttl is not None and hops else None
         reached = dest is not None and any(
-            p.kind == "reply" and p.address == address for h in hops if h.ttl == dest
-            for p in h.probes)
-        verdict = judge(hops, reached, min_added_ms=min_added_ms, min_loss_pct=min_loss_pct,
-                        protocol=protocol, port=prober.port)
+            p.kind == "reply" and p.address == address
+            for h in hops
+            if h.ttl == dest
+            for p in h.probes
+        )
+        verdict = judge(
+            hops,
+            reached,
+            min_added_ms=min_added_ms,
+            min_loss_pct=min_loss_pct,
+            protocol=protocol,
+            port=prober.port,
+        )
         elapsed = (time.monotonic_ns() - run.started_ns) / 1e6 if run.started_ns else 0.0
-        return TraceResult(target, address, version, protocol, prober.port, prober.socket_kind,
-                           prober.flow_constant, first_ttl, max_ttl, queries, cycles, hops,
-                           reached, dest, elapsed, verdict, interrupted)
+        return TraceResult(
+            target,
+            address,
+            version,
+            protocol,
+            prober.port,
+            prober.socket_kind,
+            prober.flow_constant,
+            first_ttl,
+            max_ttl,
+            queries,
+            cycles,
+            hops,
+            reached,
+            dest,
+            elapsed,
+            verdict,
+            interrupted,
+        )
 
     try:
         if cycles:
+
             def cycle_done(n: int) -> None:
                 if on_cycle is not None:
                     on_cycle(build())

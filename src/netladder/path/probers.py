@@ -39,8 +39,16 @@ from netladder.proto.icmp import (
     parse_icmp,
 )
 
-__all__ = ["Answer", "IcmpProber", "Prober", "TcpProber", "TcpSynProber", "UdpProber", "classify",
-           "make_prober"]
+__all__ = [
+    "Answer",
+    "IcmpProber",
+    "Prober",
+    "TcpProber",
+    "TcpSynProber",
+    "UdpProber",
+    "classify",
+    "make_prober",
+]
 
 PAYLOAD_SIZE = 32  # traceroute's 60-byte IPv4 packets: 20 IP + 8 UDP/ICMP + 32
 TCP_INFO_RTT = struct.Struct("=I")  # tcpi_rtt (µs) at offset 68 of struct tcp_info
@@ -50,8 +58,22 @@ TCP_INFO_RTT_OFFSET = 68
 # "" is port unreachable, the normal end of a UDP trace, which traceroute does not annotate
 # (whoever sent it).  RFC 792, RFC 1812 §5.2.7.1; other codes are "!<code>".
 UNREACH4: dict[int, str] = {
-    0: "!N", 1: "!H", 2: "!P", 3: "", 4: "!F", 5: "!S", 6: "!N", 7: "!H", 8: "!N", 9: "!X",
-    10: "!X", 11: "!N", 12: "!H", 13: "!X", 14: "!V", 15: "!C",
+    0: "!N",
+    1: "!H",
+    2: "!P",
+    3: "",
+    4: "!F",
+    5: "!S",
+    6: "!N",
+    7: "!H",
+    8: "!N",
+    9: "!X",
+    10: "!X",
+    11: "!N",
+    12: "!H",
+    13: "!X",
+    14: "!V",
+    15: "!C",
 }
 # RFC 4443 §3.1: no route, administratively prohibited, beyond the scope of the source
 # address, address unreachable, port unreachable.  Codes 5 (source address failed policy) and 6
@@ -64,20 +86,44 @@ TOO_BIG6 = 2
 
 # A send can fail with the error a previous probe's ICMP left pending on the socket (sk_err):
 # the failed send clears it, so the probe is simply sent again.
-_PENDING_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED, errno.EPROTO,
-                   errno.EMSGSIZE, errno.EACCES, errno.EHOSTDOWN, errno.ENOPROTOOPT}
+_PENDING_ERRNOS = {
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ECONNREFUSED,
+    errno.EPROTO,
+    errno.EMSGSIZE,
+    errno.EACCES,
+    errno.EHOSTDOWN,
+    errno.ENOPROTOOPT,
+}
 
 
 class Answer:
     """What came back for one probe.  (A plain slotted class: cheaper at start-up than a
     dataclass, and only the engine sees it.)"""
 
-    __slots__ = ("address", "annotation", "detail", "icmp_code", "icmp_type", "kind",
-                 "monotonic_ns", "probe_id")
+    __slots__ = (
+        "address",
+        "annotation",
+        "detail",
+        "icmp_code",
+        "icmp_type",
+        "kind",
+        "monotonic_ns",
+        "probe_id",
+    )
 
-    def __init__(self, probe_id: int, address: str, monotonic_ns: int, kind: str,
-                 icmp_type: int | None = None, icmp_code: int | None = None,
-                 annotation: str = "", detail: str = "") -> None:
+    def __init__(
+        self,
+        probe_id: int,
+        address: str,
+        monotonic_ns: int,
+        kind: str,
+        icmp_type: int | None = None,
+        icmp_code: int | None = None,
+        annotation: str = "",
+        detail: str = "",
+    ) -> None:
         self.probe_id = probe_id
         self.address = address
         self.monotonic_ns = monotonic_ns
@@ -88,8 +134,9 @@ class Answer:
         self.detail = detail
 
 
-def classify(version: int, icmp_type: int, code: int, from_target: bool,
-             port_is_final: bool, info: int = 0) -> tuple[str, str, str]:
+def classify(
+    version: int, icmp_type: int, code: int, from_target: bool, port_is_final: bool, info: int = 0
+) -> tuple[str, str, str]:
     """(kind, annotation, detail) for an ICMP error about one of our probes, with traceroute's
     annotation for it.  `info` is the MTU of "fragmentation needed" / "packet too big"."""
     if icmp_type == TIME_EXCEEDED[version] and code == 0:
@@ -99,8 +146,11 @@ def classify(version: int, icmp_type: int, code: int, from_target: bool,
             return ("reply" if port_is_final else "unreachable"), "", "port unreachable"
         # Only the target answers for its ports: from anyone else, a filter on the way
         # rejected the probe (REJECT's default type), or a NAT sent it to another host.
-        return ("unreachable", "", "port unreachable from a router, not the target: rejected "
-                "on the way (a firewall)")
+        return (
+            "unreachable",
+            "",
+            "port unreachable from a router, not the target: rejected on the way (a firewall)",
+        )
     text = error_text(version, icmp_type, code)
     if icmp_type == UNREACH[version]:
         table = UNREACH4 if version == 4 else UNREACH6
@@ -159,12 +209,22 @@ class Prober:
                 self._loop.remove_reader(fd)
         self._fds.clear()
 
-    def _from_error(self, probe_id: int, source: str, monotonic_ns: int, icmp_type: int,
-                    code: int, port_is_final: bool, info: int = 0) -> None:
-        kind, annotation, detail = classify(self.version, icmp_type, code,
-                                            source == self.address, port_is_final, info)
-        self._emit(Answer(probe_id, source, monotonic_ns, kind, icmp_type, code, annotation,
-                          detail))
+    def _from_error(
+        self,
+        probe_id: int,
+        source: str,
+        monotonic_ns: int,
+        icmp_type: int,
+        code: int,
+        port_is_final: bool,
+        info: int = 0,
+    ) -> None:
+        kind, annotation, detail = classify(
+            self.version, icmp_type, code, source == self.address, port_is_final, info
+        )
+        self._emit(
+            Answer(probe_id, source, monotonic_ns, kind, icmp_type, code, annotation, detail)
+        )
 
 
 def _send_retrying(send: Callable[[], object], what: str) -> None:
@@ -220,12 +280,18 @@ class UdpProber(Prober):
             if got is None:
                 break
             err = got.error
-            if (err is None or not err.is_icmp or len(got.data) < 6
-                    or got.data[:4] != self.cookie):
+            if err is None or not err.is_icmp or len(got.data) < 6 or got.data[:4] != self.cookie:
                 continue  # a local error, or a quote too short to carry the probe id
             probe_id = struct.unpack_from("!H", got.data, 4)[0]
-            self._from_error(probe_id, err.offender or got.source, got.monotonic_ns,
-                             err.icmp_type, err.icmp_code, True, err.info)
+            self._from_error(
+                probe_id,
+                err.offender or got.source,
+                got.monotonic_ns,
+                err.icmp_type,
+                err.icmp_code,
+                True,
+                err.info,
+            )
         while True:
             try:
                 got = receive(self.sock)
@@ -235,8 +301,9 @@ class UdpProber(Prober):
                 break
             if got.data[:4] == self.cookie and len(got.data) >= 6:  # an echo of our probe
                 probe_id = struct.unpack_from("!H", got.data, 4)[0]
-                self._emit(Answer(probe_id, got.source, got.monotonic_ns, "reply",
-                                  detail="UDP reply"))
+                self._emit(
+                    Answer(probe_id, got.source, got.monotonic_ns, "reply", detail="UDP reply")
+                )
 
     def close(self) -> None:
         super().close()
@@ -248,8 +315,9 @@ class IcmpProber(Prober):
 
     protocol = "icmp"
 
-    def __init__(self, address: str, version: int, port: int | None,
-                 prefer: str | None = None) -> None:
+    def __init__(
+        self, address: str, version: int, port: int | None, prefer: str | None = None
+    ) -> None:
         super().__init__(address, version, None)
         self.icmp = open_icmp(version, prefer)  # type: ignore[arg-type]
         self.socket_kind = self.icmp.kind
@@ -264,12 +332,15 @@ class IcmpProber(Prober):
         # The sequence carries the probe id; the word after the cookie balances it so the
         # ICMP checksum (which per-flow balancers may hash, RFC 792) never changes.
         head = self.cookie + struct.pack("!H", ~probe_id & 0xFFFF)
-        packet = build_echo(self.version, self.identifier, probe_id,
-                            head + bytes(PAYLOAD_SIZE - len(head)))
+        packet = build_echo(
+            self.version, self.identifier, probe_id, head + bytes(PAYLOAD_SIZE - len(head))
+        )
         set_ttl(self.icmp.sock, self.version, ttl)
         sent = time.monotonic_ns()
-        _send_retrying(lambda: self.icmp.sock.sendto(packet, (self.address, 0)),
-                       f"cannot send to {self.address}")
+        _send_retrying(
+            lambda: self.icmp.sock.sendto(packet, (self.address, 0)),
+            f"cannot send to {self.address}",
+        )
         return sent
 
     def _readable(self) -> None:
@@ -285,8 +356,15 @@ class IcmpProber(Prober):
                     continue
                 if mine.payload[:4] != self.cookie:
                     continue
-                self._from_error(mine.sequence, err.offender or got.source, got.monotonic_ns,
-                                 err.icmp_type, err.icmp_code, False, err.info)
+                self._from_error(
+                    mine.sequence,
+                    err.offender or got.source,
+                    got.monotonic_ns,
+                    err.icmp_type,
+                    err.icmp_code,
+                    False,
+                    err.info,
+                )
         while True:
             try:
                 got = receive(sock)
@@ -303,16 +381,36 @@ class IcmpProber(Prober):
                     continue
                 if message.payload[:4] != self.cookie:
                     continue
-                self._emit(Answer(message.sequence, source, got.monotonic_ns, "reply",
-                                  message.type, message.code, detail="echo reply"))
+                self._emit(
+                    Answer(
+                        message.sequence,
+                        source,
+                        got.monotonic_ns,
+                        "reply",
+                        message.type,
+                        message.code,
+                        detail="echo reply",
+                    )
+                )
             elif message.is_error and self.icmp.kind == "raw":
                 quoted = message.quoted
                 want = IPPROTO_ICMP if self.version == 4 else IPPROTO_ICMPV6
-                if (quoted is None or quoted.protocol != want or quoted.field_a != self.identifier
-                        or quoted.dst != self.address):
+                if (
+                    quoted is None
+                    or quoted.protocol != want
+                    or quoted.field_a != self.identifier
+                    or quoted.dst != self.address
+                ):
                     continue
-                self._from_error(quoted.field_b, source, got.monotonic_ns, message.type,
-                                 message.code, False, message.mtu or 0)
+                self._from_error(
+                    quoted.field_b,
+                    source,
+                    got.monotonic_ns,
+                    message.type,
+                    message.code,
+                    False,
+                    message.mtu or 0,
+                )
 
     def close(self) -> None:
         super().close()
@@ -364,8 +462,15 @@ class TcpProber(Prober):
         got = receive(sock, errqueue=True)
         if got is not None and got.error is not None and got.error.is_icmp:
             self._drop(fd)
-            self._from_error(probe_id, got.error.offender or self.address, got.monotonic_ns,
-                             got.error.icmp_type, got.error.icmp_code, False, got.error.info)
+            self._from_error(
+                probe_id,
+                got.error.offender or self.address,
+                got.monotonic_ns,
+                got.error.icmp_type,
+                got.error.icmp_code,
+                False,
+                got.error.info,
+            )
             return
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         now = time.monotonic_ns()
@@ -383,9 +488,16 @@ class TcpProber(Prober):
             self._emit(Answer(probe_id, self.address, now, "reply", detail="RST (closed)"))
         else:
             self._drop(fd)
-            self._emit(Answer(probe_id, self.address, now, "unreachable",
-                              annotation="!" + errno.errorcode.get(code, str(code)),
-                              detail=os.strerror(code)))
+            self._emit(
+                Answer(
+                    probe_id,
+                    self.address,
+                    now,
+                    "unreachable",
+                    annotation="!" + errno.errorcode.get(code, str(code)),
+                    detail=os.strerror(code),
+                )
+            )
 
     @staticmethod
     def _kernel_rtt_ns(sock: socket.socket) -> int:
@@ -487,12 +599,14 @@ class TcpSynProber(Prober):
     def send(self, probe_id: int, ttl: int) -> int:
         from netladder.path.tcpsyn import build_syn
 
-        segment = build_syn(self.source, self.address, self.sport, self.dport,
-                            (self.base + probe_id) & 0xFFFFFFFF)
+        segment = build_syn(
+            self.source, self.address, self.sport, self.dport, (self.base + probe_id) & 0xFFFFFFFF
+        )
         set_ttl(self.raw, self.version, ttl)
         sent = time.monotonic_ns()
-        _send_retrying(lambda: self.raw.sendto(segment, (self.address, 0)),
-                       f"cannot send to {self.address}")
+        _send_retrying(
+            lambda: self.raw.sendto(segment, (self.address, 0)), f"cannot send to {self.address}"
+        )
         return sent
 
     def _probe_id(self, seq: int) -> int | None:
@@ -511,8 +625,12 @@ class TcpSynProber(Prober):
                 continue
             source, seg = parsed
             source = source or got.source
-            if (seg.sport != self.dport or seg.dport != self.sport or source != self.address
-                    or not seg.flags & ACK):
+            if (
+                seg.sport != self.dport
+                or seg.dport != self.sport
+                or source != self.address
+                or not seg.flags & ACK
+            ):
                 continue
             probe_id = self._probe_id(seg.ack - 1)
             if probe_id is None:
@@ -544,8 +662,15 @@ class TcpSynProber(Prober):
             probe_id = self._probe_id(seg.seq)
             if probe_id is None:
                 continue
-            self._from_error(probe_id, message.source or got.source, got.monotonic_ns,
-                             message.type, message.code, False, message.mtu or 0)
+            self._from_error(
+                probe_id,
+                message.source or got.source,
+                got.monotonic_ns,
+                message.type,
+                message.code,
+                False,
+                message.mtu or 0,
+            )
 
     def close(self) -> None:
         super().close()

@@ -32,10 +32,10 @@ def hop_stats(rtts: Sequence[float | None]) -> HopStats:
     if not got:
         return HopStats(sent, 0, loss, None, None, None, None, None, None, None, None)
     avg = sum(got) / received
-    stdev = (math.sqrt(sum((r - avg) ** 2 for r in got) / (received - 1))
-             if received > 1 else 0.0)
+    stdev = math.sqrt(sum((r - avg) ** 2 for r in got) / (received - 1)) if received > 1 else 0.0
     jitters = [abs(b - a) for a, b in zip(got, got[1:], strict=False)]
     javg = sum(jitters) / len(jitters) if jitters else 0.0
     jmax = max(jitters) if jitters else 0.0
-    return HopStats(sent, received, loss, got[-1], avg, min(got), max(got), stdev, median(got),
-                    javg, jmax)
+    return HopStats(
+        sent, received, loss, got[-1], avg, min(got), max(got), stdev, median(got), javg, jmax
+    )

@@ -30,8 +30,7 @@ class TcpSegment(NamedTuple):
 
 def build_syn(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:
     """A 20-byte SYN with its checksum over the pseudo-header (RFC 9293 §3.1; RFC 8200 §8.1)."""
-    header = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, 0, 5 << 4, SYN, WINDOW,
-                         0, 0)
+    header = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, 0, 5 << 4, SYN, WINDOW, 0, 0)
     s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
     if s.version == 4:
         pseudo = s.packed + d.packed + struct.pack("!BBH", 0, IPPROTO_TCP, len(header))
@@ -62,7 +61,7 @@ def quoted_tcp(quote: bytes, version: int) -> TcpSegment | None:
     if version == 4:
         if len(quote) < 20 or quote[0] >> 4 != 4 or quote[9] != IPPROTO_TCP:
             return None
-        inner = quote[(quote[0] & 0x0F) * 4:]
+        inner = quote[(quote[0] & 0x0F) * 4 :]
     else:
         if len(quote) < 40 or quote[0] >> 4 != 6 or quote[6] != IPPROTO_TCP:
             return None

@@ -33,52 +33,88 @@ def _name(hop: Hop) -> str:
     return f"hop {hop.ttl} ({hop.address})" if hop.address else f"hop {hop.ttl}"
 
 
-def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
-          min_loss_pct: float = 5.0, protocol: str = "", port: int | None = None) -> Verdict:
+def judge(
+    hops: Sequence[Hop],
+    reached: bool,
+    *,
+    min_added_ms: float = 10.0,
+    min_loss_pct: float = 5.0,
+    protocol: str = "",
+    port: int | None = None,
+) -> Verdict:
     answered = [h for h in hops if h.stats.received]
     quiet = _quiet_hops(hops, min_loss_pct)
     notes = tuple(
         f"hop {t}: {_loss(hops, t):.0f}% unanswered but later hops answer — the router is not "
-        "answering or rate-limiting ICMP, not path loss" for t in quiet)
+        "answering or rate-limiting ICMP, not path loss"
+        for t in quiet
+    )
     if not hops:
         return Verdict("no-answer", "nothing answered", notes=notes)
     last = hops[-1]
     final_error = next((p for p in last.probes if p.kind == "unreachable"), None)
     if final_error is not None:
         where = f"hop {last.ttl} ({final_error.address})"
-        return Verdict("unreachable",
-                       f"{where} answered {final_error.detail or 'unreachable'}"
-                       f" {final_error.annotation}".rstrip(),
-                       hop=last.ttl, quiet_hops=quiet, notes=notes)
+        return Verdict(
+            "unreachable",
+            f"{where} answered {final_error.detail or 'unreachable'}"
+            f" {final_error.annotation}".rstrip(),
+            hop=last.ttl,
+            quiet_hops=quiet,
+            notes=notes,
+        )
     if not reached:
         loop = find_loop(hops)
         if loop is not None:
             start, members = loop
-            names = (" and ".join(members) if len(members) == 2
-                     else ", ".join(members[:-1]) + f" and {members[-1]}")
+            names = (
+                " and ".join(members)
+                if len(members) == 2
+                else ", ".join(members[:-1]) + f" and {members[-1]}"
+            )
             upto = answered[-1].ttl
-            return Verdict("no-answer",
-                           f"routing loop {'between' if len(members) == 2 else 'through'} "
-                           f"{names}: hops {start}-{start + len(members) - 1} repeat up to hop "
-                           f"{upto}, the destination is not reached",
-                           hop=start, quiet_hops=quiet, notes=notes, loop=members)
+            return Verdict(
+                "no-answer",
+                f"routing loop {'between' if len(members) == 2 else 'through'} "
+                f"{names}: hops {start}-{start + len(members) - 1} repeat up to hop "
+                f"{upto}, the destination is not reached",
+                hop=start,
+                quiet_hops=quiet,
+                notes=notes,
+                loop=members,
+            )
         if answered and answered[-1] is last:
-            return Verdict("no-answer", f"the destination was not reached within {last.ttl} "
-                           f"hops; the last is {_name(last)}", hop=last.ttl, quiet_hops=quiet,
-                           notes=notes)
+            return Verdict(
+                "no-answer",
+                f"the destination was not reached within {last.ttl} "
+                f"hops; the last is {_name(last)}",
+                hop=last.ttl,
+                quiet_hops=quiet,
+                notes=notes,
+            )
         if answered:
             tail = answered[-1]
-            text = (f"the destination did not answer; the last hop that answered is "
-                    f"{_name(tail)}, silence from hop {tail.ttl + 1} on")
+            text = (
+                f"the destination did not answer; the last hop that answered is "
+                f"{_name(tail)}, silence from hop {tail.ttl + 1} on"
+            )
             if protocol == "tcp" and port is not None:
                 # Silence alone does not say who drops: a filter on the port, a router that
                 # forwards nothing, a host that is down all look the same from here.
-                text += (f" (no SYN-ACK or RST for tcp port {port}: the probes are dropped on "
-                         "the way or at the host — a firewall on the port, a router that does "
-                         "not forward, or the host down; --proto icmp shows whether the host "
-                         "answers)")
-            return Verdict("no-answer", text, hop=tail.ttl + 1, from_hop=tail.ttl,
-                           quiet_hops=quiet, notes=notes)
+                text += (
+                    f" (no SYN-ACK or RST for tcp port {port}: the probes are dropped on "
+                    "the way or at the host — a firewall on the port, a router that does "
+                    "not forward, or the host down; --proto icmp shows whether the host "
+                    "answers)"
+                )
+            return Verdict(
+                "no-answer",
+                text,
+                hop=tail.ttl + 1,
+                from_hop=tail.ttl,
+                quiet_hops=quiet,
+                notes=notes,
+            )
         return Verdict("no-answer", "nothing answered", notes=notes)
 
     loss = _loss_verdict(hops, min_loss_pct)
@@ -86,23 +122,36 @@ def judge(hops: Sequence[Hop], reached: bool, *, min_added_ms: float = 10.0,
     if loss is not None:
         text = loss[1]
         if protocol == "udp" and loss[0] == last.ttl:
-            text += (" (only the destination loses: it may be rate-limiting ICMP port "
-                     "unreachable, 1/s by default on Linux; --proto icmp tells them apart)")
+            text += (
+                " (only the destination loses: it may be rate-limiting ICMP port "
+                "unreachable, 1/s by default on Linux; --proto icmp tells them apart)"
+            )
         if latency is not None:
             text += f"; also {latency[1]}"
-        return Verdict("loss", text, hop=loss[0], loss_pct=last.stats.loss_pct,
-                       from_hop=latency[0][0] if latency else None,
-                       added_ms=latency[0][2] if latency else None,
-                       quiet_hops=quiet, notes=notes)
+        return Verdict(
+            "loss",
+            text,
+            hop=loss[0],
+            loss_pct=last.stats.loss_pct,
+            from_hop=latency[0][0] if latency else None,
+            added_ms=latency[0][2] if latency else None,
+            quiet_hops=quiet,
+            notes=notes,
+        )
     if latency is not None:
         (prev, hop, added), text = latency
-        return Verdict("latency", text, hop=hop, from_hop=prev, added_ms=added,
-                       quiet_hops=quiet, notes=notes)
+        return Verdict(
+            "latency", text, hop=hop, from_hop=prev, added_ms=added, quiet_hops=quiet, notes=notes
+        )
     dest = last
     rtt = dest.stats.median_ms
     figure = f", {rtt:.1f} ms" if rtt is not None else ""
-    return Verdict("ok", f"no hop adds latency or loss (destination at hop {dest.ttl}{figure})",
-                   quiet_hops=quiet, notes=notes)
+    return Verdict(
+        "ok",
+        f"no hop adds latency or loss (destination at hop {dest.ttl}{figure})",
+        quiet_hops=quiet,
+        notes=notes,
+    )
 
 
 def find_loop(hops: Sequence[Hop]) -> tuple[int, tuple[str, ...]] | None:
@@ -126,8 +175,7 @@ def find_loop(hops: Sequence[Hop]) -> tuple[int, tuple[str, ...]] | None:
     return None
 
 
-def _cycle(by_ttl: dict[int, Hop], start: int, last: int, period: int
-           ) -> tuple[str, ...] | None:
+def _cycle(by_ttl: dict[int, Hop], start: int, last: int, period: int) -> tuple[str, ...] | None:
     places: list[set[str]] = [set() for _ in range(period)]
     answers = [0] * period
     names: list[str] = [""] * period
@@ -176,15 +224,18 @@ def _quiet_hops(hops: Sequence[Hop], min_loss_pct: float) -> tuple[int, ...]:
     points, twice the later loss, and more than sampling noise between two lossy hops."""
     out = []
     for i, hop in enumerate(hops):
-        later = hops[i + 1:]
+        later = hops[i + 1 :]
         if not later or hop.stats.loss_pct < min_loss_pct:
             continue
         least = min(later, key=lambda h: h.stats.loss_pct)
         floor = least.stats.loss_pct
         # A later hop that lost nothing cannot sit behind a lossy link (at any sample size,
         # e.g. one-shot traces' three probes); one that lost some must differ beyond noise.
-        if (hop.stats.loss_pct - floor >= min_loss_pct and floor < hop.stats.loss_pct / 2
-                and (least.stats.lost == 0 or _clearly_more_loss(hop, least))):
+        if (
+            hop.stats.loss_pct - floor >= min_loss_pct
+            and floor < hop.stats.loss_pct / 2
+            and (least.stats.lost == 0 or _clearly_more_loss(hop, least))
+        ):
             out.append(hop.ttl)
     return tuple(out)
 
@@ -199,20 +250,25 @@ def _loss_verdict(hops: Sequence[Hop], min_loss_pct: float) -> tuple[int, str] |
     # The hop where it starts must not be a quiet one with much more loss than the rest:
     # skip leading hops whose loss is far above the destination's.
     while start < len(hops) - 1 and hops[start].stats.loss_pct - dest.stats.loss_pct > 2 * max(
-            min_loss_pct, dest.stats.loss_pct):
+        min_loss_pct, dest.stats.loss_pct
+    ):
         start += 1
     hop = hops[start]
     before = next((h for h in reversed(hops[:start]) if h.stats.received), None)
-    where = (f"between {_name(before)} and {_name(hop)}" if before is not None
-             else f"at {_name(hop)}")
-    text = (f"loss starts {where} and persists to the destination: "
-            f"{hop.stats.loss_pct:.1f}% at hop {hop.ttl}, {dest.stats.loss_pct:.1f}% at the "
-            f"destination")
+    where = (
+        f"between {_name(before)} and {_name(hop)}" if before is not None else f"at {_name(hop)}"
+    )
+    text = (
+        f"loss starts {where} and persists to the destination: "
+        f"{hop.stats.loss_pct:.1f}% at hop {hop.ttl}, {dest.stats.loss_pct:.1f}% at the "
+        f"destination"
+    )
     return hop.ttl, text
 
 
-def _latency_verdict(answered: Sequence[Hop], min_added_ms: float
-                     ) -> tuple[tuple[int, int, float], str] | None:
+def _latency_verdict(
+    answered: Sequence[Hop], min_added_ms: float
+) -> tuple[tuple[int, int, float], str] | None:
     best: tuple[int, int, float] | None = None
     for i in range(1, len(answered)):
         prev, hop = answered[i - 1], answered[i]
@@ -222,7 +278,7 @@ def _latency_verdict(answered: Sequence[Hop], min_added_ms: float
         added = here - base
         if added < min_added_ms:
             continue
-        later = [h.stats.median_ms for h in answered[i + 1:] if h.stats.median_ms is not None]
+        later = [h.stats.median_ms for h in answered[i + 1 :] if h.stats.median_ms is not None]
         if any(v < base + added / 2 for v in later):
             continue  # the rise does not persist: a router slow to answer, not the path
         if best is None or added > best[2]:

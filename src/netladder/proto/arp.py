@@ -103,14 +103,22 @@ def parse_ether(frame: bytes) -> EtherFrame | None:
 
 def build_arp(op: int, sender_mac: str, sender_ip: str, target_mac: str, target_ip: str) -> bytes:
     return struct.pack(
-        _ARP_FMT, _HTYPE_ETHER, ETH_P_IP, 6, 4, op,
-        mac_bytes(sender_mac), ipaddress.IPv4Address(sender_ip).packed,
-        mac_bytes(target_mac), ipaddress.IPv4Address(target_ip).packed,
+        _ARP_FMT,
+        _HTYPE_ETHER,
+        ETH_P_IP,
+        6,
+        4,
+        op,
+        mac_bytes(sender_mac),
+        ipaddress.IPv4Address(sender_ip).packed,
+        mac_bytes(target_mac),
+        ipaddress.IPv4Address(target_ip).packed,
     )
 
 
-def build_arp_request(sender_mac: str, sender_ip: str, target_ip: str,
-                      dst_mac: str = BROADCAST_MAC) -> bytes:
+def build_arp_request(
+    sender_mac: str, sender_ip: str, target_ip: str, dst_mac: str = BROADCAST_MAC
+) -> bytes:
     """A whole Ethernet frame asking who has target_ip (broadcast unless dst_mac is given)."""
     payload = build_arp(ArpOp.REQUEST, sender_mac, sender_ip, ZERO_MAC, target_ip)
     return build_ether(dst_mac, sender_mac, ETH_P_ARP, payload)
@@ -129,8 +137,13 @@ def parse_arp(data: bytes) -> ArpPacket | None:
     htype, ptype, hlen, plen, op, sha, spa, tha, tpa = struct.unpack_from(_ARP_FMT, data)
     if htype != _HTYPE_ETHER or ptype != ETH_P_IP or hlen != 6 or plen != 4:
         return None
-    return ArpPacket(op, mac_str(sha), str(ipaddress.IPv4Address(spa)), mac_str(tha),
-                     str(ipaddress.IPv4Address(tpa)))
+    return ArpPacket(
+        op,
+        mac_str(sha),
+        str(ipaddress.IPv4Address(spa)),
+        mac_str(tha),
+        str(ipaddress.IPv4Address(tpa)),
+    )
 
 
 def parse_arp_frame(frame: bytes) -> tuple[EtherFrame, ArpPacket] | None:

@@ -141,8 +141,9 @@ def echo_payload(cookie: bytes, size: int) -> bytes:
 def build_echo(version: int, identifier: int, sequence: int, payload: bytes) -> bytes:
     """An Echo Request.  The ICMPv6 checksum covers a pseudo-header the kernel knows and we do
     not (the source address), so it is left 0 and the kernel fills it in (RFC 3542 §3.1)."""
-    header = struct.pack("!BBHHH", ECHO_REQUEST[version], 0, 0, identifier & 0xFFFF,
-                         sequence & 0xFFFF)
+    header = struct.pack(
+        "!BBHHH", ECHO_REQUEST[version], 0, 0, identifier & 0xFFFF, sequence & 0xFFFF
+    )
     if version == 6:
         return header + payload
     csum = checksum(header + payload)
@@ -157,7 +158,7 @@ def parse_icmp(data: bytes, version: int, with_ip_header: bool = False) -> IcmpM
         if ip is None or ip.protocol != IPPROTO_ICMP:
             return None
         source, ttl = ip.src, ip.ttl
-        data = data[ip.header_length:]
+        data = data[ip.header_length :]
     if len(data) < 8:
         return None
     icmp_type, code, _csum = struct.unpack_from("!BBH", data)
@@ -175,8 +176,19 @@ def parse_icmp(data: bytes, version: int, with_ip_header: bool = False) -> IcmpM
             mtu = struct.unpack_from("!H", data, 6)[0]
         elif version == 6 and icmp_type == 2:
             mtu = struct.unpack_from("!I", data, 4)[0]
-    return IcmpMessage(version, icmp_type, code, checksum_ok, identifier, sequence, data[8:],
-                       source, ttl, quoted, mtu)
+    return IcmpMessage(
+        version,
+        icmp_type,
+        code,
+        checksum_ok,
+        identifier,
+        sequence,
+        data[8:],
+        source,
+        ttl,
+        quoted,
+        mtu,
+    )
 
 
 def _parse_quoted(data: bytes, version: int) -> Quoted | None:
@@ -184,7 +196,7 @@ def _parse_quoted(data: bytes, version: int) -> Quoted | None:
         ip = parse_ipv4_header(data)
         if ip is None:
             return None
-        inner = data[ip.header_length:]
+        inner = data[ip.header_length :]
         src, dst, protocol, ttl = ip.src, ip.dst, ip.protocol, ip.ttl
     else:
         if len(data) < 40 or data[0] >> 4 != 6:

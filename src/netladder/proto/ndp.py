@@ -107,8 +107,11 @@ def _sum16(data: bytes) -> int:
 
 def icmp6_checksum(src: str, dst: str, message: bytes) -> int:
     """RFC 4443 §2.3: the ones'-complement checksum over the pseudo-header and the message."""
-    pseudo = (ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed
-              + struct.pack("!I3xB", len(message), IPPROTO_ICMPV6))
+    pseudo = (
+        ipaddress.IPv6Address(src).packed
+        + ipaddress.IPv6Address(dst).packed
+        + struct.pack("!I3xB", len(message), IPPROTO_ICMPV6)
+    )
     return ~_sum16(pseudo + message) & 0xFFFF
 
 
@@ -131,11 +134,22 @@ def build_ns(src: str, dst: str, target: str, source_mac: str | None) -> bytes:
     return _with_checksum(src, dst, body)
 
 
-def build_na(src: str, dst: str, target: str, target_mac: str | None, *, router: bool = False,
-             solicited: bool = True, override: bool = True) -> bytes:
+def build_na(
+    src: str,
+    dst: str,
+    target: str,
+    target_mac: str | None,
+    *,
+    router: bool = False,
+    solicited: bool = True,
+    override: bool = True,
+) -> bytes:
     """An NA message (§4.4), as a neighbour answers a solicitation."""
-    flags = (NA_ROUTER if router else 0) | (NA_SOLICITED if solicited else 0) | (
-        NA_OVERRIDE if override else 0)
+    flags = (
+        (NA_ROUTER if router else 0)
+        | (NA_SOLICITED if solicited else 0)
+        | (NA_OVERRIDE if override else 0)
+    )
     body = struct.pack("!BBHB3x", NdType.NEIGHBOR_ADVERT, 0, 0, flags)
     body += ipaddress.IPv6Address(target).packed
     if target_mac is not None:
@@ -143,11 +157,15 @@ def build_na(src: str, dst: str, target: str, target_mac: str | None, *, router:
     return _with_checksum(src, dst, body)
 
 
-def build_ipv6(src: str, dst: str, payload: bytes, next_header: int = IPPROTO_ICMPV6,
-               hop_limit: int = NDP_HOP_LIMIT) -> bytes:
+def build_ipv6(
+    src: str,
+    dst: str,
+    payload: bytes,
+    next_header: int = IPPROTO_ICMPV6,
+    hop_limit: int = NDP_HOP_LIMIT,
+) -> bytes:
     header = struct.pack("!IHBB", 6 << 28, len(payload), next_header, hop_limit)
-    return (header + ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed
-            + payload)
+    return header + ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed + payload
 
 
 def build_ns_frame(source_mac: str, src: str, target: str) -> bytes:
@@ -165,9 +183,13 @@ def parse_ipv6(data: bytes) -> IPv6Packet | None:
     length, next_header, hop_limit = struct.unpack_from("!HBB", data, 4)
     if len(data) < 40 + length:
         return None
-    return IPv6Packet(str(ipaddress.IPv6Address(data[8:24])),
-                      str(ipaddress.IPv6Address(data[24:40])), next_header, hop_limit,
-                      data[40:40 + length])
+    return IPv6Packet(
+        str(ipaddress.IPv6Address(data[8:24])),
+        str(ipaddress.IPv6Address(data[24:40])),
+        next_header,
+        hop_limit,
+        data[40 : 40 + length],
+    )
 
 
 def _options(data: bytes) -> dict[int, bytes] | None:
@@ -180,7 +202,7 @@ def _options(data: bytes) -> dict[int, bytes] | None:
         end = offset + units * 8
         if end > len(data):
             return None
-        found.setdefault(kind, data[offset + 2:end])
+        found.setdefault(kind, data[offset + 2 : end])
         offset = end
     return found
 
@@ -196,8 +218,9 @@ def parse_ns(message: bytes) -> NeighborSolicit | None:
     options = _options(message[24:])
     if options is None:
         return None
-    return NeighborSolicit(str(ipaddress.IPv6Address(message[8:24])),
-                           _lladdr(options, NdOption.SOURCE_LLADDR))
+    return NeighborSolicit(
+        str(ipaddress.IPv6Address(message[8:24])), _lladdr(options, NdOption.SOURCE_LLADDR)
+    )
 
 
 def parse_na(message: bytes) -> NeighborAdvert | None:
@@ -207,9 +230,13 @@ def parse_na(message: bytes) -> NeighborAdvert | None:
     if options is None:
         return None
     flags = message[4]
-    return NeighborAdvert(str(ipaddress.IPv6Address(message[8:24])), bool(flags & NA_ROUTER),
-                          bool(flags & NA_SOLICITED), bool(flags & NA_OVERRIDE),
-                          _lladdr(options, NdOption.TARGET_LLADDR))
+    return NeighborAdvert(
+        str(ipaddress.IPv6Address(message[8:24])),
+        bool(flags & NA_ROUTER),
+        bool(flags & NA_SOLICITED),
+        bool(flags & NA_OVERRIDE),
+        _lladdr(options, NdOption.TARGET_LLADDR),
+    )
 
 
 def parse_na_frame(frame: bytes) -> tuple[str, IPv6Packet, NeighborAdvert] | None:
@@ -219,8 +246,7 @@ def parse_na_frame(frame: bytes) -> tuple[str, IPv6Packet, NeighborAdvert] | Non
     if ether is None or ether.ethertype != ETH_P_IPV6:
         return None
     packet = parse_ipv6(ether.payload)
-    if (packet is None or packet.next_header != IPPROTO_ICMPV6
-            or packet.hop_limit != NDP_HOP_LIMIT):
+    if packet is None or packet.next_header != IPPROTO_ICMPV6 or packet.hop_limit != NDP_HOP_LIMIT:
         return None
     if _sum16(_pseudo(packet) + packet.payload) != 0xFFFF:
         return None
@@ -229,5 +255,8 @@ def parse_na_frame(frame: bytes) -> tuple[str, IPv6Packet, NeighborAdvert] | Non
 
 
 def _pseudo(packet: IPv6Packet) -> bytes:
-    return (ipaddress.IPv6Address(packet.src).packed + ipaddress.IPv6Address(packet.dst).packed
-            + struct.pack("!I3xB", len(packet.payload), IPPROTO_ICMPV6))
+    return (
+        ipaddress.IPv6Address(packet.src).packed
+        + ipaddress.IPv6Address(packet.dst).packed
+        + struct.pack("!I3xB", len(packet.payload), IPPROTO_ICMPV6)
+    )

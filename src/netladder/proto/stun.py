@@ -244,8 +244,9 @@ def parse_message(data: bytes) -> StunMessage:
     if length % 4:
         raise StunError(f"message length {length} is not a multiple of 4")
     if HEADER.size + length != len(data):
-        raise StunError(f"header says {length} attribute bytes, datagram has "
-                        f"{len(data) - HEADER.size}")
+        raise StunError(
+            f"header says {length} attribute bytes, datagram has {len(data) - HEADER.size}"
+        )
     attributes: list[Attribute] = []
     fingerprint_ok: bool | None = None
     offset = HEADER.size
@@ -256,7 +257,7 @@ def parse_message(data: bytes) -> StunMessage:
         end = offset + 4 + a_len
         if end > len(data):
             raise StunError(f"attribute 0x{a_type:04x} runs past the end of the message")
-        value = data[offset + 4:end]
+        value = data[offset + 4 : end]
         if fingerprint_ok is not None:
             raise StunError("an attribute follows FINGERPRINT (it must be last, §14.7)")
         if a_type == FINGERPRINT:

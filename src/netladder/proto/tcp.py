@@ -44,23 +44,23 @@ IPPROTO_TCP = 6
 # ICMP destination unreachable (type 3) codes and nmap's reason names; RFC 792, RFC 1812
 # §5.2.7.1.  nmap calls codes 0,1,2,3,9,10,13 "filtered" for TCP.
 ICMP4_UNREACH_REASONS: dict[int, str] = {
-    0: "net-unreach",        # RFC 792
-    1: "host-unreach",       # RFC 792
-    2: "proto-unreach",      # RFC 792
-    3: "port-unreach",       # RFC 792
-    9: "net-prohibited",     # RFC 1122 §3.2.2.1
-    10: "host-prohibited",   # RFC 1122 §3.2.2.1
+    0: "net-unreach",  # RFC 792
+    1: "host-unreach",  # RFC 792
+    2: "proto-unreach",  # RFC 792
+    3: "port-unreach",  # RFC 792
+    9: "net-prohibited",  # RFC 1122 §3.2.2.1
+    10: "host-prohibited",  # RFC 1122 §3.2.2.1
     13: "admin-prohibited",  # RFC 1812 §5.2.7.1
 }
 # ICMPv6 destination unreachable (type 1) codes; RFC 4443 §3.1.
 ICMP6_UNREACH_REASONS: dict[int, str] = {
-    0: "net-unreach",        # no route to destination
-    1: "admin-prohibited",   # communication administratively prohibited
+    0: "net-unreach",  # no route to destination
+    1: "admin-prohibited",  # communication administratively prohibited
     2: "beyond-scope",
-    3: "host-unreach",       # address unreachable
+    3: "host-unreach",  # address unreachable
     4: "port-unreach",
-    5: "admin-prohibited",   # source address failed ingress/egress policy
-    6: "admin-prohibited",   # reject route to destination
+    5: "admin-prohibited",  # source address failed ingress/egress policy
+    6: "admin-prohibited",  # reject route to destination
 }
 
 _TCP = struct.Struct("!HHIIBBHHH")
@@ -88,8 +88,9 @@ def pseudo_header(src: bytes, dst: bytes, length: int, proto: int = IPPROTO_TCP)
     return src + dst + struct.pack("!IxxxB", length, proto)
 
 
-def build_syn(src: bytes, dst: bytes, sport: int, dport: int, seq: int,
-              window: int = 1024, mss: int = 1460) -> bytes:
+def build_syn(
+    src: bytes, dst: bytes, sport: int, dport: int, seq: int, window: int = 1024, mss: int = 1460
+) -> bytes:
     """A TCP SYN segment (no IP header) with an MSS option and a valid checksum.
 
     `src` and `dst` are packed addresses (4 bytes for IPv4, 16 for IPv6): the checksum covers
@@ -172,7 +173,7 @@ def parse_icmp4_error(packet: bytes | memoryview) -> IcmpQuote | None:
     if len(packet) < off + 8 or packet[off] != 3:
         return None
     code = packet[off + 1]
-    inner = strip_ipv4(packet[off + 8:])
+    inner = strip_ipv4(packet[off + 8 :])
     if inner is None:
         return None
     proto, _src, dst, ioff = inner
