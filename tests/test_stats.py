@@ -7,7 +7,14 @@ import math
 import pytest
 
 from netladder.errors import UsageError
-from netladder.l3.stats import fmt_loss, fping_loss, iputils_rtt, loss_percent, rtt_stats
+from netladder.l3.stats import (
+    fmt_loss,
+    fmt_reply_us,
+    fping_loss,
+    iputils_rtt,
+    loss_percent,
+    rtt_stats,
+)
 from netladder.l3.targets import block_size, expand
 
 
@@ -24,6 +31,30 @@ from netladder.l3.targets import block_size, expand
 def test_iputils_summary_line_uses_integer_microseconds(samples_us: list[int], line: str) -> None:
     rtt = iputils_rtt(samples_us)
     assert rtt is not None and rtt.line() == line
+
+
+@pytest.mark.parametrize(
+    ("us", "text"),
+    [
+        # ping_common.c gather_statistics(): µs below 1 ms, then rounded half up
+        (0, "0.000"),
+        (222, "0.222"),
+        (999, "0.999"),
+        (1000, "1.00"),
+        (1004, "1.00"),
+        (1005, "1.01"),
+        (9994, "9.99"),
+        (9995, "10.0"),
+        (10_049, "10.0"),
+        (10_050, "10.1"),
+        (99_949, "99.9"),
+        (99_950, "100"),
+        (123_456, "123"),
+        (1_234_567, "1235"),
+    ],
+)
+def test_reply_time_is_printed_from_whole_microseconds_like_iputils(us: int, text: str) -> None:
+    assert fmt_reply_us(us) == text
 
 
 def test_no_samples_no_rtt_line() -> None:
