@@ -15,7 +15,7 @@ from netladder.l3.stats import (
     loss_percent,
     rtt_stats,
 )
-from netladder.l3.targets import block_size, expand
+from netladder.l3.targets import block_size, expand, parse_range
 
 
 @pytest.mark.parametrize(
@@ -129,3 +129,34 @@ def test_ewma_is_iputils_fixed_point_smoothing() -> None:
 
     # rtt8 = 8·1000, then 8000 + 2000 − 8000/8 = 9000 → 1125 µs
     assert ewma_us([1000, 2000]) == 1125 and ewma_us([]) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "size"),
+    [
+        ("198.18.0.1-198.18.0.20", "198.18.0.1", 20),  # both ends included, like fping -g A B
+        ("198.18.0.0-198.18.1.255", "198.18.0.0", 512),  # nothing skipped inside
+        ("198.18.0.7-198.18.0.7", "198.18.0.7", 1),
+        ("2001:db8::1-2001:db8::3", "2001:db8::1", 3),
+    ],
+)
+def test_a_range_is_every_address_from_a_to_b(text: str, first: str, size: int) -> None:
+    import ipaddress
+
+    found = parse_range(text)
+    assert found is not None and found.size == size
+    addresses = list(found.addresses())
+    assert len(addresses) == size and str(ipaddress.ip_address(addresses[0])) == first
+
+
+@pytest.mark.parametrize("name", ["my-host", "a-b.example", "198.18.0.1-", "-198.18.0.1", "x"])
+def test_a_name_with_a_dash_is_not_a_range(name: str) -> None:
+    assert parse_range(name) is None
+
+
+@pytest.mark.parametrize(
+    "bad", ["198.18.0.9-198.18.0.1", "198.18.0.1-2001:db8::1", "2001:db8::-2001:db8:1::"]
+)
+def test_a_reversed_mixed_or_huge_range_is_a_usage_error(bad: str) -> None:
+    with pytest.raises(UsageError):
+        parse_range(bad)

@@ -24,7 +24,8 @@ class Range(NamedTuple):
     first: int
     last: int
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
         return self.last - self.first + 1
 
     def addresses(self) -> Iterator[int]:
@@ -46,9 +47,9 @@ def parse_range(text: str) -> Range | None:
     if int(b) < int(a):
         raise UsageError(f"range {text!r}: {end} comes before {start}")
     found = Range(a.version, int(a), int(b))
-    if len(found) > MAX_EXPANSION:
+    if found.size > MAX_EXPANSION:
         raise UsageError(
-            f"range {text!r}: {len(found)} addresses is more than a sweep takes ({MAX_EXPANSION})"
+            f"range {text!r}: {found.size} addresses is more than a sweep takes ({MAX_EXPANSION})"
         )
     return found
 
