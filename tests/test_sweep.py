@@ -411,3 +411,35 @@ def test_icmp_errors_are_shown_per_target_like_fping(hops_lab: Lab) -> None:
     assert [s for s in mine.stderr.splitlines() if s.startswith("ICMP ")] == [line]
     assert mine.stdout == theirs.stdout
     assert mine.returncode == theirs.returncode == 1
+
+
+def test_a_probe_the_kernel_refuses_to_send_is_named_like_fping(hops_lab: Lab) -> None:
+    """The client link's broadcast address: the kernel refuses the send (EACCES).  That is
+    no ICMP error, and fping says which it is."""
+    broadcast = "203.0.113.3"
+    mine = hops_lab.netladder(
+        "client", "sweep", "--retries", "0", "--timeout", "300", broadcast, "203.0.113.1"
+    )
+    theirs = hops_lab.exec(
+        "client", ["fping", "-r", "0", "-t", "300", broadcast, "203.0.113.1"], check=False
+    )
+    line = f"{broadcast}: error while sending ping: Permission denied"
+    assert theirs.stderr.splitlines() == [line]
+    assert mine.stderr.splitlines()[0] == line
+    assert "        0 targets with ICMP errors" in mine.stderr
+    assert mine.stdout == theirs.stdout
+    assert mine.returncode == theirs.returncode == 1
+
+
+def test_a_scoped_link_local_target_keeps_its_scope_like_fping(chain_lab: Lab) -> None:
+    iface = chain_lab.iface("client", "r1")
+    link = chain_lab.iface("r1", "client")
+    out = chain_lab.exec("r1", ["ip", "-6", "-j", "addr", "show", "dev", link]).stdout
+    router = next(
+        a["local"] for a in json.loads(out)[0]["addr_info"] if a["local"].startswith("fe80")
+    )
+    target = f"{router}%{iface}"
+    mine = chain_lab.netladder("client", "sweep", "--retries", "0", target)
+    theirs = chain_lab.exec("client", ["fping", "-r", "0", target], check=False)
+    assert mine.stdout == theirs.stdout == f"{target} is alive\n"
+    assert mine.returncode == theirs.returncode == 0

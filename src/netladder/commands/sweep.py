@@ -210,11 +210,18 @@ def target_line(r: SweepResult, i: int, width: int) -> str:
 
 
 def icmp_errors(results: list[SweepResult], stream: Any) -> None:
-    """One line per ICMP error about a probe, in arrival order, as fping prints them:
-    `ICMP Network Unreachable from 203.0.113.1 for ICMP Echo sent to 198.51.100.200`."""
+    """One line per probe the kernel refused to send and per ICMP error about a probe, in
+    order, as fping prints them: `H: error while sending ping: Permission denied`, `ICMP
+    Network Unreachable from 203.0.113.1 for ICMP Echo sent to 198.51.100.200`."""
+    import os
+
     from netladder.proto.icmp import error_text
 
     lines = []
+    for r in results:
+        label = r.targets.label
+        for i, err in zip(r.send_error_index, r.send_error_errno, strict=True):
+            lines.append(f"{label(i)}: error while sending ping: {os.strerror(err)}\n")
     for r in results:
         label = r.targets.label
         v4 = r.targets.version == 4
@@ -289,6 +296,8 @@ def totals(results: list[SweepResult], stream: Any) -> None:
 def to_json(
     results: list[SweepResult], unresolved: list[ResolveError] | None = None
 ) -> dict[str, Any]:
+    import os
+
     from netladder.l3.stats import loss_percent
     from netladder.proto.icmp import error_text
 
@@ -296,6 +305,7 @@ def to_json(
     for r in results:
         t = r.targets
         senders = r.last_error_senders()
+        refused = r.send_errors()
         for i in range(len(t)):
             rtt = r.rtt_ms(i)
             err = r.last_error[i]
@@ -315,6 +325,9 @@ def to_json(
                     if err == 0xFFFF
                     else error_text(t.version, err >> 8, err & 0xFF),
                     "last_error_from": senders.get(i),
+                    # Sends the kernel refused (EACCES: a broadcast address), and why.
+                    "send_errors": refused[i][0] if i in refused else 0,
+                    "last_send_error": os.strerror(refused[i][1]) if i in refused else None,
                 }
             )
     count = sum(len(r.targets) for r in results)

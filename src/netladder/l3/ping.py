@@ -24,7 +24,7 @@ from typing import NamedTuple
 from netladder.errors import UsageError, from_oserror
 from netladder.l3.stats import IputilsRtt, RttStats, iputils_rtt, loss_percent, rtt_stats
 from netladder.net.sockets import IcmpSocket, Kind, Received, open_icmp, receive, route_source
-from netladder.net.targets import Target
+from netladder.net.targets import Target, scope_index
 from netladder.proto.icmp import build_echo, echo_payload, error_text, parse_icmp
 
 __all__ = [
@@ -245,7 +245,7 @@ class PingSession:
         self.scope_name: str | None = None
         self._address: tuple[str, int] | tuple[str, int, int, int] = (target.address, 0)
         if scope is not None and target.version == 6:
-            index = _scope_index(scope)
+            index = scope_index(scope)
             self.scope_name = socket.if_indextoname(index)
             self._address = (target.address, 0, 0, index)
 
@@ -472,17 +472,6 @@ def _random_identifier() -> int:
 
 def _link_local(target: Target) -> bool:
     return target.version == 6 and ipaddress.ip_address(target.address).is_link_local
-
-
-def _scope_index(scope: str) -> int:
-    """An interface name or number (the `%scope` of an address, or -I) as an index."""
-    try:
-        if scope.isascii() and scope.isdigit():
-            socket.if_indextoname(int(scope))  # it must exist
-            return int(scope)
-        return socket.if_nametoindex(scope)
-    except OSError:
-        raise UsageError(f"unknown interface {scope!r}") from None
 
 
 BROADCAST_REFUSED = (

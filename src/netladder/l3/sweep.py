@@ -74,22 +74,26 @@ class SweepOptions(NamedTuple):
 
 class TargetList:
     """Targets of one IP version, compactly: IPv4 as 32-bit integers, IPv6 as 16-byte strings;
-    names only for the targets the user typed as names."""
+    names only for the targets the user typed as names (or with a scope), and the interface
+    index of a link-local target typed with one (`fe80::1%eth0`)."""
 
-    __slots__ = ("names", "v4", "v6", "version")
+    __slots__ = ("names", "scopes", "v4", "v6", "version")
 
     def __init__(self, version: int) -> None:
         self.version = version
         self.v4: array[int] = array("I")
         self.v6: list[bytes] = []
         self.names: dict[int, str] = {}
+        self.scopes: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self.v4) if self.version == 4 else len(self.v6)
 
-    def add(self, address: int | bytes, name: str | None = None) -> None:
+    def add(self, address: int | bytes, name: str | None = None, scope: int = 0) -> None:
         if name is not None:
             self.names[len(self)] = name
+        if scope:
+            self.scopes[len(self)] = scope
         if self.version == 4:
             assert isinstance(address, int)
             self.v4.append(address)
@@ -116,13 +120,17 @@ class SweepResult(NamedTuple):
     probes: int | None
     sent: array[int]
     received: array[int]
-    errors: array[int]
+    errors: array[int]  # ICMP errors about the target's probes
     last_error: array[int]  # ICMP type << 8 | code of the last error, 0xFFFF: none
     # Every ICMP error about a probe, in arrival order: the target, type << 8 | code, and the
     # sender's packed address (4 or 16 bytes each).
     error_index: array[int]
     error_code: array[int]
     error_from: bytes
+    # Probes the kernel refused to send (a broadcast address, no route), in order: the target
+    # and the errno.
+    send_error_index: array[int]
+    send_error_errno: array[int]
     rtt_min_ns: array[int]
     rtt_max_ns: array[int]
     rtt_sum_ns: array[int]
@@ -169,6 +177,13 @@ class SweepResult(NamedTuple):
         for k, i in enumerate(self.error_index):
             code = self.error_code[k]
             yield i, code >> 8, code & 0xFF, self._sender(k)
+
+    def send_errors(self) -> dict[int, tuple[int, int]]:
+        """Target index -> (sends refused, the errno of the last one)."""
+        found: dict[int, tuple[int, int]] = {}
+        for i, err in zip(self.send_error_index, self.send_error_errno, strict=True):
+            found[i] = (found.get(i, (0, 0))[0] + 1, err)
+        return found
 
     def last_error_senders(self) -> dict[int, str]:
         """Target index -> who sent its last ICMP error."""
@@ -269,6 +284,8 @@ def run_sweep(
     error_index = array("I")
     error_code = array("H")
     error_from = bytearray()
+    send_error_index = array("I")
+    send_error_errno = array("H")
     rtt_min = array("q", [0]) * n
     rtt_max = array("q", [0]) * n
     rtt_sum = array("q", [0]) * n
@@ -285,6 +302,7 @@ def run_sweep(
 
     v4 = targets.v4
     v6 = targets.v6
+    scope = targets.scopes.get
     is_v4 = version == 4
     reply_type = ECHO_REPLY[version]
     error_types = ERROR_TYPES[version]
@@ -338,7 +356,7 @@ def run_sweep(
             if ip_off:
                 pack_dst(packet, 16, v4[i])
             pack_seq(packet, ip_off + 6, total_sent & 0xFFFF)
-            address = (ntoa(pack_ip(v4[i])) if is_v4 else ntop(af6, v6[i]), 0)
+            address = (ntoa(pack_ip(v4[i])), 0) if is_v4 else (ntop(af6, v6[i]), 0, 0, scope(i, 0))
             # The send time, as late as it can be taken: only what must carry it follows.
             stamp = monotonic_ns()
             pack_probe(packet, ip_off + 16, i, probe, stamp)
@@ -358,8 +376,9 @@ def run_sweep(
                 # only a second failure is about this probe.
                 try:
                     sendto(packet, address)
-                except OSError:
-                    errors[i] += 1
+                except OSError as again:
+                    send_error_index.append(i)
+                    send_error_errno.append(again.errno or 0)
             sent[i] += 1
             push_index(i)
             push_deadline(stamp + timeout)
@@ -641,6 +660,8 @@ def run_sweep(
         error_index=error_index,
         error_code=error_code,
         error_from=bytes(error_from),
+        send_error_index=send_error_index,
+        send_error_errno=send_error_errno,
         rtt_min_ns=rtt_min,
         rtt_max_ns=rtt_max,
         rtt_sum_ns=rtt_sum,
@@ -757,7 +778,7 @@ def build_targets(
     import ipaddress
 
     from netladder.l3.targets import expand, is_cidr, parse_range
-    from netladder.net.targets import resolve
+    from netladder.net.targets import resolve, scope_index
 
     lists: dict[int, TargetList] = {}
 
@@ -799,7 +820,11 @@ def build_targets(
         tl = for_version(target.version)
         packed = ipaddress.ip_address(target.address).packed
         name = None if target.is_literal else target.name
-        tl.add(int.from_bytes(packed, "big") if target.version == 4 else packed, name)
+        index = 0
+        if target.scope is not None:
+            name = f"{target.name}%{target.scope}"  # as typed, as fping shows it
+            index = scope_index(target.scope)
+        tl.add(int.from_bytes(packed, "big") if target.version == 4 else packed, name, index)
     return [lists[v] for v in sorted(lists)]
 
 
