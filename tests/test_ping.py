@@ -462,10 +462,22 @@ def test_count_1_with_deadline_3_to_a_silent_host_sends_3_like_iputils(chain_lab
     assert mine.returncode == theirs.returncode == 1
 
 
+def _wait_for_rtt(lab: Lab, target: str, at_least_ms: float) -> None:
+    """Until an echo takes at least this long (a fault is in force), for at most 20 s."""
+    give_up = time.monotonic() + 20
+    while time.monotonic() < give_up:
+        out = lab.exec("client", ["ping", "-n", "-c", "1", "-W", "2", target], check=False)
+        m = re.search(r"time=([\d.]+) ms", out.stdout)
+        if m and float(m[1]) >= at_least_ms:
+            return
+    raise AssertionError(f"no echo to {target} took {at_least_ms} ms within 20 s")
+
+
 def test_summary_time_runs_to_the_last_probe_sent_like_iputils(chain_lab: Lab) -> None:
     """iputils' "time" is from the start to the last send, not to the last reply: with 300 ms
     added to each echo, `-c 2 -i 0.2` still says about 200 ms."""
     with chain_lab.fault(Delay("r1", "r2", 300)):
+        _wait_for_rtt(chain_lab, SERVER, 300)  # the relay takes the new delay asynchronously
         mine = ours(chain_lab, "-c", "2", "-i", "0.2", SERVER)
         text = chain_lab.netladder("client", "ping", "-c", "2", "-i", "0.2", SERVER).stdout
         theirs = iputils(chain_lab, "-c", "2", "-i", "0.2", SERVER)
