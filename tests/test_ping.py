@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from netladder.lab import BlockEcho, Lab
+from netladder.l3.stats import fmt_reply_us
+from netladder.lab import BlockEcho, Delay, Lab
 
 SERVER = "198.51.100.10"
 NO_ROUTE = "198.51.100.200"  # routed to r1 by the client's default route; r1 has no route
@@ -284,6 +286,12 @@ def test_ctrl_c_prints_the_summary_and_exits_130(chain_lab: Lab) -> None:
     "args",
     [
         ["-c", "0", SERVER],
+        ["-c", "-1", SERVER],
+        ["-w", "-1", SERVER],
+        ["-W", "-2", SERVER],
+        ["-s", "-1", SERVER],
+        ["-t", "-3", SERVER],
+        ["-i", "-0.5", SERVER],
         ["-i", "-1", SERVER],
         ["-i", "nan", SERVER],
         ["-s", "70000", SERVER],
@@ -304,6 +312,10 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
     )
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    # The bad value is named (`-c -1` is -c with -1, as getopt reads it; not "expected one
+    # argument").
+    value = args[1] if args[0].startswith("-") else args[0]
+    assert value in result.stderr and "expected one argument" not in result.stderr
 
 
 API = r"""
@@ -389,3 +401,209 @@ def test_interface_source_and_size_options(chain_lab: Lab) -> None:
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     foreign = chain_lab.netladder("client", "ping", "-c", "1", "-I", "198.51.100.99", SERVER)
     assert foreign.returncode == 2
+
+
+# -- iputils exactness (issue 13, items 18 and 29) ---------------------------------------------
+
+
+def normal(text: str) -> str:
+    """Output with what differs from run to run masked: RTTs and the run's duration."""
+    text = re.sub(r"time=[\d.]+ ms", "time=T ms", text)
+    text = re.sub(r"time \d+ms", "time Tms", text)
+    return re.sub(r"= [\d./]+ ms", "= R ms", text)
+
+
+@contextlib.contextmanager
+def first_echo_dropped(lab: Lab) -> Iterator[None]:
+    """The server drops the first echo request it sees, and only that one (numgen counts from
+    0 in every new table, so each use starts afresh)."""
+    script = (
+        "table inet nlfirstecho {\n chain c {\n  type filter hook input priority -150;\n"
+        "  icmp type echo-request numgen inc mod 1000000 == 0 drop\n }\n}\n"
+    )
+    lab.exec("server", ["nft", "-f", "-"], input=script)
+    try:
+        yield
+    finally:
+        lab.exec("server", ["nft", "delete", "table", "inet", "nlfirstecho"], check=False)
+
+
+def test_count_with_deadline_waits_for_count_replies_like_iputils(chain_lab: Lab) -> None:
+    """`-c 2 -w 5` with the first echo lost: iputils keeps sending until 2 replies (3 sent,
+    exit 0) — with -w, -c counts answers."""
+    args = ("-c", "2", "-w", "5", "-i", "0.2", SERVER)
+    with first_echo_dropped(chain_lab):
+        theirs = iputils(chain_lab, *args)
+    with first_echo_dropped(chain_lab):
+        mine = chain_lab.netladder("client", "ping", *args)
+    assert "3 packets transmitted, 2 received, 33.3333% packet loss" in theirs
+    assert normal(mine.stdout) == normal(theirs)
+    assert mine.returncode == 0
+
+
+def test_count_1_with_deadline_3_to_a_silent_host_sends_3_like_iputils(chain_lab: Lab) -> None:
+    args = ["-n", "-c", "1", "-w", "3", SERVER]
+    with chain_lab.fault(BlockEcho("server")):
+        # Both at once: each waits out its 3 s deadline.
+        theirs = chain_lab.popen(
+            "client", ["ping", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        mine = chain_lab.popen(
+            "client",
+            [sys.executable, "-m", "netladder", "ping", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        their_out, _ = theirs.communicate(timeout=30)
+        my_out, my_err = mine.communicate(timeout=30)
+    assert "3 packets transmitted, 0 received, 100% packet loss" in their_out
+    assert normal(my_out) == normal(their_out), my_err
+    assert mine.returncode == theirs.returncode == 1
+
+
+def _wait_for_rtt(lab: Lab, target: str, at_least_ms: float) -> None:
+    """Until an echo takes at least this long (a fault is in force), for at most 20 s."""
+    give_up = time.monotonic() + 20
+    while time.monotonic() < give_up:
+        out = lab.exec("client", ["ping", "-n", "-c", "1", "-W", "2", target], check=False)
+        m = re.search(r"time=([\d.]+) ms", out.stdout)
+        if m and float(m[1]) >= at_least_ms:
+            return
+    raise AssertionError(f"no echo to {target} took {at_least_ms} ms within 20 s")
+
+
+def test_summary_time_runs_to_the_last_probe_sent_like_iputils(chain_lab: Lab) -> None:
+    """iputils' "time" is from the start to the last send, not to the last reply: with 300 ms
+    added to each echo, `-c 2 -i 0.2` still says about 200 ms."""
+    with chain_lab.fault(Delay("r1", "r2", 300)):
+        _wait_for_rtt(chain_lab, SERVER, 300)  # the relay takes the new delay asynchronously
+        mine = ours(chain_lab, "-c", "2", "-i", "0.2", SERVER)
+        text = chain_lab.netladder("client", "ping", "-c", "2", "-i", "0.2", SERVER).stdout
+        theirs = iputils(chain_lab, "-c", "2", "-i", "0.2", SERVER)
+    assert mine["rtt"]["min_ms"] >= 300  # the delay was in force
+    their_time = int(re.findall(r"time (\d+)ms", theirs)[0])
+    my_time = int(re.findall(r"time (\d+)ms", text)[0])
+    # To the last reply it would be 500 ms at least.
+    assert 200 <= mine["time_ms"] < 450 and 200 <= my_time < 450 and 200 <= their_time < 450
+
+
+def _reply_times(output: str) -> list[str]:
+    return re.findall(r"icmp_seq=\d+ ttl=\d+ time=([\d.]+) ms", output)
+
+
+def _summary_us(output: str) -> tuple[int, int]:
+    m = re.search(r"= (\d+)\.(\d{3})/[\d.]+/(\d+)\.(\d{3})/", output)
+    assert m, output
+    return int(m[1]) * 1000 + int(m[2]), int(m[3]) * 1000 + int(m[4])
+
+
+def test_reply_lines_and_statistics_agree_to_the_microsecond_like_iputils(
+    chain_lab: Lab,
+) -> None:
+    """The summary's min and max are the fastest and slowest reply lines, printed from the
+    same whole microseconds (iputils truncates below 1 ms and rounds above; never both ways)."""
+    for output in (
+        iputils(chain_lab, "-c", "8", "-i", "0.02", SERVER),
+        chain_lab.netladder("client", "ping", "-c", "8", "-i", "0.02", SERVER).stdout,
+    ):
+        lines = _reply_times(output)
+        assert len(lines) == 8, output
+        by_value = sorted(lines, key=float)
+        low, high = _summary_us(output)
+        assert (fmt_reply_us(low), fmt_reply_us(high)) == (by_value[0], by_value[-1]), output
+
+
+@pytest.mark.parametrize("size", ["0", "8", "15", "16"])
+def test_small_data_is_not_timed_like_iputils(chain_lab: Lab, size: str) -> None:
+    """Below 16 data bytes iputils cannot carry its send time: no time=, no rtt line."""
+    args = ("-c", "2", "-i", "0.05", "-s", size, SERVER)
+    mine = chain_lab.netladder("client", "ping", *args)
+    theirs = iputils(chain_lab, *args)
+    assert normal(mine.stdout) == normal(theirs)
+    assert ("time=" in mine.stdout) == ("rtt min" in mine.stdout) == (size == "16")
+
+
+def test_interface_and_source_headers_equal_iputils(chain_lab: Lab) -> None:
+    iface = chain_lab.iface("client", "r1")
+    for args in (
+        ["-I", iface, SERVER],
+        ["-I", chain_lab.addr("client"), SERVER],
+        ["-6", "-I", iface, "2001:db8:3::2"],
+        ["-I", chain_lab.addr("client", 6), "2001:db8:3::2"],
+    ):
+        mine = chain_lab.netladder("client", "ping", "-c", "1", *args)
+        theirs = iputils(chain_lab, "-c", "1", *args)
+        assert mine.stdout.splitlines()[0] == theirs.splitlines()[0], args
+        assert " from " in theirs.splitlines()[0]
+        assert normal(mine.stdout) == normal(theirs)
+
+
+def _link_local(lab: Lab, node: str, peer: str) -> str:
+    out = lab.exec(node, ["ip", "-6", "-j", "addr", "show", "dev", lab.iface(node, peer)]).stdout
+    infos = json.loads(out)[0]["addr_info"]
+    return str(next(a["local"] for a in infos if a["local"].startswith("fe80")))
+
+
+def test_a_scoped_link_local_target_is_printed_with_its_scope_like_iputils(
+    chain_lab: Lab,
+) -> None:
+    iface = chain_lab.iface("client", "r1")
+    router = _link_local(chain_lab, "r1", "client")
+    for args in ([f"{router}%{iface}"], ["-I", iface, router]):
+        mine = chain_lab.netladder("client", "ping", "-c", "2", "-i", "0.05", *args)
+        theirs = iputils(chain_lab, "-c", "2", "-i", "0.05", *args)
+        assert mine.returncode == 0, mine.stderr
+        assert f"64 bytes from {router}%{iface}: icmp_seq=1 ttl=64 time=" in mine.stdout
+        if "-I" in args:
+            # iputils shows the source as "::" here (its route lookup socket is connected
+            # without an address family); netladder shows the address really used.
+            mine_text = re.sub(r" from \S+ " + iface, " from S " + iface, mine.stdout)
+            their_text = re.sub(r" from \S+ " + iface, " from S " + iface, theirs)
+            assert normal(mine_text) == normal(their_text)
+        else:
+            assert normal(mine.stdout) == normal(theirs)
+
+
+def test_a_broadcast_target_needs_b_like_iputils(chain_lab: Lab) -> None:
+    for target in ("203.0.113.3", "255.255.255.255"):  # the client link's broadcast; all ones
+        mine = chain_lab.netladder("client", "ping", "-c", "1", target)
+        theirs = chain_lab.exec("client", ["ping", "-c", "1", target], check=False)
+        assert theirs.returncode == mine.returncode == 2
+        assert "Do you want to ping broadcast? Then -b" in theirs.stderr
+        assert mine.stderr.strip().splitlines() == [
+            "netladder: Do you want to ping broadcast? Then -b. If not, check your local "
+            "firewall rules"
+        ]
+        assert mine.stdout == ""  # refused before anything is sent
+
+
+@pytest.fixture
+def lan_answers_broadcasts(chain_lab: Lab) -> Iterator[list[str]]:
+    hosts = ["lan1", "lan2", "lan3"]
+    for host in hosts:
+        chain_lab.exec(host, ["sysctl", "-qw", "net.ipv4.icmp_echo_ignore_broadcasts=0"])
+    try:
+        yield [chain_lab.addr(h) for h in hosts]
+    finally:
+        for host in hosts:
+            chain_lab.exec(host, ["sysctl", "-qw", "net.ipv4.icmp_echo_ignore_broadcasts=1"])
+
+
+def test_broadcast_with_b_counts_every_host_that_answers_like_iputils(
+    chain_lab: Lab, lan_answers_broadcasts: list[str]
+) -> None:
+    broadcast = "198.51.100.127"  # the LAN behind r1; r1 pings it from its .65
+    args = ("-b", "-c", "2", "-i", "0.2", broadcast)
+    mine = chain_lab.netladder("r1", "ping", *args)
+    theirs = chain_lab.exec("r1", ["ping", "-n", *args], check=False)
+    # Every host answers each probe; the run ends at the first answer to the last probe, so
+    # only the first probe's other answers (2) are sure to be read before it.
+    counts = r"2 packets transmitted, 2 received, \+[234] duplicates, 0% packet loss"
+    assert re.search(counts, theirs.stdout) and re.search(counts, mine.stdout), mine.stdout
+    assert mine.returncode == theirs.returncode == 0
+    assert mine.stderr == theirs.stderr == "WARNING: pinging broadcast address\n"
+    repliers = set(re.findall(r"bytes from ([\d.]+):", mine.stdout))
+    assert repliers == set(re.findall(r"bytes from ([\d.]+):", theirs.stdout))
+    assert repliers == set(lan_answers_broadcasts)
+    assert "(DUP!)" not in mine.stdout and "(DUP!)" not in theirs.stdout

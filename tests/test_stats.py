@@ -7,8 +7,15 @@ import math
 import pytest
 
 from netladder.errors import UsageError
-from netladder.l3.stats import fmt_loss, fping_loss, iputils_rtt, loss_percent, rtt_stats
-from netladder.l3.targets import block_size, expand
+from netladder.l3.stats import (
+    fmt_loss,
+    fmt_reply_us,
+    fping_loss,
+    iputils_rtt,
+    loss_percent,
+    rtt_stats,
+)
+from netladder.l3.targets import block_size, expand, parse_range
 
 
 @pytest.mark.parametrize(
@@ -24,6 +31,30 @@ from netladder.l3.targets import block_size, expand
 def test_iputils_summary_line_uses_integer_microseconds(samples_us: list[int], line: str) -> None:
     rtt = iputils_rtt(samples_us)
     assert rtt is not None and rtt.line() == line
+
+
+@pytest.mark.parametrize(
+    ("us", "text"),
+    [
+        # ping_common.c gather_statistics(): µs below 1 ms, then rounded half up
+        (0, "0.000"),
+        (222, "0.222"),
+        (999, "0.999"),
+        (1000, "1.00"),
+        (1004, "1.00"),
+        (1005, "1.01"),
+        (9994, "9.99"),
+        (9995, "10.0"),
+        (10_049, "10.0"),
+        (10_050, "10.1"),
+        (99_949, "99.9"),
+        (99_950, "100"),
+        (123_456, "123"),
+        (1_234_567, "1235"),
+    ],
+)
+def test_reply_time_is_printed_from_whole_microseconds_like_iputils(us: int, text: str) -> None:
+    assert fmt_reply_us(us) == text
 
 
 def test_no_samples_no_rtt_line() -> None:
@@ -98,3 +129,34 @@ def test_ewma_is_iputils_fixed_point_smoothing() -> None:
 
     # rtt8 = 8·1000, then 8000 + 2000 − 8000/8 = 9000 → 1125 µs
     assert ewma_us([1000, 2000]) == 1125 and ewma_us([]) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "size"),
+    [
+        ("198.18.0.1-198.18.0.20", "198.18.0.1", 20),  # both ends included, like fping -g A B
+        ("198.18.0.0-198.18.1.255", "198.18.0.0", 512),  # nothing skipped inside
+        ("198.18.0.7-198.18.0.7", "198.18.0.7", 1),
+        ("2001:db8::1-2001:db8::3", "2001:db8::1", 3),
+    ],
+)
+def test_a_range_is_every_address_from_a_to_b(text: str, first: str, size: int) -> None:
+    import ipaddress
+
+    found = parse_range(text)
+    assert found is not None and found.size == size
+    addresses = list(found.addresses())
+    assert len(addresses) == size and str(ipaddress.ip_address(addresses[0])) == first
+
+
+@pytest.mark.parametrize("name", ["my-host", "a-b.example", "198.18.0.1-", "-198.18.0.1", "x"])
+def test_a_name_with_a_dash_is_not_a_range(name: str) -> None:
+    assert parse_range(name) is None
+
+
+@pytest.mark.parametrize(
+    "bad", ["198.18.0.9-198.18.0.1", "198.18.0.1-2001:db8::1", "2001:db8::-2001:db8:1::"]
+)
+def test_a_reversed_mixed_or_huge_range_is_a_usage_error(bad: str) -> None:
+    with pytest.raises(UsageError):
+        parse_range(bad)

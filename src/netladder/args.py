@@ -7,6 +7,7 @@ import argparse
 import math
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from netladder.errors import UsageError
@@ -42,6 +43,38 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if args is not None:
+            args = self._attach_negative_values(list(args))
+        return super().parse_known_args(args, namespace)
+
+    def _attach_negative_values(self, args: list[str]) -> list[str]:
+        """`-c -1` means -c with the value -1, as getopt reads it.  argparse instead takes `-1`
+        for an option whenever the parser has options that look like negative numbers (-4,
+        -6), and says "expected one argument" without naming the bad value; joined as `-c=-1`
+        the value reaches the option's own check, which names it."""
+        out: list[str] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                return out + args[i:]
+            action = self._option_string_actions.get(arg)
+            if (
+                action is not None
+                and action.nargs is None
+                and i + 1 < len(args)
+                and self._negative_number_matcher.match(args[i + 1])
+            ):
+                out.append(f"{arg}={args[i + 1]}")
+                i += 2
+                continue
+            out.append(arg)
+            i += 1
+        return out
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

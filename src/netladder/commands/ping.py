@@ -15,7 +15,7 @@ from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from netladder.l3.ping import Event, PingResult, PingSession
-    from netladder.l3.targets import Target
+    from netladder.net.targets import Target
 
 MIN_USER_INTERVAL = 0.002  # iputils: "minimal interval allowed for user is 2ms"
 
@@ -100,6 +100,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="send from this interface or source address",
     )
     parser.add_argument(
+        "-b",
+        dest="broadcast",
+        action="store_true",
+        help="allow pinging a broadcast address (every host that answers is counted)",
+    )
+    parser.add_argument(
         "-q", dest="quiet", action="store_true", help="quiet: only the header and the summary"
     )
     parser.add_argument(
@@ -119,7 +125,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from netladder.l3.ping import MAX_PAYLOAD, PingOptions, open_sessions, run_sessions
-    from netladder.l3.targets import resolve
+    from netladder.net.targets import resolve
 
     # Everything imported so far lives until exit: keep it out of every garbage collection,
     # including the one at interpreter exit (≈10 ms of a one-shot command's start-up budget).
@@ -154,12 +160,15 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         source=source,
         prefer=args.socket,
+        broadcast=args.broadcast,
     )
     printer = None if args.json or args.quiet else _print_event
     sessions = open_sessions(targets, options, printer)
     if not args.json:
         for s in sessions:
-            print(_header(s.target, args.size, source), flush=True)
+            if s.is_broadcast:
+                print("WARNING: pinging broadcast address", file=sys.stderr, flush=True)
+            print(_header(s, args.size, args.interface is not None), flush=True)
     interrupted = False
     try:
         run_sessions(sessions)
@@ -183,40 +192,60 @@ def run(args: argparse.Namespace) -> int:
 # -- rendering ------------------------------------------------------------------------------
 
 
-def _header(target: Target, size: int, source: str | None) -> str:
-    frm = f" from {source}" if source else ""
+def label(target: Target) -> str:
+    """The target as typed, with the scope it was typed with (iputils' hostname)."""
+    return f"{target.name}%{target.scope}" if target.scope else target.name
+
+
+def _header(session: PingSession, size: int, interface: bool) -> str:
+    """iputils' first line (ping.c ping4_run/ping6_run): with -I, the source address the
+    probes leave from and the interface — empty when -I named an address."""
+    target = session.target
+    frm = ""
+    if interface:
+        source = session.source or ("0.0.0.0" if target.version == 4 else "::")
+        frm = f"from {source} {session.options.device or ''}: "
+    # The address with its interface only when the target was typed with one: -I alone does
+    # not put a scope into iputils' destination (replies do carry it).
+    address = session.display(target.address) if target.scope else target.address
     if target.version == 6:
-        return f"PING {target.name}({target.address}){frm} {size} data bytes"
-    return f"PING {target.name} ({target.address}){frm} {size}({size + 28}) bytes of data."
+        return f"PING {label(target)}({address}) {frm}{size} data bytes"
+    return f"PING {label(target)} ({address}) {frm}{size}({size + 28}) bytes of data."
 
 
-def _who(target: Target) -> str:
-    return target.address if target.is_literal else f"{target.name} ({target.address})"
+def _who(session: PingSession, source: str | None = None) -> str:
+    target = session.target
+    if source is not None or target.is_literal:
+        return session.display(source or target.address)
+    return f"{target.name} ({target.address})"
 
 
 def _print_event(session: PingSession, event: Event) -> None:
-    print(event_line(session.target, event), flush=True)
+    print(event_line(session, event), flush=True)
 
 
-def event_line(target: Target, event: Event) -> str:
-    from netladder.l3.ping import Corrupted, Sample
-    from netladder.output import fmt_ms, paint
+def event_line(session: PingSession, event: Event) -> str:
+    from netladder.l3.ping import TIMING_MIN_SIZE, Corrupted, Sample
+    from netladder.l3.stats import fmt_reply_us
+    from netladder.output import paint
 
     if isinstance(event, Sample):
-        line = f"{event.size} bytes from {_who(target)}: icmp_seq={event.seq}"
+        line = f"{event.size} bytes from {_who(session, event.source)}: icmp_seq={event.seq}"
         if event.ttl is not None:
             line += f" ttl={event.ttl}"
-        line += f" time={fmt_ms(event.rtt_ms)} ms"
         if event.truncated:
-            line += " (truncated)"
-        if event.duplicate:
+            return line + " (truncated)"  # iputils prints nothing after it
+        if session.options.size >= TIMING_MIN_SIZE:
+            line += f" time={fmt_reply_us(event.rtt_us)} ms"
+        # iputils marks a duplicate only where one reply per probe is expected.
+        if event.duplicate and not session.options.broadcast:
             line += paint(" (DUP!)", "yellow")
         return line
     if isinstance(event, Corrupted):
-        return f"{event.size} bytes from {_who(target)}: icmp_seq={event.seq}" + paint(
+        return f"{event.size} bytes from {_who(session)}: icmp_seq={event.seq}" + paint(
             " (BAD CHECKSUM!)", "red"
         )
-    return paint(f"From {event.source} icmp_seq={event.seq} {event.text}", "red")
+    return paint(f"From {session.display(event.source)} icmp_seq={event.seq} {event.text}", "red")
 
 
 def summary(r: PingResult) -> str:
@@ -231,9 +260,10 @@ def summary(r: PingResult) -> str:
     if r.errors:
         line += f", +{r.errors} errors"
     if r.transmitted:
-        line += f", {fmt_loss(r.loss_percent)}% packet loss, time {round(r.time_ms)}ms"
-    lines = [f"--- {r.target.name} ping statistics ---", line]
-    rtt = r.iputils
+        # Rounded half up, as iputils: (ns + 500000) / 1000000.
+        line += f", {fmt_loss(r.loss_percent)}% packet loss, time {int(r.time_ms + 0.5)}ms"
+    lines = [f"--- {label(r.target)} ping statistics ---", line]
+    rtt = r.iputils if r.timed else None
     parts = []
     if r.received and rtt is not None:
         parts.append(rtt.line())
@@ -244,7 +274,7 @@ def summary(r: PingResult) -> str:
         from netladder.l3.stats import ewma_us
 
         ipg = int(r.time_ms * 1000) // (r.transmitted - 1)
-        ewma = ewma_us([s.rtt_us for s in r.samples])
+        ewma = ewma_us([s.rtt_us for s in r.samples]) if r.timed else 0
         parts.append(f"ipg/ewma {ipg // 1000}.{ipg % 1000:03d}/{ewma // 1000}.{ewma % 1000:03d} ms")
     # iputils ends the block with a newline of its own, even when it is empty.
     lines.append(", ".join(parts))

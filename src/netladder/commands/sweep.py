@@ -1,5 +1,12 @@
-"""`netladder sweep TARGET|CIDR...`: many targets from one socket, fping's output and exit codes,
-faster than fping, with a totals block and JSON."""
+"""`netladder sweep TARGET|CIDR|A-B...`: many targets from one socket, fping's output and exit
+codes, faster than fping, with a totals block and JSON.
+
+Human output follows fping's: by default `HOST is alive` / `HOST is unreachable` on stdout
+(fping's default, verbose mode); with --count, fping -c's per-target summary; --alive and
+--unreachable the bare lists of -a and -u.  ICMP errors and names that do not resolve are
+reported on stderr as fping reports them, and the totals block (fping -s) goes to stderr too,
+except after --count's summary.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,38 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
-from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     from netladder.l3.sweep import SweepResult
+    from netladder.net.targets import ResolveError
+
+# fping's words for ICMP errors about a probe (fping.c: icmp_type_str, icmp_unreach_str;
+# RFC 792 types and codes).  fping mislabels ICMPv6, so IPv6 errors use netladder's names.
+FPING_UNREACHABLE = (
+    "ICMP Network Unreachable",
+    "ICMP Host Unreachable",
+    "ICMP Protocol Unreachable",
+    "ICMP Port Unreachable",
+    "ICMP Unreachable (Fragmentation Needed)",
+    "ICMP Unreachable (Source Route Failed)",
+    "ICMP Unreachable (Destination Network Unknown)",
+    "ICMP Unreachable (Destination Host Unknown)",
+    "ICMP Unreachable (Source Host Isolated)",
+    "ICMP Unreachable (Communication with Network Prohibited)",
+    "ICMP Unreachable (Communication with Host Prohibited)",
+    "ICMP Unreachable (Network Unreachable For Type Of Service)",
+    "ICMP Unreachable (Host Unreachable For Type Of Service)",
+    "ICMP Unreachable (Communication Administratively Prohibited)",
+    "ICMP Unreachable (Host Precedence Violation)",
+    "ICMP Unreachable (Precedence cutoff in effect)",
+)
+FPING_TYPES = {
+    4: "ICMP Source Quench",
+    5: "ICMP Redirect",
+    11: "ICMP Time Exceeded",
+    12: "ICMP Parameter Problem",
+}
 
 
 def _number(low: float, what: str, integer: bool = False) -> Any:
@@ -34,9 +69,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "targets",
         nargs="+",
-        metavar="TARGET|CIDR",
-        help="addresses, names, or CIDR blocks (network and broadcast skipped "
-        "except /31 and /32, like fping -g)",
+        metavar="TARGET|CIDR|A-B",
+        help="addresses, names, CIDR blocks (network and broadcast skipped except /31 and "
+        "/32, like fping -g CIDR) or ranges A-B (both included, like fping -g A B)",
     )
     parser.add_argument(
         "--count",
@@ -73,9 +108,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rate",
         type=_number(0, "rate"),
-        default=1000.0,
+        default=None,
         metavar="PPS",
-        help="probes per second over all targets (default 1000; 0: no limit)",
+        help="probes per second over all targets, never in bursts (default 1000; with "
+        "--count 100, fping's 10 ms spacing; 0: no limit)",
     )
     parser.add_argument(
         "--size",
@@ -112,7 +148,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.size > 65507:
         raise UsageError(f"netladder sweep: size {args.size} is above the maximum 65507")
-    lists = build_targets(args.targets, args.version)
+    unresolved: list[ResolveError] = []
+    lists = build_targets(args.targets, args.version, unresolved)
+    if not args.json:
+        # fping names each one as it reads its targets, then probes the others (exit 2).
+        for exc in unresolved:
+            print(f"{exc.name}: {exc.reason}", file=sys.stderr)
+        sys.stderr.flush()
+    if not lists:  # nothing left to probe
+        if args.json:
+            from netladder.output import emit_json
+
+            emit_json(to_json([], unresolved))
+        return EXIT_USAGE
     options = SweepOptions(
         probes=args.count,
         timeout_ms=args.timeout,
@@ -134,11 +182,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         from netladder.output import emit_json
 
-        emit_json(to_json(results))
+        emit_json(to_json(results, unresolved))
     else:
-        render(results, args.alive, args.unreachable)
+        icmp_errors(results, sys.stderr)
+        render(results, args.alive, args.unreachable, count_mode=args.count is not None)
     if interrupted:
         return EXIT_INTERRUPTED
+    if unresolved:
+        return EXIT_USAGE  # fping: 2 when a name was not found, whatever the others did
     all_alive = all(r.alive_count == len(r.targets) for r in results)
     return EXIT_OK if all_alive else EXIT_FAIL
 
@@ -158,7 +209,42 @@ def target_line(r: SweepResult, i: int, width: int) -> str:
     return line
 
 
-def render(results: list[SweepResult], alive: bool, unreachable: bool) -> None:
+def icmp_errors(results: list[SweepResult], stream: Any) -> None:
+    """One line per probe the kernel refused to send and per ICMP error about a probe, in
+    order, as fping prints them: `H: error while sending ping: Permission denied`, `ICMP
+    Network Unreachable from 203.0.113.1 for ICMP Echo sent to 198.51.100.200`."""
+    import os
+
+    from netladder.proto.icmp import error_text
+
+    lines = []
+    for r in results:
+        label = r.targets.label
+        for i, err in zip(r.send_error_index, r.send_error_errno, strict=True):
+            lines.append(f"{label(i)}: error while sending ping: {os.strerror(err)}\n")
+    for r in results:
+        label = r.targets.label
+        v4 = r.targets.version == 4
+        for i, icmp_type, code, sender in r.error_events():
+            if not v4:
+                text = error_text(6, icmp_type, code)
+            elif icmp_type == 3:
+                text = (
+                    FPING_UNREACHABLE[code]
+                    if code < len(FPING_UNREACHABLE)
+                    else "ICMP Unreachable (Invalid Code)"
+                )
+            else:
+                text = FPING_TYPES.get(icmp_type, f"ICMP {icmp_type}")
+            lines.append(f"{text} from {sender} for ICMP Echo sent to {label(i)}\n")
+    if lines:
+        stream.write("".join(lines))
+        stream.flush()
+
+
+def render(
+    results: list[SweepResult], alive: bool, unreachable: bool, count_mode: bool = False
+) -> None:
     out = sys.stdout
     write = out.write
     if alive or unreachable:
@@ -166,6 +252,18 @@ def render(results: list[SweepResult], alive: bool, unreachable: bool) -> None:
             wanted = r.alive_indices() if alive else r.unreachable_indices()
             label = r.targets.label
             write("".join(label(i) + "\n" for i in wanted))
+        out.flush()
+        totals(results, sys.stderr)
+        return
+    if not count_mode:
+        # fping's default output: the alive first (it prints each at its first reply, so in
+        # target order when replies come in order), the unreachable at the end.
+        for r in results:
+            label = r.targets.label
+            write("".join(label(i) + " is alive\n" for i in r.alive_indices()))
+        for r in results:
+            label = r.targets.label
+            write("".join(label(i) + " is unreachable\n" for i in r.unreachable_indices()))
         out.flush()
         totals(results, sys.stderr)
         return
@@ -195,13 +293,19 @@ def totals(results: list[SweepResult], stream: Any) -> None:
     stream.flush()
 
 
-def to_json(results: list[SweepResult]) -> dict[str, Any]:
+def to_json(
+    results: list[SweepResult], unresolved: list[ResolveError] | None = None
+) -> dict[str, Any]:
+    import os
+
     from netladder.l3.stats import loss_percent
     from netladder.proto.icmp import error_text
 
     targets = []
     for r in results:
         t = r.targets
+        senders = r.last_error_senders()
+        refused = r.send_errors()
         for i in range(len(t)):
             rtt = r.rtt_ms(i)
             err = r.last_error[i]
@@ -220,6 +324,10 @@ def to_json(results: list[SweepResult]) -> dict[str, Any]:
                     "last_error": None
                     if err == 0xFFFF
                     else error_text(t.version, err >> 8, err & 0xFF),
+                    "last_error_from": senders.get(i),
+                    # Sends the kernel refused (EACCES: a broadcast address), and why.
+                    "send_errors": refused[i][0] if i in refused else 0,
+                    "last_send_error": os.strerror(refused[i][1]) if i in refused else None,
                 }
             )
     count = sum(len(r.targets) for r in results)
@@ -227,6 +335,8 @@ def to_json(results: list[SweepResult]) -> dict[str, Any]:
     return {
         "command": "sweep",
         "targets": targets,
+        # Names that did not resolve: not probed (fping: exit 2).
+        "unresolved": [{"target": e.name, "reason": e.reason} for e in unresolved or ()],
         "totals": {
             "targets": count,
             "alive": alive,

@@ -12,17 +12,19 @@ interpreter start-up, and importing asyncio alone would add a large share of it.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import math
 import os
 import select
+import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from netladder.errors import from_oserror
+from netladder.errors import UsageError, from_oserror
 from netladder.l3.stats import IputilsRtt, RttStats, iputils_rtt, loss_percent, rtt_stats
-from netladder.l3.targets import Target
-from netladder.net.sockets import IcmpSocket, Kind, Received, open_icmp, receive
+from netladder.net.sockets import IcmpSocket, Kind, Received, open_icmp, receive, route_source
+from netladder.net.targets import Target, scope_index
 from netladder.proto.icmp import build_echo, echo_payload, error_text, parse_icmp
 
 __all__ = [
@@ -39,6 +41,9 @@ __all__ = [
 ]
 
 COOKIE_SIZE = 8
+# iputils times a probe only when its data can hold a struct timeval (16 bytes on 64-bit Linux);
+# below that it prints no time= and no rtt line (ping.c: `rts->timing`).
+TIMING_MIN_SIZE = 16
 MAX_PAYLOAD = {4: 65507, 6: 65527}  # 65535 − IPv4 header (20) − ICMP header (8); IPv6: − 8
 DEFAULT_LINGER = 10.0  # iputils MAXWAIT: how long to wait for a first reply after the last probe
 NS = 1_000_000_000
@@ -47,7 +52,9 @@ NS = 1_000_000_000
 class PingOptions(NamedTuple):
     """The options of iputils ping that netladder keeps, with their meaning there."""
 
-    probes: int | None = None  # -c: stop after this many probes (and their replies)
+    # -c: stop after this many probes and their answers; with -w, after this many answers
+    # (iputils keeps sending until then or until the deadline)
+    probes: int | None = None
     interval: float = 1.0  # -i seconds between probes
     wait: float = DEFAULT_LINGER  # -W: after the last probe, while nothing came back
     deadline: float | None = None  # -w: stop after this many seconds whatever happens
@@ -56,6 +63,7 @@ class PingOptions(NamedTuple):
     device: str | None = None  # -I interface
     source: str | None = None  # -I address
     prefer: Kind | None = None  # force "dgram" or "raw"
+    broadcast: bool = False  # -b: allowed to ping a broadcast address
 
 
 class Sample(NamedTuple):
@@ -68,6 +76,7 @@ class Sample(NamedTuple):
     size: int  # ICMP bytes (header + data), as ping prints them
     duplicate: bool = False
     truncated: bool = False
+    source: str | None = None  # who answered, when not the target itself (-b)
 
 
 class Corrupted(NamedTuple):
@@ -102,7 +111,7 @@ class PingResult(NamedTuple):
     duplicates: int
     corrupted: int
     errors: int
-    time_ms: float
+    time_ms: float  # from the start to the last probe sent, as iputils' summary "time"
     pipe: int
     samples: tuple[Sample, ...] = ()
     error_events: tuple[ProbeError, ...] = ()
@@ -114,6 +123,11 @@ class PingResult(NamedTuple):
     @property
     def loss_percent(self) -> float:
         return loss_percent(self.transmitted, self.received)
+
+    @property
+    def timed(self) -> bool:
+        """Whether iputils would time these probes (data of at least 16 bytes)."""
+        return self.size >= TIMING_MIN_SIZE
 
     @property
     def iputils(self) -> IputilsRtt | None:
@@ -165,6 +179,7 @@ class PingSession:
     plain slotted class because start-up time counts on this path)."""
 
     __slots__ = (
+        "_address",
         "_answered",
         "_check",
         "_payload",
@@ -177,7 +192,8 @@ class PingSession:
         "finished",
         "identifier",
         "interrupted",
-        "last_activity_ns",
+        "is_broadcast",
+        "last_sent_ns",
         "linger_end_ns",
         "next_send_ns",
         "on_event",
@@ -185,7 +201,9 @@ class PingSession:
         "pipe",
         "received",
         "samples",
+        "scope_name",
         "sock",
+        "source",
         "started_ns",
         "target",
         "tmax_us",
@@ -201,6 +219,9 @@ class PingSession:
         on_event: Callable[[PingSession, Event], None] | None = None,
     ) -> None:
         self.target = target
+        # The local address probes leave from (the header's "from"), when known.
+        self.source: str | None = None
+        self.is_broadcast = False  # the target is a broadcast address (and -b allowed it)
         self.options = options
         self.sock = sock
         self.cookie = cookie
@@ -209,7 +230,7 @@ class PingSession:
         self.identifier = kernel_id if kernel_id is not None else _random_identifier()
         self.transmitted = self.received = self.duplicates = self.corrupted = 0
         self.errors = self.pipe = self.tmax_us = 0
-        self.started_ns = self.last_activity_ns = self.next_send_ns = 0
+        self.started_ns = self.last_sent_ns = self.next_send_ns = 0
         self.linger_end_ns: int | None = None
         self.finished = self.interrupted = False
         self.samples: list[Sample] = []
@@ -218,11 +239,20 @@ class PingSession:
         self._answered: set[int] = set()
         self._payload = echo_payload(cookie, options.size)
         self._check = self._payload[:COOKIE_SIZE]
+        # A link-local IPv6 target needs its interface (`fe80::1%eth0` or -I eth0): in the
+        # sockaddr to send, and in every address printed, as iputils prints them (getnameinfo).
+        scope = target.scope or (options.device if _link_local(target) else None)
+        self.scope_name: str | None = None
+        self._address: tuple[str, int] | tuple[str, int, int, int] = (target.address, 0)
+        if scope is not None and target.version == 6:
+            index = scope_index(scope)
+            self.scope_name = socket.if_indextoname(index)
+            self._address = (target.address, 0, 0, index)
 
     # -- sending ------------------------------------------------------------------------------
 
     def start(self, now_ns: int) -> None:
-        self.started_ns = self.next_send_ns = self.last_activity_ns = now_ns
+        self.started_ns = self.next_send_ns = self.last_sent_ns = now_ns
 
     def _deadline_ns(self) -> int | None:
         if self.options.deadline is None:
@@ -237,18 +267,25 @@ class PingSession:
             self._send(now_ns)
         self.finished = self._over(now_ns)
 
-    def _over(self, now_ns: int) -> bool:
+    def answered_enough(self) -> bool:
+        """The run is over whatever the clock says (iputils main_loop's first checks)."""
         opts = self.options
         if opts.probes and self.received + self.errors >= opts.probes:
             return True
-        if opts.deadline is not None and self.errors:
-            return True  # iputils: with -w, the first error ends the run
+        return opts.deadline is not None and self.errors > 0  # with -w, the first error ends it
+
+    def _over(self, now_ns: int) -> bool:
+        if self.answered_enough():
+            return True
         if (deadline := self._deadline_ns()) is not None and now_ns >= deadline:
             return True
         return self.linger_end_ns is not None and now_ns >= self.linger_end_ns
 
     def _may_send(self) -> bool:
-        return not self.options.probes or self.transmitted < self.options.probes
+        # iputils pinger(): with -w, -c no longer limits what is sent, only the answers that
+        # end the run — a lost probe is made up for until the deadline.
+        opts = self.options
+        return not opts.probes or opts.deadline is not None or self.transmitted < opts.probes
 
     def _send(self, now_ns: int) -> None:
         seq = (self.transmitted + 1) & 0xFFFF
@@ -261,7 +298,8 @@ class PingSession:
         self.transmitted += 1
         self._sent_at[seq] = sent_ns
         self._answered.discard(seq)  # the sequence wrapped: a reply to it is new again
-        self.last_activity_ns = max(self.last_activity_ns, sent_ns)
+        # iputils' summary "time" runs to the last send (cur_time, set in pinger()).
+        self.last_sent_ns = sent_ns
         self.next_send_ns += int(self.options.interval * NS)
         if not self._may_send() and self.options.deadline is None:
             # iputils schedule_exit(): once the last probe is out, wait twice the longest RTT
@@ -273,7 +311,7 @@ class PingSession:
             self.linger_end_ns = sent_ns + linger_us * 1000
 
     def _sendto(self, packet: bytes) -> None:
-        address = (self.target.address, 0)
+        address = self._address
         try:
             self.sock.sock.sendto(packet, address)
         except OSError as exc:
@@ -314,7 +352,8 @@ class PingSession:
             return  # too short to be an ICMP message: nothing to match it with
         source = message.source or r.source
         if message.is_echo_reply:
-            if source != self.target.address:
+            # A broadcast is answered by every host that hears it (-b).
+            if source != self.target.address and not self.options.broadcast:
                 return
             if self.sock.kind == "raw" and message.identifier != self.identifier:
                 return
@@ -326,7 +365,6 @@ class PingSession:
             if data[: len(self._check)] != self._check:
                 return  # another run's cookie, or cut off before it: not provably ours
             size = 8 + len(data)
-            self.last_activity_ns = max(self.last_activity_ns, r.monotonic_ns)
             if not message.checksum_ok:
                 self.corrupted += 1
                 self._emit(Corrupted(seq, size))
@@ -349,6 +387,7 @@ class PingSession:
                 size,
                 duplicate,
                 len(data) < len(self._payload),
+                source if source != self.target.address else None,
             )
             self.samples.append(sample)
             self._emit(sample)
@@ -397,8 +436,15 @@ class PingSession:
         if self.on_event is not None:
             self.on_event(self, event)
 
+    def display(self, address: str) -> str:
+        """An address as iputils prints it: link-local ones with their interface."""
+        if self.scope_name is not None and address.lower().startswith("fe"):
+            if ipaddress.ip_address(address).is_link_local:
+                return f"{address}%{self.scope_name}"
+        return address
+
     def result(self) -> PingResult:
-        end = max(self.last_activity_ns, self.started_ns)
+        end = max(self.last_sent_ns, self.started_ns)
         return PingResult(
             target=self.target,
             socket_kind=self.sock.kind,
@@ -424,6 +470,35 @@ def _random_identifier() -> int:
     return int.from_bytes(os.urandom(2), "big")
 
 
+def _link_local(target: Target) -> bool:
+    return target.version == 6 and ipaddress.ip_address(target.address).is_link_local
+
+
+BROADCAST_REFUSED = (
+    "Do you want to ping broadcast? Then -b. If not, check your local firewall rules"
+)
+
+
+def _local_source(session: PingSession) -> str | None:
+    """Where the probes leave from, looked up as iputils does before its first probe — which
+    is also how a broadcast target is told: the kernel refuses to route to one (EACCES) on a
+    socket without SO_BROADCAST (ip_route_connect)."""
+    opts = session.options
+    try:
+        try:
+            found = route_source(session._address, device=opts.device)
+        except OSError as exc:
+            if exc.errno != errno.EACCES:
+                raise
+            if not opts.broadcast:
+                raise UsageError(BROADCAST_REFUSED) from None
+            session.is_broadcast = True
+            found = route_source(session._address, device=opts.device, broadcast=True)
+    except OSError:
+        return opts.source  # no route: each probe's send says so (`sendmsg: …`)
+    return opts.source or found
+
+
 def new_cookie() -> bytes:
     return os.urandom(COOKIE_SIZE)
 
@@ -445,7 +520,11 @@ def open_sessions(
                 device=options.device,
                 source=options.source,
             )
-            sessions.append(PingSession(target, options, sock, cookie, on_event))
+            session = PingSession(target, options, sock, cookie, on_event)
+            sessions.append(session)
+            session.source = _local_source(session)
+            if options.broadcast:
+                sock.sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     except BaseException:
         for s in sessions:
             s.sock.close()
@@ -489,11 +568,15 @@ def run_sessions(sessions: Sequence[PingSession]) -> None:
 
 
 def _drain(session: PingSession) -> None:
+    # Reading stops at the answer that ends the run, as iputils' does: what is queued behind
+    # it (a broadcast's other repliers, a duplicate) is not counted.
     sock = session.sock.sock
     if session.sock.kind == "dgram":
-        while (r := receive(sock, errqueue=True)) is not None:
+        while not session.answered_enough() and (r := receive(sock, errqueue=True)) is not None:
             session.on_receive(r)
     for _ in range(100_000):
+        if session.answered_enough():
+            break
         try:
             r = receive(sock)
         except OSError:
@@ -527,7 +610,7 @@ async def ping(
     """
     import asyncio
 
-    from netladder.l3.targets import resolve
+    from netladder.net.targets import resolve
 
     resolved = target if isinstance(target, Target) else resolve(target, version)
     options = PingOptions(

@@ -17,8 +17,9 @@ __all__ = [
     "IputilsRtt",
     "RttStats",
     "ewma_us",
-    "fping_loss",
     "fmt_loss",
+    "fmt_reply_us",
+    "fping_loss",
     "iputils_rtt",
     "jitter",
     "loss_percent",
@@ -62,6 +63,20 @@ def iputils_rtt(samples_us: Sequence[int]) -> IputilsRtt | None:
         variance = total2 // n - avg * avg
     mdev = math.isqrt(abs(variance))
     return IputilsRtt(min(samples_us), avg, max(samples_us), mdev)
+
+
+def fmt_reply_us(t: int) -> str:
+    """A reply line's `time=` from whole µs, as iputils prints it (ping_common.c:
+    gather_statistics()): rounded to 1 decimal from 9.995 ms and to whole ms from 99.95 ms,
+    rounded to 2 decimals from 1 ms, and below 1 ms the µs themselves — so a reply line and the
+    statistics over it (`min/avg/max`, also whole µs) agree to the µs."""
+    if t >= 100_000 - 50:
+        return f"{(t + 500) // 1000}"
+    if t >= 10_000 - 5:
+        return f"{(t + 50) // 1000}.{(t + 50) % 1000 // 100}"
+    if t >= 1000:
+        return f"{(t + 5) // 1000}.{(t + 5) % 1000 // 10:02d}"
+    return f"{t // 1000}.{t % 1000:03d}"
 
 
 def ewma_us(samples_us: Sequence[int]) -> int:

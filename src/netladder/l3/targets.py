@@ -1,63 +1,57 @@
-"""Targets: a name resolved once, an address checked, a CIDR block expanded like `fping -g`."""
+"""Sweep targets that stand for many addresses: a CIDR block expanded like `fping -g CIDR`, and
+an `A-B` range like `fping -g A B`.  Names and single addresses go through the one resolver,
+`netladder.net.targets`."""
 
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Iterator
 from typing import NamedTuple
 
 from netladder.errors import UsageError
 
-__all__ = ["MAX_EXPANSION", "Target", "expand", "resolve"]
+__all__ = ["MAX_EXPANSION", "Range", "block_size", "expand", "is_cidr", "parse_range"]
 
 # fping refuses -g blocks above 100,000 addresses; our results live in compact arrays, so the
 # limit is about not sending a million probes by typo rather than about memory.
 MAX_EXPANSION = 1 << 20
 
 
-class Target(NamedTuple):
-    """What the user typed and the address it stands for."""
+class Range(NamedTuple):
+    """`A-B`: every address from A to B, both included (fping -g A B skips none)."""
 
-    name: str
-    address: str
     version: int
+    first: int
+    last: int
 
     @property
-    def is_literal(self) -> bool:
-        return self.name == self.address
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+    def addresses(self) -> Iterator[int]:
+        return iter(range(self.first, self.last + 1))
 
 
-def _literal(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def parse_range(text: str) -> Range | None:
+    """`198.18.0.1-198.18.0.20` as a Range; None when `text` is not two addresses joined by
+    `-` (a host name may contain `-` too)."""
+    if text.count("-") != 1:
+        return None
+    start, end = text.split("-")
     try:
-        return ipaddress.ip_address(text.split("%", 1)[0])
+        a, b = ipaddress.ip_address(start), ipaddress.ip_address(end)
     except ValueError:
         return None
-
-
-def resolve(text: str, version: int | None = None) -> Target:
-    """An address as is; a name through the system resolver, once (first address, like ping)."""
-    if not text or text.startswith("-"):
-        raise UsageError(f"invalid target {text!r}")
-    literal = _literal(text)
-    if literal is not None:
-        if version is not None and literal.version != version:
-            raise UsageError(f"{text}: not an IPv{version} address")
-        address = str(literal)
-        return Target(
-            address if text.split("%", 1)[0] == address else text, address, literal.version
+    if a.version != b.version:
+        raise UsageError(f"range {text!r}: {start} and {end} are not of one IP version")
+    if int(b) < int(a):
+        raise UsageError(f"range {text!r}: {end} comes before {start}")
+    found = Range(a.version, int(a), int(b))
+    if found.size > MAX_EXPANSION:
+        raise UsageError(
+            f"range {text!r}: {found.size} addresses is more than a sweep takes ({MAX_EXPANSION})"
         )
-    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
-    try:
-        infos = socket.getaddrinfo(text, None, family, socket.SOCK_RAW)
-    except (socket.gaierror, UnicodeError) as exc:
-        reason = exc.strerror if isinstance(exc, socket.gaierror) else "invalid name"
-        raise UsageError(f"{text}: {reason}") from None
-    for fam, *_rest, sockaddr in infos:
-        if fam in (socket.AF_INET, socket.AF_INET6):
-            address = str(sockaddr[0])
-            return Target(text, address, 4 if fam == socket.AF_INET else 6)
-    raise UsageError(f"{text}: no address")
+    return found
 
 
 def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

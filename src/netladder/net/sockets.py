@@ -34,6 +34,7 @@ __all__ = [
     "open_udp",
     "open_udp_probe",
     "receive",
+    "route_source",
     "set_dont_fragment",
     "set_ttl",
 ]
@@ -287,6 +288,27 @@ def _bind_source(sock: socket.socket, version: int, source: str | None) -> None:
         if exc.errno == errno.EADDRNOTAVAIL:
             raise UsageError(f"{source} is not an address of this machine") from None
         raise from_oserror(exc, f"cannot bind to {address}") from None
+
+
+def route_source(
+    sockaddr: tuple[str, int] | tuple[str, int, int, int],
+    *,
+    device: str | None = None,
+    broadcast: bool = False,
+) -> str:
+    """The local address the kernel picks towards `sockaddr` (out of `device` when given).
+
+    Connecting a UDP socket sends nothing: it only looks up the route (iputils ping does the
+    same before its first probe).  OSError when the lookup fails — EACCES for a broadcast
+    address unless `broadcast` (SO_BROADCAST), ENETUNREACH without a route."""
+    family = family_of(sockaddr[0])
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        if device is not None:
+            _bind_device(probe, device)
+        if broadcast:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        probe.connect((sockaddr[0], 1025, *sockaddr[2:]))
+        return str(probe.getsockname()[0]).split("%", 1)[0]
 
 
 def open_udp_probe(version: int) -> socket.socket:

@@ -29,6 +29,7 @@ __all__ = [
     "literal",
     "resolve",
     "resolve_async",
+    "scope_index",
     "split_host_port",
 ]
 
@@ -72,6 +73,18 @@ def literal(text: str) -> IPAddress | None:
         return ipaddress.ip_address(bare.split("%", 1)[0])
     except ValueError:
         return None
+
+
+def scope_index(scope: str) -> int:
+    """An interface name or number — the `%scope` of a link-local address, or -I — as the
+    interface index a sockaddr_in6 carries (sin6_scope_id)."""
+    try:
+        if scope.isascii() and scope.isdigit():
+            socket.if_indextoname(int(scope))  # it must exist
+            return int(scope)
+        return socket.if_nametoindex(scope)
+    except OSError:
+        raise UsageError(f"unknown interface {scope!r}") from None
 
 
 def check_host(text: str, where: str | None = None) -> str:
