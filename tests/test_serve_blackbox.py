@@ -105,7 +105,15 @@ modules:
       query_name: server.lab
       query_type: A
       validate_answer_rrs:
-        fail_if_not_matches_regexp: ["server\\\\.lab\\\\.\\t.*\\tIN\\tA\\t198\\\\.51\\\\.100\\\\.10"]
+        fail_if_not_matches_regexp: ["^server\\\\.lab\\\\.\\t.*\\tA\\t198\\\\.51\\\\.100\\\\.10$"]
+  dns_answer_refused:
+    prober: dns
+    timeout: 3s
+    dns:
+      query_name: www.lab
+      query_type: A
+      validate_answer_rrs:
+        fail_if_matches_regexp: ["^www\\\\.lab\\\\.\\t300\\tIN\\tCNAME\\tserver\\\\.lab\\\\.$"]
 """
 
 # (module, target, expected success): passing and failing targets of every prober
@@ -133,6 +141,7 @@ CASES = [
     ("dns_soa", f"{SERVER}:53", 1),
     ("dns_nx", SERVER, 0),
     ("dns_answer_check", SERVER, 1),
+    ("dns_answer_refused", SERVER, 0),
     ("dns_www", "198.51.100.66", 0),
 ]
 
