@@ -436,14 +436,15 @@ class _Connections:
 
 
 async def _read_request(
-    reader: asyncio.StreamReader, limit: int, first_wait: float
+    reader: asyncio.StreamReader, buf: bytearray, limit: int, first_wait: float
 ) -> tuple[http1.RequestHead, bytes] | Response | None:
     """The next request on a connection: (head, body), an error Response to send before
-    closing, or None when the client closed (or idled out) between requests."""
-    buf = bytearray()
+    closing, or None when the client closed (or idled out) between requests.  `buf` holds
+    what was read past the previous request (a pipelining client sends ahead) and keeps
+    what is read past this one."""
     scanner = http1.HeadScanner(request=True, max_head=limit)
     wait = first_wait
-    started: float | None = None
+    started: float | None = time.monotonic() if buf else None
     while True:
         try:
             end = scanner.feed(buf)
@@ -472,16 +473,18 @@ async def _read_request(
         return http_error(400, f"Bad Request: {exc}")
     if length > limit:
         return http_error(413, "Request Entity Too Large")
-    body = bytes(buf[end:])
+    del buf[:end]
     try:
-        while len(body) < length:
-            chunk = await asyncio.wait_for(reader.read(length - len(body)), HEAD_TIMEOUT)
+        while len(buf) < length:
+            chunk = await asyncio.wait_for(reader.read(length - len(buf)), HEAD_TIMEOUT)
             if not chunk:
                 return None
-            body += chunk
+            buf += chunk
     except (TimeoutError, ConnectionError):
         return None
-    return head, body[:length]
+    body = bytes(buf[:length])
+    del buf[:length]
+    return head, body
 
 
 async def _handle(
@@ -497,8 +500,10 @@ async def _handle(
             await writer.drain()
             return
         wait = HEAD_TIMEOUT
+        buf = bytearray()
         while True:
-            got = await _read_request(reader, exporter.config.limits.max_request_bytes, wait)
+            limit = exporter.config.limits.max_request_bytes
+            got = await _read_request(reader, buf, limit, wait)
             if got is None:
                 return
             if isinstance(got, Response):
