@@ -90,7 +90,8 @@ async def running(config_text: str, **kwargs: Any) -> AsyncIterator[tuple[Export
     task = asyncio.ensure_future(
         serve(exporter, "127.0.0.1", 0, lambda b: bound.set_result(b[0][1]))
     )
-    done, _ = await asyncio.wait([task, bound], return_when=asyncio.FIRST_COMPLETED)
+    waiters: list[asyncio.Future[Any]] = [task, bound]
+    done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()  # raises what stopped it
     try:
