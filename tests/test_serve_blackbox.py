@@ -62,6 +62,12 @@ modules:
     timeout: 5s
     http:
       fail_if_body_not_matches_regexp: ["alt"]
+  http_host:
+    prober: http
+    timeout: 5s
+    http:
+      headers:
+        Host: www.lab
   tcp_connect:
     prober: tcp
     timeout: 3s
@@ -126,6 +132,7 @@ CASES = [
     ("http_2xx", f"http://{SERVER}:81/", 0),
     ("http_post_2xx", f"http://{SERVER}/", 1),
     ("http_ip4", "http://www.lab/nothere", 1),
+    ("http_host", f"http://{SERVER}/", 1),
     ("http_body", f"http://{SERVER}:8080/", 1),
     ("http_body", f"http://{SERVER}/", 0),
     ("tcp_connect", f"{SERVER}:22", 1),
@@ -325,6 +332,7 @@ BAD_QUERIES = [
     ("/probe?target=x", {"X-Prometheus-Scrape-Timeout-Seconds": "abc"}),
     ("/probe", {"X-Prometheus-Scrape-Timeout-Seconds": "1e400"}),
     ("/probe?module=nope", {"X-Prometheus-Scrape-Timeout-Seconds": "abc"}),
+    (f"/probe?module=http_host&target={SERVER}&hostname=api.lab", {}),
     ("/-/healthy", {}),
     ("/logs?id=x", {}),
     ("/logs?id=99999", {}),

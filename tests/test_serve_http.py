@@ -25,7 +25,7 @@ import pytest
 from netladder.l7 import http1
 from netladder.serve import server as server_mod
 from netladder.serve.config import parse
-from netladder.serve.server import Exporter, serve
+from netladder.serve.server import Exporter, probe_timeout, serve
 
 NETLADDER = str(Path(sys.executable).with_name("netladder"))
 PROMTOOL = shutil.which("promtool")
@@ -78,6 +78,25 @@ def test_a_response_is_framed_by_its_length_and_head_has_no_content() -> None:
     head = http1.parse_head(raw[: raw.index(b"\r\n\r\n") + 4])
     assert head.get("Content-Length") == "5" and raw.endswith(b"\r\n\r\nhello")
     assert http1.build_response(200, "OK", (), b"hello", head_only=True).endswith(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("header", "module_timeout", "offset", "seconds"),
+    [
+        (None, 0.0, 0.5, 119.5),  # no header: 120 s, minus the offset
+        ("0", 0.0, 0.5, 119.5),
+        ("10", 0.0, 0.5, 9.5),
+        ("10", 5.0, 0.5, 5.0),  # the module's, being smaller
+        ("10", 15.0, 0.5, 9.5),
+        ("0.2", 0.0, 0.5, 0.0),  # negative difference: the module's (0: none) wins
+        ("0.2", 3.0, 0.5, 3.0),
+    ],
+)
+def test_the_probe_timeout_is_blackboxs(
+    header: str | None, module_timeout: float, offset: float, seconds: float
+) -> None:
+    module = parse(f"modules: {{m: {{prober: tcp, timeout: {module_timeout}s}}}}").modules["m"]
+    assert probe_timeout(header, module, offset) == pytest.approx(seconds)
 
 
 # -- the server in this process -------------------------------------------------------------------

@@ -1025,12 +1025,17 @@ async def probe_stun(probe: Probe) -> bool:
         "probe_stun_behind_nat", "1 when the mapped address differs from the local address"
     )
     rtt = reg.gauge("probe_stun_rtt_seconds", "Time to the STUN Binding success response")
+    # As for ICMP: the exchange ends a little before the probe, so its own outcome is reported.
     result = await discover(
-        (), (StunEndpoint(address.split("%", 1)[0], port),), deadline=probe.remaining
+        (),
+        (StunEndpoint(address.split("%", 1)[0], port),),
+        deadline=max(probe.remaining - 0.05, 0.01),
     )
     source = result.sources[0]
     if not source.ok or source.address is None:
         err = source.error or "no answer"
+        if "nothing listens" in err:
+            return probe.fail("l4", "refused", "STUN Binding request failed", err=err)
         reason = "no_answer" if "no answer" in err or "timeout" in err else "bad_answer"
         return probe.fail("stun", reason, "STUN Binding request failed", err=err)
     rtt.set((source.time_ms or 0.0) / 1000)
