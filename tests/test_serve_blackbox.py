@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import pytest
 
 from netladder.lab import Lab
 from netladder.lab.topologies import demo
+from serve_lab import spawn, stop, wait_ready
 
 pytestmark = pytest.mark.lab
 
@@ -193,33 +193,6 @@ def fetch(
         k, _, v = line.partition(":")
         fields[k.strip().lower()] = v.strip()
     return status, fields, body
-
-
-def wait_ready(lab: Lab, url: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    """Until `url` answers (the process is listening), or the process has died."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{what} exited with {proc.returncode}")
-        done = lab.exec("client", ["curl", "-s", "-o", "/dev/null", url], check=False)
-        if done.returncode == 0:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not start listening within 60 s")
-
-
-def spawn(lab: Lab, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as err:  # the child keeps its own copy of the descriptor
-        return lab.popen("client", argv, stdout=subprocess.DEVNULL, stderr=err)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -16,6 +15,7 @@ import pytest
 
 from netladder.lab import Lab
 from netladder.lab.topologies import demo, nat
+from serve_lab import spawn, stop, wait_ready
 
 pytestmark = pytest.mark.lab
 
@@ -47,37 +47,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _serve(lab: Lab, workdir: Path) -> subprocess.Popen[bytes]:
-    with (workdir / f"{lab.name}.log").open("wb") as log:
-        proc = lab.popen(
-            "client",
-            [
-                NETLADDER,
-                "serve",
-                "--config",
-                str(workdir / "modules.yml"),
-                "--listen",
-                f"127.0.0.1:{PORT}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, (workdir / f"{lab.name}.log").read_text()
-        url = f"http://127.0.0.1:{PORT}/-/healthy"
-        if lab.exec("client", ["curl", "-s", "-o", "/dev/null", url], check=False).returncode == 0:
-            return proc
-        time.sleep(0.1)
-    raise AssertionError("netladder serve did not start listening")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    argv = [NETLADDER, "serve", "--config", str(workdir / "modules.yml")]
+    proc = spawn(lab, [*argv, "--listen", f"127.0.0.1:{PORT}"], workdir / f"{lab.name}.log")
+    wait_ready(lab, f"http://127.0.0.1:{PORT}/-/healthy", proc, "netladder serve")
+    return proc
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +60,7 @@ def demo_serve(lab_ok: None, workdir: Path) -> Iterator[Lab]:
         try:
             yield lab
         finally:
-            _stop(proc)
+            stop(proc)
 
 
 def probe(lab: Lab, module: str, target: str, debug: bool = False) -> str:
@@ -145,7 +118,7 @@ def test_stun_sees_the_nat(lab_ok: None, workdir: Path) -> None:
             ).stdout
             silent = metrics(probe(lab, "stun", "203.0.113.6:3480"))
         finally:
-            _stop(proc)
+            stop(proc)
     assert behind["probe_success"] == 1 and behind["probe_stun_behind_nat"] == 1
     mapped = [k for k in behind if k.startswith("probe_stun_mapped_address_info")]
     assert len(mapped) == 1 and 'address="203.0.113.5"' in mapped[0]

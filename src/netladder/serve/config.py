@@ -548,6 +548,15 @@ class _Section:
             raise ConfigError(f"{self.at(key)}: expected a list, got {_kind(value)}")
         return value
 
+    def ints(self, key: str, low: int, high: int, what: str) -> tuple[int, ...]:
+        """A list of whole numbers within [low, high], each named `what` when it is not."""
+        out = []
+        for i, value in enumerate(self.seq(key)):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{self.at(key)}[{i}]: not {what}: {value!r}")
+            out.append(value)
+        return tuple(out)
+
     def regexps(self, key: str) -> tuple[re.Pattern[str], ...]:
         return tuple(_regexp(str(v), f"{self.at(key)}[{i}]") for i, v in enumerate(self.seq(key)))
 
@@ -676,11 +685,7 @@ def _authorization(sec: _Section) -> str | None:
 
 
 def _http(sec: _Section) -> HttpModule:
-    codes = []
-    for i, code in enumerate(sec.seq("valid_status_codes")):
-        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
-            raise ConfigError(f"{sec.at('valid_status_codes')}[{i}]: not a status code: {code!r}")
-        codes.append(code)
+    codes = sec.ints("valid_status_codes", 100, 599, "a status code")
     headers = sec.raw("headers") or {}
     if not isinstance(headers, dict):
         raise ConfigError(f"{sec.at('headers')}: expected a mapping of header: value")
@@ -698,7 +703,7 @@ def _http(sec: _Section) -> HttpModule:
         follow = not no_follow  # blackbox's deprecated spelling
     limit = sec.raw("body_size_limit")
     module = HttpModule(
-        valid_status_codes=tuple(codes),
+        valid_status_codes=codes,
         valid_http_versions=tuple(str(v) for v in sec.seq("valid_http_versions")),
         preferred_ip_protocol=sec.ip_protocol(),
         ip_protocol_fallback=sec.flag("ip_protocol_fallback", True),
@@ -910,13 +915,9 @@ def _trace(sec: _Section) -> TraceModule:
 
 
 def _diagnose(sec: _Section) -> DiagnoseModule:
-    ports = []
-    for i, p in enumerate(sec.seq("ports")):
-        if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 65535:
-            raise ConfigError(f"{sec.at('ports')}[{i}]: not a port number: {p!r}")
-        ports.append(p)
+    ports = sec.ints("ports", 1, 65535, "a port number")
     sec.done()
-    return DiagnoseModule(tuple(ports))
+    return DiagnoseModule(ports)
 
 
 _SECTIONS = {

@@ -514,34 +514,25 @@ def _values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
 
 
 def _headers_ok(probe: Probe, headers: Sequence[tuple[str, str]]) -> bool:
+    """blackbox's matchRegularExpressionsOnHeaders: a missing header fails unless allowed;
+    fail_if_header_matches fails on any value matching, …_not_matches when none does."""
     m = probe.module.http
-    for spec in m.fail_if_header_matches:
+    specs = [(s, True) for s in m.fail_if_header_matches]
+    specs += [(s, False) for s in m.fail_if_header_not_matches]
+    for spec, fail_on_match in specs:
         values = _values(headers, spec.header)
         if not values:
             if spec.allow_missing:
                 continue
             return probe.fail("l7", "header_regex", "Missing required header", header=spec.header)
-        for value in values:
-            if spec.regexp.search(value):
-                return probe.fail(
-                    "l7",
-                    "header_regex",
-                    "Header matched regular expression",
-                    header=spec.header,
-                    regexp=spec.regexp.pattern,
-                    value_count=len(values),
-                )
-    for spec in m.fail_if_header_not_matches:
-        values = _values(headers, spec.header)
-        if not values:
-            if spec.allow_missing:
-                continue
-            return probe.fail("l7", "header_regex", "Missing required header", header=spec.header)
-        if not any(spec.regexp.search(v) for v in values):
+        matched = any(spec.regexp.search(v) for v in values)
+        if matched == fail_on_match:
             return probe.fail(
                 "l7",
                 "header_regex",
-                "Header did not match regular expression",
+                "Header matched regular expression"
+                if fail_on_match
+                else "Header did not match regular expression",
                 header=spec.header,
                 regexp=spec.regexp.pattern,
                 value_count=len(values),
