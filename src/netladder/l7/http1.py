@@ -66,15 +66,10 @@ class ResponseHead:
     size: int  # bytes of the head including the blank line
 
     def get(self, name: str) -> str | None:
-        lname = name.lower()
-        for k, v in self.headers:
-            if k.lower() == lname:
-                return v
-        return None
+        return _get(self.headers, name)
 
     def get_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [v for k, v in self.headers if k.lower() == lname]
+        return _get_all(self.headers, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,8 +228,7 @@ class RequestHead:
         return _get(self.headers, name)
 
     def get_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [v for k, v in self.headers if k.lower() == lname]
+        return _get_all(self.headers, name)
 
     @property
     def keep_alive(self) -> bool:
@@ -300,11 +294,17 @@ def build_response(
 
 
 def _get(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The first value of a field, its name compared case-insensitively (RFC 9110 §5.1)."""
     lname = name.lower()
     for k, v in headers:
         if k.lower() == lname:
             return v
     return None
+
+
+def _get_all(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
+    lname = name.lower()
+    return [v for k, v in headers if k.lower() == lname]
 
 
 def body_framing(method: str, head: ResponseHead) -> Framing:
