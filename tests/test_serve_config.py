@@ -209,3 +209,36 @@ def test_debians_own_blackbox_file_loads() -> None:
     config = load(str(debian))
     assert "http_2xx" in config.modules
     assert all(not m.supported for m in config.modules.values() if m.prober == "grpc")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--listen", "9115"], "--listen '9115': expected ADDR:PORT"),
+        (["--listen", "www.example:9115"], "'www.example' is not an address"),
+        (["--listen", "127.0.0.1:99999"], "port 99999 is outside 1-65535"),
+        (["--db", "/nonexistent/dir/history.db"], "the directory /nonexistent/dir does not exist"),
+        (["--timeout-offset", "-1"], "--timeout-offset: must be a number >= 0"),
+    ],
+)
+def test_bad_serve_arguments_exit_2_with_one_line(argv: list[str], message: str) -> None:
+    done = subprocess.run([NETLADDER, "serve", *argv], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_port_in_use_is_one_line_exit_1() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [NETLADDER, "serve", "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode == 1
+    assert done.stderr == f"netladder: cannot listen on 127.0.0.1:{port}: Address already in use\n"

@@ -567,9 +567,13 @@ async def serve(
             limit=exporter.config.limits.max_request_bytes,
         )
     except OSError as exc:
+        import os
+
         where = f"{host or '*'}:{port}"
+        # asyncio's bind error carries its own sentence in strerror; the errno says it plainly.
+        plain = OSError(exc.errno, os.strerror(exc.errno)) if exc.errno else exc
         raise from_oserror(
-            exc, f"cannot listen on {where}", "choose another address with --listen"
+            plain, f"cannot listen on {where}", "choose another address with --listen"
         ) from None
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
