@@ -479,3 +479,46 @@ def test_the_serve_package_is_imported_by_its_command_only() -> None:
         "sorted(m for m in sys.modules if 'serve' in m or 'yaml' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+
+
+def test_a_redirect_out_of_the_allowlist_is_not_followed() -> None:
+    config = (
+        "modules:\n  http_2xx: {prober: http, timeout: 5s}\nallow: {networks: [127.0.0.1/32]}\n"
+    )
+    reached_outside: list[bytes] = []
+
+    async def main() -> tuple[bytes, bytes, int]:
+        async def inside(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if head.startswith(b"GET /away "):
+                location = f"http://127.0.0.2:{outside_port}/"
+                writer.write(
+                    f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
+                )
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            writer.close()
+
+        async def outside(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            reached_outside.append(await reader.read(100))
+            writer.close()
+
+        out_server = await asyncio.start_server(outside, "127.0.0.2", 0)
+        outside_port = out_server.sockets[0].getsockname()[1]
+        in_server = await asyncio.start_server(inside, "127.0.0.1", 0)
+        inside_port = in_server.sockets[0].getsockname()[1]
+        async with running(config) as (exporter, port):
+            away = (await exchange(port, get(f"/probe?target=127.0.0.1:{inside_port}/away")))[1]
+            home = (await exchange(port, get(f"/probe?target=127.0.0.1:{inside_port}/")))[1]
+            direct = await exchange(port, get(f"/probe?target=127.0.0.2:{outside_port}/"))
+        out_server.close()
+        in_server.close()
+        return away, home, direct[0].status
+
+    away, home, direct_status = asyncio.run(main())
+    assert b"probe_success 0" in away
+    assert b'probe_failure_info{layer="l7",reason="redirect_refused"} 1' in away
+    assert b"probe_success 1" in home
+    assert direct_status == 403
+    assert reached_outside == []  # nothing was sent outside the allowlist
