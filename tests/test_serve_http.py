@@ -491,10 +491,8 @@ def test_a_redirect_out_of_the_allowlist_is_not_followed() -> None:
         async def inside(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             head = await reader.readuntil(b"\r\n\r\n")
             if head.startswith(b"GET /away "):
-                location = f"http://127.0.0.2:{outside_port}/"
-                writer.write(
-                    f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
-                )
+                location = f"Location: http://127.0.0.2:{outside_port}/\r\n"
+                writer.write(f"HTTP/1.1 302 Found\r\n{location}Content-Length: 0\r\n\r\n".encode())
             else:
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             await writer.drain()
