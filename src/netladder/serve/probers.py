@@ -123,24 +123,32 @@ class Probe:
     hostname: str | None = None  # /probe's hostname parameter
     allow: Allow | None = None
     registry: Registry = field(default_factory=Registry)
-    log: list[str] = field(default_factory=list)
+    events: list[tuple[float, str, str, dict[str, object]]] = field(default_factory=list)
     failure: tuple[str, str] | None = None
     threaded: asyncio.Semaphore | None = None
     deadline: float = 0.0  # time.monotonic() value, set when the probe starts
 
     def say(self, level: str, msg: str, **kv: object) -> None:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        frac = f"{time.time() % 1:.3f}"[1:]
-        pairs = [
-            f"ts={ts}{frac}Z",
-            "caller=netladder",
-            f"module={_logfmt_value(self.module.name)}",
-            f"target={_logfmt_value(self.target)}",
-            f"level={level}",
-            f"msg={_logfmt_value(msg)}",
-        ]
-        pairs += [f"{k}={_logfmt_value(v)}" for k, v in kv.items()]
-        self.log.append(" ".join(pairs))
+        """Log a line (logfmt, as go-kit writes blackbox's): kept as data, formatted only
+        when the debug output is asked for."""
+        self.events.append((time.time(), level, msg, kv))
+
+    @property
+    def log(self) -> list[str]:
+        lines = []
+        for when, level, msg, kv in self.events:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
+            pairs = [
+                f"ts={stamp}.{int(when * 1000) % 1000:03d}Z",
+                "caller=netladder",
+                f"module={_logfmt_value(self.module.name)}",
+                f"target={_logfmt_value(self.target)}",
+                f"level={level}",
+                f"msg={_logfmt_value(msg)}",
+            ]
+            pairs += [f"{k}={_logfmt_value(v)}" for k, v in kv.items()]
+            lines.append(" ".join(pairs))
+        return lines
 
     def fail(self, layer: str, reason: str, msg: str, **kv: object) -> bool:
         """Log an error and keep the first failure's (layer, reason); returns False."""

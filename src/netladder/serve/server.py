@@ -70,10 +70,16 @@ class Response:
         return http1.build_response(self.status, reason, fields, self.body, head_only=head_only)
 
 
-def _http_date() -> str:
-    from email.utils import formatdate
+_DATE: list[Any] = [0, ""]  # (second, its IMF-fixdate): one formatdate per second, not per reply
 
-    return formatdate(usegmt=True)
+
+def _http_date() -> str:
+    now = int(time.time())
+    if _DATE[0] != now:
+        from email.utils import formatdate
+
+        _DATE[:] = [now, formatdate(now, usegmt=True)]
+    return str(_DATE[1])
 
 
 def http_error(status: int, message: str) -> Response:
@@ -116,11 +122,23 @@ def _go_parse_float(text: str) -> float:
 
 @dataclass
 class _Recent:
+    """A recent probe, kept as data: its debug text is rendered only when someone asks."""
+
     id: int
-    module: str
-    target: str
-    debug: str
+    probe: Probe
     success: bool
+
+    @property
+    def module(self) -> str:
+        return self.probe.module.name
+
+    @property
+    def target(self) -> str:
+        return self.probe.target
+
+    @property
+    def debug(self) -> str:
+        return _debug_output(self.probe)
 
 
 @dataclass
@@ -255,11 +273,10 @@ class Exporter:
         self.own.families["netladder_probes_total"].add(
             1, module.name, "success" if success else "failure"
         )
-        debug = _debug_output(probe)
         self.next_id += 1
-        self.recent.append(_Recent(self.next_id, module.name, target, debug, success))
+        self.recent.append(_Recent(self.next_id, probe, success))
         if params.get("debug") == "true":
-            return Response(200, debug.encode(), "text/plain")
+            return Response(200, _debug_output(probe).encode(), "text/plain")
         return Response(200, reg.render().encode(), CONTENT_TYPE)
 
     # -- the other endpoints ------------------------------------------------------------------
@@ -414,9 +431,8 @@ def _debug_output(probe: Probe) -> str:
     """blackbox's DebugOutput: the probe's log, its metrics and the module's configuration."""
     import yaml
 
-    config = yaml.safe_dump(
-        _redact({"prober": probe.module.prober, **probe.module.raw}), sort_keys=False
-    )
+    module = probe.module
+    config = yaml.safe_dump(_redact({"prober": module.prober, **module.raw}), sort_keys=False)
     return (
         "Logs for the probe:\n"
         + "".join(line + "\n" for line in probe.log)
