@@ -87,6 +87,12 @@ COMMANDS: tuple[Command, ...] = (
         "diagnose", "netladder.commands.diagnose", "the whole ladder with a verdict", "the ladder"
     ),
     Command(
+        "serve",
+        "netladder.commands.serve",
+        "blackbox_exporter-compatible /probe for Prometheus",
+        "monitoring",
+    ),
+    Command(
         "lab",
         "netladder.lab.command",
         "the network lab: up, down, status, exec, shell, demo",

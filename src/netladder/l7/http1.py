@@ -21,11 +21,15 @@ __all__ = [
     "ProtocolError",
     "ResponseHead",
     "body_framing",
+    "RequestHead",
     "build_request",
+    "build_response",
     "content_length",
     "find_head_end",
     "is_token",
     "parse_head",
+    "parse_request_head",
+    "request_body_length",
 ]
 
 # Limits on what we accept from a server.  curl allows 100 KiB per header line and 300 KiB in
@@ -62,15 +66,10 @@ class ResponseHead:
     size: int  # bytes of the head including the blank line
 
     def get(self, name: str) -> str | None:
-        lname = name.lower()
-        for k, v in self.headers:
-            if k.lower() == lname:
-                return v
-        return None
+        return _get(self.headers, name)
 
     def get_all(self, name: str) -> list[str]:
-        lname = name.lower()
-        return [v for k, v in self.headers if k.lower() == lname]
+        return _get_all(self.headers, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +117,12 @@ class HeadScanner:
     """find_head_end over a buffer that grows between calls, looking only at the new bytes:
     a head that trickles in a few bytes per read costs its length, not its length squared."""
 
-    def __init__(self, start: int = 0) -> None:
+    def __init__(
+        self, start: int = 0, *, request: bool = False, max_head: int = MAX_HEAD_BYTES
+    ) -> None:
+        self._max_head = max_head
+        self._request = request  # scanning a request head (serve's side), not a response
+        self._what = "request" if request else "response"
         self._start = start
         self._pos = start  # bytes before this were looked at by an earlier feed
         self._line_start = start  # where the unfinished line began
@@ -132,23 +136,26 @@ class HeadScanner:
         candidates = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
         stop = min(candidates) if candidates else None
         end = stop if stop is not None else len(buf)
-        if end - self._start > MAX_HEAD_BYTES:
-            raise ProtocolError(f"response head larger than {MAX_HEAD_BYTES // 1024} KiB")
+        if end - self._start > self._max_head:
+            raise ProtocolError(f"{self._what} head larger than {self._max_head // 1024} KiB")
         i = self._pos
         while (nl := buf.find(b"\n", i, end)) >= 0:
             if nl - self._line_start > MAX_LINE_BYTES:
                 break
             self._newlines += 1
             if self._newlines > MAX_FIELDS + 1:
-                raise ProtocolError(f"more than {MAX_FIELDS} response header fields")
+                raise ProtocolError(f"more than {MAX_FIELDS} {self._what} header fields")
             self._line_start = i = nl + 1
         # The longest line so far, including an unfinished last line.
         line_end = nl if nl >= 0 else end
         if line_end - self._line_start > MAX_LINE_BYTES:
-            raise ProtocolError(f"response header line longer than {MAX_LINE_BYTES // 1024} KiB")
+            raise ProtocolError(
+                f"{self._what} header line longer than {MAX_LINE_BYTES // 1024} KiB"
+            )
         self._pos = end
         if (
-            stop is None
+            not self._request
+            and stop is None
             and len(buf) - self._start >= 5
             and not bytes(buf[self._start : self._start + 5]).startswith(b"HTTP/")
         ):
@@ -177,10 +184,19 @@ def parse_head(raw: bytes | bytearray) -> ResponseHead:
     if not 100 <= code <= 599:
         raise ProtocolError(f"status code {code} is outside 100..599")
     reason = (m.group(4) or b"").decode("latin-1")
+    headers = _fields(lines[1:], "response", folding=True)
+    return ResponseHead(f"HTTP/{major}.{minor}", code, reason, headers, len(data))
+
+
+def _fields(lines: Sequence[bytes], what: str, *, folding: bool) -> tuple[tuple[str, str], ...]:
+    """The header fields of a head (RFC 9112 §5): `name: value`, the name a token."""
     headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
+    for line in lines:
         if line[:1] in (b" ", b"\t"):
-            # RFC 9112 §5.2: obsolete line folding; a user agent replaces it with a space.
+            # RFC 9112 §5.2: obsolete line folding.  A user agent replaces it with a space; a
+            # server MUST either reject it or do the same, and serve rejects it.
+            if not folding:
+                raise ProtocolError("header continuation line (obsolete line folding)")
             if not headers:
                 raise ProtocolError("header continuation line before any field")
             prev_name, prev_value = headers[-1]
@@ -191,8 +207,104 @@ def parse_head(raw: bytes | bytearray) -> ResponseHead:
             raise ProtocolError(f"invalid header line: {_show(line)}")
         headers.append((raw_name.decode("ascii"), raw_value.strip(b" \t").decode("latin-1")))
     if len(headers) > MAX_FIELDS:
-        raise ProtocolError(f"more than {MAX_FIELDS} response header fields")
-    return ResponseHead(f"HTTP/{major}.{minor}", code, reason, tuple(headers), len(data))
+        raise ProtocolError(f"more than {MAX_FIELDS} {what} header fields")
+    return tuple(headers)
+
+
+# -- the request side (netladder serve) ------------------------------------------------------------
+
+_REQUEST_LINE = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    method: str
+    target: str  # the request-target as sent (origin-form for serve: `/probe?target=…`)
+    version: str  # "HTTP/1.1"
+    headers: tuple[tuple[str, str], ...]
+    size: int
+
+    def get(self, name: str) -> str | None:
+        return _get(self.headers, name)
+
+    def get_all(self, name: str) -> list[str]:
+        return _get_all(self.headers, name)
+
+    @property
+    def keep_alive(self) -> bool:
+        """RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with keep-alive."""
+        tokens = {t.strip().lower() for v in self.get_all("Connection") for t in v.split(",")}
+        if self.version == "HTTP/1.1":
+            return "close" not in tokens
+        return "keep-alive" in tokens
+
+
+def parse_request_head(raw: bytes | bytearray) -> RequestHead:
+    """Parse a complete request head (request line, fields, blank line), as a server must:
+    RFC 9112 §2.2 lets it skip one leading empty line; obsolete line folding is refused
+    (§5.2); the request-target must be visible ASCII (§3.2)."""
+    data = bytes(raw)
+    lines = data.replace(b"\r\n", b"\n").split(b"\n")
+    if lines and lines[0] == b"":
+        lines.pop(0)
+    while lines and lines[-1] == b"":
+        lines.pop()
+    if not lines:
+        raise ProtocolError("empty request")
+    m = _REQUEST_LINE.match(lines[0])
+    if not m:
+        raise ProtocolError(f"invalid request line: {_show(lines[0])}")
+    major, minor = int(m.group(3)), int(m.group(4))
+    if major != 1:
+        raise ProtocolError(f"unsupported HTTP version {major}.{minor}")
+    target = m.group(2)
+    if not all(0x21 <= b <= 0x7E for b in target):
+        raise ProtocolError(f"invalid request-target: {_show(target)}")
+    headers = _fields(lines[1:], "request", folding=False)
+    return RequestHead(
+        m.group(1).decode("ascii"), target.decode("ascii"), f"HTTP/1.{minor}", headers, len(data)
+    )
+
+
+def request_body_length(head: RequestHead) -> int:
+    """RFC 9112 §6.3 for a request: no Transfer-Encoding and no Content-Length means no content.
+    A chunked request body is a ProtocolError here (serve takes no streamed uploads)."""
+    if head.get_all("Transfer-Encoding"):
+        raise ProtocolError("Transfer-Encoding in a request is not supported")
+    length = content_length(head)
+    return 0 if length is None else length
+
+
+def build_response(
+    status: int,
+    reason: str,
+    headers: Sequence[tuple[str, str]] = (),
+    body: bytes = b"",
+    *,
+    head_only: bool = False,
+) -> bytes:
+    """A response head and its content, framed by Content-Length (RFC 9112 §6.2); for HEAD
+    the same head without the content (RFC 9110 §9.3.2)."""
+    fields = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    if not (100 <= status < 200 or status in (204, 304)):
+        fields.append(("Content-Length", str(len(body))))
+    lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in fields]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if head_only else head + body
+
+
+def _get(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The first value of a field, its name compared case-insensitively (RFC 9110 §5.1)."""
+    lname = name.lower()
+    for k, v in headers:
+        if k.lower() == lname:
+            return v
+    return None
+
+
+def _get_all(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
+    lname = name.lower()
+    return [v for k, v in headers if k.lower() == lname]
 
 
 def body_framing(method: str, head: ResponseHead) -> Framing:
@@ -210,7 +322,7 @@ def body_framing(method: str, head: ResponseHead) -> Framing:
     return Framing("close") if length is None else Framing("length", length)
 
 
-def content_length(head: ResponseHead) -> int | None:
+def content_length(head: ResponseHead | RequestHead) -> int | None:
     """The one Content-Length of a head (RFC 9110 §8.6: 1*DIGIT; copies, also as a list, must
     agree — RFC 9112 §6.3 item 5), None without one; ProtocolError when it is invalid."""
     lengths = {v.strip() for value in head.get_all("Content-Length") for v in value.split(",")}

@@ -1,0 +1,127 @@
+"""Load for the serve benchmark: start an exporter (netladder serve or blackbox_exporter) on
+one module file, send it PROBES /probe requests from CONCURRENCY kept-alive connections (as
+Prometheus scrapes), and print one JSON line: probes per second over the probing alone (the
+exporter's start-up excluded), the p99 probe duration, and how many probes succeeded.
+
+    python -m bench.serve_load EXPORTER MODULE TARGET PROBES CONCURRENCY
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from urllib.parse import quote
+
+from netladder.l7 import http1
+
+MODULES = """\
+modules:
+  http_2xx: {prober: http, timeout: 5s}
+  tcp_connect: {prober: tcp, timeout: 5s}
+  icmp: {prober: icmp, timeout: 5s}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _one(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+) -> tuple[float, bool]:
+    started = time.perf_counter()
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    buf = bytearray()
+    scanner = http1.HeadScanner()
+    while (end := scanner.feed(buf)) is None:
+        chunk = await reader.read(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    head = http1.parse_head(buf[:end])
+    length = http1.content_length(head)
+    body = bytes(buf[end:])
+    if length is None:  # chunked (Go): read to the terminating chunk
+        decoder = http1.ChunkedDecoder()
+        data = decoder.feed(body)
+        while not decoder.done:
+            data += decoder.feed(await reader.read(65536))
+        body = data
+    else:
+        while len(body) < length:
+            body += await reader.read(length - len(body))
+    return time.perf_counter() - started, b"\nprobe_success 1\n" in body
+
+
+async def _load(port: int, path: str, probes: int, concurrency: int) -> dict[str, float]:
+    durations: list[float] = []
+    ok = 0
+    left = probes
+
+    async def worker() -> None:
+        nonlocal left, ok
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while left > 0:
+            left -= 1
+            took, success = await _one(reader, writer, path)
+            durations.append(took)
+            ok += success
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    durations.sort()
+    return {
+        "probes": len(durations),
+        "seconds": elapsed,
+        "per_second": len(durations) / elapsed,
+        "p99_ms": durations[int(len(durations) * 0.99) - 1] * 1000,
+        "success": ok,
+    }
+
+
+def main(argv: list[str]) -> int:
+    exporter, module, target, probes, concurrency = argv
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = os.path.join(tmp, "modules.yml")
+        with open(config, "w") as f:
+            f.write(MODULES)
+        if exporter == "netladder":
+            cmd = [sys.executable, "-m", "netladder", "serve", "--config", config]
+            cmd += ["--listen", f"127.0.0.1:{port}"]
+        else:
+            binary = shutil.which("prometheus-blackbox-exporter") or "blackbox_exporter"
+            cmd = [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), 0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise SystemExit(f"{exporter} did not start") from None
+                    time.sleep(0.02)
+            path = f"/probe?module={module}&target={quote(target, safe='')}"
+            result = asyncio.run(_load(port, path, int(probes), int(concurrency)))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,117 @@
+"""`netladder serve`: the blackbox_exporter-compatible exporter (see netladder.serve).
+
+netladder serve [--config FILE] [--listen 127.0.0.1:9115] [--db PATH] [--timeout-offset 0.5]
+netladder serve --config-check FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from netladder.errors import EXIT_OK, UsageError
+
+__all__ = ["parse_listen", "register", "run"]
+
+DEFAULT_LISTEN = "127.0.0.1:9115"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a blackbox_exporter modules file, with netladder's extensions "
+        "(default: blackbox's example modules)",
+    )
+    parser.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="ADDR:PORT",
+        help=f"where to listen (default {DEFAULT_LISTEN}; ':PORT' listens on every address)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the monitors' history database (SQLite); its directory must exist",
+    )
+    parser.add_argument(
+        "--timeout-offset",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="seconds subtracted from Prometheus's scrape timeout (default 0.5)",
+    )
+    parser.add_argument(
+        "--config-check",
+        metavar="FILE",
+        help="check a configuration file and exit (0 valid, 2 invalid)",
+    )
+    parser.epilog = (
+        "Endpoints: /probe?target=T&module=M[&hostname=H][&debug=true], /metrics, /-/healthy, "
+        "POST /-/reload (or SIGHUP), /config, /logs?id=N. See README 'netladder serve'."
+    )
+
+
+def parse_listen(text: str) -> tuple[str | None, int]:
+    """`ADDR:PORT`, `[V6]:PORT` or `:PORT` (every address) → (host or None, port)."""
+    from netladder.net.targets import literal, port_number
+
+    where = f"--listen {text!r}"
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or not text[end + 1 :].startswith(":"):
+            raise UsageError(f"{where}: expected [ADDR]:PORT")
+        host, port = text[1:end], text[end + 2 :]
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            raise UsageError(f"{where}: expected ADDR:PORT")
+    if host and literal(host) is None and host != "localhost":
+        raise UsageError(f"{where}: {host!r} is not an address")
+    return (host or None), port_number(port, where)
+
+
+def run(args: argparse.Namespace) -> int:
+    from netladder.serve.config import load
+
+    if args.config_check:
+        config = load(args.config_check)
+        for warning in config.warnings:
+            print(f"netladder serve: warning: {warning}", file=sys.stderr)
+        print(
+            f"{args.config_check}: valid: {len(config.modules)} modules"
+            f" ({', '.join(config.modules) or 'none'}), {len(config.monitors)} monitors"
+            + (", allowlist on" if config.allow else "")
+        )
+        return EXIT_OK
+    import math
+
+    if not math.isfinite(args.timeout_offset) or args.timeout_offset < 0:
+        raise UsageError("--timeout-offset: must be a number >= 0")
+    host, port = parse_listen(args.listen)
+    if args.db:
+        parent = os.path.dirname(os.path.abspath(args.db))
+        if not os.path.isdir(parent):
+            raise UsageError(f"--db {args.db}: the directory {parent} does not exist")
+    config = load(args.config)
+    import asyncio
+
+    from netladder.serve.server import Exporter, serve
+
+    exporter = Exporter(config, args.config, args.timeout_offset, args.db)
+    for warning in config.warnings:
+        exporter.log(f"netladder serve: warning: {warning}")
+
+    def ready(bound: object) -> None:
+        where = ", ".join(
+            f"http{'s' if config.tls else ''}://{'[' + h + ']' if ':' in h else h}:{p}"
+            for h, p in bound  # type: ignore[attr-defined]
+        )
+        exporter.log(
+            f"netladder serve: listening on {where} ({len(config.modules)} modules from "
+            f"{config.source}{', allowlist on' if config.allow else ''})"
+        )
+
+    asyncio.run(serve(exporter, host, port, ready))
+    return EXIT_OK

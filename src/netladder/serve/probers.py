@@ -1,0 +1,1140 @@
+"""The one adapter between `netladder serve` and the probe engines.
+
+Every prober of serve lives here, and nothing else in serve imports an engine: when the
+engines move behind `netladder.api` (issue 14), this module is the one place that changes.
+Each prober reproduces blackbox_exporter's prober of the same name (prober/http.go, tcp.go,
+icmp.go, dns.go and utils.go of version 0.23): the same metric names, help, labels and
+pre-created phase series, the same order of checks and the same log messages, so a probe's
+debug output reads like blackbox's.  netladder's own probers (udp, stun, trace, diagnose) and
+extras (several echoes per ICMP probe) add metrics under names blackbox does not use.
+
+A probe that fails records why in `probe_failure_info{layer,reason}`, from the fixed table
+FAILURES below: never free text in a label.
+
+Engines that cannot share the loop: `l3.ping.ping` and the diagnose ladder's ping and port
+scan run in worker threads (a poll loop each); `THREADED` bounds how many run at once so a
+burst of ICMP probes cannot exhaust the executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from netladder.errors import NetladderError
+from netladder.net.targets import ResolveError, literal, resolve_async
+from netladder.serve.config import Allow, Module, TlsConfig
+from netladder.serve.metrics import Registry
+
+if TYPE_CHECKING:
+    import dns.message
+
+__all__ = ["FAILURES", "THREADED", "Probe", "Refused", "fnv32a", "run_probe"]
+
+THREADED = 16  # engine calls that hold a worker thread, at once
+
+# probe_failure_info{layer,reason}: every (layer, reason) a probe can report.
+FAILURES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("probe", "timeout"),  # the probe's deadline passed
+        ("probe", "bad_target"),  # the target cannot be read for this prober
+        ("probe", "environment"),  # a socket or privilege the prober needs is missing
+        ("names", "resolve_failed"),
+        ("names", "no_address_of_family"),
+        ("l3", "no_reply"),
+        ("l3", "unreachable"),
+        ("l3", "prohibited"),
+        ("l3", "ttl_exceeded"),
+        ("l4", "refused"),
+        ("l4", "unreachable"),
+        ("l4", "timeout"),
+        ("l4", "connect_failed"),
+        ("l4", "tls_failed"),
+        ("l4", "expect_mismatch"),
+        ("l4", "closed"),
+        ("l4", "no_reply"),
+        ("l7", "connect_failed"),
+        ("l7", "tls_failed"),
+        ("l7", "timeout"),
+        ("l7", "protocol_error"),
+        ("l7", "redirect_failed"),
+        ("l7", "redirect_refused"),
+        ("l7", "status_code"),
+        ("l7", "http_version"),
+        ("l7", "header_regex"),
+        ("l7", "body_regex"),
+        ("l7", "ssl_required"),
+        ("l7", "ssl_forbidden"),
+        ("dns", "timeout"),
+        ("dns", "unreachable"),
+        ("dns", "malformed"),
+        ("dns", "rcode"),
+        ("dns", "answer_rrs"),
+        ("dns", "authority_rrs"),
+        ("dns", "additional_rrs"),
+        ("stun", "no_answer"),
+        ("stun", "bad_answer"),
+        ("path", "not_reached"),
+        *((layer, "layer_failed") for layer in ("names", "route", "l2", "l3", "path", "l4", "l7")),
+    }
+)
+
+
+class Refused(Exception):
+    """The target is outside the allowlist: /probe answers 403 and sends nothing to it."""
+
+
+def fnv32a(data: bytes) -> int:
+    """FNV-1a, 32 bits (hash/fnv New32a), as blackbox hashes the probed address."""
+    h = 0x811C9DC5
+    for byte in data:
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def _ip_bytes(address: str) -> bytes:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # net.IP.To4() of a mapped address is the IPv4 address
+    return ip.packed
+
+
+def _logfmt_value(value: object) -> str:
+    text = str(value)
+    if text and not any(c in text for c in ' ="\\') and text.isprintable():
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+@dataclass
+class Probe:
+    """One probe: what to probe, how, and what it found (metrics, log, failure)."""
+
+    module: Module
+    target: str
+    timeout: float
+    hostname: str | None = None  # /probe's hostname parameter
+    allow: Allow | None = None
+    registry: Registry = field(default_factory=Registry)
+    events: list[tuple[float, str, str, dict[str, object]]] = field(default_factory=list)
+    failure: tuple[str, str] | None = None
+    threaded: asyncio.Semaphore | None = None
+    deadline: float = 0.0  # time.monotonic() value, set when the probe starts
+
+    def say(self, level: str, msg: str, **kv: object) -> None:
+        """Log a line (logfmt, as go-kit writes blackbox's): kept as data, formatted only
+        when the debug output is asked for."""
+        self.events.append((time.time(), level, msg, kv))
+
+    @property
+    def log(self) -> list[str]:
+        lines = []
+        for when, level, msg, kv in self.events:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
+            pairs = [
+                f"ts={stamp}.{int(when * 1000) % 1000:03d}Z",
+                "caller=netladder",
+                f"module={_logfmt_value(self.module.name)}",
+                f"target={_logfmt_value(self.target)}",
+                f"level={level}",
+                f"msg={_logfmt_value(msg)}",
+            ]
+            pairs += [f"{k}={_logfmt_value(v)}" for k, v in kv.items()]
+            lines.append(" ".join(pairs))
+        return lines
+
+    def fail(self, layer: str, reason: str, msg: str, **kv: object) -> bool:
+        """Log an error and keep the first failure's (layer, reason); returns False."""
+        assert (layer, reason) in FAILURES, (layer, reason)
+        self.say("error", msg, **kv)
+        if self.failure is None:
+            self.failure = (layer, reason)
+        return False
+
+    @property
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)
+
+    async def threaded_call(self, call: Callable[[], Any]) -> Any:
+        """An engine call that holds a worker thread, within the bound on those."""
+        gate = self.threaded or asyncio.Semaphore(THREADED)
+        async with gate:
+            return await call()
+
+
+async def run_probe(probe: Probe) -> bool:
+    """Run the module's prober on the target; Refused before any packet reaches a target
+    outside the allowlist."""
+    probe.deadline = time.monotonic() + probe.timeout
+    prober = _PROBERS[probe.module.prober]
+    try:
+        async with asyncio.timeout(probe.timeout):
+            success: bool = await prober(probe)
+            return success
+    except TimeoutError:
+        return probe.fail("probe", "timeout", "Timeout reached", timeout_seconds=probe.timeout)
+
+
+# -- resolution: blackbox's chooseProtocol (prober/utils.go) -----------------------------------
+
+
+async def _resolve(probe: Probe, host: str, preferred: str, fallback: bool) -> str | None:
+    """The address to probe, with the metrics chooseProtocol registers; None after a failure.
+    Raises Refused when the allowlist forbids the target (before any probe packet)."""
+    reg = probe.registry
+    proto = reg.gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6")
+    lookup = reg.gauge(
+        "probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds"
+    )
+    addr_hash = reg.gauge(
+        "probe_ip_addr_hash",
+        "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
+    )
+    want = 6 if preferred == "ip6" else 4
+    probe.say("info", "Resolving target address", target=host, ip_protocol=preferred)
+    started = time.monotonic()
+    allow = probe.allow
+    if allow is not None and literal(host) is not None and not allow.address_allowed(host):
+        raise Refused(host)
+    try:
+        target = await resolve_async(host, prefer=want, fallback=fallback, wait=probe.remaining)
+    except ResolveError as exc:
+        lookup.add(time.monotonic() - started)
+        reason = "no_address_of_family" if "no IPv" in exc.reason else "resolve_failed"
+        probe.fail("names", reason, "Resolution with IP protocol failed", target=host, err=exc)
+        return None
+    except NetladderError as exc:  # not a host name at all
+        lookup.add(time.monotonic() - started)
+        probe.fail("names", "resolve_failed", "Resolution with IP protocol failed", err=exc)
+        return None
+    took = time.monotonic() - started
+    if not fallback and target.version != want:
+        lookup.add(took)
+        probe.fail(
+            "names",
+            "no_address_of_family",
+            "Resolution with IP protocol failed",
+            target=host,
+            ip_protocol=preferred,
+            err="no suitable address found",
+        )
+        return None
+    if (
+        allow is not None
+        and not allow.name_allowed(host)
+        and not allow.address_allowed(target.address)
+    ):
+        raise Refused(host)
+    lookup.add(took)
+    proto.set(target.version)
+    addr_hash.set(fnv32a(_ip_bytes(target.address)))
+    shown = f"{target.address}%{target.scope}" if target.scope else target.address
+    probe.say("info", "Resolved target address", target=host, ip=shown)
+    return shown
+
+
+def _split_host_port(text: str) -> tuple[str, str] | None:
+    """Go's net.SplitHostPort: `host:port` or `[v6]:port`; None without a port."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or not text[end + 1 :].startswith(":"):
+            return None
+        return text[1:end], text[end + 2 :]
+    host, sep, port = text.rpartition(":")
+    if not sep or ":" in host:
+        return None
+    return host, port
+
+
+def _port(text: str) -> int | None:
+    if text.isascii() and text.isdigit() and 0 < int(text) < 65536:
+        return int(text)
+    if text.isalpha():
+        try:
+            return socket.getservbyname(text)
+        except OSError:
+            return None
+    return None
+
+
+def _tls_context(cfg: TlsConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=cfg.ca_file)
+    if cfg.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+_TLS_VERSIONS = {
+    "TLSv1": "TLS 1.0",
+    "TLSv1.1": "TLS 1.1",
+    "TLSv1.2": "TLS 1.2",
+    "TLSv1.3": "TLS 1.3",
+}
+
+
+def _tls_metrics(reg: Registry, version: str, not_after: float | None) -> None:
+    """What blackbox registers once a TLS handshake is done (prober/tls.go).  Python's ssl
+    gives the leaf certificate only, so the earliest expiry is the leaf's notAfter."""
+    expiry = reg.gauge(
+        "probe_ssl_earliest_cert_expiry", "Returns last SSL chain expiry in unixtime"
+    )
+    if not_after is not None:
+        expiry.set(not_after)
+    reg.family(
+        "probe_tls_version_info",
+        "Returns the TLS version used or NaN when unknown",
+        labels=("version",),
+    ).set(1, _TLS_VERSIONS.get(version, version))
+
+
+def _cert_not_after(text: str) -> float | None:
+    try:
+        return float(ssl.cert_time_to_seconds(text))
+    except (ValueError, TypeError):
+        return None
+
+
+# -- http (prober/http.go) ------------------------------------------------------------------------
+
+
+async def probe_http(probe: Probe) -> bool:
+    from netladder.l7.client import MAX_BODY, HttpOptions, http_check, parse_url
+
+    m = probe.module.http
+    reg = probe.registry
+    phases = reg.family(
+        "probe_http_duration_seconds",
+        "Duration of http request by phase, summed over all redirects",
+        labels=("phase",),
+    )
+    content_length = reg.gauge("probe_http_content_length", "Length of http content response")
+    body_length = reg.gauge(
+        "probe_http_uncompressed_body_length", "Length of uncompressed response body"
+    )
+    redirects = reg.gauge("probe_http_redirects", "The number of redirects")
+    is_ssl = reg.gauge("probe_http_ssl", "Indicates if SSL was used for the final redirect")
+    status_code = reg.gauge("probe_http_status_code", "Response HTTP status code")
+    version = reg.gauge("probe_http_version", "Returns the version of HTTP of the probe response")
+    failed_regex = reg.gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex")
+
+    target = probe.target
+    if not target.startswith(("http://", "https://")):
+        target = "http://" + target
+    try:
+        url = parse_url(target)
+    except ValueError as exc:
+        return probe.fail("probe", "bad_target", "Could not parse target URL", err=exc)
+    address = await _resolve(probe, url.host, m.preferred_ip_protocol, m.ip_protocol_fallback)
+    phases.add(probe.registry.value("probe_dns_lookup_time_seconds") or 0.0, "resolve")
+    if address is None:
+        return probe.fail("names", "resolve_failed", "Error resolving address")
+
+    headers: list[tuple[str, str]] = []
+    host_header = probe.hostname
+    for name, value in m.headers:
+        if name.lower() == "host":
+            if host_header is None:
+                host_header = value
+            continue
+        headers.append((name, value))
+    if host_header is not None:
+        headers.insert(0, ("Host", host_header))
+    if m.authorization and not any(k.lower() == "authorization" for k, _ in headers):
+        headers.append(("Authorization", m.authorization))
+    regexes = bool(m.fail_if_body_matches_regexp or m.fail_if_body_not_matches_regexp)
+    max_body = m.body_size_limit or MAX_BODY
+    options = HttpOptions(
+        method=m.method,
+        headers=tuple(headers),
+        follow=m.follow_redirects,
+        max_redirs=10,  # Go's http.Client stops after 10 redirects
+        http2=m.enable_http2 and url.scheme == "https",
+        insecure=m.tls_config.insecure_skip_verify,
+        cacert=m.tls_config.ca_file,
+        resolve={(url.host, url.port): address},
+        timeout=probe.remaining,
+        expect=((100, 599),),
+        max_body=max_body,
+        keep_body=max_body if regexes else 0,
+    )
+    for phase in ("connect", "tls", "processing", "transfer"):
+        phases.touch(phase)
+    probe.say("info", "Making HTTP request", url=url.text, host=host_header or url.authority)
+
+    def guard(hop: Any) -> None:
+        # The allowlist holds for redirects too (an open exporter must not be led elsewhere):
+        # a redirect to a host that is neither allowed by name nor an allowed address literal
+        # is not followed.  Names are not resolved here, so no rebinding can slip through.
+        if probe.allow is None or not m.follow_redirects or hop.location is None:
+            return
+        nxt = parse_url(hop.location)
+        if nxt.host == url.host:
+            return
+        if probe.allow.name_allowed(nxt.host) or (
+            literal(nxt.host) is not None and probe.allow.address_allowed(nxt.host)
+        ):
+            return
+        raise _RedirectRefused(nxt.text)
+
+    try:
+        check = await http_check(url, options, on_hop=guard)
+    except _RedirectRefused as exc:
+        return probe.fail(
+            "l7", "redirect_refused", "Redirect target is outside the allowlist", location=exc
+        )
+    hops = check.hops
+    for i, hop in enumerate(hops):
+        t = hop.timings
+        probe.say(
+            "info",
+            "Response timings for roundtrip",
+            roundtrip=i,
+            dns_ms=t.dns_ms,
+            tcp_ms=t.tcp_ms,
+            tls_ms=t.tls_ms,
+            server_ms=t.server_ms,
+            transfer_ms=t.transfer_ms,
+        )
+        if i:
+            phases.add((t.dns_ms or 0.0) / 1000, "resolve")
+        phases.add((t.tcp_ms or 0.0) / 1000, "connect")
+        phases.add((t.tls_ms or 0.0) / 1000 if hop.url.startswith("https") else 0.0, "tls")
+        phases.add((t.server_ms or 0.0) / 1000, "processing")
+        phases.add((t.transfer_ms or 0.0) / 1000, "transfer")
+    final = hops[-1]
+    redirects.set(len(hops) - 1)
+    success = False
+    if final.status is None:
+        assert check.error is not None
+        _http_failure(probe, check.error.phase, check.error.message)
+    else:
+        probe.say("info", "Received HTTP response", status_code=final.status)
+        valid = m.valid_status_codes
+        success = final.status in valid if valid else 200 <= final.status < 300
+        if not success:
+            if valid:
+                probe.fail(
+                    "l7",
+                    "status_code",
+                    "Invalid HTTP response status code",
+                    status_code=final.status,
+                    valid_status_codes=list(valid),
+                )
+            else:
+                probe.fail(
+                    "l7",
+                    "status_code",
+                    "Invalid HTTP response status code, wanted 2xx",
+                    status_code=final.status,
+                )
+        if success and (m.fail_if_header_matches or m.fail_if_header_not_matches):
+            success = _headers_ok(probe, final.headers)
+            failed_regex.set(0 if success else 1)
+        if success and regexes:
+            success = _body_ok(probe, final.body)
+            failed_regex.set(0 if success else 1)
+        if final.error is not None or check.error is not None:
+            error = final.error or check.error
+            assert error is not None
+            if success:
+                _http_failure(probe, error.phase, error.message)
+            success = False
+        last_modified = final.header("Last-Modified")
+        if last_modified:
+            from email.utils import parsedate_to_datetime
+
+            try:
+                when = parsedate_to_datetime(last_modified).timestamp()
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                reg.gauge(
+                    "probe_http_last_modified_timestamp_seconds",
+                    "Returns the Last-Modified HTTP response header in unixtime",
+                ).set(when)
+        proto = final.http_version or ""
+        number = {"HTTP/1.0": 1.0, "HTTP/1.1": 1.1, "HTTP/2": 2.0}.get(proto, 0.0)
+        version.set(number)
+        if m.valid_http_versions and proto not in m.valid_http_versions:
+            success = probe.fail("l7", "http_version", "Invalid HTTP version number", version=proto)
+        status_code.set(final.status)
+        length = final.header("Content-Length")
+        chunked = "chunked" in (final.header("Transfer-Encoding") or "").lower()
+        if length is not None and length.strip().isdigit() and not chunked:
+            content_length.set(int(length.strip()))
+        else:
+            content_length.set(-1)  # Go's http.Response.ContentLength for an unknown length
+        body_length.set(final.body_bytes)
+    if final.tls is not None:
+        is_ssl.set(1)
+        _tls_metrics(reg, final.tls.version, _cert_not_after_iso(final.tls.not_after))
+        if m.fail_if_ssl:
+            success = probe.fail("l7", "ssl_forbidden", "Final request was over SSL")
+    elif m.fail_if_not_ssl:
+        success = probe.fail("l7", "ssl_required", "Final request was not over SSL")
+    return success
+
+
+class _RedirectRefused(Exception):
+    pass
+
+
+def _cert_not_after_iso(iso: str) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+_HTTP_PHASE_FAILURE = {
+    "dns": ("names", "resolve_failed"),
+    "connect": ("l7", "connect_failed"),
+    "tls": ("l7", "tls_failed"),
+    "timeout": ("l7", "timeout"),
+    "redirect": ("l7", "redirect_failed"),
+}
+
+
+def _http_failure(probe: Probe, phase: str, message: str) -> None:
+    layer, reason = _HTTP_PHASE_FAILURE.get(phase, ("l7", "protocol_error"))
+    if phase == "connect":
+        lowered = message.lower()
+        if "refused" in lowered:
+            layer, reason = "l4", "refused"
+        elif "unreachable" in lowered:
+            layer, reason = "l4", "unreachable"
+    probe.fail(layer, reason, "Error for HTTP request", err=message)
+
+
+def _values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
+    lname = name.lower()
+    return [v for k, v in headers if k.lower() == lname]
+
+
+def _headers_ok(probe: Probe, headers: Sequence[tuple[str, str]]) -> bool:
+    """blackbox's matchRegularExpressionsOnHeaders: a missing header fails unless allowed;
+    fail_if_header_matches fails on any value matching, …_not_matches when none does."""
+    m = probe.module.http
+    specs = [(s, True) for s in m.fail_if_header_matches]
+    specs += [(s, False) for s in m.fail_if_header_not_matches]
+    for spec, fail_on_match in specs:
+        values = _values(headers, spec.header)
+        if not values:
+            if spec.allow_missing:
+                continue
+            return probe.fail("l7", "header_regex", "Missing required header", header=spec.header)
+        matched = any(spec.regexp.search(v) for v in values)
+        if matched == fail_on_match:
+            return probe.fail(
+                "l7",
+                "header_regex",
+                "Header matched regular expression"
+                if fail_on_match
+                else "Header did not match regular expression",
+                header=spec.header,
+                regexp=spec.regexp.pattern,
+                value_count=len(values),
+            )
+    return True
+
+
+def _body_ok(probe: Probe, body: bytes) -> bool:
+    m = probe.module.http
+    text = body.decode("utf-8", "replace")
+    for expression in m.fail_if_body_matches_regexp:
+        if expression.search(text):
+            return probe.fail(
+                "l7", "body_regex", "Body matched regular expression", regexp=expression.pattern
+            )
+    for expression in m.fail_if_body_not_matches_regexp:
+        if not expression.search(text):
+            return probe.fail(
+                "l7",
+                "body_regex",
+                "Body did not match regular expression",
+                regexp=expression.pattern,
+            )
+    return True
+
+
+# -- tcp (prober/tcp.go) --------------------------------------------------------------------------
+
+MAX_LINE = 64 * 1024  # bufio.Scanner's default token limit
+
+
+def _go_expand(template: str, match: re.Match[str]) -> str:
+    """Go's regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`; an unknown group is empty."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1) or m.group(2)
+        try:
+            return match.group(int(name) if name.isdigit() else name) or ""
+        except IndexError:
+            return ""
+
+    return re.sub(r"\$\$|\$\{(\w+)\}|\$(\w+)", one, template)
+
+
+async def probe_tcp(probe: Probe) -> bool:
+    m = probe.module.tcp
+    reg = probe.registry
+    failed_regex = reg.gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex")
+    split = _split_host_port(probe.target)
+    if split is None:
+        return probe.fail(
+            "probe",
+            "bad_target",
+            "Error splitting target address and port",
+            err=f"address {probe.target}: missing port in address",
+        )
+    host, port_text = split
+    port = _port(port_text)
+    if port is None:
+        return probe.fail(
+            "probe", "bad_target", "Error dialing TCP", err=f"unknown port {port_text}"
+        )
+    address = await _resolve(probe, host, m.preferred_ip_protocol, m.ip_protocol_fallback)
+    if address is None:
+        return probe.fail("names", "resolve_failed", "Error dialing TCP", err="resolution failed")
+    ctx = _tls_context(m.tls_config) if m.tls else None
+    server_name = m.tls_config.server_name or probe.hostname or host
+    if m.tls:
+        probe.say("info", "Dialing TCP with TLS")
+    else:
+        probe.say("info", "Dialing TCP without TLS")
+    try:
+        reader, writer = await asyncio.open_connection(
+            address.split("%", 1)[0] if "%" not in address else address,
+            port,
+            ssl=ctx,
+            server_hostname=server_name if ctx else None,
+            limit=MAX_LINE,
+        )
+    except ssl.SSLError as exc:
+        return probe.fail("l4", "tls_failed", "Error dialing TCP", err=exc.reason or exc)
+    except ConnectionRefusedError:
+        return probe.fail("l4", "refused", "Error dialing TCP", err="connection refused")
+    except OSError as exc:
+        import errno
+
+        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return probe.fail("l4", "unreachable", "Error dialing TCP", err=exc.strerror)
+        return probe.fail("l4", "connect_failed", "Error dialing TCP", err=exc.strerror or exc)
+    try:
+        probe.say("info", "Successfully dialed")
+        if m.tls:
+            _tcp_tls_metrics(reg, writer)
+        for i, qr in enumerate(m.query_response):
+            probe.say("info", "Processing query response entry", entry_number=i)
+            send = qr.send
+            if qr.expect is not None:
+                match = None
+                line = ""
+                while True:
+                    try:
+                        raw = await reader.readuntil(b"\n")
+                    except asyncio.IncompleteReadError as exc:
+                        raw = exc.partial
+                        if not raw:
+                            break
+                    except asyncio.LimitOverrunError:
+                        return probe.fail(
+                            "l4",
+                            "expect_mismatch",
+                            "Error reading from connection",
+                            err="token too long",
+                        )
+                    line = raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace")
+                    probe.say("debug", "Read line", line=line)
+                    match = qr.expect.search(line)
+                    if match is not None:
+                        probe.say("info", "Regexp matched", regexp=qr.expect.pattern, line=line)
+                        break
+                    if reader.at_eof():
+                        break
+                if match is None:
+                    failed_regex.set(1)
+                    return probe.fail(
+                        "l4",
+                        "expect_mismatch",
+                        "Regexp did not match",
+                        regexp=qr.expect.pattern,
+                        line=line,
+                    )
+                failed_regex.set(0)
+                send = _go_expand(send, match)
+            if send:
+                probe.say("debug", "Sending line", line=send)
+                writer.write(send.encode("utf-8") + b"\n")
+                await writer.drain()
+            if qr.starttls:
+                probe.say("debug", "Upgrading TCP connection to TLS")
+                await writer.start_tls(_tls_context(m.tls_config), server_hostname=server_name)
+                probe.say("info", "TLS Handshake (client) succeeded.")
+                _tcp_tls_metrics(reg, writer)
+        return True
+    except ssl.SSLError as exc:
+        return probe.fail("l4", "tls_failed", "TLS Handshake (client) failed.", err=exc.reason)
+    except ConnectionError as exc:
+        return probe.fail("l4", "closed", "Error reading from connection", err=exc)
+    finally:
+        writer.close()
+
+
+def _tcp_tls_metrics(reg: Registry, writer: asyncio.StreamWriter) -> None:
+    obj = writer.get_extra_info("ssl_object")
+    if obj is None:
+        return
+    cert = obj.getpeercert() or {}
+    not_after = _cert_not_after(str(cert.get("notAfter", ""))) if cert else None
+    _tls_metrics(reg, obj.version() or "", not_after)
+
+
+# -- icmp (prober/icmp.go) ------------------------------------------------------------------------
+
+BLACKBOX_PAYLOAD = len(b"Prometheus Blackbox Exporter")
+
+
+async def probe_icmp(probe: Probe) -> bool:
+    from netladder.l3.ping import ping
+    from netladder.l3.targets import Target as PingTarget
+
+    m = probe.module.icmp
+    reg = probe.registry
+    phases = reg.family(
+        "probe_icmp_duration_seconds", "Duration of icmp request by phase", labels=("phase",)
+    )
+    for phase in ("resolve", "setup", "rtt"):
+        phases.touch(phase)
+    address = await _resolve(probe, probe.target, m.preferred_ip_protocol, m.ip_protocol_fallback)
+    if address is None:
+        probe.say("warn", "Error resolving address")
+        return False
+    phases.add(reg.value("probe_dns_lookup_time_seconds") or 0.0, "resolve")
+    version = 6 if ":" in address else 4
+    bare = address.split("%", 1)[0]
+    probe.say("info", "Creating socket")
+    started = time.monotonic()
+    # The echo engine ends by itself a little before the probe's deadline, so that what it saw
+    # (silence, an ICMP error) is the result rather than the deadline.
+    budget = max(probe.remaining - 0.05, 0.01)
+    try:
+        result = await probe.threaded_call(
+            lambda: ping(
+                PingTarget(bare, bare, version),
+                m.packets,
+                interval=m.interval,
+                wait=budget,
+                deadline=budget,
+                size=m.payload_size or BLACKBOX_PAYLOAD,
+                ttl=m.ttl,
+            )
+        )
+    except NetladderError as exc:
+        return probe.fail("probe", "environment", "Error listening to socket", err=exc)
+    took = time.monotonic() - started
+    probe.say(
+        "info", "Waiting for reply packets", sent=result.transmitted, socket=result.socket_kind
+    )
+    rtts = [s.rtt_ms / 1000 for s in result.samples if not s.duplicate]
+    phases.add(max(took - result.time_ms / 1000, 0.0), "setup")
+    if m.packets > 1:
+        _icmp_extras(reg, result.transmitted, result.received, rtts)
+    if not rtts:
+        kind = {
+            "unreachable": "unreachable",
+            "prohibited": "prohibited",
+            "ttl-exceeded": "ttl_exceeded",
+        }.get(result.verdict, "no_reply")
+        for event in result.error_events[:3]:
+            probe.say("warn", "ICMP error", source=event.source, error=event.text)
+        return probe.fail("l3", kind, "Timeout reading from socket", sent=result.transmitted)
+    phases.add(sum(rtts) / len(rtts), "rtt")
+    ttl = next((s.ttl for s in result.samples if s.ttl is not None), None)
+    if ttl is not None:
+        reg.gauge("probe_icmp_reply_hop_limit", "Replied packet hop limit (TTL for ipv4)").set(ttl)
+    else:
+        probe.say("debug", "Cannot get TTL from the received packet.")
+    probe.say("info", "Found matching reply packet", received=result.received)
+    return True
+
+
+def _icmp_extras(reg: Registry, sent: int, received: int, rtts: Sequence[float]) -> None:
+    """netladder's SmokePing-style figures for several echoes per probe."""
+    from netladder.l3.stats import rtt_stats
+
+    reg.gauge("probe_icmp_packets_sent", "ICMP echo requests sent in this probe").set(sent)
+    reg.gauge("probe_icmp_packets_received", "ICMP echo replies received in this probe").set(
+        received
+    )
+    reg.gauge(
+        "probe_icmp_packet_loss_ratio", "Share of the echo requests that got no reply (0 to 1)"
+    ).set((sent - received) / sent if sent else 1.0)
+    family = reg.family(
+        "probe_icmp_rtt_seconds",
+        "Round-trip time over the replies of this probe (stddev: sample SD; jitter: mean "
+        "difference between consecutive replies)",
+        labels=("stat",),
+    )
+    stats = rtt_stats([r * 1000 for r in rtts])
+    figures = {
+        "min": stats.min_ms if stats else None,
+        "median": stats.median_ms if stats else None,
+        "mean": stats.avg_ms if stats else None,
+        "max": stats.max_ms if stats else None,
+        "stddev": stats.sd_ms if stats else None,
+        "jitter": stats.jitter_ms if stats else None,
+    }
+    for stat, value in figures.items():
+        family.set(float("nan") if value is None else value / 1000, stat)
+
+
+# -- dns (prober/dns.go) --------------------------------------------------------------------------
+
+
+def _rr_strings(section: Sequence[Any]) -> list[str]:
+    """Each RR as miekg/dns's RR.String() prints it: name, TTL, class, type, data, tab-separated."""
+    import dns.rdataclass
+    import dns.rdatatype
+
+    out = []
+    for rrset in section:
+        cls = dns.rdataclass.to_text(rrset.rdclass)
+        typ = dns.rdatatype.to_text(rrset.rdtype)
+        for rdata in rrset:
+            out.append(f"{rrset.name}\t{rrset.ttl}\t{cls}\t{typ}\t{rdata.to_text()}")
+    return out
+
+
+def _valid_rrs(probe: Probe, rrs: list[str], v: Any, section: str) -> bool:
+    reason = f"{section}_rrs"
+    if not rrs and v.fail_if_not_matches_regexp:
+        return probe.fail("dns", reason, "fail_if_not_matches_regexp specified but no RRs returned")
+    if not rrs and v.fail_if_none_matches_regexp:
+        return probe.fail(
+            "dns", reason, "fail_if_none_matches_regexp specified but no RRs returned"
+        )
+    any_match, all_match = False, True
+    for rr in rrs:
+        probe.say("info", "Validating RR", rr=rr)
+        for r in v.fail_if_matches_regexp:
+            if r.search(rr):
+                return probe.fail("dns", reason, "At least one RR matched regexp", regexp=r.pattern)
+        for r in v.fail_if_all_match_regexp:
+            if not r.search(rr):
+                all_match = False
+        for r in v.fail_if_not_matches_regexp:
+            if not r.search(rr):
+                return probe.fail(
+                    "dns", reason, "At least one RR did not match regexp", regexp=r.pattern
+                )
+        for r in v.fail_if_none_matches_regexp:
+            if r.search(rr):
+                any_match = True
+    if v.fail_if_all_match_regexp and all_match:
+        return probe.fail("dns", reason, "All RRs matched regexp")
+    if v.fail_if_none_matches_regexp and not any_match:
+        return probe.fail("dns", reason, "None of the RRs did matched any regexp")
+    return True
+
+
+async def probe_dns(probe: Probe) -> bool:
+    import dns.flags
+    import dns.message
+    import dns.rcode
+    import dns.rdataclass
+    import dns.rdatatype
+
+    from netladder.names import resolve as names
+
+    m = probe.module.dns
+    assert m is not None
+    reg = probe.registry
+    phases = reg.family(
+        "probe_dns_duration_seconds", "Duration of DNS request by phase", labels=("phase",)
+    )
+    for phase in ("resolve", "connect", "request"):
+        phases.touch(phase)
+    answer = reg.gauge(
+        "probe_dns_answer_rrs", "Returns number of entries in the answer resource record list"
+    )
+    authority = reg.gauge(
+        "probe_dns_authority_rrs", "Returns number of entries in the authority resource record list"
+    )
+    additional = reg.gauge(
+        "probe_dns_additional_rrs",
+        "Returns number of entries in the additional resource record list",
+    )
+    succeeded = reg.gauge(
+        "probe_dns_query_succeeded", "Displays whether or not the query was executed successfully"
+    )
+    split = _split_host_port(probe.target)
+    host, port = (probe.target, 53) if split is None else (split[0], _port(split[1]))
+    if port is None:
+        return probe.fail("probe", "bad_target", "Error parsing target port", target=probe.target)
+    address = await _resolve(probe, host, m.preferred_ip_protocol, m.ip_protocol_fallback)
+    if address is None:
+        return probe.fail("names", "resolve_failed", "Error resolving address")
+    phases.add(reg.value("probe_dns_lookup_time_seconds") or 0.0, "resolve")
+    qtype = dns.rdatatype.from_text(m.query_type)
+    query = dns.message.make_query(
+        m.query_name, qtype, dns.rdataclass.from_text(m.query_class), use_edns=False
+    )
+    if not m.recursion_desired:
+        query.flags &= ~dns.flags.RD
+    server = names.Server(address.split("%", 1)[0], port)
+    probe.say(
+        "info",
+        "Making DNS query",
+        target=str(server),
+        dial_protocol=m.transport_protocol + ("6" if ":" in address else "4"),
+        query=m.query_name,
+        type=qtype,
+        **{"class": m.query_class},
+    )
+    started = time.monotonic()
+    budget = probe.remaining
+    try:
+        # One query, no retransmission, as miekg/dns's client.Exchange does.
+        if m.transport_protocol == "tcp":
+            reply = await names._tcp_exchange(server, query, budget, started + budget)
+        else:
+            reply = await names._udp_exchange(server, query, budget, 1, started + budget)
+    except names._Failure as exc:
+        took = time.monotonic() - started
+        phases.add(max(took - exc.elapsed, 0.0), "connect")
+        phases.add(exc.elapsed, "request")
+        reason = {"timeout": "timeout", "malformed": "malformed"}.get(exc.outcome, "unreachable")
+        return probe.fail("dns", reason, "Error while sending a DNS query", err=exc.detail)
+    took = time.monotonic() - started
+    phases.add(max(took - reply.elapsed, 0.0), "connect")
+    phases.add(reply.elapsed, "request")
+    message: dns.message.Message | None = reply.message
+    if message is None:
+        return probe.fail("dns", "malformed", "Error while sending a DNS query", err="truncated")
+    probe.say("info", "Got response", rcode=dns.rcode.to_text(message.rcode()))
+    answers = _rr_strings(message.answer)
+    authorities = _rr_strings(message.authority)
+    extras = _rr_strings(message.additional)
+    # miekg/dns keeps the OPT pseudo-record in the additional section; dnspython takes it out.
+    answer.set(len(answers))
+    authority.set(len(authorities))
+    additional.set(len(extras) + (1 if message.opt is not None else 0))
+    succeeded.set(1)
+    if qtype == dns.rdatatype.SOA:
+        serial = reg.gauge("probe_dns_serial", "Returns the serial number of the zone")
+        for rrset in message.answer:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                for rdata in rrset:
+                    serial.set(rdata.serial)
+    rcode = dns.rcode.to_text(message.rcode())
+    if rcode not in m.valid_rcodes:
+        return probe.fail(
+            "dns", "rcode", "Rcode is not one of the valid rcodes", string_rcode=rcode
+        )
+    probe.say("info", "Validating Answer RRs")
+    if not _valid_rrs(probe, answers, m.validate_answer_rrs, "answer"):
+        return probe.fail("dns", "answer_rrs", "Answer RRs validation failed")
+    probe.say("info", "Validating Authority RRs")
+    if not _valid_rrs(probe, authorities, m.validate_authority_rrs, "authority"):
+        return probe.fail("dns", "authority_rrs", "Authority RRs validation failed")
+    probe.say("info", "Validating Additional RRs")
+    if not _valid_rrs(probe, extras, m.validate_additional_rrs, "additional"):
+        return probe.fail("dns", "additional_rrs", "Additional RRs validation failed")
+    return True
+
+
+# -- udp, stun, trace, diagnose (netladder's own) -------------------------------------------------
+
+
+async def probe_udp(probe: Probe) -> bool:
+    from netladder.net.sockets import open_udp
+
+    m = probe.module.udp
+    reg = probe.registry
+    failed_regex = reg.gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex")
+    rtt = reg.gauge("probe_udp_rtt_seconds", "Time from the datagram sent to the first one back")
+    split = _split_host_port(probe.target)
+    port = _port(split[1]) if split else None
+    if split is None or port is None:
+        return probe.fail("probe", "bad_target", "A udp target is host:port", target=probe.target)
+    address = await _resolve(probe, split[0], m.preferred_ip_protocol, m.ip_protocol_fallback)
+    if address is None:
+        return False
+    loop = asyncio.get_running_loop()
+    version = 6 if ":" in address else 4
+    sock = open_udp(version, connect=(address, port))
+    try:
+        started = time.monotonic()
+        sock.send(m.send.encode("utf-8"))
+        probe.say("info", "Sent datagram", bytes=len(m.send.encode("utf-8")))
+        while True:
+            try:
+                data = await loop.sock_recv(sock, 65535)
+            except ConnectionRefusedError:
+                return probe.fail(
+                    "l4", "refused", "ICMP port unreachable: nothing listens there", port=port
+                )
+            except OSError as exc:
+                return probe.fail("l4", "unreachable", "Error reading from socket", err=exc)
+            rtt.set(time.monotonic() - started)
+            text = data.decode("utf-8", "replace")
+            probe.say("info", "Received datagram", bytes=len(data))
+            if m.expect is None:
+                return True
+            if m.expect.search(text):
+                failed_regex.set(0)
+                probe.say("info", "Regexp matched", regexp=m.expect.pattern)
+                return True
+            failed_regex.set(1)
+            return probe.fail(
+                "l4", "expect_mismatch", "Regexp did not match", regexp=m.expect.pattern
+            )
+    except TimeoutError:
+        raise
+    finally:
+        sock.close()
+
+
+async def probe_stun(probe: Probe) -> bool:
+    from netladder.names.myip import StunEndpoint, discover
+
+    m = probe.module.stun
+    reg = probe.registry
+    split = _split_host_port(probe.target)
+    host, port = (probe.target, 3478) if split is None else (split[0], _port(split[1]))
+    if port is None:
+        return probe.fail("probe", "bad_target", "Error parsing target port", target=probe.target)
+    address = await _resolve(probe, host, m.preferred_ip_protocol, m.ip_protocol_fallback)
+    if address is None:
+        return False
+    behind = reg.gauge(
+        "probe_stun_behind_nat", "1 when the mapped address differs from the local address"
+    )
+    rtt = reg.gauge("probe_stun_rtt_seconds", "Time to the STUN Binding success response")
+    # As for ICMP: the exchange ends a little before the probe, so its own outcome is reported.
+    result = await discover(
+        (),
+        (StunEndpoint(address.split("%", 1)[0], port),),
+        deadline=max(probe.remaining - 0.05, 0.01),
+    )
+    source = result.sources[0]
+    if not source.ok or source.address is None:
+        err = source.error or "no answer"
+        if "nothing listens" in err:
+            return probe.fail("l4", "refused", "STUN Binding request failed", err=err)
+        reason = "no_answer" if "no answer" in err or "timeout" in err else "bad_answer"
+        return probe.fail("stun", reason, "STUN Binding request failed", err=err)
+    rtt.set((source.time_ms or 0.0) / 1000)
+    behind.set(1 if source.local_address and source.local_address != source.address else 0)
+    reg.family(
+        "probe_stun_mapped_address_info",
+        "The public address and port the STUN server saw",
+        labels=("address", "port"),
+    ).set(1, str(ipaddress.ip_address(source.address)), str(source.mapped_port or 0))
+    probe.say("info", "STUN mapped address", address=source.address, port=source.mapped_port)
+    return True
+
+
+async def probe_trace(probe: Probe) -> bool:
+    from netladder.path.engine import trace
+
+    m = probe.module.trace
+    reg = probe.registry
+    address = await _resolve(probe, probe.target, m.preferred_ip_protocol, m.ip_protocol_fallback)
+    if address is None:
+        return False
+    hops_gauge = reg.gauge(
+        "probe_trace_hops", "Hops to the destination, or probed when not reached"
+    )
+    reached = reg.gauge("probe_trace_reached", "1 when the destination answered")
+    path_hash = reg.gauge(
+        "probe_trace_path_hash", "FNV-32a of the responders, hop by hop: changes when the path does"
+    )
+    try:
+        result = await trace(
+            address.split("%", 1)[0],
+            protocol=m.protocol,
+            port=m.port,
+            queries=m.queries,
+            max_ttl=m.max_hops,
+            wait=min(m.wait, probe.remaining),
+        )
+    except NetladderError as exc:
+        return probe.fail("probe", "environment", "Trace failed to start", err=exc)
+    for hop in result.hops:
+        probe.say(
+            "info",
+            "Hop",
+            ttl=hop.ttl,
+            responders=",".join(hop.responders) or "*",
+            avg_ms=hop.stats.avg_ms,
+            loss_pct=hop.stats.loss_pct,
+        )
+    path = "|".join(",".join(sorted(h.responders)) or "*" for h in result.hops)
+    path_hash.set(fnv32a(path.encode()))
+    hops_gauge.set(result.destination_hop or len(result.hops))
+    reached.set(1 if result.reached else 0)
+    if not result.reached:
+        return probe.fail(
+            "path", "not_reached", "Destination not reached", verdict=result.verdict.text
+        )
+    return True
+
+
+async def probe_diagnose(probe: Probe) -> bool:
+    from netladder.diagnose.engine import Options, diagnose
+    from netladder.diagnose.target import parse_target
+
+    reg = probe.registry
+    try:
+        target = parse_target(probe.target, probe.module.diagnose.ports)
+    except NetladderError as exc:
+        return probe.fail("probe", "bad_target", "Bad target", err=exc)
+    if probe.allow is not None:
+        # The ladder resolves the name itself: check where it points first.
+        if await _resolve(probe, target.host, "ip4", True) is None:
+            return False
+    layer_ok = reg.family(
+        "probe_diagnose_layer_ok",
+        "1 when the layer passed (or passed with a warning), 0 when it failed; skipped layers "
+        "are absent",
+        labels=("layer",),
+    )
+    result = await probe.threaded_call(
+        lambda: diagnose(target, Options(timeout_s=min(10.0, probe.remaining)))
+    )
+    for rung in result.rungs:
+        probe.say("info", "Layer", layer=rung.layer, status=rung.status, summary=rung.summary)
+        if rung.status in ("pass", "warn"):
+            layer_ok.set(1, rung.layer)
+        elif rung.status == "fail":
+            layer_ok.set(0, rung.layer)
+    layer = result.verdict.layer
+    if layer and layer != "interrupted":
+        return probe.fail(layer, "layer_failed", "Verdict", verdict=result.verdict.text)
+    return True
+
+
+_PROBERS: dict[str, Callable[[Probe], Any]] = {
+    "http": probe_http,
+    "tcp": probe_tcp,
+    "icmp": probe_icmp,
+    "dns": probe_dns,
+    "udp": probe_udp,
+    "stun": probe_stun,
+    "trace": probe_trace,
+    "diagnose": probe_diagnose,
+}

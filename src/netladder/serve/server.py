@@ -1,0 +1,607 @@
+"""The exporter's HTTP side: blackbox_exporter's endpoints (main.go and prober/handler.go of
+version 0.23) on asyncio streams, spoken with the project's own HTTP/1.1 codec (l7/http1.py).
+
+    /probe      target, module (default http_2xx), hostname, debug=true
+    /metrics    the exporter itself: reload status, build info, probes in flight, durations
+    /-/healthy  200 Healthy
+    /-/reload   POST: reload the configuration (SIGHUP does the same); a bad file keeps the
+                running configuration
+    /config     the running configuration (secrets shown as <secret>)
+    /logs?id=N  the debug output of one of the last 100 probes; `/` lists them
+
+Safety: every request head (and body) is bounded by limits.max_request_bytes, slow heads are
+cut after HEAD_TIMEOUT, connections beyond limits.max_connections are refused with 503, probes
+beyond limits.max_probes_in_flight wait (at most their own timeout, then 503), the allowlist
+turns a target outside it into 403 before any packet is sent to it, and basic auth (when
+configured) guards every endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hmac
+import html
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from netladder import __version__
+from netladder.l7 import http1
+from netladder.serve.config import Config, ConfigError, Module, load
+from netladder.serve.metrics import CONTENT_TYPE, Registry
+from netladder.serve.probers import Probe, Refused, run_probe
+
+__all__ = ["Exporter", "Response", "serve", "probe_timeout"]
+
+HEAD_TIMEOUT = 10.0  # seconds for a whole request head to arrive (slow-loris bound)
+IDLE_TIMEOUT = 120.0  # a kept-alive connection with no new request is closed
+HISTORY = 100  # recent probes kept for / and /logs (blackbox keeps 100)
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = TEXT
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def encode(self, head_only: bool = False, close: bool = False) -> bytes:
+        from http import HTTPStatus
+
+        try:
+            reason = HTTPStatus(self.status).phrase
+        except ValueError:
+            reason = "Unknown"
+        fields: list[tuple[str, str]] = []
+        if self.content_type:
+            fields.append(("Content-Type", self.content_type))
+        fields.append(("Date", _http_date()))
+        fields.extend(self.headers)
+        if close:
+            fields.append(("Connection", "close"))
+        return http1.build_response(self.status, reason, fields, self.body, head_only=head_only)
+
+
+_DATE: list[Any] = [0, ""]  # (second, its IMF-fixdate): one formatdate per second, not per reply
+
+
+def _http_date() -> str:
+    now = int(time.time())
+    if _DATE[0] != now:
+        from email.utils import formatdate
+
+        _DATE[:] = [now, formatdate(now, usegmt=True)]
+    return str(_DATE[1])
+
+
+def http_error(status: int, message: str) -> Response:
+    """What Go's http.Error writes: the message and a newline, as plain text, nosniff."""
+    return Response(
+        status, (message + "\n").encode(), TEXT, (("X-Content-Type-Options", "nosniff"),)
+    )
+
+
+def probe_timeout(header: str | None, module: Module, offset: float) -> float:
+    """blackbox's getTimeout (prober/handler.go): the scrape's timeout (absent or 0: 120 s)
+    minus the offset, unless the module's own timeout is set and smaller — or the difference is
+    negative.  ValueError (→ 500) for a header that is not a number."""
+    seconds = 0.0
+    if header:
+        seconds = _go_parse_float(header)
+    if seconds == 0:
+        seconds = 120.0
+    most = seconds - offset
+    if (0 < module.timeout < most) or most < 0:
+        return module.timeout
+    return most
+
+
+def _go_parse_float(text: str) -> float:
+    """strconv.ParseFloat's accepted forms, and its error text for the rest."""
+    import math
+
+    bad = ValueError(f'strconv.ParseFloat: parsing "{text}": invalid syntax')
+    if not text.isascii() or text.strip() != text or "_" in text:
+        raise bad
+    try:
+        value = float(text)
+    except ValueError:
+        raise bad from None
+    if math.isinf(value) and text.lstrip("+-").lower() not in ("inf", "infinity"):
+        raise ValueError(f'strconv.ParseFloat: parsing "{text}": value out of range')
+    return value
+
+
+@dataclass
+class _Recent:
+    """A recent probe, kept as data: its debug text is rendered only when someone asks."""
+
+    id: int
+    probe: Probe
+    success: bool
+
+    @property
+    def module(self) -> str:
+        return self.probe.module.name
+
+    @property
+    def target(self) -> str:
+        return self.probe.target
+
+    @property
+    def debug(self) -> str:
+        return _debug_output(self.probe)
+
+
+@dataclass
+class Exporter:
+    """The exporter's state: the running configuration, its own metrics, recent probes."""
+
+    config: Config
+    config_path: str | None
+    timeout_offset: float = 0.5
+    db_path: str | None = None
+    reload_ok: bool = True
+    reload_time: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.time)
+    in_flight: int = 0
+    unknown_modules: int = 0
+    refused: int = 0
+    recent: collections.deque[_Recent] = field(
+        default_factory=lambda: collections.deque(maxlen=HISTORY)
+    )
+    next_id: int = 0
+    own: Registry = field(default_factory=Registry)
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
+    _probe_gate: asyncio.Semaphore | None = None
+    _threaded: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        self.own.family(
+            "netladder_probe_duration_seconds",
+            "Duration of the probes served, by module",
+            "histogram",
+            ("module",),
+            DURATION_BUCKETS,
+        )
+        self.own.family(
+            "netladder_probes_total",
+            "Probes served, by module and result",
+            "counter",
+            ("module", "result"),
+        )
+
+    # -- configuration --------------------------------------------------------------------------
+
+    def reload(self) -> str | None:
+        """Read the configuration file again; on error keep the running one. The error, or None."""
+        try:
+            config = load(self.config_path)
+        except ConfigError as exc:
+            self.reload_ok = False
+            self.log(f"netladder serve: reload failed, keeping the running configuration: {exc}")
+            return str(exc)
+        self.config = config
+        self.reload_ok = True
+        self.reload_time = time.time()
+        for warning in config.warnings:
+            self.log(f"netladder serve: warning: {warning}")
+        self.log(f"netladder serve: configuration reloaded ({len(config.modules)} modules)")
+        return None
+
+    # -- /probe ---------------------------------------------------------------------------------
+
+    async def probe(self, params: Mapping[str, str], headers: http1.RequestHead) -> Response:
+        config = self.config
+        module_name = params.get("module") or "http_2xx"
+        module = config.modules.get(module_name)
+        if module is None:
+            self.unknown_modules += 1
+            return http_error(400, f"Unknown module {_go_quote(module_name)}")
+        try:
+            timeout = probe_timeout(
+                headers.get("X-Prometheus-Scrape-Timeout-Seconds"), module, self.timeout_offset
+            )
+        except ValueError as exc:
+            return http_error(500, f"Failed to parse timeout from Prometheus header: {exc}")
+        target = params.get("target", "")
+        if not target:
+            return http_error(400, "Target parameter is missing")
+        if not module.supported:
+            return http_error(
+                400,
+                f"Unknown prober {_go_quote(module.prober)} (blackbox has it; netladder does "
+                "not support it)",
+            )
+        hostname = params.get("hostname") or None
+        if module.prober == "http" and hostname:
+            for name, value in module.http.headers:
+                if name.lower() == "host" and value != hostname:
+                    return http_error(
+                        400,
+                        f"host header defined both in module configuration ({value}) and with "
+                        f"URL-parameter 'hostname' ({hostname})",
+                    )
+        if self._probe_gate is None:
+            self._probe_gate = asyncio.Semaphore(config.limits.max_probes_in_flight)
+            self._threaded = asyncio.Semaphore(min(config.limits.max_probes_in_flight, 32))
+        probe = Probe(
+            module, target, max(timeout, 0.0), hostname, config.allow, threaded=self._threaded
+        )
+        probe.say("info", "Beginning probe", probe=module.prober, timeout_seconds=timeout)
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(self._probe_gate.acquire(), max(timeout, 0.001))
+        except TimeoutError:
+            return http_error(503, "Too many probes in flight; try again later")
+        self.in_flight += 1
+        try:
+            success = await run_probe(probe)
+        except Refused as exc:
+            self.refused += 1
+            return http_error(403, f"Target {_go_quote(str(exc))} is not allowed by the allowlist")
+        finally:
+            self.in_flight -= 1
+            self._probe_gate.release()
+        duration = time.monotonic() - started
+        reg = probe.registry
+        reg.gauge("probe_success", "Displays whether or not the probe was a success").set(
+            1 if success else 0
+        )
+        reg.gauge(
+            "probe_duration_seconds", "Returns how long the probe took to complete in seconds"
+        ).set(duration)
+        if success:
+            probe.say("info", "Probe succeeded", duration_seconds=duration)
+        else:
+            probe.say("error", "Probe failed", duration_seconds=duration)
+            layer, reason = probe.failure or ("probe", "timeout")
+            reg.family(
+                "probe_failure_info",
+                "Why the probe failed: the layer and a reason from a fixed set",
+                labels=("layer", "reason"),
+            ).set(1, layer, reason)
+        self.own.families["netladder_probe_duration_seconds"].observe(duration, module.name)
+        self.own.families["netladder_probes_total"].add(
+            1, module.name, "success" if success else "failure"
+        )
+        self.next_id += 1
+        self.recent.append(_Recent(self.next_id, probe, success))
+        if params.get("debug") == "true":
+            return Response(200, _debug_output(probe).encode(), "text/plain")
+        return Response(200, reg.render().encode(), CONTENT_TYPE)
+
+    # -- the other endpoints ------------------------------------------------------------------
+
+    def metrics(self) -> Response:
+        reg = self.own
+        reg.gauge(
+            "blackbox_exporter_config_last_reload_successful",
+            "Blackbox exporter config loaded successfully.",
+        ).set(1 if self.reload_ok else 0)
+        reg.gauge(
+            "blackbox_exporter_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload.",
+        ).set(self.reload_time)
+        reg.family(
+            "blackbox_module_unknown_total",
+            "Count of unknown modules requested by probes",
+            "counter",
+        ).set(self.unknown_modules)
+        reg.family(
+            "netladder_probes_refused_total",
+            "Probes refused because the target is outside the allowlist",
+            "counter",
+        ).set(self.refused)
+        reg.gauge("netladder_probes_in_flight", "Probes running now").set(self.in_flight)
+        reg.family(
+            "netladder_build_info",
+            "A metric with a constant '1' value labeled by version and Python version",
+            labels=("version", "python"),
+        ).set(1, __version__, ".".join(map(str, sys.version_info[:3])))
+        reg.gauge(
+            "process_start_time_seconds", "Start time of the process since unix epoch in seconds."
+        ).set(self.started)
+        return Response(200, reg.render().encode(), CONTENT_TYPE)
+
+    def config_page(self) -> Response:
+        import yaml
+
+        data = _redact({"modules": {n: m.raw for n, m in self.config.modules.items()}})
+        body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        return Response(200, body.encode(), "text/plain")
+
+    def landing(self) -> Response:
+        rows = "".join(
+            f"<tr><td>{html.escape(r.module)}</td><td>{html.escape(r.target)}</td>"
+            f"<td>{'Success' if r.success else '<strong>Failure</strong>'}</td>"
+            f"<td><a href='logs?id={r.id}'>Logs</a></td></tr>"
+            for r in reversed(self.recent)
+        )
+        page = (
+            "<html>\n<head><title>netladder serve</title></head>\n<body>\n"
+            "<h1>netladder serve</h1>\n"
+            "<p>A blackbox_exporter-compatible prober: "
+            "<code>/probe?target=…&amp;module=…</code></p>\n"
+            '<p><a href="metrics">Metrics</a></p>\n<p><a href="config">Configuration</a></p>\n'
+            "<h2>Recent Probes</h2>\n<table border='1'><tr><th>Module</th><th>Target</th>"
+            f"<th>Result</th><th>Debug</th></tr>{rows}</table>\n</body>\n</html>\n"
+        )
+        return Response(200, page.encode(), "text/html")
+
+    def logs(self, params: Mapping[str, str]) -> Response:
+        text = params.get("id", "")
+        if not (text.isascii() and text.isdigit()):
+            return http_error(500, "Invalid probe id")
+        for r in self.recent:
+            if r.id == int(text):
+                return Response(200, r.debug.encode(), "text/plain")
+        return http_error(404, "Probe id not found")
+
+    async def route(self, head: http1.RequestHead, body: bytes) -> Response:
+        parts = urlsplit(head.target)
+        path = unquote(parts.path)
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            params.setdefault(key, value)  # url.Values.Get: the first value
+        auth = self.config.basic_auth
+        if auth is not None and not _authorized(
+            head.get("Authorization"), auth.username, auth.password
+        ):
+            return Response(
+                401,
+                b"Unauthorized\n",
+                TEXT,
+                (("WWW-Authenticate", 'Basic realm="netladder serve"'),),
+            )
+        if path == "/probe":
+            return await self.probe(params, head)
+        if path == "/metrics":
+            return self.metrics()
+        if path == "/-/healthy":
+            return Response(200, b"Healthy")
+        if path == "/-/reload":
+            if head.method != "POST":
+                return Response(405, b"This endpoint requires a POST request.\n")
+            error = self.reload()
+            if error is not None:
+                return http_error(500, f"failed to reload config: {error}")
+            return Response(200, b"", None)
+        if path == "/config":
+            return self.config_page()
+        if path == "/logs":
+            return self.logs(params)
+        if path == "/":
+            return self.landing()
+        return http_error(404, "404 page not found")
+
+
+def _go_quote(text: str) -> str:
+    """Go's %q for the printable ASCII texts a query carries."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable() and ord(ch) < 0x10000:
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}")
+    return '"' + "".join(out) + '"'
+
+
+_SECRET_KEYS = {"password", "credentials", "bearer_token"}
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: ("<secret>" if k in _SECRET_KEYS and v else _redact(v)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _authorized(header: str | None, username: str, password: str) -> bool:
+    import base64
+    import binascii
+
+    if not header or not header[:6].lower() == "basic ":
+        return False
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    user, sep, given = decoded.partition(":")
+    ok_user = hmac.compare_digest(user.encode(), username.encode())
+    ok_pass = hmac.compare_digest(given.encode(), password.encode())
+    return bool(sep) and ok_user and ok_pass
+
+
+def _debug_output(probe: Probe) -> str:
+    """blackbox's DebugOutput: the probe's log, its metrics and the module's configuration."""
+    import yaml
+
+    module = probe.module
+    config = yaml.safe_dump(_redact({"prober": module.prober, **module.raw}), sort_keys=False)
+    return (
+        "Logs for the probe:\n"
+        + "".join(line + "\n" for line in probe.log)
+        + "\n\n\nMetrics that would have been returned:\n"
+        + probe.registry.render()
+        + "\n\n\nModule configuration:\n"
+        + config
+    )
+
+
+# -- the connection loop --------------------------------------------------------------------------
+
+
+class _Connections:
+    def __init__(self) -> None:
+        self.open = 0
+
+
+async def _read_request(
+    reader: asyncio.StreamReader, buf: bytearray, limit: int, first_wait: float
+) -> tuple[http1.RequestHead, bytes] | Response | None:
+    """The next request on a connection: (head, body), an error Response to send before
+    closing, or None when the client closed (or idled out) between requests.  `buf` holds
+    what was read past the previous request (a pipelining client sends ahead) and keeps
+    what is read past this one."""
+    scanner = http1.HeadScanner(request=True, max_head=limit)
+    wait = first_wait
+    started: float | None = time.monotonic() if buf else None
+    while True:
+        try:
+            end = scanner.feed(buf)
+        except http1.ProtocolError as exc:
+            if "larger than" in str(exc) or "longer than" in str(exc):
+                return http_error(431, "Request Header Fields Too Large")
+            return http_error(400, f"Bad Request: {exc}")
+        if end is not None:
+            break
+        try:
+            chunk = await asyncio.wait_for(reader.read(4096), wait)
+        except TimeoutError:
+            return None if not buf else http_error(408, "Request Timeout")
+        except ConnectionError:
+            return None
+        if not chunk:
+            return None
+        if started is None:
+            started = time.monotonic()
+        wait = max(HEAD_TIMEOUT - (time.monotonic() - started), 0.001)
+        buf += chunk
+    try:
+        head = http1.parse_request_head(buf[:end])
+        length = http1.request_body_length(head)
+    except http1.ProtocolError as exc:
+        return http_error(400, f"Bad Request: {exc}")
+    if length > limit:
+        return http_error(413, "Request Entity Too Large")
+    del buf[:end]
+    try:
+        while len(buf) < length:
+            chunk = await asyncio.wait_for(reader.read(length - len(buf)), HEAD_TIMEOUT)
+            if not chunk:
+                return None
+            buf += chunk
+    except (TimeoutError, ConnectionError):
+        return None
+    body = bytes(buf[:length])
+    del buf[:length]
+    return head, body
+
+
+async def _handle(
+    exporter: Exporter,
+    conns: _Connections,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
+    conns.open += 1
+    try:
+        if conns.open > exporter.config.limits.max_connections:
+            writer.write(http_error(503, "Too many connections").encode(close=True))
+            await writer.drain()
+            return
+        wait = HEAD_TIMEOUT
+        buf = bytearray()
+        while True:
+            limit = exporter.config.limits.max_request_bytes
+            got = await _read_request(reader, buf, limit, wait)
+            if got is None:
+                return
+            if isinstance(got, Response):
+                writer.write(got.encode(close=True))
+                await writer.drain()
+                return
+            head, body = got
+            response = await exporter.route(head, body)
+            keep = head.keep_alive
+            writer.write(response.encode(head_only=head.method == "HEAD", close=not keep))
+            await writer.drain()
+            if not keep:
+                return
+            wait = IDLE_TIMEOUT
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        conns.open -= 1
+        writer.close()
+
+
+def _tls_server_context(cert: str, key: str) -> Any:
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+async def serve(
+    exporter: Exporter,
+    host: str | Sequence[str] | None,
+    port: int,
+    ready: Callable[[Sequence[tuple[str, int]]], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads the configuration."""
+    import concurrent.futures
+
+    from netladder.errors import from_oserror
+
+    loop = asyncio.get_running_loop()
+    # ICMP probes and the ladder's scans hold worker threads: size the pool for the bound.
+    workers = min(exporter.config.limits.max_probes_in_flight, 32) + 8
+    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=workers))
+    tls = exporter.config.tls
+    ssl_ctx = None
+    if tls is not None:
+        try:
+            ssl_ctx = _tls_server_context(tls.cert_file, tls.key_file)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"tls: cannot load {tls.cert_file} / {tls.key_file}: {exc}") from None
+    conns = _Connections()
+    try:
+        server = await asyncio.start_server(
+            lambda r, w: _handle(exporter, conns, r, w),
+            host,
+            port,
+            ssl=ssl_ctx,
+            reuse_address=True,
+            limit=exporter.config.limits.max_request_bytes,
+        )
+    except OSError as exc:
+        import os
+
+        where = f"{host or '*'}:{port}"
+        # asyncio's bind error carries its own sentence in strerror; the errno says it plainly.
+        plain = OSError(exc.errno, os.strerror(exc.errno)) if exc.errno else exc
+        raise from_oserror(
+            plain, f"cannot listen on {where}", "choose another address with --listen"
+        ) from None
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, exporter.reload)
+    bound = [s.getsockname()[:2] for s in server.sockets]
+    if ready is not None:
+        ready(bound)
+    try:
+        async with server:
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        server.close()
