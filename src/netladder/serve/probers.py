@@ -709,7 +709,7 @@ BLACKBOX_PAYLOAD = len(b"Prometheus Blackbox Exporter")
 
 async def probe_icmp(probe: Probe) -> bool:
     from netladder.l3.ping import ping
-    from netladder.l3.targets import Target as PingTarget
+    from netladder.net.targets import Target as PingTarget
 
     m = probe.module.icmp
     reg = probe.registry
