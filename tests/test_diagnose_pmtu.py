@@ -203,3 +203,9 @@ def test_search_rounds_spread_over_the_unknown_range() -> None:
     assert _spread(1280, 1300, first=False) == list(range(1281, 1300))
     later = _spread(1000, 1400, first=False)
     assert len(later) == ROUND_SIZES and 1280 not in later
+
+
+def test_a_search_cut_short_claims_no_black_hole() -> None:
+    probe, clock, _ = first_look()
+    probe.interrupt()
+    assert probe.result().outcome == "interrupted" and probe.result().smallest_lost is None

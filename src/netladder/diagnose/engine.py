@@ -279,7 +279,9 @@ def _pmtu_clause(result: PmtuResult | None) -> str:
             f"; the path MTU {mtu}, below this link's {result.full_size}, and "
             f"{result.reporter} says so with ICMP {message}, as path MTU discovery needs"
         )
-    return "; the full-size DF check got no answer even to its small echo: not judged"
+    if result.outcome == "no-echo":
+        return "; the full-size DF check got no answer even to its small echo: not judged"
+    return ""
 
 
 # -- L4 ------------------------------------------------------------------------------------------

@@ -79,7 +79,8 @@ class PmtuResult:
     outcome: "fits" (a full-size echo was answered), "told" (a router said "fragmentation
     needed" / "packet too big", or this host already knew a smaller MTU: path MTU discovery
     works), "black-hole" (full-size echoes vanished without a word while smaller ones are
-    answered), "no-echo" (not even the small control echo was answered: nothing to judge by).
+    answered), "no-echo" (not even the small control echo was answered: nothing to judge by),
+    "interrupted" (cut short before it could judge).
     """
 
     version: int
@@ -221,8 +222,8 @@ class PmtuProbe(Session[PmtuResult]):
             self._told(error.info or None, error.offender, packet.monotonic_ns)
 
     def interrupt(self) -> None:
-        if self.outcome is None:
-            self._judge_final(self.started)
+        if self.outcome is None:  # a search cut short proves no edge
+            self._finish("fits" if self.full in self.answered else "interrupted", self.started)
 
     def result(self) -> PmtuResult:
         outcome = self.outcome or "no-echo"
