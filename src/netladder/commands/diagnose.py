@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 def render(result: object) -> str:
     from netladder.diagnose.model import Diagnosis, Status
-    from netladder.output import paint
+    from netladder.output import escape_controls, paint
 
     assert isinstance(result, Diagnosis)
     colours = {Status.PASS: "green", Status.FAIL: "red", Status.WARN: "yellow", Status.SKIP: "dim"}
@@ -69,11 +69,14 @@ def render(result: object) -> str:
     for rung in result.rungs:
         status = paint(f"{rung.status.value:<4}", colours[rung.status])
         took = f"  {rung.elapsed_ms:.0f} ms" if rung.elapsed_ms >= 1 else ""
-        summary = rung.summary if rung.status is not Status.SKIP else paint(rung.summary, "dim")
+        # Summaries quote peers (an HTTP reason phrase, a lint message): never raw on a terminal.
+        summary = escape_controls(rung.summary)
+        if rung.status is Status.SKIP:
+            summary = paint(summary, "dim")
         lines.append(f"  {titles[rung.layer]:<5} {status}  {summary}{paint(took, 'dim')}")
     verdict = result.verdict
     colour = "green" if result.ok else "red"
-    lines.append(paint(f"verdict: {verdict.text}", "bold", colour))
+    lines.append(paint(f"verdict: {escape_controls(verdict.text)}", "bold", colour))
     if verdict.next_command:
         lines.append(f"next: {verdict.next_command}")
     lines.append(paint(f"({result.elapsed_ms / 1000:.2f} s)", "dim"))

@@ -1,11 +1,14 @@
 """Walk the ladder for one target: each rung is a layer's own check, run in-process.
 
 Names first (nothing else can start without an address); then route + L2, L3 and L4
-concurrently (they are independent and each only reads the network); then the path, when L3
-saw loss, high RTT or no answer (or with --deep); then L7 for HTTP(S) targets.  The verdict is
-the first failing rung, read with the evidence of the others: ICMP that fails while a port
-answers is "ICMP blocked", not "host down"; a filtered port on a host that answers echo is a
-firewall, not a dead host.
+concurrently (they are independent and each only reads the network).  When every small echo
+came back, a few full-size echoes with DF follow (diagnose/pmtu.py): a path-MTU black hole
+passes every small probe.  Then the path, when L3 saw loss, high RTT or no answer (or with
+--deep); then L7 for HTTP(S) targets.  The verdict is the first failing rung, read with the
+evidence of the others: ICMP that fails while a port answers is "ICMP blocked", not "host
+down"; a filtered port on a host that answers echo is dropped on the way, not a dead host.
+Every sentence says only what the evidence it has shows: a rung that could not run is never
+described as having passed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from netladder.diagnose.target import Target
 from netladder.output import to_jsonable
 
 if TYPE_CHECKING:
+    from netladder.diagnose.pmtu import PmtuResult
     from netladder.l3.ping import PingResult
     from netladder.l4.model import ScanResult
 
@@ -30,6 +34,8 @@ __all__ = ["Options", "diagnose"]
 HIGH_RTT_MS = 50.0
 PING_COUNT = 10
 PING_INTERVAL_S = 0.05
+# The MTU of lo: a path this large goes to one of this host's own addresses.
+LOOPBACK_MTU = 65536
 
 
 @dataclass
@@ -63,8 +69,9 @@ async def _timed(layer: str, check: Callable[[], Awaitable[Rung]]) -> Rung:
     try:
         return await check()
     except NetladderError as exc:
-        status = Status.WARN if exc.exit_code == 3 else Status.FAIL
-        return Rung(layer, status, str(exc), _ms(started))
+        if exc.exit_code == 3:  # a missing privilege or kernel feature: not checked
+            return Rung(layer, Status.WARN, str(exc), _ms(started), None, {"not_checked": str(exc)})
+        return Rung(layer, Status.FAIL, str(exc), _ms(started))
 
 
 # -- names ---------------------------------------------------------------------------------------
@@ -90,7 +97,15 @@ async def names_rung(target: Target) -> tuple[Rung, str | None]:
             "names", Status.PASS, summary, _ms(started), None, {"system": to_jsonable(system)}
         ), address
     dns = await resolve(target.host, "A", wait=1.0, tries=2)
-    summary = f"{target.host} does not resolve: {dns.message} (system resolver: {system.error})"
+    failure = system.error or "no address"
+    if dns.ok and dns.addresses:
+        summary = (
+            f"the system resolver cannot resolve {target.host} ({failure}), though a "
+            f"direct DNS query gets {', '.join(dns.addresses)} ({dns.message}): programs on "
+            "this host get no address"
+        )
+    else:
+        summary = f"{target.host} does not resolve: {dns.message} (system resolver: {failure})"
     return Rung(
         "names",
         Status.FAIL,
@@ -114,7 +129,14 @@ def l3_rung(
     address: str, result: PingResult | None, elapsed_ms: float, error: str | None = None
 ) -> Rung:
     if result is None:
-        return Rung("l3", Status.WARN, f"ICMP echo not possible: {error}", elapsed_ms)
+        return Rung(
+            "l3",
+            Status.WARN,
+            f"ICMP echo not possible: {error}",
+            elapsed_ms,
+            None,
+            {"not_checked": error},
+        )
     rtt = result.rtt
     evidence: dict[str, Any] = {
         "transmitted": result.transmitted,
@@ -159,6 +181,109 @@ def l3_rung(
     return Rung("l3", Status.PASS, summary, elapsed_ms, None, evidence)
 
 
+# What an ICMP error about an echo means, said the way the evidence allows (RFC 792, RFC 1812
+# §5.2.7.1, RFC 4443 §3.1).  Keys: the text iputils prints for it.
+_UNDELIVERABLE = (
+    "{who} cannot deliver to the host: no ARP/NDP answer on {its} link (the host is down or "
+    "absent), a route that says unreachable, or a firewall rejecting with host-unreachable"
+)
+_NO_ROUTE = "{who} has no route to the target's network, or a firewall rejects with net-unreachable"
+_REJECTED = "{who} rejects the echo by policy (a firewall, or a prohibit route)"
+_LOOP = "the TTL runs out on the way: a routing loop (netladder trace shows the hops that repeat)"
+_ERROR_MEANINGS = {
+    "Destination Host Unreachable": _UNDELIVERABLE,
+    "Destination unreachable: Address unreachable": _UNDELIVERABLE,
+    "Destination Net Unreachable": _NO_ROUTE,
+    "Destination unreachable: No route": _NO_ROUTE,
+    "Packet filtered": _REJECTED,
+    "Destination Host Prohibited": _REJECTED,
+    "Destination Net Prohibited": _REJECTED,
+    "Destination unreachable: Administratively prohibited": _REJECTED,
+    "Destination unreachable: Reject route to destination": "{who} has a reject route for it",
+    "Time to live exceeded": _LOOP,
+    "Time exceeded: Hop limit": _LOOP,
+}
+
+
+def _error_meaning(text: str, source: str, own: str | None) -> str | None:
+    template = _ERROR_MEANINGS.get(text)
+    if template is None:
+        return None
+    if source in ("local", own):
+        return template.format(who="this host", its="its own")
+    return template.format(who=f"the router {source}", its="its")
+
+
+# -- the path MTU ----------------------------------------------------------------------------------
+
+
+async def pmtu_check(address: str) -> PmtuResult | None:
+    """Full-size DF echoes (diagnose/pmtu.py); None towards this host's own addresses."""
+    from netladder.diagnose.pmtu import PmtuProbe
+    from netladder.net.driver import run
+    from netladder.net.sockets import path_mtu
+
+    mtu = path_mtu(address)
+    if mtu >= LOOPBACK_MTU:
+        return None  # a local address: routed over lo, no path to measure
+    probe = PmtuProbe(address, 6 if ":" in address else 4, mtu)
+    await run([probe])
+    return probe.result()
+
+
+def _pmtu_doc(result: PmtuResult | None) -> dict[str, Any] | None:
+    return None if result is None else to_jsonable(result)
+
+
+def _ping_flag(version: int) -> str:
+    return "ping -M do" if version == 4 else "ping -6 -M do"
+
+
+def pmtu_rung(address: str, result: PmtuResult) -> Rung:
+    """The black hole as the path rung's failure."""
+    from netladder.diagnose.pmtu import header_size
+
+    lo, hi = result.largest_through, result.smallest_lost
+    assert lo is not None and hi is not None
+    head = header_size(result.version)
+    message = '"fragmentation needed"' if result.version == 4 else '"packet too big"'
+    summary = (
+        f"path-MTU black hole: packets of up to {lo} bytes get through, {hi} bytes and more "
+        f"vanish and no ICMP {message} comes back ({_ping_flag(result.version)} -s "
+        f"{lo - head} is answered, -s {hi - head} is not): a link on the way carries at most "
+        f"{lo} bytes and the message that would tell senders is filtered or never sent; "
+        "transfers that send full-size packets (a GET of a large body) stall"
+    )
+    return Rung(
+        "path",
+        Status.FAIL,
+        summary,
+        result.elapsed_ms,
+        f"{_ping_flag(result.version)} -s {hi - head} -c 3 {address}",
+        {"pmtu": _pmtu_doc(result)},
+    )
+
+
+def _pmtu_clause(result: PmtuResult | None) -> str:
+    """What the full-size check adds to a path that needed no trace."""
+    if result is None:
+        return ""
+    if result.outcome == "fits":
+        return f", and a full-size ({result.full_size}-byte) DF echo got through"
+    if result.outcome == "told":
+        if result.reporter is None:
+            return "; this host already knows a smaller path MTU towards it"
+        mtu = f"is {result.reported_mtu}" if result.reported_mtu else "is smaller"
+        message = "fragmentation needed" if result.version == 4 else "packet too big"
+        return (
+            f"; the path MTU {mtu}, below this link's {result.full_size}, and "
+            f"{result.reporter} says so with ICMP {message}, as path MTU discovery needs"
+        )
+    if result.outcome == "no-echo":
+        return "; the full-size DF check got no answer even to its small echo: not judged"
+    return ""
+
+
 # -- L4 ------------------------------------------------------------------------------------------
 
 
@@ -168,7 +293,36 @@ async def l4_check(address: str, ports: tuple[int, ...]) -> ScanResult:
     return await check_ports(address, list(ports), banner=True)
 
 
-def l4_rung(address: str, scan: ScanResult, l3_ok: bool) -> Rung:
+# What a filtered port's ICMP reason says about who refuses (nmap's reason names).
+_REJECTIONS = {
+    "admin-prohibited": "a firewall (or a prohibit route) rejects the connection",
+    "host-prohibited": "a firewall rejects the connection",
+    "net-prohibited": "a firewall rejects the connection",
+    "port-unreach": "a firewall on the way rejects the connection",
+    "local-prohibited": "this host's own firewall refuses to send it",
+    "host-unreach": (
+        "the host cannot be reached: no ARP/NDP answer on the last router's link (down or "
+        "absent), a route that says unreachable, or a firewall rejecting with host-unreachable"
+    ),
+    "net-unreach": (
+        "no route to the target's network on the way, or a firewall rejecting with net-unreachable"
+    ),
+    "time-exceeded": "the TTL runs out on the way: a routing loop",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EchoEvidence:
+    """What L3 (and the ports) say about whether the host is up, for L4's sentences."""
+
+    tried: bool  # an echo could be sent
+    answered: int  # echo replies
+    sent: int
+    error: tuple[str, str] | None  # (text, source) of the first ICMP error about an echo
+    answering: tuple[int, ...]  # the host's ports that answered (open or closed)
+
+
+def l4_rung(address: str, scan: ScanResult, echo: EchoEvidence) -> Rung:
     from netladder.l4.model import PortState
 
     described = []
@@ -215,20 +369,46 @@ def l4_rung(address: str, scan: ScanResult, l3_ok: bool) -> Rung:
         )
         nxt = f"netladder port {address} {port} --banner"
     elif reason == "no-response":
-        because = (
-            "ICMP echo works, so a firewall drops the port"
-            if l3_ok
-            else "and ICMP echo gets no answer either"
-        )
-        why = f"{where} is filtered (no response to SYN; {because})"
+        others = [p for p in echo.answering if p != port]
+        why = f"{where} is filtered ({_silence(port, echo, others[0] if others else None)})"
         nxt = f"netladder trace {address} --proto tcp -p {port}"
     else:
         reporter = next((p.reporter for p in scan.ports if p.port == port and p.reporter), None)
         by = f" from {reporter}" if reporter else ""
-        why = f"{where} is {state} ({reason}{by}: a firewall rejects the connection)"
+        means = _REJECTIONS.get(reason, "an ICMP error refuses the connection")
+        why = f"{where} is {state} ({reason}{by}: {means})"
         nxt = f"netladder trace {address} --proto tcp -p {port}"
     evidence["cause"] = why
     return Rung("l4", Status.FAIL, summary, scan.elapsed_ms, nxt, evidence)
+
+
+def _silence(port: int, echo: EchoEvidence, other_port: int | None) -> str:
+    """Why SYNs to `port` may go unanswered, said only as far as the other rungs know."""
+    if other_port is not None:
+        return (
+            f"no response to SYN, while port {other_port} answers: something drops the "
+            f"connections to port {port} — a firewall, or a port forward or NAT that loses "
+            "them or whose replies take another way back"
+        )
+    if echo.answered:
+        shown = f" ({echo.answered}/{echo.sent})" if echo.answered < echo.sent else ""
+        return (
+            f"no response to SYN, while the host answers ICMP echo{shown}: something on the way "
+            "drops the connection — a firewall on the port, or a port forward or NAT that "
+            "loses the packets or whose replies take another way back"
+        )
+    if echo.error is not None:
+        text, source = echo.error
+        return f"no response to SYN; ICMP echo gets {text} from {source}"
+    if echo.tried:
+        return (
+            "no response to SYN, and no answer to ICMP echo either: the host is down or "
+            "absent, a router on the way does not forward, or a filter drops both"
+        )
+    return (
+        "no response to SYN: a firewall, a forward or NAT that loses the packets, or a host "
+        "that is down; ICMP echo could not be sent to tell them apart"
+    )
 
 
 def _hostport(address: str, port: int) -> str:
@@ -238,13 +418,13 @@ def _hostport(address: str, port: int) -> str:
 # -- path ----------------------------------------------------------------------------------------
 
 
-async def path_rung(address: str, l3: Rung, port: int | None) -> Rung:
+async def path_rung(address: str, lossy: bool, echo_answered: bool, port: int | None) -> Rung:
     from netladder.path.engine import trace
 
     started = time.monotonic()
-    lossy = l3.status is Status.WARN and "loss" in l3.summary
     options: dict[str, Any] = {"protocol": "icmp", "wait": 1.0, "max_ttl": 16}
-    if l3.status is Status.FAIL and port is not None:
+    if not echo_answered and port is not None:
+        # Echo gets no answer: trace with what the host does answer, or is meant to.
         options.update(protocol="tcp", port=port)
     if lossy:
         options.update(cycles=20, interval=0.05)
@@ -313,10 +493,9 @@ async def l7_rung(target: Target, address: str, timeout_s: float) -> Rung:
     timing = f"{t.total_ms:.1f} ms" if t.total_ms is not None else "?"
     if t.server_ms is not None:
         timing += f", server processing {t.server_ms:.1f} ms"
+    # The lint rules already say everything worth saying (429/503 without Retry-After is its
+    # retry-after-missing hint, RFC 9110 §10.2.3).
     notes = [f.message for f in hop.lint]
-    if hop.status in (429, 503) and hop.header("Retry-After") is None:
-        # RFC 9110 §10.2.3: without Retry-After a client cannot know when to come back.
-        notes.append(f"{hop.status} without Retry-After: clients cannot tell when to retry")
     summary = f"{line} in {timing}"
     if notes:
         summary += "; " + "; ".join(notes)
@@ -355,19 +534,30 @@ async def diagnose(
     rungs["route"] = route
     rungs["l2"] = l2
     ping, ping_error = ping_result
-    l3 = l3_rung(address, ping, _ms(ping_started), ping_error)
+    l3 = _unsent(l3_rung(address, ping, _ms(ping_started), ping_error), route, l2)
+    rungs["l3"] = l3
+    routed = route.status is not Status.FAIL
+    # The full-size check only means something when every small echo came back, and it must
+    # not run beside the ping's raw socket (pmtu.py).
+    pmtu = None
+    if routed and ping is not None and 0 < ping.received == ping.transmitted:
+        pmtu, _ = await _capture(pmtu_check(address))
+        l3 = _with_evidence(l3, pmtu=_pmtu_doc(pmtu))
+        rungs["l3"] = l3
     scan = None
     scan_error = None
     if port_task is not None:
         scan, scan_error = await _capture(port_task)
 
-    open_ports = []
+    open_ports: list[int] = []
+    answering: list[int] = []  # ports whose answer shows the host is up
     if scan is not None:
         from netladder.l4.model import PortState
 
         open_ports = [p.port for p in scan.ports if p.state is PortState.OPEN]
-        answered = [p for p in scan.ports if p.state is PortState.CLOSED] or open_ports
-        if l3.status is Status.FAIL and answered:
+        closed = [p.port for p in scan.ports if p.state is PortState.CLOSED]
+        answering = open_ports + closed
+        if l3.status is Status.FAIL and answering:
             # The host answers TCP: ICMP echo is blocked on the way or at the host.
             what = (
                 f"port {open_ports[0]} is open"
@@ -380,28 +570,111 @@ async def diagnose(
                 f"ICMP echo is blocked ({l3.summary}), but {what}: the host is up",
                 l3.elapsed_ms,
                 None,
-                l3.evidence,
+                {**l3.evidence, "blocked": True},
             )
-    rungs["l3"] = l3
+            rungs["l3"] = l3
 
-    if route.status is Status.FAIL or l2.status is Status.FAIL:
-        pass  # a lower rung explains everything above it
-    elif (
-        opts.deep
-        or l3.status is Status.FAIL
-        or (l3.status is Status.WARN and ping is not None and "blocked" not in l3.summary)
-    ):
+    path_job, path_skip = _plan_path(opts, route, l2, l3, ping, pmtu)
+    if path_job == "trace":
         first_port = target.ports[0] if target.ports else None
-        rungs["path"] = await _timed("path", lambda: path_rung(address, l3, first_port))
+        lossy = l3.status is Status.WARN and "loss" in l3.summary
+        echo_answered = ping is not None and ping.received > 0
+        rungs["path"] = await _timed(
+            "path", lambda: path_rung(address, lossy, echo_answered, first_port)
+        )
+    elif path_job == "pmtu":
+        assert pmtu is not None
+        rungs["path"] = pmtu_rung(address, pmtu)
+    else:
+        rungs["path"] = Rung("path", Status.SKIP, path_skip)
 
     if scan is not None:
-        rungs["l4"] = l4_rung(address, scan, l3.status is Status.PASS)
+        errors = ping.error_events if ping is not None else ()
+        echo = EchoEvidence(
+            tried=ping is not None,
+            answered=ping.received if ping is not None else 0,
+            sent=ping.transmitted if ping is not None else 0,
+            error=(errors[0].text, errors[0].source) if errors else None,
+            answering=tuple(answering),
+        )
+        rungs["l4"] = l4_rung(address, scan, echo)
     elif scan_error is not None:
         rungs["l4"] = Rung("l4", Status.FAIL, f"port check failed: {scan_error}")
 
-    if target.url and (not target.ports or open_ports) and route.status is not Status.FAIL:
+    if not target.url:
+        rungs["l7"] = Rung("l7", Status.SKIP, "not an HTTP(S) target")
+    elif not routed:
+        rungs["l7"] = Rung("l7", Status.SKIP, "not reached: no route to the target")
+    elif target.ports and not open_ports:
+        ports = ", ".join(str(p) for p in target.ports)
+        rungs["l7"] = Rung("l7", Status.SKIP, f"not reached: port {ports} did not open (L4)")
+    else:
         rungs["l7"] = await _timed("l7", lambda: l7_rung(target, address, opts.timeout_s))
     return _finish(target, address, rungs, started)
+
+
+def _unsent(l3: Rung, route: Rung, l2: Rung) -> Rung:
+    """Silent echoes whose next hop does not answer ARP/NDP never left this host: the kernel
+    holds them until its resolution gives up, 3 s after the first (Linux: mcast_solicit 3 x
+    retrans_time 1 s), and only then answers "Destination Host Unreachable" from this host —
+    what ping shows that late, after L3's probes are done.  Named here rather than waited for."""
+    if l3.status is not Status.FAIL or l3.evidence.get("errors"):
+        return l3
+    if l2.evidence.get("verdict") != "no_answer" or not l2.evidence.get("neighbour"):
+        return l3
+    hop = l2.evidence["neighbour"]
+    v6 = ":" in hop
+    proto, text = ("NDP", "Address unreachable") if v6 else ("ARP", "Destination Host Unreachable")
+    own = route.evidence.get("prefsrc") or "this host"
+    who = f"its gateway {hop}" if l2.evidence.get("via_gateway") else hop
+    summary = (
+        f"{l3.summary}: they never left this host, as {who} does not answer {proto} (ping "
+        f'shows "{text}" from {own} once {proto} gives up, ~3 s in)'
+    )
+    return Rung("l3", l3.status, summary, l3.elapsed_ms, l3.next_command, l3.evidence)
+
+
+def _plan_path(
+    opts: Options,
+    route: Rung,
+    l2: Rung,
+    l3: Rung,
+    ping: PingResult | None,
+    pmtu: PmtuResult | None,
+) -> tuple[str | None, str]:
+    """("trace" | "pmtu" | None, the reason when the path rung is skipped)."""
+    if route.status is Status.FAIL:
+        return None, "not reached: no route to the target"
+    if l2.status is Status.FAIL:
+        return None, "not reached: the next hop fails at L2, which explains everything above it"
+    if pmtu is not None and pmtu.outcome == "black-hole":
+        return "pmtu", ""
+    if opts.deep:
+        return "trace", ""
+    if ping is None:
+        return None, (
+            "not run: ICMP echo was not possible (see L3), so nothing measured loss or latency"
+            " on the way (--deep tries a trace)"
+        )
+    if l3.evidence.get("blocked"):
+        return None, (
+            "not run: ICMP echo is blocked, but the host answers TCP, so the path carries "
+            "traffic (--deep traces it with TCP)"
+        )
+    if l3.status is not Status.PASS:
+        return "trace", ""
+    return None, "not needed: L3 saw no loss and no high RTT" + _pmtu_clause(pmtu)
+
+
+def _with_evidence(rung: Rung, **extra: Any) -> Rung:
+    return Rung(
+        rung.layer,
+        rung.status,
+        rung.summary,
+        rung.elapsed_ms,
+        rung.next_command,
+        {**rung.evidence, **extra},
+    )
 
 
 async def _capture(aw: Awaitable[Any]) -> tuple[Any, str | None]:
@@ -411,14 +684,6 @@ async def _capture(aw: Awaitable[Any]) -> tuple[Any, str | None]:
         return await aw, None
     except NetladderError as exc:
         return None, str(exc)
-
-
-_SKIP_REASONS = {
-    "route": "not reached: the name did not resolve",
-    "path": "not needed: L3 saw no loss, no high RTT and got answers",
-    "l4": "no port to check (give host:port, a URL or --port)",
-    "l7": "not an HTTP(S) target, or its port did not open",
-}
 
 
 def _finish(
@@ -432,11 +697,14 @@ def _finish(
     for layer in LAYERS:
         rung = rungs.get(layer)
         if rung is None:
-            reason = _SKIP_REASONS.get(layer, "not reached: a lower layer failed")
-            if address is None and "names" in rungs:
-                reason = "not reached: the name did not resolve"
             if interrupted:
                 reason = "not reached: interrupted"
+            elif address is None:
+                reason = "not reached: the name did not resolve"
+            elif layer == "l4":
+                reason = "no port to check (give host:port, a URL or --port)"
+            else:
+                reason = "not reached: a lower layer failed"
             rung = Rung(layer, Status.SKIP, reason)
         ordered.append(rung)
     verdict = _verdict(ordered)
@@ -457,30 +725,84 @@ _TITLE = {
 
 
 def _verdict(rungs: list[Rung]) -> Verdict:
+    by_layer = {r.layer: r for r in rungs}
     for rung in rungs:
         if rung.status is not Status.FAIL:
             continue
         text = rung.summary
         if rung.layer == "l4" and "cause" in rung.evidence:
             text = str(rung.evidence["cause"])
-        if rung.layer == "l3" and not any(
-            r.layer == "path" and r.status is Status.FAIL for r in rungs
-        ):
-            text = f"{text} (the route and the gateway are fine)"
-        if rung.layer == "path":
+        if rung.layer == "l3":
+            text = _l3_verdict(rung, by_layer)
+        if rung.layer == "path" and "not_checked" not in by_layer["l3"].evidence:
             # The path rung names where; L3's loss/RTT says how much the user sees.
-            l3 = next(r for r in rungs if r.layer == "l3")
-            text = f"{text} (end to end: {l3.summary})"
+            text = f"{text} (end to end: {by_layer['l3'].summary})"
         return Verdict(rung.layer, f"{_TITLE[rung.layer]}: {text}", rung.next_command)
-    warnings = [r for r in rungs if r.status is Status.WARN]
+    unchecked = [r for r in rungs if r.status is Status.WARN and "not_checked" in r.evidence]
+    warnings = [r for r in rungs if r.status is Status.WARN and r not in unchecked]
     text = "every layer passes"
-    if warnings:
-        # The short form: each warning's first clause (the rung lines above have the rest).
-        text += (
-            " (warnings: "
-            + "; ".join(
-                f"{_TITLE[r.layer]}: {r.summary.split(' (')[0].split(': ')[0]}" for r in warnings
-            )
+    if unchecked:
+        text = (
+            "every layer that could be checked passes (not checked: "
+            + ", ".join(_TITLE[r.layer] for r in unchecked)
             + ")"
         )
+    if warnings:
+        # The short form: each warning's first clause (the rung lines above have the rest).
+        text += " (warnings: " + "; ".join(_warning(r) for r in warnings) + ")"
     return Verdict(None, text, None)
+
+
+def _warning(rung: Rung) -> str:
+    if rung.layer == "l7" and rung.evidence.get("lint"):
+        first = rung.evidence["lint"][0]
+        return f"L7: {first['message']}"
+    return f"{_TITLE[rung.layer]}: {rung.summary.split(' (')[0].split(': ')[0]}"
+
+
+def _l3_verdict(l3: Rung, by_layer: dict[str, Rung]) -> str:
+    """L3 failed: what the echo errors mean, and what the other rungs add about where."""
+    text = l3.summary
+    route, l2, path = by_layer["route"], by_layer["l2"], by_layer["path"]
+    errors = l3.evidence.get("errors") or []
+    if errors:
+        own = route.evidence.get("prefsrc")
+        meaning = _error_meaning(errors[0]["text"], errors[0]["from"], own)
+        if meaning:
+            text += f" ({meaning})"
+    if path.status is Status.FAIL:
+        kind = (path.evidence.get("verdict") or {}).get("kind")
+        # Echoes that got an error did get an answer: the trace's silence is not theirs.
+        return text if errors and kind == "no-answer" else f"{text}; {_path_words(path, l2)}"
+    if route.status is Status.PASS and l2.status is Status.PASS:
+        gateway = route.evidence.get("gateway")
+        return f"{text} ({'the route and the gateway are' if gateway else 'the route is'} fine)"
+    return text
+
+
+def _path_words(path: Rung, l2: Rung) -> str:
+    """The trace's finding, read together with the echo that also failed."""
+    verdict = path.evidence.get("verdict") or {}
+    hops = path.evidence.get("hops") or []
+    if verdict.get("kind") != "no-answer" or verdict.get("loop"):
+        return f"the trace: {path.summary}"
+    answered = [h for h in hops if h.get("address")]
+    probes = (
+        "TCP SYNs and ICMP echoes alike"
+        if path.evidence.get("protocol") == "tcp"
+        else "ICMP echoes"
+    )
+    if answered:
+        last = answered[-1]
+        return (
+            f"the trace's last answer came from hop {last['ttl']} ({last['address']}); beyond "
+            f"it {probes} get no answer — a router there does not forward, the host is down or "
+            "absent, or a filter drops everything to it"
+        )
+    gateway = l2.evidence.get("neighbour") if l2.status is Status.PASS else None
+    if gateway and l2.evidence.get("via_gateway"):
+        return (
+            f"no hop answered the trace, not even the gateway {gateway} at hop 1, which answers "
+            "ARP: it does not forward (IP forwarding off?) or filters what passes through it"
+        )
+    return f"no hop answered the trace: {probes} get no answer from the first hop on"

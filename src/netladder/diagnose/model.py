@@ -1,7 +1,7 @@
 """The result of a diagnosis: one rung per layer with its evidence, and the verdict.
 
-This is the `--json` schema of `netladder diagnose` (documented in docs/diagnose.md and pinned
-by tests/test_diagnose_schema.py):
+This is the `--json` schema of `netladder diagnose` (documented in the README, "The ladder", and
+pinned by test_json_schema_is_pinned in tests/test_diagnose.py):
 
     {
       "target": str, "address": str | null, "ok": bool, "elapsed_ms": float,
@@ -42,8 +42,9 @@ LAYER_TITLES = {
 class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
-    WARN = "warn"  # works, with something worth knowing (ICMP blocked, lint findings)
-    SKIP = "skip"  # not run: not needed, or a lower rung already failed
+    WARN = "warn"  # works, with something worth knowing (ICMP blocked, lint findings), or could
+    # not be checked (evidence["not_checked"] says why: a missing privilege)
+    SKIP = "skip"  # not run: not needed, not possible, or a lower rung already failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 
 from netladder.lab.core import Lab
-from netladder.lab.faults import BlockEcho, Delay, DropPort, Loss, WrongArp
+from netladder.lab.faults import BlockEcho, Delay, DropPort, Loss, NoArp, SmallMtu, WrongArp
 
 __all__ = ["SCENARIOS", "Scenario"]
 
@@ -52,6 +52,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         setup=lambda lab: lab.fault(WrongArp("client", "r1")),
     ),
     Scenario(
+        "gateway_silent",
+        "the client's gateway does not answer ARP",
+        (f"{SERVER}:22",),
+        "l2",
+        ("does not answer ARP", "Destination Host Unreachable"),
+        setup=lambda lab: lab.fault(NoArp("r1", "client")),
+    ),
+    Scenario(
         "icmp_blocked_service_fine",
         "ICMP echo blocked at the server, HTTP fine",
         ("http://www.lab/",),
@@ -65,7 +73,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "a firewall drops the port",
         ("www.lab:22",),
         "l4",
-        ("filtered", "ICMP echo works"),
+        ("filtered", "answers ICMP echo"),
         setup=lambda lab: lab.fault(DropPort("server", 22)),
     ),
     Scenario(
@@ -73,7 +81,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "a port forward on r2 with IP forwarding off",
         ("203.0.113.6:8022",),
         "l4",
-        ("filtered",),
+        ("filtered", "port forward"),
         setup=_broken_forward,
         follow_up=lambda lab: (
             "r2",
@@ -95,6 +103,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         "path",
         ("loss",),
         setup=lambda lab: lab.fault(Loss("r1", "r2", 50)),
+    ),
+    Scenario(
+        "pmtu_black_hole",
+        "a 1280-byte link between r1 and r2 whose routers drop 'fragmentation needed'",
+        ("http://www.lab/big",),
+        "path",
+        ("black hole", "1280 bytes get through"),
+        setup=lambda lab: lab.fault(SmallMtu("r1", "r2", 1280)),
     ),
     Scenario(
         "http_503_without_retry_after",

@@ -61,7 +61,7 @@ async def l2_rung(address: str) -> Rung:
             f"not checked live ({exc.problem}); {seen}",
             (time.monotonic() - started) * 1000,
             f"sudo netladder neigh --check {address}",
-            {"next_hop": hop, "table": to_jsonable(entry)},
+            {"next_hop": hop, "table": to_jsonable(entry), "not_checked": exc.problem},
         )
     elapsed = (time.monotonic() - started) * 1000
     status = (

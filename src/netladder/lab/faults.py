@@ -28,8 +28,10 @@ __all__ = [
     "DropPort",
     "DropPorts",
     "Loss",
+    "NoArp",
     "NoTimeExceeded",
     "RejectPort",
+    "SmallMtu",
     "Undo",
     "WrongArp",
     "netem_available",
@@ -159,6 +161,90 @@ class NoTimeExceeded:
                 "icmpv6 type time-exceeded drop",
             ],
         )
+
+
+@dataclass(frozen=True)
+class NoArp:
+    """`node` neither answers nor sends ARP and NDP on its link to `peer`, and `peer` forgets
+    what it knew: peer's entry for node goes INCOMPLETE, then FAILED — a gateway that is down
+    or unplugged, as seen from the peer."""
+
+    node: str
+    peer: str
+
+    def apply(self, lab: Lab) -> Undo:
+        sh.require_tools("nft")
+        iface = lab.iface(self.node, self.peer)
+        table = f"nlfault_{os.getpid()}_{next(_ids)}"
+        # Silent both ways: the peer also learns a MAC from the requests node sends itself.
+        neighbour_discovery = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }"
+        script = (
+            f"table arp {table} {{\n"
+            "  chain in {\n    type filter hook input priority 0; policy accept;\n"
+            f'    meta iifname "{iface}" drop\n  }}\n'
+            "  chain out {\n    type filter hook output priority 0; policy accept;\n"
+            f'    meta oifname "{iface}" drop\n  }}\n}}\n'
+            f"table ip6 {table} {{\n"
+            "  chain in {\n    type filter hook input priority -150; policy accept;\n"
+            f'    iifname "{iface}" {neighbour_discovery} drop\n  }}\n'
+            "  chain out {\n    type filter hook output priority -150; policy accept;\n"
+            f'    oifname "{iface}" {neighbour_discovery} drop\n  }}\n}}\n'
+        )
+        lab.exec(self.node, ["nft", "-f", "-"], input=script)
+        peer_iface = lab.iface(self.peer, self.node)
+        lab.exec(self.peer, ["ip", "neigh", "flush", "dev", peer_iface], check=False)
+
+        def undo() -> None:
+            for family in ("arp", "ip6"):
+                lab.exec(self.node, ["nft", "delete", "table", family, table], check=False)
+            lab.exec(self.peer, ["ip", "neigh", "flush", "dev", peer_iface], check=False)
+
+        return undo
+
+
+@dataclass(frozen=True)
+class SmallMtu:
+    """The link between `a` and `b` carries packets of at most `mtu` bytes.  With `black_hole`
+    the routers at both ends also drop the ICMP "fragmentation needed" / ICMPv6 "packet too
+    big" they send about it, so a sender of larger DF packets never learns the path MTU and its
+    packets vanish: the PMTU black hole of RFC 2923 §2.1.  Undoing restores the MTU and flushes
+    every node's route cache, so no path MTU learnt during the fault outlives it."""
+
+    a: str
+    b: str
+    mtu: int = 1280
+    black_hole: bool = True
+
+    def apply(self, lab: Lab) -> Undo:
+        ends = [(self.a, lab.iface(self.a, self.b)), (self.b, lab.iface(self.b, self.a))]
+        before = {
+            node: json.loads(lab.exec(node, ["ip", "-j", "link", "show", "dev", iface]).stdout)[0][
+                "mtu"
+            ]
+            for node, iface in ends
+        }
+        for node, iface in ends:
+            lab.exec(node, ["ip", "link", "set", "dev", iface, "mtu", str(self.mtu)])
+        undo_drops: list[Undo] = []
+        if self.black_hole:
+            rules = [
+                "icmp type destination-unreachable icmp code frag-needed drop",
+                "icmpv6 type packet-too-big drop",
+            ]
+            undo_drops = [_nft_fault(lab, node, "output", rules) for node in (self.a, self.b)]
+
+        def undo() -> None:
+            for revert in undo_drops:
+                revert()
+            for node, iface in ends:
+                lab.exec(
+                    node, ["ip", "link", "set", "dev", iface, "mtu", str(before[node])], check=False
+                )
+            for node in lab.plan.nodes:
+                for family in ("-4", "-6"):
+                    lab.exec(node, ["ip", family, "route", "flush", "cache"], check=False)
+
+        return undo
 
 
 @dataclass(frozen=True)

@@ -200,11 +200,17 @@ def nat() -> Topology:
     )
 
 
+# Many full-size packets' worth of content: what a GET of a real page makes the server send.
+BIG_BODY = "netladder lab: a body larger than one packet, for path-MTU trouble\n" * 300
+
+
 def demo() -> Topology:
     """The chain with names: the server also serves the zone `lab.` (www.lab, server.lab,
-    api.lab -> 198.51.100.10) on port 53, and the client resolves through it.  `make demo` and
-    the diagnose tests use it."""
+    api.lab -> 198.51.100.10) on port 53, and the client resolves through it; its HTTP server
+    answers /big with about 20 kB (path-MTU trouble shows on a GET of it, not on a HEAD).
+    `make demo` and the diagnose tests use it."""
     base = chain()
+    big = Service("server", "http", 80, {"routes": {"/big": {"status": 200, "body": BIG_BODY}}})
     zone = (
         ("@", 300, "NS", "ns"),
         ("ns", 300, "A", "198.51.100.10"),
@@ -228,7 +234,10 @@ def demo() -> Topology:
         description="client - r1 - r2 - server (with DNS for lab.), plus a LAN behind r1",
         nodes=tuple(client if n.name == "client" else n for n in base.nodes),
         services=(
-            *base.services,
+            *(
+                big if (s.node, s.kind, s.port) == ("server", "http", 80) else s
+                for s in base.services
+            ),
             Service("server", "dns", 53, {"zones": ["lab."], "records": [list(r) for r in zone]}),
         ),
     )

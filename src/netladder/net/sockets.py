@@ -33,6 +33,7 @@ __all__ = [
     "open_stream",
     "open_udp",
     "open_udp_probe",
+    "path_mtu",
     "receive",
     "route_source",
     "set_dont_fragment",
@@ -338,6 +339,8 @@ IP_PMTUDISC_DONT = 0
 IP_PMTUDISC_DO = 2
 IPV6_MTU_DISCOVER = 23
 IPV6_DONTFRAG = 62
+IP_MTU = 14
+IPV6_MTU = 24
 TCP_INFO_RTT_OFFSET = 68  # tcpi_rtt (µs) in struct tcp_info (include/uapi/linux/tcp.h)
 TCP_STATE_SYN_SENT = 2  # include/net/tcp_states.h
 ETH_P_ARP = 0x0806
@@ -356,6 +359,21 @@ def set_dont_fragment(sock: socket.socket, version: int, on: bool = True) -> Non
         )
     else:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_DONTFRAG, 1 if on else 0)
+
+
+def path_mtu(address: str) -> int:
+    """The MTU the kernel sends with towards `address` (tracepath's IP_MTU): the route's or the
+    interface's, or a smaller one it learnt from "fragmentation needed" / "packet too big"
+    (RFC 1191, RFC 8201).  It connects a UDP socket, which sends nothing."""
+    family = family_of(address)
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((address, 9))
+            if family == socket.AF_INET:
+                return sock.getsockopt(socket.IPPROTO_IP, IP_MTU)
+            return sock.getsockopt(socket.IPPROTO_IPV6, IPV6_MTU)
+    except OSError as exc:
+        raise from_oserror(exc, f"cannot find the path MTU towards {address}") from None
 
 
 def open_udp(
