@@ -17,7 +17,6 @@ from netladder.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EnvError,
-    NetladderError,
     UsageError,
 )
 from netladder.output import emit_json, fmt_ms, paint
@@ -206,7 +205,7 @@ async def _add(args: argparse.Namespace) -> int:
         for warning in warnings:
             print(f"# warning: {warning}")
         return EXIT_OK
-    forward_id, script = await _apply_add(forward_id, spec, script)
+    forward_id, script = await nft.add_forward(forward_id, spec)
     if args.json:
         emit_json(
             {
@@ -223,31 +222,6 @@ async def _add(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(paint(f"warning: {warning}", "yellow", stream=sys.stderr), file=sys.stderr)
     return EXIT_OK
-
-
-async def _apply_add(forward_id: int, spec: ForwardSpec, script: str) -> tuple[int, str]:
-    """Apply the add.  Its transaction reserves the id (`create element`), so when another add
-    took the same id first, nothing of this one was applied: take the next free id and retry."""
-    from netladder.nat import nft
-    from netladder.nat.rules import build_add_script, next_id
-
-    for _ in range(20):
-        try:
-            await nft.apply_script(script)
-            return forward_id, script
-        except nft.NftError as exc:
-            if not exc.id_taken:
-                raise
-        ruleset = await nft.read_ruleset()
-        existing = ruleset.find(spec.proto, spec.port)
-        if existing is not None:
-            raise UsageError(
-                f"{spec.proto} port {spec.port} was just forwarded by another "
-                f"netladder (forward {existing.id})"
-            )
-        forward_id = next_id(ruleset)
-        script = build_add_script(forward_id, spec)
-    raise NetladderError("forward add: other adds kept taking the free id; try again")
 
 
 def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[str]:
@@ -393,7 +367,6 @@ async def _list(args: argparse.Namespace) -> int:
 
 async def _delete(args: argparse.Namespace) -> int:
     from netladder.nat import nft
-    from netladder.nat.rules import build_delete_script
 
     if args.all == (args.id is not None):
         raise UsageError("forward delete: give one forward ID or --all")
@@ -405,21 +378,9 @@ async def _delete(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"forward delete: {args.id!r} is not a forward id (see netladder forward list)"
             ) from None
-    deleted: list[int] = []
-    for attempt in range(2):
-        ruleset = await nft.read_ruleset()
-        if ids is not None and ruleset.by_id(ids[0]) is None:
-            raise UsageError(
-                f"forward delete: no forward with id {ids[0]} (see netladder forward list)"
-            )
-        deleted = [f.id for f in ruleset.forwards] if ids is None else ids
-        script = build_delete_script(ruleset, ids)
-        try:
-            await nft.apply_script(script)
-            break
-        except nft.NftError:
-            if attempt:  # the ruleset changed under us twice: give up, nothing was applied
-                raise
+    deleted = await nft.delete_forwards(ids)
+    if ids is not None and not deleted:
+        raise UsageError(f"forward delete: forward {ids[0]} was deleted meanwhile by another run")
     if args.json:
         emit_json({"deleted": deleted})
     elif deleted:
