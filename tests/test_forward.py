@@ -9,19 +9,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from netladder.lab import Lab
+from netladder.lab import DropPort, Lab, RejectPort
 from netladder.lab.topologies import SMTP_BANNER, SSH_BANNER
 
 pytestmark = pytest.mark.lab
 
 SERVER = "198.51.100.10"
 R2_FACING_CLIENT = "203.0.113.6"
+NO_ROUTE = "198.51.100.200"  # in no lab subnet: r2 has no route to it
+NOT_HERE = "198.51.100.99"  # no node has it
 
 
 def fwd(lab: Lab, node: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -203,6 +206,104 @@ def test_verify_names_a_closed_target_port(lab: Lab) -> None:
     result = fwd_json(lab, "r2", "verify", "--port", "8022", "--from", "client")
     assert result["cause"] == "target_closed", result
     assert result["direct"]["outcome"] == "refused" and result["hits"] == 1
+
+
+def nmap_state(lab: Lab, node: str, address: str, port: int, scan: str) -> tuple[str, str]:
+    """nmap's state and reason for one port, from `node` (`scan`: -sT or -sS)."""
+    out = lab.exec(
+        node,
+        ["nmap", "-n", "-Pn", scan, "--reason", "--max-retries", "0", "-p", str(port), "-oX", "-"]
+        + [address],
+        timeout=60,
+    ).stdout
+    state = ET.fromstring(out).find(".//port/state")
+    assert state is not None, out
+    return state.get("state", ""), state.get("reason", "")
+
+
+def test_verify_names_a_dropped_target_filtered_as_nmap_does(lab: Lab) -> None:
+    assert fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER).returncode == 0
+    with lab.fault(DropPort("server", 22)):
+        assert nmap_state(lab, "r2", SERVER, 22, "-sT") == ("filtered", "no-response")
+        result = fwd_json(
+            lab, "r2", "verify", "--port", "8022", "--from", "client", "--timeout", "1"
+        )
+    assert result["cause"] == "target_filtered", result
+    assert result["direct"]["outcome"] == "timeout" and result["hits"] == 1
+    assert "filtered" in result["detail"] and "nothing answers" not in result["detail"]
+
+
+def test_verify_names_an_icmp_prohibited_target_filtered_with_its_sender(lab: Lab) -> None:
+    assert fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER).returncode == 0
+    with lab.fault(RejectPort("server", 22)):
+        assert nmap_state(lab, "r2", SERVER, 22, "-sS") == ("filtered", "admin-prohibited")
+        result = fwd_json(
+            lab, "r2", "verify", "--port", "8022", "--from", "client", "--timeout", "1"
+        )
+    assert result["cause"] == "target_filtered", result
+    assert f"Packet filtered from {SERVER}" in result["detail"]
+    # iptables' default REJECT: an ICMP port unreachable, which connect() reports as refused.
+    # nmap -sS calls it filtered (a reset would be closed), and so must verify.
+    lab.exec(
+        "server",
+        ["nft", "-f", "-"],
+        input="table inet rej {\n chain c {\n  type filter hook input priority -150;\n"
+        "  tcp dport 22 reject\n }\n}\n",
+    )
+    try:
+        assert nmap_state(lab, "r2", SERVER, 22, "-sS") == ("filtered", "port-unreach")
+        rejected = fwd_json(
+            lab, "r2", "verify", "--port", "8022", "--from", "client", "--timeout", "1"
+        )
+    finally:
+        lab.exec("server", ["nft", "delete", "table", "inet", "rej"])
+    assert rejected["cause"] == "target_filtered", rejected
+    assert rejected["direct"]["reason"] == "port-unreach"
+    assert f"Destination Port Unreachable from {SERVER}" in rejected["detail"]
+
+
+def test_verify_names_an_unroutable_target_unreachable(lab: Lab) -> None:
+    anchor = lab.exec("r2", ["ip", "route", "get", NO_ROUTE], check=False)
+    assert anchor.returncode != 0 and "Network is unreachable" in anchor.stderr
+    added = fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", NO_ROUTE)
+    assert added.returncode == 0, added.stderr
+    result = fwd_json(lab, "r2", "verify", "--port", "8022", "--from", "client", "--timeout", "1")
+    assert result["cause"] == "target_unreachable", result
+    assert result["direct"]["outcome"] == "unreachable"
+    assert "Network is unreachable" in result["detail"] and "no route" in result["detail"]
+
+
+def test_verify_from_an_address_that_is_not_local_is_bad_input(lab: Lab) -> None:
+    assert fwd(lab, "server", "add", "--port", "80", "--to", "8080").returncode == 0
+    # curl cannot bind to it either: errno 99, "Cannot assign requested address".
+    anchor = lab.exec(
+        "server", ["curl", "-sS", "--interface", NOT_HERE, f"http://{SERVER}/"], check=False
+    )
+    assert anchor.returncode == 45 and "Cannot assign requested address" in anchor.stderr
+    for option in ("--from", "--via"):
+        result = fwd(lab, "server", "verify", "--port", "80", option, NOT_HERE)
+        assert result.returncode == 2, result
+        assert result.stderr.count("\n") == 1 and "not an address of this machine" in result.stderr
+    # A local source address is a vantage: the check runs (and names the missing --local).
+    local = fwd_json(lab, "server", "verify", "--port", "80", "--from", SERVER)
+    assert local["cause"] == "rule_not_hit" and "--local" in local["detail"], local
+
+
+def test_dnat_to_the_nodes_own_address_is_no_forwarding(lab: Lab) -> None:
+    # The server forwards nothing (ip_forward is 0, as on any host): DNAT to its own address
+    # is delivered here, so ip_forward does not matter, and curl gets through.
+    assert lab.exec("server", ["sysctl", "-n", "net.ipv4.ip_forward"]).stdout.strip() == "0"
+    added = fwd(lab, "server", "add", "--port", "8081", "--to", "8080", "--dest", SERVER)
+    assert added.returncode == 0, added.stderr
+    assert "ip_forward" not in added.stderr
+    assert curl(lab, "client", f"http://{SERVER}:8081/") == "alt\n"
+    result = fwd_json(lab, "server", "verify", "--port", "8081", "--from", "client")
+    assert result["ok"] and result["forwarding"] is None, result
+    assert "forwarding is disabled" not in fwd(lab, "server", "list").stdout
+    # The same port to itself at its own address does nothing, as without --dest.
+    for dest in ((), ("--dest", SERVER), ("--dest", lab.addr("server", 6))):
+        same = fwd(lab, "server", "add", "--port", "8080", "--to", "8080", *dest)
+        assert same.returncode == 2 and "does nothing" in same.stderr, same
 
 
 def test_delete_restores_the_ruleset_exactly_and_leaves_others_alone(lab: Lab) -> None:

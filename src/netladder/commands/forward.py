@@ -156,8 +156,12 @@ async def _add(args: argparse.Namespace) -> int:
     spec = ForwardSpec(
         port=args.port, to_port=args.to_port, proto=args.proto, dest=dest, local=args.local
     )
-    if dest is None and spec.to_port == spec.port:
-        raise UsageError(f"forward add: port {spec.port} to itself does nothing")
+    # A DNAT to one of this machine's own addresses is delivered here: no host is forwarded to.
+    own = dest is not None and await nft.is_local_address(dest)
+    if spec.to_port == spec.port and (dest is None or own):
+        here = "" if dest is None else f" at {dest}, this machine's own address,"
+        if dest is None or not ipaddress.ip_address(dest).is_loopback:
+            raise UsageError(f"forward add: port {spec.port} to itself{here} does nothing")
     warnings: list[str] = []
     try:
         ruleset = await nft.read_ruleset()
@@ -174,7 +178,7 @@ async def _add(args: argparse.Namespace) -> int:
         )
     forward_id = next_id(ruleset)
     script = build_add_script(forward_id, spec)
-    warnings.extend(_add_warnings(spec, shadowing(ruleset, spec)))
+    warnings.extend(_add_warnings(spec, shadowing(ruleset, spec), to_another_host=not own))
     iptables = iptables_equivalent(forward_id, spec)
     if args.dry_run:
         checked: bool | None = None
@@ -224,7 +228,9 @@ async def _add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[str]:
+def _add_warnings(
+    spec: ForwardSpec, shadows: tuple[ForeignRule, ...], *, to_another_host: bool
+) -> list[str]:
     from netladder.nat import nft
 
     out = []
@@ -233,7 +239,8 @@ def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[s
             f"{rule.where} ({rule.text or rule.statement}) may catch {spec.proto} port "
             f"{spec.port} before this forward"
         )
-    if spec.dest is not None:
+    another = spec.dest is not None and to_another_host
+    if another:
         version = spec.dest_version or 4
         if nft.forwarding_enabled(version) is False:
             sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
@@ -242,7 +249,7 @@ def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[s
         out.append(
             "connections made on this machine itself are not forwarded (add --local to cover them)"
         )
-    elif spec.dest is not None and spec.dest_version == 4 and nft.route_localnet() is False:
+    elif another and spec.dest_version == 4 and nft.route_localnet() is False:
         # Measured in the lab: the translated SYN with source 127.0.0.1 is dropped, and the
         # connection hangs until it times out.
         out.append(
@@ -250,7 +257,7 @@ def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[s
             "not route loopback addresses out (connect to this machine's own address, or "
             "sysctl -w net.ipv4.conf.all.route_localnet=1)"
         )
-    elif spec.dest is not None:
+    elif another:
         out.append(
             "connections to ::1 cannot be sent to another host (IPv6 never routes "
             "loopback out): connect to this machine's own address"
@@ -351,7 +358,7 @@ async def _list(args: argparse.Namespace) -> int:
             hook = f" (hook {rule.hook}, priority {rule.priority})" if rule.hook else ""
             print(f"  {where}{hook} handle {rule.handle}: {rule.text or rule.statement}")
     off = [k for k, v in forwarding.items() if v is False]
-    if off and any(f.spec.kind == "dnat" for f in ruleset.forwards):
+    if off and await _forwards_to_other_hosts(ruleset):
         print(
             paint(
                 f"forwarding is disabled for {', '.join(off)}: DNAT forwards to other "
@@ -360,6 +367,15 @@ async def _list(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_OK
+
+
+async def _forwards_to_other_hosts(ruleset: Ruleset) -> bool:
+    from netladder.nat import nft
+
+    for forward in ruleset.forwards:
+        if forward.spec.dest is not None and not await nft.is_local_address(forward.spec.dest):
+            return True
+    return False
 
 
 # -- delete ---------------------------------------------------------------------------------------

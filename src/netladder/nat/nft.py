@@ -35,6 +35,7 @@ __all__ = [
     "check_script",
     "delete_forwards",
     "forwarding_enabled",
+    "is_local_address",
     "read_ruleset",
     "require_nft",
     "route_localnet",
@@ -208,6 +209,14 @@ def route_localnet() -> bool | None:
         return Path("/proc/sys/net/ipv4/conf/all/route_localnet").read_text().strip() != "0"
     except OSError:
         return None
+
+
+async def is_local_address(address: str) -> bool:
+    """Whether the kernel routes `address` as this machine's own (`ip route get` says local,
+    as `fib daddr type local` sees it): a forward to it is delivered here, never forwarded."""
+    from netladder.l2.route import lookup_route
+
+    return (await lookup_route(address)).type == "local"
 
 
 def forwarding_enabled(version: int) -> bool | None:
