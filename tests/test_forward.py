@@ -6,11 +6,17 @@ own ruleset, reached with curl and socat from other nodes.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import random
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -399,6 +405,151 @@ def test_delete_all_removes_only_the_forwards_it_listed(lab: Lab) -> None:
     for t in trials:
         assert {1, 2} <= set(t["deleted"]), t
         assert len(t["deleted"]) - 2 + len(t["left"]) == 2, t
+
+
+# -- kill -9 at random points (issue 17 item 5) ------------------------------------------------
+
+CRASH_NODES = ("client", "lan1", "lan2", "lan3")  # one worker each, side by side
+CRASH_RUNS = 13  # per node and operation: 52 kills of each in all
+DNAT_LOCAL = ("--port", "9000", "--to", "22", "--dest", SERVER, "--local")  # 3 rules, 3 chains
+
+
+def _strip(value: Any) -> Any:
+    """The ruleset without what differs between equal rulesets: handles and counters."""
+    if isinstance(value, dict):
+        return {
+            k: 0 if k in ("packets", "bytes") else _strip(v)
+            for k, v in value.items()
+            if k != "handle"
+        }
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def _state(lab: Lab, node: str) -> Any:
+    return [_strip(i) for i in ruleset(lab, node)["nftables"] if "metainfo" not in i]
+
+
+def _no_table(lab: Lab, node: str) -> None:
+    lab.exec(node, ["nft", "delete", "table", "inet", "netladder"], check=False)
+
+
+def _two_forwards(lab: Lab, node: str) -> None:
+    from netladder.nat.rules import ForwardSpec, build_add_script
+
+    _no_table(lab, node)
+    script = build_add_script(1, ForwardSpec(9001, 8080)) + build_add_script(
+        2, ForwardSpec(9000, 22, dest=SERVER, local=True)
+    )
+    lab.exec(node, ["nft", "-f", "-"], input=script)
+
+
+def _nft_child(pid: int) -> bool:
+    """Whether the process has an nft child right now: the kill lands inside the transaction's
+    own process (read from /proc, as the kill is sent)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return any(Path(f"/proc/{c}/comm").read_text().strip() == "nft" for c in children)
+    except OSError:
+        return False
+
+
+def _killed_run(
+    lab: Lab, node: str, args: tuple[str, ...], delay: float, whole_group: bool
+) -> dict[str, Any]:
+    proc = lab.popen(
+        node,
+        [sys.executable, "-m", "netladder", "forward", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    started = time.monotonic()
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        pass
+    in_nft = _nft_child(proc.pid)
+    with contextlib.suppress(ProcessLookupError):
+        if whole_group:
+            os.killpg(proc.pid, signal.SIGKILL)  # nft, if running, dies with it
+        else:
+            proc.send_signal(signal.SIGKILL)  # nft, if running, finishes on its own
+    code = proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until an orphaned nft is done
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    return {
+        "state": _state(lab, node),
+        "killed": code == -signal.SIGKILL,
+        "in_nft": in_nft,
+        "took_s": None if code == -signal.SIGKILL else time.monotonic() - started,
+    }
+
+
+def _crash_worker(lab: Lab, node: str, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    records = []
+    # (operation, command, set-up) — an add into an empty ruleset, a delete of one forward of
+    # two (its rules by handle), a delete --all (the table by handle, guarded).
+    cases: list[tuple[str, tuple[str, ...], Callable[[], None]]] = [
+        ("add", ("add", *DNAT_LOCAL), lambda: _no_table(lab, node)),
+        ("delete", ("delete", "2"), lambda: _two_forwards(lab, node)),
+        ("delete", ("delete", "--all"), lambda: _two_forwards(lab, node)),
+    ]
+    for op, args, setup in cases:
+        setup()
+        before = _state(lab, node)
+        started = time.monotonic()
+        assert fwd(lab, node, *args).returncode == 0
+        duration = time.monotonic() - started
+        applied = _state(lab, node)
+        assert applied != before
+        runs = CRASH_RUNS if op == "add" else (CRASH_RUNS + 1) // 2
+        for i in range(runs):
+            setup()
+            delay = rng.uniform(0.3 * duration, duration)
+            record = _killed_run(lab, node, args, delay, whole_group=i % 2 == 1)
+            state = record.pop("state")
+            record["op"] = op
+            record["outcome"] = (
+                "before" if state == before else "applied" if state == applied else "HALF"
+            )
+            if record["took_s"] is not None:
+                duration = record["took_s"]  # quicker than measured: draw from this run's time
+            records.append(record)
+    # Whatever the kills left, list reads it and delete --all removes it.
+    listing = fwd_json(lab, node, "list")
+    assert all(f["complete"] for f in listing["forwards"]), listing
+    assert fwd(lab, node, "delete", "--all").returncode == 0
+    assert _state(lab, node) == []
+    return records
+
+
+def test_kill_9_in_forward_add_or_delete_leaves_the_ruleset_before_or_applied(lab: Lab) -> None:
+    with ThreadPoolExecutor(len(CRASH_NODES)) as pool:
+        results = pool.map(
+            lambda n: _crash_worker(lab, n[1], n[0]), enumerate(CRASH_NODES, start=1)
+        )
+        records = [r for rs in results for r in rs]
+    for op in ("add", "delete"):
+        mine = [r for r in records if r["op"] == op]
+        assert len(mine) >= 50
+        assert [r for r in mine if r["outcome"] == "HALF"] == []
+        killed = [r for r in mine if r["killed"]]
+        late = sum(1 for r in killed if r["outcome"] == "applied")
+        in_nft = sum(1 for r in killed if r["in_nft"])
+        print(
+            f"forward {op}: {len(killed)} of {len(mine)} killed mid-run ({in_nft} while nft "
+            f"ran), {late} of them after the commit, {len(killed) - late} before"
+        )
+        # The kills must really land inside the work, on both sides of the commit.
+        assert len(killed) >= len(mine) // 2 and late and len(killed) > late
 
 
 def test_a_failing_change_applies_nothing(lab: Lab) -> None:
