@@ -227,25 +227,29 @@ def nmap_state(lab: Lab, node: str, address: str, port: int, scan: str) -> tuple
     return state.get("state", ""), state.get("reason", "")
 
 
-def test_verify_names_a_dropped_target_filtered_as_nmap_does(lab: Lab) -> None:
+def verify_beside_nmap(lab: Lab, fault: Any, scan: str) -> tuple[tuple[str, str], Any]:
+    """With `fault` on the server: nmap's view of SERVER:22 from r2, and verify of r2's forward
+    8022 -> SERVER:22 from the client."""
     assert fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER).returncode == 0
-    with lab.fault(DropPort("server", 22)):
-        assert nmap_state(lab, "r2", SERVER, 22, "-sT") == ("filtered", "no-response")
+    with lab.fault(fault):
+        anchor = nmap_state(lab, "r2", SERVER, 22, scan)
         result = fwd_json(
             lab, "r2", "verify", "--port", "8022", "--from", "client", "--timeout", "1"
         )
+    return anchor, result
+
+
+def test_verify_names_a_dropped_target_filtered_as_nmap_does(lab: Lab) -> None:
+    anchor, result = verify_beside_nmap(lab, DropPort("server", 22), "-sT")
+    assert anchor == ("filtered", "no-response")
     assert result["cause"] == "target_filtered", result
     assert result["direct"]["outcome"] == "timeout" and result["hits"] == 1
     assert "filtered" in result["detail"] and "nothing answers" not in result["detail"]
 
 
 def test_verify_names_an_icmp_prohibited_target_filtered_with_its_sender(lab: Lab) -> None:
-    assert fwd(lab, "r2", "add", "--port", "8022", "--to", "22", "--dest", SERVER).returncode == 0
-    with lab.fault(RejectPort("server", 22)):
-        assert nmap_state(lab, "r2", SERVER, 22, "-sS") == ("filtered", "admin-prohibited")
-        result = fwd_json(
-            lab, "r2", "verify", "--port", "8022", "--from", "client", "--timeout", "1"
-        )
+    anchor, result = verify_beside_nmap(lab, RejectPort("server", 22), "-sS")
+    assert anchor == ("filtered", "admin-prohibited")
     assert result["cause"] == "target_filtered", result
     assert f"Packet filtered from {SERVER}" in result["detail"]
     # iptables' default REJECT: an ICMP port unreachable, which connect() reports as refused.

@@ -271,12 +271,7 @@ def test_two_forwards_that_raced_for_one_id_stay_two() -> None:
     assert [(f.id, f.spec) for f in ruleset.forwards] == [(1, REDIRECT), (1, DNAT)]
 
 
-def test_an_add_reserves_its_id_and_only_the_table_going_releases_it() -> None:
-    script = build_add_script(5, REDIRECT)
-    assert "add set inet netladder ids { type mark; }\n" in script
-    # `create`, not `add`: it fails when the id is taken, and the transaction with it.
-    assert "create element inet netladder ids { 5 }\n" in script
-    doc = ruleset_doc()
+def _with_ids(doc: dict[str, Any], ids: list[int]) -> dict[str, Any]:
     doc["nftables"].append(
         {
             "set": {
@@ -284,12 +279,19 @@ def test_an_add_reserves_its_id_and_only_the_table_going_releases_it() -> None:
                 "table": "netladder",
                 "name": "ids",
                 "type": "mark",
-                "handle": 9,
-                "elem": [1, 2, 7],
+                "elem": ids,
             }
         }
     )
-    ruleset = parse_ruleset(doc)
+    return doc
+
+
+def test_an_add_reserves_its_id_and_only_the_table_going_releases_it() -> None:
+    script = build_add_script(5, REDIRECT)
+    assert "add set inet netladder ids { type mark; }\n" in script
+    # `create`, not `add`: it fails when the id is taken, and the transaction with it.
+    assert "create element inet netladder ids { 5 }\n" in script
+    ruleset = parse_ruleset(_with_ids(ruleset_doc(), [1, 2, 7]))
     assert ruleset.ids == {1, 2, 7} and next_id(ruleset) == 8
     # Deleting one forward of two removes its rules and keeps its id reserved: ids are never
     # reused while the table lives (what lets a delete tell, atomically, that no add came).
@@ -321,21 +323,6 @@ def test_deleting_one_forward_deletes_its_rules_by_handle_and_nothing_else() -> 
         "delete rule inet netladder postrouting handle 6\n"
     )
     assert build_delete_script(parse_ruleset({"nftables": []}), None) == ""
-
-
-def _with_ids(doc: dict[str, Any], ids: list[int]) -> dict[str, Any]:
-    doc["nftables"].append(
-        {
-            "set": {
-                "family": "inet",
-                "table": "netladder",
-                "name": "ids",
-                "type": "mark",
-                "elem": ids,
-            }
-        }
-    )
-    return doc
 
 
 def test_deleting_the_last_forward_drops_the_table_only_if_no_add_came_meanwhile() -> None:

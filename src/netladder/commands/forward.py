@@ -170,12 +170,7 @@ async def _add(args: argparse.Namespace) -> int:
             raise
         ruleset = Ruleset((), (), None)
         warnings.append("could not read the ruleset (no privilege): the id may differ")
-    existing = ruleset.find(spec.proto, spec.port)
-    if existing is not None:
-        raise UsageError(
-            f"{spec.proto} port {spec.port} is already forwarded by netladder "
-            f"(forward {existing.id} -> {existing.spec.target}); delete it first"
-        )
+    nft.require_port_free(ruleset, spec)
     forward_id = next_id(ruleset)
     script = build_add_script(forward_id, spec)
     warnings.extend(_add_warnings(spec, shadowing(ruleset, spec), to_another_host=not own))

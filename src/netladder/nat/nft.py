@@ -38,6 +38,7 @@ __all__ = [
     "is_local_address",
     "read_ruleset",
     "require_nft",
+    "require_port_free",
     "route_localnet",
 ]
 
@@ -137,6 +138,15 @@ async def apply_script(script: str) -> None:
         await _nft(["-f", "-"], script)
 
 
+def require_port_free(ruleset: Ruleset, spec: ForwardSpec) -> None:
+    existing = ruleset.find(spec.proto, spec.port)
+    if existing is not None:
+        raise UsageError(
+            f"{spec.proto} port {spec.port} is already forwarded by netladder "
+            f"(forward {existing.id} -> {existing.spec.target}); delete it first"
+        )
+
+
 async def add_forward(forward_id: int, spec: ForwardSpec) -> tuple[int, str]:
     """Add a forward under `forward_id` (from `next_id` of a fresh read); returns the id it got
     and the script applied.  The transaction reserves the id (`create element`), so when
@@ -151,12 +161,7 @@ async def add_forward(forward_id: int, spec: ForwardSpec) -> tuple[int, str]:
             if not exc.id_taken:
                 raise
         ruleset = await read_ruleset()
-        existing = ruleset.find(spec.proto, spec.port)
-        if existing is not None:
-            raise UsageError(
-                f"{spec.proto} port {spec.port} was just forwarded by another "
-                f"netladder (forward {existing.id})"
-            )
+        require_port_free(ruleset, spec)  # another add may have taken this very port
         forward_id = next_id(ruleset)
         script = build_add_script(forward_id, spec)
     raise NetladderError("forward add: other adds kept taking the free id; try again")

@@ -397,50 +397,48 @@ def _normalise(data: bytes) -> str:
     return "\n".join(ln for ln in lines if not ln.lower().startswith("date:")).strip()
 
 
+def _attempt(
+    host: str,
+    port: int,
+    started: float,
+    outcome: str,
+    answer: str | None = None,
+    *,
+    error: str | None = None,
+    reason: str | None = None,
+    connect_ms: float | None = None,
+) -> Attempt:
+    took = (time.monotonic() - started) * 1000
+    return Attempt(host, port, outcome, answer, took, error, connect_ms, reason)
+
+
 async def _tcp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) -> Attempt:
     loop = asyncio.get_running_loop()
     started = time.monotonic()
-
-    connected: list[float] = []
-
-    def done(
-        outcome: str,
-        answer: str | None = None,
-        error: str | None = None,
-        reason: str | None = None,
-    ) -> Attempt:
-        return Attempt(
-            host,
-            port,
-            outcome,
-            answer,
-            (time.monotonic() - started) * 1000,
-            error,
-            connected[0] if connected else None,
-            reason,
-        )
-
     try:
         sock = vantage.socket(_family(host), socket.SOCK_STREAM)
     except OSError as exc:
-        return done("error", error=exc.strerror)
+        return _attempt(host, port, started, "error", error=exc.strerror)
     with sock:
         enable_recverr(sock, 6 if sock.family == socket.AF_INET6 else 4)
         try:
             await asyncio.wait_for(loop.sock_connect(sock, (host, port)), wait_s)
         except TimeoutError:
-            return done("timeout", reason="no-response")
+            return _attempt(host, port, started, "timeout", reason="no-response")
         except OSError as exc:
             outcome, error, reason = _failed(sock, exc, host)
-            return done(outcome, error=error, reason=reason)
-        connected.append((time.monotonic() - started) * 1000)
+            return _attempt(host, port, started, outcome, error=error, reason=reason)
+        connect_ms = (time.monotonic() - started) * 1000
         try:
             data = await _read_answer(loop, sock, wait_s)
         except OSError as exc:
-            return done(_failure(exc), error=exc.strerror)
+            return _attempt(
+                host, port, started, _failure(exc), error=exc.strerror, connect_ms=connect_ms
+            )
     if data is None:
-        return done("silent", "")
-    return done("answered" if data else "closed", _normalise(data))
+        return _attempt(host, port, started, "silent", "", connect_ms=connect_ms)
+    outcome = "answered" if data else "closed"
+    return _attempt(host, port, started, outcome, _normalise(data), connect_ms=connect_ms)
 
 
 async def _read_answer(
@@ -469,21 +467,10 @@ async def _read_answer(
 async def _udp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) -> Attempt:
     loop = asyncio.get_running_loop()
     started = time.monotonic()
-
-    def done(
-        outcome: str,
-        answer: str | None = None,
-        error: str | None = None,
-        reason: str | None = None,
-    ) -> Attempt:
-        return Attempt(
-            host, port, outcome, answer, (time.monotonic() - started) * 1000, error, None, reason
-        )
-
     try:
         sock = vantage.socket(_family(host), socket.SOCK_DGRAM)
     except OSError as exc:
-        return done("error", error=exc.strerror)
+        return _attempt(host, port, started, "error", error=exc.strerror)
     with sock:
         enable_recverr(sock, 6 if sock.family == socket.AF_INET6 else 4)
         try:
@@ -491,8 +478,9 @@ async def _udp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) ->
             await loop.sock_sendall(sock, UDP_PROBE)
             data = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER), wait_s)
         except TimeoutError:
-            return done("timeout", reason="no-response")  # open|filtered in nmap's words
+            # open|filtered in nmap's words
+            return _attempt(host, port, started, "timeout", reason="no-response")
         except OSError as exc:
             outcome, error, reason = _failed(sock, exc, host)
-            return done(outcome, error=error, reason=reason)
-    return done("answered", _normalise(data))
+            return _attempt(host, port, started, outcome, error=error, reason=reason)
+    return _attempt(host, port, started, "answered", _normalise(data))
