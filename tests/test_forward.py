@@ -283,6 +283,40 @@ def test_verify_names_an_unroutable_target_unreachable(lab: Lab) -> None:
     assert "Network is unreachable" in result["detail"] and "no route" in result["detail"]
 
 
+RESETTER = """
+import socket, struct, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("::", 2323)); s.listen()
+print("ready", flush=True)
+while True:
+    c, _ = s.accept(); c.settimeout(3)
+    try:
+        c.recv(1024)  # the client's first bytes (curl's request, verify's probe): then a reset
+    except OSError:
+        pass
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+"""
+
+
+def test_a_target_that_accepts_then_resets_is_reached_not_closed(lab: Lab) -> None:
+    resetter = lab.popen(
+        "server", [sys.executable, "-c", RESETTER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert resetter.stdout is not None and resetter.stdout.readline() == "ready\n"
+        anchor = lab.exec("r2", ["curl", "-sS", f"http://{SERVER}:2323/"], check=False)
+        assert "Connection reset by peer" in anchor.stderr  # the port listens, then resets
+        added = fwd(lab, "r2", "add", "--port", "8023", "--to", "2323", "--dest", SERVER)
+        assert added.returncode == 0, added.stderr
+        human = fwd(lab, "r2", "verify", "--port", "8023", "--from", "client", "--timeout", "1")
+    finally:
+        resetter.kill()
+        resetter.communicate()
+    assert "nothing listens" not in human.stdout and "target_closed" not in human.stdout
+    assert human.stdout.count("accepted, then reset the connection") == 2, human.stdout
+    assert human.returncode == 0, human.stdout
+
+
 def test_verify_from_an_address_that_is_not_local_is_bad_input(lab: Lab) -> None:
     assert fwd(lab, "server", "add", "--port", "80", "--to", "8080").returncode == 0
     # curl cannot bind to it either: errno 99, "Cannot assign requested address".

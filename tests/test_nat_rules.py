@@ -337,6 +337,10 @@ def test_deleting_the_last_forward_drops_the_table_only_if_no_add_came_meanwhile
     )
     assert build_delete_script(ruleset, [1, 2]) == drop
     assert build_delete_script(ruleset, None) == drop
+    # Told to leave the table (adds kept failing the guard), it deletes the rules only.
+    assert "table" not in build_delete_script(ruleset, None, drop_table=False).replace(
+        "inet netladder", ""
+    )
     # A gap below the highest id (a hand edit) is an id an add may still take: guarded too.
     gapped = parse_ruleset(_with_ids(ruleset_doc(), [2]))
     assert "create element inet netladder ids { 1, 3 }\n" in build_delete_script(gapped, None)

@@ -442,7 +442,12 @@ def _render_verify(result: VerifyResult) -> None:
             continue
         where = f"{attempt.address}:{attempt.port}"
         if attempt.connected:
-            said = f"answered {attempt.first_line!r}" if attempt.first_line else "said nothing"
+            if attempt.outcome == "reset":
+                said = f"accepted, then reset the connection ({attempt.error})"
+            elif attempt.first_line:
+                said = f"answered {attempt.first_line!r}"
+            else:
+                said = "said nothing"
             took = attempt.connect_ms if attempt.connect_ms is not None else attempt.elapsed_ms
             print(f"  {label}: {where} {said} (connected in {fmt_ms(took)} ms)")
         else:

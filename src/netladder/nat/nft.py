@@ -194,11 +194,13 @@ async def delete_forwards(ids: Collection[int] | None) -> list[int]:
             return []  # the table went (another delete --all): the named forwards with it
         doomed = sorted(named & {f.id for f in ruleset.forwards})
         # Nothing named is left: the script is empty, or (no forward at all) drops the table.
+        # Adds that keep coming may keep failing the guard: the last attempt leaves the table.
+        last = attempt == DELETE_ATTEMPTS - 1
         try:
-            await apply_script(build_delete_script(ruleset, doomed))
+            await apply_script(build_delete_script(ruleset, doomed, drop_table=not last))
             return doomed
         except NftError:
-            if attempt == DELETE_ATTEMPTS - 1:
+            if last:
                 raise
     return []  # unreachable: the last attempt returns or raises
 

@@ -265,7 +265,9 @@ def build_add_script(forward_id: int, spec: ForwardSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_delete_script(ruleset: Ruleset, ids: Iterable[int] | None) -> str:
+def build_delete_script(
+    ruleset: Ruleset, ids: Iterable[int] | None, *, drop_table: bool = True
+) -> str:
     """The nft script (one transaction) that deletes the forwards `ids` (all when None) of
     `ruleset`, the table as it was read: their rules, by handle, and nothing else.
 
@@ -279,13 +281,14 @@ def build_delete_script(ruleset: Ruleset, ids: Iterable[int] | None) -> str:
     same elements first: if any is taken, `create` fails and nft drops the whole transaction
     (the caller reads again and finds the new forward); if none is, no add came, and the table
     is deleted by its handle (a table deleted and made again in between has another handle, so
-    that fails too).  The elements go with the table: nothing of the guard stays."""
+    that fails too).  The elements go with the table: nothing of the guard stays.
+    `drop_table=False` leaves the table in any case."""
     if ruleset.table_handle is None:
         return ""
     doomed = {f.id for f in ruleset.forwards} if ids is None else set(ids)
     remaining = [f for f in ruleset.forwards if f.id not in doomed]
     guard = _free_ids(ruleset)
-    if not remaining and not ruleset.strays and guard:
+    if drop_table and not remaining and not ruleset.strays and guard:
         elements = ", ".join(str(i) for i in guard)
         return (
             f"add set {TABLE} {IDS_SET} {{ type mark; }}\n"

@@ -74,7 +74,8 @@ class Attempt:
 
     @property
     def connected(self) -> bool:
-        return self.outcome in ("answered", "closed", "silent")
+        """The handshake completed (a reset after it is the service's answer too)."""
+        return self.outcome in ("answered", "closed", "silent", "reset")
 
     @property
     def first_line(self) -> str:
@@ -287,11 +288,10 @@ def _target_failure(attempt: Attempt, proto: str, wait_s: float) -> tuple[Cause,
         return Cause.TARGET_FILTERED, (
             f"is filtered: a firewall rejects it with an ICMP error, not a reset{evidence}"
         )
-    if attempt.outcome in ("refused", "reset"):
+    if attempt.outcome == "refused":
         if proto == "udp":
             return Cause.TARGET_CLOSED, f"is closed{evidence}"
-        what = "refused the connection" if attempt.outcome == "refused" else "reset it"
-        return Cause.TARGET_CLOSED, f"{what}{evidence}: closed, nothing listens there"
+        return Cause.TARGET_CLOSED, f"refused the connection{evidence}: closed, nothing listens"
     if attempt.outcome == "timeout":
         if proto == "udp":
             return Cause.TARGET_NO_REPLY, (
