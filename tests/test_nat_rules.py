@@ -271,12 +271,7 @@ def test_two_forwards_that_raced_for_one_id_stay_two() -> None:
     assert [(f.id, f.spec) for f in ruleset.forwards] == [(1, REDIRECT), (1, DNAT)]
 
 
-def test_an_add_reserves_its_id_and_a_delete_releases_it() -> None:
-    script = build_add_script(5, REDIRECT)
-    assert "add set inet netladder ids { type mark; }\n" in script
-    # `create`, not `add`: it fails when the id is taken, and the transaction with it.
-    assert "create element inet netladder ids { 5 }\n" in script
-    doc = ruleset_doc()
+def _with_ids(doc: dict[str, Any], ids: list[int]) -> dict[str, Any]:
     doc["nftables"].append(
         {
             "set": {
@@ -284,14 +279,23 @@ def test_an_add_reserves_its_id_and_a_delete_releases_it() -> None:
                 "table": "netladder",
                 "name": "ids",
                 "type": "mark",
-                "handle": 9,
-                "elem": [1, 2, 7],
+                "elem": ids,
             }
         }
     )
-    ruleset = parse_ruleset(doc)
+    return doc
+
+
+def test_an_add_reserves_its_id_and_only_the_table_going_releases_it() -> None:
+    script = build_add_script(5, REDIRECT)
+    assert "add set inet netladder ids { type mark; }\n" in script
+    # `create`, not `add`: it fails when the id is taken, and the transaction with it.
+    assert "create element inet netladder ids { 5 }\n" in script
+    ruleset = parse_ruleset(_with_ids(ruleset_doc(), [1, 2, 7]))
     assert ruleset.ids == {1, 2, 7} and next_id(ruleset) == 8
-    assert build_delete_script(ruleset, [2]).endswith("delete element inet netladder ids { 2 }\n")
+    # Deleting one forward of two removes its rules and keeps its id reserved: ids are never
+    # reused while the table lives (what lets a delete tell, atomically, that no add came).
+    assert "element" not in build_delete_script(ruleset, [2])
 
 
 def test_a_catch_all_jump_is_not_a_shadow_but_a_jump_for_the_port_is() -> None:
@@ -312,15 +316,55 @@ def test_a_catch_all_jump_is_not_a_shadow_but_a_jump_for_the_port_is() -> None:
     assert (shadow.statement, shadow.target) == ("jump", "DOCKER")
 
 
-def test_deleting_the_last_forward_deletes_the_table() -> None:
+def test_deleting_one_forward_deletes_its_rules_by_handle_and_nothing_else() -> None:
     ruleset = parse_ruleset(ruleset_doc())
     assert build_delete_script(ruleset, [2]) == (
         "delete rule inet netladder prerouting handle 5\n"
         "delete rule inet netladder postrouting handle 6\n"
     )
-    assert build_delete_script(ruleset, [1, 2]) == "delete table inet netladder\n"
-    assert build_delete_script(ruleset, None) == "delete table inet netladder\n"
     assert build_delete_script(parse_ruleset({"nftables": []}), None) == ""
+
+
+def test_deleting_the_last_forward_drops_the_table_only_if_no_add_came_meanwhile() -> None:
+    # The table as read holds forwards 1 and 2 (ids 1, 2 reserved; table handle 1).  An add
+    # that read it meanwhile takes id 3 with `create element`: the delete creates 3 itself
+    # first, so one of the two transactions fails, and the table is deleted by its handle.
+    ruleset = parse_ruleset(_with_ids(ruleset_doc(), [1, 2]))
+    drop = (
+        "add set inet netladder ids { type mark; }\n"
+        "create element inet netladder ids { 3 }\n"
+        "delete table inet handle 1\n"
+    )
+    assert build_delete_script(ruleset, [1, 2]) == drop
+    assert build_delete_script(ruleset, None) == drop
+    # Told to leave the table (adds kept failing the guard), it deletes the rules only.
+    assert "table" not in build_delete_script(ruleset, None, drop_table=False).replace(
+        "inet netladder", ""
+    )
+    # A gap below the highest id (a hand edit) is an id an add may still take: guarded too.
+    gapped = parse_ruleset(_with_ids(ruleset_doc(), [2]))
+    assert "create element inet netladder ids { 1, 3 }\n" in build_delete_script(gapped, None)
+
+
+def test_a_table_holding_more_than_forwards_is_left_to_its_owner() -> None:
+    doc = _with_ids(ruleset_doc(), [1, 2])
+    doc["nftables"].append(
+        {
+            "rule": {
+                "family": "inet",
+                "table": "netladder",
+                "chain": "prerouting",
+                "handle": 20,
+                "expr": [{"accept": None}],
+            }
+        }
+    )
+    doc["nftables"].append({"counter": {"family": "inet", "table": "netladder", "name": "mine"}})
+    ruleset = parse_ruleset(doc)
+    assert ruleset.strays == ("counter mine", "rule handle 20 in chain prerouting")
+    script = build_delete_script(ruleset, None)
+    assert "table" not in script.replace("inet netladder", "")
+    assert script.count("delete rule") == 3
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ from netladder.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EnvError,
-    NetladderError,
     UsageError,
 )
 from netladder.output import emit_json, fmt_ms, paint
@@ -157,8 +156,12 @@ async def _add(args: argparse.Namespace) -> int:
     spec = ForwardSpec(
         port=args.port, to_port=args.to_port, proto=args.proto, dest=dest, local=args.local
     )
-    if dest is None and spec.to_port == spec.port:
-        raise UsageError(f"forward add: port {spec.port} to itself does nothing")
+    # A DNAT to one of this machine's own addresses is delivered here: no host is forwarded to.
+    own = dest is not None and await nft.is_local_address(dest)
+    if spec.to_port == spec.port and (dest is None or own):
+        here = "" if dest is None else f" at {dest}, this machine's own address,"
+        if dest is None or not ipaddress.ip_address(dest).is_loopback:
+            raise UsageError(f"forward add: port {spec.port} to itself{here} does nothing")
     warnings: list[str] = []
     try:
         ruleset = await nft.read_ruleset()
@@ -167,15 +170,10 @@ async def _add(args: argparse.Namespace) -> int:
             raise
         ruleset = Ruleset((), (), None)
         warnings.append("could not read the ruleset (no privilege): the id may differ")
-    existing = ruleset.find(spec.proto, spec.port)
-    if existing is not None:
-        raise UsageError(
-            f"{spec.proto} port {spec.port} is already forwarded by netladder "
-            f"(forward {existing.id} -> {existing.spec.target}); delete it first"
-        )
+    nft.require_port_free(ruleset, spec)
     forward_id = next_id(ruleset)
     script = build_add_script(forward_id, spec)
-    warnings.extend(_add_warnings(spec, shadowing(ruleset, spec)))
+    warnings.extend(_add_warnings(spec, shadowing(ruleset, spec), to_another_host=not own))
     iptables = iptables_equivalent(forward_id, spec)
     if args.dry_run:
         checked: bool | None = None
@@ -206,7 +204,7 @@ async def _add(args: argparse.Namespace) -> int:
         for warning in warnings:
             print(f"# warning: {warning}")
         return EXIT_OK
-    forward_id, script = await _apply_add(forward_id, spec, script)
+    forward_id, script = await nft.add_forward(forward_id, spec)
     if args.json:
         emit_json(
             {
@@ -225,32 +223,9 @@ async def _add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _apply_add(forward_id: int, spec: ForwardSpec, script: str) -> tuple[int, str]:
-    """Apply the add.  Its transaction reserves the id (`create element`), so when another add
-    took the same id first, nothing of this one was applied: take the next free id and retry."""
-    from netladder.nat import nft
-    from netladder.nat.rules import build_add_script, next_id
-
-    for _ in range(20):
-        try:
-            await nft.apply_script(script)
-            return forward_id, script
-        except nft.NftError as exc:
-            if not exc.id_taken:
-                raise
-        ruleset = await nft.read_ruleset()
-        existing = ruleset.find(spec.proto, spec.port)
-        if existing is not None:
-            raise UsageError(
-                f"{spec.proto} port {spec.port} was just forwarded by another "
-                f"netladder (forward {existing.id})"
-            )
-        forward_id = next_id(ruleset)
-        script = build_add_script(forward_id, spec)
-    raise NetladderError("forward add: other adds kept taking the free id; try again")
-
-
-def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[str]:
+def _add_warnings(
+    spec: ForwardSpec, shadows: tuple[ForeignRule, ...], *, to_another_host: bool
+) -> list[str]:
     from netladder.nat import nft
 
     out = []
@@ -259,7 +234,8 @@ def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[s
             f"{rule.where} ({rule.text or rule.statement}) may catch {spec.proto} port "
             f"{spec.port} before this forward"
         )
-    if spec.dest is not None:
+    another = spec.dest is not None and to_another_host
+    if another:
         version = spec.dest_version or 4
         if nft.forwarding_enabled(version) is False:
             sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
@@ -268,7 +244,7 @@ def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[s
         out.append(
             "connections made on this machine itself are not forwarded (add --local to cover them)"
         )
-    elif spec.dest is not None and spec.dest_version == 4 and nft.route_localnet() is False:
+    elif another and spec.dest_version == 4 and nft.route_localnet() is False:
         # Measured in the lab: the translated SYN with source 127.0.0.1 is dropped, and the
         # connection hangs until it times out.
         out.append(
@@ -276,7 +252,7 @@ def _add_warnings(spec: ForwardSpec, shadows: tuple[ForeignRule, ...]) -> list[s
             "not route loopback addresses out (connect to this machine's own address, or "
             "sysctl -w net.ipv4.conf.all.route_localnet=1)"
         )
-    elif spec.dest is not None:
+    elif another:
         out.append(
             "connections to ::1 cannot be sent to another host (IPv6 never routes "
             "loopback out): connect to this machine's own address"
@@ -377,7 +353,7 @@ async def _list(args: argparse.Namespace) -> int:
             hook = f" (hook {rule.hook}, priority {rule.priority})" if rule.hook else ""
             print(f"  {where}{hook} handle {rule.handle}: {rule.text or rule.statement}")
     off = [k for k, v in forwarding.items() if v is False]
-    if off and any(f.spec.kind == "dnat" for f in ruleset.forwards):
+    if off and await _forwards_to_other_hosts(ruleset):
         print(
             paint(
                 f"forwarding is disabled for {', '.join(off)}: DNAT forwards to other "
@@ -388,12 +364,20 @@ async def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _forwards_to_other_hosts(ruleset: Ruleset) -> bool:
+    from netladder.nat import nft
+
+    for forward in ruleset.forwards:
+        if forward.spec.dest is not None and not await nft.is_local_address(forward.spec.dest):
+            return True
+    return False
+
+
 # -- delete ---------------------------------------------------------------------------------------
 
 
 async def _delete(args: argparse.Namespace) -> int:
     from netladder.nat import nft
-    from netladder.nat.rules import build_delete_script
 
     if args.all == (args.id is not None):
         raise UsageError("forward delete: give one forward ID or --all")
@@ -405,21 +389,9 @@ async def _delete(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"forward delete: {args.id!r} is not a forward id (see netladder forward list)"
             ) from None
-    deleted: list[int] = []
-    for attempt in range(2):
-        ruleset = await nft.read_ruleset()
-        if ids is not None and ruleset.by_id(ids[0]) is None:
-            raise UsageError(
-                f"forward delete: no forward with id {ids[0]} (see netladder forward list)"
-            )
-        deleted = [f.id for f in ruleset.forwards] if ids is None else ids
-        script = build_delete_script(ruleset, ids)
-        try:
-            await nft.apply_script(script)
-            break
-        except nft.NftError:
-            if attempt:  # the ruleset changed under us twice: give up, nothing was applied
-                raise
+    deleted = await nft.delete_forwards(ids)
+    if ids is not None and not deleted:
+        raise UsageError(f"forward delete: forward {ids[0]} was deleted meanwhile by another run")
     if args.json:
         emit_json({"deleted": deleted})
     elif deleted:
@@ -470,7 +442,12 @@ def _render_verify(result: VerifyResult) -> None:
             continue
         where = f"{attempt.address}:{attempt.port}"
         if attempt.connected:
-            said = f"answered {attempt.first_line!r}" if attempt.first_line else "said nothing"
+            if attempt.outcome == "reset":
+                said = f"accepted, then reset the connection ({attempt.error})"
+            elif attempt.first_line:
+                said = f"answered {attempt.first_line!r}"
+            else:
+                said = "said nothing"
             took = attempt.connect_ms if attempt.connect_ms is not None else attempt.elapsed_ms
             print(f"  {label}: {where} {said} (connected in {fmt_ms(took)} ms)")
         else:

@@ -135,6 +135,8 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _kill(pids: Sequence[int]) -> None:
+    """SIGTERM each process group (agents and relays shut their services down), SIGKILL what
+    is still there after 2 s."""
     alive = []
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -156,37 +158,84 @@ def _kill(pids: Sequence[int]) -> None:
 
 
 def _exists(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None  # reaps our own children: no zombie looks alive
+    return _running(pid)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie.  After a crash the lab's agents belong to whatever reaps orphans
+    (init, a container's process manager); one that is slow to reap leaves zombies, which hold
+    no resources but answer kill(pid, 0) — waiting for them to vanish would wait for nothing."""
     try:
-        child = _CHILDREN.get(pid)
-        if child is not None:
-            return child.poll() is None  # reaps our own children: no zombie looks alive
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    except PermissionError:
+    except OSError:
         return True
-    return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def _netns_ids(names: Sequence[str]) -> set[tuple[int, int]]:
+    """(device, inode) of each named namespace: how `ip netns pids` tells a process's own."""
+    ids = set()
+    for ns in names:
+        with contextlib.suppress(OSError):
+            st = os.stat(f"/run/netns/{ns}")
+            ids.add((st.st_dev, st.st_ino))
+    return ids
+
+
+def _pids_inside(ids: set[tuple[int, int]]) -> list[int]:
+    """Live processes in any of the namespaces `ids` (`ip netns pids`, for many namespaces in
+    one pass over /proc)."""
+    if not ids:
+        return []
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            st = os.stat(f"/proc/{entry.name}/ns/net")
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in ids and _running(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def _remove_namespaces(names: Sequence[str]) -> None:
     present = set(existing_namespaces())
+    doomed = [ns for ns in names if ns in present]
+    ids = _netns_ids(doomed)
+    # Unregister first, so nothing new enters by name (`ip netns exec` opens /run/netns/NS),
+    # then kill whatever is still inside (a command started with `lab exec`, an agent whose
+    # lab crashed): the namespace goes when its last process does.
+    if doomed:
+        sh.run(
+            ["ip", "-force", "-batch", "-"],
+            input="".join(f"netns del {ns}\n" for ns in doomed),
+            check=False,
+        )
+    deadline = time.monotonic() + 10.0
+    while (inside := _pids_inside(ids)) and time.monotonic() < deadline:
+        for pid in inside:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)  # SIGKILL is being delivered; look again until none is left
     for ns in names:
-        if ns not in present:
-            continue
-        # Anything still running inside (a command started with `lab exec`) goes too.
-        pids = sh.run(["ip", "netns", "pids", ns], check=False).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
-        sh.run(["ip", "netns", "del", ns], check=False)
         shutil.rmtree(ETC_NETNS / ns, ignore_errors=True)
 
 
 def teardown(state: LabState) -> None:
-    _kill(state.pids + [r["pid"] for r in state.relays.values() if r.get("pid")])
+    # Only processes still inside the lab's namespaces are the lab's: after a crash and a long
+    # wait, a pid in the state file may belong to someone else.
+    ids = _netns_ids(state.namespaces)
+    ours = set(_pids_inside(ids))
+    listed = state.pids + [r["pid"] for r in state.relays.values() if r.get("pid")]
+    _kill([pid for pid in listed if pid in ours or pid in _CHILDREN])
     _remove_namespaces(list(reversed(state.namespaces)))
-    for ns in state.namespaces:
-        shutil.rmtree(ETC_NETNS / ns, ignore_errors=True)
     shutil.rmtree(files_dir(state.name), ignore_errors=True)
     with contextlib.suppress(FileNotFoundError):
         state.path.unlink()
@@ -201,6 +250,16 @@ def down_all() -> list[str]:
         removed.append(state.name)
     leftovers = [ns for ns in existing_namespaces() if ns.startswith(PREFIX)]
     _remove_namespaces(leftovers)
+    # A crash between writing a state file and renaming it, or files of a lab whose state is
+    # gone: everything here and under /etc/netns with the prefix is a lab's.
+    directory = run_dir()
+    if directory.is_dir():
+        for path in directory.glob("*.tmp"):
+            path.unlink(missing_ok=True)
+        for path in directory.glob("*.d"):
+            shutil.rmtree(path, ignore_errors=True)
+    for path in ETC_NETNS.glob(f"{PREFIX}*") if ETC_NETNS.is_dir() else ():
+        shutil.rmtree(path, ignore_errors=True)
     return removed + [f"namespace {ns}" for ns in leftovers]
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from netladder.errors import EnvError, UsageError
 
-__all__ = ["Vantage", "resolve_vantage", "route_source"]
+__all__ = ["Vantage", "require_local", "resolve_vantage", "route_source"]
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
@@ -59,8 +59,8 @@ def resolve_vantage(text: str | None) -> Vantage:
     local source address."""
     if text is None or text in ("", "self", "local"):
         return Vantage("this machine")
-    with contextlib.suppress(ValueError):
-        ipaddress.ip_address(text)
+    if _is_address(text):
+        require_local(text, "--from")
         return Vantage(f"this machine (source {text})", source=text)
     if "/" in text:
         if Path(text).exists():
@@ -79,6 +79,29 @@ def resolve_vantage(text: str | None) -> Vantage:
     if len(matches) == 1:
         return Vantage(f"namespace {matches[0]}", netns=str(NETNS_DIR / matches[0]))
     raise UsageError(f"--from {text!r}: not a network namespace (ip netns list) nor an address")
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def require_local(address: str, option: str) -> None:
+    """UsageError unless `address` is one of this machine's: binding to it is the test, the
+    same one a connection from it meets (curl --interface: "Cannot assign requested address")."""
+    from netladder.net.sockets import open_udp
+
+    if not _is_address(address):
+        raise UsageError(f"{option} {address!r}: give an IP address of this machine")
+    try:
+        open_udp(ipaddress.ip_address(address).version, source=address).close()
+    except UsageError:
+        raise UsageError(
+            f"{option} {address}: not an address of this machine (see ip addr)"
+        ) from None
 
 
 _libc: ctypes.CDLL | None = None

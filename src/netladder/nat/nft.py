@@ -1,27 +1,44 @@
 """The one I/O boundary to the kernel's NAT: the nft binary, and the forwarding sysctls.
 
 Reading is `nft -j list ruleset` (plus the text form for readable foreign rules); every change
-is one script on `nft -f -`, which nft applies as a single transaction.
+is one script on `nft -f -`, which nft applies as a single transaction.  The two changes,
+`add_forward` and `delete_forwards`, live here with their retries: each reads the ruleset, builds
+its script from what it read, and lets the transaction itself fail when another netladder
+changed the table in between (see rules.build_add_script and rules.build_delete_script).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
-from netladder.errors import EnvError, NetladderError
-from netladder.nat.rules import Ruleset, parse_ruleset, parse_ruleset_text
+from netladder.errors import EnvError, NetladderError, UsageError
+from netladder.nat.rules import (
+    ForwardSpec,
+    Ruleset,
+    build_add_script,
+    build_delete_script,
+    next_id,
+    parse_ruleset,
+    parse_ruleset_text,
+)
 
 __all__ = [
     "NftError",
+    "add_forward",
     "apply_script",
     "check_script",
+    "delete_forwards",
     "forwarding_enabled",
+    "is_local_address",
     "read_ruleset",
     "require_nft",
+    "require_port_free",
     "route_localnet",
 ]
 
@@ -50,16 +67,33 @@ def require_nft() -> str:
     return path
 
 
+def _script_file(script: str) -> int:
+    """The script, whole, in an anonymous memory file.  nft reads its script to the end and
+    applies what it read: fed through a pipe by a process killed halfway through writing, it
+    would apply the lines that arrived.  A file complete before nft starts cannot be cut."""
+    fd = os.memfd_create("netladder-nft", os.MFD_CLOEXEC)
+    data = memoryview(script.encode())
+    while data:
+        data = data[os.write(fd, data) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 async def _nft(args: list[str], script: str | None = None) -> str:
     nft = require_nft()
-    proc = await asyncio.create_subprocess_exec(
-        nft,
-        *args,
-        stdin=asyncio.subprocess.PIPE if script is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(script.encode() if script is not None else None)
+    stdin = _script_file(script) if script is not None else asyncio.subprocess.DEVNULL
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            nft,
+            *args,
+            stdin=stdin,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        if script is not None:
+            os.close(stdin)
+    out, err = await proc.communicate()
     if proc.returncode != 0:
         message = err.decode(errors="replace").strip()
         if "Operation not permitted" in message or "Permission denied" in message:
@@ -104,6 +138,73 @@ async def apply_script(script: str) -> None:
         await _nft(["-f", "-"], script)
 
 
+def require_port_free(ruleset: Ruleset, spec: ForwardSpec) -> None:
+    existing = ruleset.find(spec.proto, spec.port)
+    if existing is not None:
+        raise UsageError(
+            f"{spec.proto} port {spec.port} is already forwarded by netladder "
+            f"(forward {existing.id} -> {existing.spec.target}); delete it first"
+        )
+
+
+async def add_forward(forward_id: int, spec: ForwardSpec) -> tuple[int, str]:
+    """Add a forward under `forward_id` (from `next_id` of a fresh read); returns the id it got
+    and the script applied.  The transaction reserves the id (`create element`), so when
+    another add took the same id first, nothing of this one was applied: take the next free id
+    and try again."""
+    script = build_add_script(forward_id, spec)
+    for _ in range(20):
+        try:
+            await apply_script(script)
+            return forward_id, script
+        except NftError as exc:
+            if not exc.id_taken:
+                raise
+        ruleset = await read_ruleset()
+        require_port_free(ruleset, spec)  # another add may have taken this very port
+        forward_id = next_id(ruleset)
+        script = build_add_script(forward_id, spec)
+    raise NetladderError("forward add: other adds kept taking the free id; try again")
+
+
+DELETE_ATTEMPTS = 5
+
+
+async def delete_forwards(ids: Collection[int] | None) -> list[int]:
+    """Delete the forwards `ids` (every forward when None) and return the ids deleted.
+
+    What is deleted is what the first read named: a forward another netladder adds meanwhile
+    is never removed, not even by "all".  When the transaction fails because the table changed
+    under it (an add took an id the guard reserves, another delete removed a rule first), read
+    again and delete what is left of the named forwards."""
+    named: set[int] | None = None
+    table: int | None = None
+    for attempt in range(DELETE_ATTEMPTS):
+        ruleset = await read_ruleset()
+        if named is None:
+            table = ruleset.table_handle
+            present = {f.id for f in ruleset.forwards}
+            named = present if ids is None else set(ids)
+            missing = sorted(named - present)
+            if missing:
+                raise UsageError(
+                    f"forward delete: no forward with id {missing[0]} (see netladder forward list)"
+                )
+        elif ruleset.table_handle != table:
+            return []  # the table went (another delete --all): the named forwards with it
+        doomed = sorted(named & {f.id for f in ruleset.forwards})
+        # Nothing named is left: the script is empty, or (no forward at all) drops the table.
+        # Adds that keep coming may keep failing the guard: the last attempt leaves the table.
+        last = attempt == DELETE_ATTEMPTS - 1
+        try:
+            await apply_script(build_delete_script(ruleset, doomed, drop_table=not last))
+            return doomed
+        except NftError:
+            if last:
+                raise
+    return []  # unreachable: the last attempt returns or raises
+
+
 async def check_script(script: str) -> None:
     """Have nft parse and evaluate the script without committing it (nft -c)."""
     await _nft(["-c", "-f", "-"], script)
@@ -115,6 +216,14 @@ def route_localnet() -> bool | None:
         return Path("/proc/sys/net/ipv4/conf/all/route_localnet").read_text().strip() != "0"
     except OSError:
         return None
+
+
+async def is_local_address(address: str) -> bool:
+    """Whether the kernel routes `address` as this machine's own (`ip route get` says local,
+    as `fib daddr type local` sees it): a forward to it is delivered here, never forwarded."""
+    from netladder.l2.route import lookup_route
+
+    return (await lookup_route(address)).type == "local"
 
 
 def forwarding_enabled(version: int) -> bool | None:

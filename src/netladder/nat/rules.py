@@ -171,6 +171,9 @@ class Ruleset:
     table_handle: int | None  # None: netladder's table does not exist
     chains: tuple[str, ...] = ()  # netladder's chains that exist
     ids: frozenset[int] = frozenset()  # ids reserved in the table's `ids` set
+    # What else is in netladder's table: rules that are no forward's, chains and sets it does
+    # not make (someone's hand edits).  A delete leaves the table to them.
+    strays: tuple[str, ...] = ()
 
     def find(self, proto: str, port: int) -> Forward | None:
         for forward in self.forwards:
@@ -262,22 +265,54 @@ def build_add_script(forward_id: int, spec: ForwardSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_delete_script(ruleset: Ruleset, ids: Iterable[int] | None) -> str:
-    """The nft script that deletes forwards (all when `ids` is None).  When none would remain,
-    the table itself goes, so the ruleset is exactly what it was before the first add."""
+def build_delete_script(
+    ruleset: Ruleset, ids: Iterable[int] | None, *, drop_table: bool = True
+) -> str:
+    """The nft script (one transaction) that deletes the forwards `ids` (all when None) of
+    `ruleset`, the table as it was read: their rules, by handle, and nothing else.
+
+    Ids stay reserved in the `ids` set while the table lives, so an id is never reused and the
+    set only grows.  When nothing else would remain, the table itself goes, so the ruleset is
+    exactly what it was before the first add — but "nothing else" is what the table held when
+    it was read, and an add may commit between that read and this transaction.  The script
+    therefore decides inside the transaction: an add takes the lowest id above every reserved
+    one (`next_id`) with `create element`, so any add committed since the read holds one of
+    the ids that were free then, up to the first above the highest.  The script creates those
+    same elements first: if any is taken, `create` fails and nft drops the whole transaction
+    (the caller reads again and finds the new forward); if none is, no add came, and the table
+    is deleted by its handle (a table deleted and made again in between has another handle, so
+    that fails too).  The elements go with the table: nothing of the guard stays.
+    `drop_table=False` leaves the table in any case."""
     if ruleset.table_handle is None:
         return ""
     doomed = {f.id for f in ruleset.forwards} if ids is None else set(ids)
     remaining = [f for f in ruleset.forwards if f.id not in doomed]
-    if not remaining:
-        return f"delete table {TABLE}\n"
-    lines: list[str] = []
-    for forward in ruleset.forwards:
-        if forward.id in doomed:
-            lines.extend(f"delete rule {TABLE} {r.chain} handle {r.handle}" for r in forward.rules)
-    for forward_id in sorted(doomed & ruleset.ids):
-        lines.append(f"delete element {TABLE} {IDS_SET} {{ {forward_id} }}")
-    return "\n".join(lines) + "\n"
+    guard = _free_ids(ruleset)
+    if drop_table and not remaining and not ruleset.strays and guard:
+        elements = ", ".join(str(i) for i in guard)
+        return (
+            f"add set {TABLE} {IDS_SET} {{ type mark; }}\n"
+            f"create element {TABLE} {IDS_SET} {{ {elements} }}\n"
+            f"delete table {FAMILY} handle {ruleset.table_handle}\n"
+        )
+    lines = [
+        f"delete rule {TABLE} {r.chain} handle {r.handle}"
+        for forward in ruleset.forwards
+        if forward.id in doomed
+        for r in forward.rules
+    ]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+MAX_GUARD = 256  # free ids a table-dropping delete reserves; more (hand-made gaps): keep it
+
+
+def _free_ids(ruleset: Ruleset) -> tuple[int, ...]:
+    """Every id an add that read the table before `ruleset` was read may still take: the gaps
+    below the highest reserved id (only hand edits make gaps) and the next one."""
+    top = next_id(ruleset)
+    free = tuple(i for i in range(1, top + 1) if i not in ruleset.ids)
+    return free if len(free) <= MAX_GUARD else ()
 
 
 def iptables_equivalent(forward_id: int, spec: ForwardSpec) -> list[str]:
@@ -369,12 +404,19 @@ def parse_ruleset(
     table_handles: dict[tuple[str, str], int] = {}
     chains: dict[tuple[str, str, str], tuple[str | None, int | None, str | None]] = {}
     ids: set[int] = set()
+    strays: list[str] = []
     for item in items:
-        if "set" in item:
-            st = item["set"]
-            if (st.get("family"), st.get("table"), st.get("name")) == (FAMILY, TABLE_NAME, IDS_SET):
-                ids.update(e for e in st.get("elem", []) if isinstance(e, int))
-        elif "table" in item:
+        for kind, obj in item.items():
+            # Sets, maps, named counters, flowtables... of netladder's table: only `ids` is ours.
+            if kind in ("metainfo", "table", "chain", "rule") or not isinstance(obj, Mapping):
+                continue
+            if (obj.get("family"), obj.get("table")) != (FAMILY, TABLE_NAME):
+                continue
+            if kind == "set" and obj.get("name") == IDS_SET:
+                ids.update(e for e in obj.get("elem", []) if isinstance(e, int))
+            else:
+                strays.append(f"{kind} {obj.get('name')}")
+        if "table" in item:
             t = item["table"]
             table_handles[(t["family"], t["name"])] = int(t.get("handle", 0))
         elif "chain" in item:
@@ -396,6 +438,7 @@ def parse_ruleset(
         if family == FAMILY and table == TABLE_NAME:
             parsed = parse_comment(rule.get("comment", ""))
             if parsed is None:
+                strays.append(f"rule handle {rule.get('handle')} in chain {chain}")
                 continue
             forward_id, spec = parsed
             packets, nbytes = _counter(exprs)
@@ -436,12 +479,14 @@ def parse_ruleset(
         for (i, spec), refs in sorted(ours.items(), key=lambda kv: kv[0][0])
     )
     our_chains = tuple(name for (fam, tab, name) in chains if fam == FAMILY and tab == TABLE_NAME)
+    strays.extend(f"chain {name}" for name in our_chains if name not in CHAINS)
     return Ruleset(
         forwards,
         tuple(foreign),
         table_handles.get((FAMILY, TABLE_NAME)),
         our_chains,
         frozenset(ids),
+        tuple(strays),
     )
 
 

@@ -5,7 +5,9 @@ this machine), a direct connection to the target from this machine, and the forw
 counter before and after.  The two answers (a banner, or the reply to a small probe) must be
 the same and the rule must have been hit.  When something is wrong, the cause is named in the
 order a packet meets it: no rule, rule never hit (and what caught the traffic instead),
-forwarding disabled, target port closed.
+forwarding disabled, then the target itself as nmap would call its port: closed (it reset the
+connection), filtered (silence, or an ICMP "prohibited"), unreachable (no route, or an ICMP
+net/host unreachable) — with the ICMP error and its sender as the evidence.
 
 Programmatic API (for `netladder diagnose`): ``await verify_forward(port, proto=..., source=...)``
 returns a :class:`VerifyResult`.
@@ -18,14 +20,18 @@ import contextlib
 import errno
 import ipaddress
 import json
+import os
 import socket
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 
 from netladder.nat import nft
-from netladder.nat.netns import Vantage, resolve_vantage, route_source
+from netladder.nat.netns import Vantage, require_local, resolve_vantage, route_source
 from netladder.nat.rules import ForeignRule, Forward, shadowing
+from netladder.net.sockets import SockError, enable_recverr, receive
+from netladder.proto.icmp import TIME_EXCEEDED, UNREACHABLE, error_text
+from netladder.proto.tcp import ICMP4_UNREACH_REASONS, ICMP6_UNREACH_REASONS
 
 __all__ = ["Attempt", "Cause", "VerifyResult", "verify_forward"]
 
@@ -43,6 +49,9 @@ class Cause(StrEnum):
     NOT_HIT = "rule_not_hit"
     FORWARDING_DISABLED = "forwarding_disabled"
     TARGET_CLOSED = "target_closed"
+    TARGET_FILTERED = "target_filtered"
+    TARGET_UNREACHABLE = "target_unreachable"
+    TARGET_NO_REPLY = "target_no_reply"  # UDP: open|filtered in nmap's words
     NO_ANSWER = "no_answer_through_forward"
     WRONG_ANSWER = "wrong_answer"
 
@@ -53,15 +62,20 @@ class Attempt:
 
     address: str
     port: int
-    outcome: str  # answered, closed (accepted, said nothing), refused, timeout, unreachable, error
+    # answered, closed (accepted, said nothing), silent, refused, reset, timeout, unreachable,
+    # filtered (an ICMP port unreachable from a router, not the target), error
+    outcome: str
     answer: str | None  # the answer, normalised (Date lines dropped); None when not connected
     elapsed_ms: float  # the whole exchange
-    error: str | None = None
+    error: str | None = None  # the system's error, and the ICMP error behind it with its sender
     connect_ms: float | None = None  # the TCP handshake alone
+    # nmap's reason for a failure: conn-refused, no-response, host-unreach, admin-prohibited...
+    reason: str | None = None
 
     @property
     def connected(self) -> bool:
-        return self.outcome in ("answered", "closed", "silent")
+        """The handshake completed (a reset after it is the service's answer too)."""
+        return self.outcome in ("answered", "closed", "silent", "reset")
 
     @property
     def first_line(self) -> str:
@@ -103,6 +117,8 @@ async def verify_forward(
     address of this machine that faces `source`)."""
     started = time.monotonic()
     vantage = source if isinstance(source, Vantage) else resolve_vantage(source)
+    if via is not None:
+        require_local(via, "--via")
     hook = "output" if vantage.is_local else "prerouting"
     before = await nft.read_ruleset()
     forward = before.find(proto, port)
@@ -154,7 +170,9 @@ async def verify_forward(
         return result(
             Cause.NO_ANSWER, f"{vantage.label} has no route to this machine", shadows=shadows
         )
-    forwarding = nft.forwarding_enabled(version) if spec.kind == "dnat" else None
+    # A DNAT to one of this machine's own addresses is delivered here: nothing is forwarded.
+    to_another_host = spec.dest is not None and not await nft.is_local_address(spec.dest)
+    forwarding = nft.forwarding_enabled(version) if to_another_host else None
 
     attempt = _tcp_attempt if proto == "tcp" else _udp_attempt
     direct_host = spec.dest if spec.dest is not None else via_addr
@@ -198,12 +216,7 @@ async def verify_forward(
             shadows=shadows,
             via_addr=via_addr,
         )
-    if (
-        not through.connected
-        and spec.kind == "dnat"
-        and not vantage.is_local
-        and forwarding is False
-    ):
+    if not through.connected and to_another_host and not vantage.is_local and forwarding is False:
         sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
         return result(
             Cause.FORWARDING_DISABLED,
@@ -217,10 +230,10 @@ async def verify_forward(
             via_addr=via_addr,
         )
     if not direct.connected:
+        cause, how = _target_failure(direct, proto, wait_s)
         return result(
-            Cause.TARGET_CLOSED,
-            f"the rule was hit, but the target {where} itself is {direct.outcome}"
-            " (nothing answers there)",
+            cause,
+            f"the rule was hit, but the target {where} itself {how}",
             through=through,
             direct=direct,
             hits=hits,
@@ -263,6 +276,39 @@ async def verify_forward(
         shadows=shadows,
         via_addr=via_addr,
     )
+
+
+def _target_failure(attempt: Attempt, proto: str, wait_s: float) -> tuple[Cause, str]:
+    """The target's own failure as nmap would call its port, with the evidence (what the
+    system said, the ICMP error and who sent it)."""
+    evidence = f" ({attempt.error})" if attempt.error else ""
+    if attempt.reason == "port-unreach" and (proto == "tcp" or attempt.outcome == "filtered"):
+        # TCP's closed is a reset; an ICMP port unreachable is a firewall's REJECT (nmap -sS:
+        # filtered).  For UDP it is closed only when the target itself sent it.
+        return Cause.TARGET_FILTERED, (
+            f"is filtered: a firewall rejects it with an ICMP error, not a reset{evidence}"
+        )
+    if attempt.outcome == "refused":
+        if proto == "udp":
+            return Cause.TARGET_CLOSED, f"is closed{evidence}"
+        return Cause.TARGET_CLOSED, f"refused the connection{evidence}: closed, nothing listens"
+    if attempt.outcome == "timeout":
+        if proto == "udp":
+            return Cause.TARGET_NO_REPLY, (
+                f"sent no reply and no ICMP error within {wait_s:g} s: open|filtered (the "
+                "service may ignore this probe, or something drops it)"
+            )
+        return Cause.TARGET_FILTERED, (
+            f"is filtered: no SYN-ACK, reset or ICMP error within {wait_s:g} s (something "
+            "drops the packets, or no host has that address)"
+        )
+    if attempt.reason == "local-prohibited":
+        return Cause.TARGET_FILTERED, f"is filtered by this machine's own firewall{evidence}"
+    if attempt.reason is not None and attempt.reason.endswith("prohibited"):
+        return Cause.TARGET_FILTERED, f"is filtered{evidence}"
+    if attempt.outcome == "unreachable" and attempt.reason is None:
+        return Cause.TARGET_UNREACHABLE, f"is unreachable{evidence}: no route from this machine"
+    return Cause.TARGET_UNREACHABLE, f"is unreachable{evidence}"
 
 
 async def local_addresses(version: int) -> list[str]:
@@ -319,47 +365,80 @@ def _failure(exc: OSError) -> str:
     return "error"
 
 
+def _failed(sock: socket.socket, exc: OSError, host: str) -> tuple[str, str, str | None]:
+    """(outcome, error text, nmap's reason) for a failed exchange with `host`.  The ICMP error
+    the kernel queued for the socket (IP_RECVERR) says what answered and who sent it; without
+    one, the failure was this machine's own (no route, its own firewall)."""
+    # asyncio's sock_connect replaces strerror with "Connect call failed (...)": say errno's.
+    outcome, text = _failure(exc), os.strerror(exc.errno) if exc.errno else str(exc)
+    queued = receive(sock, errqueue=True)
+    icmp: SockError | None = queued.error if queued is not None else None
+    if icmp is None or not icmp.is_icmp:
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            return outcome, text, "local-prohibited"
+        return outcome, text, "conn-refused" if outcome == "refused" else None
+    version = 6 if sock.family == socket.AF_INET6 else 4
+    reasons = ICMP4_UNREACH_REASONS if version == 4 else ICMP6_UNREACH_REASONS
+    if icmp.icmp_type == UNREACHABLE[version]:
+        reason = reasons.get(icmp.icmp_code, "unreach")
+    else:
+        reason = "time-exceeded" if icmp.icmp_type == TIME_EXCEEDED[version] else "icmp-error"
+    sender = icmp.offender
+    text = f"{text}; ICMP {error_text(version, icmp.icmp_type, icmp.icmp_code)}"
+    if sender:
+        text += f" from {sender}"
+    if reason == "port-unreach" and sender and sender != host:
+        outcome = "filtered"  # a router said so, not the target: nmap's filtered (port-unreach)
+    return outcome, text, reason
+
+
 def _normalise(data: bytes) -> str:
     lines = data.decode("latin-1").replace("\r\n", "\n").split("\n")
     return "\n".join(ln for ln in lines if not ln.lower().startswith("date:")).strip()
 
 
+def _attempt(
+    host: str,
+    port: int,
+    started: float,
+    outcome: str,
+    answer: str | None = None,
+    *,
+    error: str | None = None,
+    reason: str | None = None,
+    connect_ms: float | None = None,
+) -> Attempt:
+    took = (time.monotonic() - started) * 1000
+    return Attempt(host, port, outcome, answer, took, error, connect_ms, reason)
+
+
 async def _tcp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) -> Attempt:
     loop = asyncio.get_running_loop()
     started = time.monotonic()
-
-    connected: list[float] = []
-
-    def done(outcome: str, answer: str | None = None, error: str | None = None) -> Attempt:
-        return Attempt(
-            host,
-            port,
-            outcome,
-            answer,
-            (time.monotonic() - started) * 1000,
-            error,
-            connected[0] if connected else None,
-        )
-
     try:
         sock = vantage.socket(_family(host), socket.SOCK_STREAM)
     except OSError as exc:
-        return done("error", error=exc.strerror)
+        return _attempt(host, port, started, "error", error=exc.strerror)
     with sock:
+        enable_recverr(sock, 6 if sock.family == socket.AF_INET6 else 4)
         try:
             await asyncio.wait_for(loop.sock_connect(sock, (host, port)), wait_s)
         except TimeoutError:
-            return done("timeout")
+            return _attempt(host, port, started, "timeout", reason="no-response")
         except OSError as exc:
-            return done(_failure(exc), error=exc.strerror)
-        connected.append((time.monotonic() - started) * 1000)
+            outcome, error, reason = _failed(sock, exc, host)
+            return _attempt(host, port, started, outcome, error=error, reason=reason)
+        connect_ms = (time.monotonic() - started) * 1000
         try:
             data = await _read_answer(loop, sock, wait_s)
         except OSError as exc:
-            return done(_failure(exc), error=exc.strerror)
+            return _attempt(
+                host, port, started, _failure(exc), error=exc.strerror, connect_ms=connect_ms
+            )
     if data is None:
-        return done("silent", "")
-    return done("answered" if data else "closed", _normalise(data))
+        return _attempt(host, port, started, "silent", "", connect_ms=connect_ms)
+    outcome = "answered" if data else "closed"
+    return _attempt(host, port, started, outcome, _normalise(data), connect_ms=connect_ms)
 
 
 async def _read_answer(
@@ -388,21 +467,20 @@ async def _read_answer(
 async def _udp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) -> Attempt:
     loop = asyncio.get_running_loop()
     started = time.monotonic()
-
-    def done(outcome: str, answer: str | None = None, error: str | None = None) -> Attempt:
-        return Attempt(host, port, outcome, answer, (time.monotonic() - started) * 1000, error)
-
     try:
         sock = vantage.socket(_family(host), socket.SOCK_DGRAM)
     except OSError as exc:
-        return done("error", error=exc.strerror)
+        return _attempt(host, port, started, "error", error=exc.strerror)
     with sock:
+        enable_recverr(sock, 6 if sock.family == socket.AF_INET6 else 4)
         try:
             sock.connect((host, port))
             await loop.sock_sendall(sock, UDP_PROBE)
             data = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER), wait_s)
         except TimeoutError:
-            return done("timeout")  # open|filtered in nmap's words
+            # open|filtered in nmap's words
+            return _attempt(host, port, started, "timeout", reason="no-response")
         except OSError as exc:
-            return done(_failure(exc), error=exc.strerror)
-    return done("answered", _normalise(data))
+            outcome, error, reason = _failed(sock, exc, host)
+            return _attempt(host, port, started, outcome, error=error, reason=reason)
+    return _attempt(host, port, started, "answered", _normalise(data))
