@@ -99,7 +99,11 @@ def run(args: argparse.Namespace) -> int:
 
     from netladder.serve.server import Exporter, serve
 
+    from netladder.serve.history import History
+
     exporter = Exporter(config, args.config, args.timeout_offset, args.db)
+    # Opened before listening: a file that another server writes is refused up front.
+    exporter.history = History(args.db, config.history)
     for warning in config.warnings:
         exporter.log(f"netladder serve: warning: {warning}")
 
