@@ -97,9 +97,8 @@ def run(args: argparse.Namespace) -> int:
     config = load(args.config)
     import asyncio
 
-    from netladder.serve.server import Exporter, serve
-
     from netladder.serve.history import History
+    from netladder.serve.server import Exporter, serve
 
     exporter = Exporter(config, args.config, args.timeout_offset, args.db)
     # Opened before listening: a file that another server writes is refused up front.
