@@ -35,10 +35,22 @@ from netladder.errors import EnvError
 from netladder.serve.config import HistoryConfig
 from netladder.serve.monitors import Round
 
-__all__ = ["History", "Rollup", "consolidate", "merge", "pack", "padded", "single", "unpack"]
+__all__ = [
+    "WAL_BYTES",
+    "History",
+    "Rollup",
+    "consolidate",
+    "merge",
+    "pack",
+    "padded",
+    "single",
+    "unpack",
+]
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+WAL_PAGES = 256
+WAL_BYTES = 1 << 20
 UNKNOWN = 0xFFFFFFFF  # a rank with no value (a lost ping's padding) in a packed smoke
 
 _SCHEMA = """
@@ -148,6 +160,10 @@ class History:
             if path is not None:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = NORMAL")
+                # The WAL is checkpointed every WAL_PAGES pages and cut back to WAL_BYTES after
+                # (by default it would keep its largest size: 4 MB here, forever).
+                db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
+                db.execute(f"PRAGMA journal_size_limit = {WAL_BYTES}")
             db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             self.close()
