@@ -157,6 +157,10 @@ class Alerts:
             )
         self.failed += 1
 
+    async def drain(self) -> None:
+        """Until every webhook under way is delivered or given up."""
+        await asyncio.gather(*self._chains.values(), return_exceptions=True)
+
     async def close(self) -> None:
         tasks = list(self._chains.values())
         for task in tasks:

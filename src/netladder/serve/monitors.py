@@ -123,6 +123,7 @@ class Monitors:
         self._finishing: set[asyncio.Task[None]] = set()
         self._families()
         self._config = config
+        self.on_round: Callable[[MonitorState, Round], None] | None = None  # after each round
 
     def _families(self) -> None:
         reg = self.registry
@@ -295,6 +296,8 @@ class Monitors:
                 self.log(f"netladder serve: history: cannot write a round of {m.name}: {exc}")
         if self.alerts is not None and st.alert is not None:
             self.alerts.judge(st.alert, rnd)
+        if self.on_round is not None:
+            self.on_round(st, rnd)
         return rnd
 
 
