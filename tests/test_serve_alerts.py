@@ -102,7 +102,7 @@ def test_the_webhook_is_retried_with_back_off_until_it_is_taken() -> None:
         first, second = got[2][1], got[3][1]
         assert first["state"] == "alert" and first["previous"] == "ok"
         assert first["reason"] == "loss 50 % above 10 %"
-        assert first["round"] == {  # type: ignore[comparison-overlap]
+        assert first["round"] == {
             "start": T0,
             "sent": 10,
             "received": 5,
