@@ -163,11 +163,21 @@ def _nice(top: float) -> float:
     return 10.0 * mag
 
 
-def smoke_svg(label: str, columns: Sequence[Rollup], start: float, end: float, pings: int) -> str:
+def smoke_svg(
+    label: str,
+    columns: Sequence[Rollup],
+    start: float,
+    end: float,
+    pings: int,
+    step: float = 0.0,
+) -> str:
+    """The graph; each column drawn as wide as the `step` (seconds) its data stands for, as
+    an RRD value fills its whole step."""
     left, right, top_pad, bottom = 56, 12, 10, 34
     w, h = COLUMNS + left + right, HEIGHT + top_pad + bottom
     top = _top(columns)
     width = (end - start) / COLUMNS
+    px = f"{min(max(step / width, 1.0), COLUMNS):.1f}"
 
     def y(v: float) -> float:
         return top_pad + HEIGHT - min(v, top) / top * HEIGHT
@@ -197,6 +207,11 @@ def smoke_svg(label: str, columns: Sequence[Rollup], start: float, end: float, p
             f"<text x='{tx:.0f}' y='{top_pad + HEIGHT + 14}' text-anchor='{anchor}'>"
             f"{time.strftime(fmt, time.localtime(t))}</text>"
         )
+    # A column as wide as its step may run past the plot's right edge: clip it there.
+    out.append(
+        f"<clipPath id='plot-{label}'><rect x='{left}' y='{top_pad}' width='{COLUMNS}' "
+        f"height='{HEIGHT}'/></clipPath><g clip-path='url(#plot-{label})'>"
+    )
     for col in columns:
         x = left + (col.start - start) / width
         smoke = col.smoke
@@ -206,7 +221,7 @@ def smoke_svg(label: str, columns: Sequence[Rollup], start: float, end: float, p
                 lo, hi = smoke[ibot - 1], smoke[itop - 1]
                 if lo is not None and hi is not None:
                     out.append(
-                        f"<rect class='smoke-band' x='{x:.1f}' y='{y(hi):.1f}' width='1' "
+                        f"<rect class='smoke-band' x='{x:.1f}' y='{y(hi):.1f}' width='{px}' "
                         f"height='{max(y(lo) - y(hi), 0.5):.1f}' fill='{smoke_grey(ibot, pings)}'/>"
                     )
                 ibot, itop = ibot + 1, itop - 1
@@ -215,16 +230,17 @@ def smoke_svg(label: str, columns: Sequence[Rollup], start: float, end: float, p
         colour = loss_colour(lost, pings)
         if col.median is not None:
             out.append(
-                f"<rect class='median' x='{x:.1f}' y='{y(col.median) - 1:.1f}' width='1' "
+                f"<rect class='median' x='{x:.1f}' y='{y(col.median) - 1:.1f}' width='{px}' "
                 f"height='2' fill='{colour}' data-loss='{lost:.2f}'>"
                 f"<title>{time.strftime('%Y-%m-%d %H:%M', time.localtime(col.start))}: median "
                 f"{col.median * 1000:.2f} ms, loss {_pct(loss)}</title></rect>"
             )
         elif col.sent:  # every ping lost: SmokePing leaves the median unknown; mark the loss
             out.append(
-                f"<rect class='median lost' x='{x:.1f}' y='{top_pad + HEIGHT - 3}' width='1' "
+                f"<rect class='median lost' x='{x:.1f}' y='{top_pad + HEIGHT - 3}' width='{px}' "
                 f"height='3' fill='{colour}' data-loss='{lost:.2f}'/>"
             )
+    out.append("</g>")
     legend_y = top_pad + HEIGHT + 28
     lx = left
     out.append(f"<text x='{lx}' y='{legend_y}'>loss:</text>")
@@ -431,5 +447,7 @@ def graphs_for(history: Any, st: MonitorState, now: float) -> list[tuple[str, st
     for label, span in RANGES:
         items = graph_items(history, st.name, pings, span, now)
         cols = graph_columns(items, now - span, now, pings)
-        out.append((label, smoke_svg(label, cols, now - span, now, pings)))
+        raw = span <= history.config.raw_days * 86400
+        step = st.monitor.interval if raw else 3600.0
+        out.append((label, smoke_svg(label, cols, now - span, now, pings, step)))
     return out
