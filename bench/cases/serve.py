@@ -62,3 +62,41 @@ def _case(module: str) -> Case:
 
 
 CASES = [_case(m) for m in TARGETS]
+
+
+# -- the memory of 1,000 monitors beside prometheus-smokeping-prober -------------------------------
+
+
+def _mem(runs: list[Measurement]) -> tuple[int, int]:
+    docs = [json.loads(m.stdout) for m in runs if m.returncode == 0 and m.stdout.strip()]
+    if not docs:
+        return 0, 0
+    return int(statistics.median(d["rss_kib"] for d in docs)), max(d["hwm_kib"] for d in docs)
+
+
+def _mem_compare(ours: list[Measurement], anchor: list[Measurement]) -> list[str]:
+    (o_rss, o_hwm), (a_rss, a_hwm) = _mem(ours), _mem(anchor)
+    return [
+        f"1000 monitors × 20 pings/300 s: RSS ours {o_rss / 1024:.1f} MiB (peak "
+        f"{o_hwm / 1024:.1f}), smokeping_prober {a_rss / 1024:.1f} MiB (peak {a_hwm / 1024:.1f})"
+    ]
+
+
+def _local_block(lab: object) -> None:
+    # The server node answers 198.18.0.0/22 itself: every echo stays inside it.
+    lab.exec("server", ["ip", "route", "add", "local", "198.18.0.0/22", "dev", "lo"])  # type: ignore[attr-defined]
+
+
+CASES.append(
+    Case(
+        name="serve-monitors-memory",
+        topology="chain",
+        node="server",
+        ours=lambda lab: [sys.executable, "-m", "bench.serve_monitors", "netladder"],
+        anchor=lambda lab: [sys.executable, "-m", "bench.serve_monitors", "smokeping"],
+        runs=1,
+        setup=lambda lab: _local_block(lab),
+        compare=_mem_compare,
+        note="resident memory after 45 s, 1,000 targets in a local 198.18.0.0/22 block",
+    )
+)

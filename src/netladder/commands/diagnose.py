@@ -22,6 +22,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deep", action="store_true", help="trace the path even when L3 looks healthy"
     )
+    parser.add_argument(
+        "--via",
+        metavar="URL[,URL...]",
+        help="ask these agents (netladder serve, /api/v1/diagnose) to run the ladder from "
+        "where they are, at once, and compare",
+    )
     add_json(parser)
 
 
@@ -34,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from netladder.output import emit_json
 
     target = parse_target(args.target, tuple(args.port))
+    if args.via:
+        from netladder.diagnose.via import run as run_via
+
+        return run_via(args.target, tuple(args.port), args.via, args.json)
     progress = Progress()
     try:
         result = asyncio.run(diagnose(target, Options(deep=args.deep), progress))

@@ -97,9 +97,12 @@ def run(args: argparse.Namespace) -> int:
     config = load(args.config)
     import asyncio
 
+    from netladder.serve.history import History
     from netladder.serve.server import Exporter, serve
 
     exporter = Exporter(config, args.config, args.timeout_offset, args.db)
+    # Opened before listening: a file that another server writes is refused up front.
+    exporter.history = History(args.db, config.history)
     for warning in config.warnings:
         exporter.log(f"netladder serve: warning: {warning}")
 

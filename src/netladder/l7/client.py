@@ -298,6 +298,7 @@ class HttpOptions:
     strict_lint: bool = False
     max_body: int = MAX_BODY
     keep_body: int = 0  # bytes of content to keep (for printing)
+    body: bytes = b""  # request content (sent with a Content-Length; serve's webhooks)
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -799,7 +800,10 @@ async def _send(conn: _Conn, data: bytes, clock: _Clock) -> None:
 async def _h1_exchange(
     url: Url, opts: HttpOptions, clock: _Clock, resp: _Response, conn: _Conn
 ) -> None:
-    request = http1.build_request(opts.method, url.target, url.authority, opts.headers)
+    headers = opts.headers
+    if opts.body:
+        headers = (*headers, ("Content-Length", str(len(opts.body))))
+    request = http1.build_request(opts.method, url.target, url.authority, headers) + opts.body
     clock.mark("pretransfer")
     await _send(conn, request, clock)
     clock.phase = "response"
@@ -926,8 +930,10 @@ async def _h2_exchange(
     conn.send_headers(
         1,
         [(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in request_headers],
-        end_stream=True,
+        end_stream=not opts.body,
     )
+    if opts.body:
+        conn.send_data(1, opts.body, end_stream=True)
     await _send(sock, conn.data_to_send(), clock)
     clock.phase = "response"
     head_bytes = 0
@@ -1057,7 +1063,9 @@ async def http_check(
     error: Failure | None = None
     method = opts.method
     while True:
-        hop = await fetch(target, replace(opts, method=method), deadline=deadline)
+        # A request turned into GET by a redirect leaves its content behind.
+        body = opts.body if method == opts.method else b""
+        hop = await fetch(target, replace(opts, method=method, body=body), deadline=deadline)
         hops.append(hop)
         if on_hop is not None:
             on_hop(hop)

@@ -36,7 +36,16 @@ from netladder.serve.metrics import Registry
 if TYPE_CHECKING:
     import dns.message
 
-__all__ = ["FAILURES", "THREADED", "Probe", "Refused", "fnv32a", "run_probe"]
+__all__ = [
+    "FAILURES",
+    "THREADED",
+    "Ping",
+    "Probe",
+    "Refused",
+    "fnv32a",
+    "monitor_ping",
+    "run_probe",
+]
 
 THREADED = 16  # engine calls that hold a worker thread, at once
 
@@ -127,6 +136,8 @@ class Probe:
     failure: tuple[str, str] | None = None
     threaded: asyncio.Semaphore | None = None
     deadline: float = 0.0  # time.monotonic() value, set when the probe starts
+    address: str | None = None  # the address probed, once resolved
+    hops: tuple[Any, ...] = ()  # a trace's hops (path.engine's), for the dashboard
 
     def say(self, level: str, msg: str, **kv: object) -> None:
         """Log a line (logfmt, as go-kit writes blackbox's): kept as data, formatted only
@@ -237,6 +248,7 @@ async def _resolve(probe: Probe, host: str, preferred: str, fallback: bool) -> s
     addr_hash.set(fnv32a(_ip_bytes(target.address)))
     shown = f"{target.address}%{target.scope}" if target.scope else target.address
     probe.say("info", "Resolved target address", target=host, ip=shown)
+    probe.address = shown
     return shown
 
 
@@ -1083,6 +1095,7 @@ async def probe_trace(probe: Probe) -> bool:
             avg_ms=hop.stats.avg_ms,
             loss_pct=hop.stats.loss_pct,
         )
+    probe.hops = tuple(result.hops)
     path = "|".join(",".join(sorted(h.responders)) or "*" for h in result.hops)
     path_hash.set(fnv32a(path.encode()))
     hops_gauge.set(result.destination_hop or len(result.hops))
@@ -1138,3 +1151,97 @@ _PROBERS: dict[str, Callable[[Probe], Any]] = {
     "trace": probe_trace,
     "diagnose": probe_diagnose,
 }
+
+
+# -- monitors: one ping of a continuous round -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """One ping of a monitor's round, as plain data for the runtime, history and dashboard.
+
+    `rtt` is the echo's round-trip time for icmp and the whole probe's duration for the
+    other probers (a connect, a request, a trace); None when the probe failed.  `sent` is
+    False when nothing could be sent (a missing socket or privilege, a name that does not
+    resolve): such a ping is a send error, not a lost packet."""
+
+    rtt: float | None
+    sent: bool = True
+    address: str | None = None
+    ttl: int | None = None
+    failure: tuple[str, str] | None = None
+    phases: tuple[tuple[str, float], ...] = ()  # http: blackbox's phases, in seconds
+    hops: tuple[tuple[int, str, float | None, float], ...] = ()  # trace: ttl, who, avg ms, loss %
+
+
+async def monitor_ping(
+    module: Module,
+    target: str,
+    seconds: float,
+    allow: Allow | None = None,
+    threaded: asyncio.Semaphore | None = None,
+) -> Ping:
+    """Probe `target` once with `module` (an icmp module sends one echo whatever its
+    `packets`: the round spreads the pings, not the probe)."""
+    if module.prober == "icmp" and module.icmp.packets != 1:
+        from dataclasses import replace
+
+        module = replace(module, icmp=replace(module.icmp, packets=1))
+    probe = Probe(module, target, seconds, allow=allow, threaded=threaded)
+    started = time.monotonic()
+    try:
+        success = await run_probe(probe)
+    except Refused:
+        return Ping(None, sent=False, failure=("probe", "bad_target"))
+    took = time.monotonic() - started
+    reg = probe.registry
+    rtt: float | None = None
+    if success:
+        rtt = reg.value("probe_icmp_duration_seconds", "rtt") if module.prober == "icmp" else took
+    ttl = reg.value("probe_icmp_reply_hop_limit")
+    failure = probe.failure
+    sent = probe.address is not None and failure != ("probe", "environment")
+    phases: tuple[tuple[str, float], ...] = ()
+    fam = reg.families.get("probe_http_duration_seconds")
+    if fam is not None:
+        phases = tuple((labels[0], value) for labels, value in fam.samples.items())
+    hops = tuple(
+        (h.ttl, ",".join(h.responders) or "*", h.stats.avg_ms, h.stats.loss_pct) for h in probe.hops
+    )
+    return Ping(
+        rtt,
+        sent,
+        probe.address,
+        None if ttl is None else int(ttl),
+        failure,
+        phases,
+        hops,
+    )
+
+
+# -- the agent API: the whole ladder from here ----------------------------------------------------
+
+
+async def run_diagnosis(
+    target: str,
+    ports: Sequence[int],
+    allow: Allow | None,
+    threaded: asyncio.Semaphore | None = None,
+) -> dict[str, Any]:
+    """`netladder diagnose TARGET` as this server sees it: the Diagnosis as JSON (the
+    command's --json document).  UsageError for a target that cannot be read; Refused when
+    the allowlist forbids it (checked on the name, then on where it resolves, before any
+    packet goes to it)."""
+    from netladder.diagnose.engine import Options, diagnose
+    from netladder.diagnose.target import parse_target
+
+    parsed = parse_target(target, tuple(ports))
+    if allow is not None and not allow.name_allowed(parsed.host):
+        probe = Probe(Module("diagnose", "diagnose"), parsed.host, 10.0, allow=allow)
+        probe.deadline = time.monotonic() + 10.0
+        if await _resolve(probe, parsed.host, "ip4", True) is None:
+            raise Refused(parsed.host)  # what does not resolve cannot be shown to be allowed
+    gate = threaded or asyncio.Semaphore(THREADED)
+    async with gate:
+        result = await diagnose(parsed, Options())
+    return result.as_dict()

@@ -7,7 +7,10 @@ version 0.23) on asyncio streams, spoken with the project's own HTTP/1.1 codec (
     /-/reload   POST: reload the configuration (SIGHUP does the same); a bad file keeps the
                 running configuration
     /config     the running configuration (secrets shown as <secret>)
-    /logs?id=N  the debug output of one of the last 100 probes; `/` lists them
+    /logs?id=N  the debug output of one of the last 100 probes; `/probes` lists them
+    /           the dashboard (monitors, their state, sparklines); /monitor/NAME its graphs
+    /api/v1/monitors, /api/v1/monitors/NAME/rounds?from=&to=   the same as JSON
+    /api/v1/diagnose?target=T[&port=P]   the ladder from this vantage point (the agent API)
 
 Safety: every request head (and body) is bounded by limits.max_request_bytes, slow heads are
 cut after HEAD_TIMEOUT, connections beyond limits.max_connections are refused with 503, probes
@@ -21,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import hmac
-import html
 import signal
 import sys
 import time
@@ -44,6 +46,7 @@ HISTORY = 100  # recent probes kept for / and /logs (blackbox keeps 100)
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,12 @@ def _http_date() -> str:
 
         _DATE[:] = [now, formatdate(now, usegmt=True)]
     return str(_DATE[1])
+
+
+def _json(status: int, doc: Any) -> Response:
+    import json
+
+    return Response(status, json.dumps(doc).encode() + b"\n", "application/json")
 
 
 def http_error(status: int, message: str) -> Response:
@@ -163,6 +172,9 @@ class Exporter:
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
     _probe_gate: asyncio.Semaphore | None = None
     _threaded: asyncio.Semaphore | None = None
+    monitors: Any = None  # monitors.Monitors, once serving
+    history: Any = None  # history.History, once serving
+    alerts: Any = None  # alerts.Alerts, once serving
 
     def __post_init__(self) -> None:
         self.own.family(
@@ -192,6 +204,8 @@ class Exporter:
         self.config = config
         self.reload_ok = True
         self.reload_time = time.time()
+        if self.monitors is not None:
+            self.monitors.reconcile(config)
         for warning in config.warnings:
             self.log(f"netladder serve: warning: {warning}")
         self.log(f"netladder serve: configuration reloaded ({len(config.modules)} modules)")
@@ -230,16 +244,12 @@ class Exporter:
                         f"host header defined both in module configuration ({value}) and with "
                         f"URL-parameter 'hostname' ({hostname})",
                     )
-        if self._probe_gate is None:
-            self._probe_gate = asyncio.Semaphore(config.limits.max_probes_in_flight)
-            self._threaded = asyncio.Semaphore(min(config.limits.max_probes_in_flight, 32))
-        probe = Probe(
-            module, target, max(timeout, 0.0), hostname, config.allow, threaded=self._threaded
-        )
+        gate, threaded = self.gates()
+        probe = Probe(module, target, max(timeout, 0.0), hostname, config.allow, threaded=threaded)
         probe.say("info", "Beginning probe", probe=module.prober, timeout_seconds=timeout)
         started = time.monotonic()
         try:
-            await asyncio.wait_for(self._probe_gate.acquire(), max(timeout, 0.001))
+            await asyncio.wait_for(gate.acquire(), max(timeout, 0.001))
         except TimeoutError:
             return http_error(503, "Too many probes in flight; try again later")
         self.in_flight += 1
@@ -250,7 +260,7 @@ class Exporter:
             return http_error(403, f"Target {_go_quote(str(exc))} is not allowed by the allowlist")
         finally:
             self.in_flight -= 1
-            self._probe_gate.release()
+            gate.release()
         duration = time.monotonic() - started
         reg = probe.registry
         reg.gauge("probe_success", "Displays whether or not the probe was a success").set(
@@ -278,6 +288,38 @@ class Exporter:
         if params.get("debug") == "true":
             return Response(200, _debug_output(probe).encode(), "text/plain")
         return Response(200, reg.render().encode(), CONTENT_TYPE)
+
+    def gates(self) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
+        """The one bound on probes in flight (/probe and the monitors share it), and the one
+        on engine calls that hold a worker thread."""
+        if self._probe_gate is None or self._threaded is None:
+            limit = self.config.limits.max_probes_in_flight
+            self._probe_gate = asyncio.Semaphore(limit)
+            self._threaded = asyncio.Semaphore(min(limit, 32))
+        return self._probe_gate, self._threaded
+
+    async def start_monitors(self) -> None:
+        """Open the history and start the monitors (the alerts with them)."""
+        from netladder.serve.alerts import Alerts
+        from netladder.serve.history import History
+        from netladder.serve.monitors import Monitors
+
+        if self.history is None:
+            self.history = History(self.db_path, self.config.history)
+        self.alerts = Alerts(log=self.log)
+        gate, threaded = self.gates()
+        self.monitors = Monitors(
+            self.config, gate, threaded, self.history, self.alerts, log=self.log
+        )
+        self.monitors.start()
+
+    async def stop_monitors(self) -> None:
+        if self.monitors is not None:
+            await self.monitors.stop()
+        if self.alerts is not None:
+            await self.alerts.close()
+        if self.history is not None:
+            self.history.close()
 
     # -- the other endpoints ------------------------------------------------------------------
 
@@ -310,7 +352,10 @@ class Exporter:
         reg.gauge(
             "process_start_time_seconds", "Start time of the process since unix epoch in seconds."
         ).set(self.started)
-        return Response(200, reg.render().encode(), CONTENT_TYPE)
+        text = reg.render()
+        if self.monitors is not None:
+            text += self.monitors.registry.render()
+        return Response(200, text.encode(), CONTENT_TYPE)
 
     def config_page(self) -> Response:
         import yaml
@@ -319,23 +364,61 @@ class Exporter:
         body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         return Response(200, body.encode(), "text/plain")
 
-    def landing(self) -> Response:
-        rows = "".join(
-            f"<tr><td>{html.escape(r.module)}</td><td>{html.escape(r.target)}</td>"
-            f"<td>{'Success' if r.success else '<strong>Failure</strong>'}</td>"
-            f"<td><a href='logs?id={r.id}'>Logs</a></td></tr>"
-            for r in reversed(self.recent)
-        )
-        page = (
-            "<html>\n<head><title>netladder serve</title></head>\n<body>\n"
-            "<h1>netladder serve</h1>\n"
-            "<p>A blackbox_exporter-compatible prober: "
-            "<code>/probe?target=…&amp;module=…</code></p>\n"
-            '<p><a href="metrics">Metrics</a></p>\n<p><a href="config">Configuration</a></p>\n'
-            "<h2>Recent Probes</h2>\n<table border='1'><tr><th>Module</th><th>Target</th>"
-            f"<th>Result</th><th>Debug</th></tr>{rows}</table>\n</body>\n</html>\n"
-        )
-        return Response(200, page.encode(), "text/html")
+    # -- the dashboard and its JSON ------------------------------------------------------------
+
+    def _states(self) -> list[Any]:
+        return [] if self.monitors is None else list(self.monitors.states.values())
+
+    def _state(self, name: str) -> Any:
+        return None if self.monitors is None else self.monitors.states.get(name)
+
+    def dashboard(self) -> Response:
+        from netladder.serve.dashboard import overview
+
+        return Response(200, overview(self._states()), HTML)
+
+    def monitor_page(self, name: str) -> Response:
+        from netladder.serve.dashboard import graphs_for, monitor_page
+
+        st = self._state(name)
+        if st is None:
+            return http_error(404, f"No monitor {_go_quote(name)}")
+        now = time.time()
+        return Response(200, monitor_page(st, graphs_for(self.history, st, now), now), HTML)
+
+    def probes_page(self) -> Response:
+        from netladder.serve.dashboard import probes_page
+
+        return Response(200, probes_page(reversed(self.recent)), HTML)
+
+    def api_monitors(self) -> Response:
+        from netladder.serve.api import monitors_doc
+
+        return _json(200, monitors_doc(self._states()))
+
+    def api_rounds(self, name: str, params: Mapping[str, str]) -> Response:
+        from netladder.serve.api import BadQuery, rounds_doc
+
+        st = self._state(name)
+        if st is None:
+            return _json(404, {"error": f"no monitor {name!r}"})
+        try:
+            doc = rounds_doc(self.history, st, params, time.time())
+        except BadQuery as exc:
+            return _json(400, {"error": str(exc)})
+        return _json(200, doc)
+
+    async def api_diagnose(self, params: Mapping[str, str], ports: Sequence[str]) -> Response:
+        from netladder.serve.api import diagnose_doc
+
+        target = params.get("target", "")
+        if not target:
+            return _json(400, {"error": "the target parameter is missing"})
+        gate, threaded = self.gates()
+        status, doc = await diagnose_doc(target, ports, self.config.allow, gate, threaded)
+        if status == 403:
+            self.refused += 1
+        return _json(status, doc)
 
     def logs(self, params: Mapping[str, str]) -> Response:
         text = params.get("id", "")
@@ -380,7 +463,18 @@ class Exporter:
         if path == "/logs":
             return self.logs(params)
         if path == "/":
-            return self.landing()
+            return self.dashboard()
+        if path == "/probes":
+            return self.probes_page()
+        if path.startswith("/monitor/"):
+            return self.monitor_page(path[len("/monitor/") :])
+        if path == "/api/v1/monitors":
+            return self.api_monitors()
+        if path.startswith("/api/v1/monitors/") and path.endswith("/rounds"):
+            return self.api_rounds(path[len("/api/v1/monitors/") : -len("/rounds")], params)
+        if path == "/api/v1/diagnose":
+            ports = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "port"]
+            return await self.api_diagnose(params, ports)
         return http_error(404, "404 page not found")
 
 
@@ -596,12 +690,14 @@ async def serve(
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, exporter.reload)
     bound = [s.getsockname()[:2] for s in server.sockets]
-    if ready is not None:
-        ready(bound)
     try:
+        await exporter.start_monitors()
+        if ready is not None:
+            ready(bound)
         async with server:
             await stop.wait()
     finally:
+        await exporter.stop_monitors()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         server.close()
