@@ -14,10 +14,10 @@ import os
 import socket
 import struct
 import time
-from dataclasses import dataclass
 from typing import Literal
 
 from netladder.errors import EnvError, UsageError, from_oserror
+from netladder.proto.record import record
 
 __all__ = [
     "IcmpSocket",
@@ -59,7 +59,7 @@ Kind = Literal["dgram", "raw"]
 _SOCK_EXTENDED_ERR = struct.Struct("=IBBBBII")  # errno, origin, type, code, pad, info, data
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SockError:
     """An error from the error queue: an ICMP error about one of our datagrams, or a local one."""
 
@@ -75,7 +75,7 @@ class SockError:
         return self.origin in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Received:
     data: bytes
     source: str
@@ -166,7 +166,7 @@ def receive(sock: socket.socket, bufsize: int = 65535, errqueue: bool = False) -
     return Received(data, source, port, monotonic_ns, ttl, error)
 
 
-@dataclass
+@record
 class IcmpSocket:
     """An ICMP(v6) socket ready for echo probes."""
 
