@@ -45,7 +45,7 @@ class ResolveError(UsageError):
     def __init__(self, name: str, reason: str) -> None:
         self.name = name
         self.reason = reason
-        super().__init__(f"{name}: {reason}")
+        super().__init__("{name}: {reason}", name=name, reason=reason)
 
 
 class Target(NamedTuple):
