@@ -17,6 +17,28 @@ import time
 from typing import Literal
 
 from netladder.errors import EnvError, UsageError, from_oserror
+from netladder.net.linux import (
+    ETH_P_ARP,
+    ICMP6_FILTER,
+    ICMP_FILTER,
+    IP_MTU,
+    IP_MTU_DISCOVER,
+    IP_PMTUDISC_DO,
+    IP_PMTUDISC_DONT,
+    IP_RECVERR,
+    IP_RECVTTL,
+    IPV6_DONTFRAG,
+    IPV6_HOPLIMIT,
+    IPV6_MTU,
+    IPV6_RECVERR,
+    IPV6_RECVHOPLIMIT,
+    SCM_TIMESTAMPNS,
+    SO_EE_ORIGIN_ICMP,
+    SO_EE_ORIGIN_ICMP6,
+    SO_TIMESTAMPNS,
+    TCP_INFO_RTT_OFFSET,
+    TCP_INFO_SIZE,
+)
 from netladder.proto.record import record
 
 __all__ = [
@@ -40,19 +62,6 @@ __all__ = [
     "set_ttl",
 ]
 
-# Linux values absent from Python's socket module (include/uapi/linux/in.h, in6.h, socket.h).
-IP_RECVERR = 11
-IP_RECVTTL = 12
-IPV6_RECVERR = 25
-SO_TIMESTAMPNS = 35
-SCM_TIMESTAMPNS = SO_TIMESTAMPNS
-ICMP_FILTER = 1
-ICMP6_FILTER = 1
-SO_EE_ORIGIN_LOCAL = 1
-SO_EE_ORIGIN_ICMP = 2
-SO_EE_ORIGIN_ICMP6 = 3
-IPV6_HOPLIMIT = 52
-IPV6_RECVHOPLIMIT = 51
 
 Kind = Literal["dgram", "raw"]
 
@@ -334,16 +343,6 @@ def ping_group_allows() -> bool:
 
 # -- the channels of the probe driver (net/driver.py) -----------------------------------------
 
-IP_MTU_DISCOVER = 10
-IP_PMTUDISC_DONT = 0
-IP_PMTUDISC_DO = 2
-IPV6_MTU_DISCOVER = 23
-IPV6_DONTFRAG = 62
-IP_MTU = 14
-IPV6_MTU = 24
-TCP_INFO_RTT_OFFSET = 68  # tcpi_rtt (µs) in struct tcp_info (include/uapi/linux/tcp.h)
-TCP_STATE_SYN_SENT = 2  # include/net/tcp_states.h
-ETH_P_ARP = 0x0806
 _LINGER_RST = struct.pack("ii", 1, 0)
 
 
@@ -458,7 +457,7 @@ def open_stream(
 def kernel_rtt_ns(sock: socket.socket) -> int | None:
     """The kernel's handshake RTT (tcpi_rtt, µs) of a connected socket, in ns."""
     try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
     except OSError:
         return None
     if len(info) < TCP_INFO_RTT_OFFSET + 4:
