@@ -9,12 +9,14 @@ on the error queue (`IP_RECVERR`), with the router that sent them as the "offend
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
 import struct
 import time
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from netladder.errors import EnvError, UsageError, from_oserror
 from netladder.net.linux import (
@@ -35,6 +37,7 @@ from netladder.net.linux import (
     SCM_TIMESTAMPNS,
     SO_EE_ORIGIN_ICMP,
     SO_EE_ORIGIN_ICMP6,
+    SO_RCVBUFFORCE,
     SO_TIMESTAMPNS,
     TCP_INFO_RTT_OFFSET,
     TCP_INFO_SIZE,
@@ -45,10 +48,14 @@ __all__ = [
     "IcmpSocket",
     "Received",
     "SockError",
+    "can_raw",
     "close_with_reset",
     "enable_recverr",
+    "enable_recvttl",
     "family_of",
     "kernel_rtt_ns",
+    "netns_entered",
+    "open_hold",
     "open_icmp",
     "open_packet",
     "open_raw_tcp",
@@ -57,9 +64,13 @@ __all__ = [
     "open_udp_probe",
     "path_mtu",
     "receive",
+    "receive_many",
     "route_source",
     "set_dont_fragment",
+    "set_rcvbuf",
     "set_ttl",
+    "socket_in",
+    "source_for",
 ]
 
 
@@ -112,11 +123,12 @@ def enable_recverr(sock: socket.socket, version: int) -> None:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
 
 
-def enable_recvttl(sock: socket.socket, version: int) -> None:
+def enable_recvttl(sock: socket.socket, version: int, on: bool = True) -> None:
+    """Each datagram with its TTL / hop limit (off: one ancillary item less per datagram)."""
     if version == 4:
-        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, int(on))
     else:
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, int(on))
 
 
 def set_ttl(sock: socket.socket, version: int, ttl: int) -> None:
@@ -305,19 +317,22 @@ def route_source(
     *,
     device: str | None = None,
     broadcast: bool = False,
+    netns: str | None = None,
 ) -> str:
-    """The local address the kernel picks towards `sockaddr` (out of `device` when given).
+    """The local address the kernel picks towards `sockaddr` (out of `device`, from inside
+    `netns`, when given).
 
     Connecting a UDP socket sends nothing: it only looks up the route (iputils ping does the
-    same before its first probe).  OSError when the lookup fails — EACCES for a broadcast
-    address unless `broadcast` (SO_BROADCAST), ENETUNREACH without a route."""
+    same before its first probe); the port matters only to policy routing (`ip rule … dport`).
+    OSError when the lookup fails — EACCES for a broadcast address unless `broadcast`
+    (SO_BROADCAST), ENETUNREACH without a route."""
     family = family_of(sockaddr[0])
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+    with socket_in(netns, family, socket.SOCK_DGRAM) as probe:
         if device is not None:
             _bind_device(probe, device)
         if broadcast:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        probe.connect((sockaddr[0], 1025, *sockaddr[2:]))
+        probe.connect((sockaddr[0], sockaddr[1] or 1025, *sockaddr[2:]))
         return str(probe.getsockname()[0]).split("%", 1)[0]
 
 
@@ -473,3 +488,144 @@ def close_with_reset(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
+
+
+# -- batches, routes, privileges and namespaces (issue 14: one socket boundary) ----------------
+
+
+def receive_many(
+    sock: socket.socket, limit: int = 4096, bufsize: int = 65535
+) -> list[tuple[bytes, int, str]]:
+    """Every datagram waiting on `sock`, up to `limit`: (data, kernel receive stamp on the
+    monotonic clock, source address) — no `Received` per datagram, one clock offset per batch.
+    A raw socket's pending ICMP error (sk_err, reported once by a read) is skipped."""
+    out: list[tuple[bytes, int, str]] = []
+    append = out.append
+    recvmsg = sock.recvmsg
+    flags = socket.MSG_DONTWAIT
+    space = socket.CMSG_SPACE(16) * 2 + socket.CMSG_SPACE(4)
+    offset = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
+    stamp_level, stamp_kind = socket.SOL_SOCKET, SCM_TIMESTAMPNS
+    unpack = struct.unpack_from
+    for _ in range(limit):
+        try:
+            data, ancillary, _flags, address = recvmsg(bufsize, space, flags)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError:
+            continue
+        stamp = 0
+        for level, kind, raw in ancillary:
+            if level == stamp_level and kind == stamp_kind and len(raw) >= 16:
+                seconds, nanoseconds = unpack("=qq", raw)
+                stamp = seconds * 1_000_000_000 + nanoseconds - offset
+        now = time.monotonic_ns()
+        # No stamp, or one later than now (a clock step between the two reads): trust now.
+        append((data, stamp if 0 < stamp <= now else now, str(address[0]) if address else ""))
+    return out
+
+
+def set_rcvbuf(sock: socket.socket, size: int, force: bool = False) -> None:
+    """SO_RCVBUF; with `force`, SO_RCVBUFFORCE first: beyond net.core.rmem_max when this
+    process has CAP_NET_ADMIN, else the capped SO_RCVBUF."""
+    if force:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+            return
+        except OSError:
+            pass
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
+def source_for(
+    destination: str,
+    *,
+    port: int = 9,
+    netns: str | None = None,
+    device: str | None = None,
+) -> str | None:
+    """The local address the kernel picks towards `destination` (see `route_source`); None
+    when it has no route."""
+    try:
+        return route_source((destination, port), device=device, netns=netns)
+    except OSError:
+        return None
+
+
+def can_raw(family: int = socket.AF_INET) -> bool:
+    """Whether this process may open raw sockets (root or CAP_NET_RAW)."""
+    try:
+        socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP).close()
+    except OSError:
+        return False
+    return True
+
+
+def open_hold(version: int, source: str | None = None, netns: str | None = None) -> socket.socket:
+    """A TCP socket bound to `source` (any address when None) and a free port, never used: the
+    kernel gives that port to no other socket while a prober forges segments from it."""
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    sock = socket_in(netns, family, socket.SOCK_STREAM)
+    try:
+        _bind_source(sock, version, source)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+CLONE_NEWNET = 0x40000000  # include/uapi/linux/sched.h
+_libc: Any = None
+
+
+def socket_in(netns: str | None, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket created inside the network namespace `netns` (a path such as /run/netns/NAME;
+    None: this one)."""
+    if netns is None:
+        return socket.socket(family, kind, proto)
+    with netns_entered(netns):
+        return socket.socket(family, kind, proto)
+
+
+@contextlib.contextmanager
+def netns_entered(netns: str) -> Iterator[None]:
+    """This thread inside the network namespace `netns` (a path) for the block, then back.
+
+    A socket belongs to the namespace it was created in, whichever thread later uses it, so
+    every socket made inside the block lives there (and so do the names SO_BINDTODEVICE and
+    bind() look up for it); setns with CLONE_NEWNET affects only the calling thread."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise UsageError(f"{netns}: {exc.strerror}") from None
+        try:
+            _setns(target)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _setns(home)
+    finally:
+        os.close(home)
+
+
+def _setns(fd: int) -> None:
+    global _libc
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        if err in (errno.EPERM, errno.EACCES):
+            raise EnvError(
+                "cannot enter another network namespace",
+                "run as root (CAP_SYS_ADMIN) to use a namespace",
+            )
+        raise OSError(err, os.strerror(err))
