@@ -45,6 +45,14 @@ from netladder.net.linux import (
 from netladder.proto.record import record
 
 __all__ = [
+    # Constants callers outside net/ still read here (net/linux.py is the table; new code
+    # imports it from there).
+    "IPV6_HOPLIMIT",
+    "IPV6_RECVHOPLIMIT",
+    "IP_RECVTTL",
+    "SCM_TIMESTAMPNS",
+    "SO_TIMESTAMPNS",
+    # The boundary itself.
     "IcmpSocket",
     "Received",
     "SockError",
