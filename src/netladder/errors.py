@@ -154,4 +154,4 @@ def os_cause(code: int | None) -> OsCause:
 
 def errno_name(code: int | None) -> str:
     """The errno's symbolic name ("ECONNREFUSED"); "E<number>" for one Python does not know."""
-    return errno.errorcode.get(code or 0, f"E{code}")
+    return errno.errorcode.get(code or 0, f"E{code or 0}")
