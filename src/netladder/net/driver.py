@@ -50,6 +50,7 @@ from netladder.net.session import (
     SendBurst,
     Session,
     StartTls,
+    Step,
     TlsOutcome,
     Write,
 )
@@ -75,6 +76,8 @@ from netladder.net.targets import ResolveError, Target, literal_target, start_lo
 
 if TYPE_CHECKING:
     import ssl
+
+    from netladder.net.tls import TlsInfo
 
 __all__ = ["OnEvent", "blocking", "drive", "lookup", "run"]
 
@@ -136,9 +139,7 @@ class _LookupSession(Session[Target]):
         self.action: Lookup | None = action
         self.answer: Target | ResolveError | None = None
 
-    def poll(self, now: int) -> Any:
-        from netladder.net.session import Step
-
+    def poll(self, now: int) -> Step:
         action, self.action = self.action, None
         return Step((action,) if action else (), None, (), self.answer is not None)
 
@@ -865,7 +866,7 @@ class _Run:
             self.session.on_data(token, b"", at)
 
 
-def _tls_info(conn: _Conn, action: StartTls, verified: bool) -> Any:
+def _tls_info(conn: _Conn, action: StartTls, verified: bool) -> TlsInfo | None:
     """What the handshake showed (net/tls.py); None when the peer sent no certificate, or the
     handshake ended before it did."""
     import ssl
