@@ -15,9 +15,11 @@ demo: deps
 test: deps
 	$(ISOLATED) $(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, then the layers (pyproject's [tool.importlinter] contracts: what may import what).
 lint: deps
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 types: deps
 	$(VENV)/bin/mypy

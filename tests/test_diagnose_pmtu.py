@@ -10,8 +10,9 @@ import struct
 import pytest
 
 from netladder.diagnose.pmtu import COMMON_MTUS, ROUND_SIZES, PmtuProbe, _spread, header_size
+from netladder.net.linux import SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL
 from netladder.net.session import Send
-from netladder.net.sockets import SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL, SockError
+from netladder.net.sockets import SockError
 from netladder.proto.inet import checksum
 from sessions import FakeClock, opened_icmp, received, sent, start
 

@@ -89,3 +89,71 @@ def test_neither_socket_permitted_is_an_environment_error(chain_lab: Lab) -> Non
     )
     assert result.returncode == 3, result.stderr
     assert "ping_group_range" in result.stdout and "CAP_NET_RAW" in result.stdout
+
+
+# -- the helpers issue 14 adds to the boundary (loopback, no lab) ------------------------------
+
+
+def _root() -> bool:
+    import os
+
+    return os.geteuid() == 0
+
+
+def test_rcvbuf_force_goes_beyond_rmem_max_only_with_the_privilege() -> None:
+    import socket
+
+    import pytest
+
+    from netladder.net.sockets import set_rcvbuf
+
+    if not _root():
+        pytest.skip("SO_RCVBUFFORCE needs CAP_NET_ADMIN")
+    with open("/proc/sys/net/core/rmem_max") as f:
+        rmem_max = int(f.read())
+    want = rmem_max * 4
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as forced:
+        set_rcvbuf(forced, want, force=True)
+        # The kernel doubles what it is given (bookkeeping overhead, socket(7)).
+        assert forced.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * want
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as capped:
+        set_rcvbuf(capped, want)
+        assert capped.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * rmem_max
+
+
+def test_can_raw_says_what_socket_creation_says() -> None:
+    import socket
+
+    from netladder.net.sockets import can_raw
+
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP).close()
+        allowed = True
+    except PermissionError:
+        allowed = False
+    assert can_raw() is allowed
+
+
+def test_receive_many_takes_every_waiting_datagram_with_its_stamp() -> None:
+    import socket
+    import time
+
+    from netladder.net.sockets import enable_timestamps, receive_many
+
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx,
+    ):
+        rx.bind(("127.0.0.1", 0))
+        enable_timestamps(rx)
+        before = time.monotonic_ns()
+        for n in range(5):
+            tx.sendto(b"%d" % n, rx.getsockname())
+        time.sleep(0.01)  # loopback delivers within the sendto; the sleep only spaces "now"
+        got = receive_many(rx)
+        after = time.monotonic_ns()
+        assert [data for data, _stamp, _source in got] == [b"0", b"1", b"2", b"3", b"4"]
+        assert all(source == "127.0.0.1" for _d, _s, source in got)
+        # Kernel stamps of when they arrived, not of when they were read.
+        assert all(before <= stamp < after - 5_000_000 for _d, stamp, _s in got)
+        assert receive_many(rx) == []

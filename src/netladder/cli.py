@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Commands that gather results print what they have before re-raising.
         return EXIT_INTERRUPTED
     except NetladderError as exc:
-        _print_error(str(exc))
+        _print_error(exc)
         return exc.exit_code
     except BrokenPipeError:
         # The reader went away (`netladder ... | head`): nothing more to say.
@@ -192,9 +192,17 @@ def _internal_error(exc: BaseException) -> int:
     return EXIT_FAIL
 
 
-def _print_error(message: str) -> None:
+def _print_error(error: NetladderError | str) -> None:
+    """One red line on stderr.  An error's template is translated here, at the edge: errors.py
+    cannot import i18n (i18n raises UsageError)."""
     from netladder.output import paint
 
+    if isinstance(error, NetladderError):
+        from netladder.i18n import _
+
+        message = error.render(_)
+    else:
+        message = error
     first_line = message.splitlines()[0] if message else "error"
     prefix = "" if first_line.startswith("netladder") else "netladder: "
     print(paint(prefix + first_line, "red", stream=sys.stderr), file=sys.stderr)

@@ -1,8 +1,27 @@
-"""One root exception, split by cause; each maps to an exit code (SPEC.md conventions)."""
+"""One root exception, split by cause; each maps to an exit code (SPEC.md conventions).
+
+    NetladderError                 exit 1: a failure the user reads as one line
+    ├── UsageError                 exit 2: bad input (net.targets.ResolveError is one)
+    └── EnvError                   exit 3: a missing privilege, kernel feature or tool + remedy
+
+A message is a template with named parameters, so that the command line can translate it at the
+edge (`cli._print_error`) while `str(exc)` stays the English text:
+
+    raise UsageError("{name}: port {port} is outside 1-65535", name=name, port=port)
+
+A preformatted string (no parameters) is taken as it is.
+
+The one OSError map lives here too.  A setup failure (a socket that cannot be opened) becomes
+an exception through `from_oserror`; a failure met while probing is data, stored as its errno
+and `os_cause(errno)` — a stable word a renderer says and JSON may carry.
+"""
 
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "EXIT_ENV",
@@ -12,8 +31,11 @@ __all__ = [
     "EXIT_USAGE",
     "EnvError",
     "NetladderError",
+    "OsCause",
     "UsageError",
+    "errno_name",
     "from_oserror",
+    "os_cause",
 ]
 
 EXIT_OK = 0
@@ -23,10 +45,27 @@ EXIT_ENV = 3
 EXIT_INTERRUPTED = 130
 
 
+def _identity(text: str) -> str:
+    return text
+
+
+def _fill(template: str, params: dict[str, Any]) -> str:
+    return template.format(**params) if params else template
+
+
 class NetladderError(Exception):
     """A failure the user should read as one line; never shown with a traceback."""
 
     exit_code = EXIT_FAIL
+
+    def __init__(self, message: str, **params: Any) -> None:
+        self.template = message
+        self.params = params
+        super().__init__(_fill(message, params))
+
+    def render(self, translate: Callable[[str], str] = _identity) -> str:
+        """The message with its template translated (`i18n._`); English by default."""
+        return _fill(translate(self.template), self.params)
 
 
 class UsageError(NetladderError):
@@ -40,10 +79,21 @@ class EnvError(NetladderError):
 
     exit_code = EXIT_ENV
 
-    def __init__(self, problem: str, remedy: str | None = None) -> None:
-        self.problem = problem
-        self.remedy = remedy
-        super().__init__(f"{problem} ({remedy})" if remedy else problem)
+    def __init__(self, problem: str, remedy: str | None = None, **params: Any) -> None:
+        self.problem = _fill(problem, params)
+        self.remedy = _fill(remedy, params) if remedy else None
+        super().__init__(problem, **params)
+        self.remedy_template = remedy
+        self.args = (self.render(),)
+
+    def render(self, translate: Callable[[str], str] = _identity) -> str:
+        problem = _fill(translate(self.template), self.params)
+        if not self.remedy_template:
+            return problem
+        return f"{problem} ({_fill(translate(self.remedy_template), self.params)})"
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 _PRIVILEGE_ERRNOS = {errno.EPERM, errno.EACCES}
@@ -57,3 +107,51 @@ def from_oserror(exc: OSError, what: str, remedy: str | None = None) -> Netladde
     if exc.errno in {errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOPROTOOPT}:
         return EnvError(f"{what}: {reason}", remedy or "the kernel lacks this feature")
     return NetladderError(f"{what}: {reason}")
+
+
+class OsCause(StrEnum):
+    """Why an operation on the network failed, as the errno says it: stable words for JSON and
+    for renderers' templates.  Linux maps ICMP errors to errnos in net/ipv4/icmp.c
+    (icmp_err_convert) and net/ipv6/icmp.c (icmpv6_err_convert)."""
+
+    REFUSED = "refused"  # ECONNREFUSED: an RST, or ICMP port unreachable (3/3, ICMPv6 1/4)
+    RESET = "reset"  # ECONNRESET, ECONNABORTED, EPIPE: the peer ended a connection it had
+    HOST_UNREACHABLE = "host-unreachable"  # EHOSTUNREACH, EHOSTDOWN: 3/1, 3/10, 3/13, no ARP
+    NET_UNREACHABLE = "net-unreachable"  # ENETUNREACH, ENETDOWN: 3/0, 3/9, no route
+    PROHIBITED = "prohibited"  # EACCES, EPERM: this host's own firewall or policy refused it
+    TIMED_OUT = "timed-out"  # ETIMEDOUT: no answer within the kernel's retries
+    NO_BUFFERS = "no-buffers"  # ENOBUFS, ENOMEM, EAGAIN: a local queue was full
+    NO_ADDRESS = "no-address"  # EADDRNOTAVAIL, EADDRINUSE: no usable local address or port
+    MESSAGE_SIZE = "message-size"  # EMSGSIZE: larger than the path MTU with DF set (3/4)
+    OTHER = "other"
+
+
+_CAUSES: dict[int, OsCause] = {
+    errno.ECONNREFUSED: OsCause.REFUSED,
+    errno.ECONNRESET: OsCause.RESET,
+    errno.ECONNABORTED: OsCause.RESET,
+    errno.EPIPE: OsCause.RESET,
+    errno.EHOSTUNREACH: OsCause.HOST_UNREACHABLE,
+    errno.EHOSTDOWN: OsCause.HOST_UNREACHABLE,
+    errno.ENETUNREACH: OsCause.NET_UNREACHABLE,
+    errno.ENETDOWN: OsCause.NET_UNREACHABLE,
+    errno.EACCES: OsCause.PROHIBITED,
+    errno.EPERM: OsCause.PROHIBITED,
+    errno.ETIMEDOUT: OsCause.TIMED_OUT,
+    errno.ENOBUFS: OsCause.NO_BUFFERS,
+    errno.ENOMEM: OsCause.NO_BUFFERS,
+    errno.EAGAIN: OsCause.NO_BUFFERS,
+    errno.EADDRNOTAVAIL: OsCause.NO_ADDRESS,
+    errno.EADDRINUSE: OsCause.NO_ADDRESS,
+    errno.EMSGSIZE: OsCause.MESSAGE_SIZE,
+}
+
+
+def os_cause(code: int | None) -> OsCause:
+    """The cause an errno stands for (OTHER for any errno not in the table, and for None)."""
+    return _CAUSES.get(code or 0, OsCause.OTHER)
+
+
+def errno_name(code: int | None) -> str:
+    """The errno's symbolic name ("ECONNREFUSED"); "E<number>" for one Python does not know."""
+    return errno.errorcode.get(code or 0, f"E{code or 0}")

@@ -20,6 +20,7 @@ __all__ = [
     "N_",
     "_",
     "current_language",
+    "english",
     "language_from_env",
     "ngettext",
     "set_language",
@@ -52,6 +53,23 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 def current_language() -> str:
     return _language
+
+
+class english:  # noqa: N801 - used as a context manager: `with english(): ...`
+    """Within the block every `_()` returns the English source: the sentences JSON carries
+    (`output.to_jsonable`) never change with the language."""
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self) -> None:
+        global _gettext, _ngettext, _language
+        self._saved = (_gettext, _ngettext, _language)
+        _gettext = _ngettext = None
+        _language = "en"
+
+    def __exit__(self, *exc: object) -> None:
+        global _gettext, _ngettext, _language
+        _gettext, _ngettext, _language = self._saved
 
 
 def language_from_env(env: Mapping[str, str] | None = None) -> str:

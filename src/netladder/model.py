@@ -1,25 +1,82 @@
 """How results declare their JSON form: one path to JSON for every result type.
 
-Results are frozen dataclasses that carry seconds (the API's unit for every duration) and their
-evidence.  `netladder.output.to_jsonable` turns any of them into the documented JSON, reading
-what a field declares here:
+Results are records (`@record`, re-exported here from `netladder.proto.record`) that carry
+seconds (the API's unit for every duration) and their evidence.  `netladder.output.to_jsonable`
+turns any of them into the documented JSON, reading what a field declares here:
 
     rtt: float = field(metadata=json_ms("rtt_ms"))   # seconds in the API, ms in JSON
-    target: Target = field(metadata=json_skip())      # not part of the JSON document
-    __json_extra__ = ("loss_percent",)                # properties that are part of it
+    rtt_ns: int = field(metadata=json_skip())         # not part of the JSON document
+    target: Target = field(metadata=json_flatten(target="name", address="address"))
+    tls: TlsInfo | None = field(default=None, metadata=json_pick(subject="subject",
+                                                                 days_left="days_left"))
 
-A field without metadata appears under its own name.  The order of keys is the order of the
-fields, then the extras — which is how pinned schemas stay byte-for-byte stable.
+and what the class declares:
+
+    __json_order__ = ("count", "errors", "loss_percent", "time")  # fields and properties
+    __json_extra__ = ("loss_percent",)   # properties after the fields (without an order)
+    __json_text__ = "text"               # a key the renderer's sentence(obj) fills, in English
+
+A field without metadata appears under its own name.  Without `__json_order__` the keys come in
+field order, then `__json_extra__`, then the `__json_text__` key; with it, the attributes it
+names (fields, properties, the text key) come first in its order and any field it does not name
+follows in field order — which is how pinned schemas stay byte-for-byte stable.
+
+- `json_flatten(**keys)`: the field's value is not a nested object; its attributes are spliced
+  into the parent, `json key=attribute` (None splices nothing).
+- `json_pick(name=None, /, **keys)`: the field stays one key (renamed when `name` is given) whose
+  value shows only these attributes of the value, `json key=attribute` — fields or properties;
+  a picked field keeps its own json_ms conversion.  On a tuple, each item is picked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["JSON_KEY", "json_ms", "json_name", "json_skip", "ms", "seconds"]
+from netladder.proto.record import (
+    Field,
+    FrozenInstanceError,
+    field,
+    fields,
+    is_record,
+    record,
+    replace,
+)
+
+__all__ = [
+    "JSON_KEY",
+    "Field",
+    "FrozenInstanceError",
+    "JsonFlatten",
+    "JsonPick",
+    "field",
+    "fields",
+    "is_record",
+    "json_flatten",
+    "json_ms",
+    "json_name",
+    "json_pick",
+    "json_skip",
+    "ms",
+    "record",
+    "replace",
+    "seconds",
+]
 
 JSON_KEY = "netladder.json"
+
+
+class JsonFlatten(NamedTuple):
+    """Field metadata value: splice these attributes of the value into the parent."""
+
+    keys: tuple[tuple[str, str], ...]  # (json key, attribute)
+
+
+class JsonPick(NamedTuple):
+    """Field metadata value: one key, showing only these attributes of the value."""
+
+    name: str | None
+    keys: tuple[tuple[str, str], ...]  # (json key, attribute)
 
 
 def json_name(name: str) -> Mapping[str, Any]:
@@ -29,13 +86,25 @@ def json_name(name: str) -> Mapping[str, Any]:
 
 def json_ms(name: str, digits: int | None = None) -> Mapping[str, Any]:
     """Field metadata: a duration in seconds, shown in JSON as milliseconds under `name`
-    (rounded to `digits` decimals when given: 3 is the microsecond)."""
+    (rounded to `digits` decimals when given: 3 is the microsecond; 6 reproduces `ns / 1e6`
+    exactly for a duration that was a whole number of nanoseconds)."""
     return {JSON_KEY: (name, 1000.0, digits)}
 
 
 def json_skip() -> Mapping[str, Any]:
     """Field metadata: not part of the JSON document (e.g. an object the JSON names elsewhere)."""
     return {JSON_KEY: None}
+
+
+def json_flatten(**keys: str) -> Mapping[str, Any]:
+    """Field metadata: splice the value's attributes into the parent object, `key=attribute`."""
+    return {JSON_KEY: JsonFlatten(tuple(keys.items()))}
+
+
+def json_pick(name: str | None = None, /, **keys: str) -> Mapping[str, Any]:
+    """Field metadata: one key (`name`, else the field's) showing only these attributes of the
+    value — fields or properties — renamed `key=attribute`: the JSON view a command pinned."""
+    return {JSON_KEY: JsonPick(name, tuple(keys.items()))}
 
 
 def ms(seconds_value: float | None) -> float | None:

@@ -8,11 +8,14 @@ commands start fast.
 from __future__ import annotations
 
 import contextlib
+import enum
 import math
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any, Protocol
+
+from netladder.proto.text import escape_controls
 
 __all__ = [
     "Progress",
@@ -68,44 +71,37 @@ def fmt_ms(value: float) -> str:
     return f"{value:.3f}"
 
 
-def to_jsonable(value: Any) -> Any:
-    """Turn result objects (dataclasses, enums, addresses, tuples) into JSON values.
+def to_jsonable(value: Any, sentence: Callable[[Any], str] | None = None) -> Any:
+    """Turn result objects (records, dataclasses, enums, addresses, tuples) into JSON values.
 
-    The one path to JSON: a dataclass field may rename itself, convert seconds to ms or stay
-    out (`netladder.model`), and `__json_extra__` adds properties after the fields.
+    The one path to JSON: a field may rename itself, convert seconds to ms, stay out, splice
+    its value's attributes into the parent or show only some of them; the class may order its
+    keys, add properties and ask for a sentence (`netladder.model`).  `sentence(obj)` renders
+    that sentence for each record with `__json_text__`, always in English (JSON never changes
+    with the language).
     """
-    import dataclasses
-    import enum
-    import ipaddress
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        from netladder.model import JSON_KEY
-
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            declared = f.metadata.get(JSON_KEY, (f.name, 1.0, None))
-            if declared is None:
-                continue
-            key, scale, digits = declared
-            item = getattr(value, f.name)
-            if isinstance(item, int | float) and not isinstance(item, bool):
-                if scale != 1.0:
-                    item = item * scale
-                if digits is not None:
-                    item = round(item, digits)
-            out[key] = to_jsonable(item)
-        for name in getattr(value, "__json_extra__", ()):
-            out[name] = to_jsonable(getattr(value, name))
-        return out
+    cls = value.__class__
+    specs = getattr(cls, "__record_fields__", None)
+    if specs is not None and not isinstance(value, type):
+        return _object(value, {f.name: f.metadata for f in specs}, sentence)
+    # Lab and test objects may still be dataclasses; product code never imports the module.
+    dataclasses = sys.modules.get("dataclasses")
+    if dataclasses is not None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _object(value, {f.name: f.metadata for f in dataclasses.fields(value)}, sentence)
     if isinstance(value, enum.Enum):
-        return to_jsonable(value.value)
+        return to_jsonable(value.value, sentence)
     if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v, sentence) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return str(value)
-    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return [to_jsonable(v, sentence) for v in value]
+    ipaddress = sys.modules.get("ipaddress")  # no address object exists unless it is loaded
+    if ipaddress is not None and isinstance(
+        value,
+        ipaddress.IPv4Address
+        | ipaddress.IPv6Address
+        | ipaddress.IPv4Network
+        | ipaddress.IPv6Network,
+    ):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -114,16 +110,102 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def dump_json(document: Any) -> str:
+_PLAIN: Any = object()  # a field without JSON metadata: its own name, its own value
+
+
+def _object(
+    value: Any, metadata: Mapping[str, Mapping[str, Any]], sentence: Callable[[Any], str] | None
+) -> dict[str, Any]:
+    from netladder.model import JSON_KEY, JsonFlatten, JsonPick
+
+    cls = value.__class__
+    text_key: str | None = getattr(cls, "__json_text__", None)
+    order: tuple[str, ...] | None = getattr(cls, "__json_order__", None)
+    extra: tuple[str, ...] = getattr(cls, "__json_extra__", ())
+    if order is None:
+        names = [*metadata, *extra]
+    else:
+        names = [*order, *(n for n in (*metadata, *extra) if n not in order)]
+    if text_key is not None and text_key not in names:
+        names.append(text_key)
+    out: dict[str, Any] = {}
+    for name in names:
+        if name == text_key:
+            out[name] = _sentence(value, sentence)
+            continue
+        declared = metadata[name].get(JSON_KEY, _PLAIN) if name in metadata else _PLAIN
+        if declared is None:
+            continue
+        item = getattr(value, name)
+        if declared is _PLAIN:
+            out[name] = to_jsonable(item, sentence)
+        elif isinstance(declared, JsonFlatten):
+            if item is not None:
+                for key, attribute in declared.keys:
+                    out[key] = _attribute(item, attribute, sentence)
+        elif isinstance(declared, JsonPick):
+            out[declared.name or name] = _pick(item, declared.keys, sentence)
+        else:
+            key, scale, digits = declared
+            out[key] = to_jsonable(_scaled(item, scale, digits), sentence)
+    return out
+
+
+def _scaled(item: Any, scale: float, digits: int | None) -> Any:
+    if isinstance(item, int | float) and not isinstance(item, bool):
+        if scale != 1.0:
+            item = item * scale
+        if digits is not None:
+            item = round(item, digits)
+    return item
+
+
+def _attribute(obj: Any, attribute: str, sentence: Callable[[Any], str] | None) -> Any:
+    """One attribute of `obj` as JSON: a field keeps its own json_ms conversion."""
+    from netladder.model import JSON_KEY
+
+    item = getattr(obj, attribute)
+    for spec in getattr(obj.__class__, "__record_fields__", ()):
+        if spec.name == attribute:
+            declared = spec.metadata.get(JSON_KEY)
+            if isinstance(declared, tuple) and len(declared) == 3 and declared[1] != 1.0:
+                item = _scaled(item, declared[1], declared[2])
+            break
+    return to_jsonable(item, sentence)
+
+
+def _pick(
+    item: Any, keys: tuple[tuple[str, str], ...], sentence: Callable[[Any], str] | None
+) -> Any:
+    if item is None:
+        return None
+    if isinstance(item, list | tuple):
+        return [_pick(one, keys, sentence) for one in item]
+    return {key: _attribute(item, attribute, sentence) for key, attribute in keys}
+
+
+def _sentence(value: Any, sentence: Callable[[Any], str] | None) -> str:
+    if sentence is None:
+        raise ValueError(f"{type(value).__name__} has a JSON sentence: pass sentence=")
+    from netladder.i18n import english
+
+    with english():
+        return sentence(value)
+
+
+def dump_json(document: Any, sentence: Callable[[Any], str] | None = None) -> str:
     import json  # here, not at the top: one-shot human output should not pay for it
 
-    return json.dumps(to_jsonable(document), indent=2, ensure_ascii=False)
+    return json.dumps(to_jsonable(document, sentence), indent=2, ensure_ascii=False)
 
 
-def emit_json(document: Any, stream: IO[str] | None = None) -> None:
-    """`--json` prints exactly one JSON document on stdout."""
+def emit_json(
+    document: Any, stream: IO[str] | None = None, *, sentence: Callable[[Any], str] | None = None
+) -> None:
+    """`--json` prints exactly one JSON document on stdout; `sentence` renders the records'
+    JSON sentences (`__json_text__`)."""
     out = stream if stream is not None else sys.stdout
-    out.write(dump_json(document) + "\n")
+    out.write(dump_json(document, sentence) + "\n")
     out.flush()
 
 
@@ -171,13 +253,3 @@ def progress(description: str, total: int | None, enabled: bool = True) -> Itera
 def _stderr_is_tty() -> bool:
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty and isatty())
-
-
-def escape_controls(text: str, keep: str = "") -> str:
-    """Text a peer sent, safe to print on a terminal: each character that is not printable
-    (C0 and C1 controls such as ESC and CSI, DEL, line and paragraph separators) becomes its
-    Python escape (ESC → \\x1b), as `port --banner` shows a greeting; characters in `keep`
-    (e.g. "\\n\\t" for content) stay as they are."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)

@@ -26,8 +26,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from netladder.net.linux import SO_EE_ORIGIN_LOCAL
 from netladder.net.session import ChannelSpec, Opened, Send, Session, Step
-from netladder.net.sockets import SO_EE_ORIGIN_LOCAL, Received
+from netladder.net.sockets import Received
 from netladder.proto.icmp import build_echo, echo_payload, parse_icmp
 
 __all__ = ["PmtuProbe", "PmtuResult", "header_size"]

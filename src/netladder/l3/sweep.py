@@ -31,10 +31,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from netladder.errors import UsageError, from_oserror
+from netladder.net.linux import IP_RECVTTL, IPV6_RECVHOPLIMIT, SO_TIMESTAMPNS
 from netladder.net.sockets import (
-    IP_RECVTTL,
-    IPV6_RECVHOPLIMIT,
-    SO_TIMESTAMPNS,
     Kind,
     open_icmp,
 )

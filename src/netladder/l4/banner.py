@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from netladder.l4.model import Banner, TlsInfo
-from netladder.net.certs import decode_der
+from netladder.net.tls import decode_der
 
 __all__ = ["HTTP_PORTS", "TLS_PORTS", "grab_banner", "grab_tls", "printable"]
 

@@ -4,13 +4,21 @@ one sentence about a certificate's validity that every command prints (`describe
 
 from __future__ import annotations
 
-import ipaddress
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netladder.net.certs import decode_der
+from netladder.net.tls import (
+    cert_time_iso,
+    decode_der,
+    hostname_matches,
+    is_ip,
+    name_text,
+    validity_state,
+)
+from netladder.net.tls import (
+    iso_seconds as _seconds,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -51,8 +59,8 @@ def tls_info(ssl_object: ssl.SSLObject, host: str, verified: bool) -> TlsInfo:
         der = ssl_object.getpeercert(binary_form=True)
         if der:
             cert = decode_der(der)
-    subject = _name(cert.get("subject", ()))
-    issuer = _name(cert.get("issuer", ()))
+    subject = name_text(cert.get("subject", ()))
+    issuer = name_text(cert.get("issuer", ()))
     sans = tuple(f"{kind}:{value}" for kind, value in cert.get("subjectAltName", ()))
     not_after = cert_time_iso(str(cert.get("notAfter", "")))
     not_before = cert_time_iso(str(cert.get("notBefore", "")))
@@ -74,62 +82,6 @@ def tls_info(ssl_object: ssl.SSLObject, host: str, verified: bool) -> TlsInfo:
         verified=verified,
         validity=validity_state(not_before, not_after, now),
     )
-
-
-def _name(rdns: Sequence[Sequence[tuple[str, str]]]) -> str:
-    short = {
-        "commonName": "CN",
-        "organizationName": "O",
-        "organizationalUnitName": "OU",
-        "countryName": "C",
-        "localityName": "L",
-        "stateOrProvinceName": "ST",
-    }
-    return ", ".join(f"{short.get(k, k)}={v}" for rdn in rdns for k, v in rdn)
-
-
-def cert_time_iso(when: str) -> str:
-    """ssl's "Jun  1 12:00:00 2026 GMT" as ISO 8601 UTC; "" when it cannot be read (a
-    hostile certificate may say year 0, which neither ssl nor datetime takes)."""
-    if not when:
-        return ""
-    import datetime
-    import ssl
-
-    try:
-        seconds = ssl.cert_time_to_seconds(when)
-        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    except (ValueError, OverflowError, OSError):
-        return ""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _seconds(iso: str) -> float | None:
-    """An ISO 8601 time ("…Z" or "…+00:00", as tls_info and `port --tls` give them) as a Unix
-    time; None when empty or unreadable."""
-    if not iso:
-        return None
-    import datetime
-
-    try:
-        moment = datetime.datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
-
-
-def validity_state(not_before: str, not_after: str, now: float | None = None) -> str:
-    """ "not_yet_valid" before notBefore, "expired" after notAfter (RFC 5280 §4.1.2.5: both
-    ends are inside the period), "valid" between, "unknown" without a readable notAfter."""
-    now = time.time() if now is None else now
-    start, end = _seconds(not_before), _seconds(not_after)
-    if start is not None and now < start:
-        return "not_yet_valid"
-    if end is None:
-        return "unknown"
-    return "expired" if now > end else "valid"
 
 
 def _days(seconds: float) -> str:
@@ -159,36 +111,3 @@ def describe_validity(
     if state == "expired":
         return f"EXPIRED {not_after[:10]} ({_days(now - end)} ago)", True
     return f"expires {not_after[:10]} (in {_days(end - now)})", False
-
-
-def hostname_matches(host: str, sans: Sequence[tuple[str, str]]) -> bool:
-    """RFC 6125 §6.4: DNS names (a wildcard only as the whole leftmost label) and IP SANs."""
-    host = host.lower().rstrip(".")
-    if is_ip(host):
-        ip = ipaddress.ip_address(host)
-        return any(kind == "IP Address" and _same_ip(value, ip) for kind, value in sans)
-    for kind, value in sans:
-        if kind != "DNS":
-            continue
-        pattern = value.lower().rstrip(".")
-        if pattern == host:
-            return True
-        if pattern.startswith("*.") and "." in host:
-            if host.split(".", 1)[1] == pattern[2:] and host.split(".", 1)[0]:
-                return True
-    return False
-
-
-def _same_ip(value: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    try:
-        return ipaddress.ip_address(value.strip()) == ip
-    except ValueError:
-        return False
-
-
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True

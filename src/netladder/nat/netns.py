@@ -8,22 +8,17 @@ socket "from" another namespace is made by switching this thread into it for the
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
-import errno
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from netladder.errors import EnvError, UsageError
+from netladder.errors import UsageError
+from netladder.net.sockets import socket_in
 
 __all__ = ["Vantage", "require_local", "resolve_vantage", "route_source"]
 
-CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
 
 
@@ -42,8 +37,7 @@ class Vantage:
         return self.netns is None
 
     def socket(self, family: int, kind: int) -> socket.socket:
-        with _in_netns(self.netns):
-            sock = socket.socket(family, kind)
+        sock = socket_in(self.netns, family, kind)
         try:
             if self.source is not None:
                 sock.bind((self.source, 0))
@@ -102,46 +96,6 @@ def require_local(address: str, option: str) -> None:
         raise UsageError(
             f"{option} {address}: not an address of this machine (see ip addr)"
         ) from None
-
-
-_libc: ctypes.CDLL | None = None
-
-
-def _setns(fd: int) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        if err in (errno.EPERM, errno.EACCES):
-            raise EnvError(
-                "cannot enter another network namespace",
-                "run as root (CAP_SYS_ADMIN) to verify --from a namespace",
-            )
-        raise OSError(err, os.strerror(err))
-
-
-@contextlib.contextmanager
-def _in_netns(path: str | None) -> Iterator[None]:
-    if path is None:
-        yield
-        return
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        try:
-            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise UsageError(f"--from {path}: {exc.strerror}") from None
-        try:
-            _setns(target)
-        finally:
-            os.close(target)
-        try:
-            yield
-        finally:
-            _setns(home)
-    finally:
-        os.close(home)
 
 
 def route_source(vantage: Vantage, destination: str) -> str | None:

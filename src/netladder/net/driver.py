@@ -2,57 +2,86 @@
 
 `drive(sessions, reactor)` is one coroutine, written once.  It opens the channels each session
 declares, performs the actions each `poll()` returns, reads every socket (through
-`net.sockets.receive`: kernel timestamps, reply TTLs, the error queue) and hands what arrived to
-the session it belongs to, then sleeps until the earliest wake-up any session asked for or until
-input arrives.  It awaits nothing but `reactor.sleep()`, so it runs under asyncio
-(`await run(sessions)`: the API, diagnose, serve — many drivers share one loop) and under a plain
-selector (`run_sync(sessions)`: the one-shot CLI, which must not pay asyncio's import).
+`net.sockets.receive` / `receive_many`: kernel timestamps, reply TTLs, the error queue) and
+hands what arrived to the session it belongs to, then sleeps until the earliest wake-up any
+session (or the driver's own deadlines: lookups, connect scans) asks for, or until input
+arrives.  It awaits nothing but `reactor.sleep()`, so it runs under asyncio and under a plain
+selector alike.
 
-Ctrl-C (or cancellation) interrupts every unfinished session — each then reports what it
-gathered — closes every socket and re-raises, so the caller can print the partial results.
+Callers use three functions, and API functions and engine coroutines await nothing else:
+
+    interrupted = await run(sessions, on_event)   the reactor driving the caller: the
+                                                  SelectReactor of `blocking`, else asyncio's
+    target = await lookup("www.lab")              the one resolver, under either reactor
+    result = blocking(api.ping(options))          the one-shot CLI: no asyncio imported
+
+Ctrl-C (thrown in by `SelectReactor`) interrupts every unfinished session — each then reports
+what it gathered — closes every socket, and `run` returns True.  Under asyncio, cancellation
+interrupts and closes the same way and propagates as CancelledError.
+
+The implementations here are the plain, correct ones; the speed strategies (batched sends, the
+sweep's helper sender, bulk receive, the epoll connect scan) replace them behind the same
+actions (plan of issue 14, §1.7).
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from netladder.errors import from_oserror
-from netladder.net.reactor import Reactor, SelectReactor
+from netladder.net.reactor import Reactor, SelectReactor, current
 from netladder.net.session import (
     ChannelSpec,
     Close,
+    CloseChannel,
     Connect,
     ConnectOutcome,
+    ConnectPlan,
+    Lookup,
+    OpenChannel,
     Opened,
+    ScanConnects,
     Send,
+    SendBurst,
     Session,
     StartTls,
+    Step,
     TlsOutcome,
     Write,
 )
 from netladder.net.sockets import (
     IcmpSocket,
     close_with_reset,
+    enable_recvttl,
     kernel_rtt_ns,
+    netns_entered,
+    open_hold,
     open_icmp,
     open_packet,
     open_raw_tcp,
     open_stream,
     open_udp,
     receive,
+    receive_many,
     set_dont_fragment,
+    set_rcvbuf,
     set_ttl,
 )
+from netladder.net.targets import ResolveError, Target, literal_target, start_lookup
 
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["OnEvent", "drive", "run", "run_sync"]
+    from netladder.net.tls import TlsInfo
 
+__all__ = ["OnEvent", "blocking", "drive", "lookup", "run"]
+
+T = TypeVar("T")
 OnEvent = Callable[[Session[Any], Any], None]
 
 IDLE_NS = 3600 * 1_000_000_000  # no wake-up asked for: sleep until input arrives
@@ -61,77 +90,159 @@ IDLE_NS = 3600 * 1_000_000_000  # no wake-up asked for: sleep until input arrive
 _PENDING_ERRNOS = frozenset(
     {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED, errno.EPROTO, errno.EHOSTDOWN}
 )
-# Sends that fail for want of local buffers: the probe is lost, as on the wire.
-_TRANSIENT_ERRNOS = frozenset({errno.ENOBUFS, errno.EAGAIN})
 _READ_BATCH = 4096  # datagrams read per readable event before others get a turn
 
 
+# -- the three entry points -----------------------------------------------------------------
+
+
+async def run(sessions: Sequence[Session[Any]], on_event: OnEvent | None = None) -> bool:
+    """Drive `sessions` to their end on the reactor that drives the caller: the SelectReactor
+    of `blocking()`, else the running asyncio loop.  True when Ctrl-C interrupted them."""
+    reactor: Reactor | None = current()
+    if reactor is None:
+        import asyncio  # only here: the one-shot CLI never pays for it
+
+        from netladder.net.reactor import AsyncioReactor
+
+        reactor = AsyncioReactor(asyncio.get_running_loop())
+    return await drive(sessions, reactor, on_event)
+
+
+def blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run an API or engine coroutine to its end without asyncio (the one-shot CLI)."""
+    return SelectReactor().drive(coro)
+
+
+async def lookup(
+    text: str,
+    version: int | None = None,
+    *,
+    prefer: int | None = None,
+    fallback: bool = True,
+    wait: float = 10.0,
+) -> Target:
+    """The target to probe: a literal at once; a name through the system resolver in a daemon
+    thread whose answer wakes the current reactor, so a hung lookup ends after `wait` seconds
+    in the CLI too.  ResolveError (a UsageError) when it does not resolve."""
+    target = literal_target(text, version)
+    if target is not None:
+        return target
+    session = _LookupSession(Lookup(0, text, version, prefer, fallback, wait))
+    if await run([session]):
+        raise KeyboardInterrupt
+    return session.result()
+
+
+class _LookupSession(Session[Target]):
+    def __init__(self, action: Lookup) -> None:
+        self.action: Lookup | None = action
+        self.answer: Target | ResolveError | None = None
+
+    def poll(self, now: int) -> Step:
+        action, self.action = self.action, None
+        return Step((action,) if action else (), None, (), self.answer is not None)
+
+    def on_lookup(self, token: int, answer: Target | ResolveError, at: int) -> None:
+        self.answer = answer
+
+    def interrupt(self) -> None:
+        self.answer = ResolveError(self.action.host if self.action else "", "interrupted")
+
+    def result(self) -> Target:
+        if isinstance(self.answer, ResolveError):
+            raise self.answer
+        assert self.answer is not None
+        return self.answer
+
+
+# -- channels ---------------------------------------------------------------------------------
+
+
 class _Channel:
-    __slots__ = ("error_queue", "sock", "ttl", "version")
+    __slots__ = ("error_queue", "fast", "sock", "ttl", "version")
 
     def __init__(
-        self, sock: socket.socket, version: int, error_queue: bool, ttl: int | None
+        self, sock: socket.socket, version: int, error_queue: bool, ttl: int | None, fast: bool
     ) -> None:
         self.sock = sock
         self.version = version
         self.error_queue = error_queue
         self.ttl = ttl
+        self.fast = fast
 
 
 def _open(spec: ChannelSpec) -> tuple[_Channel, Opened]:
+    if spec.netns is not None:
+        with netns_entered(spec.netns):
+            return _open_here(spec)
+    return _open_here(spec)
+
+
+def _open_here(spec: ChannelSpec) -> tuple[_Channel, Opened]:
     if spec.kind == "icmp":
         icmp: IcmpSocket = open_icmp(
             spec.version, spec.prefer, ttl=spec.ttl, device=spec.device, source=spec.source
         )
         sock = icmp.sock
-        try:
-            _tune(sock, spec)
-        except BaseException:
-            sock.close()
-            raise
+        _tuned(sock, spec)
         opened = Opened(
             icmp.kind, spec.version, icmp.identifier, sock.getsockname(), icmp.includes_ip_header
         )
-        return _Channel(sock, spec.version, icmp.kind == "dgram", spec.ttl), opened
+        return _Channel(sock, spec.version, icmp.kind == "dgram", spec.ttl, spec.fast), opened
     if spec.kind == "udp":
         sock = open_udp(
             spec.version, connect=spec.connect, source=spec.source, device=spec.device, ttl=spec.ttl
         )
-        try:
-            _tune(sock, spec)
-        except BaseException:
-            sock.close()
-            raise
+        _tuned(sock, spec)
         return (
-            _Channel(sock, spec.version, True, spec.ttl),
+            _Channel(sock, spec.version, True, spec.ttl, spec.fast),
             Opened("udp", spec.version, None, sock.getsockname(), False),
         )
     if spec.kind == "raw_tcp":
         sock = open_raw_tcp(spec.version)
+        _tuned(sock, spec)
         return (
-            _Channel(sock, spec.version, False, None),
+            _Channel(sock, spec.version, False, None, spec.fast),
             Opened("raw_tcp", spec.version, None, None, False),
         )
     if spec.kind == "packet":
         if spec.device is None:
             raise ValueError("a packet channel needs a device")
         sock = open_packet(spec.device, spec.ethertype or 0x0806)
+        _tuned(sock, spec)
         return (
-            _Channel(sock, spec.version, False, None),
+            _Channel(sock, spec.version, False, None, spec.fast),
             Opened("packet", spec.version, None, sock.getsockname(), False),
+        )
+    if spec.kind == "hold":
+        sock = open_hold(spec.version, spec.source)
+        return (
+            _Channel(sock, spec.version, False, None, False),
+            Opened("hold", spec.version, None, sock.getsockname(), False),
         )
     raise ValueError(f"unknown channel kind {spec.kind!r}")
 
 
-def _tune(sock: socket.socket, spec: ChannelSpec) -> None:
-    if spec.dont_fragment:
-        set_dont_fragment(sock, spec.version)
-    if spec.rcvbuf is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, spec.rcvbuf)
+def _tuned(sock: socket.socket, spec: ChannelSpec) -> None:
+    try:
+        if spec.dont_fragment:
+            set_dont_fragment(sock, spec.version)
+        if spec.rcvbuf is not None:
+            set_rcvbuf(sock, spec.rcvbuf, spec.rcvbuf_force)
+        if not spec.recv_ttl and spec.kind in ("icmp", "udp", "raw_tcp"):
+            enable_recvttl(sock, spec.version, False)
+    except BaseException:
+        sock.close()
+        raise
+
+
+# -- connections ------------------------------------------------------------------------------
 
 
 class _Conn:
     __slots__ = (
+        "address",
         "connected",
         "keep",
         "out",
@@ -144,8 +255,9 @@ class _Conn:
         "writing",
     )
 
-    def __init__(self, sock: socket.socket, keep: bool, started: int) -> None:
+    def __init__(self, sock: socket.socket, address: str, keep: bool, started: int) -> None:
         self.sock = sock
+        self.address = address
         self.keep = keep
         self.started = started
         self.connected = False
@@ -158,15 +270,160 @@ class _Conn:
         # (a plain slotted class: thousands of these exist during a connect scan)
 
 
-class _Run:
-    """One session's channels, connections and schedule inside a driver."""
+# -- what one drive shares between its sessions: the lookup threads' way back -----------------
 
-    def __init__(self, session: Session[Any], reactor: Reactor, on_event: OnEvent | None) -> None:
+
+class _Lookups:
+    """Answers from getaddrinfo threads, handed to the reactor through a pipe (both reactors
+    wait on file descriptors; asyncio's call_soon_threadsafe would not wake a selector)."""
+
+    def __init__(self, reactor: Reactor) -> None:
+        self.reactor = reactor
+        self.answers: deque[tuple[_Run, int, Target | ResolveError, int]] = deque()
+        self.pipe: tuple[int, int] | None = None
+        self.lock: Any = None
+
+    def start(self, run_: _Run, action: Lookup) -> None:
+        import threading
+
+        if self.pipe is None:
+            self.lock = threading.Lock()
+            self.pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            self.reactor.add_reader(self.pipe[0], self._readable)
+        answers, lock, pipe = self.answers, self.lock, self.pipe
+
+        def deliver(outcome: Target | ResolveError) -> None:
+            at = time.monotonic_ns()
+            # Under the lock: once close() ran, the pipe's descriptors may belong to another
+            # file, and a late thread must not write into it.
+            with lock:
+                if self.pipe is pipe:
+                    answers.append((run_, action.token, outcome, at))
+                    try:
+                        os.write(pipe[1], b"\0")
+                    except BlockingIOError:
+                        pass  # the pipe is full of wake-ups already
+
+        start_lookup(action.host, action.version, action.prefer, action.fallback, deliver)
+
+    def _readable(self) -> None:
+        if self.pipe is None:
+            return
+        try:
+            while os.read(self.pipe[0], 4096):
+                pass
+        except BlockingIOError:
+            pass
+        while self.answers:
+            run_, token, outcome, at = self.answers.popleft()
+            run_.looked_up(token, outcome, at)
+
+    def close(self) -> None:
+        if self.pipe is None:
+            return
+        with self.lock:
+            self.reactor.remove_reader(self.pipe[0])
+            os.close(self.pipe[0])
+            os.close(self.pipe[1])
+            self.pipe = None
+
+
+# -- a connect scan (the plain strategy: one process, the reactor's own readiness) ------------
+
+
+class _ConnectScan:
+    __slots__ = ("inflight", "plan", "run")
+
+    def __init__(self, run_: _Run, plan: ConnectPlan) -> None:
+        self.run = run_
+        self.plan = plan
+        self.inflight: dict[int, tuple[int, socket.socket, int]] = {}  # fd -> (i, sock, sent)
+
+    @property
+    def finished(self) -> bool:
+        return not self.inflight and self.plan.done()
+
+    def pump(self, now: int) -> None:
+        plan = self.plan
+        while len(self.inflight) < plan.window():
+            i = plan.next(now)
+            if i is None:
+                return
+            sent = time.monotonic_ns()
+            try:
+                sock, err = open_stream(plan.address, plan.port(i))
+            except OSError as exc:
+                plan.answered(i, exc.errno or errno.EIO, sent, time.monotonic_ns(), None)
+                continue
+            if err in (errno.EINPROGRESS, errno.EAGAIN):
+                fd = sock.fileno()
+                self.inflight[fd] = (i, sock, sent)
+                self.run.reactor.add_writer(fd, lambda fd=fd: self._answered(fd))  # type: ignore[misc]
+            else:
+                self._ended(i, sock, sent, err)
+
+    def _answered(self, fd: int) -> None:
+        entry = self.inflight.pop(fd, None)
+        if entry is None:
+            return
+        i, sock, sent = entry
+        self.run.reactor.remove_writer(fd)
+        self._ended(i, sock, sent, sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+        self.pump(time.monotonic_ns())
+        self.run.input()
+
+    def _ended(self, i: int, sock: socket.socket, sent: int, err: int) -> None:
+        at = time.monotonic_ns()
+        icmp = None
+        if err:
+            queued = receive(sock, errqueue=True)
+            if queued is not None and queued.error is not None and queued.error.is_icmp:
+                icmp = queued.error
+            sock.close()
+        else:
+            close_with_reset(sock)  # open: an RST, no TIME_WAIT left behind
+        self.plan.answered(i, err, sent, at, icmp)
+
+    def expire(self, now: int) -> None:
+        timeout = self.plan.timeout_ns()
+        late = [fd for fd, (_i, _s, sent) in self.inflight.items() if sent + timeout <= now]
+        for fd in late:
+            i, sock, sent = self.inflight.pop(fd)
+            self.run.reactor.remove_writer(fd)
+            sock.close()  # still in SYN_SENT: nothing goes out
+            self.plan.silent(i, sent, now)
+        if late:
+            self.pump(now)
+
+    def deadline(self) -> int | None:
+        if not self.inflight:
+            return None
+        return min(sent for _i, _s, sent in self.inflight.values()) + self.plan.timeout_ns()
+
+    def close(self) -> None:
+        for fd, (_i, sock, _sent) in self.inflight.items():
+            self.run.reactor.remove_writer(fd)
+            sock.close()
+        self.inflight.clear()
+
+
+# -- one session inside a drive ---------------------------------------------------------------
+
+
+class _Run:
+    """One session's channels, connections, lookups, scans and schedule inside a driver."""
+
+    def __init__(
+        self, session: Session[Any], reactor: Reactor, lookups: _Lookups, on_event: OnEvent | None
+    ) -> None:
         self.session = session
         self.reactor = reactor
+        self.lookups = lookups
         self.on_event = on_event
-        self.channels: list[_Channel] = []
+        self.channels: list[_Channel | None] = []
         self.conns: dict[int, _Conn] = {}
+        self.pending: dict[int, tuple[int, Lookup]] = {}  # token -> (deadline, action)
+        self.scans: list[_ConnectScan] = []
         self.wake_at: int | None = 0
         self.dirty = True
         self.done = False
@@ -177,37 +434,64 @@ class _Run:
         opened: list[Opened] = []
         try:
             for spec in self.session.channels:
-                channel, info = _open(spec)
-                self.channels.append(channel)
-                opened.append(info)
-                self.reactor.add_reader(channel.sock.fileno(), self._reader(len(self.channels) - 1))
+                opened.append(self._add_channel(spec))
         except BaseException:
             self.close()
             raise
         self.session.bind(opened)
 
-    def _reader(self, index: int) -> Callable[[], None]:
-        return lambda: self._readable(index)
+    def _add_channel(self, spec: ChannelSpec) -> Opened:
+        channel, info = _open(spec)
+        self.channels.append(channel)
+        if spec.kind != "hold":
+            index = len(self.channels) - 1
+            self.reactor.add_reader(channel.sock.fileno(), lambda: self._readable(index))
+        return info
 
     def close(self) -> None:
-        for channel in self.channels:
-            try:
-                self.reactor.remove_reader(channel.sock.fileno())
-            except (ValueError, KeyError, OSError):
-                pass
-            channel.sock.close()
-        self.channels.clear()
+        for index in range(len(self.channels)):
+            self._close_channel(index)
         for token in list(self.conns):
             self._drop(token, reset=True)
+        for scan in self.scans:
+            scan.close()
+        self.scans.clear()
+        self.pending.clear()
+
+    def _close_channel(self, index: int) -> None:
+        channel = self.channels[index] if index < len(self.channels) else None
+        if channel is None:
+            return
+        self.channels[index] = None
+        try:
+            self.reactor.remove_reader(channel.sock.fileno())
+        except (ValueError, KeyError, OSError):
+            pass
+        channel.sock.close()
+
+    def deadline(self) -> int | None:
+        """The earliest time this run must be turned: the session's wake-up, a lookup that
+        may time out, a connect that may turn silent."""
+        wake = self.wake_at
+        for due, _action in self.pending.values():
+            wake = due if wake is None else min(wake, due)
+        for scan in self.scans:
+            due_scan = scan.deadline()
+            if due_scan is not None:
+                wake = due_scan if wake is None else min(wake, due_scan)
+        return wake
 
     # -- one turn -----------------------------------------------------------------------------
 
     def turn(self, now: int) -> None:
         self.dirty = False
+        self._expire(now)
         step = self.session.poll(now)
         for action in step.actions:
             if isinstance(action, Send):
                 self._send(action)
+            elif isinstance(action, SendBurst):
+                self._burst(action)
             elif isinstance(action, Connect):
                 self._connect(action)
             elif isinstance(action, Write):
@@ -216,6 +500,18 @@ class _Run:
                 self._start_tls(action)
             elif isinstance(action, Close):
                 self._drop(action.token, action.reset)
+            elif isinstance(action, OpenChannel):
+                self._open_channel(action)
+            elif isinstance(action, CloseChannel):
+                self._close_channel(action.channel)
+            elif isinstance(action, Lookup):
+                self._lookup(action, now)
+            elif isinstance(action, ScanConnects):
+                self.scans.append(_ConnectScan(self, action.plan))
+            else:
+                raise TypeError(f"unknown action {action!r}")
+        for scan in self.scans:
+            scan.pump(now)
         if self.on_event is not None:
             for event in step.events:
                 self.on_event(self.session, event)
@@ -224,70 +520,140 @@ class _Run:
             self.done = True
             self.close()
 
-    def _input(self) -> None:
+    def _expire(self, now: int) -> None:
+        for token, (due, action) in list(self.pending.items()):
+            if due <= now:
+                del self.pending[token]
+                reason = f"no answer from the resolver within {action.wait:g} s"
+                self.session.on_lookup(token, ResolveError(action.host, reason), now)
+        for scan in self.scans:
+            scan.expire(now)
+        if self.scans:
+            finished = [scan for scan in self.scans if scan.finished]
+            for scan in finished:
+                self.scans.remove(scan)
+
+    def input(self) -> None:
         self.dirty = True
         self.reactor.wake()
 
     # -- datagrams ----------------------------------------------------------------------------
 
-    def _send(self, action: Send) -> None:
-        channel = self.channels[action.channel]
-        sock = channel.sock
-        if action.ttl is not None and action.ttl != channel.ttl:
-            set_ttl(sock, channel.version, action.ttl)
-            channel.ttl = action.ttl
-        error: int | None = None
-        at = time.monotonic_ns()
+    def _sendto(self, channel: _Channel, data: bytes, address: tuple[Any, ...]) -> int | None:
         try:
-            sock.sendto(action.data, action.address)
+            channel.sock.sendto(data, address)
         except OSError as exc:
-            if exc.errno in _PENDING_ERRNOS:
-                at = time.monotonic_ns()
-                try:
-                    sock.sendto(action.data, action.address)
-                except OSError as again:
-                    error = again.errno
-            else:
-                error = exc.errno
-        if action.token is not None:
-            self.session.on_sent(action.token, at, error)
-        elif error is not None and error not in _TRANSIENT_ERRNOS | _PENDING_ERRNOS:
-            raise from_oserror(
-                OSError(error, _strerror(error)), f"cannot send to {action.address[0]}"
-            )
+            if exc.errno not in _PENDING_ERRNOS:
+                return exc.errno
+            try:
+                channel.sock.sendto(data, address)
+            except OSError as again:
+                return again.errno
+        return None
+
+    def _channel(self, index: int) -> _Channel:
+        channel = self.channels[index]
+        if channel is None:
+            raise ValueError(f"channel {index} is closed")
+        return channel
+
+    def _send(self, action: Send) -> None:
+        channel = self._channel(action.channel)
+        if action.ttl is not None and action.ttl != channel.ttl:
+            set_ttl(channel.sock, channel.version, action.ttl)
+            channel.ttl = action.ttl
+        at = time.monotonic_ns()
+        error = self._sendto(channel, action.data, action.address)
+        self.session.on_sent(action.token, at, error)
+
+    def _burst(self, action: SendBurst) -> None:
+        channel = self._channel(action.channel)
+        burst = action.burst
+        for k in range(action.start, action.stop):
+            at = time.monotonic_ns()
+            data, address = burst.build(k, at, False)
+            burst.sent(k, at, self._sendto(channel, data, address))
 
     def _readable(self, index: int) -> None:
-        if index >= len(self.channels):
+        channel = self.channels[index] if index < len(self.channels) else None
+        if channel is None:
             return
-        channel = self.channels[index]
         sock = channel.sock
         on_packet = self.session.on_packet
         if channel.error_queue:
             while (r := receive(sock, errqueue=True)) is not None:
                 on_packet(index, r)
-        for _ in range(_READ_BATCH):
-            try:
-                r = receive(sock)
-            except OSError:
-                continue  # a raw socket reports a pending ICMP error once (sk_err); read on
-            if r is None:
-                break
-            on_packet(index, r)
-        self._input()
+        if channel.fast:
+            packets = receive_many(sock, _READ_BATCH)
+            if packets:
+                self.session.on_packets(index, packets)
+        else:
+            for _ in range(_READ_BATCH):
+                try:
+                    r = receive(sock)
+                except OSError:
+                    continue  # a raw socket reports a pending ICMP error once (sk_err); read on
+                if r is None:
+                    break
+                on_packet(index, r)
+        self.input()
+
+    def _open_channel(self, action: OpenChannel) -> None:
+        try:
+            opened: Opened | int = self._add_channel(action.spec)
+            index = len(self.channels) - 1
+        except OSError as exc:
+            opened, index = exc.errno or errno.EIO, -1
+        self.session.on_opened(action.token, index, opened)
+        self.input()
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def _lookup(self, action: Lookup, now: int) -> None:
+        try:
+            target = literal_target(action.host, action.version)
+        except ResolveError as exc:
+            self.session.on_lookup(action.token, exc, now)
+            self.input()
+            return
+        except Exception as exc:  # a UsageError: not a valid name or address
+            bad = ResolveError(action.host, "not a valid host name or address")
+            bad.__cause__ = exc
+            self.session.on_lookup(action.token, bad, now)
+            self.input()
+            return
+        if target is not None:
+            self.session.on_lookup(action.token, target, now)
+            self.input()
+            return
+        self.pending[action.token] = (now + round(action.wait * 1e9), action)
+        self.lookups.start(self, action)
+
+    def looked_up(self, token: int, outcome: Target | ResolveError, at: int) -> None:
+        if self.done or self.pending.pop(token, None) is None:
+            return  # timed out already, or the session ended
+        self.session.on_lookup(token, outcome, at)
+        self.input()
 
     # -- connections --------------------------------------------------------------------------
 
     def _connect(self, action: Connect) -> None:
         at = time.monotonic_ns()
         try:
-            sock, err = open_stream(
-                action.address, action.port, ttl=action.ttl, source=action.source
-            )
+            if action.netns is not None:
+                with netns_entered(action.netns):
+                    sock, err = open_stream(
+                        action.address, action.port, ttl=action.ttl, source=action.source
+                    )
+            else:
+                sock, err = open_stream(
+                    action.address, action.port, ttl=action.ttl, source=action.source
+                )
         except OSError as exc:
             self.session.on_connect(action.token, ConnectOutcome(exc.errno or errno.EIO, at))
-            self._input()
+            self.input()
             return
-        conn = _Conn(sock, action.keep, at)
+        conn = _Conn(sock, action.address, action.keep, at)
         self.conns[action.token] = conn
         if err == 0:
             self._connected(action.token, conn)
@@ -318,7 +684,7 @@ class _Run:
         else:
             self._drop(token, reset=True)
         self.session.on_connect(token, outcome)
-        self._input()
+        self.input()
 
     def _failed(self, token: int, conn: _Conn, err: int) -> None:
         at = time.monotonic_ns()
@@ -328,7 +694,7 @@ class _Run:
             icmp = queued.error
         self._drop(token)
         self.session.on_connect(token, ConnectOutcome(err, at, None, icmp))
-        self._input()
+        self.input()
 
     def _drop(self, token: int, reset: bool = False) -> None:
         conn = self.conns.pop(token, None)
@@ -399,13 +765,13 @@ class _Run:
             if not data:
                 self._drop(token)
             self.session.on_data(token, data, at)
-        self._input()
+        self.input()
 
     def _stream_failed(self, token: int, err: int) -> None:
         at = time.monotonic_ns()
         self._drop(token)
         self.session.on_error(token, err, at)
-        self._input()
+        self.input()
 
     # -- TLS over a kept connection (memory BIOs: the same code under either reactor) --------
 
@@ -427,6 +793,7 @@ class _Run:
         import ssl
 
         assert conn.tls is not None and conn.tls_pending is not None
+        action = conn.tls_pending
         try:
             conn.tls.do_handshake()
         except ssl.SSLWantReadError:
@@ -437,17 +804,18 @@ class _Run:
             conn.tls_pending = None
             self._flush_tls(conn)  # the alert, if any, goes out before the session closes
             self._flush(token, conn)
-            self.session.on_tls(
-                token, TlsOutcome(time.monotonic_ns(), _tls_reason(exc), conn.tls, False)
+            outcome = TlsOutcome(
+                time.monotonic_ns(), _tls_reason(exc), _tls_info(conn, action, False), False
             )
-            self._input()
+            self.session.on_tls(token, outcome)
+            self.input()
             return
-        verify = conn.tls_pending.verify
         conn.tls_pending = None
         self._flush_tls(conn)
         self._flush(token, conn)
-        self.session.on_tls(token, TlsOutcome(time.monotonic_ns(), None, conn.tls, verify))
-        self._input()
+        info = _tls_info(conn, action, action.verify)
+        self.session.on_tls(token, TlsOutcome(time.monotonic_ns(), None, info, action.verify))
+        self.input()
 
     def _flush_tls(self, conn: _Conn) -> None:
         if conn.tls_out is not None and conn.tls_out.pending:
@@ -498,6 +866,23 @@ class _Run:
             self.session.on_data(token, b"", at)
 
 
+def _tls_info(conn: _Conn, action: StartTls, verified: bool) -> TlsInfo | None:
+    """What the handshake showed (net/tls.py); None when the peer sent no certificate, or the
+    handshake ended before it did."""
+    import ssl
+
+    from netladder.net.tls import tls_info
+
+    if conn.tls is None:
+        return None
+    try:
+        if conn.tls.getpeercert(binary_form=True) is None:
+            return None
+        return tls_info(conn.tls, action.server_name or conn.address, verified)
+    except (ValueError, ssl.SSLError):
+        return None
+
+
 _CONTEXTS: dict[tuple[bool, str | None, tuple[str, ...]], ssl.SSLContext] = {}
 
 
@@ -524,17 +909,16 @@ def _tls_reason(exc: BaseException) -> str:
     return str(reason or exc)
 
 
-def _strerror(code: int) -> str:
-    import os
-
-    return os.strerror(code)
+# -- the loop ---------------------------------------------------------------------------------
 
 
 async def drive(
     sessions: Sequence[Session[Any]], reactor: Reactor, on_event: OnEvent | None = None
-) -> None:
-    """Run `sessions` until each is done (see the module docstring)."""
-    runs = [_Run(s, reactor, on_event) for s in sessions]
+) -> bool:
+    """Run `sessions` until each is done (see the module docstring); True when Ctrl-C
+    interrupted them."""
+    lookups = _Lookups(reactor)
+    runs = [_Run(s, reactor, lookups, on_event) for s in sessions]
     try:
         for run_ in runs:
             run_.open()
@@ -553,42 +937,36 @@ async def drive(
             for run_ in runs:
                 if run_.done:
                     continue
-                if run_.dirty or (run_.wake_at is not None and run_.wake_at <= now):
+                due = run_.deadline()
+                if run_.dirty or (due is not None and due <= now):
                     run_.turn(now)
                     if run_.done:
                         continue
+                    due = run_.deadline()
                 active = True
-                wake = run_.wake_at
                 if run_.dirty:
-                    wake = now
-                if wake is not None and (earliest is None or wake < earliest):
-                    earliest = wake
+                    due = now
+                if due is not None and (earliest is None or due < earliest):
+                    earliest = due
             if not active:
-                return
+                return False
             timeout = IDLE_NS if earliest is None else earliest - time.monotonic_ns()
             # Always through the reactor, even when something is due now: the selector reads
             # what arrived meanwhile, and asyncio runs the loop's other tasks.
             await reactor.sleep(max(timeout, 0))
+    except KeyboardInterrupt:
+        _interrupt(runs)
+        return True
     except BaseException:
-        for run_ in runs:
-            if not run_.done:
-                run_.session.interrupt()
+        _interrupt(runs)
         raise
     finally:
         for run_ in runs:
             run_.close()
+        lookups.close()
 
 
-def run_sync(sessions: Sequence[Session[Any]], on_event: OnEvent | None = None) -> None:
-    """Drive sessions to their end without asyncio (the one-shot CLI)."""
-    reactor = SelectReactor()
-    reactor.drive(drive(sessions, reactor, on_event))
-
-
-async def run(sessions: Sequence[Session[Any]], on_event: OnEvent | None = None) -> None:
-    """Drive sessions on the running asyncio loop, beside whatever else runs on it."""
-    import asyncio
-
-    from netladder.net.reactor import AsyncioReactor
-
-    await drive(sessions, AsyncioReactor(asyncio.get_running_loop()), on_event)
+def _interrupt(runs: list[_Run]) -> None:
+    for run_ in runs:
+        if not run_.done:
+            run_.session.interrupt()

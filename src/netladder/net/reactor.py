@@ -12,15 +12,24 @@ from __future__ import annotations
 import selectors
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["AsyncioReactor", "Reactor", "SelectReactor"]
+__all__ = ["AsyncioReactor", "Reactor", "SelectReactor", "current"]
 
 T = TypeVar("T")
 Callback = Callable[[], None]
+# The SelectReactor driving the current coroutine, so that `net.driver.run` uses it rather
+# than asyncio's; unset (None) under asyncio.
+_current: ContextVar[SelectReactor | None] = ContextVar("netladder_reactor", default=None)
+
+
+def current() -> SelectReactor | None:
+    """The SelectReactor whose `drive` runs the caller, None under asyncio (or outside any)."""
+    return _current.get()
 
 
 class Reactor(Protocol):
@@ -138,6 +147,7 @@ class SelectReactor:
 
     def drive(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` to its end.  Ctrl-C is thrown into it, so it can return what it has."""
+        token = _current.set(self)
         try:
             request: Any = coro.send(None)
             while True:
@@ -151,5 +161,6 @@ class SelectReactor:
             result: T = stop.value
             return result
         finally:
+            _current.reset(token)
             coro.close()
             self._selector.close()

@@ -9,13 +9,24 @@ actions it returns, and hands back what arrived, each with its own timestamp:
     session.start(now)
     loop:
         step = session.poll(now)      actions due now, the next wake-up, events, done
-        … perform step.actions; on_sent / on_packet / on_connect / on_data / on_tls …
+        … perform step.actions; on_sent / on_packet(s) / on_connect / on_data / on_tls /
+          on_opened / on_lookup …
     session.result()
 
 The shape follows h11's `Connection` (bytes in, events out, bytes to send back), widened to
 datagrams and to connects whose handshake the kernel does.  Every time is a monotonic clock
 reading in nanoseconds; every RTT comes from the stamps the driver gives (the time right before
 each send syscall, the kernel's receive timestamp), never from one `now` shared by a batch.
+
+What a session may ask for (each action below says what comes back):
+
+    Send / SendBurst            datagrams on a channel; on_sent (Send) or burst.sent (SendBurst)
+    OpenChannel / CloseChannel  channels opened and closed while the session runs; on_opened
+    Connect / Write / StartTls / Close    TCP connects and kept streams; on_connect, on_data,
+                                on_tls, on_error
+    ScanConnects                a whole connect scan, handed to the driver's strategy; the
+                                session's `ConnectPlan` hears every answer
+    Lookup                      a name through the system resolver; on_lookup
 
 Tests drive a session with fabricated `Received` values and a fake clock
 (`tests/sessions.py`), without root or a lab.
@@ -24,18 +35,30 @@ Tests drive a session with fabricated `Received` values and a fake clock
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
 from netladder.net.sockets import Received, SockError
 
+if TYPE_CHECKING:
+    from netladder.net.targets import ResolveError, Target
+    from netladder.net.tls import TlsInfo
+
 __all__ = [
     "Action",
+    "Burst",
     "ChannelSpec",
     "Close",
+    "CloseChannel",
     "Connect",
     "ConnectOutcome",
+    "ConnectPlan",
+    "Lookup",
+    "OpenChannel",
     "Opened",
+    "Packet",
+    "ScanConnects",
     "Send",
+    "SendBurst",
     "Session",
     "StartTls",
     "Step",
@@ -45,16 +68,24 @@ __all__ = [
 
 R = TypeVar("R")
 
-ChannelKind = Literal["icmp", "udp", "raw_tcp", "packet"]
+ChannelKind = Literal["icmp", "udp", "raw_tcp", "packet", "hold"]
 
 
 class ChannelSpec(NamedTuple):
-    """A datagram socket a session needs; the driver opens it (net.sockets) and owns it.
+    """A socket a session needs; the driver opens it (net.sockets) and owns it.
 
     icmp: an ICMP/ICMPv6 echo socket (datagram when ping_group_range allows, else raw; `prefer`
     forces one).  udp: a UDP socket with the error queue on (`connect` to fix the peer).
     raw_tcp: a raw IPPROTO_TCP socket (SYN probes; CAP_NET_RAW).  packet: an AF_PACKET socket
-    on `device` for `ethertype` (ARP)."""
+    on `device` for `ethertype` (ARP).  hold: a TCP socket bound to `source` (any address when
+    None) and never used, so the kernel hands its port to nobody else while a session forges
+    segments from it (SYN scans, Paris TCP traces); `Opened.local` says which port.
+
+    fast: datagrams arrive in batches through `on_packets` — (data, kernel stamp, source) each,
+    no `Received` object per datagram — while the error queue still comes through `on_packet`.
+    rcvbuf: SO_RCVBUF; with `rcvbuf_force`, SO_RCVBUFFORCE first (beyond net.core.rmem_max,
+    needs CAP_NET_ADMIN).  recv_ttl: ask the kernel for each reply's TTL / hop limit.
+    netns: create the socket inside that network namespace (a path, /run/netns/NAME)."""
 
     kind: ChannelKind
     version: int = 4
@@ -67,31 +98,78 @@ class ChannelSpec(NamedTuple):
     recv_ttl: bool = True
     rcvbuf: int | None = None
     ethertype: int | None = None
+    fast: bool = False
+    rcvbuf_force: bool = False
+    netns: str | None = None
 
 
 class Opened(NamedTuple):
     """What the driver opened for a ChannelSpec."""
 
-    kind: str  # "dgram" | "raw" (icmp), "udp", "raw_tcp", "packet"
+    kind: str  # "dgram" | "raw" (icmp), "udp", "raw_tcp", "packet", "hold"
     version: int
     identifier: int | None  # datagram ICMP: the kernel's echo identifier (the bound "port")
     local: tuple[Any, ...] | None  # getsockname()
     includes_ip_header: bool  # raw IPv4 sockets hand over the IP header too
 
 
+Packet = tuple[bytes, int, str]  # (data, kernel receive stamp in monotonic ns, source address)
+
+
 class Send(NamedTuple):
-    """Send one datagram on a channel; with a token, `on_sent(token, at, errno)` follows."""
+    """Send one datagram on a channel; `on_sent(token, at, errno)` follows — the time right
+    before the syscall, and the errno when it failed (the probe is then lost, as on a wire)."""
 
     channel: int
     data: bytes
     address: tuple[Any, ...]
+    token: int
     ttl: int | None = None
-    token: int | None = None
+
+
+class Burst(Protocol):
+    """Datagrams a session sends many at a time (a sweep's round, a SYN scan's ports).  The
+    driver reads the clock right before each one and hands it to `build`, so a probe may carry
+    its own send time while the session stays clock-free."""
+
+    def build(self, k: int, now_ns: int, ip_header: bool) -> tuple[bytes, tuple[Any, ...]]:
+        """Datagram k of the burst and where it goes; with `ip_header` (an IP_HDRINCL sender)
+        the datagram starts with its IPv4 header."""
+        ...
+
+    def sent(self, k: int, at_ns: int, error: int | None) -> None:
+        """Datagram k left at `at_ns` (or failed with `error`)."""
+        ...
+
+
+class SendBurst(NamedTuple):
+    """Send `burst.build(k, …)` for k in range(start, stop) on a channel.  `parallel` allows
+    the driver's helper strategy to send part of the range from another process."""
+
+    channel: int
+    burst: Burst
+    start: int
+    stop: int
+    parallel: bool = False
+
+
+class OpenChannel(NamedTuple):
+    """Open one more channel while running; `on_opened(token, channel, Opened | errno)`."""
+
+    token: int
+    spec: ChannelSpec
+
+
+class CloseChannel(NamedTuple):
+    """Close a channel; its index is never reused within the run."""
+
+    channel: int
 
 
 class Connect(NamedTuple):
     """A non-blocking TCP connect; `on_connect(token, outcome)` follows.  With `keep` the
-    connection stays open as a stream (Write / on_data / StartTls / Close)."""
+    connection stays open as a stream (Write / on_data / StartTls / Close).  `netns`: connect
+    from inside that network namespace (a path)."""
 
     token: int
     address: str
@@ -99,6 +177,7 @@ class Connect(NamedTuple):
     ttl: int | None = None
     source: str | None = None
     keep: bool = False
+    netns: str | None = None
 
 
 class Write(NamedTuple):
@@ -121,7 +200,86 @@ class Close(NamedTuple):
     reset: bool = False  # SO_LINGER 0: an RST, no TIME_WAIT
 
 
-Action = Send | Connect | Write | StartTls | Close
+class ConnectPlan(Protocol):
+    """A connect scan as pure state (owned by the prober, l4): which port to try next, how
+    many may be in flight, when one counts as silent — and every answer.  The driver's
+    strategy does the connects; indices `i` name attempts (a port and its try)."""
+
+    address: str  # the target address every connect goes to
+
+    def next(self, now_ns: int) -> int | None:
+        """The next attempt to start now, or None (nothing due: all sent, or paced)."""
+        ...
+
+    def port(self, i: int) -> int: ...
+
+    def window(self) -> int:
+        """How many connects may be in flight now."""
+        ...
+
+    def timeout_ns(self) -> int:
+        """How long an attempt may stay unanswered before it is `silent`."""
+        ...
+
+    def answered(
+        self, i: int, error: int, sent_ns: int, at_ns: int, icmp: SockError | None
+    ) -> None:
+        """Attempt i ended: `error` 0 (connected) or its errno, the ICMP error behind it."""
+        ...
+
+    def silent(self, i: int, sent_ns: int, now_ns: int) -> None:
+        """Attempt i got no answer within `timeout_ns()`; the driver closed it."""
+        ...
+
+    def done(self) -> bool: ...
+
+    def share(self, k: int, n: int) -> ConnectPlan:
+        """Worker k of n's part of the scan (forked workers, A3's strategy)."""
+        ...
+
+    def export(self) -> bytes:
+        """What a worker learnt, to hand to the parent's plan."""
+        ...
+
+    def absorb(self, k: int, n: int, data: bytes) -> None:
+        """Take worker k of n's `export()`."""
+        ...
+
+
+class ScanConnects(NamedTuple):
+    """Hand a connect scan to the driver's strategy (net/connectscan.py: epoll, forked
+    workers).  The scan has ended when `plan.done()` and nothing is in flight; the driver
+    then wakes the session once more."""
+
+    plan: ConnectPlan
+    workers: int = 1
+
+
+class Lookup(NamedTuple):
+    """Resolve `host` with the system resolver (net.targets' one validation, getaddrinfo in a
+    daemon thread, never more than `wait` seconds); `on_lookup(token, Target | ResolveError,
+    at)` follows.  A literal address answers at once."""
+
+    token: int
+    host: str
+    version: int | None = None
+    prefer: int | None = None
+    fallback: bool = True
+    wait: float = 10.0
+
+
+Action = (
+    Send
+    | SendBurst
+    | OpenChannel
+    | CloseChannel
+    | Connect
+    | Write
+    | StartTls
+    | Close
+    | ScanConnects
+    | Lookup
+)
 
 
 class ConnectOutcome(NamedTuple):
@@ -137,7 +295,7 @@ class ConnectOutcome(NamedTuple):
 class TlsOutcome(NamedTuple):
     at: int
     error: str | None  # None: the handshake completed
-    info: Any = None  # the ssl.SSLObject after a handshake (read it with l7.tlsinfo)
+    info: TlsInfo | None = None  # what the handshake showed (net/tls.py); None when it failed
     verified: bool = False
 
 
@@ -165,9 +323,15 @@ class Session(Generic[R]):
     def on_packet(self, channel: int, packet: Received) -> None:
         """A datagram, or a message from the error queue (packet.error set)."""
 
+    def on_packets(self, channel: int, packets: list[Packet]) -> None:
+        """Datagrams of a `fast` channel, as many as were waiting."""
+
     def on_sent(self, token: int, at: int, error: int | None) -> None:
-        """A Send with a token left (at: monotonic ns right before the syscall); error: the
-        errno when the send failed."""
+        """A Send left (at: monotonic ns right before the syscall); error: the errno when the
+        send failed."""
+
+    def on_opened(self, token: int, channel: int, opened: Opened | int) -> None:
+        """An OpenChannel finished: its channel index and what was opened, or the errno."""
 
     def on_connect(self, token: int, outcome: ConnectOutcome) -> None:
         """A Connect finished."""
@@ -180,6 +344,9 @@ class Session(Generic[R]):
 
     def on_error(self, token: int, error: int, at: int) -> None:
         """A kept connection failed after it was made (ECONNRESET, ETIMEDOUT, …); it is closed."""
+
+    def on_lookup(self, token: int, answer: Target | ResolveError, at: int) -> None:
+        """A Lookup finished: the target, or why the name does not resolve."""
 
     def interrupt(self) -> None:
         """Ctrl-C or cancellation: finish now with what was gathered."""

@@ -9,24 +9,61 @@ on the error queue (`IP_RECVERR`), with the router that sent them as the "offend
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
 import struct
 import time
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from netladder.errors import EnvError, UsageError, from_oserror
+from netladder.net.linux import (
+    ETH_P_ARP,
+    ICMP6_FILTER,
+    ICMP_FILTER,
+    IP_MTU,
+    IP_MTU_DISCOVER,
+    IP_PMTUDISC_DO,
+    IP_PMTUDISC_DONT,
+    IP_RECVERR,
+    IP_RECVTTL,
+    IPV6_DONTFRAG,
+    IPV6_HOPLIMIT,
+    IPV6_MTU,
+    IPV6_RECVERR,
+    IPV6_RECVHOPLIMIT,
+    SCM_TIMESTAMPNS,
+    SO_EE_ORIGIN_ICMP,
+    SO_EE_ORIGIN_ICMP6,
+    SO_RCVBUFFORCE,
+    SO_TIMESTAMPNS,
+    TCP_INFO_RTT_OFFSET,
+    TCP_INFO_SIZE,
+)
+from netladder.proto.record import record
 
 __all__ = [
+    # Constants callers outside net/ still read here (net/linux.py is the table; new code
+    # imports it from there).
+    "IPV6_HOPLIMIT",
+    "IPV6_RECVHOPLIMIT",
+    "IP_RECVTTL",
+    "SCM_TIMESTAMPNS",
+    "SO_TIMESTAMPNS",
+    # The boundary itself.
     "IcmpSocket",
     "Received",
     "SockError",
+    "can_raw",
     "close_with_reset",
     "enable_recverr",
+    "enable_recvttl",
     "family_of",
     "kernel_rtt_ns",
+    "netns_entered",
+    "open_hold",
     "open_icmp",
     "open_packet",
     "open_raw_tcp",
@@ -35,31 +72,22 @@ __all__ = [
     "open_udp_probe",
     "path_mtu",
     "receive",
+    "receive_many",
     "route_source",
     "set_dont_fragment",
+    "set_rcvbuf",
     "set_ttl",
+    "socket_in",
+    "source_for",
 ]
 
-# Linux values absent from Python's socket module (include/uapi/linux/in.h, in6.h, socket.h).
-IP_RECVERR = 11
-IP_RECVTTL = 12
-IPV6_RECVERR = 25
-SO_TIMESTAMPNS = 35
-SCM_TIMESTAMPNS = SO_TIMESTAMPNS
-ICMP_FILTER = 1
-ICMP6_FILTER = 1
-SO_EE_ORIGIN_LOCAL = 1
-SO_EE_ORIGIN_ICMP = 2
-SO_EE_ORIGIN_ICMP6 = 3
-IPV6_HOPLIMIT = 52
-IPV6_RECVHOPLIMIT = 51
 
 Kind = Literal["dgram", "raw"]
 
 _SOCK_EXTENDED_ERR = struct.Struct("=IBBBBII")  # errno, origin, type, code, pad, info, data
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SockError:
     """An error from the error queue: an ICMP error about one of our datagrams, or a local one."""
 
@@ -75,7 +103,7 @@ class SockError:
         return self.origin in (SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Received:
     data: bytes
     source: str
@@ -103,11 +131,12 @@ def enable_recverr(sock: socket.socket, version: int) -> None:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
 
 
-def enable_recvttl(sock: socket.socket, version: int) -> None:
+def enable_recvttl(sock: socket.socket, version: int, on: bool = True) -> None:
+    """Each datagram with its TTL / hop limit (off: one ancillary item less per datagram)."""
     if version == 4:
-        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, int(on))
     else:
-        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, int(on))
 
 
 def set_ttl(sock: socket.socket, version: int, ttl: int) -> None:
@@ -166,7 +195,7 @@ def receive(sock: socket.socket, bufsize: int = 65535, errqueue: bool = False) -
     return Received(data, source, port, monotonic_ns, ttl, error)
 
 
-@dataclass
+@record
 class IcmpSocket:
     """An ICMP(v6) socket ready for echo probes."""
 
@@ -296,19 +325,22 @@ def route_source(
     *,
     device: str | None = None,
     broadcast: bool = False,
+    netns: str | None = None,
 ) -> str:
-    """The local address the kernel picks towards `sockaddr` (out of `device` when given).
+    """The local address the kernel picks towards `sockaddr` (out of `device`, from inside
+    `netns`, when given).
 
     Connecting a UDP socket sends nothing: it only looks up the route (iputils ping does the
-    same before its first probe).  OSError when the lookup fails — EACCES for a broadcast
-    address unless `broadcast` (SO_BROADCAST), ENETUNREACH without a route."""
+    same before its first probe); the port matters only to policy routing (`ip rule … dport`).
+    OSError when the lookup fails — EACCES for a broadcast address unless `broadcast`
+    (SO_BROADCAST), ENETUNREACH without a route."""
     family = family_of(sockaddr[0])
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+    with socket_in(netns, family, socket.SOCK_DGRAM) as probe:
         if device is not None:
             _bind_device(probe, device)
         if broadcast:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        probe.connect((sockaddr[0], 1025, *sockaddr[2:]))
+        probe.connect((sockaddr[0], sockaddr[1] or 1025, *sockaddr[2:]))
         return str(probe.getsockname()[0]).split("%", 1)[0]
 
 
@@ -334,16 +366,6 @@ def ping_group_allows() -> bool:
 
 # -- the channels of the probe driver (net/driver.py) -----------------------------------------
 
-IP_MTU_DISCOVER = 10
-IP_PMTUDISC_DONT = 0
-IP_PMTUDISC_DO = 2
-IPV6_MTU_DISCOVER = 23
-IPV6_DONTFRAG = 62
-IP_MTU = 14
-IPV6_MTU = 24
-TCP_INFO_RTT_OFFSET = 68  # tcpi_rtt (µs) in struct tcp_info (include/uapi/linux/tcp.h)
-TCP_STATE_SYN_SENT = 2  # include/net/tcp_states.h
-ETH_P_ARP = 0x0806
 _LINGER_RST = struct.pack("ii", 1, 0)
 
 
@@ -458,7 +480,7 @@ def open_stream(
 def kernel_rtt_ns(sock: socket.socket) -> int | None:
     """The kernel's handshake RTT (tcpi_rtt, µs) of a connected socket, in ns."""
     try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
     except OSError:
         return None
     if len(info) < TCP_INFO_RTT_OFFSET + 4:
@@ -474,3 +496,144 @@ def close_with_reset(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
+
+
+# -- batches, routes, privileges and namespaces (issue 14: one socket boundary) ----------------
+
+
+def receive_many(
+    sock: socket.socket, limit: int = 4096, bufsize: int = 65535
+) -> list[tuple[bytes, int, str]]:
+    """Every datagram waiting on `sock`, up to `limit`: (data, kernel receive stamp on the
+    monotonic clock, source address) — no `Received` per datagram, one clock offset per batch.
+    A raw socket's pending ICMP error (sk_err, reported once by a read) is skipped."""
+    out: list[tuple[bytes, int, str]] = []
+    append = out.append
+    recvmsg = sock.recvmsg
+    flags = socket.MSG_DONTWAIT
+    space = socket.CMSG_SPACE(16) * 2 + socket.CMSG_SPACE(4)
+    offset = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
+    stamp_level, stamp_kind = socket.SOL_SOCKET, SCM_TIMESTAMPNS
+    unpack = struct.unpack_from
+    for _ in range(limit):
+        try:
+            data, ancillary, _flags, address = recvmsg(bufsize, space, flags)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError:
+            continue
+        stamp = 0
+        for level, kind, raw in ancillary:
+            if level == stamp_level and kind == stamp_kind and len(raw) >= 16:
+                seconds, nanoseconds = unpack("=qq", raw)
+                stamp = seconds * 1_000_000_000 + nanoseconds - offset
+        now = time.monotonic_ns()
+        # No stamp, or one later than now (a clock step between the two reads): trust now.
+        append((data, stamp if 0 < stamp <= now else now, str(address[0]) if address else ""))
+    return out
+
+
+def set_rcvbuf(sock: socket.socket, size: int, force: bool = False) -> None:
+    """SO_RCVBUF; with `force`, SO_RCVBUFFORCE first: beyond net.core.rmem_max when this
+    process has CAP_NET_ADMIN, else the capped SO_RCVBUF."""
+    if force:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+            return
+        except OSError:
+            pass
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
+def source_for(
+    destination: str,
+    *,
+    port: int = 9,
+    netns: str | None = None,
+    device: str | None = None,
+) -> str | None:
+    """The local address the kernel picks towards `destination` (see `route_source`); None
+    when it has no route."""
+    try:
+        return route_source((destination, port), device=device, netns=netns)
+    except OSError:
+        return None
+
+
+def can_raw(family: int = socket.AF_INET) -> bool:
+    """Whether this process may open raw sockets (root or CAP_NET_RAW)."""
+    try:
+        socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP).close()
+    except OSError:
+        return False
+    return True
+
+
+def open_hold(version: int, source: str | None = None, netns: str | None = None) -> socket.socket:
+    """A TCP socket bound to `source` (any address when None) and a free port, never used: the
+    kernel gives that port to no other socket while a prober forges segments from it."""
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    sock = socket_in(netns, family, socket.SOCK_STREAM)
+    try:
+        _bind_source(sock, version, source)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+CLONE_NEWNET = 0x40000000  # include/uapi/linux/sched.h
+_libc: Any = None
+
+
+def socket_in(netns: str | None, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket created inside the network namespace `netns` (a path such as /run/netns/NAME;
+    None: this one)."""
+    if netns is None:
+        return socket.socket(family, kind, proto)
+    with netns_entered(netns):
+        return socket.socket(family, kind, proto)
+
+
+@contextlib.contextmanager
+def netns_entered(netns: str) -> Iterator[None]:
+    """This thread inside the network namespace `netns` (a path) for the block, then back.
+
+    A socket belongs to the namespace it was created in, whichever thread later uses it, so
+    every socket made inside the block lives there (and so do the names SO_BINDTODEVICE and
+    bind() look up for it); setns with CLONE_NEWNET affects only the calling thread."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            target = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise UsageError(f"{netns}: {exc.strerror}") from None
+        try:
+            _setns(target)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _setns(home)
+    finally:
+        os.close(home)
+
+
+def _setns(fd: int) -> None:
+    global _libc
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        if err in (errno.EPERM, errno.EACCES):
+            raise EnvError(
+                "cannot enter another network namespace",
+                "run as root (CAP_SYS_ADMIN) to use a namespace",
+            )
+        raise OSError(err, os.strerror(err))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from netladder.errors import UsageError
@@ -27,10 +27,12 @@ __all__ = [
     "Target",
     "check_host",
     "literal",
+    "literal_target",
     "resolve",
     "resolve_async",
     "scope_index",
     "split_host_port",
+    "start_lookup",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -45,7 +47,7 @@ class ResolveError(UsageError):
     def __init__(self, name: str, reason: str) -> None:
         self.name = name
         self.reason = reason
-        super().__init__(f"{name}: {reason}")
+        super().__init__("{name}: {reason}", name=name, reason=reason)
 
 
 class Target(NamedTuple):
@@ -199,6 +201,46 @@ def resolve(
     return Target(text, found, found_version, None, max(time.monotonic() - started, 1e-9))
 
 
+def literal_target(text: str, version: int | None = None) -> Target | None:
+    """The target a literal address names; None for a valid host name (which needs a lookup);
+    UsageError for what is neither."""
+    address = literal(check_host(text))
+    return None if address is None else _from_literal(text, address, version)
+
+
+def start_lookup(
+    text: str,
+    version: int | None,
+    prefer: int | None,
+    fallback: bool,
+    deliver: Callable[[Target | ResolveError], None],
+) -> None:
+    """Look a valid host name up in a daemon thread and call `deliver` from that thread with
+    the target or why it does not resolve.  A daemon thread, not an executor: a lookup that
+    never returns (no resolver reachable) must not keep the interpreter from exiting; the
+    caller stops waiting after its own deadline (net.driver's Lookup, resolve_async)."""
+    import threading
+
+    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
+    started = time.monotonic()
+
+    def work() -> None:
+        outcome: Target | ResolveError
+        try:
+            infos = socket.getaddrinfo(text, None, family, socket.SOCK_STREAM)
+            found, found_version = _pick(text, infos, version, prefer, fallback)
+            outcome = Target(
+                text, found, found_version, None, max(time.monotonic() - started, 1e-9)
+            )
+        except (socket.gaierror, UnicodeError) as exc:
+            outcome = ResolveError(text, _gai_reason(exc))
+        except ResolveError as exc:
+            outcome = exc
+        deliver(outcome)
+
+    threading.Thread(target=work, daemon=True, name="getaddrinfo").start()
+
+
 async def resolve_async(
     text: str,
     version: int | None = None,
@@ -207,43 +249,32 @@ async def resolve_async(
     fallback: bool = True,
     wait: float = 10.0,
 ) -> Target:
-    """The target to probe, without blocking the loop; a hung lookup ends after `wait` s."""
+    """The target to probe, on a running asyncio loop; a hung lookup ends after `wait` s.
+    (`net.driver.lookup` is the same under either reactor; serve still calls this one.)"""
     import asyncio
-    import threading
 
-    address = literal(check_host(text))
-    if address is not None:
-        return _from_literal(text, address, version)
-    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
+    target = literal_target(text, version)
+    if target is not None:
+        return target
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[list[tuple[object, ...]]] = loop.create_future()
+    done: asyncio.Future[Target] = loop.create_future()
 
-    def deliver(outcome: list[tuple[object, ...]] | BaseException) -> None:
+    def settle(outcome: Target | ResolveError) -> None:
         if done.done():
             return
-        if isinstance(outcome, BaseException):
+        if isinstance(outcome, ResolveError):
             done.set_exception(outcome)
         else:
             done.set_result(outcome)
 
-    def work() -> None:
-        outcome: list[tuple[object, ...]] | BaseException
+    def deliver(outcome: Target | ResolveError) -> None:
         try:
-            outcome = list(socket.getaddrinfo(text, None, family, socket.SOCK_STREAM))
-        except (socket.gaierror, UnicodeError) as exc:
-            outcome = ResolveError(text, _gai_reason(exc))
-        try:
-            loop.call_soon_threadsafe(deliver, outcome)
+            loop.call_soon_threadsafe(settle, outcome)
         except RuntimeError:
             pass  # the loop is gone: nobody waits for this answer any more
 
-    started = time.monotonic()
-    # A daemon thread, not the loop's executor: a lookup that never returns must not keep the
-    # interpreter from exiting.
-    threading.Thread(target=work, daemon=True, name="getaddrinfo").start()
+    start_lookup(text, version, prefer, fallback, deliver)
     try:
-        infos = await asyncio.wait_for(done, wait)
+        return await asyncio.wait_for(done, wait)
     except TimeoutError:
         raise ResolveError(text, f"no answer from the resolver within {wait:g} s") from None
-    found, found_version = _pick(text, infos, version, prefer, fallback)
-    return Target(text, found, found_version, None, max(time.monotonic() - started, 1e-9))

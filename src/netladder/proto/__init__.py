@@ -1,1 +1,1 @@
-"""Pure protocol codecs: bytes in, frozen dataclasses out; no sockets here."""
+"""Pure protocol codecs: bytes in, frozen records (`proto.record`) out; no sockets here."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+
+from netladder.proto.record import record
 
 __all__ = [
     "ARP_LEN",
@@ -66,7 +67,7 @@ def mac_str(raw: bytes) -> str:
     return ":".join(f"{b:02x}" for b in raw)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EtherFrame:
     dst: str
     src: str
@@ -74,7 +75,7 @@ class EtherFrame:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ArpPacket:
     op: int
     sender_mac: str

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
 
 from netladder.proto.inet import checksum, parse_ipv4_header
+from netladder.proto.record import record
 
 __all__ = [
     "ECHO_REPLY",
@@ -86,7 +86,7 @@ def error_text(version: int, icmp_type: int, code: int) -> str:
     return table.get((icmp_type, code), f"Bad ICMP type {icmp_type} code {code}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Quoted:
     """The start of our own datagram, as quoted inside an ICMP error (RFC 792: IP header + 8)."""
 
@@ -99,7 +99,7 @@ class Quoted:
     ttl: int | None = None  # what was left of our TTL when the router saw it (IPv4 only)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IcmpMessage:
     version: int
     type: int

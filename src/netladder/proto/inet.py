@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
+
+from netladder.proto.record import record
 
 __all__ = ["IPv4Header", "checksum", "parse_ipv4_header"]
 
@@ -19,7 +20,7 @@ def checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IPv4Header:
     src: str
     dst: str

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
 
 from netladder.proto.arp import ETH_P_IPV6, build_ether, mac_bytes, mac_str, parse_ether
+from netladder.proto.record import record
 
 __all__ = [
     "ALL_NODES",
@@ -61,7 +61,7 @@ NA_SOLICITED = 0x40
 NA_OVERRIDE = 0x20
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IPv6Packet:
     src: str
     dst: str
@@ -70,13 +70,13 @@ class IPv6Packet:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NeighborSolicit:
     target: str
     source_mac: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NeighborAdvert:
     target: str
     router: bool

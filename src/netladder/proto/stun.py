@@ -9,7 +9,8 @@ from __future__ import annotations
 import ipaddress
 import struct
 import zlib
-from dataclasses import dataclass
+
+from netladder.proto.record import record
 
 __all__ = [
     "ATTRIBUTE_NAMES",
@@ -71,7 +72,7 @@ class StunError(ValueError):
     """A message that is not well-formed STUN; the text says what is wrong."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attribute:
     type: int
     value: bytes
@@ -81,7 +82,7 @@ class Attribute:
         return ATTRIBUTE_NAMES.get(self.type, f"0x{self.type:04x}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MappedAddress:
     address: str
     port: int
@@ -91,7 +92,7 @@ class MappedAddress:
         return ipaddress.ip_address(self.address).version
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StunMessage:
     type: int
     transaction_id: bytes

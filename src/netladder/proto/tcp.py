@@ -12,7 +12,8 @@ RFC 4443 §3.1 (ICMPv6 destination unreachable codes).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+
+from netladder.proto.record import record
 
 __all__ = [
     "ACK",
@@ -106,7 +107,7 @@ def build_syn(
     return segment[:16] + struct.pack("!H", csum) + segment[18:]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TcpSegment:
     sport: int
     dport: int
@@ -144,7 +145,7 @@ def strip_ipv4(packet: bytes | memoryview) -> tuple[int, bytes, bytes, int] | No
     return packet[9], bytes(packet[12:16]), bytes(packet[16:20]), ihl
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IcmpQuote:
     """An ICMP destination-unreachable quoting one of our probes (RFC 792: the original IP
     header and at least 8 bytes of its payload — enough for both TCP/UDP ports)."""

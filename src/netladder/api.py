@@ -1,1 +1,0 @@
-"""The public async API (issue 14): filled in as the probers become sessions."""

@@ -1,0 +1,62 @@
+"""One-shot commands do not import what they do not need (issue 14, §1.2 and §1.5).
+
+Each case runs a command with `python -X importtime` against loopback and fails if a module
+it must not pay for at start-up appears: `asyncio` (+46 ms: the CLI drives sessions with a
+selector), `dataclasses` (+10 ms with inspect: records are `@record`), and for human output
+`json` and `ssl`.  A guard that does not hold yet is skipped with the area that turns it on
+when it converts its command; it is never an xfail.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+NEVER = ("asyncio", "dataclasses")
+HUMAN = (*NEVER, "json", "ssl")
+
+
+def _pending(area: str) -> pytest.MarkDecorator:
+    return pytest.mark.skip(reason=f"area {area} turns this guard on when it converts the command")
+
+
+CASES = [
+    pytest.param(["--version"], (*HUMAN, "threading"), id="version"),
+    pytest.param(["ping", "-c", "1", "-W", "1", "127.0.0.1"], HUMAN, id="ping"),
+    pytest.param(["sweep", "--retries", "0", "127.0.0.1"], HUMAN, id="sweep"),
+    pytest.param(
+        ["trace", "-q", "1", "-m", "2", "127.0.0.1"], HUMAN, id="trace", marks=_pending("C")
+    ),
+    pytest.param(["port", "127.0.0.1", "1"], HUMAN, id="port", marks=_pending("D")),
+    pytest.param(["http", "http://127.0.0.1:1/"], HUMAN, id="http-plain", marks=_pending("E")),
+]
+
+
+def imported(argv: list[str]) -> tuple[int, set[str]]:
+    """The exit code and every module a fresh interpreter imported to run the command."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "netladder", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    modules = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            modules.add(line.rsplit("|", 1)[1].strip())
+    return proc.returncode, modules
+
+
+@pytest.mark.parametrize("argv, forbidden", CASES)
+def test_a_one_shot_command_imports_only_what_it_needs(
+    argv: list[str], forbidden: tuple[str, ...]
+) -> None:
+    code, modules = imported(argv)
+    assert code in (0, 1), f"the command did not run its check (exit {code})"
+    assert "netladder.cli" in modules  # the measurement saw the command's imports
+    assert not set(forbidden) & modules, sorted(set(forbidden) & modules)
