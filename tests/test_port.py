@@ -8,11 +8,13 @@ import json
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from netladder.lab import DropPort, Lab, Link, Loss, Node, RejectPort, Service, Topology
+from netladder.lab.faults import RoutingLoop
 from netladder.lab.topologies import SMTP_BANNER, SSH_BANNER
 
 # On the chain's server: 22, 25 (banners), 80, 8080 (http) open; 81 dropped; 82 rejected with
@@ -244,3 +246,183 @@ def test_udp_closed_ports_beyond_the_icmp_rate_limit_are_still_closed(lab: Lab) 
         doc
     )
     assert doc["max_tries"] > 2  # the late ones answered only a later retry
+
+
+# -- answers that must stay each port's own (issue 13 items 1, 2, 6, 20) ---------------------
+
+REJECTED = "20-26,79-90,8080"
+
+
+def nmap_reasons(lab: Lab, node: str, target: str, ports: str, *flags: str) -> dict[int, Any]:
+    """nmap's (state, reason, reason_ip, reason_ttl) per listed port."""
+    out = lab.exec(
+        node,
+        ["nmap", "-n", "-Pn", *flags, "--reason", "-p", ports, "-oX", "-", target],
+        timeout=120,
+    ).stdout
+    rows: dict[int, Any] = {}
+    for port in ET.fromstring(out).iter("port"):
+        state = port.find("state")
+        assert state is not None
+        rows[int(port.get("portid", "0"))] = (
+            state.get("state"),
+            state.get("reason"),
+            state.get("reason_ip"),
+            int(state.get("reason_ttl", "0")),
+        )
+    return rows
+
+
+def ours_in(
+    lab: Lab, node: str, target: str, ports: str, *flags: str, unprivileged: bool = False
+) -> tuple[dict[int, tuple[str, str]], dict[str, Any]]:
+    argv = [sys.executable, "-m", "netladder", "port", target, ports, *flags, "--json"]
+    if unprivileged:
+        # Root without CAP_NET_RAW: what an unprivileged user (and unprivileged diagnose) has.
+        argv = ["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", *argv]
+    result = lab.exec(node, argv, check=False, timeout=120)
+    assert result.returncode in (0, 1), result.stderr
+    doc = json.loads(result.stdout)
+    states = {row["port"]: (row["state"], row["reason"]) for row in doc["ports"]}
+    for group in doc["not_shown"]:
+        for port in expand(group["ports"]):
+            states[port] = (group["state"], group["reason"])
+    return states, doc
+
+
+@pytest.fixture
+def rejecting(pair_lab: Lab) -> Iterator[Lab]:
+    """b REJECTs 81 as iptables does by default (ICMP port unreachable), 84 with net and 85 with
+    protocol unreachable, and drops 83; on one link the ICMP errors reach the scanner while its
+    connect() still holds the socket.  No ICMP rate limit: every probe gets its own answer."""
+    faults = (
+        RejectPort("b", 81, reject="port-unreachable"),
+        DropPort("b", 83),
+        RejectPort("b", 84, reject="net-unreachable"),
+        RejectPort("b", 85, reject="prot-unreachable"),
+    )
+    pair_lab.exec("b", ["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"])
+    try:
+        with pair_lab.fault(*faults):
+            yield pair_lab
+    finally:
+        pair_lab.exec("b", ["sysctl", "-qw", "net.ipv4.icmp_ratelimit=1000"])
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["connect", "unprivileged-default"])
+def test_a_connect_scan_after_icmp_rejects_gives_every_port_its_own_answer_like_nmap_st(
+    rejecting: Lab, unprivileged: bool
+) -> None:
+    target = rejecting.addr("b")
+    flags = () if unprivileged else ("--connect",)
+    mine, doc = ours_in(rejecting, "a", target, REJECTED, *flags, unprivileged=unprivileged)
+    theirs = {
+        p: (s, r)
+        for p, (s, r, _ip, _ttl) in nmap_reasons(rejecting, "a", target, REJECTED, "-sT").items()
+    }
+    assert doc["method"] == "connect"
+    assert mine == theirs
+    assert mine[22] == mine[80] == ("open", "syn-ack")
+    assert mine[81] == ("closed", "conn-refused")  # the REJECT's port unreachable, as nmap -sT
+    assert mine[83] == ("filtered", "no-response")
+    assert mine[84] == ("filtered", "net-unreach")
+    assert mine[85] == ("filtered", "proto-unreach")
+    assert not [p for p, (_s, reason) in mine.items() if reason == "ealready"]
+
+
+@pytest.mark.lab
+def test_a_full_range_connect_scan_with_one_rejected_port_equals_nmap_st(rejecting: Lab) -> None:
+    target = rejecting.addr("b")
+    mine, _doc = ours_in(rejecting, "a", target, "1-65535", "--connect")
+    out = rejecting.exec(
+        "a", ["nmap", "-n", "-Pn", "-sT", "--reason", "-p-", "-oX", "-", target], timeout=300
+    ).stdout
+    theirs: dict[int, tuple[str, str]] = {}
+    root = ET.fromstring(out)
+    for port in root.iter("port"):
+        state = port.find("state")
+        assert state is not None
+        theirs[int(port.get("portid", "0"))] = (state.get("state", ""), state.get("reason", ""))
+    for extra in root.iter("extraports"):
+        for reasons in extra.iter("extrareasons"):
+            for p in expand(reasons.get("ports", "")):
+                theirs[p] = (extra.get("state", ""), reasons.get("reason", ""))
+    assert len(mine) == len(theirs) == 65535
+    differ = {p: (mine[p], theirs[p]) for p in mine if mine[p] != theirs[p]}
+    assert not differ, dict(list(differ.items())[:10])
+    assert {p for p, (s, _) in mine.items() if s == "open"} == {22, 80}
+
+
+@pytest.mark.lab
+def test_a_port_unreachable_from_a_router_is_filtered_for_udp_and_connect_as_nmap_says(
+    lab: Lab,
+) -> None:
+    server, r2 = lab.addr("server"), lab.addr_on("r2", "r1")
+    with (
+        lab.fault(
+            RejectPort("r2", 11, "udp", reject="port-unreachable", hook="forward"),
+            RejectPort("r2", 83, reject="port-unreachable", hook="forward"),
+        ),
+        no_icmp_rate_limit(lab, "r2", "server"),
+    ):
+        mine_udp, udp_doc = ours(lab, server, "7,10,11", "--udp")
+        theirs_udp = nmap_reasons(lab, "client", server, "7,10,11", "-sU")
+        mine_tcp, tcp_doc = ours(lab, server, "22,23,83", "--connect")
+        theirs_syn = nmap_reasons(lab, "client", server, "22,23,83", "-sS")
+    assert mine_udp == {p: (s, r) for p, (s, r, _ip, _ttl) in theirs_udp.items()}
+    assert mine_udp[10] == ("closed", "port-unreach")  # from the server itself
+    assert mine_udp[11] == ("filtered", "port-unreach")  # from r2, in the server's name
+    reporters = {row["port"]: row["reporter"] for row in udp_doc["ports"]}
+    assert reporters[11] == theirs_udp[11][2] == r2 and reporters[10] == server
+    # nmap -sT cannot see who sent the ICMP error and says closed; the error queue can, and
+    # the connect scan says what nmap's SYN scan says.
+    assert mine_tcp[83] == ("filtered", "port-unreach") == theirs_syn[83][:2]
+    assert {row["port"]: row["reporter"] for row in tcp_doc["ports"]}[83] == r2
+    assert mine_tcp[23] == ("closed", "conn-refused")
+
+
+@contextmanager
+def no_icmp_rate_limit(lab: Lab, *nodes: str) -> Iterator[None]:
+    """Routers answer every probe (by default each sends one ICMP error a second per
+    destination after a burst of 6, which several scans in a row would use up)."""
+    names = ("net.ipv4.icmp_ratelimit", "net.ipv6.icmp.ratelimit")
+    for node in nodes:
+        lab.exec(node, ["sysctl", "-qw", *(f"{n}=0" for n in names)])
+    try:
+        yield
+    finally:
+        for node in nodes:
+            lab.exec(node, ["sysctl", "-qw", *(f"{n}=1000" for n in names)])
+
+
+# The routers a looping probe dies at, as traceroute shows them (tests/test_trace.py).
+LOOP_ROUTERS = {4: {"203.0.113.1", "203.0.113.6"}, 6: {"2001:db8:2::1", "2001:db8:2::2"}}
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("version", [4, 6])
+def test_a_routing_loop_is_time_exceeded_from_a_router_in_every_scan(
+    lab: Lab, version: int
+) -> None:
+    server = lab.addr("server", version)
+    with lab.fault(RoutingLoop("r2", "server", "r1")), no_icmp_rate_limit(lab, "r1", "r2"):
+        syn, syn_doc = ours(lab, server, "22,23", "--syn")
+        connect, connect_doc = ours(lab, server, "22,23", "--connect")
+        udp, udp_doc = ours(lab, server, "7,10", "--udp")
+        if version == 4:  # nmap 7.93 reads no ICMPv6 time exceeded: "no-response" there
+            nmap_syn = nmap_reasons(lab, "client", server, "22,23", "-sS")
+            nmap_connect = nmap_reasons(lab, "client", server, "22,23", "-sT")
+            nmap_udp = nmap_reasons(lab, "client", server, "7,10", "-sU")
+    for scan in (syn, connect, udp):
+        assert set(scan.values()) == {("filtered", "time-exceeded")}, scan
+    for doc in (syn_doc, connect_doc, udp_doc):
+        assert {row["reporter"] for row in doc["ports"]} <= LOOP_ROUTERS[version], doc
+        assert doc["max_tries"] == 1  # the first answer decides: no "no-response [try 2]"
+    if version == 4:
+        assert syn == {p: (s, r) for p, (s, r, _ip, _ttl) in nmap_syn.items()}
+        assert {r[2] for r in nmap_syn.values()} <= LOOP_ROUTERS[4]
+        assert udp == {p: (s, r) for p, (s, r, _ip, _ttl) in nmap_udp.items()}
+        # nmap -sT has only connect()'s EHOSTUNREACH ("host-unreach"); the error queue says
+        # what the ICMP error was, as nmap's SYN and UDP scans do.
+        assert {s for s, _r, _ip, _ttl in nmap_connect.values()} == {"filtered"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -12,10 +13,12 @@ import sys
 import pytest
 
 from netladder.errors import UsageError
+from netladder.l4.connect import connect_outcome
 from netladder.l4.diag import build_inet_diag_request, parse_inet_diag
-from netladder.l4.model import compress_ranges
+from netladder.l4.model import PortState, compress_ranges
 from netladder.l4.ports import TOP_TCP, TOP_UDP, parse_ports
-from netladder.l4.udp import parse_extended_err
+from netladder.l4.udp import udp_outcome
+from netladder.net.sockets import Received, SockError
 
 
 @pytest.mark.parametrize(
@@ -123,12 +126,84 @@ def test_without_privilege_the_default_falls_back_to_connect_with_a_note() -> No
     assert "9/tcp" in result.stdout and "closed" in result.stdout
 
 
-def test_the_extended_error_of_an_icmp_port_unreachable_is_decoded() -> None:
-    # struct sock_extended_err + the offender's sockaddr_in, as IP_RECVERR delivers them.
-    ee = struct.pack("=IBBBBII", 111, 2, 3, 3, 0, 0, 0)
-    offender = struct.pack("=HH4s8x", socket.AF_INET, 0, socket.inet_aton("198.51.100.10"))
-    assert parse_extended_err(ee + offender) == (111, 2, 3, 3, "198.51.100.10")
-    assert parse_extended_err(b"short") is None
+TARGET, ROUTER = "198.51.100.10", "203.0.113.6"
+ROUTER6 = "2001:db8:2::1"
+ICMP4, ICMP6 = 2, 3  # SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6
+
+
+def icmp_error(origin: int, icmp_type: int, code: int, offender: str) -> SockError:
+    err = {(3, 3): errno.ECONNREFUSED, (1, 4): errno.ECONNREFUSED}.get((icmp_type, code), 113)
+    return SockError(err, origin, icmp_type, code, 0, offender)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (None, (PortState.OPEN, "udp-response", None)),
+        (icmp_error(ICMP4, 3, 3, TARGET), (PortState.CLOSED, "port-unreach", TARGET)),
+        # A router's REJECT answers for the target: filtered, as nmap -sU says.
+        (icmp_error(ICMP4, 3, 3, ROUTER), (PortState.FILTERED, "port-unreach", ROUTER)),
+        (icmp_error(ICMP4, 3, 13, TARGET), (PortState.FILTERED, "admin-prohibited", TARGET)),
+        (icmp_error(ICMP4, 11, 0, ROUTER), (PortState.FILTERED, "time-exceeded", ROUTER)),
+        (
+            icmp_error(ICMP6, 1, 4, "2001:db8:3::2"),
+            (PortState.FILTERED, "port-unreach", "2001:db8:3::2"),
+        ),
+        (
+            icmp_error(ICMP6, 3, 0, "2001:db8:2::1"),
+            (PortState.FILTERED, "time-exceeded", "2001:db8:2::1"),
+        ),
+        (icmp_error(ICMP4, 4, 0, ROUTER), None),  # source quench says nothing about the port
+    ],
+)
+def test_what_came_back_on_a_udp_probe_decides_its_state(
+    error: SockError | None, expected: tuple[PortState, str, str | None] | None
+) -> None:
+    answer = Received(b"" if error else b"pong", TARGET, 7, 1, None, error)
+    assert udp_outcome(answer, TARGET) == expected
+
+
+def test_an_ipv6_port_unreachable_from_the_target_is_closed() -> None:
+    target = "2001:db8:3::2"
+    answer = Received(b"", target, 0, 1, None, icmp_error(ICMP6, 1, 4, target))
+    assert udp_outcome(answer, target) == (PortState.CLOSED, "port-unreach", target)
+
+
+@pytest.mark.parametrize(
+    ("err", "error", "expected"),
+    [
+        (errno.ECONNREFUSED, None, (PortState.CLOSED, "conn-refused", None)),  # a RST
+        # ICMP port unreachable from the target: closed, as nmap -sT says.
+        (
+            errno.ECONNREFUSED,
+            icmp_error(ICMP4, 3, 3, TARGET),
+            (PortState.CLOSED, "conn-refused", TARGET),
+        ),
+        # ... from a router: a firewall on the way, not the target's port (nmap -sS: filtered).
+        (
+            errno.ECONNREFUSED,
+            icmp_error(ICMP4, 3, 3, ROUTER),
+            (PortState.FILTERED, "port-unreach", ROUTER),
+        ),
+        # The kernel says EHOSTUNREACH for a time exceeded; the error queue says what it was.
+        (
+            errno.EHOSTUNREACH,
+            icmp_error(ICMP4, 11, 0, ROUTER),
+            (PortState.FILTERED, "time-exceeded", ROUTER),
+        ),
+        (
+            errno.EHOSTUNREACH,
+            icmp_error(ICMP4, 3, 13, TARGET),
+            (PortState.FILTERED, "host-unreach", TARGET),
+        ),
+        (errno.ENOPROTOOPT, None, (PortState.FILTERED, "proto-unreach", None)),
+        (errno.ENETUNREACH, None, (PortState.FILTERED, "net-unreach", None)),
+    ],
+)
+def test_a_failed_connect_reads_as_nmap_connect_scan_unless_the_icmp_error_says_more(
+    err: int, error: SockError | None, expected: tuple[PortState, str, str | None]
+) -> None:
+    assert connect_outcome(err, error, TARGET) == expected
 
 
 def test_an_inet_diag_answer_is_decoded() -> None:
