@@ -426,3 +426,41 @@ def test_a_routing_loop_is_time_exceeded_from_a_router_in_every_scan(
         # nmap -sT has only connect()'s EHOSTUNREACH ("host-unreach"); the error queue says
         # what the ICMP error was, as nmap's SYN and UDP scans do.
         assert {s for s, _r, _ip, _ttl in nmap_connect.values()} == {"filtered"}
+
+
+@pytest.mark.lab
+def test_a_reset_forged_by_a_router_is_told_from_the_hosts_own(lab: Lab) -> None:
+    server = lab.addr("server")
+    with lab.fault(RejectPort("r2", 84, reject="tcp-reset", hook="forward")):
+        mine, doc = ours(lab, server, "22,23,84", "--syn")
+        theirs = nmap_reasons(lab, "client", server, "22,23,84", "-sS")
+        text = lab.netladder("client", "port", server, "22,23,84", "--syn").stdout
+        diagnose = lab.netladder("client", "diagnose", f"{server}:84", "--json", timeout=120)
+    ping = lab.exec("client", ["ping", "-c", "1", "-W", "5", server]).stdout
+    host_ttl = int(ping.split("ttl=")[1].split()[0])
+    assert mine == {p: (s, r) for p, (s, r, _ip, _ttl) in theirs.items()}
+    rows = {row["port"]: row for row in doc["ports"]}
+    # Each answer's TTL as nmap reads it; the host's echo reply's TTL as ping reads it.
+    assert {p: row["ttl"] for p, row in rows.items()} == {p: r[3] for p, r in theirs.items()}
+    assert doc["host_ttl"] == host_ttl == rows[23]["ttl"] == rows[84]["ttl"] - 1
+    assert rows[84]["reset_hops_before"] == 1 and rows[23]["reset_hops_before"] is None
+    assert "the reset came from about 1 hop before the host (TTL 63" in text
+    assert text.count("hop before the host") == 1
+    verdict = json.loads(diagnose.stdout)["verdict"]["text"]
+    assert "about 1 hop before the host" in verdict and "nothing listens" not in verdict
+
+
+@pytest.mark.lab
+def test_each_port_in_a_syn_batch_has_its_own_round_trip_on_the_scale_of_ping(
+    pair_lab: Lab,
+) -> None:
+    # One batch of 26 probes: a round trip per port from its own send and its answer's
+    # kernel receive time — not one value for the whole batch (which was the time to send
+    # the batch, ~10x ping's on one link).
+    b = pair_lab.addr("b")
+    _mine, doc = ours_in(pair_lab, "a", b, "22,80,1000-1023", "--syn")
+    ping = pair_lab.exec("a", ["ping", "-c", "5", "-i", "0.2", b]).stdout
+    ping_avg = float(ping.splitlines()[-1].split("=")[1].split("/")[1])
+    rtts = sorted(row["rtt_ms"] for row in doc["ports"])
+    assert len(rtts) == 26 and all(r is not None and r > 0 for r in rtts)
+    assert rtts[13] <= max(0.1, 2 * ping_avg), (rtts, ping_avg)
