@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -464,3 +465,95 @@ def test_each_port_in_a_syn_batch_has_its_own_round_trip_on_the_scale_of_ping(
     rtts = sorted(row["rtt_ms"] for row in doc["ports"])
     assert len(rtts) == 26 and all(r is not None and r > 0 for r in rtts)
     assert rtts[13] <= max(0.1, 2 * ping_avg), (rtts, ping_avg)
+
+
+# -- hostile services behind --banner (issue 13 item 14, issue 17 item 4) ---------------------
+
+HOSTILE_BANNER = "SSH-2.0-OpenSSH_9.2p1 hostile"
+HOSTILE_PORTS: dict[int, dict[str, Any]] = {
+    2001: {"mode": "drip", "interval_s": 0.03},  # a slow line, complete within the wait
+    2002: {"mode": "drip", "interval_s": 0.5},  # a byte every 0.5 s: unfinished at the wait
+    2003: {"mode": "endless"},
+    2004: {"mode": "flood"},
+    2005: {"mode": "reset"},
+    2006: {"mode": "reset-mid-line"},
+    2007: {"mode": "close"},
+    2008: {"mode": "silent"},
+}
+HOSTILE_TOPOLOGY = Topology(
+    "porthostile",
+    (Node("client"), Node("h")),
+    (Link("client", "h", "198.51.100.24/30"),),
+    services=tuple(
+        Service("h", "tcp-hostile", port, {**options, "banner": HOSTILE_BANNER})
+        for port, options in HOSTILE_PORTS.items()
+    ),
+)
+
+
+def socat_sees(lab: Lab, address: str, port: int) -> subprocess.CompletedProcess[str]:
+    """What a plain client (socat, as telnet would) reads in 2.5 s; -d: its warnings too."""
+    return lab.exec(
+        "client",
+        ["timeout", "2.5", "socat", "-d", "-u", f"TCP:{address}:{port}", "STDOUT"],
+        check=False,
+    )
+
+
+@pytest.mark.lab
+def test_hostile_services_give_a_clear_banner_result_in_time_and_bounded_memory(
+    lab_ok: None,
+) -> None:
+    with Lab(HOSTILE_TOPOLOGY) as hostile:
+        address = hostile.addr("h")
+        wrapper = (
+            "import resource, subprocess, sys, time; t = time.monotonic(); "
+            "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+            "print(r.stdout); print(r.stderr, file=sys.stderr); "
+            "print(time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN)"
+            ".ru_maxrss, file=sys.stderr); sys.exit(r.returncode)"
+        )
+        argv = [sys.executable, "-m", "netladder", "port", address, "2001-2008", "--banner"]
+        run = hostile.exec(
+            "client",
+            [sys.executable, "-c", wrapper, *argv, "--connect", "--json"],
+            check=False,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        seconds, rss_kib = run.stderr.strip().splitlines()[-1].split()
+        baseline = hostile.exec(
+            "client",
+            [sys.executable, "-c", wrapper, *argv[:-3], address, "2001", "--connect", "--json"],
+            check=False,
+        )
+        base_kib = baseline.stderr.strip().splitlines()[-1].split()[1]
+        text = hostile.netladder("client", *argv[3:], "--connect", timeout=60).stdout
+        anchor = {port: socat_sees(hostile, address, port) for port in (2001, 2005, 2006, 2007)}
+    rows = {row["port"]: row["banner"] for row in json.loads(run.stdout)["ports"]}
+    # Every one ends within the greeting wait (2 s) plus HEAD's wait (3 s) for the silent one,
+    # and none adds more than the read cap (1 KiB per port) to the peak memory.
+    assert float(seconds) < 12
+    assert int(rss_kib) - int(base_kib) < 8 * 1024
+    # A line dripped byte by byte is read to its end, as socat shows it.
+    assert rows[2001]["text"] == HOSTILE_BANNER == anchor[2001].stdout.strip()
+    assert rows[2001]["end"] == "line"
+    # A byte every 0.5 s: what came in the wait, said to be unfinished — not its first byte.
+    assert 2 <= len(rows[2002]["text"]) < len(HOSTILE_BANNER)
+    assert HOSTILE_BANNER.startswith(rows[2002]["text"]) and rows[2002]["end"] == "timeout"
+    assert rows[2003]["end"] == "limit" and len(rows[2003]["text"]) <= 203
+    assert rows[2004]["end"] == "line" and rows[2004]["text"].startswith(HOSTILE_BANNER)
+    # A reset is a reset (socat: "Connection reset by peer"), a close is a close.
+    assert "reset by peer" in anchor[2005].stderr.lower()
+    assert (rows[2005]["text"], rows[2005]["end"]) == ("", "reset")
+    assert rows[2006]["end"] == "reset" and "reset by peer" in anchor[2006].stderr.lower()
+    assert rows[2006]["text"] == anchor[2006].stdout
+    assert HOSTILE_BANNER.startswith(rows[2006]["text"]) and rows[2006]["text"]
+    assert anchor[2007].returncode == 0 and anchor[2007].stdout == ""
+    assert (rows[2007]["text"], rows[2007]["end"]) == ("", "closed")
+    assert (rows[2008]["text"], rows[2008]["end"]) == ("", "timeout")
+    assert "(the service reset the connection before saying anything)" in text
+    assert "(then the service reset the connection)" in text
+    assert "(the service closed the connection without a word)" in text
+    assert "(no end of line within the wait: what came so far)" in text
+    assert "(the service said nothing)" in text

@@ -191,7 +191,7 @@ def _reason(row: PortResult) -> str:
 
 def render(result: ScanResult) -> str:
     """Human text in nmap's shape: the summary of collapsed states, then one line per port."""
-    from netladder.l4.explain import forged_reset, hops_text
+    from netladder.l4.explain import banner_text, forged_reset, hops_text
     from netladder.output import fmt_ms, paint
 
     name = (
@@ -239,8 +239,7 @@ def render(result: ScanResult) -> str:
             if row.reset_hops_before:
                 lines.append(pad + paint(forged_reset(row, result.host_ttl), "yellow"))
             if row.banner is not None:
-                text = row.banner.text or "(the service said nothing)"
-                lines.append(f"{pad}{paint(text, 'cyan')}")
+                lines.append(f"{pad}{paint(banner_text(row.banner), 'cyan')}")
             elif row.banner_error:
                 lines.append(f"{pad}(no banner: {row.banner_error})")
             if row.tls is not None:

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
-from netladder.l4.model import PortResult
+from netladder.l4.model import Banner, PortResult
 
-__all__ = ["forged_reset", "hops_text"]
+__all__ = ["banner_text", "forged_reset", "hops_text"]
+
+# After what the service said: how its greeting ended, when not with a line end.
+_CUT = {
+    "limit": "(1 KiB without an end of line: cut there)",
+    "timeout": "(no end of line within the wait: what came so far)",
+    "closed": "(then the service closed the connection)",
+    "reset": "(then the service reset the connection)",
+    "error": "(then the connection failed)",
+}
+# When it said nothing at all.
+_NOTHING = {
+    "reset": "(the service reset the connection before saying anything)",
+    "closed": "(the service closed the connection without a word)",
+    "error": "(the connection failed before the service said anything)",
+}
+
+
+def banner_text(banner: Banner) -> str:
+    """What a user would have seen in telnet, and how it ended when that matters."""
+    if not banner.text:
+        return _NOTHING.get(banner.end, "(the service said nothing)")
+    cut = _CUT.get(banner.end)
+    return f"{banner.text} {cut}" if cut else banner.text
 
 
 def hops_text(n: int) -> str:

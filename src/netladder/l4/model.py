@@ -36,6 +36,9 @@ class Banner:
     text: str  # first line(s), control characters escaped
     probe: str  # "greeting" (it spoke first) or "http-head" (answer to HEAD)
     elapsed_ms: float
+    # How the read ended: "line" (a line end), "limit" (1 KiB without one), "timeout" (the
+    # wait passed: silence, or a line still unfinished), "closed", "reset", "error".
+    end: str = "line"
 
 
 @dataclass(frozen=True, slots=True)
