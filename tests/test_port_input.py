@@ -61,11 +61,25 @@ def test_the_full_range_and_the_top_list() -> None:
         ("", "empty"),
         ("22,,80", "empty"),
         ("1-70000", "out of range"),
+        # int() reads any script's digits; a port list takes 0-9 only.
+        ("\u0662\u0662", "digits 0-9"),
+        ("\uff12\uff12", "digits 0-9"),
+        ("22,\u0668\u0660-90", "'\u0668\u0660' is neither a port number"),
+        # A range names each end that is wrong, not just the first.
+        ("a-b", "'a' and 'b' are neither a port number"),
+        ("22-b", "range '22-b': 'b' is neither"),
+        ("1-2-3", "'2-3' is neither"),
     ],
 )
 def test_bad_port_lists_say_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         parse_ports(text)
+
+
+def test_service_names_with_a_dash_are_names_not_ranges() -> None:
+    assert parse_ports("http-alt") == (8080,)
+    assert parse_ports("ssh-http") == tuple(range(22, 81))  # a range between two names
+    assert parse_ports("1000-") == tuple(range(1000, 65536))
 
 
 def test_ranges_are_compressed_as_nmap_writes_them() -> None:
@@ -84,7 +98,9 @@ def cli(*args: str, without_raw: bool = False) -> subprocess.CompletedProcess[st
     )
 
 
-@pytest.mark.parametrize("ports", ["0", "65536", "30-20", "nosuchservice", "", ","])
+@pytest.mark.parametrize(
+    "ports", ["0", "65536", "30-20", "nosuchservice", "", ",", "\u0662\u0662", "a-b"]
+)
 def test_bad_ports_on_the_command_line_are_one_line_and_exit_2(ports: str) -> None:
     result = cli("port", "127.0.0.1", ports)
     assert result.returncode == 2, result
@@ -92,10 +108,37 @@ def test_bad_ports_on_the_command_line_are_one_line_and_exit_2(ports: str) -> No
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_sockets_with_a_bad_port_is_exit_2() -> None:
-    result = cli("sockets", "0")
+@pytest.mark.parametrize(
+    "flags", [("--timeout", "\u0661\u0660\u0660"), ("--syn", "--rate", "\u0665")]
+)
+def test_numbers_in_other_scripts_are_bad_input_for_the_port_options(
+    flags: tuple[str, ...],
+) -> None:
+    result = cli("port", "127.0.0.1", "22", *flags)
+    assert result.returncode == 2, result
+    assert "digits 0-9" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("port", ["0", "\u0662\u0662"])
+def test_sockets_with_a_bad_port_is_exit_2(port: str) -> None:
+    result = cli("sockets", port)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_long_service_name_does_not_run_into_the_reason() -> None:
+    from netladder.commands.port import render
+    from netladder.l4.model import PortResult, ScanResult
+
+    rows = tuple(
+        PortResult(port, "tcp", PortState.CLOSED, "reset", name, 1, 0.1)
+        for port, name in ((22, "ssh"), (8990, "clc-build-daemon"))
+    )
+    text = render(ScanResult("h", TARGET, "tcp", "syn", rows, (), 2, 1.0, 0.1, 100.0, 1, 2))
+    header, *lines = text.splitlines()[1:]
+    column = header.index("REASON")
+    assert [line[column:].split()[0] for line in lines] == ["reset", "reset"]
+    assert "clc-build-daemon reset" in text
 
 
 def test_rate_with_a_connect_scan_is_a_usage_error() -> None:
