@@ -354,3 +354,21 @@ def test_a_kernel_receive_stamp_becomes_the_answers_own_monotonic_time() -> None
     # No stamp: the time it was read; a stamp "later" than that (a clock step): not trusted.
     assert _stamp_and_ttl([], offset_ns, 150.0) == (150.0, None)
     assert _stamp_and_ttl(ancillary[:1], offset_ns, 90.0) == (90.0, None)
+
+
+def test_udp_sockets_are_named_as_ss_names_them_and_a_tcp_only_look_is_said() -> None:
+    body = (
+        bytes([socket.AF_INET, 7, 0, 0])
+        + struct.pack("!HH16s16s", 53, 0, bytes(16), bytes(16))
+        + bytes(12)
+        + struct.pack("=IIIII", 0, 0, 0, 0, 99)
+    )
+    message = struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
+    [entry], _done = parse_inet_diag(message, "udp")
+    assert (entry.proto, entry.state, entry.local_port) == ("udp", "UNCONN", 53)
+    from netladder.commands.sockets import render
+    from netladder.l4.diag import SocketsResult
+
+    tcp_only = SocketsResult(53, (), (), {}, ("tcp",), "UDP not looked at (sock_diag: ...)")
+    text = render(tcp_only)
+    assert "nothing listens on port 53 (TCP)" in text and "UDP not looked at" in text
