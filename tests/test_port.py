@@ -41,10 +41,14 @@ def expand(ranges: str) -> list[int]:
     return ports
 
 
-def ours(
-    lab: Lab, target: str, ports: str, *flags: str
+def ours_in(
+    lab: Lab, node: str, target: str, ports: str, *flags: str, unprivileged: bool = False
 ) -> tuple[dict[int, tuple[str, str]], dict[str, Any]]:
-    result = lab.netladder("client", "port", target, ports, *flags, "--json", timeout=60)
+    argv = [sys.executable, "-m", "netladder", "port", target, ports, *flags, "--json"]
+    if unprivileged:
+        # Root without CAP_NET_RAW: what an unprivileged user (and unprivileged diagnose) has.
+        argv = ["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", *argv]
+    result = lab.exec(node, argv, check=False, timeout=120)
     assert result.returncode in (0, 1), result.stderr
     doc = json.loads(result.stdout)
     states = {row["port"]: (row["state"], row["reason"]) for row in doc["ports"]}
@@ -54,11 +58,20 @@ def ours(
     return states, doc
 
 
-def nmap(lab: Lab, target: str, ports: str, *flags: str) -> dict[int, tuple[str, str]]:
+def ours(
+    lab: Lab, target: str, ports: str, *flags: str
+) -> tuple[dict[int, tuple[str, str]], dict[str, Any]]:
+    return ours_in(lab, "client", target, ports, *flags)
+
+
+def nmap(
+    lab: Lab, target: str, ports: str, *flags: str, node: str = "client", timeout: float = 120
+) -> dict[int, tuple[str, str]]:
+    """nmap's (state, reason) for every port, the summarised ones too."""
     out = lab.exec(
-        "client",
+        node,
         ["nmap", "-n", "-Pn", *flags, "--reason", "-p", ports, "-oX", "-", target],
-        timeout=120,
+        timeout=timeout,
     ).stdout
     root = ET.fromstring(out)
     states: dict[int, tuple[str, str]] = {}
@@ -274,23 +287,6 @@ def nmap_reasons(lab: Lab, node: str, target: str, ports: str, *flags: str) -> d
     return rows
 
 
-def ours_in(
-    lab: Lab, node: str, target: str, ports: str, *flags: str, unprivileged: bool = False
-) -> tuple[dict[int, tuple[str, str]], dict[str, Any]]:
-    argv = [sys.executable, "-m", "netladder", "port", target, ports, *flags, "--json"]
-    if unprivileged:
-        # Root without CAP_NET_RAW: what an unprivileged user (and unprivileged diagnose) has.
-        argv = ["setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", *argv]
-    result = lab.exec(node, argv, check=False, timeout=120)
-    assert result.returncode in (0, 1), result.stderr
-    doc = json.loads(result.stdout)
-    states = {row["port"]: (row["state"], row["reason"]) for row in doc["ports"]}
-    for group in doc["not_shown"]:
-        for port in expand(group["ports"]):
-            states[port] = (group["state"], group["reason"])
-    return states, doc
-
-
 @pytest.fixture
 def rejecting(pair_lab: Lab) -> Iterator[Lab]:
     """b REJECTs 81 as iptables does by default (ICMP port unreachable), 84 with net and 85 with
@@ -336,19 +332,7 @@ def test_a_connect_scan_after_icmp_rejects_gives_every_port_its_own_answer_like_
 def test_a_full_range_connect_scan_with_one_rejected_port_equals_nmap_st(rejecting: Lab) -> None:
     target = rejecting.addr("b")
     mine, _doc = ours_in(rejecting, "a", target, "1-65535", "--connect")
-    out = rejecting.exec(
-        "a", ["nmap", "-n", "-Pn", "-sT", "--reason", "-p-", "-oX", "-", target], timeout=300
-    ).stdout
-    theirs: dict[int, tuple[str, str]] = {}
-    root = ET.fromstring(out)
-    for port in root.iter("port"):
-        state = port.find("state")
-        assert state is not None
-        theirs[int(port.get("portid", "0"))] = (state.get("state", ""), state.get("reason", ""))
-    for extra in root.iter("extraports"):
-        for reasons in extra.iter("extrareasons"):
-            for p in expand(reasons.get("ports", "")):
-                theirs[p] = (extra.get("state", ""), reasons.get("reason", ""))
+    theirs = nmap(rejecting, target, "1-65535", "-sT", node="a", timeout=300)
     assert len(mine) == len(theirs) == 65535
     differ = {p: (mine[p], theirs[p]) for p in mine if mine[p] != theirs[p]}
     assert not differ, dict(list(differ.items())[:10])
