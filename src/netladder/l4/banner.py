@@ -94,12 +94,18 @@ async def grab_banner(
             "server_hostname": host or None,
             "ssl_handshake_timeout": wait,
         }
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(address, port, **ssl_args), wait
-    )
 
     def since() -> float:
         return round((time.monotonic() - started) * 1000, 3)
+
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(address, port, **ssl_args), wait
+        )
+    except ConnectionResetError:
+        # ECONNRESET, not ECONNREFUSED: the handshake was done, and the service reset the
+        # connection before asyncio had finished setting it up — right after accepting it.
+        return Banner("", "greeting", since(), "reset")
 
     try:
         if port not in HTTP_PORTS and port not in HTTPS_PORTS:

@@ -429,7 +429,10 @@ class ConnectScan(Scanner):
         window.answered()
         if t.tries[i] > 1:
             window.dropped(now, self.timing.timeout)
-        if err == 0:
+        if err in (0, errno.ECONNRESET):
+            # Connected.  ECONNRESET is the same answer, reset since: a RST in SYN_SENT is
+            # ECONNREFUSED, so the handshake was done and the service accepted, then reset
+            # (nmap -sT reads the connect's success before the reset: open).
             # The kernel's own measure of the handshake, when it has one.
             kernel = kernel_rtt_ns(s)
             if kernel is not None:

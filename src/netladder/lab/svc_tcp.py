@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import socket
 import struct
+import termios
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +29,24 @@ __all__ = ["MODES", "hostile_tcp_service"]
 
 MODES = ("drip", "endless", "flood", "reset", "reset-mid-line", "close", "silent")
 _LINGER_RST = struct.pack("ii", 1, 0)
+
+
+async def _delivered(writer: asyncio.StreamWriter, within: float = 5.0) -> None:
+    """Wait until what was written has left asyncio's buffer and the peer has acknowledged it
+    (TIOCOUTQ: bytes not yet acknowledged), so that a reset cannot overtake it."""
+    sock = writer.get_extra_info("socket")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        unacked = 0
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                unacked = struct.unpack(
+                    "i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4)
+                )[0]
+        if writer.transport.get_write_buffer_size() == 0 and unacked == 0:
+            return
+        await asyncio.sleep(0.01)
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -56,6 +76,7 @@ async def hostile_tcp_service(port: int, options: Mapping[str, Any]) -> None:
             if mode == "reset-mid-line":
                 writer.write(banner[: len(banner) // 2])
                 await writer.drain()
+                await _delivered(writer)
                 await asyncio.sleep(0.2)
                 _reset(writer)
                 return
