@@ -163,6 +163,7 @@ class SynScan(Scanner):
         v6 = self.v6
         target = self.address
         version = 6 if v6 else 4
+        unpack_timespec = _TIMESPEC.unpack_from
         echo_sent = self._send_echo(icmp)
         echo_wait = echo_sent is not None
         # TTLs the resets and the SYN/ACKs came with: a reset whose TTL no SYN/ACK shares is
@@ -240,9 +241,15 @@ class SynScan(Scanner):
                         state, reason, ttls = PortState.CLOSED, "reset", reset_ttls
                     else:
                         continue
-                    stamp, ttl = _stamp_and_ttl(ancillary, offset, now)
-                    if not v6:
-                        ttl = buf[8]
+                    if v6:
+                        stamp, ttl = _stamp_and_ttl(ancillary, offset, now)
+                    else:
+                        # The hot path of a full scan, inlined: the one ancillary item is the
+                        # timestamp; the TTL is in the IP header.
+                        stamp, ttl = now, buf[8]
+                        if ancillary:
+                            seconds, nanoseconds = unpack_timespec(ancillary[0][2])
+                            stamp = min(now, (seconds * 1_000_000_000 + nanoseconds - offset) / 1e9)
                     if ttl is not None:
                         ttls.add(ttl)
                     asked = inflight.pop(i, None)
