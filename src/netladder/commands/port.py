@@ -83,7 +83,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from netladder.l4.api import literal_address, make_scanner
     from netladder.l4.ports import parse_ports
-    from netladder.l4.syn import can_raw
+    from netladder.net.sockets import can_raw
     from netladder.output import emit_json, progress
 
     proto = "udp" if args.method == "udp" else "tcp"

@@ -41,9 +41,8 @@ from collections.abc import Sequence
 from netladder.errors import NetladderError
 from netladder.l4.engine import CODE, ProgressFn, Scanner, Window
 from netladder.l4.model import PortState
+from netladder.net.linux import SO_EE_ORIGIN_ICMP6, TCP_STATE_SYN_SENT
 from netladder.net.sockets import (
-    SO_EE_ORIGIN_ICMP6,
-    TCP_STATE_SYN_SENT,
     SockError,
     close_with_reset,
     enable_recverr,

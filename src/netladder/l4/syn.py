@@ -23,14 +23,17 @@ import struct
 import time
 from collections.abc import Sequence
 
-from netladder.errors import EnvError, from_oserror
+from netladder.errors import from_oserror
 from netladder.l4.engine import ProgressFn, Scanner, Window
 from netladder.l4.model import PortState
+from netladder.net.linux import IPV6_HOPLIMIT, SCM_TIMESTAMPNS
 from netladder.net.sockets import (
-    IPV6_HOPLIMIT,
-    IPV6_RECVHOPLIMIT,
-    SCM_TIMESTAMPNS,
-    enable_timestamps,
+    enable_recvttl,
+    open_hold,
+    open_icmp,
+    open_raw_tcp,
+    route_source,
+    set_rcvbuf,
 )
 from netladder.proto.icmp import ECHO_REPLY, build_echo, echo_payload
 from netladder.proto.tcp import (
@@ -43,35 +46,21 @@ from netladder.proto.tcp import (
     parse_icmp6_error,
 )
 
-__all__ = ["SynScan", "can_raw", "source_address"]
+__all__ = ["SynScan", "source_address"]
 
 DEFAULT_WINDOW = 4096
 RCVBUF = 32 << 20
 _TCP_HEAD = struct.Struct("!HHIIBB")
 _TIMESPEC = struct.Struct("=qq")
 _INT = struct.Struct("=i")
-# SO_RCVBUFFORCE (include/uapi/asm-generic/socket.h): exceeds rmem_max with CAP_NET_ADMIN.
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-
-
-def can_raw(family: int = socket.AF_INET) -> bool:
-    """Whether this process may open raw TCP sockets (root or CAP_NET_RAW)."""
-    try:
-        socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP).close()
-    except OSError:
-        return False
-    return True
 
 
 def source_address(address: str) -> str:
     """The local address the kernel would use towards `address` (no packet is sent)."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect((address, 9))
-        except OSError as exc:
-            raise from_oserror(exc, f"no route to {address}") from None
-        return str(probe.getsockname()[0])
+    try:
+        return route_source((address, 9))
+    except OSError as exc:
+        raise from_oserror(exc, f"no route to {address}") from None
 
 
 class SynScan(Scanner):
@@ -97,31 +86,24 @@ class SynScan(Scanner):
         self._echo_id = b""
 
     def _sockets(self) -> tuple[socket.socket, socket.socket, socket.socket]:
-        icmp_proto = socket.IPPROTO_ICMPV6 if self.v6 else socket.IPPROTO_ICMP
+        version = 6 if self.v6 else 4
+        raw = open_raw_tcp(version)
         try:
-            raw = socket.socket(self.family, socket.SOCK_RAW, socket.IPPROTO_TCP)
-        except PermissionError:
-            raise EnvError(
-                "a SYN scan needs raw sockets", "run as root or grant CAP_NET_RAW, or use --connect"
-            ) from None
-        except OSError as exc:
-            raise from_oserror(exc, "cannot open a raw TCP socket") from None
+            icmp = open_icmp(version, "raw").sock
+        except BaseException:
+            raw.close()
+            raise
         try:
-            icmp = socket.socket(self.family, socket.SOCK_RAW, icmp_proto)
-            hold = socket.socket(self.family, socket.SOCK_STREAM)
-            hold.bind((self.src, 0))
+            hold = open_hold(version, self.src)
         except OSError as exc:
             raw.close()
+            icmp.close()
             raise from_oserror(exc, "cannot prepare the SYN scan") from None
         for s in (raw, icmp):
-            s.setblocking(False)
-            try:
-                s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
-            except OSError:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-            enable_timestamps(s)
-            if self.v6:  # IPv4's TTL is in the header a raw socket hands over; IPv6 has none
-                s.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+            set_rcvbuf(s, RCVBUF, force=True)
+        # IPv4's TTL is in the header a raw socket hands over: one ancillary item less per
+        # answer.  IPv6 has no header there, so its hop limit comes as ancillary data.
+        enable_recvttl(raw, version, on=self.v6)
         return raw, icmp, hold
 
     def seq(self, port: int) -> int:

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from netladder.errors import NetladderError
 from netladder.l4.engine import ProgressFn, Scanner
 from netladder.l4.model import PortState
-from netladder.net.sockets import SO_EE_ORIGIN_ICMP6, Received, open_udp, receive
+from netladder.net.linux import SO_EE_ORIGIN_ICMP6
+from netladder.net.sockets import Received, open_udp, receive
 from netladder.proto.tcp import icmp_reason
 
 __all__ = ["PAYLOADS", "UdpScan", "udp_outcome"]
