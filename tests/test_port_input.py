@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -12,10 +13,12 @@ import sys
 import pytest
 
 from netladder.errors import UsageError
+from netladder.l4.connect import connect_outcome
 from netladder.l4.diag import build_inet_diag_request, parse_inet_diag
-from netladder.l4.model import compress_ranges
+from netladder.l4.model import PortState, compress_ranges
 from netladder.l4.ports import TOP_TCP, TOP_UDP, parse_ports
-from netladder.l4.udp import parse_extended_err
+from netladder.l4.udp import udp_outcome
+from netladder.net.sockets import Received, SockError
 
 
 @pytest.mark.parametrize(
@@ -58,11 +61,25 @@ def test_the_full_range_and_the_top_list() -> None:
         ("", "empty"),
         ("22,,80", "empty"),
         ("1-70000", "out of range"),
+        # int() reads any script's digits; a port list takes 0-9 only.
+        ("\u0662\u0662", "digits 0-9"),
+        ("\uff12\uff12", "digits 0-9"),
+        ("22,\u0668\u0660-90", "'\u0668\u0660' is neither a port number"),
+        # A range names each end that is wrong, not just the first.
+        ("a-b", "'a' and 'b' are neither a port number"),
+        ("22-b", "range '22-b': 'b' is neither"),
+        ("1-2-3", "'2-3' is neither"),
     ],
 )
 def test_bad_port_lists_say_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         parse_ports(text)
+
+
+def test_service_names_with_a_dash_are_names_not_ranges() -> None:
+    assert parse_ports("http-alt") == (8080,)
+    assert parse_ports("ssh-http") == tuple(range(22, 81))  # a range between two names
+    assert parse_ports("1000-") == tuple(range(1000, 65536))
 
 
 def test_ranges_are_compressed_as_nmap_writes_them() -> None:
@@ -81,7 +98,9 @@ def cli(*args: str, without_raw: bool = False) -> subprocess.CompletedProcess[st
     )
 
 
-@pytest.mark.parametrize("ports", ["0", "65536", "30-20", "nosuchservice", "", ","])
+@pytest.mark.parametrize(
+    "ports", ["0", "65536", "30-20", "nosuchservice", "", ",", "\u0662\u0662", "a-b"]
+)
 def test_bad_ports_on_the_command_line_are_one_line_and_exit_2(ports: str) -> None:
     result = cli("port", "127.0.0.1", ports)
     assert result.returncode == 2, result
@@ -89,10 +108,37 @@ def test_bad_ports_on_the_command_line_are_one_line_and_exit_2(ports: str) -> No
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_sockets_with_a_bad_port_is_exit_2() -> None:
-    result = cli("sockets", "0")
+@pytest.mark.parametrize(
+    "flags", [("--timeout", "\u0661\u0660\u0660"), ("--syn", "--rate", "\u0665")]
+)
+def test_numbers_in_other_scripts_are_bad_input_for_the_port_options(
+    flags: tuple[str, ...],
+) -> None:
+    result = cli("port", "127.0.0.1", "22", *flags)
+    assert result.returncode == 2, result
+    assert "digits 0-9" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("port", ["0", "\u0662\u0662"])
+def test_sockets_with_a_bad_port_is_exit_2(port: str) -> None:
+    result = cli("sockets", port)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_long_service_name_does_not_run_into_the_reason() -> None:
+    from netladder.commands.port import render
+    from netladder.l4.model import PortResult, ScanResult
+
+    rows = tuple(
+        PortResult(port, "tcp", PortState.CLOSED, "reset", name, 1, 0.1)
+        for port, name in ((22, "ssh"), (8990, "clc-build-daemon"))
+    )
+    text = render(ScanResult("h", TARGET, "tcp", "syn", rows, (), 2, 1.0, 0.1, 100.0, 1, 2))
+    header, *lines = text.splitlines()[1:]
+    column = header.index("REASON")
+    assert [line[column:].split()[0] for line in lines] == ["reset", "reset"]
+    assert "clc-build-daemon reset" in text
 
 
 def test_rate_with_a_connect_scan_is_a_usage_error() -> None:
@@ -123,12 +169,84 @@ def test_without_privilege_the_default_falls_back_to_connect_with_a_note() -> No
     assert "9/tcp" in result.stdout and "closed" in result.stdout
 
 
-def test_the_extended_error_of_an_icmp_port_unreachable_is_decoded() -> None:
-    # struct sock_extended_err + the offender's sockaddr_in, as IP_RECVERR delivers them.
-    ee = struct.pack("=IBBBBII", 111, 2, 3, 3, 0, 0, 0)
-    offender = struct.pack("=HH4s8x", socket.AF_INET, 0, socket.inet_aton("198.51.100.10"))
-    assert parse_extended_err(ee + offender) == (111, 2, 3, 3, "198.51.100.10")
-    assert parse_extended_err(b"short") is None
+TARGET, ROUTER = "198.51.100.10", "203.0.113.6"
+ROUTER6 = "2001:db8:2::1"
+ICMP4, ICMP6 = 2, 3  # SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6
+
+
+def icmp_error(origin: int, icmp_type: int, code: int, offender: str) -> SockError:
+    err = {(3, 3): errno.ECONNREFUSED, (1, 4): errno.ECONNREFUSED}.get((icmp_type, code), 113)
+    return SockError(err, origin, icmp_type, code, 0, offender)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (None, (PortState.OPEN, "udp-response", None)),
+        (icmp_error(ICMP4, 3, 3, TARGET), (PortState.CLOSED, "port-unreach", TARGET)),
+        # A router's REJECT answers for the target: filtered, as nmap -sU says.
+        (icmp_error(ICMP4, 3, 3, ROUTER), (PortState.FILTERED, "port-unreach", ROUTER)),
+        (icmp_error(ICMP4, 3, 13, TARGET), (PortState.FILTERED, "admin-prohibited", TARGET)),
+        (icmp_error(ICMP4, 11, 0, ROUTER), (PortState.FILTERED, "time-exceeded", ROUTER)),
+        (
+            icmp_error(ICMP6, 1, 4, "2001:db8:3::2"),
+            (PortState.FILTERED, "port-unreach", "2001:db8:3::2"),
+        ),
+        (
+            icmp_error(ICMP6, 3, 0, "2001:db8:2::1"),
+            (PortState.FILTERED, "time-exceeded", "2001:db8:2::1"),
+        ),
+        (icmp_error(ICMP4, 4, 0, ROUTER), None),  # source quench says nothing about the port
+    ],
+)
+def test_what_came_back_on_a_udp_probe_decides_its_state(
+    error: SockError | None, expected: tuple[PortState, str, str | None] | None
+) -> None:
+    answer = Received(b"" if error else b"pong", TARGET, 7, 1, None, error)
+    assert udp_outcome(answer, TARGET) == expected
+
+
+def test_an_ipv6_port_unreachable_from_the_target_is_closed() -> None:
+    target = "2001:db8:3::2"
+    answer = Received(b"", target, 0, 1, None, icmp_error(ICMP6, 1, 4, target))
+    assert udp_outcome(answer, target) == (PortState.CLOSED, "port-unreach", target)
+
+
+@pytest.mark.parametrize(
+    ("err", "error", "expected"),
+    [
+        (errno.ECONNREFUSED, None, (PortState.CLOSED, "conn-refused", None)),  # a RST
+        # ICMP port unreachable from the target: closed, as nmap -sT says.
+        (
+            errno.ECONNREFUSED,
+            icmp_error(ICMP4, 3, 3, TARGET),
+            (PortState.CLOSED, "conn-refused", TARGET),
+        ),
+        # ... from a router: a firewall on the way, not the target's port (nmap -sS: filtered).
+        (
+            errno.ECONNREFUSED,
+            icmp_error(ICMP4, 3, 3, ROUTER),
+            (PortState.FILTERED, "port-unreach", ROUTER),
+        ),
+        # The kernel says EHOSTUNREACH for a time exceeded; the error queue says what it was.
+        (
+            errno.EHOSTUNREACH,
+            icmp_error(ICMP4, 11, 0, ROUTER),
+            (PortState.FILTERED, "time-exceeded", ROUTER),
+        ),
+        (
+            errno.EHOSTUNREACH,
+            icmp_error(ICMP4, 3, 13, TARGET),
+            (PortState.FILTERED, "host-unreach", TARGET),
+        ),
+        (errno.ENOPROTOOPT, None, (PortState.FILTERED, "proto-unreach", None)),
+        (errno.ENETUNREACH, None, (PortState.FILTERED, "net-unreach", None)),
+    ],
+)
+def test_a_failed_connect_reads_as_nmap_connect_scan_unless_the_icmp_error_says_more(
+    err: int, error: SockError | None, expected: tuple[PortState, str, str | None]
+) -> None:
+    assert connect_outcome(err, error, TARGET) == expected
 
 
 def test_an_inet_diag_answer_is_decoded() -> None:
@@ -185,3 +303,72 @@ def test_state_of_finds_ports_summarised_in_not_shown() -> None:
     assert result.state_of(31) is PortState.CLOSED
     assert result.state_of(22) is None
     assert result.count(PortState.CLOSED) == 30
+
+
+@pytest.mark.parametrize(
+    ("ttl", "hops"), [(64, 0), (62, 2), (63, 1), (128, 0), (120, 8), (255, 0), (250, 5), (30, 2)]
+)
+def test_hops_are_judged_from_the_nearest_initial_ttl_above(ttl: int, hops: int) -> None:
+    from netladder.l4.model import hop_estimate
+
+    assert hop_estimate(ttl) == hops
+
+
+def test_a_reset_from_nearer_than_the_host_is_set_apart_also_when_collapsed() -> None:
+    from netladder.l4.engine import Scanner
+    from netladder.l4.model import hops_before
+
+    assert hops_before(63, 62) == 1 and hops_before(62, 62) is None
+    assert hops_before(62, 254) is None  # ICMP from 255, TCP from 64: the same 2 hops away
+    ports = [22, 23, *range(1000, 1030)]
+    scan = Scanner("h", TARGET, ports)
+    t = scan.tally
+    for i, port in enumerate(ports):
+        if port == 22:
+            t.decide(i, PortState.OPEN, "syn-ack", 0.001, ttl=62)
+        else:
+            t.decide(i, PortState.CLOSED, "reset", 0.001, ttl=62 if port == 23 else 63)
+    result = scan.result()  # no echo reply: the SYN/ACK's TTL is the host's
+    assert result.host_ttl == 62
+    rows = {row.port: row for row in result.ports}
+    assert rows[23].reset_hops_before is None and rows[23].ttl == 62
+    [group] = result.not_shown
+    assert (group.count, group.ports, group.reset_hops_before) == (30, "1000-1029", 1)
+    from netladder.commands.port import render
+
+    assert "Not shown: 30 closed tcp ports (reset, about 1 hop before the host)" in render(result)
+
+
+def test_a_kernel_receive_stamp_becomes_the_answers_own_monotonic_time() -> None:
+    from netladder.l4.syn import _stamp_and_ttl
+    from netladder.net.sockets import IPV6_HOPLIMIT, SCM_TIMESTAMPNS
+
+    offset_ns = 1_700_000_000 * 10**9  # realtime less monotonic
+    stamp = struct.pack("=qq", 1_700_000_100, 250_000)  # realtime 100.00025 s after the offset
+    hops = struct.pack("=i", 61)
+    ancillary = [
+        (socket.SOL_SOCKET, SCM_TIMESTAMPNS, stamp),
+        (socket.IPPROTO_IPV6, IPV6_HOPLIMIT, hops),
+    ]
+    assert _stamp_and_ttl(ancillary, offset_ns, 200.0) == (100.00025, 61)
+    # No stamp: the time it was read; a stamp "later" than that (a clock step): not trusted.
+    assert _stamp_and_ttl([], offset_ns, 150.0) == (150.0, None)
+    assert _stamp_and_ttl(ancillary[:1], offset_ns, 90.0) == (90.0, None)
+
+
+def test_udp_sockets_are_named_as_ss_names_them_and_a_tcp_only_look_is_said() -> None:
+    body = (
+        bytes([socket.AF_INET, 7, 0, 0])
+        + struct.pack("!HH16s16s", 53, 0, bytes(16), bytes(16))
+        + bytes(12)
+        + struct.pack("=IIIII", 0, 0, 0, 0, 99)
+    )
+    message = struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
+    [entry], _done = parse_inet_diag(message, "udp")
+    assert (entry.proto, entry.state, entry.local_port) == ("udp", "UNCONN", 53)
+    from netladder.commands.sockets import render
+    from netladder.l4.diag import SocketsResult
+
+    tcp_only = SocketsResult(53, (), (), {}, ("tcp",), "UDP not looked at (sock_diag: ...)")
+    text = render(tcp_only)
+    assert "nothing listens on port 53 (TCP)" in text and "UDP not looked at" in text

@@ -83,9 +83,17 @@ def add_json(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _ascii(text: str, what: str) -> str:
+    # float() and int() read any script's digits ('٢٢' is 22): numbers on the command line are
+    # written with 0-9, and anything else is a mistake to point out, not to guess.
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"{what}: {text!r} (digits 0-9 only)")
+    return text
+
+
 def positive_float(text: str) -> float:
     try:
-        value = float(text)
+        value = float(_ascii(text, "not a number"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not math.isfinite(value) or value <= 0:
@@ -95,7 +103,7 @@ def positive_float(text: str) -> float:
 
 def positive_int(text: str) -> int:
     try:
-        value = int(text)
+        value = int(_ascii(text, "not a whole number"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value <= 0:
@@ -106,7 +114,7 @@ def positive_int(text: str) -> int:
 def port_number(text: str) -> int:
     """A TCP/UDP port, 1-65535 (port 0 means "any" to the kernel, never a target)."""
     try:
-        value = int(text)
+        value = int(_ascii(text, "not a port number"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
     if not 1 <= value <= 65535:

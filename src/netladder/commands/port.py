@@ -83,7 +83,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from netladder.l4.api import literal_address, make_scanner
     from netladder.l4.ports import parse_ports
-    from netladder.l4.syn import can_raw
+    from netladder.net.sockets import can_raw
     from netladder.output import emit_json, progress
 
     proto = "udp" if args.method == "udp" else "tcp"
@@ -191,6 +191,7 @@ def _reason(row: PortResult) -> str:
 
 def render(result: ScanResult) -> str:
     """Human text in nmap's shape: the summary of collapsed states, then one line per port."""
+    from netladder.l4.explain import banner_text, forged_reset, hops_text
     from netladder.output import fmt_ms, paint
 
     name = (
@@ -217,21 +218,28 @@ def render(result: ScanResult) -> str:
     )
     if result.not_shown:
         parts = [
-            f"{g.count} {g.state.value} {result.proto} ports ({g.reason})" for g in result.not_shown
+            f"{g.count} {g.state.value} {result.proto} ports ({g.reason}"
+            + (f", {hops_text(g.reset_hops_before)} before the host" if g.reset_hops_before else "")
+            + ")"
+            for g in result.not_shown
         ]
         lines.append("Not shown: " + ", ".join(parts))
     if result.ports:
         width = max(9, *(len(f"{p.port}/{p.proto}") + 1 for p in result.ports))
-        lines.append(f"{'PORT':<{width}}{'STATE':<14}{'SERVICE':<12}REASON")
+        # Wide enough for the longest name (nmap-services has 15-letter ones), one space after.
+        named = max(12, *(len(p.service) + 1 for p in result.ports))
+        lines.append(f"{'PORT':<{width}}{'STATE':<14}{'SERVICE':<{named}}REASON")
         for row in result.ports:
             state = paint(f"{row.state.value:<14}", *_STATE_STYLE[row.state])
             lines.append(
-                f"{f'{row.port}/{row.proto}':<{width}}{state}{row.service or '-':<12}{_reason(row)}"
+                f"{f'{row.port}/{row.proto}':<{width}}{state}"
+                f"{row.service or '-':<{named}}{_reason(row)}"
             )
             pad = " " * width
+            if row.reset_hops_before:
+                lines.append(pad + paint(forged_reset(row, result.host_ttl), "yellow"))
             if row.banner is not None:
-                text = row.banner.text or "(the service said nothing)"
-                lines.append(f"{pad}{paint(text, 'cyan')}")
+                lines.append(f"{pad}{paint(banner_text(row.banner), 'cyan')}")
             elif row.banner_error:
                 lines.append(f"{pad}(no banner: {row.banner_error})")
             if row.tls is not None:

@@ -1,4 +1,5 @@
-"""`netladder sockets [PORT]`: the listening socket(s) for a port and every connection it holds.
+"""`netladder sockets [PORT]`: the listening socket(s) for a port and every connection it holds,
+TCP and UDP (a UDP service listens with an unconnected socket: UNCONN, as ss says).
 
 Exit 0 when something listens on PORT (or, without PORT, always), 1 when nothing does.
 """
@@ -20,7 +21,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "port",
         metavar="PORT",
         nargs="?",
-        help="a TCP port number or service name (default: every listener)",
+        help="a TCP/UDP port number or service name (default: every listener)",
     )
     add_json(parser)
 
@@ -61,7 +62,8 @@ def render(result: SocketsResult) -> str:
     from netladder.output import paint
 
     lines = []
-    what = f"port {result.port}" if result.port is not None else "all TCP ports"
+    looked = " and ".join(p.upper() for p in result.protocols)
+    what = f"port {result.port}" if result.port is not None else f"all {looked} ports"
     counts = ", ".join(f"{n} {state}" for state, n in result.counts.items())
     lines.append(
         f"{what}: {len(result.listeners)} listening socket"
@@ -69,13 +71,16 @@ def render(result: SocketsResult) -> str:
         f"connection{'' if len(result.connections) == 1 else 's'}"
         + (f" ({counts})" if counts else "")
     )
+    if result.not_looked_at:
+        lines.append(paint(f"note: {result.not_looked_at}", "dim"))
     if not result.listeners and result.port is not None:
-        lines.append(paint(f"nothing listens on port {result.port}", "yellow"))
-    rows = [("STATE", "LOCAL", "PEER", "RECV-Q", "SEND-Q", "PROCESS")]
+        lines.append(paint(f"nothing listens on port {result.port} ({looked})", "yellow"))
+    rows = [("PROTO", "STATE", "LOCAL", "PEER", "RECV-Q", "SEND-Q", "PROCESS")]
     for e in result.listeners:
-        # For a listener the queues are the accept queue: waiting connections / backlog.
+        # For a TCP listener the queues are the accept queue: waiting connections / backlog.
         rows.append(
             (
+                e.proto,
                 e.state,
                 _endpoint(e.local, e.local_port),
                 "*",
@@ -87,6 +92,7 @@ def render(result: SocketsResult) -> str:
     for e in result.connections:
         rows.append(
             (
+                e.proto,
                 e.state,
                 _endpoint(e.local, e.local_port),
                 _endpoint(e.peer, e.peer_port),
@@ -96,18 +102,18 @@ def render(result: SocketsResult) -> str:
             )
         )
     if len(rows) > 1:
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
         for n, r in enumerate(rows):
             line = (
                 "  ".join(
-                    f"{r[i]:<{widths[i]}}" if i < 3 else f"{r[i]:>{widths[i]}}" for i in range(5)
+                    f"{r[i]:<{widths[i]}}" if i < 4 else f"{r[i]:>{widths[i]}}" for i in range(6)
                 )
                 + "  "
-                + r[5]
+                + r[6]
             )
             if n == 0:
                 line = paint(line, "bold")
-            elif r[0] == "LISTEN":
+            elif r[1] in ("LISTEN", "UNCONN"):
                 line = paint(line, "green")
             lines.append(line.rstrip())
     return "\n".join(lines) + "\n"

@@ -362,7 +362,13 @@ def l4_rung(address: str, scan: ScanResult, echo: EchoEvidence) -> Rung:
         return Rung("l4", Status.PASS, summary, scan.elapsed_ms, None, evidence)
     port, state, reason = worst
     where = f"{_hostport(address, port)}"
-    if state == "closed":
+    forged = results[port] if port in results and results[port].reset_hops_before else None
+    if state == "closed" and forged is not None:
+        from netladder.l4.explain import forged_reset
+
+        why = f"{where} is closed ({reason}), but {forged_reset(forged, scan.host_ttl)}"
+        nxt = f"netladder trace {address} --proto tcp -p {port}"
+    elif state == "closed":
         why = (
             f"{where} is closed ({reason}: the host is up and answers, but nothing "
             f"listens on {port})"
@@ -555,7 +561,10 @@ async def diagnose(
         from netladder.l4.model import PortState
 
         open_ports = [p.port for p in scan.ports if p.state is PortState.OPEN]
-        closed = [p.port for p in scan.ports if p.state is PortState.CLOSED]
+        # A reset from before the host (its TTL says so) is no sign that the host is up.
+        closed = [
+            p.port for p in scan.ports if p.state is PortState.CLOSED and not p.reset_hops_before
+        ]
         answering = open_ports + closed
         if l3.status is Status.FAIL and answering:
             # The host answers TCP: ICMP echo is blocked on the way or at the host.

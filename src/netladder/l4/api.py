@@ -64,7 +64,8 @@ def make_scanner(
         from netladder.l4.udp import UdpScan
 
         return UdpScan(target, address, ports, timeout_ms, progress)
-    from netladder.l4.syn import SynScan, can_raw
+    from netladder.l4.syn import SynScan
+    from netladder.net.sockets import can_raw
 
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     if method == "auto":

@@ -1,7 +1,8 @@
 """What a user sees in telnet: the service's greeting, or the status line an HTTP port gives to
 HEAD; and with --tls, the handshake's version, the certificate's subject and days to expiry.
 
-Hostile services never hang or flood us: every read has a deadline and a size cap.
+Hostile services never hang or flood us: every read has a deadline and a size cap, and how a
+read ended (a line end, the cap, the deadline, a close, a reset) is part of the result.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from netladder.l4.model import Banner, TlsInfo
 from netladder.net.tls import decode_der
 
-__all__ = ["HTTP_PORTS", "TLS_PORTS", "grab_banner", "grab_tls", "printable"]
+__all__ = ["HTTP_PORTS", "TLS_PORTS", "grab_banner", "grab_tls", "printable", "read_line"]
 
 # Ports where the client speaks first with HTTP (IANA registry names in comments).
 HTTP_PORTS = frozenset({80, 591, 3000, 5000, 8000, 8008, 8080, 8081, 8888})  # http, http-alt
@@ -40,10 +41,32 @@ def _head(host: str) -> bytes:
     return f"HEAD / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: netladder\r\n\r\n".encode()
 
 
-async def _read_some(reader: asyncio.StreamReader, wait: float) -> bytes:
-    with contextlib.suppress(TimeoutError, OSError):
-        return await asyncio.wait_for(reader.read(MAX_READ), wait)
-    return b""
+async def read_line(reader: asyncio.StreamReader, wait: float) -> tuple[bytes, str]:
+    """Read what the service says until a line ends, for at most `wait` seconds and MAX_READ
+    bytes: (the bytes, how the read ended).  A service that drips a byte at a time is read to
+    its line end (not cut at its first byte); one that never ends a line, or floods, is cut at
+    the limit; a reset or a close is said as such, not taken for silence."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    data = bytearray()
+    while len(data) < MAX_READ:
+        left = deadline - loop.time()
+        if left <= 0:
+            return bytes(data), "timeout"
+        try:
+            chunk = await asyncio.wait_for(reader.read(MAX_READ - len(data)), left)
+        except TimeoutError:
+            return bytes(data), "timeout"
+        except ConnectionResetError:
+            return bytes(data), "reset"
+        except OSError:
+            return bytes(data), "error"
+        if not chunk:
+            return bytes(data), "closed"
+        data += chunk
+        if b"\n" in chunk:
+            return bytes(data), "line"
+    return bytes(data), "limit"
 
 
 def _insecure_context() -> Any:
@@ -71,25 +94,32 @@ async def grab_banner(
             "server_hostname": host or None,
             "ssl_handshake_timeout": wait,
         }
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(address, port, **ssl_args), wait
-    )
+
+    def since() -> float:
+        return round((time.monotonic() - started) * 1000, 3)
+
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(address, port, **ssl_args), wait
+        )
+    except ConnectionResetError:
+        # ECONNRESET, not ECONNREFUSED: the handshake was done, and the service reset the
+        # connection before asyncio had finished setting it up — right after accepting it.
+        return Banner("", "greeting", since(), "reset")
+
     try:
         if port not in HTTP_PORTS and port not in HTTPS_PORTS:
-            data = await _read_some(reader, min(GREETING_WAIT, wait))
-            if data:
-                return Banner(
-                    printable(data), "greeting", round((time.monotonic() - started) * 1000, 3)
-                )
+            data, end = await read_line(reader, min(GREETING_WAIT, wait))
+            if data or end in ("reset", "closed", "error"):
+                # It spoke first — or it ended the connection, and there is nobody to ask.
+                return Banner(printable(data), "greeting", since(), end)
         writer.write(_head(host or address))
         with contextlib.suppress(OSError):
             await writer.drain()
-        data = await _read_some(reader, wait)
+        data, end = await read_line(reader, wait)
         first = data.split(b"\n", 1)[0].rstrip(b"\r") if data.startswith(b"HTTP/") else data
         return Banner(
-            printable(first),
-            "http-head" if data.startswith(b"HTTP/") else "none",
-            round((time.monotonic() - started) * 1000, 3),
+            printable(first), "http-head" if data.startswith(b"HTTP/") else "none", since(), end
         )
     finally:
         writer.close()

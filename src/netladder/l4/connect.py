@@ -6,10 +6,20 @@ and silence past the adaptive timeout is retried, then filtered (no-response).  
 timed out is closed in SYN_SENT, which sends nothing; a late SYN/ACK then meets the kernel's
 RST.  Open connections are closed with SO_LINGER 0 (an RST), leaving no TIME_WAIT behind.
 
+Every socket has IP_RECVERR on, so an ICMP error behind a failed connect is read from the error
+queue with its type and sender: a port unreachable from a router (not the target) is filtered,
+as nmap's SYN scan says, not closed; a time exceeded (a routing loop) is named as such, not
+as the kernel's EHOSTUNREACH.  Otherwise the reasons are the ones nmap -sT gives.
+
+An ICMP error that arrives while connect() itself holds the socket (a near path answers that
+fast) is only a *soft* error: connect() returns EINPROGRESS, SO_ERROR hands over the error, and
+the socket stays in SYN_SENT, retransmitting (tcp_v4_err).  Such a socket is never reused: a
+connect on it would say EALREADY about a port it was never asked about.
+
 Speed: on a near path the peer's RST is processed before connect() returns, so most ports need
-no epoll round at all; refused sockets are reused (half the cost of socket() + close()); and a
-large scan forks one worker per core, since the kernel's part of each connect dominates and
-threads would only queue on the GIL at every syscall.
+no epoll round at all; sockets refused by a RST are reused (half the cost of socket() + close());
+and a large scan forks one worker per core, since the kernel's part of each connect dominates
+and threads would only queue on the GIL at every syscall.
 """
 
 from __future__ import annotations
@@ -23,7 +33,6 @@ import resource
 import select
 import signal
 import socket
-import struct
 import time
 import warnings
 from collections import deque
@@ -32,8 +41,18 @@ from collections.abc import Sequence
 from netladder.errors import NetladderError
 from netladder.l4.engine import CODE, ProgressFn, Scanner, Window
 from netladder.l4.model import PortState
+from netladder.net.linux import SO_EE_ORIGIN_ICMP6, TCP_STATE_SYN_SENT
+from netladder.net.sockets import (
+    SockError,
+    close_with_reset,
+    enable_recverr,
+    error_queued,
+    kernel_rtt_ns,
+    receive,
+)
+from netladder.proto.tcp import icmp_reason
 
-__all__ = ["ConnectScan", "raise_fd_limit"]
+__all__ = ["ConnectScan", "connect_outcome", "raise_fd_limit"]
 
 # errno after a failed connect -> (state, nmap's reason)
 CONNECT_ERRORS: dict[int, tuple[PortState, str]] = {
@@ -42,9 +61,14 @@ CONNECT_ERRORS: dict[int, tuple[PortState, str]] = {
     errno.ENETUNREACH: (PortState.FILTERED, "net-unreach"),  # ICMP 3/0, 3/9
     errno.EHOSTDOWN: (PortState.FILTERED, "host-unreach"),
     errno.ETIMEDOUT: (PortState.FILTERED, "no-response"),
+    errno.ENOPROTOOPT: (PortState.FILTERED, "proto-unreach"),  # ICMP 3/2 (as nmap -sT)
     errno.EACCES: (PortState.FILTERED, "local-prohibited"),  # this host's own firewall
     errno.EPERM: (PortState.FILTERED, "local-prohibited"),
 }
+# What a reused socket's first connect() may say about its previous connect: a fresh socket
+# is needed (EALREADY: still in SYN_SENT; 0/EISCONN: a late SYN/ACK connected it;
+# EINPROGRESS: it was not connecting after all, and has just sent a SYN of its own).
+_NOT_REUSABLE = frozenset({errno.EALREADY, errno.EISCONN, errno.EINPROGRESS, 0})
 # Out of local resources: put the port back and try again with fewer in flight.
 RETRY_LOCALLY = {
     errno.EADDRNOTAVAIL,
@@ -62,7 +86,6 @@ SPARE_SOCKETS = 64
 # are seen promptly, so their RTT samples stay true.
 SEND_BURST = 64
 FORK_OVER = 4096  # ports; below this one process is quicker than forking
-_LINGER_RST = struct.pack("ii", 1, 0)
 
 
 def raise_fd_limit(want: int) -> int:
@@ -74,9 +97,6 @@ def raise_fd_limit(want: int) -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
             soft = target
     return int(soft) if soft != resource.RLIM_INFINITY else want
-
-
-TCP_SYN_SENT = 2  # include/net/tcp_states.h
 
 
 def _tcp_state(s: socket.socket) -> int:
@@ -101,6 +121,7 @@ class ConnectScan(Scanner):
     ) -> None:
         super().__init__(target, address, ports, timeout_ms, progress)
         self.family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.version = 6 if self.family == socket.AF_INET6 else 4
         self.window = max(1, min(window, raise_fd_limit(window + 256) - 128))
 
     def _scan(self) -> None:
@@ -237,42 +258,61 @@ class ConnectScan(Scanner):
         if errors:
             raise NetladderError(errors[0])
 
+    def _socket(self) -> socket.socket:
+        s = socket.socket(self.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        try:
+            enable_recverr(s, self.version)
+        except OSError:
+            s.close()
+            raise
+        return s
+
     def _worker(self, share: range, limit: int) -> None:
         t = self.tally
         ports = t.ports
-        family, address = self.family, self.address
+        address = self.address
         ep = select.epoll()
         pending: deque[int] = deque(share)
         # fd -> (socket, port index, send time); insertion order is send order
         inflight: dict[int, tuple[socket.socket, int, float]] = {}
-        # Sockets whose connect failed (refused, unreachable) are reused: the next connect()
-        # on one first returns ECONNABORTED, which disconnects it without sending anything,
-        # and is then a fresh connect.  Half the cost of socket() + close().
+        # Sockets refused by a RST are reused: the next connect() on one first returns
+        # ECONNABORTED (or a late error of its last connect), which disconnects it without
+        # sending anything, and is then a fresh connect.  Half the cost of socket() + close().
         spare: list[socket.socket] = []
         parked: list[int] = []  # silent after the tries allowed so far
         clock = time.monotonic
         progress = self.progress
         reported = decided = 0
         window = Window(limit)
-        sock_type = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
         sol, so_error = socket.SOL_SOCKET, socket.SO_ERROR
-        inprogress, aborted = errno.EINPROGRESS, errno.ECONNABORTED
+        inprogress = errno.EINPROGRESS
+        not_reusable = _NOT_REUSABLE
         stop = self._stop
         refused = errno.ECONNREFUSED
         state, reason, rtts = t.state, t.reason, t.rtt
         closed = CODE[PortState.CLOSED]
         sample = self.timing.sample
+        new_socket = self._socket
+        queued = error_queued
         try:
             while (pending or inflight) and not self.stopped:
                 burst = SEND_BURST
                 while pending and len(inflight) < window.size and burst and not stop.is_set():
                     burst -= 1
                     i = pending.popleft()
+                    target = (address, ports[i])
+                    s = None
                     if spare:
                         s = spare.pop()
-                    else:
+                        # Its first connect() ends the last one: ECONNABORTED, or an error
+                        # that arrived since — which belongs to that port, not to this one.
+                        err = s.connect_ex(target)
+                        if err in not_reusable:
+                            close_with_reset(s)
+                            s = None
+                    if s is None:
                         try:
-                            s = socket.socket(family, sock_type)
+                            s = new_socket()
                         except OSError as exc:
                             if exc.errno in RETRY_LOCALLY and inflight:
                                 pending.appendleft(i)
@@ -282,10 +322,7 @@ class ConnectScan(Scanner):
                     t.tries[i] += 1
                     self.probes_sent += 1
                     sent = clock()
-                    target = (address, ports[i])
                     err = s.connect_ex(target)
-                    if err == aborted:
-                        err = s.connect_ex(target)
                     if err == inprogress:
                         # On a near path the answer is often processed before connect()
                         # returns: no need to wait for it.
@@ -295,8 +332,9 @@ class ConnectScan(Scanner):
                             ep.register(fd, select.EPOLLOUT | select.EPOLLET)
                             inflight[fd] = (s, i, sent)
                             continue
-                    if err == refused:
-                        # The common case, inlined: a closed port answered inside connect().
+                    if err == refused and not queued(s):
+                        # The common case, inlined: a closed port's RST, processed inside
+                        # connect() (no ICMP error queued, so it was not one).
                         rtt = clock() - sent
                         if not state[i]:
                             state[i] = closed
@@ -327,20 +365,22 @@ class ConnectScan(Scanner):
                     oldest = next(iter(inflight.values()))[2]
                     wait = max(0.0, oldest + timeout - now)
                 events = ep.poll(min(wait, 0.05) if wait else 0, 4096) if inflight else ()
-                now = clock()
                 for fd, _ev in events:
                     entry = inflight.get(fd)
                     if entry is None:
                         continue
                     s, i, sent = entry
                     err = s.getsockopt(sol, so_error)
-                    if err == 0 and _tcp_state(s) == TCP_SYN_SENT:
+                    if err == 0 and _tcp_state(s) == TCP_STATE_SYN_SENT:
                         # A reused socket can be woken while its SYN is still unanswered:
                         # not an answer (the edge-triggered registration will not repeat it).
                         continue
                     del inflight[fd]
                     ep.unregister(fd)
+                    # Each answer's own time: several may be read after one wake-up.
+                    now = clock()
                     decided += self._finish(s, i, err, now - sent, window, now, spare)
+                now = clock()
                 allowed = self.allowed_tries()
                 while inflight:
                     fd, (s, i, sent) = next(iter(inflight.items()))
@@ -388,19 +428,46 @@ class ConnectScan(Scanner):
         window.answered()
         if t.tries[i] > 1:
             window.dropped(now, self.timing.timeout)
-        if err == 0:
-            with contextlib.suppress(OSError):
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-            s.close()
+        if err in (0, errno.ECONNRESET):
+            # Connected.  ECONNRESET is the same answer, reset since: a RST in SYN_SENT is
+            # ECONNREFUSED, so the handshake was done and the service accepted, then reset
+            # (nmap -sT reads the connect's success before the reset: open).
+            # The kernel's own measure of the handshake, when it has one.
+            kernel = kernel_rtt_ns(s)
+            if kernel is not None:
+                rtt = kernel / 1e9
+            close_with_reset(s)
             self.timing.sample(rtt)
             return t.decide(i, PortState.OPEN, "syn-ack", rtt)
-        if len(spare) < SPARE_SOCKETS:
-            spare.append(s)
+        icmp = None
+        if err != errno.ECONNREFUSED or error_queued(s):
+            got = receive(s, 512, errqueue=True)
+            icmp = got.error if got is not None else None
+        if icmp is None and err == errno.ECONNREFUSED and len(spare) < SPARE_SOCKETS:
+            spare.append(s)  # refused by a RST: the socket is closed and can be reused
         else:
-            s.close()
-        state, reason = CONNECT_ERRORS.get(
-            err, (PortState.FILTERED, errno.errorcode.get(err, str(err)).lower())
-        )
+            s.close()  # an ICMP error may have left it in SYN_SENT (a soft error)
+        state, reason, reporter = connect_outcome(err, icmp, self.address)
         if state is PortState.CLOSED:
             self.timing.sample(rtt)
-        return t.decide(i, state, reason, rtt)
+        return t.decide(i, state, reason, rtt, reporter)
+
+
+def connect_outcome(
+    err: int, icmp: SockError | None, target: str
+) -> tuple[PortState, str, str | None]:
+    """(state, reason, who said so) for a failed connect: nmap -sT's reading of the errno,
+    except where the ICMP error behind it says more — a time exceeded names the loop or the
+    too-long path, not an unreachable host; a port unreachable sent by a router says that
+    router filters the port (nmap -sS: filtered), not that the target's port is closed."""
+    reporter = None
+    if icmp is not None and icmp.is_icmp:
+        reporter = icmp.offender
+        version = 6 if icmp.origin == SO_EE_ORIGIN_ICMP6 else 4
+        why = icmp_reason(version, icmp.icmp_type, icmp.icmp_code)
+        if why == "time-exceeded" or (why == "port-unreach" and reporter not in (None, target)):
+            return PortState.FILTERED, why, reporter
+    state, reason = CONNECT_ERRORS.get(
+        err, (PortState.FILTERED, errno.errorcode.get(err, str(err)).lower())
+    )
+    return state, reason, reporter

@@ -1,9 +1,12 @@
-"""Local TCP sockets from the kernel's socket diagnostics (NETLINK_SOCK_DIAG, as `ss` reads them)
-and the processes that own them (socket inodes under /proc/*/fd).
+"""Local TCP and UDP sockets from the kernel's socket diagnostics (NETLINK_SOCK_DIAG, as `ss`
+reads them) and the processes that own them (socket inodes under /proc/*/fd).
 
 One listening port holds many connections, each its own socket with its own peer, state and
-queues; this module lists them.  Wire formats: linux/netlink.h (nlmsghdr), linux/sock_diag.h,
-linux/inet_diag.h (inet_diag_req_v2, inet_diag_msg); states: include/net/tcp_states.h.
+queues; this module lists them.  A UDP service "listens" with an unconnected bound socket (ss:
+UNCONN); a connected UDP socket is ESTABLISHED.  UDP needs the kernel's udp_diag: without it
+only TCP is looked at, and the result says so.  Wire formats: linux/netlink.h (nlmsghdr),
+linux/sock_diag.h, linux/inet_diag.h (inet_diag_req_v2, inet_diag_msg); states:
+include/net/tcp_states.h (UDP sockets use the same numbers).
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ TCP_STATES: dict[int, str] = {
     12: "NEW-SYN-RECV",
 }
 LISTEN = 10
+# A UDP socket is ESTABLISHED when connected, CLOSE when only bound: ss says UNCONN.
+UDP_STATES: dict[int, str] = {1: "ESTABLISHED", 7: "UNCONN"}
+LISTENING = frozenset({"LISTEN", "UNCONN"})
 ALL_STATES = 0xFFFFFFFF
 
 _NLMSGHDR = struct.Struct("=IHHII")
@@ -84,9 +90,11 @@ class SocketEntry:
 @dataclass(frozen=True, slots=True)
 class SocketsResult:
     port: int | None
-    listeners: tuple[SocketEntry, ...]
+    listeners: tuple[SocketEntry, ...]  # TCP LISTEN, UDP UNCONN (bound, not connected)
     connections: tuple[SocketEntry, ...]
     counts: dict[str, int]  # connections per state
+    protocols: tuple[str, ...] = ("tcp", "udp")  # what was looked at
+    not_looked_at: str | None = None  # why a protocol was not (e.g. no udp_diag)
 
 
 def build_inet_diag_request(
@@ -108,9 +116,10 @@ def _address(family: int, raw: bytes) -> str:
     return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
 
 
-def parse_inet_diag(data: bytes) -> tuple[list[SocketEntry], bool]:
+def parse_inet_diag(data: bytes, proto: str = "tcp") -> tuple[list[SocketEntry], bool]:
     """Entries in one netlink datagram, and whether the dump is done.  NetladderError on an
     error message."""
+    states = TCP_STATES if proto == "tcp" else UDP_STATES
     entries: list[SocketEntry] = []
     offset = 0
     done = False
@@ -135,8 +144,8 @@ def parse_inet_diag(data: bytes) -> tuple[list[SocketEntry], bool]:
         _exp, rqueue, wqueue, uid, inode = _MSG_TAIL.unpack_from(body, 4 + _SOCKID.size + 12)
         entries.append(
             SocketEntry(
-                "tcp",
-                TCP_STATES.get(state, str(state)),
+                proto,
+                states.get(state, str(state)),
                 _address(family, src),
                 sport,
                 _address(family, dst),
@@ -150,7 +159,7 @@ def parse_inet_diag(data: bytes) -> tuple[list[SocketEntry], bool]:
     return entries, done
 
 
-def _dump(family: int) -> list[SocketEntry]:
+def _dump(family: int, proto: str = "tcp") -> list[SocketEntry]:
     try:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
     except OSError as exc:
@@ -161,7 +170,8 @@ def _dump(family: int) -> list[SocketEntry]:
     entries: list[SocketEntry] = []
     with sock:
         sock.settimeout(5)
-        sock.send(build_inet_diag_request(family))
+        protocol = socket.IPPROTO_TCP if proto == "tcp" else socket.IPPROTO_UDP
+        sock.send(build_inet_diag_request(family, protocol))
         while True:
             try:
                 data = sock.recv(1 << 16)
@@ -171,7 +181,7 @@ def _dump(family: int) -> list[SocketEntry]:
                 if exc.errno == errno.EINTR:
                     continue
                 raise NetladderError(f"sock_diag: {exc.strerror}") from None
-            batch, done = parse_inet_diag(data)
+            batch, done = parse_inet_diag(data, proto)
             entries.extend(batch)
             if done or not data:
                 return entries
@@ -211,13 +221,22 @@ def socket_owners() -> dict[int, list[ProcessRef]]:
 
 
 def read_sockets(port: int | None = None) -> SocketsResult:
-    """Listeners on `port` (every listener when None) and the connections to or from it."""
+    """Listeners on `port` (every listener when None) and the connections to or from it, TCP
+    and UDP."""
     entries = _dump(socket.AF_INET) + _dump(socket.AF_INET6)
+    protocols: tuple[str, ...] = ("tcp", "udp")
+    missing = None
+    try:
+        entries += _dump(socket.AF_INET, "udp") + _dump(socket.AF_INET6, "udp")
+    except NetladderError as exc:  # no udp_diag in this kernel (ENOENT): TCP only, said so
+        protocols, missing = ("tcp",), f"UDP not looked at ({exc})"
+    # A UDP socket not yet bound (port 0) listens for nothing.
+    entries = [e for e in entries if e.proto == "tcp" or e.local_port]
     if port is not None:
         entries = [
             e
             for e in entries
-            if e.local_port == port or (e.peer_port == port and e.state != "LISTEN")
+            if e.local_port == port or (e.peer_port == port and e.state not in LISTENING)
         ]
     owners = socket_owners()
     with_owner = [
@@ -240,17 +259,18 @@ def read_sockets(port: int | None = None) -> SocketsResult:
     ]
     listeners = tuple(
         sorted(
-            (e for e in with_owner if e.state == "LISTEN"), key=lambda e: (e.local_port, e.local)
+            (e for e in with_owner if e.state in LISTENING),
+            key=lambda e: (e.local_port, e.proto, e.local),
         )
     )
     connections = tuple(
         sorted(
-            (e for e in with_owner if e.state != "LISTEN"),
-            key=lambda e: (e.local_port, e.state, e.peer, e.peer_port),
+            (e for e in with_owner if e.state not in LISTENING),
+            key=lambda e: (e.local_port, e.proto, e.state, e.peer, e.peer_port),
         )
     )
     counts = dict(Counter(e.state for e in connections).most_common())
-    return SocketsResult(port, listeners, connections, counts)
+    return SocketsResult(port, listeners, connections, counts, protocols, missing)
 
 
 async def list_sockets(port: int | None = None) -> SocketsResult:

@@ -10,9 +10,17 @@ from __future__ import annotations
 import array
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
-from netladder.l4.model import PortResult, PortState, ScanResult, StateGroup, compress_ranges
+from netladder.l4.model import (
+    PortResult,
+    PortState,
+    ScanResult,
+    StateGroup,
+    compress_ranges,
+    hops_before,
+)
 from netladder.l4.ports import service_name
 
 __all__ = ["ProgressFn", "Scanner", "Tally", "Timing", "Window"]
@@ -113,6 +121,7 @@ class Tally:
         self.reason: list[str] = [""] * n
         self.tries = bytearray(n)
         self.rtt = array.array("d", bytes(8 * n))
+        self.ttl = bytearray(n)  # the deciding answer's TTL; 0 when not known
         self.reporter: dict[int, str] = {}
         self.loss_seen = False
 
@@ -123,6 +132,7 @@ class Tally:
         reason: str,
         rtt: float | None = None,
         reporter: str | None = None,
+        ttl: int | None = None,
     ) -> bool:
         """Record a port's outcome once; False when it was already decided (a late answer)."""
         if self.state[i]:
@@ -131,6 +141,8 @@ class Tally:
         self.reason[i] = reason
         if rtt is not None:
             self.rtt[i] = rtt
+        if ttl:
+            self.ttl[i] = ttl
         if reporter is not None:
             self.reporter[i] = reporter
         if self.tries[i] > 1 and state is not PortState.FILTERED and reporter is None:
@@ -166,6 +178,7 @@ class Scanner:
         self.progress = progress
         self.notes: list[str] = []
         self.probes_sent = 0
+        self.host_ttl: int | None = None  # the host's echo reply TTL, when a scanner asks
         self.failure: BaseException | None = None  # set by a caller that runs us in a thread
         self._stop = threading.Event()
         self._started = 0.0
@@ -193,12 +206,34 @@ class Scanner:
 
     def result(self) -> ScanResult:
         t = self.tally
-        groups: dict[tuple[int, str], list[int]] = {}
+        by_reason: dict[tuple[int, str], list[int]] = {}
         for i, code in enumerate(t.state):
-            groups.setdefault((code, t.reason[i]), []).append(i)
+            by_reason.setdefault((code, t.reason[i]), []).append(i)
+        opened = by_reason.get((CODE[PortState.OPEN], "syn-ack"), [])
+        reference = self.host_ttl or _most_common_ttl(t.ttl, opened)
+        # Resets that came from nearer than the host are told apart from the host's own, also
+        # when there are too many to list: they group by how many hops before it they came.
+        before: dict[int, int] = {}
+        groups: dict[tuple[int, str, int], list[int]] = {}
+        closed = CODE[PortState.CLOSED]
+        early: dict[int, int] = {}  # TTL -> hops before the host, for the TTLs seen
+        if reference:
+            for ttl in set(t.ttl) - {0}:
+                hops = hops_before(ttl, reference)
+                if hops is not None:
+                    early[ttl] = hops
+        for (code, reason), members in by_reason.items():
+            if early and code == closed:
+                for i in members:
+                    hops = 0 if i in t.reporter else early.get(t.ttl[i], 0)
+                    if hops:
+                        before[i] = hops
+                    groups.setdefault((code, reason, hops), []).append(i)
+            else:
+                groups[(code, reason, 0)] = members
         listed: list[int] = []
         hidden: list[StateGroup] = []
-        for (code, reason), members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        for (code, reason, hops), members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             state = _STATES[code]
             if state is PortState.OPEN or len(members) <= COLLAPSE_OVER:
                 listed.extend(members)
@@ -209,21 +244,23 @@ class Scanner:
                         reason or "not-probed",
                         len(members),
                         compress_ranges(t.ports[i] for i in members),
+                        hops or None,
                     )
                 )
         rows = []
         for i in sorted(listed):
-            state = _STATES[t.state[i]]
             rows.append(
                 PortResult(
                     port=t.ports[i],
                     proto=self.proto,
-                    state=state,
+                    state=_STATES[t.state[i]],
                     reason=t.reason[i] or "not-probed",
                     service=service_name(t.ports[i], self.proto),
                     tries=t.tries[i],
                     rtt_ms=round(t.rtt[i] * 1000, 3) if t.rtt[i] else None,
                     reporter=t.reporter.get(i),
+                    ttl=t.ttl[i] or None,
+                    reset_hops_before=before.get(i),
                 )
             )
         end = self._finished or time.monotonic()
@@ -243,4 +280,11 @@ class Scanner:
             probes_sent=self.probes_sent,
             notes=tuple(self.notes),
             interrupted=self.stopped and t.remaining > 0,
+            host_ttl=reference,
         )
+
+
+def _most_common_ttl(ttls: bytearray, members: list[int]) -> int | None:
+    """The TTL most of these answers came with (0: not known, not counted)."""
+    counts = Counter(ttls[i] for i in members if ttls[i])
+    return counts.most_common(1)[0][0] if counts else None

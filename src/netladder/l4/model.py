@@ -14,6 +14,8 @@ __all__ = [
     "StateGroup",
     "TlsInfo",
     "compress_ranges",
+    "hop_estimate",
+    "hops_before",
 ]
 
 
@@ -34,6 +36,9 @@ class Banner:
     text: str  # first line(s), control characters escaped
     probe: str  # "greeting" (it spoke first) or "http-head" (answer to HEAD)
     elapsed_ms: float
+    # How the read ended: "line" (a line end), "limit" (1 KiB without one), "timeout" (the
+    # wait passed: silence, or a line still unfinished), "closed", "reset", "error".
+    end: str = "line"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,10 @@ class PortResult:
     banner: Banner | None = None
     banner_error: str | None = None
     tls: TlsInfo | None = None
+    ttl: int | None = None  # the deciding answer's TTL / hop limit (SYN scan; nmap's "ttl 62")
+    # A reset that arrived from fewer hops away than the host's own answers: from about this
+    # many hops before the host — something on the path rejects in its name.
+    reset_hops_before: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,7 @@ class StateGroup:
     reason: str
     count: int
     ports: str  # compressed ranges, "1-21,23-79"
+    reset_hops_before: int | None = None  # resets from about this many hops before the host
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,9 @@ class ScanResult:
     probes_sent: int
     notes: tuple[str, ...] = ()
     interrupted: bool = False
+    # The TTL the host's own answers arrive with (SYN scan): its echo reply's, else its
+    # SYN/ACKs'; what each reset's TTL is weighed against.
+    host_ttl: int | None = None
 
     def count(self, state: PortState) -> int:
         return sum(1 for p in self.ports if p.state is state) + sum(
@@ -111,6 +124,27 @@ class ScanResult:
     @property
     def any_open(self) -> bool:
         return any(p.state is PortState.OPEN for p in self.ports)
+
+
+# Initial TTLs stacks use: 64 (Linux, BSD, macOS), 128 (Windows), 255 (routers, Solaris); 32 on
+# a few old ones.  An answer's TTL is the next one up, less the hops it came.
+_INITIAL_TTLS = (32, 64, 128, 255)
+
+
+def hop_estimate(ttl: int) -> int:
+    """How many hops away an answer came from, judged by the TTL it arrived with."""
+    for initial in _INITIAL_TTLS:
+        if ttl <= initial:
+            return initial - ttl
+    return 0
+
+
+def hops_before(answer_ttl: int, host_ttl: int) -> int | None:
+    """How many hops before the host an answer came from, when it came from nearer than the
+    host's own answers; None when it may have come from the host.  Hop estimates, not raw
+    TTLs, are compared: a host may start its ICMP and its TCP at different initial TTLs."""
+    nearer = hop_estimate(host_ttl) - hop_estimate(answer_ttl)
+    return nearer if nearer > 0 else None
 
 
 def compress_ranges(ports: Iterable[int]) -> str:

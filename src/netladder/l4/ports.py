@@ -137,21 +137,55 @@ TOP_UDP: tuple[int, ...] = (
 )
 
 
-def _port_number(text: str, proto: str) -> int:
-    text = text.strip()
-    if not text:
-        raise UsageError("empty port in the port list")
-    if text.isdigit():
+def _service(text: str, proto: str) -> int | None:
+    """The port /etc/services gives a name (`ssh`, `http-alt`), or None."""
+    if not text.isascii():
+        return None
+    try:
+        return socket.getservbyname(text.lower(), proto)
+    except OSError:
+        return None
+
+
+def _port(text: str, proto: str) -> int | None:
+    """A port number (0-9 digits only: str.isdigit() also takes '٢٢') or service name; None
+    when it is neither.  UsageError for a number out of range."""
+    if text.isascii() and text.isdigit():
         value = int(text)
         if not 1 <= value <= 65535:
             raise UsageError(f"port {value} is out of range (1-65535)")
         return value
-    try:
-        return socket.getservbyname(text.lower(), proto)
-    except OSError:
+    return _service(text, proto)
+
+
+def _port_number(text: str, proto: str) -> int:
+    text = text.strip()
+    if not text:
+        raise UsageError("empty port in the port list")
+    value = _port(text, proto)
+    if value is not None:
+        return value
+    if text.isdigit():  # digits, but not 0-9
+        raise UsageError(f"bad port {text!r}: write port numbers with the digits 0-9")
+    raise UsageError(f"unknown service name {text!r} (not in /etc/services for {proto})")
+
+
+def _range(item: str, proto: str) -> range:
+    """`low-high` (either end may be a service name, and may be left out: `-1024`, `1024-`)."""
+    low_text, _, high_text = (part.strip() for part in item.partition("-"))
+    low = _port(low_text, proto) if low_text else 1
+    high = _port(high_text, proto) if high_text else 65535
+    if low is None or high is None:
+        bad = [repr(t) for t, v in ((low_text, low), (high_text, high)) if v is None]
+        what = " and ".join(bad)
+        verb = "are" if len(bad) > 1 else "is"
         raise UsageError(
-            f"unknown service name {text!r} (not in /etc/services for {proto})"
-        ) from None
+            f"bad port range {item!r}: {what} {verb} neither a port number (1-65535, digits 0-9)"
+            f" nor a service name in /etc/services for {proto}"
+        )
+    if low > high:
+        raise UsageError(f"reversed port range {item!r} (write {high}-{low})")
+    return range(low, high + 1)
 
 
 def parse_ports(text: str, proto: str = "tcp") -> tuple[int, ...]:
@@ -164,17 +198,15 @@ def parse_ports(text: str, proto: str = "tcp") -> tuple[int, ...]:
         if item.lower() == "top":
             ports.update(TOP_TCP if proto == "tcp" else TOP_UDP)
             continue
-        if "-" in item and not item.startswith("-"):
-            low_text, _, high_text = item.partition("-")
-            low = _port_number(low_text, proto) if low_text.strip() else 1
-            high = _port_number(high_text, proto) if high_text.strip() else 65535
-            if low > high:
-                raise UsageError(f"reversed port range {item!r} (write {high}-{low})")
-            ports.update(range(low, high + 1))
-            continue
         if item.startswith("-"):
             raise UsageError(f"bad port {item!r} (ports are 1-65535)")
-        ports.add(_port_number(item, proto))
+        named = _service(item, proto) if "-" in item else None
+        if named is not None:  # a name with a dash in it (http-alt, ms-sql-s): not a range
+            ports.add(named)
+        elif "-" in item:
+            ports.update(_range(item, proto))
+        else:
+            ports.add(_port_number(item, proto))
     return tuple(sorted(ports))
 
 

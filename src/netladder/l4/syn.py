@@ -1,11 +1,15 @@
 """TCP SYN ("half-open") scan: crafted SYNs from one raw socket, answers read from raw sockets.
 
 No connection is ever made: a SYN/ACK means open, and this host's kernel — which has no socket
-for our source port — answers it with RST itself; an RST means closed; an ICMP unreachable
-quoting our probe (RFC 792) means filtered with the code as reason; silence past the adaptive
-timeout is retried, then filtered (no-response).  The source port is reserved with a bound
-TCP socket so no local connection can pick it while the scan runs.  Probes to one port always
-carry the same sequence number, so an answer to any try is recognised by its ACK number.
+for our source port — answers it with RST itself; an RST means closed; an ICMP unreachable or
+time exceeded quoting our probe (RFC 792) means filtered with the type/code as reason; silence
+past the adaptive timeout is retried, then filtered (no-response).  The source port is reserved
+with a bound TCP socket so no local connection can pick it while the scan runs.  Probes to one
+port always carry the same sequence number, so an answer to any try is recognised by its ACK
+number.  Each answer's round trip is its own: the kernel's receive timestamp (SO_TIMESTAMPNS)
+less the time its probe was sent.  Each answer's TTL is kept, and one ICMP echo asks the host
+for its own: a reset that arrives from fewer hops away than the host's echo reply was sent by
+something on the path (`REJECT --reject-with tcp-reset` on a router), not by the host.
 Needs CAP_NET_RAW.
 """
 
@@ -19,47 +23,44 @@ import struct
 import time
 from collections.abc import Sequence
 
-from netladder.errors import EnvError, from_oserror
+from netladder.errors import from_oserror
 from netladder.l4.engine import ProgressFn, Scanner, Window
 from netladder.l4.model import PortState
+from netladder.net.linux import IPV6_HOPLIMIT, SCM_TIMESTAMPNS
+from netladder.net.sockets import (
+    enable_recvttl,
+    open_hold,
+    open_icmp,
+    open_raw_tcp,
+    route_source,
+    set_rcvbuf,
+)
+from netladder.proto.icmp import ECHO_REPLY, build_echo, echo_payload
 from netladder.proto.tcp import (
     ACK,
-    ICMP4_UNREACH_REASONS,
-    ICMP6_UNREACH_REASONS,
     RST,
     SYN,
     build_syn,
+    icmp_reason,
     parse_icmp4_error,
     parse_icmp6_error,
 )
 
-__all__ = ["SynScan", "can_raw", "source_address"]
+__all__ = ["SynScan", "source_address"]
 
 DEFAULT_WINDOW = 4096
 RCVBUF = 32 << 20
 _TCP_HEAD = struct.Struct("!HHIIBB")
-# SO_RCVBUFFORCE (include/uapi/asm-generic/socket.h): exceeds rmem_max with CAP_NET_ADMIN.
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-
-
-def can_raw(family: int = socket.AF_INET) -> bool:
-    """Whether this process may open raw TCP sockets (root or CAP_NET_RAW)."""
-    try:
-        socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP).close()
-    except OSError:
-        return False
-    return True
+_TIMESPEC = struct.Struct("=qq")
+_INT = struct.Struct("=i")
 
 
 def source_address(address: str) -> str:
     """The local address the kernel would use towards `address` (no packet is sent)."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect((address, 9))
-        except OSError as exc:
-            raise from_oserror(exc, f"no route to {address}") from None
-        return str(probe.getsockname()[0])
+    try:
+        return route_source((address, 9))
+    except OSError as exc:
+        raise from_oserror(exc, f"no route to {address}") from None
 
 
 class SynScan(Scanner):
@@ -82,30 +83,27 @@ class SynScan(Scanner):
         self.window = window
         self.src = source_address(address)
         self._base = random.getrandbits(32)
+        self._echo_id = b""
 
     def _sockets(self) -> tuple[socket.socket, socket.socket, socket.socket]:
-        icmp_proto = socket.IPPROTO_ICMPV6 if self.v6 else socket.IPPROTO_ICMP
+        version = 6 if self.v6 else 4
+        raw = open_raw_tcp(version)
         try:
-            raw = socket.socket(self.family, socket.SOCK_RAW, socket.IPPROTO_TCP)
-        except PermissionError:
-            raise EnvError(
-                "a SYN scan needs raw sockets", "run as root or grant CAP_NET_RAW, or use --connect"
-            ) from None
-        except OSError as exc:
-            raise from_oserror(exc, "cannot open a raw TCP socket") from None
+            icmp = open_icmp(version, "raw").sock
+        except BaseException:
+            raw.close()
+            raise
         try:
-            icmp = socket.socket(self.family, socket.SOCK_RAW, icmp_proto)
-            hold = socket.socket(self.family, socket.SOCK_STREAM)
-            hold.bind((self.src, 0))
+            hold = open_hold(version, self.src)
         except OSError as exc:
             raw.close()
+            icmp.close()
             raise from_oserror(exc, "cannot prepare the SYN scan") from None
         for s in (raw, icmp):
-            s.setblocking(False)
-            try:
-                s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
-            except OSError:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            set_rcvbuf(s, RCVBUF, force=True)
+        # IPv4's TTL is in the header a raw socket hands over: one ancillary item less per
+        # answer.  IPv6 has no header there, so its hop limit comes as ancillary data.
+        enable_recvttl(raw, version, on=self.v6)
         return raw, icmp, hold
 
     def seq(self, port: int) -> int:
@@ -136,6 +134,7 @@ class SynScan(Scanner):
         ep.register(icmp.fileno(), select.EPOLLIN)
         buf = bytearray(2048)
         view = memoryview(buf)
+        bufs = [buf]
         interval = 1.0 / self.rate if self.rate else 0.0
         next_send = clock()
         reported = 0
@@ -145,8 +144,16 @@ class SynScan(Scanner):
         synack = SYN | ACK
         v6 = self.v6
         target = self.address
+        version = 6 if v6 else 4
+        unpack_timespec = _TIMESPEC.unpack_from
+        echo_sent = self._send_echo(icmp)
+        echo_wait = echo_sent is not None
+        # TTLs the resets and the SYN/ACKs came with: a reset whose TTL no SYN/ACK shares is
+        # worth waiting a moment for the echo reply's TTL to weigh it against.
+        reset_ttls: set[int] = set()
+        synack_ttls: set[int] = set()
         try:
-            while (pending or retry or inflight) and not self.stopped:
+            while (pending or retry or inflight or echo_wait) and not self.stopped:
                 # -- send ------------------------------------------------------------------
                 now = clock()
                 while (retry or pending) and len(inflight) < window.size:
@@ -159,6 +166,9 @@ class SynScan(Scanner):
                         continue
                     port = ports[i]
                     packet = build_syn(src_b, dst_b, sport, port, seq(port))
+                    # This probe's own send time, read before sendto(): on a near path the
+                    # answer is received (and stamped) inside the call.
+                    sent = clock()
                     try:
                         raw.sendto(packet, dest)
                     except OSError as exc:
@@ -173,9 +183,7 @@ class SynScan(Scanner):
                     t.tries[i] += 1
                     self.probes_sent += 1
                     inflight.pop(i, None)
-                    inflight[i] = now
-                    if interval:
-                        now = clock()
+                    inflight[i] = now = sent
                 # -- wait ------------------------------------------------------------------
                 timeout = self.timing.timeout
                 wait = 0.05
@@ -185,21 +193,22 @@ class SynScan(Scanner):
                     wait = max(0.0, min(wait, next_send - now)) if interval else 0.0
                 ep.poll(wait)
                 now = clock()
+                # Kernel timestamps are on the realtime clock: one offset per round.
+                offset = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
                 # -- TCP answers -------------------------------------------------------------
                 while True:
                     try:
-                        if v6:
-                            n, addr = raw.recvfrom_into(buf)
-                            if addr[0] != target:
-                                continue
-                            off = 0
-                        else:
-                            n = raw.recv_into(buf)
-                            if buf[9] != 6 or view[12:16] != dst_b:
-                                continue
-                            off = (buf[0] & 0x0F) * 4
+                        n, ancillary, _flags, addr = raw.recvmsg_into(bufs, 64)
                     except BlockingIOError:
                         break
+                    if v6:
+                        if addr[0] != target:
+                            continue
+                        off = 0
+                    else:
+                        if buf[9] != 6 or view[12:16] != dst_b:
+                            continue
+                        off = (buf[0] & 0x0F) * 4
                     if n < off + 14:
                         continue
                     rport, dport, _seq, ack, _off, flags = _TCP_HEAD.unpack_from(buf, off)
@@ -208,56 +217,82 @@ class SynScan(Scanner):
                     i = index.get(rport, -1)
                     if i < 0 or ack != (seq(rport) + 1) & 0xFFFFFFFF:
                         continue
-                    sent = inflight.pop(i, None)
-                    rtt = now - sent if sent is not None else None
                     if flags & synack == synack:
-                        state, reason = PortState.OPEN, "syn-ack"
+                        state, reason, ttls = PortState.OPEN, "syn-ack", synack_ttls
                     elif flags & RST:
-                        state, reason = PortState.CLOSED, "reset"
+                        state, reason, ttls = PortState.CLOSED, "reset", reset_ttls
                     else:
                         continue
-                    if t.decide(i, state, reason, rtt):
+                    if v6:
+                        stamp, ttl = _stamp_and_ttl(ancillary, offset, now)
+                    else:
+                        # The hot path of a full scan, inlined: the one ancillary item is the
+                        # timestamp; the TTL is in the IP header.
+                        stamp, ttl = now, buf[8]
+                        if ancillary:
+                            seconds, nanoseconds = unpack_timespec(ancillary[0][2])
+                            stamp = min(now, (seconds * 1_000_000_000 + nanoseconds - offset) / 1e9)
+                    if ttl is not None:
+                        ttls.add(ttl)
+                    asked = inflight.pop(i, None)
+                    rtt = stamp - asked if asked is not None and stamp >= asked else None
+                    if t.decide(i, state, reason, rtt, ttl=ttl):
                         window.answered()
                         if t.tries[i] > 1:
                             window.dropped(now, timeout)
                         if rtt is not None:
                             self.timing.sample(rtt)
-                # -- ICMP errors -----------------------------------------------------------
+                # -- ICMP errors (and the echo reply) -----------------------------------------
                 while True:
                     try:
-                        n, addr = icmp.recvfrom_into(buf)
+                        n, ancillary, _flags, addr = icmp.recvmsg_into(bufs, 64)
                     except BlockingIOError:
                         break
+                    stamp, ttl = _stamp_and_ttl(ancillary, offset, now)
                     if v6:
-                        quote = parse_icmp6_error(view[:n], socket.inet_pton(self.family, addr[0]))
-                        filtering = ICMP6_UNREACH_REASONS
+                        reporter_b = socket.inet_pton(self.family, addr[0])
+                        quote = parse_icmp6_error(view[:n], reporter_b, ttl)
+                        echo_type = buf[0] if n >= 8 else -1
+                        echo_off = 0
                     else:
                         quote = parse_icmp4_error(view[:n])
-                        filtering = ICMP4_UNREACH_REASONS
+                        echo_off = (buf[0] & 0x0F) * 4
+                        echo_type = buf[echo_off] if n >= echo_off + 8 else -1
+                        ttl = buf[8]
+                    if quote is None:
+                        if (
+                            echo_wait
+                            and echo_type == ECHO_REPLY[version]
+                            and addr[0] == target
+                            and view[echo_off + 4 : echo_off + 6] == self._echo_id
+                        ):
+                            self.host_ttl = ttl
+                            echo_wait = False
+                        continue
                     if (
-                        quote is None
-                        or quote.protocol != 6
+                        quote.protocol != 6
                         or quote.dst != dst_b
                         or quote.sport != sport
-                        or quote.code not in filtering
+                        or icmp_reason(version, quote.icmp_type, quote.code) is None
                     ):
                         continue
                     i = index.get(quote.dport, -1)
                     if i < 0:
                         continue
-                    sent = inflight.pop(i, None)
+                    asked = inflight.pop(i, None)
                     t.decide(
                         i,
                         PortState.FILTERED,
                         quote.reason,
-                        now - sent if sent is not None else None,
+                        stamp - asked if asked is not None and stamp >= asked else None,
                         reporter=socket.inet_ntop(self.family, quote.reporter),
+                        ttl=quote.ttl,
                     )
                 # -- silence ---------------------------------------------------------------
                 allowed = self.allowed_tries()
                 while inflight:
-                    i, sent = next(iter(inflight.items()))
-                    if now - sent < timeout:
+                    i, asked = next(iter(inflight.items()))
+                    if now - asked < timeout:
                         break
                     del inflight[i]
                     if t.state[i]:
@@ -276,6 +311,11 @@ class SynScan(Scanner):
                         else:
                             t.decide(i, PortState.FILTERED, "no-response")
                     parked.clear()
+                if echo_wait and echo_sent is not None and not (pending or retry or inflight):
+                    # Every port is decided: the echo reply matters only to weigh resets, and
+                    # is waited for no longer than a probe would be.
+                    unexplained = bool(reset_ttls - synack_ttls) or not synack_ttls
+                    echo_wait = bool(reset_ttls) and unexplained and now - echo_sent < timeout
                 if progress is not None:
                     done = len(ports) - len(pending) - len(retry) - len(inflight)
                     if done - reported >= 256 or not (pending or retry or inflight):
@@ -283,3 +323,33 @@ class SynScan(Scanner):
                         reported = done
         finally:
             ep.close()
+
+    def _send_echo(self, icmp: socket.socket) -> float | None:
+        """One ICMP echo request to the target, to learn the TTL its own answers arrive with;
+        the time it was sent, or None when it could not be."""
+        self._echo_id = random.getrandbits(16).to_bytes(2, "big")
+        version = 6 if self.v6 else 4
+        message = build_echo(
+            version, int.from_bytes(self._echo_id, "big"), 1, echo_payload(b"netladder", 16)
+        )
+        try:
+            icmp.sendto(message, (self.address, 0))
+        except OSError:
+            return None  # no echo: the SYN/ACKs' TTL is the reference then
+        return time.monotonic()
+
+
+def _stamp_and_ttl(
+    ancillary: list[tuple[int, int, bytes]], offset_ns: int, fallback: float
+) -> tuple[float, int | None]:
+    """The kernel's receive time (monotonic seconds) and the IPv6 hop limit, from ancillary
+    data; `fallback` (when it was read) where the kernel gave no stamp.  `offset_ns`: realtime
+    less monotonic, in integer ns so that a realtime stamp keeps its microseconds."""
+    stamp, ttl = fallback, None
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            stamp = min(fallback, (seconds * 1_000_000_000 + nanoseconds - offset_ns) / 1e9)
+        elif level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT and len(data) >= 4:
+            ttl = _INT.unpack_from(data)[0]
+    return stamp, ttl

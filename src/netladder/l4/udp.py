@@ -1,8 +1,12 @@
 """UDP port probe: unprivileged, one connected UDP socket per port with IP_RECVERR.
 
-A datagram back means open; ICMP port unreachable (read from the socket's error queue with its
-exact type and code) means closed; other unreachable codes mean filtered; silence after the
-retries is open|filtered — an open UDP service may simply not answer an empty datagram.
+A datagram back means open; ICMP port unreachable from the target (read from the socket's
+error queue with its exact type, code and sender) means closed; the same from a router, or any
+other unreachable code, means filtered — a firewall on the way answers for the target, as nmap
+-sU says ("port-unreach from ROUTER"); a time exceeded (a routing loop, a path longer than the
+TTL) is filtered too; silence after the retries is open|filtered — an open UDP service may
+simply not answer an empty datagram.  Each answer's round trip is its own: the kernel's receive
+timestamp less the time its probe was sent.
 Linux rate-limits ICMP errors per destination (net.ipv4.icmp_ratelimit, 1/s after a burst of
 6 by default), so closed ports beyond the burst answer only later retries.  Once closed ports
 have answered while others stay silent, retries are spaced a second apart and go on while
@@ -15,16 +19,17 @@ from __future__ import annotations
 import errno
 import select
 import socket
-import struct
 import time
 from collections.abc import Sequence
 
 from netladder.errors import NetladderError
 from netladder.l4.engine import ProgressFn, Scanner
 from netladder.l4.model import PortState
-from netladder.proto.tcp import ICMP4_UNREACH_REASONS, ICMP6_UNREACH_REASONS
+from netladder.net.linux import SO_EE_ORIGIN_ICMP6
+from netladder.net.sockets import Received, open_udp, receive
+from netladder.proto.tcp import icmp_reason
 
-__all__ = ["PAYLOADS", "UdpScan", "parse_extended_err"]
+__all__ = ["PAYLOADS", "UdpScan", "udp_outcome"]
 
 # What to send so that a service answers (nmap-payloads does the same); empty otherwise.
 PAYLOADS: dict[int, bytes] = {
@@ -35,32 +40,29 @@ PAYLOADS: dict[int, bytes] = {
     123: b"\x23" + bytes(47),
 }
 
-IP_RECVERR = 11  # include/uapi/linux/in.h
-IPV6_RECVERR = 25  # include/uapi/linux/in6.h
-SO_EE_ORIGIN_ICMP = 2
-SO_EE_ORIGIN_ICMP6 = 3
-_EXT_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err (linux/errqueue.h)
-
 ICMP_REFILL = 1.0  # net.ipv4.icmp_ratelimit default: one more error per second
 ICMP_STALL = 2.5  # no ICMP error for this long while rate limited: the rest are silent
 UDP_TRIES = 3
 DEFAULT_WINDOW = 256
 
 
-def parse_extended_err(data: bytes) -> tuple[int, int, int, int, str | None] | None:
-    """(errno, origin, ICMP type, ICMP code, offender address) from an IP(V6)_RECVERR cmsg."""
-    if len(data) < _EXT_ERR.size:
+def udp_outcome(answer: Received, target: str) -> tuple[PortState, str, str | None] | None:
+    """(state, nmap's reason, who sent the ICMP error) for what came back on a probe's socket;
+    None for what says nothing about the port (an ICMP message of another kind)."""
+    error = answer.error
+    if error is None:
+        return PortState.OPEN, "udp-response", None
+    if not error.is_icmp:
         return None
-    err, origin, icmp_type, code, _pad, _info, _data = _EXT_ERR.unpack_from(data)
-    offender = None
-    rest = data[_EXT_ERR.size :]
-    if len(rest) >= 8:
-        family = struct.unpack_from("=H", rest)[0]
-        if family == socket.AF_INET:
-            offender = socket.inet_ntop(socket.AF_INET, rest[4:8])
-        elif family == socket.AF_INET6 and len(rest) >= 24:
-            offender = socket.inet_ntop(socket.AF_INET6, rest[8:24])
-    return err, origin, icmp_type, code, offender
+    version = 6 if error.origin == SO_EE_ORIGIN_ICMP6 else 4
+    reason = icmp_reason(version, error.icmp_type, error.icmp_code)
+    if reason is None:
+        return None
+    if reason == "port-unreach" and error.offender in (None, target):
+        return PortState.CLOSED, reason, error.offender
+    # A router's port unreachable (a REJECT in its FORWARD chain), another unreachable code,
+    # or a time exceeded: something on the way stops the probe (nmap -sU: filtered).
+    return PortState.FILTERED, reason, error.offender
 
 
 class UdpScan(Scanner):
@@ -101,72 +103,71 @@ class UdpScan(Scanner):
         ports = t.ports
         ep = select.epoll()
         socks: dict[int, tuple[socket.socket, int]] = {}  # fd -> (socket, index)
-        inflight: dict[int, float] = {}  # fd -> last send, oldest first
+        inflight: dict[int, int] = {}  # fd -> last send (monotonic ns), oldest first
         pending = list(reversed(range(len(ports))))
-        clock = time.monotonic
+        clock = time.monotonic_ns
         reported = decided = 0
-        level, option = (
-            (socket.IPPROTO_IPV6, IPV6_RECVERR) if self.v6 else (socket.IPPROTO_IP, IP_RECVERR)
-        )
+        version = 6 if self.v6 else 4
         try:
             while (pending or inflight) and not self.stopped:
-                now = clock()
                 while pending and len(inflight) < self.window:
                     i = pending.pop()
-                    s = socket.socket(self.family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
-                    s.setsockopt(level, option, 1)
                     try:
-                        s.connect((self.address, ports[i]))
+                        s = open_udp(version, connect=(self.address, ports[i]))
                     except OSError as exc:
-                        s.close()
                         raise NetladderError(
                             f"cannot reach {self.address}: {exc.strerror}"
                         ) from None
                     fd = s.fileno()
                     socks[fd] = (s, i)
                     ep.register(fd, select.EPOLLIN | select.EPOLLERR)
-                    self._send(s, i)
-                    inflight[fd] = now
-                timeout = self._timeout(len(inflight))
+                    inflight[fd] = self._send(s, i)
+                now = clock()
+                timeout_ns = int(self._timeout(len(inflight)) * 1e9)
                 wait = 0.05
                 if inflight:
-                    wait = min(wait, max(0.0, next(iter(inflight.values())) + timeout - now))
-                events = ep.poll(wait)
-                now = clock()
-                for fd, ev in events:
+                    oldest = next(iter(inflight.values()))
+                    wait = min(wait, max(0.0, (oldest + timeout_ns - now) / 1e9))
+                for fd, ev in ep.poll(wait):
                     s, i = socks[fd]
-                    outcome = self._read(s, ev)
+                    answer = self._read(s, ev)
+                    if answer is None:
+                        continue
+                    outcome = udp_outcome(answer, self.address)
                     if outcome is None:
                         continue
-                    state, reason, reporter, data = outcome
-                    sent = inflight.pop(fd, now)
-                    rtt = now - sent
+                    state, reason, reporter = outcome
+                    sent = inflight.pop(fd, None)
+                    # The kernel's receive time less this probe's own send time.
+                    rtt = (answer.monotonic_ns - sent) / 1e9 if sent is not None else None
+                    if rtt is not None and rtt < 0:
+                        rtt = None  # an answer to an earlier try, read after the retry
                     if t.decide(i, state, reason, rtt, reporter):
                         decided += 1
-                        if state is not PortState.FILTERED:
+                        if rtt is not None and state is not PortState.FILTERED:
                             self.timing.sample(rtt)
-                        if state is PortState.CLOSED:
+                        if answer.error is not None:
                             self._icmp_seen = True
-                            self._last_icmp = now
-                        if data is not None:
-                            self.responses[ports[i]] = data
-                    self._close(ep, socks, fd)
+                            self._last_icmp = time.monotonic()
+                        else:
+                            self.responses[ports[i]] = answer.data
+                    self._close(ep, socks, inflight, fd)
+                now = clock()
                 while inflight:
                     fd, sent = next(iter(inflight.items()))
-                    if now - sent < timeout:
+                    if now - sent < timeout_ns:
                         break
                     del inflight[fd]
                     s, i = socks[fd]
                     # Rate limited: closed ports answer one a second, so keep asking while
                     # answers still trickle in (as nmap slows down); stop when they dry up.
                     if t.tries[i] < UDP_TRIES or (
-                        self._limited and now - self._last_icmp < ICMP_STALL
+                        self._limited and time.monotonic() - self._last_icmp < ICMP_STALL
                     ):
-                        self._send(s, i)
-                        inflight[fd] = now
+                        inflight[fd] = self._send(s, i)
                     else:
                         decided += t.decide(i, PortState.OPEN_FILTERED, "no-response")
-                        self._close(ep, socks, fd)
+                        self._close(ep, socks, inflight, fd)
                 if self.progress is not None and decided > reported:
                     self.progress(decided - reported)
                     reported = decided
@@ -175,13 +176,17 @@ class UdpScan(Scanner):
                 s.close()
             ep.close()
 
-    def _send(self, s: socket.socket, i: int) -> None:
+    def _send(self, s: socket.socket, i: int) -> int:
+        """Send one probe; its send time (monotonic ns)."""
         port = self.tally.ports[i]
         self.tally.tries[i] += 1
         self.probes_sent += 1
+        sent = time.monotonic_ns()
         try:
             s.send(PAYLOADS.get(port, b""))
         except OSError as exc:
+            # An ICMP error about an earlier try fails the next send once (sk_err); the
+            # error itself waits on the error queue.
             if exc.errno not in (
                 errno.ECONNREFUSED,
                 errno.EHOSTUNREACH,
@@ -190,42 +195,29 @@ class UdpScan(Scanner):
                 errno.EAGAIN,
             ):
                 raise NetladderError(f"cannot send to {self.address}: {exc.strerror}") from None
+        return sent
 
     @staticmethod
-    def _close(ep: select.epoll, socks: dict[int, tuple[socket.socket, int]], fd: int) -> None:
+    def _close(
+        ep: select.epoll,
+        socks: dict[int, tuple[socket.socket, int]],
+        inflight: dict[int, int],
+        fd: int,
+    ) -> None:
         s, _ = socks.pop(fd)
+        inflight.pop(fd, None)
         ep.unregister(fd)
         s.close()
 
-    def _read(
-        self, s: socket.socket, ev: int
-    ) -> tuple[PortState, str, str | None, bytes | None] | None:
+    @staticmethod
+    def _read(s: socket.socket, ev: int) -> Received | None:
+        """What came back: an ICMP error from the error queue first, else a datagram."""
         if ev & select.EPOLLERR:
-            try:
-                _data, ancdata, _flags, _addr = s.recvmsg(512, 512, socket.MSG_ERRQUEUE)
-            except OSError:
-                return None
-            for _level, _type, cdata in ancdata:
-                parsed = parse_extended_err(cdata)
-                if parsed is None:
-                    continue
-                _err, origin, icmp_type, code, offender = parsed
-                if origin == SO_EE_ORIGIN_ICMP and icmp_type == 3:
-                    if code == 3:
-                        return PortState.CLOSED, "port-unreach", offender, None
-                    if code in ICMP4_UNREACH_REASONS:
-                        return (PortState.FILTERED, ICMP4_UNREACH_REASONS[code], offender, None)
-                if origin == SO_EE_ORIGIN_ICMP6 and icmp_type == 1:
-                    if code == 4:
-                        return PortState.CLOSED, "port-unreach", offender, None
-                    if code in ICMP6_UNREACH_REASONS:
-                        return (PortState.FILTERED, ICMP6_UNREACH_REASONS[code], offender, None)
-            return None
+            error = receive(s, 512, errqueue=True)
+            if error is not None:
+                return error
         try:
-            data = s.recv(4096)
-        except BlockingIOError:
-            return None
+            return receive(s, 4096)
         except OSError:
-            # The error arrived without IP_RECVERR detail (should not happen): still closed.
+            # The error arrived without IP_RECVERR detail (should not happen): nothing to say.
             return None
-        return PortState.OPEN, "udp-response", None, data

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from netladder.errors import EnvError
+from netladder.errors import EnvError, UsageError
 from netladder.lab import sh
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = [
     "NoArp",
     "NoTimeExceeded",
     "RejectPort",
+    "RoutingLoop",
     "SmallMtu",
     "Undo",
     "WrongArp",
@@ -106,25 +107,64 @@ class DropPorts:
         return _nft_fault(lab, self.node, "input", [f"{self.proto} dport {{ {ports} }} drop"])
 
 
+# How a REJECT answers: (IPv4, IPv6) nft reject statements; None where IPv6 has no such code.
+_REJECTS: dict[str, tuple[str, str | None]] = {
+    "admin-prohibited": ("icmp type admin-prohibited", "icmpv6 type admin-prohibited"),
+    "port-unreachable": ("icmp type port-unreachable", "icmpv6 type port-unreachable"),
+    "net-unreachable": ("icmp type net-unreachable", "icmpv6 type no-route"),
+    "prot-unreachable": ("icmp type prot-unreachable", None),
+    "tcp-reset": ("tcp reset", "tcp reset"),
+}
+
+
 @dataclass(frozen=True)
 class RejectPort:
-    """The port answers with ICMP administratively prohibited (nmap: filtered, admin-prohibited)."""
+    """The port answers with ICMP administratively prohibited (nmap: filtered, admin-prohibited),
+    or as `reject` says (iptables' --reject-with: port-unreachable is its default, tcp-reset
+    forges the host's RST).  hook "forward" puts the rule on a router: it then rejects on the
+    host's behalf."""
 
     node: str
     port: int
     proto: str = "tcp"
+    reject: str = "admin-prohibited"
+    hook: str = "input"
 
     def apply(self, lab: Lab) -> Undo:
         match = f"{self.proto} dport {self.port}"
-        return _nft_fault(
-            lab,
-            self.node,
-            "input",
-            [
-                f"meta nfproto ipv4 {match} reject with icmp type admin-prohibited",
-                f"meta nfproto ipv6 {match} reject with icmpv6 type admin-prohibited",
-            ],
-        )
+        v4, v6 = _REJECTS[self.reject]
+        rules = [f"meta nfproto ipv4 {match} reject with {v4}"]
+        if v6 is not None:
+            rules.append(f"meta nfproto ipv6 {match} reject with {v6}")
+        return _nft_fault(lab, self.node, self.hook, rules)
+
+
+@dataclass(frozen=True)
+class RoutingLoop:
+    """`node` (a router) routes `dest`'s addresses back to `via`, which routes them to `node`
+    again: probes circle until their TTL runs out (ICMP time exceeded from one of the two)."""
+
+    node: str
+    dest: str
+    via: str
+
+    def apply(self, lab: Lab) -> Undo:
+        routes = []
+        for version in (4, 6):
+            try:
+                dest = lab.addr(self.dest, version)
+                via = lab.addr_on(self.via, self.node, version)
+            except UsageError:
+                continue
+            family = f"-{version}"
+            lab.exec(self.node, ["ip", family, "route", "replace", dest, "via", via])
+            routes.append((family, dest))
+
+        def undo() -> None:
+            for family, dest in routes:
+                lab.exec(self.node, ["ip", family, "route", "del", dest], check=False)
+
+        return undo
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "http-hostile": "netladder.lab.svc_http:hostile_http_service",
     "tls": "netladder.lab.tls_service:tls_service",
     "hostile-echo": "netladder.lab.hostile:hostile_echo_service",
+    "tcp-hostile": "netladder.lab.svc_tcp:hostile_tcp_service",
 }
 
 _SERVERS: list[Any] = []  # keep servers and transports alive for the agent's lifetime

@@ -37,6 +37,7 @@ from netladder.net.linux import (
     SCM_TIMESTAMPNS,
     SO_EE_ORIGIN_ICMP,
     SO_EE_ORIGIN_ICMP6,
+    SO_MEMINFO,
     SO_RCVBUFFORCE,
     SO_TIMESTAMPNS,
     TCP_INFO_RTT_OFFSET,
@@ -60,6 +61,7 @@ __all__ = [
     "close_with_reset",
     "enable_recverr",
     "enable_recvttl",
+    "error_queued",
     "family_of",
     "kernel_rtt_ns",
     "netns_entered",
@@ -129,6 +131,17 @@ def enable_recverr(sock: socket.socket, version: int) -> None:
         sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
     else:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+
+
+def error_queued(sock: socket.socket) -> bool:
+    """Whether an error waits on the socket's error queue, asked without reading it: a queued
+    ICMP error is charged to the socket's receive memory (sock_queue_err_skb), and a socket
+    that never connected has nothing else there.  One getsockopt, far cheaper than a
+    recvmsg(MSG_ERRQUEUE) that usually fails with EAGAIN."""
+    try:
+        return sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4) != b"\0\0\0\0"
+    except OSError:
+        return True  # cannot tell: let the caller read the queue
 
 
 def enable_recvttl(sock: socket.socket, version: int, on: bool = True) -> None:

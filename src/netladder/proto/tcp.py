@@ -5,8 +5,8 @@ back SYN/ACK, RST, or an ICMP/ICMPv6 error quoting the probe.  Addresses are pac
 (4 or 16) so the scanner's hot path never builds address objects.
 
 References: RFC 9293 §3.1 (TCP header), RFC 791 §3.1 (IPv4 header), RFC 8200 §8.1 (upper-layer
-checksum over the IPv6 pseudo-header), RFC 792 / RFC 1812 §5.2.7.1 (ICMP unreachable codes),
-RFC 4443 §3.1 (ICMPv6 destination unreachable codes).
+checksum over the IPv6 pseudo-header), RFC 792 / RFC 1812 §5.2.7.1 (ICMP unreachable codes,
+time exceeded), RFC 4443 §3.1 and §3.3 (ICMPv6 destination unreachable, time exceeded).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "TcpSegment",
     "build_syn",
     "checksum",
+    "icmp_reason",
     "parse_icmp4_error",
     "parse_icmp6_error",
     "parse_tcp",
@@ -64,7 +65,23 @@ ICMP6_UNREACH_REASONS: dict[int, str] = {
     6: "admin-prohibited",  # reject route to destination
 }
 
+# The other ICMP error that answers a probe: its TTL ran out on the way (a routing loop, or a
+# path longer than the TTL).  nmap's reason: "time-exceeded".  RFC 792, RFC 4443 §3.3.
+TIME_EXCEEDED = {4: 11, 6: 3}
+UNREACHABLE = {4: 3, 6: 1}
+
 _TCP = struct.Struct("!HHIIBBHHH")
+
+
+def icmp_reason(version: int, icmp_type: int, code: int) -> str | None:
+    """nmap's reason name for an ICMP(v6) error about a probe; None for a message that says
+    nothing about whether the probe could arrive (redirects, source quench, packet too big)."""
+    if icmp_type == TIME_EXCEEDED[version]:
+        return "time-exceeded"
+    if icmp_type != UNREACHABLE[version]:
+        return None
+    table = ICMP4_UNREACH_REASONS if version == 4 else ICMP6_UNREACH_REASONS
+    return table.get(code, f"unreach-code-{code}")
 
 
 def checksum(data: bytes) -> int:
@@ -147,8 +164,8 @@ def strip_ipv4(packet: bytes | memoryview) -> tuple[int, bytes, bytes, int] | No
 
 @record
 class IcmpQuote:
-    """An ICMP destination-unreachable quoting one of our probes (RFC 792: the original IP
-    header and at least 8 bytes of its payload — enough for both TCP/UDP ports)."""
+    """An ICMP destination unreachable or time exceeded quoting one of our probes (RFC 792: the
+    original IP header and at least 8 bytes of its payload — enough for both TCP/UDP ports)."""
 
     reporter: bytes  # who sent the ICMP error (packed)
     icmp_type: int
@@ -157,23 +174,25 @@ class IcmpQuote:
     dst: bytes  # the quoted packet's destination (our target)
     sport: int
     dport: int
+    ttl: int | None = None  # the ICMP packet's own TTL (IPv4: from its header)
 
     @property
     def reason(self) -> str:
-        table = ICMP4_UNREACH_REASONS if len(self.dst) == 4 else ICMP6_UNREACH_REASONS
-        return table.get(self.code, f"unreach-code-{self.code}")
+        version = 4 if len(self.dst) == 4 else 6
+        return icmp_reason(version, self.icmp_type, self.code) or f"icmp-type-{self.icmp_type}"
 
 
 def parse_icmp4_error(packet: bytes | memoryview) -> IcmpQuote | None:
-    """An IPv4 packet carrying ICMP destination unreachable (type 3) that quotes a TCP or UDP
-    packet, as a raw IPPROTO_ICMP socket delivers it (with the outer IP header)."""
+    """An IPv4 packet carrying ICMP destination unreachable (type 3) or time exceeded (type 11)
+    that quotes a TCP or UDP packet, as a raw IPPROTO_ICMP socket delivers it (with the outer
+    IP header)."""
     outer = strip_ipv4(packet)
     if outer is None or outer[0] != 1:
         return None
     _proto, reporter, _dst, off = outer
-    if len(packet) < off + 8 or packet[off] != 3:
+    if len(packet) < off + 8 or packet[off] not in (3, 11):
         return None
-    code = packet[off + 1]
+    icmp_type, code = packet[off], packet[off + 1]
     inner = strip_ipv4(packet[off + 8 :])
     if inner is None:
         return None
@@ -182,20 +201,23 @@ def parse_icmp4_error(packet: bytes | memoryview) -> IcmpQuote | None:
     if len(packet) < start + 4:
         return None
     sport, dport = struct.unpack_from("!HH", packet, start)
-    return IcmpQuote(reporter, 3, code, proto, dst, sport, dport)
+    return IcmpQuote(reporter, icmp_type, code, proto, dst, sport, dport, packet[8])
 
 
-def parse_icmp6_error(message: bytes | memoryview, reporter: bytes) -> IcmpQuote | None:
-    """An ICMPv6 destination unreachable (type 1) quoting a TCP or UDP packet, as a raw
-    IPPROTO_ICMPV6 socket delivers it (no IPv6 header: the reporter comes from recvfrom).
-    Extension headers in the quote are not followed: our probes never carry any."""
-    if len(message) < 8 + 40 + 4 or message[0] != 1:
+def parse_icmp6_error(
+    message: bytes | memoryview, reporter: bytes, hop_limit: int | None = None
+) -> IcmpQuote | None:
+    """An ICMPv6 destination unreachable (type 1) or time exceeded (type 3) quoting a TCP or
+    UDP packet, as a raw IPPROTO_ICMPV6 socket delivers it (no IPv6 header: the reporter comes
+    from recvfrom, the hop limit from IPV6_HOPLIMIT).  Extension headers in the quote are not
+    followed: our probes never carry any."""
+    if len(message) < 8 + 40 + 4 or message[0] not in (1, 3):
         return None
-    code = message[1]
+    icmp_type, code = message[0], message[1]
     inner = message[8:]
     if inner[0] >> 4 != 6:
         return None
     next_header = inner[6]
     dst = bytes(inner[24:40])
     sport, dport = struct.unpack_from("!HH", inner, 40)
-    return IcmpQuote(reporter, 1, code, next_header, dst, sport, dport)
+    return IcmpQuote(reporter, icmp_type, code, next_header, dst, sport, dport, hop_limit)
