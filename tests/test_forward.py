@@ -16,6 +16,7 @@ import pytest
 
 from netladder.lab import Lab
 from netladder.lab.topologies import SMTP_BANNER, SSH_BANNER
+from privileges import AS_NOBODY
 
 pytestmark = pytest.mark.lab
 
@@ -349,13 +350,7 @@ def test_no_nft_or_no_privilege_is_exit_3_with_the_remedy(lab: Lab) -> None:
     unprivileged = lab.exec(
         "server",
         [
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--inh-caps=-all",
+            *AS_NOBODY,
             sys.executable,
             "-m",
             "netladder",
@@ -370,13 +365,7 @@ def test_no_nft_or_no_privilege_is_exit_3_with_the_remedy(lab: Lab) -> None:
     dry = lab.exec(
         "server",
         [
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--inh-caps=-all",
+            *AS_NOBODY,
             sys.executable,
             "-m",
             "netladder",
