@@ -13,9 +13,23 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from netladder.lab import Lab
 from netladder.lab.topologies import chain, pair
+
+# Hypothesis: no per-example deadline and no "too slow" health check — on a machine this
+# busy a slow example is the machine, not the code.  `--hypothesis-profile=fuzz` runs the
+# properties for longer (NETLADDER_FUZZ_EXAMPLES each, 10000 by default).
+settings.register_profile(
+    "netladder", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.register_profile(
+    "fuzz",
+    parent=settings.get_profile("netladder"),
+    max_examples=int(os.environ.get("NETLADDER_FUZZ_EXAMPLES", "10000")),
+)
+settings.load_profile("netladder")
 
 
 def _lab_possible() -> str | None:
