@@ -741,6 +741,9 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
 def test_ctrl_c_exits_130_after_showing_the_hops_so_far(lab: Lab) -> None:
     import signal
 
+    from waiting import Counters, wait_idle, wait_until
+
+    counters = Counters(lab, "client")
     proc = lab.popen(
         "client",
         [sys.executable, "-m", "netladder", "http", "-L", f"http://{SERVER}/redirect-to-silence"],
@@ -748,7 +751,9 @@ def test_ctrl_c_exits_130_after_showing_the_hops_so_far(lab: Lab) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)  # start-up, the first hop, then the silent server
+    # The first hop is done and the silent server's connection is open (two connects).
+    wait_until("the second connection", counters.grown(proc.pid, Tcp__ActiveOpens=2))
+    wait_idle(proc.pid)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130, err

@@ -30,6 +30,7 @@ from netladder.names.myip import (
     parse_stun_endpoint,
     parse_url,
 )
+from waiting import Counters, wait_idle, wait_until
 
 PUB = "203.0.113.6"
 PUB6 = "2001:db8:b::2"
@@ -171,6 +172,7 @@ def test_no_answer_at_all_fails(lab: Lab) -> None:
 
 
 def test_ctrl_c_prints_what_was_gathered_and_exits_130(lab: Lab) -> None:
+    counters = Counters(lab, "client")
     proc = lab.popen(
         "client",
         [
@@ -189,7 +191,19 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(lab: Lab) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)  # the echo has answered; the silent STUN server never will
+
+    # The echo has answered (its connection opened and closed again) and been read; the
+    # silent STUN server never will answer.
+    def echo_done() -> bool:
+        now = counters.now(proc.pid)
+        return (
+            now is not None
+            and now["Tcp.ActiveOpens"] > counters.before["Tcp.ActiveOpens"]
+            and now["Tcp.CurrEstab"] <= counters.before["Tcp.CurrEstab"]
+        )
+
+    wait_until("the HTTP echo's answer", echo_done)
+    wait_idle(proc.pid)
     os.kill(proc.pid, signal.SIGINT)  # `ip netns exec` execs the command: this is netladder
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130, err
