@@ -171,8 +171,9 @@ def test_without_cap_net_raw_arp_says_so_with_the_remedy(chain_lab: Lab) -> None
 
 
 HOSTILE = r"""
-import socket, sys, time
+import signal, socket, sys, time
 from netladder.proto.arp import build_arp, build_ether, ETH_P_ARP
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped by the test: a clean exit
 iface, mac, claim, other = sys.argv[1:5]
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
 s.bind((iface, ETH_P_ARP))
@@ -207,7 +208,7 @@ def test_a_hostile_station_flooding_bad_arp_neither_crashes_nor_fools_the_probe(
             chain_lab.mac("lan2", "lan"),
             lan1,
             "02:00:5e:00:53:99",
-            "2.5",
+            "60",  # until the test stops it, after the probe
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -217,6 +218,7 @@ def test_a_hostile_station_flooding_bad_arp_neither_crashes_nor_fools_the_probe(
         code, doc = arp(chain_lab, "lan3", lan1, "-c", "3")
         assert flood.poll() is None  # still flooding when the probe ended
     finally:
+        flood.terminate()
         flood.communicate(timeout=10)
     assert flood.returncode == 0
     assert code == 0 and doc["macs"] == [chain_lab.mac("lan1", "lan")]

@@ -418,8 +418,7 @@ def test_a_server_delay_shows_up_in_server_processing(lab: Lab) -> None:
 
 
 def test_network_delay_shows_up_in_connect_and_server_processing(lab: Lab) -> None:
-    with lab.fault(Delay("client", "server", 60)):
-        time.sleep(0.1)
+    with lab.fault(Delay("client", "server", 60)):  # in force once fault() returns
         _, doc = http_json(lab, f"http://{SERVER}/ok")
     t = doc["hops"][0]["timings"]
     # one round trip for the handshake, one for request and response
@@ -683,7 +682,6 @@ def test_phase_timings_agree_with_curl(lab: Lab, certs: Path, mode: str) -> None
         args = [f"http://{SERVER}/delay/150"]
     ours_runs, curl_runs = [], []
     with lab.fault(Delay("client", "server", 20)):
-        time.sleep(0.1)
         for _ in range(3):
             ours_runs.append(ours_points(lab, "--get", *args))
             curl_runs.append(curl_points(lab, *args))

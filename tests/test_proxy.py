@@ -17,6 +17,7 @@ from netladder.errors import UsageError
 from netladder.lab import Lab
 from netladder.lab.topologies import SSH_BANNER
 from netladder.nat.proxy import Endpoint, parse_endpoint
+from waiting import wait_until
 
 SERVER = "198.51.100.10"
 R2 = "203.0.113.6"
@@ -100,7 +101,10 @@ def test_a_large_transfer_is_byte_exact_both_ways(lab: Lab, mode: str) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(0.3)
+        wait_until(  # socat is listening
+            "the echo server",
+            lambda: lab.exec("server", ["ss", "-Htln", "sport", "=", ":9500"]).stdout.strip() != "",
+        )
         extra = ["--no-splice"] if mode == "copy" else []
         proxy = Proxy(lab, "r2", *extra, f"{R2}:9000", f"{SERVER}:9500")
         assert ("zero-copy splice" in proxy.banner) == (mode == "splice")
