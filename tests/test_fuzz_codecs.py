@@ -534,24 +534,6 @@ def check_response(resp: Response, method: str, wire: bytes) -> None:
     assert all(100 <= code <= 199 for code in resp.interim)
 
 
-@given(
-    fuzzed(responses(), max_size=300),
-    st.lists(st.integers(1, 40), max_size=8),
-    st.sampled_from(("GET", "HEAD")),
-)
-def test_http1_exchanges_end_with_a_response_or_one_failure(
-    wire: bytes, cuts: list[int], method: str
-) -> None:
-    try:
-        resp = exchange(_h1_exchange, split(wire, cuts), method)
-    except _Failed as exc:
-        assert exc.failure.phase in ("response", "body") and exc.failure.message
-        event(f"failure in the {exc.failure.phase}")
-        return
-    event("response")
-    check_response(resp, method, wire)
-
-
 # -- HTTP/2 frames as the client reads them (l7/client.py _h2_exchange, over h2) -------------------
 
 
@@ -589,16 +571,25 @@ def h2_responses(draw: st.DrawFn) -> bytes:
     return b"".join(frames)
 
 
+EXCHANGES = {
+    "HTTP/1.1": (_h1_exchange, responses),
+    "HTTP/2": (_h2_exchange, h2_responses),
+}
+
+
+@pytest.mark.parametrize("version", list(EXCHANGES))
 @given(
-    fuzzed(h2_responses(), max_size=300),
-    st.lists(st.integers(1, 40), max_size=8),
-    st.sampled_from(("GET", "HEAD")),
+    data=st.data(),
+    cuts=st.lists(st.integers(1, 40), max_size=8),
+    method=st.sampled_from(("GET", "HEAD")),
 )
-def test_http2_exchanges_end_with_a_response_or_one_failure(
-    wire: bytes, cuts: list[int], method: str
+def test_exchanges_end_with_a_response_or_one_failure(
+    version: str, data: st.DataObject, cuts: list[int], method: str
 ) -> None:
+    run, wires = EXCHANGES[version]
+    wire = data.draw(fuzzed(wires(), max_size=300))
     try:
-        resp = exchange(_h2_exchange, split(wire, cuts), method)
+        resp = exchange(run, split(wire, cuts), method)
     except _Failed as exc:
         assert exc.failure.phase in ("response", "body") and exc.failure.message
         event(f"failure in the {exc.failure.phase}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from bench.cases.sweep import sweep_argv
 from bench.harness import Case, Measurement
 from netladder.lab import Lab
 
@@ -133,20 +134,7 @@ CASES = [
     Case(
         name="resources_sweep_16_retries",
         topology="sweep",
-        ours=lambda lab: [
-            sys.executable,
-            "-m",
-            "netladder",
-            "sweep",
-            "--alive",
-            "--rate",
-            "0",
-            "--retries",
-            "2",
-            "--timeout",
-            "300",
-            SWEEP_BLOCK,
-        ],
+        ours=lambda lab: sweep_argv(retries=2, timeout_ms=300, block=SWEEP_BLOCK),
         anchor=lambda lab: [
             "fping",
             "-a",
