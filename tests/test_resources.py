@@ -21,6 +21,7 @@ from bench.cases.resources import (
     SCAN_THREE,
     start_big_server,
 )
+from bench.cases.sweep import sweep_argv
 from bench.harness import Measurement, measure
 
 from netladder.lab import Lab
@@ -53,18 +54,7 @@ def test_three_full_range_scans_at_once_stay_bounded(lab: Lab) -> None:
 
 
 def test_a_slash_16_sweep_with_retries_stays_bounded(lab: Lab) -> None:
-    got = netladder(
-        lab,
-        "sweep",
-        "--alive",
-        "--rate",
-        "0",
-        "--retries",
-        "1",
-        "--timeout",
-        "200",
-        "198.18.0.0/16",
-    )
+    got = run(lab, *sweep_argv(retries=1, timeout_ms=200, block="198.18.0.0/16"))
     assert got.returncode == 1  # the silent half
     assert len(got.stdout.split()) == 32767  # 198.18.0.1 .. 198.18.127.255 answer
     assert got.maxrss_kib <= RSS_BOUND_KIB["sweep"], got.maxrss_kib
