@@ -4,8 +4,9 @@ A case names the lab topology it needs (or none), a command for netladder and on
 anchor tool, how many runs, and its target: a maximum ratio ours/anchor, or a maximum median in
 ms.  Runs alternate between the two commands so that drift on the machine hits both alike.
 Wall time is measured around the whole process (interpreter start-up included); peak memory is
-the process's maxrss from wait4 (the largest of it and the children it waited for); peak open
-file descriptors are sampled every few milliseconds over the process and its descendants.
+the process's maxrss (the largest of it and the children it waited for), as GNU time reports it;
+peak open file descriptors are sampled every few milliseconds over the process and its
+descendants.
 """
 
 from __future__ import annotations
@@ -116,10 +117,10 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def open_fds(pid: int) -> int:
-    """Descriptors open in the process and all its descendants right now."""
+def open_fds(pid: int, itself: bool = True) -> int:
+    """Descriptors open in the process (unless not `itself`) and all its descendants now."""
     total = 0
-    for each in _descendants(pid):
+    for each in _descendants(pid)[0 if itself else 1 :]:
         try:
             total += len(os.listdir(f"/proc/{each}/fd"))
         except OSError:
@@ -127,21 +128,31 @@ def open_fds(pid: int) -> int:
     return total
 
 
+# A process's maxrss includes the memory of the process it was forked from, up to its exec
+# (the kernel keeps the old image's high-water mark across exec): a command started from a
+# large test runner would report the runner's size.  GNU time, small itself, forks the
+# command and reports the command's own maxrss.
+TIME = "/usr/bin/time"
+
+
 def measure(argv: Argv, env: dict[str, str] | None = None) -> Measurement:
     started = time.perf_counter()
+    report_r, report_w = os.pipe()
     proc = subprocess.Popen(
-        list(argv),
+        [TIME, "-f", "%M", "-o", f"/dev/fd/{report_w}", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
+        pass_fds=(report_w,),
     )
+    os.close(report_w)
     assert proc.stdout is not None
     peak = [0]
     done = threading.Event()
 
     def sample() -> None:  # until the process is reaped; the pid cannot be reused before
         while not done.wait(0.003):
-            peak[0] = max(peak[0], open_fds(proc.pid))
+            peak[0] = max(peak[0], open_fds(proc.pid, itself=False))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -151,12 +162,13 @@ def measure(argv: Argv, env: dict[str, str] | None = None) -> Measurement:
     os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
     done.set()
     sampler.join()
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, _ = os.wait4(proc.pid, 0)
     wall = (time.perf_counter() - started) * 1000
+    with os.fdopen(report_r) as report:
+        # "Command exited with non-zero status N" comes first when it did.
+        maxrss = int(report.read().split()[-1])
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measurement(
-        wall, usage.ru_maxrss, proc.returncode, stdout.decode(errors="replace"), peak[0]
-    )
+    return Measurement(wall, maxrss, proc.returncode, stdout.decode(errors="replace"), peak[0])
 
 
 def _in_lab(lab: Lab | None, node: str, argv: Argv) -> list[str]:
