@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -28,6 +27,7 @@ from netladder.lab import (
 )
 from netladder.lab.sh import LabError
 from netladder.lab.topologies import SSH_BANNER
+from waiting import wait_until
 
 
 def ping(
@@ -190,8 +190,7 @@ def test_down_removes_everything_and_twice_is_harmless(lab_ok: None) -> None:
     lab.down()
     assert not [ns for ns in core.existing_namespaces() if ns.startswith("nl-tiny-")]
     assert core.load_state("tiny") is None
-    time.sleep(0.1)
-    assert not [pid for pid in pids if core._exists(pid)]
+    wait_until("the lab's processes to end", lambda: not any(core._exists(p) for p in pids))
 
 
 def test_a_build_that_fails_half_way_removes_what_it_made(lab_ok: None) -> None:
