@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from netladder.lab import Lab
+from waiting import restore_sigint
 
 pytestmark = pytest.mark.lab
 
@@ -242,6 +243,7 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(chain_lab: Lab) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
     # Interrupt once the first reply is shown (however long start-up took).
     assert proc.stdout is not None

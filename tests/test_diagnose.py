@@ -186,7 +186,7 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(demo_lab: Lab) -> None:
     import sys
 
     from netladder.lab.faults import DropPort
-    from waiting import Counters, wait_idle, wait_until
+    from waiting import Counters, restore_sigint, wait_idle, wait_until
 
     with demo_lab.fault(DropPort("server", 22)):
         counters = Counters(demo_lab, "client")
@@ -196,6 +196,7 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(demo_lab: Lab) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=restore_sigint,
         )
         # Names and route are done once the L3 rung has its first echo reply; the filtered
         # port will still be probed after it.

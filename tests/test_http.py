@@ -739,7 +739,7 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
 def test_ctrl_c_exits_130_after_showing_the_hops_so_far(lab: Lab) -> None:
     import signal
 
-    from waiting import Counters, wait_idle, wait_until
+    from waiting import Counters, restore_sigint, wait_idle, wait_until
 
     counters = Counters(lab, "client")
     proc = lab.popen(
@@ -748,6 +748,7 @@ def test_ctrl_c_exits_130_after_showing_the_hops_so_far(lab: Lab) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
     # The first hop is done and the silent server's connection is open (two connects).
     wait_until("the second connection", counters.grown(proc.pid, Tcp__ActiveOpens=2))

@@ -30,7 +30,7 @@ from netladder.names.myip import (
     parse_stun_endpoint,
     parse_url,
 )
-from waiting import Counters, wait_idle, wait_until
+from waiting import Counters, restore_sigint, wait_idle, wait_until
 
 PUB = "203.0.113.6"
 PUB6 = "2001:db8:b::2"
@@ -192,6 +192,7 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(lab: Lab) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
 
     # The echo has answered (its connection opened and closed again) and been read; the

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from netladder.lab import BlockEcho, Lab
+from waiting import restore_sigint
 
 SERVER = "198.51.100.10"
 NO_ROUTE = "198.51.100.200"  # routed to r1 by the client's default route; r1 has no route
@@ -271,6 +272,7 @@ def test_ctrl_c_prints_the_summary_and_exits_130(chain_lab: Lab) -> None:
         [sys.executable, "-m", "netladder", "ping", "-i", "0.1", SERVER],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
     # Interrupt once the first reply is shown (however long start-up took).
     assert proc.stdout is not None

@@ -17,7 +17,7 @@ from netladder.errors import UsageError
 from netladder.lab import Lab
 from netladder.lab.topologies import SSH_BANNER
 from netladder.nat.proxy import Endpoint, parse_endpoint
-from waiting import wait_until
+from waiting import restore_sigint, wait_until
 
 SERVER = "198.51.100.10"
 R2 = "203.0.113.6"
@@ -52,6 +52,7 @@ class Proxy:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=restore_sigint,
         )
         assert self.proc.stderr is not None
         self.banner = self.proc.stderr.readline()

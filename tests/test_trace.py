@@ -16,7 +16,7 @@ import pytest
 from netladder.lab import Lab
 from netladder.lab.faults import Delay, DropPort, Loss, NoTimeExceeded, RejectPort
 from netladder.lab.topologies import chain3
-from waiting import Counters, wait_idle, wait_until
+from waiting import Counters, restore_sigint, wait_idle, wait_until
 
 HOPS4 = ["203.0.113.1", "203.0.113.6", "203.0.113.10", "198.51.100.10"]
 HOPS6 = ["2001:db8:1::1", "2001:db8:2::2", "2001:db8:4::2", "2001:db8:3::2"]
@@ -453,6 +453,7 @@ def test_ctrl_c_prints_what_was_gathered(lab: Lab) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
     # A cycle has reached the server (its port unreachable is in) and been read.
     wait_until("the server's answer", counters.grown(proc.pid, Icmp__InDestUnreachs=1))
@@ -472,6 +473,7 @@ def test_ctrl_c_in_a_one_shot_trace_prints_the_hops_so_far(lab: Lab) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=restore_sigint,
         )
         # Hops 1-3 have answered (one time exceeded each) and been read; the silent ones
         # wait up to 5 s.

@@ -18,13 +18,14 @@ a time, so in a lab node those are the command's.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from netladder.lab import Lab
 
-__all__ = ["Counters", "wait_idle", "wait_until"]
+__all__ = ["Counters", "restore_sigint", "wait_idle", "wait_until"]
 
 DEADLINE = 60.0  # seconds: far beyond any healthy wait, well inside pytest's timeout
 
@@ -105,3 +106,10 @@ def wait_idle(pid: int, timeout: float = DEADLINE) -> None:
         assert time.monotonic() < deadline, f"process {pid} never went idle"
         seen = seen + 1 if _sleeping_in_epoll(pid) else 0
         time.sleep(0.02)
+
+
+def restore_sigint() -> None:
+    """preexec_fn for a command a test will interrupt: a run started in the background of a
+    non-interactive shell (`make test &`, some CI runners) ignores SIGINT, every process it
+    starts inherits that, and Python then installs no Ctrl-C handler at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
