@@ -7,8 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
@@ -29,7 +27,7 @@ from netladder.lab import (
 )
 from netladder.lab.sh import LabError
 from netladder.lab.topologies import SSH_BANNER
-from waiting import wait_until
+from waiting import unlimited_icmp, wait_until
 
 
 def ping(
@@ -53,20 +51,6 @@ def test_every_node_reaches_every_other_over_v4_and_v6(chain_lab: Lab) -> None:
         for version in (4, 6):
             result = ping(chain_lab, "client", chain_lab.addr(target, version), count=1)
             assert result.returncode == 0, result.stdout
-
-
-@contextmanager
-def unlimited_icmp(lab: Lab, node: str) -> Iterator[None]:
-    """traceroute's probes beyond the last hop all draw port unreachables from the target,
-    which allows a source ~6 at once, then one a second (net.ipv4.icmp_ratelimit, per
-    namespace): a test that ran just before may have spent them.  Lift the limit meanwhile."""
-    key = "net.ipv4.icmp_ratelimit"
-    before = lab.exec(node, ["sysctl", "-n", key]).stdout.strip()
-    lab.exec(node, ["sysctl", "-qw", f"{key}=0"])
-    try:
-        yield
-    finally:
-        lab.exec(node, ["sysctl", "-qw", f"{key}={before}"])
 
 
 def test_the_path_goes_through_both_routers(chain_lab: Lab) -> None:

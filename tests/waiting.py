@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from netladder.lab import Lab
 
-__all__ = ["Counters", "restore_sigint", "wait_idle", "wait_until"]
+__all__ = ["Counters", "restore_sigint", "unlimited_icmp", "wait_idle", "wait_until"]
 
 DEADLINE = 60.0  # seconds: far beyond any healthy wait, well inside pytest's timeout
 
@@ -113,3 +114,19 @@ def restore_sigint() -> None:
     non-interactive shell (`make test &`, some CI runners) ignores SIGINT, every process it
     starts inherits that, and Python then installs no Ctrl-C handler at all."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def unlimited_icmp(lab: Lab, node: str) -> Iterator[None]:
+    """Lift a node's ICMP error rate limit for a block.  A host sends a source ~6 errors at
+    once, then one a second (net.ipv4.icmp_ratelimit, net.ipv6.icmp.ratelimit, per
+    namespace), and whatever test ran just before may have spent them: a test that compares
+    answers with an anchor's (traceroute's port unreachable, nmap's REJECT reasons) must not
+    depend on the bucket's refill.  The tests of the limit itself do not use this."""
+    keys = ("net.ipv4.icmp_ratelimit", "net.ipv6.icmp.ratelimit")
+    before = lab.exec(node, ["sysctl", "-n", *keys]).stdout.split()
+    lab.exec(node, ["sysctl", "-qw", *(f"{key}=0" for key in keys)])
+    try:
+        yield
+    finally:
+        lab.exec(node, ["sysctl", "-qw", *(f"{k}={v}" for k, v in zip(keys, before, strict=True))])
