@@ -4,7 +4,9 @@ A case names the lab topology it needs (or none), a command for netladder and on
 anchor tool, how many runs, and its target: a maximum ratio ours/anchor, or a maximum median in
 ms.  Runs alternate between the two commands so that drift on the machine hits both alike.
 Wall time is measured around the whole process (interpreter start-up included); peak memory is
-the process's maxrss from wait4.
+the process's maxrss (the largest of it and the children it waited for), as GNU time reports it;
+peak open file descriptors are sampled every few milliseconds over the process and its
+descendants.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ from typing import Any
 from netladder.lab import Lab
 from netladder.lab.topologies import get as get_topology
 
-__all__ = ["Case", "Measurement", "Result", "measure", "run_case"]
+__all__ = ["Case", "Measurement", "Result", "measure", "open_fds", "run_case"]
 
 Argv = Sequence[str]
 
@@ -31,6 +34,7 @@ class Measurement:
     maxrss_kib: int
     returncode: int
     stdout: str
+    peak_fds: int = 0  # sampled: the most descriptors the process tree held at once
 
 
 @dataclass
@@ -91,26 +95,80 @@ class Result:
             "ratio": None if self.ratio is None else round(self.ratio, 3),
             "ours_peak_rss_kib": max(m.maxrss_kib for m in self.ours),
             "anchor_peak_rss_kib": max((m.maxrss_kib for m in self.anchor), default=None),
+            "ours_peak_fds": max(m.peak_fds for m in self.ours),
+            "anchor_peak_fds": max((m.peak_fds for m in self.anchor), default=None),
             "target": {"max_ratio": self.case.max_ratio, "max_ms": self.case.max_ms},
             "passed": self.passed,
             "notes": self.notes,
         }
 
 
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    todo.extend(int(child) for child in f.read().split())
+        except OSError:  # it ended meanwhile
+            continue
+    return found
+
+
+def open_fds(pid: int, itself: bool = True) -> int:
+    """Descriptors open in the process (unless not `itself`) and all its descendants now."""
+    total = 0
+    for each in _descendants(pid)[0 if itself else 1 :]:
+        try:
+            total += len(os.listdir(f"/proc/{each}/fd"))
+        except OSError:
+            continue
+    return total
+
+
+# A process's maxrss includes the memory of the process it was forked from, up to its exec
+# (the kernel keeps the old image's high-water mark across exec): a command started from a
+# large test runner would report the runner's size.  GNU time, small itself, forks the
+# command and reports the command's own maxrss.
+TIME = "/usr/bin/time"
+
+
 def measure(argv: Argv, env: dict[str, str] | None = None) -> Measurement:
     started = time.perf_counter()
+    report_r, report_w = os.pipe()
     proc = subprocess.Popen(
-        list(argv),
+        [TIME, "-f", "%M", "-o", f"/dev/fd/{report_w}", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
+        pass_fds=(report_w,),
     )
+    os.close(report_w)
     assert proc.stdout is not None
-    stdout = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:  # until the process is reaped; the pid cannot be reused before
+        while not done.wait(0.003):
+            peak[0] = max(peak[0], open_fds(proc.pid, itself=False))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with proc.stdout:
+        stdout = proc.stdout.read()
+    # Wait for the exit without reaping it, so the pid the sampler reads stays this process's.
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    done.set()
+    sampler.join()
+    _, status, _ = os.wait4(proc.pid, 0)
     wall = (time.perf_counter() - started) * 1000
+    with os.fdopen(report_r) as report:
+        # "Command exited with non-zero status N" comes first when it did.
+        maxrss = int(report.read().split()[-1])
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measurement(wall, usage.ru_maxrss, proc.returncode, stdout.decode(errors="replace"))
+    return Measurement(wall, maxrss, proc.returncode, stdout.decode(errors="replace"), peak[0])
 
 
 def _in_lab(lab: Lab | None, node: str, argv: Argv) -> list[str]:

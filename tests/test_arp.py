@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from netladder.lab import Lab
+from waiting import restore_sigint
 
 pytestmark = pytest.mark.lab
 
@@ -171,8 +172,9 @@ def test_without_cap_net_raw_arp_says_so_with_the_remedy(chain_lab: Lab) -> None
 
 
 HOSTILE = r"""
-import socket, sys, time
+import signal, socket, sys, time
 from netladder.proto.arp import build_arp, build_ether, ETH_P_ARP
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped by the test: a clean exit
 iface, mac, claim, other = sys.argv[1:5]
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
 s.bind((iface, ETH_P_ARP))
@@ -207,7 +209,7 @@ def test_a_hostile_station_flooding_bad_arp_neither_crashes_nor_fools_the_probe(
             chain_lab.mac("lan2", "lan"),
             lan1,
             "02:00:5e:00:53:99",
-            "2.5",
+            "60",  # until the test stops it, after the probe
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -217,6 +219,7 @@ def test_a_hostile_station_flooding_bad_arp_neither_crashes_nor_fools_the_probe(
         code, doc = arp(chain_lab, "lan3", lan1, "-c", "3")
         assert flood.poll() is None  # still flooding when the probe ended
     finally:
+        flood.terminate()
         flood.communicate(timeout=10)
     assert flood.returncode == 0
     assert code == 0 and doc["macs"] == [chain_lab.mac("lan1", "lan")]
@@ -236,19 +239,23 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(chain_lab: Lab) -> None:
             "1000",
             "-i",
             "0.1",
-            "--json",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
-    time.sleep(1.5)
+    # Interrupt once the first reply is shown (however long start-up took).
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("ARPING 203.0.113.1")
+    assert proc.stdout.readline().startswith("Unicast reply from 203.0.113.1 ")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130, err
-    doc = json.loads(out)
-    assert doc["interrupted"] is True and 1 <= doc["sent"] < 1000
-    assert doc["received"] >= 1
+    sent = re.search(r"^Sent (\d+) probes", out, re.M)
+    received = re.search(r"^Received (\d+) response", out, re.M)
+    assert sent and received, out
+    assert 1 <= int(sent[1]) < 1000 and int(received[1]) >= 1
 
 
 # A hostile station on the LAN (lan2), three ways of claiming an address it does not hold:

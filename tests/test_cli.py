@@ -10,6 +10,7 @@ import pytest
 
 from netladder import __version__
 from netladder.cli import COMMANDS, main
+from privileges import AS_NOBODY
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -83,13 +84,10 @@ def test_lab_up_without_root_is_an_environment_error() -> None:
     if os.geteuid() != 0:
         result = run_cli("lab", "up")
     else:
-        # Drop root's privileges for one run: uid nobody, no capabilities.
+        # Drop root's privileges for one run: uid nobody, no capability but reading files.
         result = subprocess.run(
             [
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
+                *AS_NOBODY,
                 sys.executable,
                 "-c",
                 "import sys; from netladder.cli import main; sys.exit(main(['lab', 'up']))",

@@ -201,17 +201,23 @@ def test_unprivileged_diagnose_warns_where_it_cannot_look(demo_lab: Lab) -> None
 
 def test_ctrl_c_prints_what_was_gathered_and_exits_130(demo_lab: Lab) -> None:
     import signal
-    import time
+
+    from waiting import Counters, restore_sigint, wait_idle, wait_until
 
     with demo_lab.fault(DropPort("server", 22)):
+        counters = Counters(demo_lab, "client")
         proc = demo_lab.popen(
             "client",
             [sys.executable, "-m", "netladder", "diagnose", "www.lab:22"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=restore_sigint,
         )
-        time.sleep(0.9)  # names and route are done; the filtered port is still being probed
+        # Names and route are done once the L3 rung has its first echo reply; the filtered
+        # port will still be probed after it.
+        wait_until("an echo reply", counters.grown(proc.pid, Icmp__InEchoReps=1))
+        wait_idle(proc.pid)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err

@@ -24,6 +24,7 @@ import pytest
 
 from netladder.lab import DropPort, Lab, RejectPort
 from netladder.lab.topologies import SMTP_BANNER, SSH_BANNER
+from privileges import AS_NOBODY
 
 pytestmark = pytest.mark.lab
 
@@ -156,6 +157,9 @@ def test_verify_from_the_host_itself_names_the_missing_output_hook(lab: Lab) -> 
 
 
 def test_a_shadowing_iptables_rule_is_shown_and_named_by_verify(lab: Lab) -> None:
+    # iptables' `ip nat` table must be made after netladder's (below); an earlier test may
+    # have left it (the fixture flushes its rules, not the table).
+    lab.exec("server", ["nft", "delete", "table", "ip", "nat"], check=False)
     added = fwd(lab, "server", "add", "--port", "80", "--to", "8080")
     assert added.returncode == 0 and "table ip nat" not in added.stderr
     # Someone else's rule, made after: iptables-nft's `ip nat` table is newer, and at equal
@@ -681,13 +685,7 @@ def test_no_nft_or_no_privilege_is_exit_3_with_the_remedy(lab: Lab) -> None:
     unprivileged = lab.exec(
         "server",
         [
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--inh-caps=-all",
+            *AS_NOBODY,
             sys.executable,
             "-m",
             "netladder",
@@ -702,13 +700,7 @@ def test_no_nft_or_no_privilege_is_exit_3_with_the_remedy(lab: Lab) -> None:
     dry = lab.exec(
         "server",
         [
-            "setpriv",
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--inh-caps=-all",
+            *AS_NOBODY,
             sys.executable,
             "-m",
             "netladder",

@@ -418,8 +418,7 @@ def test_a_server_delay_shows_up_in_server_processing(lab: Lab) -> None:
 
 
 def test_network_delay_shows_up_in_connect_and_server_processing(lab: Lab) -> None:
-    with lab.fault(Delay("client", "server", 60)):
-        time.sleep(0.1)
+    with lab.fault(Delay("client", "server", 60)):  # in force once fault() returns
         _, doc = http_json(lab, f"http://{SERVER}/ok")
     t = doc["hops"][0]["timings"]
     # one round trip for the handshake, one for request and response
@@ -683,7 +682,6 @@ def test_phase_timings_agree_with_curl(lab: Lab, certs: Path, mode: str) -> None
         args = [f"http://{SERVER}/delay/150"]
     ours_runs, curl_runs = [], []
     with lab.fault(Delay("client", "server", 20)):
-        time.sleep(0.1)
         for _ in range(3):
             ours_runs.append(ours_points(lab, "--get", *args))
             curl_runs.append(curl_points(lab, *args))
@@ -741,14 +739,20 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
 def test_ctrl_c_exits_130_after_showing_the_hops_so_far(lab: Lab) -> None:
     import signal
 
+    from waiting import Counters, restore_sigint, wait_idle, wait_until
+
+    counters = Counters(lab, "client")
     proc = lab.popen(
         "client",
         [sys.executable, "-m", "netladder", "http", "-L", f"http://{SERVER}/redirect-to-silence"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
-    time.sleep(1.5)  # start-up, the first hop, then the silent server
+    # The first hop is done and the silent server's connection is open (two connects).
+    wait_until("the second connection", counters.grown(proc.pid, Tcp__ActiveOpens=2))
+    wait_idle(proc.pid)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130, err

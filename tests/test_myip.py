@@ -30,6 +30,7 @@ from netladder.names.myip import (
     parse_stun_endpoint,
     parse_url,
 )
+from waiting import Counters, restore_sigint, wait_idle, wait_until
 
 PUB = "203.0.113.6"
 PUB6 = "2001:db8:b::2"
@@ -137,10 +138,12 @@ def test_broken_stun_servers_are_named_and_a_classic_one_works(lab: Lab) -> None
 
 
 def test_a_stun_answer_to_another_transaction_or_an_error_is_no_address(lab: Lab) -> None:
-    rc, data = myip(lab, "--stun", f"{PUB}:3482", "--stun", f"{PUB}:3483", "--timeout", "0.8")
+    # Requests go out at 0, 0.5 and 1.5 s (RFC 8489 §6.2.1): a 2.5 s timeout leaves a second
+    # either side of the last one, so a busy machine cannot change how many were sent.
+    rc, data = myip(lab, "--stun", f"{PUB}:3482", "--stun", f"{PUB}:3483", "--timeout", "2.5")
     sources = by_endpoint(data)
     assert sources[f"{PUB}:3482"]["error"] == (
-        "timeout after 0.8 s: no answer to 2 Binding request(s); 2 unrelated or unparsable "
+        "timeout after 2.5 s: no answer to 3 Binding request(s); 3 unrelated or unparsable "
         "datagram(s) ignored"
     )
     assert sources[f"{PUB}:3483"]["error"] == "STUN error 500 Server Error"
@@ -171,6 +174,7 @@ def test_no_answer_at_all_fails(lab: Lab) -> None:
 
 
 def test_ctrl_c_prints_what_was_gathered_and_exits_130(lab: Lab) -> None:
+    counters = Counters(lab, "client")
     proc = lab.popen(
         "client",
         [
@@ -188,8 +192,21 @@ def test_ctrl_c_prints_what_was_gathered_and_exits_130(lab: Lab) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=restore_sigint,
     )
-    time.sleep(2.0)  # the echo has answered; the silent STUN server never will
+
+    # The echo has answered (its connection opened and closed again) and been read; the
+    # silent STUN server never will answer.
+    def echo_done() -> bool:
+        now = counters.now(proc.pid)
+        return (
+            now is not None
+            and now["Tcp.ActiveOpens"] > counters.before["Tcp.ActiveOpens"]
+            and now["Tcp.CurrEstab"] <= counters.before["Tcp.CurrEstab"]
+        )
+
+    wait_until("the HTTP echo's answer", echo_done)
+    wait_idle(proc.pid)
     os.kill(proc.pid, signal.SIGINT)  # `ip netns exec` execs the command: this is netladder
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130, err

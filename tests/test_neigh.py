@@ -19,6 +19,7 @@ pytestmark = pytest.mark.lab
 UNPRIVILEGED = ["setpriv", "--inh-caps=-all", "--bounding-set=-all", "--"]
 CLI = [sys.executable, "-m", "netladder"]
 WRONG_MAC = WrongArp("client", "r1").mac
+KINDS = {"new station", "changed ethernet address", "flip flop", "reused old ethernet address"}
 
 
 def ping(lab: Lab, node: str, target: str) -> int:
@@ -151,12 +152,34 @@ def test_the_table_works_unprivileged_and_the_check_says_what_it_needs(chain_lab
     table = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "--json"], check=False)
     assert table.returncode == 0, table.stderr
     assert json.loads(table.stdout)["entries"] is not None
-    watched = chain_lab.exec(
+    # The watch needs no privilege either: it reports a station added while it runs.  The
+    # kernel may re-learn the gateway's entry at any moment too, so wait for this one event
+    # rather than assume a quiet link.
+    station, mac = "203.0.113.3", "02:00:5e:00:53:31"
+    watcher = chain_lab.popen(
         "client",
-        [*UNPRIVILEGED, *CLI, "neigh", "watch", "--duration", "0.3", "--json"],
-        check=False,
+        [*UNPRIVILEGED, *CLI, "neigh", "watch", "-I", "to-r1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert watched.returncode == 0 and json.loads(watched.stdout)["events"] == []
+    try:
+        assert watcher.stdout is not None and watcher.stderr is not None
+        assert "watching neighbour changes on to-r1" in watcher.stderr.readline()
+        chain_lab.exec(
+            "client",
+            ["ip", "neigh", "replace", station, "lladdr", mac, "dev", "to-r1", "nud", "permanent"],
+        )
+        seen = next(line for line in watcher.stdout if station in line.split())
+        watcher.terminate()  # SIGTERM ends the watch as --duration does: exit 0
+        watcher.communicate(timeout=20)
+    finally:
+        chain_lab.exec("client", ["ip", "neigh", "del", station, "dev", "to-r1"], check=False)
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0
+    assert seen.split()[1:] == ["new", "station", station, mac, "to-r1"]
     checked = chain_lab.exec("client", [*UNPRIVILEGED, *CLI, "neigh", "--check"], check=False)
     assert checked.returncode == 3 and "CAP_NET_RAW" in checked.stderr
 
@@ -208,15 +231,18 @@ def test_watch_reports_a_mac_change_and_the_flip_flop_back(chain_lab: Lab) -> No
     other = "02:00:5e:00:53:42"
     assert ping(chain_lab, "r1", lan2) == 0  # r1 knows lan2 before the watch starts
     chain_lab.exec("r1", ["ip", "neigh", "flush", "dev", "lan", "to", lan3])
+    # No --count: a station elsewhere on the LAN may be (re)learned meanwhile.  Follow the
+    # live lines until the flip-flop, then keep the events about lan2 and lan3.
     watcher = chain_lab.popen(
         "r1",
-        [*CLI, "neigh", "watch", "-I", "lan", "--json", "--count", "3", "--duration", "20"],
+        [*CLI, "neigh", "watch", "-I", "lan", "--duration", "60"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    ours: list[str] = []
     try:
-        assert watcher.stderr is not None
+        assert watcher.stdout is not None and watcher.stderr is not None
         assert "watching neighbour changes on lan" in watcher.stderr.readline()
 
         def garp() -> None:  # a gratuitous ARP makes r1 take lan2's MAC as it is now
@@ -233,18 +259,24 @@ def test_watch_reports_a_mac_change_and_the_flip_flop_back(chain_lab: Lab) -> No
         garp()
         chain_lab.exec("lan2", ["ip", "link", "set", "lan", "address", original])
         garp()
-        out, _ = watcher.communicate(timeout=25)
+        for line in watcher.stdout:
+            _, rest = line.rstrip("\n").split(" ", 1)  # HH:MM:SS, then arpwatch's words
+            if {lan2, lan3} & set(rest.split()):
+                ours.append(rest)
+            if rest.startswith(f"flip flop {lan2} "):
+                break
+        watcher.terminate()  # SIGTERM ends the watch as --duration does: exit 0
+        watcher.communicate(timeout=25)
     finally:
         chain_lab.exec("lan2", ["ip", "link", "set", "lan", "address", original], check=False)
         if watcher.poll() is None:
             watcher.kill()
             watcher.wait()
     assert watcher.returncode == 0
-    events = [(e["kind"], e["address"], e["mac"], e["old_mac"]) for e in json.loads(out)["events"]]
-    assert events == [
-        ("new station", lan3, chain_lab.mac("lan3", "lan"), None),
-        ("changed ethernet address", lan2, other, original),
-        ("flip flop", lan2, original, other),
+    assert ours == [
+        f"new station {lan3} {chain_lab.mac('lan3', 'lan')} lan",
+        f"changed ethernet address {lan2} {other} ({original}) lan",
+        f"flip flop {lan2} {original} ({other}) lan",
     ]
 
 
@@ -253,7 +285,10 @@ def test_watch_stops_at_its_duration_with_one_json_document(chain_lab: Lab) -> N
     result = chain_lab.netladder("client", "neigh", "watch", "--json", "--duration", "0.5")
     assert result.returncode == 0
     assert 0.5 <= time.monotonic() - started < 10
-    assert json.loads(result.stdout)["events"] == []
+    # Whatever the kernel re-learned meanwhile, the document is whole and says so.
+    doc = json.loads(result.stdout)
+    assert doc["interrupted"] is False and doc["elapsed_ms"] >= 500
+    assert all(e["kind"] in KINDS for e in doc["events"])
 
 
 RUNGS = """

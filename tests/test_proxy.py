@@ -17,6 +17,7 @@ from netladder.errors import UsageError
 from netladder.lab import Lab
 from netladder.lab.topologies import SSH_BANNER
 from netladder.nat.proxy import Endpoint, parse_endpoint
+from waiting import restore_sigint, wait_until
 
 SERVER = "198.51.100.10"
 R2 = "203.0.113.6"
@@ -51,6 +52,7 @@ class Proxy:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=restore_sigint,
         )
         assert self.proc.stderr is not None
         self.banner = self.proc.stderr.readline()
@@ -100,7 +102,10 @@ def test_a_large_transfer_is_byte_exact_both_ways(lab: Lab, mode: str) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(0.3)
+        wait_until(  # socat is listening
+            "the echo server",
+            lambda: lab.exec("server", ["ss", "-Htln", "sport", "=", ":9500"]).stdout.strip() != "",
+        )
         extra = ["--no-splice"] if mode == "copy" else []
         proxy = Proxy(lab, "r2", *extra, f"{R2}:9000", f"{SERVER}:9500")
         assert ("zero-copy splice" in proxy.banner) == (mode == "splice")
@@ -200,7 +205,8 @@ print(a.decode(), b.decode())
 def test_udp_is_carried_with_per_client_sessions_and_an_idle_timeout(lab: Lab) -> None:
     # Listening on every address: one dual-stack socket, IPv4 clients arrive v4-mapped.
     proxy = Proxy(lab, "r2", "--udp", "--idle", "0.3", "9007", f"{SERVER}:7")
-    assert client_script(lab, UDP, R2, "9007", "1.0").split() == ["one", "two"]
+    # A pause well past the idle timeout, so that a busy machine cannot stretch 0.3 s into it.
+    assert client_script(lab, UDP, R2, "9007", "1.5").split() == ["one", "two"]
     echo = lab.exec("lan1", ["socat", "-T", "2", "-", f"UDP:{R2}:9007"], input="lan\n")
     assert echo.stdout == "lan\n"
     code, stats = proxy.stop(signal.SIGINT)
@@ -219,19 +225,27 @@ def test_graceful_shutdown_lets_an_open_connection_finish(lab: Lab) -> None:
             sys.executable,
             "-c",
             (
-                "import socket, time; s = socket.create_connection(('203.0.113.6', 9003)); "
-                "print(s.recv(100).decode().strip(), flush=True); time.sleep(1); "
+                "import socket, sys; s = socket.create_connection(('203.0.113.6', 9003)); "
+                "print(s.recv(100).decode().strip(), flush=True); sys.stdin.readline(); "
                 "s.sendall(b'bye\\n'); "
                 "print(s.recv(100).decode().strip())"
             ),
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert slow.stdout is not None
+    assert slow.stdin is not None and slow.stdout is not None
     assert slow.stdout.readline().strip() == SSH_BANNER
     started = time.monotonic()
     proxy.proc.send_signal(signal.SIGTERM)  # while the connection is open
+    # Once it stops listening it is in its grace period: only then may the client finish.
+    wait_until(
+        "the proxy to stop accepting",
+        lambda: lab.exec("r2", ["ss", "-Htln", "sport", "=", ":9003"]).stdout.strip() == "",
+    )
+    slow.stdin.write("go\n")
+    slow.stdin.flush()
     assert slow.stdout.readline().strip() == "bye"
     slow.communicate(timeout=10)
     out, _ = proxy.proc.communicate(timeout=20)

@@ -10,6 +10,24 @@ from bench.harness import Case, Measurement
 BLOCK = "198.18.0.0/16"  # the `sweep` topology's target answers for 198.18.0.0/17
 
 
+def sweep_argv(retries: int, timeout_ms: int, block: str = BLOCK) -> list[str]:
+    """`netladder sweep --alive` over a block as fast as it goes: fping -a -i 0's peer."""
+    return [
+        sys.executable,
+        "-m",
+        "netladder",
+        "sweep",
+        "--alive",
+        "--rate",
+        "0",
+        "--retries",
+        str(retries),
+        "--timeout",
+        str(timeout_ms),
+        block,
+    ]
+
+
 def same_alive_set(ours: list[Measurement], anchor: list[Measurement]) -> list[str]:
     mine = {frozenset(m.stdout.split()) for m in ours}
     theirs = {frozenset(m.stdout.split()) for m in anchor}
@@ -22,20 +40,7 @@ CASES = [
     Case(
         name="sweep_16_half_alive",
         topology="sweep",
-        ours=lambda lab: [
-            sys.executable,
-            "-m",
-            "netladder",
-            "sweep",
-            "--alive",
-            "--rate",
-            "0",
-            "--retries",
-            "0",
-            "--timeout",
-            "500",
-            BLOCK,
-        ],
+        ours=lambda lab: sweep_argv(retries=0, timeout_ms=500),
         anchor=lambda lab: ["fping", "-a", "-i", "0", "-r", "0", "-t", "500", "-g", BLOCK],
         runs=5,
         max_ratio=1.0,

@@ -386,9 +386,19 @@ class Delay:
         def set_delay(value: float) -> None:
             settings = json.loads(control.read_text())
             settings[field] = value
+            settings["version"] = version = int(settings.get("version", 0)) + 1
             control.write_text(json.dumps(settings))
             os.kill(pid, signal.SIGHUP)
-            time.sleep(0.02)  # the relay re-reads the file asynchronously
+            # The relay re-reads the file asynchronously and then names the version it applied.
+            applied = control.with_name(control.name + ".applied")
+            deadline = time.monotonic() + 30
+            while not (applied.exists() and applied.read_text() == str(version)):
+                if time.monotonic() > deadline:
+                    raise EnvError(
+                        f"the relay {self.src}<->{self.dst} did not apply the delay within 30 s",
+                        "check that the lab is intact: netladder lab status",
+                    )
+                time.sleep(0.005)
 
         set_delay(self.ms)
         return lambda: set_delay(0.0)

@@ -88,6 +88,12 @@ async def relay(if_a: str, if_b: str, control: str) -> None:
             settings = json.loads(open(control).read())
             ab.delay = float(settings.get("delay_ab_ms", 0.0)) / 1000
             ba.delay = float(settings.get("delay_ba_ms", 0.0)) / 1000
+            # Say which version of the file is in force: whoever changed it waits for this
+            # instead of guessing how long a busy machine takes to deliver SIGHUP.
+            applied = f"{control}.applied"
+            with open(f"{applied}.tmp", "w") as out:
+                out.write(str(settings.get("version", 0)))
+            os.replace(f"{applied}.tmp", applied)
 
     reload()
     loop.add_reader(a.fileno(), ab.readable)
