@@ -16,13 +16,16 @@ from netladder.errors import UsageError
 from netladder.lab import Lab
 from netladder.lab.core import ETC_NETNS
 from netladder.lab.topologies import nat
+from netladder.names.model import Server
 from netladder.names.resolve import (
-    Server,
     check_name,
+    no_resolver,
     parse_hosts,
     parse_resolv_conf,
     parse_server,
+    system_config,
 )
+from netladder.render.dns import sentence
 
 DNS = "203.0.113.6"  # pub in the nat topology
 
@@ -329,8 +332,13 @@ def test_resolv_conf_parsing_follows_glibc() -> None:
     ]
     assert config.search == ("lab", "b.lab")
     assert (config.ndots, config.timeout_s, config.attempts) == (2, 3.0, 4)
-    assert config.problem is None
-    assert parse_resolv_conf("search lab\n").problem == "/etc/resolv.conf names no nameserver"
+    assert config.unreadable is None and config.usable
+    empty = no_resolver("host.lab.", "A", parse_resolv_conf("search lab\n"))
+    assert sentence(empty) == "no resolver configured: /etc/resolv.conf names no nameserver"
+    unreadable = no_resolver("host.lab.", "A", system_config("/nonexistent/resolv.conf"))
+    assert sentence(unreadable) == (
+        "no resolver configured: cannot read /nonexistent/resolv.conf: No such file or directory"
+    )
 
 
 def test_hosts_parsing() -> None:

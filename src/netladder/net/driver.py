@@ -304,7 +304,9 @@ class _Lookups:
                     except BlockingIOError:
                         pass  # the pipe is full of wake-ups already
 
-        start_lookup(action.host, action.version, action.prefer, action.fallback, deliver)
+        start_lookup(
+            action.host, action.version, action.prefer, action.fallback, deliver, action.every
+        )
 
     def _readable(self) -> None:
         if self.pipe is None:

@@ -258,7 +258,8 @@ class ScanConnects(NamedTuple):
 class Lookup(NamedTuple):
     """Resolve `host` with the system resolver (net.targets' one validation, getaddrinfo in a
     daemon thread, never more than `wait` seconds); `on_lookup(token, Target | ResolveError,
-    at)` follows.  A literal address answers at once."""
+    at)` follows.  A literal address answers at once.  `every`: the target also carries
+    every address getaddrinfo gave and the canonical name (`Target.addresses`, `.canonical`)."""
 
     token: int
     host: str
@@ -266,6 +267,7 @@ class Lookup(NamedTuple):
     prefer: int | None = None
     fallback: bool = True
     wait: float = 10.0
+    every: bool = False
 
 
 Action = (
