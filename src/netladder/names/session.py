@@ -40,6 +40,7 @@ from netladder.names.resolve import (
     loops,
     read_reply,
 )
+from netladder.net.linux import SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6
 from netladder.net.session import (
     ChannelSpec,
     Close,
@@ -73,7 +74,6 @@ _LENGTH = 2  # RFC 1035 §4.2.2: a TCP message is preceded by its length, two oc
 # are waited past, as glibc's res_send and dig do: the server may still answer.
 _HARD_ICMP4 = {3: frozenset({2, 3, 6, 7, 8, 9, 10, 13, 14, 15}), 12: None}
 _HARD_ICMP6 = {1: frozenset({1, 4, 5, 6}), 4: None}
-SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3  # linux/errqueue.h
 
 
 def _hard(error: SockError) -> bool:
