@@ -59,18 +59,19 @@ def prepare(
     try:
         address = ipaddress.ip_address(target.split("%", 1)[0])
     except ValueError:
-        raise UsageError(f"not an IP address: {target!r}") from None
+        raise UsageError("not an IP address: {target!r}", target=target) from None
     if dad and address.version == 6:
         raise UsageError(
-            f"--dad is IPv4 duplicate address detection (RFC 5227); {address} is "
-            "IPv6 (probe it without --dad: two answers are reported as a conflict)"
+            "--dad is IPv4 duplicate address detection (RFC 5227); {address} is IPv6 (probe it "
+            "without --dad: two answers are reported as a conflict)",
+            address=str(address),
         )
     if (
         address.is_multicast
         or address.is_unspecified
         or (address.version == 4 and address == ipaddress.IPv4Address("255.255.255.255"))
     ):
-        raise UsageError(f"{address} is not a unicast address")
+        raise UsageError("{address} is not a unicast address", address=str(address))
     own = nl is None
     link = nl or Netlink()
     try:
@@ -79,30 +80,45 @@ def prepare(
         if decision.type == "local":
             if not dad:
                 raise UsageError(
-                    f"{address} is this host's own address (--dad asks whether "
-                    "another station holds it too)"
+                    "{address} is this host's own address (--dad asks whether another station "
+                    "holds it too)",
+                    address=str(address),
                 )
             # arping -D probes it: another station holding it answers, a conflict (exit 1).
             return _own_address_setup(link, address, index)
         if decision.type in {"broadcast", "multicast", "anycast"}:
             raise UsageError(
-                f"{address} is a {decision.type} address on {decision.iface}, not one neighbour"
+                "{address} is a {type} address on {iface}, not one neighbour",
+                address=str(address),
+                type=decision.type,
+                iface=decision.iface,
             )
         if decision.error is not None or decision.iface is None:
-            raise UsageError(f"{address} is not on any local link (no route: {decision.error})")
-        if decision.gateway is not None or (iface and decision.iface != iface):
-            via = (
-                f" (reached via {decision.gateway} on {decision.iface})" if decision.gateway else ""
-            )
             raise UsageError(
-                f"{address} is not on a local link{via}; arp probes only "
-                "neighbours on the same link"
+                "{address} is not on any local link (no route: {error})",
+                address=str(address),
+                error=decision.error,
+            )
+        if decision.gateway is not None or (iface and decision.iface != iface):
+            if decision.gateway:
+                raise UsageError(
+                    "{address} is not on a local link (reached via {gateway} on {iface}); arp "
+                    "probes only neighbours on the same link",
+                    address=str(address),
+                    gateway=decision.gateway,
+                    iface=decision.iface,
+                )
+            raise UsageError(
+                "{address} is not on a local link; arp probes only neighbours on the same link",
+                address=str(address),
             )
         index = ifindex(decision.iface)
         links = link.links()
         info = links.get(index)
         if info is None or not info.is_ethernet or not info.mac:
-            raise UsageError(f"{decision.iface} is not an Ethernet interface: it has no ARP/NDP")
+            raise UsageError(
+                "{iface} is not an Ethernet interface: it has no ARP/NDP", iface=decision.iface
+            )
         source = decision.prefsrc
         if source is None or (
             address.version == 6
@@ -113,7 +129,11 @@ def prepare(
         if dad:
             source = "0.0.0.0"
         if source is None:
-            raise UsageError(f"{decision.iface} has no IPv{address.version} address to probe from")
+            raise UsageError(
+                "{iface} has no IPv{version} address to probe from",
+                iface=decision.iface,
+                version=address.version,
+            )
         return ProbeSetup(
             str(address), address.version, ifname(index) or str(index), index, info.mac, source, dad
         )
@@ -138,14 +158,22 @@ def _own_address_setup(
         name = ifname(index)
         info = links.get(index)
         if info is None or not info.is_ethernet or not info.mac:
-            raise UsageError(f"{name} is not an Ethernet interface: it has no ARP/NDP")
+            raise UsageError("{iface} is not an Ethernet interface: it has no ARP/NDP", iface=name)
         usable = [index]  # probe there as asked, as arping -D -I does
     if not usable:
         where = ", ".join(ifname(i) or str(i) for i in dict.fromkeys(holders)) or "lo"
-        raise UsageError(f"{address} is this host's own address on {where}, which has no ARP")
+        raise UsageError(
+            "{address} is this host's own address on {where}, which has no ARP",
+            address=str(address),
+            where=where,
+        )
     if len(usable) > 1:
         names = ", ".join(ifname(i) or str(i) for i in usable)
-        raise UsageError(f"{address} is on several links here ({names}): name one with -I")
+        raise UsageError(
+            "{address} is on several links here ({names}): name one with -I",
+            address=str(address),
+            names=names,
+        )
     info = links[usable[0]]
     assert info.mac is not None
     return ProbeSetup(

@@ -129,7 +129,7 @@ def parse_destination(text: str) -> str:
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
-        raise UsageError(f"not an IP address: {text!r}") from None
+        raise UsageError("not an IP address: {text!r}", text=text) from None
     return str(address)
 
 
@@ -137,7 +137,7 @@ def ifindex(name: str) -> int:
     try:
         return socket.if_nametoindex(name)
     except OSError:
-        raise UsageError(f"no such interface: {name!r}") from None
+        raise UsageError("no such interface: {name!r}", name=name) from None
 
 
 def lookup_route(
@@ -148,7 +148,11 @@ def lookup_route(
     address = ipaddress.ip_address(parse_destination(destination))
     src = parse_destination(source) if source is not None else None
     if src is not None and ipaddress.ip_address(src).version != address.version:
-        raise UsageError(f"{source} and {destination} are not of one IP version")
+        raise UsageError(
+            "{source} and {destination} are not of one IP version",
+            source=source,
+            destination=destination,
+        )
     oif = ifindex(iface) if iface else None
     own = nl is None
     link = nl or Netlink()
@@ -163,7 +167,7 @@ def lookup_route(
             ):
                 # IPv4 looks up an output route only from an address of this host; the
                 # kernel's "Network is unreachable" would blame the route.
-                raise UsageError(f"{source} is not an address of this host") from None
+                raise UsageError("{source} is not an address of this host", source=source) from None
             return RouteDecision(
                 str(address),
                 address.version,
