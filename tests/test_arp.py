@@ -393,3 +393,27 @@ def test_a_gratuitous_flood_for_the_gateway_is_named_by_arp_and_neigh_check(chai
     assert f"{FAKE_MAC} claims {gateway}" in c["summary"]
     if c["verdict"] == "mismatch":
         assert c["table_mac"] == FAKE_MAC and "can write the entry again" in c["summary"]
+
+
+API = """
+import asyncio, json, sys
+from netladder import api
+from netladder.l2.model import ArpOptions
+from netladder.output import to_jsonable
+
+async def main():
+    options = [ArpOptions(t, count=2, interval=0.1, wait=0.3) for t in sys.argv[1:]]
+    return [to_jsonable(r) for r in await asyncio.gather(*(api.arp(o) for o in options))]
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_the_api_probes_v4_and_v6_at_once_on_one_loop_as_the_command_does(chain_lab: Lab) -> None:
+    targets = ["203.0.113.1", "2001:db8:1::1"]
+    out = chain_lab.exec("client", [sys.executable, "-c", API, *targets]).stdout
+    for target, doc in zip(targets, json.loads(out), strict=True):
+        _, cli = arp(chain_lab, "client", target, "-c", "2")
+        keys = ("target", "iface", "source", "sent", "received", "macs", "conflict", "ok")
+        assert {k: doc[k] for k in keys} == {k: cli[k] for k in keys}
+        assert doc["macs"] == [chain_lab.mac("r1", "client")]

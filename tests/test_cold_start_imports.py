@@ -32,6 +32,16 @@ CASES = [
     ),
     pytest.param(["port", "127.0.0.1", "1"], HUMAN, id="port", marks=_pending("D")),
     pytest.param(["http", "http://127.0.0.1:1/"], HUMAN, id="http-plain", marks=_pending("E")),
+    # dnspython (the DNS codec) imports dataclasses and threading itself; asyncio is ours to
+    # keep out.  Port 9 on loopback: nothing listens, the query is refused at once.
+    pytest.param(
+        ["dns", "x.lab", "--server", "127.0.0.1:9", "--timeout", "0.5", "--tries", "1"],
+        ("asyncio", "json", "ssl"),
+        id="dns",
+    ),
+    pytest.param(["neigh"], HUMAN, id="neigh"),
+    pytest.param(["neigh", "--check", "127.0.0.1"], HUMAN, id="neigh-check"),
+    pytest.param(["route", "127.0.0.1"], HUMAN, id="route"),
 ]
 
 
@@ -60,3 +70,30 @@ def test_a_one_shot_command_imports_only_what_it_needs(
     assert code in (0, 1), f"the command did not run its check (exit {code})"
     assert "netladder.cli" in modules  # the measurement saw the command's imports
     assert not set(forbidden) & modules, sorted(set(forbidden) & modules)
+
+
+def test_arp_imports_only_what_it_needs() -> None:
+    """arp needs an Ethernet link: a veth pair in a namespace of its own (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("arp needs CAP_NET_RAW and a link of its own")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    script = (
+        "ip link add nl0 type veth peer name nl1 && ip link set nl0 up && ip link set nl1 up "
+        '&& ip addr add 198.51.100.1/24 dev nl0 && exec "$0" -X importtime -m netladder arp '
+        "198.51.100.2 -c 1 -i 0.1 -W 0.1"
+    )
+    proc = subprocess.run(
+        ["unshare", "--net", "sh", "-c", script, sys.executable],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr[-500:]  # sent, nobody answered
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "netladder.l2.probe" in modules
+    assert not set(HUMAN) & modules, sorted(set(HUMAN) & modules)

@@ -16,13 +16,16 @@ from netladder.errors import UsageError
 from netladder.lab import Lab
 from netladder.lab.core import ETC_NETNS
 from netladder.lab.topologies import nat
+from netladder.names.model import Server
 from netladder.names.resolve import (
-    Server,
     check_name,
+    no_resolver,
     parse_hosts,
     parse_resolv_conf,
     parse_server,
+    system_config,
 )
+from netladder.render.dns import sentence
 
 DNS = "203.0.113.6"  # pub in the nat topology
 
@@ -329,8 +332,13 @@ def test_resolv_conf_parsing_follows_glibc() -> None:
     ]
     assert config.search == ("lab", "b.lab")
     assert (config.ndots, config.timeout_s, config.attempts) == (2, 3.0, 4)
-    assert config.problem is None
-    assert parse_resolv_conf("search lab\n").problem == "/etc/resolv.conf names no nameserver"
+    assert config.unreadable is None and config.usable
+    empty = no_resolver("host.lab.", "A", parse_resolv_conf("search lab\n"))
+    assert sentence(empty) == "no resolver configured: /etc/resolv.conf names no nameserver"
+    unreadable = no_resolver("host.lab.", "A", system_config("/nonexistent/resolv.conf"))
+    assert sentence(unreadable) == (
+        "no resolver configured: cannot read /nonexistent/resolv.conf: No such file or directory"
+    )
 
 
 def test_hosts_parsing() -> None:
@@ -338,3 +346,33 @@ def test_hosts_parsing() -> None:
     assert table["pinned.lab"] == [("203.0.113.99", 3)]
     assert table["p"] == [("203.0.113.99", 3)]
     assert "1.2.3.4" not in str(table)
+
+
+API = """
+import asyncio, json, sys
+from netladder import api
+from netladder.names.model import ResolveOptions, Server
+from netladder.output import to_jsonable
+from netladder.render.dns import sentence
+
+async def main():
+    server = (Server(sys.argv[1]),)
+    got = await asyncio.gather(
+        *(api.resolve(ResolveOptions(n, servers=server)) for n in sys.argv[2:])
+    )
+    return [to_jsonable(r, sentence) for r in got]
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_the_api_resolves_many_names_at_once_on_one_loop_as_the_command_does(lab: Lab) -> None:
+    names = ["www.lab", "nope.lab", "big.lab", "v4only.lab", "servfail.lab"]
+    docs = json.loads(lab.exec("client", [sys.executable, "-c", API, DNS, *names * 8]).stdout)
+    cli = {name: ours(lab, name, "--server", DNS)[1] for name in names}
+    keys = ("name", "type", "status", "rcode", "server", "transport", "message")
+    assert len(docs) == 40
+    for name, doc in zip(names * 8, docs, strict=True):
+        assert {k: doc[k] for k in keys} == {k: cli[name][k] for k in keys}
+        records = sorted(map(str, doc["answers"] + doc["chain"]))
+        assert records == sorted(map(str, cli[name]["answers"] + cli[name]["chain"]))

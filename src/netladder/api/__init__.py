@@ -38,16 +38,16 @@ if TYPE_CHECKING:
     # scan — area D
 
     # arp — area F
+    from netladder.api._arp import arp
 
     # resolve — area F
+    from netladder.api._resolve import resolve
 
     # stun — area E
 
     # http — area E
 
     # diagnose — area G
-
-    pass
 
 
 def __getattr__(name: str) -> Any:

@@ -5,13 +5,10 @@ as a conflict; `--dad` is RFC 5227 duplicate-address detection (sender 0.0.0.0).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from netladder.args import add_json, positive_float, positive_int
-from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
-from netladder.l2.probe import ProbeResult, Reply, prepare, probe
-from netladder.output import emit_json, fmt_ms, paint, to_jsonable
+from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, from_oserror
 
 __all__ = ["register", "run"]
 
@@ -64,129 +61,34 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    from netladder import api
+    from netladder.l2.model import ArpOptions, ProbeSetup, Reply
+    from netladder.net.driver import blocking
+    from netladder.render import arp as render
+
     count = args.count if args.count is not None else (None if args.deadline else 3)
-    return asyncio.run(_run(args, count))
-
-
-async def _run(args: argparse.Namespace, count: int | None) -> int:
-    setup = await prepare(args.target, args.iface, dad=args.dad)
-    out = sys.stdout
-    live = not args.json
-
-    def show(reply: Reply) -> None:
-        if live:
-            print(reply_line(reply), file=out, flush=True)
-
-    if live:
-        source = setup.source
-        print(
-            f"{'ARPING' if setup.version == 4 else 'NDPING'} {setup.target} from {source} "
-            f"{setup.iface}",
-            file=out,
-            flush=True,
-        )
-    result = await probe(
-        setup,
-        count=count,
-        interval=args.interval,
-        wait=args.wait,
-        deadline=args.deadline,
-        on_reply=show,
+    options = ArpOptions(
+        args.target, args.iface, args.dad, count, args.interval, args.wait, args.deadline
     )
+    out = sys.stdout
+
+    def show(event: ProbeSetup | Reply) -> None:
+        if not args.json:
+            print(render.event_line(event), file=out, flush=True)
+
+    result = blocking(api.arp(options, on_event=show))
+    if result.send_error is not None:
+        error = OSError(result.send_error, os.strerror(result.send_error))
+        raise from_oserror(error, f"sending on {result.setup.iface}")
     if args.json:
-        emit_json(as_json(result))
+        from netladder.output import emit_json
+
+        emit_json(result)
     else:
-        for line in summary(result):
+        for line in render.summary(result):
             print(line, file=out)
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAIL
-
-
-def reply_line(reply: Reply) -> str:
-    """arping's line: `Unicast reply from 203.0.113.1 [02:AA:BB:CC:DD:EE]  0.688ms`."""
-    how = "Broadcast" if reply.broadcast else "Unicast"
-    what = {"reply": "reply", "advert": "reply", "request": "request", "probe": "probe"}[reply.kind]
-    line = f"{how} {what} from {reply.address} [{reply.mac.upper()}]  {fmt_ms(reply.rtt_ms)}ms"
-    if reply.ethernet_mismatch:
-        line += f"  (frame from {reply.frame_src.upper()}: ethernet mismatch)"
-    return line
-
-
-def summary(result: ProbeResult) -> list[str]:
-    setup = result.setup
-    lines = [
-        f"Sent {result.sent} probes ({result.sent} "
-        f"{'broadcast' if setup.version == 4 else 'multicast'}(s))",
-        f"Received {result.received} response(s)",
-    ]
-    if result.duplicates:
-        lines.append(
-            f"  +{result.duplicates} duplicate(s): a station answering one request "
-            "again, not counted"
-        )
-    proto = "ARP" if setup.version == 4 else "NDP"
-    if result.dropped:
-        lines.append(
-            paint(
-                f"the kernel dropped {result.dropped} frame(s), the socket's buffer "
-                "full (a flood): stations that answered may be missing",
-                "yellow",
-            )
-        )
-    for claim in result.unsolicited:
-        lines.append(
-            paint(
-                f"unsolicited: {claim.mac} claims {setup.target} in {claim.frames} "
-                f"{proto} frame(s) that do not answer us (gratuitous, or to other "
-                "stations): a duplicate address or spoofing",
-                "red",
-            )
-        )
-    if result.conflict:
-        lines.append(
-            paint(
-                f"conflict: {len(result.macs)} stations answer for {setup.target}: "
-                f"{', '.join(result.macs)} (a duplicate address on {setup.iface})",
-                "red",
-            )
-        )
-    if setup.dad:
-        if result.replies:
-            mine = ", this host's own address," if setup.own else ""
-            lines.append(
-                paint(
-                    f"duplicate: {setup.target}{mine} is in use by {', '.join(result.macs)}", "red"
-                )
-            )
-        elif not result.interrupted:
-            lines.append(
-                paint(
-                    f"{setup.target} is free on {setup.iface} (no station answered "
-                    "the duplicate-address probe)",
-                    "green",
-                )
-            )
-    elif not result.replies and not result.interrupted:
-        lines.append(paint(f"no reply: nothing on {setup.iface} answers for {setup.target}", "red"))
-    return lines
-
-
-def as_json(result: ProbeResult) -> dict[str, object]:
-    doc: dict[str, object] = to_jsonable(result.setup)
-    doc.update(
-        sent=result.sent,
-        received=result.received,
-        replies=[
-            {**to_jsonable(r), "ethernet_mismatch": r.ethernet_mismatch} for r in result.replies
-        ],
-        macs=list(result.macs),
-        conflict=result.conflict,
-        duplicates=result.duplicates,
-        dropped=result.dropped,
-        unsolicited=[to_jsonable(c) for c in result.unsolicited],
-        ok=result.ok,
-        elapsed_ms=round(result.elapsed_ms, 3),
-        interrupted=result.interrupted,
-    )
-    return doc

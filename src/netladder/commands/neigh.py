@@ -5,26 +5,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
-from typing import Any
 
 from netladder.args import add_json, positive_float, positive_int
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from netladder.output import emit_json, paint, to_jsonable
 
 __all__ = ["register", "run"]
-
-_STATE_COLOURS = {
-    "REACHABLE": "green",
-    "PERMANENT": "cyan",
-    "STALE": "yellow",
-    "DELAY": "yellow",
-    "PROBE": "yellow",
-    "FAILED": "red",
-    "INCOMPLETE": "red",
-}
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -85,51 +72,16 @@ def run(args: argparse.Namespace) -> int:
 def _table(args: argparse.Namespace) -> int:
     from netladder.l2.neigh import neighbour_table
 
-    table = asyncio.run(neighbour_table(args.iface))
+    table = neighbour_table(args.iface)
     if args.json:
+        from netladder.output import emit_json
+
         emit_json(table)
         return EXIT_OK
-    out = sys.stdout
-    if not table.entries:
-        print(
-            "the neighbour table is empty" + (f" on {args.iface}" if args.iface else ""), file=out
-        )
-        return EXIT_OK
-    width = max(len(e.address) for e in table.entries)
-    ifw = max(len(e.iface) for e in table.entries)
-    print(
-        paint(
-            f"{'ADDRESS':<{width}}  {'MAC':<17}  {'STATE':<10}  {'IFACE':<{ifw}}",
-            "bold",
-            stream=out,
-        ),
-        file=out,
-    )
-    for e in table.entries:
-        colour = _STATE_COLOURS.get(e.state.split("|")[0])
-        state = f"{e.state:<10}"
-        marks = []
-        if e.gateway:
-            marks.append("default gateway")
-        if e.router and not e.gateway:
-            marks.append("router")
-        note = f"  <- {', '.join(marks)}" if marks else ""
-        print(
-            f"{e.address:<{width}}  {e.mac or '-':<17}  "
-            f"{paint(state, colour, stream=out) if colour else state}  "
-            f"{e.iface:<{ifw}}{note}",
-            file=out,
-        )
-    missing = [
-        d
-        for d in table.gateways
-        if d.gateway and not any(e.gateway and e.address == d.gateway for e in table.entries)
-    ]
-    for d in missing:
-        print(
-            paint(f"default gateway {d.gateway} ({d.iface}) has no entry yet", "dim", stream=out),
-            file=out,
-        )
+    from netladder.render.neigh import table_lines
+
+    for line in table_lines(table, args.iface):
+        print(line)
     return EXIT_OK
 
 
@@ -137,59 +89,42 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from netladder.l2.model import NeighReport
     from netladder.l2.neigh import check_gateways, check_next_hop
     from netladder.l2.probe import require_raw
-    from netladder.l2.route import parse_destination
+    from netladder.l2.route import ifindex, parse_destination
+    from netladder.net.driver import blocking
+    from netladder.render import neigh as render
 
     target = parse_destination(args.check) if args.check else None
     if args.iface:
-        from netladder.l2.route import ifindex
-
         ifindex(args.iface)
     require_raw()
     if target is None:
-        checks = asyncio.run(check_gateways())
+        checks = blocking(check_gateways())
     else:
-        checks = (asyncio.run(check_next_hop(target, iface=args.iface)),)
-    ok = all(c.ok for c in checks)
-    interrupted = any(c.probe is not None and c.probe.interrupted for c in checks)
-    code = EXIT_INTERRUPTED if interrupted else EXIT_OK if ok else EXIT_FAIL
+        checks = (blocking(check_next_hop(target, iface=args.iface)),)
+    report = NeighReport(checks)
+    code = EXIT_INTERRUPTED if report.interrupted else EXIT_OK if report.ok else EXIT_FAIL
     if args.json:
-        emit_json(
-            {"ok": ok, "interrupted": interrupted, "checks": [_check_json(c) for c in checks]}
-        )
+        from netladder.output import emit_json
+
+        emit_json(report, sentence=render.sentence)
         return code
-    out = sys.stdout
-    for c in checks:
-        colour = "green" if c.ok else "red"
-        print(paint(c.summary, colour, stream=out), file=out)
-        if c.probe is not None:
-            from netladder.commands.arp import reply_line
-
-            for reply in c.probe.replies:
-                print(f"  {reply_line(reply)}", file=out)
-        if c.fix:
-            print(f"  fix: {c.fix}", file=out)
-    if interrupted:
-        print("interrupted: the live probe did not finish", file=out)
+    for line in render.check_lines(report):
+        print(line)
     return code
-
-
-def _check_json(c: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = to_jsonable(c)
-    doc["ok"] = c.ok
-    if c.probe is not None:
-        from netladder.commands.arp import as_json
-
-        doc["probe"] = as_json(c.probe)
-    return doc
 
 
 # -- watch -------------------------------------------------------------------------------------
 
 
 def _watch(args: argparse.Namespace) -> int:
+    import asyncio
+
     from netladder.l2.watch import Event, watch
+    from netladder.output import emit_json, paint
+    from netladder.render.neigh import event_line, watching
 
     events: list[Event] = []
     out = sys.stdout
@@ -197,12 +132,7 @@ def _watch(args: argparse.Namespace) -> int:
 
     def on_ready() -> None:
         # On stderr even with --json: whoever drives the watch knows from here it is live.
-        where = f" on {args.iface}" if args.iface else ""
-        print(
-            paint(f"watching neighbour changes{where} (Ctrl-C to stop)", "dim", stream=sys.stderr),
-            file=sys.stderr,
-            flush=True,
-        )
+        print(paint(watching(args.iface), "dim", stream=sys.stderr), file=sys.stderr, flush=True)
 
     async def follow() -> bool:
         done = asyncio.Event()
@@ -243,16 +173,3 @@ def _watch(args: argparse.Namespace) -> int:
             }
         )
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
-
-
-def event_line(event: Any) -> str:
-    """arpwatch's wording: `changed ethernet address 203.0.113.1 NEW (OLD) IFACE`."""
-    when = time.strftime("%H:%M:%S", time.localtime(event.time))
-    old = f" ({event.old_mac})" if event.old_mac else ""
-    colour = {
-        "new station": "green",
-        "changed ethernet address": "red",
-        "flip flop": "yellow",
-        "reused old ethernet address": "yellow",
-    }[str(event.kind)]
-    return f"{when} {paint(str(event.kind), colour)} {event.address} {event.mac}{old} {event.iface}"

@@ -4,7 +4,6 @@ routes (v4 and v6), read from rtnetlink — what `ip route get` and `ip route sh
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from netladder.args import add_json
@@ -35,14 +34,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_json(parser)
 
 
-async def _gather(
+def _gather(
     target: str | None, iface: str | None, source: str | None = None
 ) -> tuple[RouteDecision | None, tuple[DefaultRoute, ...]]:
     from netladder.l2.netlink import Netlink
 
-    async with Netlink() as nl:
-        decision = await lookup_route(target, iface, nl=nl, source=source) if target else None
-        return decision, await default_routes(nl)
+    with Netlink() as nl:
+        decision = lookup_route(target, iface, nl=nl, source=source) if target else None
+        return decision, default_routes(nl)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     target = parse_destination(args.target) if args.target else None
     if args.source is not None and target is None:
         raise UsageError("netladder route: --from needs a TARGET")
-    decision, defaults = asyncio.run(_gather(target, args.iface, args.source))
+    decision, defaults = _gather(target, args.iface, args.source)
     code = EXIT_FAIL if decision is not None and not decision.reachable else EXIT_OK
     if args.json:
         emit_json({"target": target, "decision": _decision_json(decision), "defaults": defaults})

@@ -82,7 +82,9 @@ async def names_rung(target: Target) -> tuple[Rung, str | None]:
         return Rung(
             "names", Status.SKIP, f"{target.host} is an address; nothing to resolve"
         ), target.host
-    from netladder.names.resolve import resolve, system_lookup
+    from netladder.names.lookup import resolve, system_lookup
+    from netladder.names.model import ResolveOptions
+    from netladder.render.dns import sentence  # until render/diagnose.py says the rungs (area G)
 
     started = time.monotonic()
     system = await system_lookup(target.host, wait=5.0)
@@ -91,28 +93,33 @@ async def names_rung(target: Target) -> tuple[Rung, str | None]:
         address = next((a for a in system.addresses if ":" not in a), system.addresses[0])
         summary = (
             f"{target.host} is {', '.join(system.addresses)} "
-            f"(system resolver, {system.time_ms:.1f} ms)"
+            f"(system resolver, {round(system.time * 1000, 3):.1f} ms)"
         )
         return Rung(
-            "names", Status.PASS, summary, _ms(started), None, {"system": to_jsonable(system)}
+            "names",
+            Status.PASS,
+            summary,
+            _ms(started),
+            None,
+            {"system": to_jsonable(system, sentence)},
         ), address
-    dns = await resolve(target.host, "A", wait=1.0, tries=2)
-    failure = system.error or "no address"
+    dns = await resolve(ResolveOptions(target.host, "A", wait=1.0, tries=2))
+    failure = sentence(system) or "no address"
     if dns.ok and dns.addresses:
         summary = (
             f"the system resolver cannot resolve {target.host} ({failure}), though a "
-            f"direct DNS query gets {', '.join(dns.addresses)} ({dns.message}): programs on "
+            f"direct DNS query gets {', '.join(dns.addresses)} ({sentence(dns)}): programs on "
             "this host get no address"
         )
     else:
-        summary = f"{target.host} does not resolve: {dns.message} (system resolver: {failure})"
+        summary = f"{target.host} does not resolve: {sentence(dns)} (system resolver: {failure})"
     return Rung(
         "names",
         Status.FAIL,
         summary,
         _ms(started),
         f"netladder dns {target.host} --compare",
-        {"system": to_jsonable(system), "dns": to_jsonable(dns)},
+        {"system": to_jsonable(system, sentence), "dns": to_jsonable(dns, sentence)},
     ), None
 
 

@@ -1,13 +1,11 @@
 """L2 and routing: the kernel's route decision, the neighbour table, live ARP/NDP probes.
 
-The programmatic API (async; each returns frozen result dataclasses):
-
-- `netladder.l2.route.lookup_route(destination)` -> `RouteDecision`
-- `netladder.l2.route.default_routes()` -> `tuple[DefaultRoute, ...]`
-- `netladder.l2.neigh.neighbour_table()` -> `NeighTable`
-- `netladder.l2.neigh.check_next_hop(destination)` -> `NeighCheck` (with a `verdict`)
-- `netladder.l2.neigh.check_gateways()` -> `tuple[NeighCheck, ...]`
-- `netladder.l2.probe.probe(target, ...)` -> `ProbeResult`
+- `netladder.api.arp(ArpOptions)` -> `ArpResult`: the probe (`l2/probe.py` ArpSession)
+- `netladder.l2.route.lookup_route(destination)` -> `RouteDecision`, `default_routes()`
+  (netlink, synchronous: the kernel answers inside the call)
+- `netladder.l2.neigh.neighbour_table()` -> `NeighTable` (synchronous)
+- `netladder.l2.neigh.check_next_hop(destination)`, `check_gateways()` -> `NeighCheck`s
+  (async: their live probes run on the driver)
 - `netladder.l2.watch.watch(on_event)` -> follows neighbour changes as arpwatch events
 - `netladder.l2.ladder.route_rung(address)`, `l2_rung(address)` -> `diagnose` `Rung`s
 """

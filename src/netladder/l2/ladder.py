@@ -11,16 +11,18 @@ import time
 
 from netladder.diagnose.model import Rung, Status
 from netladder.errors import EnvError
-from netladder.l2.neigh import Verdict, check_next_hop, neighbour_table
+from netladder.l2.model import Verdict
+from netladder.l2.neigh import check_next_hop, neighbour_table
 from netladder.l2.route import lookup_route
 from netladder.output import to_jsonable
+from netladder.render.neigh import sentence, summary
 
 __all__ = ["l2_rung", "route_rung"]
 
 
 async def route_rung(address: str) -> Rung:
     started = time.monotonic()
-    d = await lookup_route(address)
+    d = lookup_route(address)
     elapsed = (time.monotonic() - started) * 1000
     evidence = to_jsonable(d)
     if not d.reachable:
@@ -46,9 +48,9 @@ async def l2_rung(address: str) -> Rung:
     try:
         c = await check_next_hop(address)
     except EnvError as exc:
-        decision = await lookup_route(address)
+        decision = lookup_route(address)
         hop = decision.next_hop
-        table = await neighbour_table(decision.iface) if decision.iface else None
+        table = neighbour_table(decision.iface) if decision.iface else None
         entry = next((e for e in table.entries if e.address == hop), None) if table else None
         seen = (
             f"the table has {entry.mac} ({entry.state}) for {hop}"
@@ -71,12 +73,11 @@ async def l2_rung(address: str) -> Rung:
         if c.verdict == Verdict.NOT_APPLICABLE
         else Status.FAIL
     )
-    evidence = to_jsonable(c)
-    evidence["ok"] = c.ok
+    evidence = to_jsonable(c, sentence)
     return Rung(
         "l2",
         status,
-        c.summary,
+        summary(c),
         elapsed,
         c.fix or (None if c.ok else f"netladder neigh --check {address}"),
         evidence,

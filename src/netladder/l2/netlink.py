@@ -2,14 +2,16 @@
 neighbours, and the neighbour event stream.
 
 Read directly rather than through pyroute2: importing pyroute2 costs ≈170 ms of start-up
-(measured here), more than a whole `netladder route`, and its sync API must not run inside an
-event loop.  The codec half (`build_request`, `parse_messages`, `parse_*`) is pure; `Netlink`
-is the I/O boundary, an asyncio reader over one AF_NETLINK socket.  Needs no privilege.
+(measured here), more than a whole `netladder route`.  The codec half (`build_request`,
+`parse_messages`, `parse_*`) is pure; `Netlink` is the I/O boundary over one AF_NETLINK socket.
+Its requests are synchronous: the kernel answers a route lookup or a dump inside the
+sendmsg/recvmsg calls (rtnetlink_rcv, netlink_dump), with no network wait, so they need no
+event loop and are safe to call from one.  Only the multicast event stream (`events`, for
+`neigh watch`) waits, on asyncio.  Needs no privilege.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno as errno_mod
 import ipaddress
 import itertools
@@ -17,8 +19,9 @@ import os
 import socket
 import struct
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from enum import IntEnum
+
+from netladder.proto.record import record
 
 __all__ = [
     "Addr",
@@ -114,7 +117,7 @@ class NetlinkError(OSError):
     """The kernel refused a request; errno says why (ENETUNREACH for no route, ...)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Message:
     type: int
     flags: int
@@ -122,7 +125,7 @@ class Message:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Link:
     index: int
     name: str
@@ -134,7 +137,7 @@ class Link:
         return self.type == ARPHRD_ETHER
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Addr:
     family: int
     address: str
@@ -147,13 +150,13 @@ class Addr:
         return ipaddress.ip_network(f"{self.address}/{self.prefixlen}", strict=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Nexthop:
     gateway: str | None
     ifindex: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Route:
     family: int
     dst: str | None  # None: the default route (or the queried address for a lookup)
@@ -170,7 +173,7 @@ class Route:
     nexthops: tuple[Nexthop, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Neigh:
     family: int
     ifindex: int
@@ -312,37 +315,42 @@ def parse_addr(body: bytes) -> Addr | None:
 # -- I/O ---------------------------------------------------------------------------------------
 
 _RECV_SIZE = 1 << 17  # a dump datagram is at most a few pages; more never truncates
+_ANSWER_WAIT = 5.0  # seconds
 
 
 class Netlink:
-    """One NETLINK_ROUTE socket, read with asyncio.  Use as an async context manager."""
+    """One NETLINK_ROUTE socket.  Use as a context manager (`with Netlink() as nl:`); with
+    `groups` it also receives those multicast groups' messages (`events`)."""
 
     def __init__(self, groups: int = 0) -> None:
         self._sock = socket.socket(
             socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
         )
         try:
-            self._sock.setblocking(False)
+            # The kernel answers at once; the timeout only bounds a kernel that never does.
+            self._sock.settimeout(_ANSWER_WAIT)
             self._sock.bind((0, groups))
         except OSError:
             self._sock.close()
             raise
         self._seq = itertools.count(int.from_bytes(os.urandom(2), "big") + 1)
 
-    async def __aenter__(self) -> Netlink:
+    def __enter__(self) -> Netlink:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
         self._sock.close()
 
-    async def _recv(self) -> bytes:
-        loop = asyncio.get_running_loop()
-        return await loop.sock_recv(self._sock, _RECV_SIZE)
+    def _recv(self) -> bytes:
+        try:
+            return self._sock.recv(_RECV_SIZE)
+        except TimeoutError:
+            raise NetlinkError(errno_mod.ETIMEDOUT, "the kernel did not answer") from None
 
-    async def request(
+    def request(
         self,
         kind: int,
         header: bytes,
@@ -352,11 +360,10 @@ class Netlink:
         """Send one request and gather its answer: every part of a dump, or the one reply."""
         seq = next(self._seq)
         flags = NLM_F_DUMP if dump else 0
-        loop = asyncio.get_running_loop()
-        await loop.sock_sendall(self._sock, build_request(kind, flags, seq, header, attrs))
+        self._sock.sendall(build_request(kind, flags, seq, header, attrs))
         answer: list[Message] = []
         while True:
-            for message in parse_messages(await self._recv()):
+            for message in parse_messages(self._recv()):
                 if message.seq != seq:
                     continue
                 if message.type == Msg.ERROR:
@@ -371,48 +378,50 @@ class Netlink:
                     return answer
 
     async def events(self) -> AsyncIterator[Message]:
-        """Messages multicast to the groups this socket joined, as they come."""
+        """Messages multicast to the groups this socket joined, as they come (asyncio)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        self._sock.setblocking(False)
         while True:
-            for message in parse_messages(await self._recv()):
+            for message in parse_messages(await loop.sock_recv(self._sock, _RECV_SIZE)):
                 yield message
 
     # -- the queries the commands need -------------------------------------------------------
 
-    async def links(self) -> dict[int, Link]:
+    def links(self) -> dict[int, Link]:
         found = [
             parse_link(m.body)
-            for m in await self.request(
+            for m in self.request(
                 Msg.GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0), dump=True
             )
         ]
         return {link.index: link for link in found if link is not None}
 
-    async def addrs(self, family: int = socket.AF_UNSPEC) -> list[Addr]:
+    def addrs(self, family: int = socket.AF_UNSPEC) -> list[Addr]:
         found = [
             parse_addr(m.body)
-            for m in await self.request(Msg.GETADDR, _IFADDRMSG.pack(family, 0, 0, 0, 0), dump=True)
+            for m in self.request(Msg.GETADDR, _IFADDRMSG.pack(family, 0, 0, 0, 0), dump=True)
         ]
         return [a for a in found if a is not None]
 
-    async def routes(self, family: int) -> list[Route]:
+    def routes(self, family: int) -> list[Route]:
         found = [
             parse_route(m.body)
-            for m in await self.request(
+            for m in self.request(
                 Msg.GETROUTE, _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0), dump=True
             )
         ]
         return [r for r in found if r is not None]
 
-    async def neighbours(self, family: int = socket.AF_UNSPEC) -> list[Neigh]:
+    def neighbours(self, family: int = socket.AF_UNSPEC) -> list[Neigh]:
         found = [
             parse_neigh(m.body)
-            for m in await self.request(
-                Msg.GETNEIGH, _NDMSG.pack(family, 0, 0, 0, 0, 0, 0), dump=True
-            )
+            for m in self.request(Msg.GETNEIGH, _NDMSG.pack(family, 0, 0, 0, 0, 0, 0), dump=True)
         ]
         return [n for n in found if n is not None]
 
-    async def route_get(
+    def route_get(
         self,
         destination: str,
         oif: int | None = None,
@@ -436,7 +445,7 @@ class Netlink:
         if fib_match:
             flags |= RTM_F_FIB_MATCH
         header = _RTMSG.pack(family, address.max_prefixlen, src_len, 0, 0, 0, 0, 0, flags)
-        answer = await self.request(Msg.GETROUTE, header, tuple(attrs))
+        answer = self.request(Msg.GETROUTE, header, tuple(attrs))
         route = parse_route(answer[0].body) if answer else None
         if route is None:
             raise NetlinkError(errno_mod.EIO, "no answer to the route lookup")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-from dataclasses import dataclass
 
 from netladder.errors import UsageError
 from netladder.l2.netlink import TABLE_NAMES, Netlink, NetlinkError, Route
+from netladder.proto.record import record
 
 __all__ = [
     "DefaultRoute",
@@ -28,7 +28,7 @@ _REFUSALS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RouteDecision:
     """What `ip route get DESTINATION` says, plus the matching route's prefix and metric."""
 
@@ -60,7 +60,7 @@ class RouteDecision:
         return self.gateway or self.destination
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DefaultRoute:
     version: int
     gateway: str | None
@@ -129,7 +129,7 @@ def parse_destination(text: str) -> str:
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
-        raise UsageError(f"not an IP address: {text!r}") from None
+        raise UsageError("not an IP address: {text!r}", text=text) from None
     return str(address)
 
 
@@ -137,10 +137,10 @@ def ifindex(name: str) -> int:
     try:
         return socket.if_nametoindex(name)
     except OSError:
-        raise UsageError(f"no such interface: {name!r}") from None
+        raise UsageError("no such interface: {name!r}", name=name) from None
 
 
-async def lookup_route(
+def lookup_route(
     destination: str, iface: str | None = None, nl: Netlink | None = None, source: str | None = None
 ) -> RouteDecision:
     """The kernel's decision for one destination (what `ip route get DESTINATION [from SOURCE]
@@ -148,22 +148,26 @@ async def lookup_route(
     address = ipaddress.ip_address(parse_destination(destination))
     src = parse_destination(source) if source is not None else None
     if src is not None and ipaddress.ip_address(src).version != address.version:
-        raise UsageError(f"{source} and {destination} are not of one IP version")
+        raise UsageError(
+            "{source} and {destination} are not of one IP version",
+            source=source,
+            destination=destination,
+        )
     oif = ifindex(iface) if iface else None
     own = nl is None
     link = nl or Netlink()
     try:
         try:
-            got = await link.route_get(str(address), oif, source=src)
+            got = link.route_get(str(address), oif, source=src)
         except NetlinkError as exc:
             if (
                 src is not None
                 and address.version == 4
-                and (src not in {a.address for a in await link.addrs(socket.AF_INET)})
+                and (src not in {a.address for a in link.addrs(socket.AF_INET)})
             ):
                 # IPv4 looks up an output route only from an address of this host; the
                 # kernel's "Network is unreachable" would blame the route.
-                raise UsageError(f"{source} is not an address of this host") from None
+                raise UsageError("{source} is not an address of this host", source=source) from None
             return RouteDecision(
                 str(address),
                 address.version,
@@ -178,9 +182,7 @@ async def lookup_route(
                 src,
             )
         try:
-            match: Route | None = await link.route_get(
-                str(address), oif, fib_match=True, source=src
-            )
+            match: Route | None = link.route_get(str(address), oif, fib_match=True, source=src)
         except NetlinkError:
             match = None  # older kernels lack fibmatch; the decision stands without it
         metric = got.priority if got.priority is not None else (match.priority if match else None)
@@ -201,7 +203,7 @@ async def lookup_route(
             link.close()
 
 
-async def default_routes(nl: Netlink | None = None) -> tuple[DefaultRoute, ...]:
+def default_routes(nl: Netlink | None = None) -> tuple[DefaultRoute, ...]:
     """Every default route in every table but `local`, v4 then v6, lowest metric first."""
     own = nl is None
     link = nl or Netlink()
@@ -210,7 +212,7 @@ async def default_routes(nl: Netlink | None = None) -> tuple[DefaultRoute, ...]:
         for family, version in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
             routes = [
                 r
-                for r in await link.routes(family)
+                for r in link.routes(family)
                 if r.dst_len == 0 and r.table != 255 and r.type != "local"
             ]
             for r in sorted(routes, key=lambda r: (r.table != 254, r.priority or 0)):

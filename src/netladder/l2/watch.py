@@ -84,10 +84,10 @@ async def watch(
     known stations, not new ones (arpwatch starts from its database the same way)."""
     index = ifindex(iface) if iface else None
     tracker = Tracker()
-    async with Netlink(groups=RTMGRP_NEIGH) as events:
+    with Netlink(groups=RTMGRP_NEIGH) as events:
         # Join the group before the dump, so no change falls between the two.
-        async with Netlink() as nl:
-            for n in await nl.neighbours():
+        with Netlink() as nl:
+            for n in nl.neighbours():
                 if _usable(n, index) and n.mac is not None:
                     tracker.seed(n.address, ifname(n.ifindex) or str(n.ifindex), n.mac)
         if on_ready is not None:

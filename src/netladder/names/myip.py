@@ -11,10 +11,12 @@ endpoint supplies all of them, so a configured lab is never mixed with the publi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -291,9 +293,37 @@ class _Failed(Exception):
     """A source failed; the text says how."""
 
 
-async def _addresses(host: str, port: int, family: int, kind: int) -> list[tuple[Any, ...]]:
-    from netladder.names.resolve import getaddrinfo
+async def _getaddrinfo(
+    host: str, port: int | None, family: int = 0, type: int = 0, flags: int = 0
+) -> list[tuple[Any, ...]]:
+    """socket.getaddrinfo in a daemon thread: unlike the loop's executor, a lookup that hangs
+    can neither hold the process at exit nor outlive a cancelled caller.  (Moved here from
+    names/resolve.py, whose DNS queries no longer use asyncio; area E replaces it with the
+    driver's Lookup when myip becomes sessions.)"""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
 
+    def work() -> None:
+        try:
+            result: Any = socket.getaddrinfo(host, port, family, type, 0, flags)
+        except Exception as exc:
+            result = exc
+
+        def deliver() -> None:
+            if not future.done():
+                future.set_result(result)
+
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(deliver)
+
+    threading.Thread(target=work, daemon=True, name="getaddrinfo").start()
+    result = await future
+    if isinstance(result, BaseException):
+        raise result
+    return list(result)
+
+
+async def _addresses(host: str, port: int, family: int, kind: int) -> list[tuple[Any, ...]]:
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
@@ -304,7 +334,7 @@ async def _addresses(host: str, port: int, family: int, kind: int) -> list[tuple
     if literal is not None:  # nothing to look up
         return [(str(literal), port) if literal.version == 4 else (str(literal), port, 0, 0)]
     try:
-        infos = await getaddrinfo(host, port, family, kind)
+        infos = await _getaddrinfo(host, port, family, kind)
     except socket.gaierror as exc:
         raise _Failed(f"cannot resolve {host}: {exc.strerror}") from None
     except (OSError, UnicodeError) as exc:

@@ -223,7 +223,7 @@ async def is_local_address(address: str) -> bool:
     as `fib daddr type local` sees it): a forward to it is delivered here, never forwarded."""
     from netladder.l2.route import lookup_route
 
-    return (await lookup_route(address)).type == "local"
+    return lookup_route(address).type == "local"
 
 
 def forwarding_enabled(version: int) -> bool | None:

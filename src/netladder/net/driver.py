@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from netladder.net.linux import SO_EE_ORIGIN_LOCAL
 from netladder.net.reactor import Reactor, SelectReactor, current
 from netladder.net.session import (
     ChannelSpec,
@@ -56,6 +57,8 @@ from netladder.net.session import (
 )
 from netladder.net.sockets import (
     IcmpSocket,
+    Received,
+    SockError,
     close_with_reset,
     enable_recvttl,
     kernel_rtt_ns,
@@ -66,6 +69,7 @@ from netladder.net.sockets import (
     open_raw_tcp,
     open_stream,
     open_udp,
+    packet_drops,
     receive,
     receive_many,
     set_dont_fragment,
@@ -160,16 +164,23 @@ class _LookupSession(Session[Target]):
 
 
 class _Channel:
-    __slots__ = ("error_queue", "fast", "sock", "ttl", "version")
+    __slots__ = ("error_queue", "fast", "packet", "sock", "ttl", "version")
 
     def __init__(
-        self, sock: socket.socket, version: int, error_queue: bool, ttl: int | None, fast: bool
+        self,
+        sock: socket.socket,
+        version: int,
+        error_queue: bool,
+        ttl: int | None,
+        fast: bool,
+        packet: bool = False,
     ) -> None:
         self.sock = sock
         self.version = version
         self.error_queue = error_queue
         self.ttl = ttl
         self.fast = fast
+        self.packet = packet  # AF_PACKET: the kernel's drops are reported (PACKET_STATISTICS)
 
 
 def _open(spec: ChannelSpec) -> tuple[_Channel, Opened]:
@@ -212,7 +223,7 @@ def _open_here(spec: ChannelSpec) -> tuple[_Channel, Opened]:
         sock = open_packet(spec.device, spec.ethertype or 0x0806)
         _tuned(sock, spec)
         return (
-            _Channel(sock, spec.version, False, None, spec.fast),
+            _Channel(sock, spec.version, False, None, spec.fast, packet=True),
             Opened("packet", spec.version, None, sock.getsockname(), False),
         )
     if spec.kind == "hold":
@@ -304,7 +315,9 @@ class _Lookups:
                     except BlockingIOError:
                         pass  # the pipe is full of wake-ups already
 
-        start_lookup(action.host, action.version, action.prefer, action.fallback, deliver)
+        start_lookup(
+            action.host, action.version, action.prefer, action.fallback, deliver, action.every
+        )
 
     def _readable(self) -> None:
         if self.pipe is None:
@@ -467,6 +480,8 @@ class _Run:
             self.reactor.remove_reader(channel.sock.fileno())
         except (ValueError, KeyError, OSError):
             pass
+        if channel.packet:
+            self._dropped(index, channel)  # up to the close: the session's result counts them
         channel.sock.close()
 
     def deadline(self) -> int | None:
@@ -596,7 +611,17 @@ class _Run:
                 if r is None:
                     break
                 on_packet(index, r)
+        if channel.packet:
+            self._dropped(index, channel)
         self.input()
+
+    def _dropped(self, index: int, channel: _Channel) -> None:
+        """Frames the kernel dropped on a packet channel, its buffer full (a flood), told to
+        the session as a local ENOBUFS error whose `info` is how many."""
+        drops = packet_drops(channel.sock)
+        if drops:
+            error = SockError(errno.ENOBUFS, SO_EE_ORIGIN_LOCAL, 0, 0, drops, None)
+            self.session.on_packet(index, Received(b"", "", 0, time.monotonic_ns(), None, error))
 
     def _open_channel(self, action: OpenChannel) -> None:
         try:

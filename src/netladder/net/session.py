@@ -77,9 +77,12 @@ class ChannelSpec(NamedTuple):
     icmp: an ICMP/ICMPv6 echo socket (datagram when ping_group_range allows, else raw; `prefer`
     forces one).  udp: a UDP socket with the error queue on (`connect` to fix the peer).
     raw_tcp: a raw IPPROTO_TCP socket (SYN probes; CAP_NET_RAW).  packet: an AF_PACKET socket
-    on `device` for `ethertype` (ARP).  hold: a TCP socket bound to `source` (any address when
-    None) and never used, so the kernel hands its port to nobody else while a session forges
-    segments from it (SYN scans, Paris TCP traces); `Opened.local` says which port.
+    on `device` for `ethertype` (ARP, NDP); each frame's `Received.pkttype` says whom it was
+    for, and frames the kernel dropped (the buffer full) come as a Received whose error is
+    ENOBUFS with `info` = how many, after reads and once more at the close.  hold: a TCP
+    socket bound to `source` (any address when None) and never used, so the kernel hands its
+    port to nobody else while a session forges segments from it (SYN scans, Paris TCP
+    traces); `Opened.local` says which port.
 
     fast: datagrams arrive in batches through `on_packets` — (data, kernel stamp, source) each,
     no `Received` object per datagram — while the error queue still comes through `on_packet`.
@@ -258,7 +261,8 @@ class ScanConnects(NamedTuple):
 class Lookup(NamedTuple):
     """Resolve `host` with the system resolver (net.targets' one validation, getaddrinfo in a
     daemon thread, never more than `wait` seconds); `on_lookup(token, Target | ResolveError,
-    at)` follows.  A literal address answers at once."""
+    at)` follows.  A literal address answers at once.  `every`: the target also carries
+    every address getaddrinfo gave and the canonical name (`Target.addresses`, `.canonical`)."""
 
     token: int
     host: str
@@ -266,6 +270,7 @@ class Lookup(NamedTuple):
     prefer: int | None = None
     fallback: bool = True
     wait: float = 10.0
+    every: bool = False
 
 
 Action = (

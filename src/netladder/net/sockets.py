@@ -34,12 +34,14 @@ from netladder.net.linux import (
     IPV6_MTU,
     IPV6_RECVERR,
     IPV6_RECVHOPLIMIT,
+    PACKET_STATISTICS,
     SCM_TIMESTAMPNS,
     SO_EE_ORIGIN_ICMP,
     SO_EE_ORIGIN_ICMP6,
     SO_MEMINFO,
     SO_RCVBUFFORCE,
     SO_TIMESTAMPNS,
+    SOL_PACKET,
     TCP_INFO_RTT_OFFSET,
     TCP_INFO_SIZE,
 )
@@ -72,6 +74,7 @@ __all__ = [
     "open_stream",
     "open_udp",
     "open_udp_probe",
+    "packet_drops",
     "path_mtu",
     "receive",
     "receive_many",
@@ -114,6 +117,9 @@ class Received:
     monotonic_ns: int
     ttl: int | None = None
     error: SockError | None = None  # set for messages read from the error queue
+    # An AF_PACKET frame's sll_pkttype (net/linux.py PACKET_HOST, _BROADCAST, _OTHERHOST, …):
+    # to us, to everyone, or flooded to us by a bridge for another station.
+    pkttype: int | None = None
 
 
 def _realtime_to_monotonic(realtime_ns: int) -> int:
@@ -205,6 +211,8 @@ def receive(sock: socket.socket, bufsize: int = 65535, errqueue: bool = False) -
     port = int(address[1]) if address and len(address) > 1 else 0
     # A stamp later than now would be a clock step between the two reads: trust now instead.
     monotonic_ns = stamp if stamp is not None and stamp <= now else now
+    if sock.family == socket.AF_PACKET and address:  # (ifname, proto, pkttype, hatype, addr)
+        return Received(data, source, port, monotonic_ns, ttl, error, int(address[2]))
     return Received(data, source, port, monotonic_ns, ttl, error)
 
 
@@ -544,6 +552,19 @@ def receive_many(
         # No stamp, or one later than now (a clock step between the two reads): trust now.
         append((data, stamp if 0 < stamp <= now else now, str(address[0]) if address else ""))
     return out
+
+
+_TPACKET_STATS = struct.Struct("=II")  # struct tpacket_stats: tp_packets, tp_drops
+
+
+def packet_drops(sock: socket.socket) -> int:
+    """Frames the kernel dropped on a packet socket since the last call, its receive buffer
+    full (PACKET_STATISTICS: reading the counters resets them)."""
+    try:
+        raw = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _TPACKET_STATS.size)
+    except OSError:
+        return 0
+    return int(_TPACKET_STATS.unpack_from(raw)[1]) if len(raw) >= _TPACKET_STATS.size else 0
 
 
 def set_rcvbuf(sock: socket.socket, size: int, force: bool = False) -> None:

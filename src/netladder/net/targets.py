@@ -44,9 +44,10 @@ class ResolveError(UsageError):
     A usage error for one-shot commands (ping: exit 2, as iputils); a result for the callers that
     report it as one (diagnose's names rung, serve's probe_success 0)."""
 
-    def __init__(self, name: str, reason: str) -> None:
+    def __init__(self, name: str, reason: str, code: int | None = None) -> None:
         self.name = name
         self.reason = reason
+        self.code = code  # getaddrinfo's EAI_* error, when it said one
         super().__init__("{name}: {reason}", name=name, reason=reason)
 
 
@@ -58,6 +59,10 @@ class Target(NamedTuple):
     version: int
     scope: str | None = None  # the zone of a link-local IPv6 literal (`%eth0`)
     lookup_s: float = 0.0  # how long the resolver took (0 for a literal)
+    # With Lookup(every=True): every address getaddrinfo gave (in its order, once each) and
+    # the canonical name it reported (AI_CANONNAME), as `getent ahosts` shows them.
+    addresses: tuple[str, ...] = ()
+    canonical: str | None = None
 
     @property
     def is_literal(self) -> bool:
@@ -214,26 +219,35 @@ def start_lookup(
     prefer: int | None,
     fallback: bool,
     deliver: Callable[[Target | ResolveError], None],
+    every: bool = False,
 ) -> None:
     """Look a valid host name up in a daemon thread and call `deliver` from that thread with
     the target or why it does not resolve.  A daemon thread, not an executor: a lookup that
     never returns (no resolver reachable) must not keep the interpreter from exiting; the
-    caller stops waiting after its own deadline (net.driver's Lookup, resolve_async)."""
+    caller stops waiting after its own deadline (net.driver's Lookup, resolve_async).
+    `every`: the target also lists every address and the canonical name (AI_CANONNAME)."""
     import threading
 
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
+    flags = socket.AI_CANONNAME if every else 0
     started = time.monotonic()
 
     def work() -> None:
         outcome: Target | ResolveError
         try:
-            infos = socket.getaddrinfo(text, None, family, socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(text, None, family, socket.SOCK_STREAM, 0, flags)
             found, found_version = _pick(text, infos, version, prefer, fallback)
             outcome = Target(
                 text, found, found_version, None, max(time.monotonic() - started, 1e-9)
             )
+            if every:
+                outcome = outcome._replace(
+                    addresses=tuple(dict.fromkeys(str(info[4][0]) for info in infos)),
+                    canonical=next((str(info[3]) for info in infos if info[3]), None),
+                )
         except (socket.gaierror, UnicodeError) as exc:
-            outcome = ResolveError(text, _gai_reason(exc))
+            code = exc.errno if isinstance(exc, socket.gaierror) else None
+            outcome = ResolveError(text, _gai_reason(exc), code)
         except ResolveError as exc:
             outcome = exc
         deliver(outcome)

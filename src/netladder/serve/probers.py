@@ -26,15 +26,12 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from netladder.errors import NetladderError
 from netladder.net.targets import ResolveError, literal, resolve_async
 from netladder.serve.config import Allow, Module, TlsConfig
 from netladder.serve.metrics import Registry
-
-if TYPE_CHECKING:
-    import dns.message
 
 __all__ = [
     "FAILURES",
@@ -863,13 +860,12 @@ def _valid_rrs(probe: Probe, rrs: list[str], v: Any, section: str) -> bool:
 
 
 async def probe_dns(probe: Probe) -> bool:
-    import dns.flags
-    import dns.message
     import dns.rcode
-    import dns.rdataclass
     import dns.rdatatype
 
-    from netladder.names import resolve as names
+    from netladder import api
+    from netladder.api._resolve import ExchangeOptions, Server
+    from netladder.render.dns import attempt_text
 
     m = probe.module.dns
     assert m is not None
@@ -901,12 +897,7 @@ async def probe_dns(probe: Probe) -> bool:
         return probe.fail("names", "resolve_failed", "Error resolving address")
     phases.add(reg.value("probe_dns_lookup_time_seconds") or 0.0, "resolve")
     qtype = dns.rdatatype.from_text(m.query_type)
-    query = dns.message.make_query(
-        m.query_name, qtype, dns.rdataclass.from_text(m.query_class), use_edns=False
-    )
-    if not m.recursion_desired:
-        query.flags &= ~dns.flags.RD
-    server = names.Server(address.split("%", 1)[0], port)
+    server = Server(address.split("%", 1)[0], port)
     probe.say(
         "info",
         "Making DNS query",
@@ -916,24 +907,26 @@ async def probe_dns(probe: Probe) -> bool:
         type=qtype,
         **{"class": m.query_class},
     )
-    started = time.monotonic()
-    budget = probe.remaining
-    try:
-        # One query, no retransmission, as miekg/dns's client.Exchange does.
-        if m.transport_protocol == "tcp":
-            reply = await names._tcp_exchange(server, query, budget, started + budget)
-        else:
-            reply = await names._udp_exchange(server, query, budget, 1, started + budget)
-    except names._Failure as exc:
-        took = time.monotonic() - started
-        phases.add(max(took - exc.elapsed, 0.0), "connect")
-        phases.add(exc.elapsed, "request")
-        reason = {"timeout": "timeout", "malformed": "malformed"}.get(exc.outcome, "unreachable")
-        return probe.fail("dns", reason, "Error while sending a DNS query", err=exc.detail)
-    took = time.monotonic() - started
-    phases.add(max(took - reply.elapsed, 0.0), "connect")
-    phases.add(reply.elapsed, "request")
-    message: dns.message.Message | None = reply.message
+    # One query, no retransmission, no retry over TCP, as miekg/dns's Client.Exchange does.
+    exchange = await api.resolve(
+        ExchangeOptions(
+            server,
+            m.query_name,
+            m.query_type,
+            m.query_class,
+            recursion=m.recursion_desired,
+            tcp=m.transport_protocol == "tcp",
+            wait=max(probe.remaining, 0.001),
+        )
+    )
+    phases.add(exchange.connect, "connect")
+    phases.add(exchange.elapsed, "request")
+    if not exchange.ok:
+        outcome = exchange.attempt.outcome
+        reason = {"timeout": "timeout", "malformed": "malformed"}.get(outcome, "unreachable")
+        detail = attempt_text(exchange.attempt)
+        return probe.fail("dns", reason, "Error while sending a DNS query", err=detail)
+    message = exchange.message
     if message is None:
         return probe.fail("dns", "malformed", "Error while sending a DNS query", err="truncated")
     probe.say("info", "Got response", rcode=dns.rcode.to_text(message.rcode()))
