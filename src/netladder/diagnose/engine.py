@@ -528,7 +528,7 @@ async def diagnose(
     if address is None:
         return _finish(target, None, rungs, started)
 
-    from netladder.l2.ladder import l2_rung, route_rung
+    from netladder.diagnose.rungs import l2_rung, route_rung
 
     ping_started = time.monotonic()
     port_task = asyncio.ensure_future(l4_check(address, target.ports)) if target.ports else None

@@ -9,5 +9,4 @@ The programmatic API (async; each returns frozen result dataclasses):
 - `netladder.l2.neigh.check_gateways()` -> `tuple[NeighCheck, ...]`
 - `netladder.l2.probe.probe(target, ...)` -> `ProbeResult`
 - `netladder.l2.watch.watch(on_event)` -> follows neighbour changes as arpwatch events
-- `netladder.l2.ladder.route_rung(address)`, `l2_rung(address)` -> `diagnose` `Rung`s
 """

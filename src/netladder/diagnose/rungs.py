@@ -1,4 +1,4 @@
-"""The route and L2 rungs of `netladder diagnose`: the checks of this package as `Rung`s.
+"""The route and L2 rungs of `netladder diagnose`: the L2 package's checks as `Rung`s.
 
 `route_rung(address)` passes when the kernel has a usable route; `l2_rung(address)` passes when
 the next hop's table MAC is the MAC that answers it live.  Without CAP_NET_RAW the live half is
