@@ -260,9 +260,10 @@ RUNGS = """
 import asyncio, json, sys
 from netladder.diagnose.rungs import l2_rung, route_rung
 from netladder.output import to_jsonable
+from netladder.render.diagnose import sentence
 async def main():
     return [await route_rung(sys.argv[1]), await l2_rung(sys.argv[1])]
-print(json.dumps(to_jsonable(asyncio.run(main()))))
+print(json.dumps(to_jsonable(asyncio.run(main()), sentence)))
 """
 
 
