@@ -38,9 +38,11 @@ def parse_agents(text: str) -> list[str]:
     for url in urls:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"--via {url!r}: expected an http:// or https:// URL of an agent")
+            raise UsageError(
+                "--via {url!r}: expected an http:// or https:// URL of an agent", url=url
+            )
         if parts.query or parts.fragment:
-            raise UsageError(f"--via {url!r}: the agent's base URL takes no query")
+            raise UsageError("--via {url!r}: the agent's base URL takes no query", url=url)
     if len(set(urls)) != len(urls):
         raise UsageError("--via: an agent is named twice")
     return urls
