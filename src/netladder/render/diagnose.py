@@ -735,11 +735,14 @@ def via_lines(report: ViaReport) -> Iterator[str]:
     answers = report.answers
     yield paint(_t("via-head", target=report.target, count=len(answers)), "bold")
     width = max(len(a.name) for a in answers)
+    # An agent is a peer: what it says (its verdict, its error) is never raw on a terminal.
     for a in answers:
         if isinstance(a, Unreached):
-            yield f"  {a.name:<{width}}  {paint(_t('via-not-asked'), 'dim')}  {problem_text(a)}"
+            said = escape_controls(problem_text(a))
+            yield f"  {a.name:<{width}}  {paint(_t('via-not-asked'), 'dim')}  {said}"
             continue
         status = paint(_t("via-pass"), "green") if a.ok else paint(_t("via-fail"), "red")
-        yield f"  {a.name:<{width}}  {status}  {a.verdict_text}"
+        yield f"  {a.name:<{width}}  {status}  {escape_controls(a.verdict_text)}"
     colour = "green" if report.ok else "red"
-    yield paint(_t("verdict-line", text=via_summary(answers)), "bold", colour)
+    summary = escape_controls(via_summary(answers))
+    yield paint(_t("verdict-line", text=summary), "bold", colour)
