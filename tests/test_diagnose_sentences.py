@@ -485,3 +485,20 @@ def test_the_document_keeps_its_order_and_its_sentences() -> None:
         "not_checked": "…",
     }
     assert doc["layers"][3]["evidence"] == {"not_checked": "…"}
+
+
+def test_a_reset_from_before_the_host_is_not_called_nothing_listens() -> None:
+    forged = PortResult(
+        84, "tcp", PortState.CLOSED, "reset", "", 1, 0.3, ttl=63, reset_hops_before=1
+    )
+    scan = ScanResult(
+        "198.51.100.10", "198.51.100.10", "tcp", "syn", (forged,), (), 1, 2.0, 0.3, 1000.0, 1, 1,
+        host_ttl=62,
+    )  # fmt: skip
+    rung = l4_rung("198.51.100.10", scan, EchoEvidence(True, 10, 10, None, ()))
+    assert rung.next_command == "netladder trace 198.51.100.10 --proto tcp -p 84"
+    assert to_jsonable(rung.evidence, sentence)["cause"] == (
+        "198.51.100.10:84 is closed (reset), but the reset came from about 1 hop before the host "
+        "(TTL 63; the host's own answers: TTL 62): something on the path rejects the connection "
+        "in the host's name"
+    )
