@@ -13,9 +13,9 @@ from contextlib import AbstractContextManager
 import pytest
 
 from netladder.diagnose.model import LAYERS
-from netladder.diagnose.scenarios import SCENARIOS, Scenario, diagnose_in_lab
 from netladder.lab import Lab
 from netladder.lab.faults import DropPort, Loss, SmallMtu
+from netladder.lab.scenarios import SCENARIOS, Scenario, diagnose_in_lab
 from netladder.lab.topologies import demo
 
 BY_NAME = {s.name: s for s in SCENARIOS}

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from netladder.diagnose.via import Answer, compare, parse_agents
+from netladder.diagnose.model import AgentProblem, Answer, Reached, Unreached, ViaReport
+from netladder.diagnose.via import parse_agents
 from netladder.errors import UsageError
 from netladder.lab import Lab
+from netladder.render.diagnose import via_lines, via_summary
 from serve_lab import spawn, stop, wait_ready
 
 NETLADDER = str(Path(sys.executable).with_name("netladder"))
@@ -20,8 +22,9 @@ NETLADDER = str(Path(sys.executable).with_name("netladder"))
 
 def _a(name: str, ok: bool | None, layer: str | None = None) -> Answer:
     if ok is None:
-        return Answer(f"http://{name}/", name, problem="connect: Connection refused")
-    return Answer(f"http://{name}/", name, {"ok": ok, "verdict": {"layer": layer, "text": ""}})
+        problem = AgentProblem("failed", "connect: Connection refused")
+        return Unreached(f"http://{name}/", name, problem)
+    return Reached(f"http://{name}/", name, {"ok": ok, "verdict": {"layer": layer, "text": ""}})
 
 
 @pytest.mark.parametrize(
@@ -48,7 +51,19 @@ def _a(name: str, ok: bool | None, layer: str | None = None) -> Answer:
 def test_the_comparison_says_only_what_the_answers_show(
     answers: list[Answer], sentence: str
 ) -> None:
-    assert compare(answers) == sentence
+    assert via_summary(answers) == sentence
+
+
+def test_what_an_agent_says_is_escaped_on_the_terminal() -> None:
+    verdict = {"layer": "l4", "text": "L4: closed\x1b[2J\x1b]0;pwned\x07"}
+    answers = (
+        Reached("http://a/", "a", {"ok": False, "verdict": verdict}),
+        Unreached("http://b/", "b", AgentProblem("status", "busy\x1b[31m", 503)),
+    )
+    out = "\n".join(via_lines(ViaReport("t", answers)))
+    assert "\x1b" not in out and "\x07" not in out
+    assert "L4: closed\\x1b[2J\\x1b]0;pwned\\x07" in out
+    assert "answered 503: busy\\x1b[31m" in out
 
 
 @pytest.mark.parametrize("bad", ["", "ftp://x/", "http://a/?q=1", "http://a/,http://a/"])

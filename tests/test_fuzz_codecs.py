@@ -19,7 +19,6 @@ import asyncio
 import ipaddress
 import re
 import struct
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,9 +30,11 @@ from netladder.l7 import http1
 from netladder.l7.client import HttpOptions, Url, _Clock, _Failed, _h1_exchange, _h2_exchange
 from netladder.l7.client import _Response as Response
 from netladder.names import resolve
+from netladder.names.model import Attempt, Record, Resolution, Server, Status, Stray
 from netladder.path.probers import classify
 from netladder.proto import arp, icmp, ndp, stun, tcp
 from netladder.proto.inet import IPv4Header, checksum, parse_ipv4_header
+from netladder.render.dns import sentence as dns_sentence
 
 # -- strategies ------------------------------------------------------------------------------------
 
@@ -652,30 +653,26 @@ def test_dns_replies_are_read_and_interpreted_without_raising(data: st.DataObjec
     wire = data.draw(fuzzed(st.just(wire), max_size=300))
     query = dns.message.make_query(QNAME, "ANY" if qtype == "ANY" else qtype)
     query.id = int.from_bytes(wire[:2], "big") if len(wire) >= 2 else query.id
-    kind, value = resolve._read_reply(wire, query)
+    kind, value = resolve.read_reply(wire, query)
     event(kind)
-    if kind in ("stray", "malformed"):
+    if kind == "stray":
+        assert isinstance(value, Stray)
+        return
+    if kind == "malformed":
         assert isinstance(value, str) and value
         return
     if kind == "truncated":
         assert 0 <= value <= 15
         return
     assert kind == "reply" and isinstance(value, dns.message.Message)
-    reply = resolve._reply(kind, value, 0.001, 1, resolve._Strays())
-    if reply.rcode not in (0, 3):  # the resolver asks the next server; nothing to interpret
+    if value.rcode() not in (0, 3):  # the resolver asks the next server; nothing to interpret
         return
-    server = resolve.Server("198.51.100.53")
-    attempt = resolve.Attempt(str(server), "udp", "answer", 1.0)
-    got = resolve._answered(
-        QNAME, qtype, server, [attempt], value, reply, time.monotonic(), "--server"
-    )
-    assert isinstance(got, resolve.Resolution) and isinstance(got.status, resolve.Status)
+    server = Server("198.51.100.53")
+    attempt = Attempt(str(server), "udp", "answer", 0.001)
+    got = resolve.answered(QNAME, qtype, server, [attempt], value, 0.001, 0.001, "--server")
+    assert isinstance(got, Resolution) and isinstance(got.status, Status)
     event(f"interpreted: {got.status}")
-    assert got.message and all(isinstance(r, resolve.Record) for r in got.chain + got.answers)
-    assert got.status in (
-        resolve.Status.OK,
-        resolve.Status.NODATA,
-        resolve.Status.NXDOMAIN,
-        resolve.Status.INCOMPLETE,
-    )
-    assert got.status is not resolve.Status.OK or got.answers
+    assert dns_sentence(got)
+    assert all(isinstance(r, Record) for r in got.chain + got.answers)
+    assert got.status in (Status.OK, Status.NODATA, Status.NXDOMAIN, Status.INCOMPLETE)
+    assert got.status is not Status.OK or got.answers

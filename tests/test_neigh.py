@@ -293,11 +293,12 @@ def test_watch_stops_at_its_duration_with_one_json_document(chain_lab: Lab) -> N
 
 RUNGS = """
 import asyncio, json, sys
-from netladder.l2.ladder import l2_rung, route_rung
+from netladder.diagnose.rungs import l2_rung, route_rung
 from netladder.output import to_jsonable
+from netladder.render.diagnose import sentence
 async def main():
     return [await route_rung(sys.argv[1]), await l2_rung(sys.argv[1])]
-print(json.dumps(to_jsonable(asyncio.run(main()))))
+print(json.dumps(to_jsonable(asyncio.run(main()), sentence)))
 """
 
 

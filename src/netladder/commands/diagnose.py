@@ -36,14 +36,20 @@ def run(args: argparse.Namespace) -> int:
 
     from netladder.diagnose.engine import Options, Progress, diagnose
     from netladder.diagnose.target import parse_target
-    from netladder.errors import EXIT_INTERRUPTED
+    from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
     from netladder.output import emit_json
+    from netladder.render import diagnose as render
 
     target = parse_target(args.target, tuple(args.port))
     if args.via:
-        from netladder.diagnose.via import run as run_via
+        from netladder.diagnose.via import via
 
-        return run_via(args.target, tuple(args.port), args.via, args.json)
+        report = asyncio.run(via(args.target, tuple(args.port), args.via))
+        if args.json:
+            emit_json(report, sentence=render.sentence)
+        else:
+            print("\n".join(render.via_lines(report)))
+        return EXIT_OK if report.ok else EXIT_FAIL
     progress = Progress()
     try:
         result = asyncio.run(diagnose(target, Options(deep=args.deep), progress))
@@ -51,43 +57,9 @@ def run(args: argparse.Namespace) -> int:
         result = progress.partial(target)
         code = EXIT_INTERRUPTED
     else:
-        code = 0 if result.ok else 1
+        code = EXIT_OK if result.ok else EXIT_FAIL
     if args.json:
-        emit_json(result.as_dict())
+        emit_json(result, sentence=render.sentence)
     else:
-        print(render(result))
+        print("\n".join(render.lines(result)))
     return code
-
-
-def render(result: object) -> str:
-    from netladder.diagnose.model import Diagnosis, Status
-    from netladder.output import escape_controls, paint
-
-    assert isinstance(result, Diagnosis)
-    colours = {Status.PASS: "green", Status.FAIL: "red", Status.WARN: "yellow", Status.SKIP: "dim"}
-    titles = {
-        "names": "names",
-        "route": "route",
-        "l2": "L2",
-        "l3": "L3",
-        "path": "path",
-        "l4": "L4",
-        "l7": "L7",
-    }
-    address = f" ({result.address})" if result.address and result.address != result.target else ""
-    lines = [paint(f"diagnose {result.target}{address}", "bold")]
-    for rung in result.rungs:
-        status = paint(f"{rung.status.value:<4}", colours[rung.status])
-        took = f"  {rung.elapsed_ms:.0f} ms" if rung.elapsed_ms >= 1 else ""
-        # Summaries quote peers (an HTTP reason phrase, a lint message): never raw on a terminal.
-        summary = escape_controls(rung.summary)
-        if rung.status is Status.SKIP:
-            summary = paint(summary, "dim")
-        lines.append(f"  {titles[rung.layer]:<5} {status}  {summary}{paint(took, 'dim')}")
-    verdict = result.verdict
-    colour = "green" if result.ok else "red"
-    lines.append(paint(f"verdict: {escape_controls(verdict.text)}", "bold", colour))
-    if verdict.next_command:
-        lines.append(f"next: {verdict.next_command}")
-    lines.append(paint(f"({result.elapsed_ms / 1000:.2f} s)", "dim"))
-    return "\n".join(lines)

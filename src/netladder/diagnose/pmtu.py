@@ -24,8 +24,8 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from netladder.diagnose.model import PmtuResult, header_size
 from netladder.net.linux import SO_EE_ORIGIN_LOCAL
 from netladder.net.session import ChannelSpec, Opened, Send, Session, Step
 from netladder.net.sockets import Received
@@ -63,43 +63,9 @@ COMMON_MTUS = (
 )
 
 
-def header_size(version: int) -> int:
-    """IP header + ICMP header: packet size - data size (ping -s)."""
-    return (20 if version == 4 else 40) + 8
-
-
 def _too_big(version: int, icmp_type: int, code: int) -> bool:
     # RFC 792: type 3 code 4, fragmentation needed and DF set; RFC 4443 §3.2: type 2.
     return (icmp_type, code) == (3, 4) if version == 4 else icmp_type == 2
-
-
-@dataclass(frozen=True, slots=True)
-class PmtuResult:
-    """What the full-size echoes found.  Sizes are whole IP packets, as MTUs are.
-
-    outcome: "fits" (a full-size echo was answered), "told" (a router said "fragmentation
-    needed" / "packet too big", or this host already knew a smaller MTU: path MTU discovery
-    works), "black-hole" (full-size echoes vanished without a word while smaller ones are
-    answered), "no-echo" (not even the small control echo was answered: nothing to judge by),
-    "interrupted" (cut short before it could judge).
-    """
-
-    version: int
-    outcome: str
-    full_size: int  # the kernel's MTU towards the target: the size probed first
-    largest_through: int | None = None  # the largest packet answered
-    smallest_lost: int | None = None  # the smallest packet that vanished (black hole)
-    reported_mtu: int | None = None  # "told": the MTU the message gave (None: not given)
-    reporter: str | None = None  # "told": who said it (None: this host's kernel)
-    probes: int = 0
-    elapsed_ms: float = 0.0
-
-    @property
-    def data_size(self) -> int | None:
-        """`ping -M do -s` of the largest packet that got through."""
-        if self.largest_through is None:
-            return None
-        return self.largest_through - header_size(self.version)
 
 
 class PmtuProbe(Session[PmtuResult]):
@@ -238,7 +204,7 @@ class PmtuProbe(Session[PmtuResult]):
             self.reported_mtu,
             self.reporter,
             len(self.size_of),
-            max(self.ended - self.started, 0) / MS,
+            max(self.ended - self.started, 0) / 1e9,
         )
 
     # -- deciding ---------------------------------------------------------------------------

@@ -29,59 +29,70 @@ class Target:
         return True
 
 
-def _port(text: str, where: str) -> int:
+def _port(text: str, target: str) -> int:
     try:
         port = int(text)
     except ValueError:
-        raise UsageError(f"{where}: port {text!r} is not a number") from None
+        raise UsageError(
+            "target {target!r}: port {port!r} is not a number", target=target, port=text
+        ) from None
     if not 0 < port < 65536:
-        raise UsageError(f"{where}: port {port} is outside 1-65535")
+        raise UsageError(
+            "target {target!r}: port {port} is outside 1-65535", target=target, port=port
+        )
     return port
 
 
-def _check_host(host: str, where: str) -> str:
+def _check_host(host: str, target: str) -> str:
     if not host:
-        raise UsageError(f"{where}: no host")
+        raise UsageError("target {target!r}: no host", target=target)
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:
         pass
     name = host.rstrip(".")
     labels = name.split(".")
-    if len(name) > 253 or any(not label or len(label) > 63 for label in labels):
-        raise UsageError(f"{where}: {host!r} is not a valid host name")
-    if any(not all(c.isalnum() or c in "-_" for c in label) for label in labels):
-        raise UsageError(f"{where}: {host!r} is not a valid host name")
+    if (
+        len(name) > 253
+        or any(not label or len(label) > 63 for label in labels)
+        or any(not all(c.isalnum() or c in "-_" for c in label) for label in labels)
+    ):
+        raise UsageError(
+            "target {target!r}: {host!r} is not a valid host name", target=target, host=host
+        )
     return host
 
 
 def parse_target(text: str, ports: tuple[int, ...] = ()) -> Target:
     """Parse TARGET; `ports` (from --port) override or add to what the target names."""
-    where = f"target {text!r}"
     if "://" in text:
         parts = urlsplit(text)
         scheme = parts.scheme.lower()
         if scheme not in SCHEME_PORTS:
-            raise UsageError(f"{where}: unsupported scheme {scheme!r} (use http or https)")
+            raise UsageError(
+                "target {target!r}: unsupported scheme {scheme!r} (use http or https)",
+                target=text,
+                scheme=scheme,
+            )
         try:
             url_port = parts.port
         except ValueError:
-            raise UsageError(f"{where}: invalid port") from None
-        host = _check_host(parts.hostname or "", where)
+            raise UsageError("target {target!r}: invalid port", target=text) from None
+        host = _check_host(parts.hostname or "", text)
         port = url_port or SCHEME_PORTS[scheme]
         return Target(text, host, ports or (port,), text)
     host, port_text = text, None
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise UsageError(f"{where}: missing ']'")
+            raise UsageError("target {target!r}: missing ']'", target=text)
         host, rest = text[1:end], text[end + 1 :]
         if rest:
             if not rest.startswith(":"):
-                raise UsageError(f"{where}: expected ':PORT' after ']'")
+                raise UsageError("target {target!r}: expected ':PORT' after ']'", target=text)
             port_text = rest[1:]
     elif text.count(":") == 1:
         host, port_text = text.split(":")
-    host = _check_host(host, where)
-    found = (_port(port_text, where),) if port_text is not None else ()
+    host = _check_host(host, text)
+    found = (_port(port_text, text),) if port_text is not None else ()
     return Target(text, host, tuple(dict.fromkeys(found + ports)))

@@ -7,5 +7,4 @@
 - `netladder.l2.neigh.check_next_hop(destination)`, `check_gateways()` -> `NeighCheck`s
   (async: their live probes run on the driver)
 - `netladder.l2.watch.watch(on_event)` -> follows neighbour changes as arpwatch events
-- `netladder.l2.ladder.route_rung(address)`, `l2_rung(address)` -> `diagnose` `Rung`s
 """

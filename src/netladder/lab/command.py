@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from netladder.errors import UsageError
+from netladder.lab.render import render_topology
 from netladder.output import dump_json, paint
 
 __all__ = ["register", "run"]
@@ -201,21 +202,3 @@ def _nodes_doc(lab: object) -> list[dict[str, Any]]:
             }
         )
     return nodes
-
-
-def render_topology(lab: object) -> str:
-    from netladder.lab.core import Lab
-
-    assert isinstance(lab, Lab)
-    lines = [paint(f"lab {lab.name}: {lab.topology.description or lab.topology.name}", "bold")]
-    for name, plan in lab.plan.nodes.items():
-        lines.append(f"  {paint(name, 'cyan')} ({plan.node.kind}, netns {lab.ns(name)})")
-        for iface in plan.interfaces:
-            addrs = " ".join(str(a) for a in iface.addresses)
-            lines.append(f"      {iface.name:<10} -> {iface.peer:<8} {addrs}")
-        for route in plan.routes:
-            lines.append(f"      route {route.destination} via {route.via}")
-    services = [f"{s.node}:{s.port}/{s.kind}" for s in lab.topology.services]
-    if services:
-        lines.append("  services: " + ", ".join(services))
-    return "\n".join(lines)

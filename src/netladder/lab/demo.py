@@ -7,8 +7,8 @@ import shlex
 import sys
 import time
 
-from netladder.lab.command import render_topology
 from netladder.lab.core import Lab
+from netladder.lab.render import render_topology
 from netladder.lab.topologies import demo
 from netladder.output import paint
 
@@ -16,7 +16,7 @@ __all__ = ["run_demo"]
 
 
 def run_demo(keep: bool = False) -> int:
-    from netladder.diagnose.scenarios import SCENARIOS, diagnose_in_lab
+    from netladder.lab.scenarios import SCENARIOS, diagnose_in_lab
 
     lab = Lab(demo())
     started = time.monotonic()
@@ -36,7 +36,7 @@ def run_demo(keep: bool = False) -> int:
             expected = 0 if scenario.layer is None else 1
             if code != expected:
                 failures.append(scenario.name)
-        from netladder.names.demo import run_names_demo
+        from netladder.lab.names_demo import run_names_demo
 
         if not run_names_demo(keep):
             failures.append("names")

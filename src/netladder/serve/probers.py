@@ -1103,6 +1103,7 @@ async def probe_trace(probe: Probe) -> bool:
 async def probe_diagnose(probe: Probe) -> bool:
     from netladder.diagnose.engine import Options, diagnose
     from netladder.diagnose.target import parse_target
+    from netladder.render import diagnose as render
 
     reg = probe.registry
     try:
@@ -1123,14 +1124,16 @@ async def probe_diagnose(probe: Probe) -> bool:
         lambda: diagnose(target, Options(timeout_s=min(10.0, probe.remaining)))
     )
     for rung in result.rungs:
-        probe.say("info", "Layer", layer=rung.layer, status=rung.status, summary=rung.summary)
+        summary = render.summary(rung)
+        probe.say("info", "Layer", layer=rung.layer, status=rung.status, summary=summary)
         if rung.status in ("pass", "warn"):
             layer_ok.set(1, rung.layer)
         elif rung.status == "fail":
             layer_ok.set(0, rung.layer)
     layer = result.verdict.layer
     if layer and layer != "interrupted":
-        return probe.fail(layer, "layer_failed", "Verdict", verdict=result.verdict.text)
+        text = render.verdict_text(result.verdict)
+        return probe.fail(layer, "layer_failed", "Verdict", verdict=text)
     return True
 
 
@@ -1227,6 +1230,8 @@ async def run_diagnosis(
     packet goes to it)."""
     from netladder.diagnose.engine import Options, diagnose
     from netladder.diagnose.target import parse_target
+    from netladder.output import to_jsonable
+    from netladder.render import diagnose as render
 
     parsed = parse_target(target, tuple(ports))
     if allow is not None and not allow.name_allowed(parsed.host):
@@ -1237,4 +1242,5 @@ async def run_diagnosis(
     gate = threaded or asyncio.Semaphore(THREADED)
     async with gate:
         result = await diagnose(parsed, Options())
-    return result.as_dict()
+    doc: dict[str, Any] = to_jsonable(result, render.sentence)
+    return doc

@@ -1,0 +1,30 @@
+"""A lab as text: its nodes, interfaces, routes and services (`lab up`, `lab status`, the demo).
+
+Its own module so that the lab's command and its demo both use it without importing each other.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from netladder.output import paint
+
+if TYPE_CHECKING:
+    from netladder.lab.core import Lab
+
+__all__ = ["render_topology"]
+
+
+def render_topology(lab: Lab) -> str:
+    lines = [paint(f"lab {lab.name}: {lab.topology.description or lab.topology.name}", "bold")]
+    for name, plan in lab.plan.nodes.items():
+        lines.append(f"  {paint(name, 'cyan')} ({plan.node.kind}, netns {lab.ns(name)})")
+        for iface in plan.interfaces:
+            addrs = " ".join(str(a) for a in iface.addresses)
+            lines.append(f"      {iface.name:<10} -> {iface.peer:<8} {addrs}")
+        for route in plan.routes:
+            lines.append(f"      route {route.destination} via {route.via}")
+    services = [f"{s.node}:{s.port}/{s.kind}" for s in lab.topology.services]
+    if services:
+        lines.append("  services: " + ", ".join(services))
+    return "\n".join(lines)
