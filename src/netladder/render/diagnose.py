@@ -15,7 +15,7 @@ here.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from netladder.diagnose.model import (
     Address,
@@ -310,7 +310,7 @@ def _t(key: str, **params: object) -> str:
     return _(TEMPLATES[key]).format(**params)
 
 
-def sentence(obj: object) -> str:
+def sentence(obj: object) -> Any:
     """The JSON sentence of a record with `__json_text__` (output.to_jsonable calls it)."""
     if isinstance(obj, Rung):
         return summary(obj)
@@ -326,7 +326,7 @@ def sentence(obj: object) -> str:
         return neigh_summary(obj)
     # The names rung's records (TypeError for anything else); a lookup that worked has no
     # error sentence (None, JSON null), as `dns --json` says it.
-    return dns_sentence(obj)  # type: ignore[no-any-return]
+    return dns_sentence(obj)
 
 
 # -- one rung -------------------------------------------------------------------------------------
