@@ -220,3 +220,18 @@ def test_escape_controls_is_one_pure_function_the_output_layer_re_exports() -> N
     assert escape_controls is pure_escape_controls
     assert escape_controls("ok\x1b[2Jgone\u2028") == "ok\\x1b[2Jgone\\u2028"
     assert escape_controls("a\nb\tc", keep="\n") == "a\nb\\tc"
+
+
+def test_a_flattened_or_picked_sentence_is_the_renderers_not_an_attribute() -> None:
+    @record
+    class Check:
+        target: str
+        __json_text__ = "summary"
+
+    @record
+    class Rung:
+        check: Check = field(metadata=json_flatten(target="target", summary="summary"))
+        picked: Check = field(metadata=json_pick(summary="summary"))
+
+    doc = to_jsonable(Rung(Check("a"), Check("b")), lambda c: f"{c.target} is fine")
+    assert doc == {"target": "a", "summary": "a is fine", "picked": {"summary": "b is fine"}}

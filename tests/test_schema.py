@@ -42,3 +42,15 @@ def test_a_golden_is_written_on_request_and_checked_otherwise(
         check_golden({"b": [1], "a": 1}, golden)
     with pytest.raises(AssertionError):
         check_golden({"a": 1.0, "b": [1]}, golden)
+
+
+def test_null_and_empty_lists_match_what_another_run_fills_in_but_keys_never_do() -> None:
+    table = {"mac": "string", "state": "string", "seen": ["string"]}
+    empty = {"mac": "null", "state": "null|string", "seen": []}
+    assert same_shape(shape({"t": table}), shape({"t": table}))
+    assert same_shape({"t": table}, {"t": empty}) and same_shape({"t": empty}, {"t": table})
+    assert same_shape({"a": "null|integer"}, {"a": "integer"})
+    assert not same_shape({"a": "null|integer"}, {"a": "string"})
+    assert not same_shape({"t": table}, {"t": {"mac": "null", "state": "null"}})  # a key gone
+    assert not same_shape({"a": "integer"}, {"a": "number"})
+    assert not same_shape({"a": {"b": "string"}}, {"a": "string"})

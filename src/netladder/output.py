@@ -164,6 +164,8 @@ def _attribute(obj: Any, attribute: str, sentence: Callable[[Any], str] | None) 
     """One attribute of `obj` as JSON: a field keeps its own json_ms conversion."""
     from netladder.model import JSON_KEY
 
+    if attribute == getattr(obj.__class__, "__json_text__", None):
+        return _sentence(obj, sentence)  # the sentence a renderer says, not an attribute
     item = getattr(obj, attribute)
     for spec in getattr(obj.__class__, "__record_fields__", ()):
         if spec.name == attribute:
