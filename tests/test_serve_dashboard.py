@@ -64,6 +64,9 @@ def test_the_smoke_is_light_outside_and_dark_inside() -> None:
 
 # -- the server and the browser -------------------------------------------------------------------
 
+# When the history was filled: set by the `server` fixture right before it fills, not at import
+# (a full suite may run this module many minutes after collecting it, and rounds older than
+# 3 h would then fall out of the 3-hour graph).
 NOW = time.time()
 HIST_PINGS = 20
 
@@ -125,6 +128,8 @@ def _fill(db: Path) -> list[Round]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("dash")
     db = tmp / "history.db"
+    global NOW
+    NOW = time.time()
     _fill(db)
     config = tmp / "serve.yml"
     config.write_text(
