@@ -9,16 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from netladder.proto.inet import checksum, pseudo_header
 from netladder.proto.tcp import (
     ACK,
+    HEAD,
     RST,
     SYN,
     build_syn,
-    checksum,
     parse_icmp4_error,
     parse_icmp6_error,
     parse_tcp,
-    pseudo_header,
     strip_ipv4,
 )
 
@@ -81,7 +81,31 @@ def test_a_syn_carries_ports_seq_flags_and_a_valid_checksum(src: bytes, dst: byt
     )
     assert segment[20:24] == b"\x02\x04\x05\xb4"  # MSS 1460
     # A receiver's check: the checksum over pseudo-header + segment comes out as zero.
-    assert checksum(pseudo_header(src, dst, len(segment)) + segment) == 0
+    assert checksum(pseudo_header(src, dst, len(segment), 6) + segment) == 0
+
+
+@pytest.mark.parametrize(("src", "dst"), [(V4_SRC, V4_DST), (V6_SRC, V6_DST)])
+def test_a_traces_syn_is_a_bare_header_with_traceroutes_window(src: bytes, dst: bytes) -> None:
+    segment = build_syn(src, dst, 40000, 80, 0x1_0000_0007, window=64240, mss=None)
+    assert len(segment) == 20
+    sport, dport, seq, ack, offset, flags, window = struct.unpack_from("!HHIIBBH", segment)
+    assert (sport, dport, seq, ack, offset >> 4, flags, window) == (40000, 80, 7, 0, 5, SYN, 64240)
+    assert checksum(pseudo_header(src, dst, len(segment), 6) + segment) == 0
+
+
+def test_head_reads_an_answers_fields_as_parse_tcp_does() -> None:
+    raw = struct.pack("!HHIIBBHHH", 22, 40000, 7, 8, 5 << 4, SYN | ACK, 512, 0, 0)
+    seg = parse_tcp(raw)
+    assert seg is not None
+    sport, dport, seq, ack, offset, flags = HEAD.unpack_from(b"\0" * 20 + raw, 20)
+    assert (sport, dport, seq, ack, offset >> 4, flags) == (
+        seg.sport,
+        seg.dport,
+        seg.seq,
+        seg.ack,
+        5,
+        seg.flags,
+    )
 
 
 def test_the_checksum_covers_the_addresses() -> None:

@@ -1,8 +1,9 @@
-"""TCP SYN probes and what comes back: pure bytes in, frozen dataclasses out.
+"""TCP SYN probes and what comes back: pure bytes in, records out — the one TCP segment codec.
 
-A SYN scan sends bare SYN segments from a raw socket (the kernel adds the IP header) and reads
-back SYN/ACK, RST, or an ICMP/ICMPv6 error quoting the probe.  Addresses are packed bytes
-(4 or 16) so the scanner's hot path never builds address objects.
+A SYN scan and a TCP trace send bare SYN segments from a raw socket (the kernel adds the IP
+header) and read back SYN/ACK, RST, or an ICMP/ICMPv6 error quoting the probe (parsed by
+`netladder.proto.icmp.parse_quote`).  Addresses are packed bytes (4 or 16) so a scanner's hot
+path never builds address objects; `HEAD` reads an answer's fields without building a segment.
 
 References: RFC 9293 §3.1 (TCP header), RFC 791 §3.1 (IPv4 header), RFC 8200 §8.1 (upper-layer
 checksum over the IPv6 pseudo-header), RFC 792 / RFC 1812 §5.2.7.1 (ICMP unreachable codes,
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 import struct
 
+from netladder.proto.inet import checksum, pseudo_header
 from netladder.proto.record import record
 
 __all__ = [
     "ACK",
     "FIN",
+    "HEAD",
     "ICMP4_UNREACH_REASONS",
     "ICMP6_UNREACH_REASONS",
     "RST",
@@ -25,12 +28,10 @@ __all__ = [
     "IcmpQuote",
     "TcpSegment",
     "build_syn",
-    "checksum",
     "icmp_reason",
     "parse_icmp4_error",
     "parse_icmp6_error",
     "parse_tcp",
-    "pseudo_header",
     "strip_ipv4",
 ]
 
@@ -71,6 +72,9 @@ TIME_EXCEEDED = {4: 11, 6: 3}
 UNREACHABLE = {4: 3, 6: 1}
 
 _TCP = struct.Struct("!HHIIBBHHH")
+# The fixed header's first 14 bytes — source and destination port, sequence, acknowledgment,
+# data offset, flags — in one unpack: what a scan's hot path reads from every answer.
+HEAD = struct.Struct("!HHIIBB")
 
 
 def icmp_reason(version: int, icmp_type: int, code: int) -> str | None:
@@ -84,43 +88,31 @@ def icmp_reason(version: int, icmp_type: int, code: int) -> str | None:
     return table.get(code, f"unreach-code-{code}")
 
 
-def checksum(data: bytes) -> int:
-    """The Internet checksum: ones'-complement sum of 16-bit words (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(memoryview(data).cast("H"))  # native order; swapped once at the end
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    total = ~total & 0xFFFF
-    # The sum of byte-swapped words is the byte-swapped sum (RFC 1071 §2(B)).
-    return int.from_bytes(total.to_bytes(2, "little" if _LITTLE else "big"), "big")
-
-
-_LITTLE = struct.pack("=H", 1) == b"\x01\x00"
-
-
-def pseudo_header(src: bytes, dst: bytes, length: int, proto: int = IPPROTO_TCP) -> bytes:
-    """The pseudo-header the TCP checksum covers: RFC 9293 §3.1 (IPv4), RFC 8200 §8.1 (IPv6)."""
-    if len(src) == 4:
-        return src + dst + struct.pack("!BBH", 0, proto, length)
-    return src + dst + struct.pack("!IxxxB", length, proto)
-
-
 def build_syn(
-    src: bytes, dst: bytes, sport: int, dport: int, seq: int, window: int = 1024, mss: int = 1460
+    src: bytes,
+    dst: bytes,
+    sport: int,
+    dport: int,
+    seq: int,
+    *,
+    window: int = 1024,
+    mss: int | None = 1460,
 ) -> bytes:
-    """A TCP SYN segment (no IP header) with an MSS option and a valid checksum.
+    """A TCP SYN segment (no IP header) with a valid checksum: a Maximum Segment Size option
+    unless `mss` is None (a bare 20-byte header).  nmap's SYN scan sends window 1024 with MSS
+    1460; a TCP trace sends what traceroute -T does, window 64240 and no option.
 
     `src` and `dst` are packed addresses (4 bytes for IPv4, 16 for IPv6): the checksum covers
     them through the pseudo-header.
     """
     if len(src) != len(dst) or len(src) not in (4, 16):
         raise ValueError("src and dst must both be packed IPv4 or IPv6 addresses")
-    options = struct.pack("!BBH", 2, 4, mss)  # RFC 9293 §3.2: Maximum Segment Size
+    # RFC 9293 §3.2: kind 2, length 4, the Maximum Segment Size.
+    options = b"" if mss is None else struct.pack("!BBH", 2, 4, mss)
     offset = (20 + len(options)) // 4
     header = _TCP.pack(sport, dport, seq & 0xFFFFFFFF, 0, offset << 4, SYN, window, 0, 0)
     segment = header + options
-    csum = checksum(pseudo_header(src, dst, len(segment)) + segment)
+    csum = checksum(pseudo_header(src, dst, len(segment), IPPROTO_TCP) + segment)
     return segment[:16] + struct.pack("!H", csum) + segment[18:]
 
 
