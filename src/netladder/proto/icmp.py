@@ -11,7 +11,6 @@ about.  Truncated or corrupted input never raises: it yields None or a message w
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import struct
 
@@ -290,27 +289,3 @@ def parse_quote(data: bytes | bytearray | memoryview, version: int) -> Quoted | 
         if protocol != IPPROTO_TCP:
             seq = None
     return Quoted(src, dst, protocol, a, b, ttl, inner, seq)
-
-
-def _parse_quoted(data: bytes, version: int) -> Quoted | None:
-    if version == 4:
-        ip = parse_ipv4_header(data)
-        if ip is None:
-            return None
-        inner = data[ip.header_length :]
-        src, dst, protocol, ttl = ip.src, ip.dst, ip.protocol, ip.ttl
-    else:
-        if len(data) < 40 or data[0] >> 4 != 6:
-            return None
-        protocol = data[6]
-        src = str(ipaddress.IPv6Address(data[8:24]))
-        dst = str(ipaddress.IPv6Address(data[24:40]))
-        inner = data[40:]
-        ttl = None
-    if len(inner) < 8:
-        return None
-    if protocol in (IPPROTO_ICMP, IPPROTO_ICMPV6):
-        a, b = struct.unpack_from("!HH", inner, 4)  # echo identifier, sequence
-    else:
-        a, b = struct.unpack_from("!HH", inner, 0)  # UDP/TCP source, destination port
-    return Quoted(src, dst, protocol, a, b, ttl)

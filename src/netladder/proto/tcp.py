@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 
+from netladder.proto.icmp import TIME_EXCEEDED, UNREACHABLE
 from netladder.proto.inet import checksum, pseudo_header
 from netladder.proto.record import record
 
@@ -25,14 +26,10 @@ __all__ = [
     "ICMP6_UNREACH_REASONS",
     "RST",
     "SYN",
-    "IcmpQuote",
     "TcpSegment",
     "build_syn",
     "icmp_reason",
-    "parse_icmp4_error",
-    "parse_icmp6_error",
     "parse_tcp",
-    "strip_ipv4",
 ]
 
 # RFC 9293 §3.1 control bits
@@ -66,10 +63,6 @@ ICMP6_UNREACH_REASONS: dict[int, str] = {
     6: "admin-prohibited",  # reject route to destination
 }
 
-# The other ICMP error that answers a probe: its TTL ran out on the way (a routing loop, or a
-# path longer than the TTL).  nmap's reason: "time-exceeded".  RFC 792, RFC 4443 §3.3.
-TIME_EXCEEDED = {4: 11, 6: 3}
-UNREACHABLE = {4: 3, 6: 1}
 
 _TCP = struct.Struct("!HHIIBBHHH")
 # The fixed header's first 14 bytes — source and destination port, sequence, acknowledgment,
@@ -79,7 +72,9 @@ HEAD = struct.Struct("!HHIIBB")
 
 def icmp_reason(version: int, icmp_type: int, code: int) -> str | None:
     """nmap's reason name for an ICMP(v6) error about a probe; None for a message that says
-    nothing about whether the probe could arrive (redirects, source quench, packet too big)."""
+    nothing about whether the probe could arrive (redirects, source quench, packet too big).
+    Besides unreachables, time exceeded answers a probe: its TTL ran out on the way (a routing
+    loop, or a path longer than the TTL), nmap's "time-exceeded" (RFC 792, RFC 4443 §3.3)."""
     if icmp_type == TIME_EXCEEDED[version]:
         return "time-exceeded"
     if icmp_type != UNREACHABLE[version]:
@@ -99,8 +94,8 @@ def build_syn(
     mss: int | None = 1460,
 ) -> bytes:
     """A TCP SYN segment (no IP header) with a valid checksum: a Maximum Segment Size option
-    unless `mss` is None (a bare 20-byte header).  nmap's SYN scan sends window 1024 with MSS
-    1460; a TCP trace sends what traceroute -T does, window 64240 and no option.
+    unless `mss` is None (a bare 20-byte header).  The SYN scan sends nmap's window 1024 and
+    MSS 1460; a TCP trace sends window 64240 and no option.
 
     `src` and `dst` are packed addresses (4 bytes for IPv4, 16 for IPv6): the checksum covers
     them through the pseudo-header.
@@ -142,74 +137,3 @@ def parse_tcp(data: bytes | memoryview) -> TcpSegment | None:
     if off >> 4 < 5:
         return None
     return TcpSegment(sport, dport, seq, ack, flags, window)
-
-
-def strip_ipv4(packet: bytes | memoryview) -> tuple[int, bytes, bytes, int] | None:
-    """(protocol, src, dst, payload offset) of an IPv4 packet, as raw IPv4 sockets deliver it."""
-    if len(packet) < 20 or packet[0] >> 4 != 4:
-        return None
-    ihl = (packet[0] & 0x0F) * 4
-    if ihl < 20 or len(packet) < ihl:
-        return None
-    return packet[9], bytes(packet[12:16]), bytes(packet[16:20]), ihl
-
-
-@record
-class IcmpQuote:
-    """An ICMP destination unreachable or time exceeded quoting one of our probes (RFC 792: the
-    original IP header and at least 8 bytes of its payload — enough for both TCP/UDP ports)."""
-
-    reporter: bytes  # who sent the ICMP error (packed)
-    icmp_type: int
-    code: int
-    protocol: int  # of the quoted packet
-    dst: bytes  # the quoted packet's destination (our target)
-    sport: int
-    dport: int
-    ttl: int | None = None  # the ICMP packet's own TTL (IPv4: from its header)
-
-    @property
-    def reason(self) -> str:
-        version = 4 if len(self.dst) == 4 else 6
-        return icmp_reason(version, self.icmp_type, self.code) or f"icmp-type-{self.icmp_type}"
-
-
-def parse_icmp4_error(packet: bytes | memoryview) -> IcmpQuote | None:
-    """An IPv4 packet carrying ICMP destination unreachable (type 3) or time exceeded (type 11)
-    that quotes a TCP or UDP packet, as a raw IPPROTO_ICMP socket delivers it (with the outer
-    IP header)."""
-    outer = strip_ipv4(packet)
-    if outer is None or outer[0] != 1:
-        return None
-    _proto, reporter, _dst, off = outer
-    if len(packet) < off + 8 or packet[off] not in (3, 11):
-        return None
-    icmp_type, code = packet[off], packet[off + 1]
-    inner = strip_ipv4(packet[off + 8 :])
-    if inner is None:
-        return None
-    proto, _src, dst, ioff = inner
-    start = off + 8 + ioff
-    if len(packet) < start + 4:
-        return None
-    sport, dport = struct.unpack_from("!HH", packet, start)
-    return IcmpQuote(reporter, icmp_type, code, proto, dst, sport, dport, packet[8])
-
-
-def parse_icmp6_error(
-    message: bytes | memoryview, reporter: bytes, hop_limit: int | None = None
-) -> IcmpQuote | None:
-    """An ICMPv6 destination unreachable (type 1) or time exceeded (type 3) quoting a TCP or
-    UDP packet, as a raw IPPROTO_ICMPV6 socket delivers it (no IPv6 header: the reporter comes
-    from recvfrom, the hop limit from IPV6_HOPLIMIT).  Extension headers in the quote are not
-    followed: our probes never carry any."""
-    if len(message) < 8 + 40 + 4 or message[0] not in (1, 3):
-        return None
-    icmp_type, code = message[0], message[1]
-    inner = message[8:]
-    if inner[0] >> 4 != 6:
-        return None
-    next_header = inner[6]
-    dst = bytes(inner[24:40])
-    sport, dport = struct.unpack_from("!HH", inner, 40)
-    return IcmpQuote(reporter, icmp_type, code, next_header, dst, sport, dport, hop_limit)
