@@ -259,7 +259,6 @@ def run_sweep(
     template = EchoTemplate(
         version, ident, cookie, data_size, ip_header=bool(helpers), checksummed=check_sum
     )
-    ip_off = template.icmp_offset
     per_target = options.probes or 1
     levels = 1 if count_mode else options.retries + 1
     timeouts = [
@@ -349,7 +348,7 @@ def run_sweep(
             # The send time, as late as it can be taken: only what must carry it follows.
             stamp = monotonic_ns()
             pack_probe(packet, probe_at, i, probe, stamp)
-            if ip_off:
+            if helpers:  # the IPv4 header is ours too: it carries the destination
                 fill(total_sent, v4[i])
             else:
                 fill(total_sent)

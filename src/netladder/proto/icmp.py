@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 
 from netladder.proto.inet import checksum, ipv4_offsets, ipv6_text, parse_ipv4_header
 from netladder.proto.record import record
@@ -178,7 +179,9 @@ class EchoTemplate:
     writes it (and the identifier), and ICMPv6's covers a pseudo-header the kernel fills in
     (RFC 3542 §3.1) — `checksummed=False` leaves it to the kernel."""
 
-    __slots__ = ("checksummed", "data_offset", "icmp_offset", "packet", "version", "_icmp")
+    __slots__ = ("data_offset", "fill", "icmp_offset", "packet", "version")
+
+    fill: Callable[..., bytearray]  # (seq: int, dst: int = 0) -> the packet
 
     def __init__(
         self,
@@ -194,29 +197,44 @@ class EchoTemplate:
         if ip_header and version != 4:
             raise ValueError("an IP header is built for IPv4 only")
         self.version = version
-        self.checksummed = checksummed and version == 4
         self.icmp_offset = at = 20 if ip_header else 0
         self.data_offset = at + 8
-        packet = bytearray(at + 8 + size)
+        self.packet = packet = bytearray(at + 8 + size)
         if ip_header:
             # Version 4, header length 5 words; TTL; protocol ICMP (RFC 791 §3.1).
             packet[0], packet[8], packet[9] = 0x45, ttl, IPPROTO_ICMP
         packet[at] = ECHO_REQUEST[version]
         _U16.pack_into(packet, at + 4, identifier & 0xFFFF)
         packet[at + 8 :] = echo_payload(cookie, size)
-        self.packet = packet
-        self._icmp = memoryview(packet)[at:]
+        self.fill = _filler(packet, at, ip_header, checksummed and version == 4)
 
-    def fill(self, seq: int, dst: int = 0) -> bytearray:
-        packet = self.packet
-        at = self.icmp_offset
-        if at:
-            _U32.pack_into(packet, 16, dst)
-        _U16.pack_into(packet, at + 6, seq & 0xFFFF)
-        if self.checksummed:
+
+def _filler(
+    packet: bytearray, at: int, ip_header: bool, checksummed: bool
+) -> Callable[..., bytearray]:
+    """`EchoTemplate.fill`, as a closure over the template's locals: a sweep calls it once per
+    probe, where every attribute lookup and call is a millisecond over a /16."""
+    pack16 = _U16.pack_into
+    pack32 = _U32.pack_into
+    from_bytes = int.from_bytes
+    icmp = memoryview(packet)[at:]
+    # proto.inet.checksum's arithmetic, inlined (one call less per probe): the message read
+    # as one big-endian integer — an odd length padded by a shift — is congruent to its sum
+    # of words mod 0xFFFF; an echo request is never all zero, so a remainder of 0 is a sum
+    # of 0xFFFF, whose checksum is 0.
+    pad = 8 * (len(icmp) & 1)
+
+    def fill(seq: int, dst: int = 0) -> bytearray:
+        if ip_header:
+            pack32(packet, 16, dst)
+        pack16(packet, at + 6, seq & 0xFFFF)
+        if checksummed:
             packet[at + 2] = packet[at + 3] = 0
-            _U16.pack_into(packet, at + 2, checksum(self._icmp))
+            remainder = (from_bytes(icmp, "big") << pad) % 0xFFFF
+            pack16(packet, at + 2, 0xFFFF - remainder if remainder else 0)
         return packet
+
+    return fill
 
 
 def parse_icmp(data: bytes, version: int, with_ip_header: bool = False) -> IcmpMessage | None:
