@@ -33,7 +33,13 @@ from netladder.names import resolve
 from netladder.names.model import Attempt, Record, Resolution, Server, Status, Stray
 from netladder.path.probers import classify
 from netladder.proto import arp, icmp, ndp, stun, tcp
-from netladder.proto.inet import IPv4Header, checksum, parse_ipv4_header
+from netladder.proto.inet import (
+    IPv4Header,
+    checksum,
+    ipv4_offsets,
+    parse_ipv4_header,
+    pseudo_header,
+)
 from netladder.render.dns import sentence as dns_sentence
 
 # -- strategies ------------------------------------------------------------------------------------
@@ -127,12 +133,20 @@ def check_icmp(got: icmp.IcmpMessage | None, version: int) -> None:
     assert isinstance(got.text, str) and isinstance(got.is_error, bool)
     assert got.mtu is None or 0 <= got.mtu <= 0xFFFFFFFF
     if got.quoted is not None:
-        q = got.quoted
-        assert ipaddress.ip_address(q.src).version == ipaddress.ip_address(q.dst).version
-        assert 0 <= q.field_a <= 0xFFFF and 0 <= q.field_b <= 0xFFFF
+        check_quoted(got.quoted, len(got.payload))
     # Every ICMP message the trace reads is named, whatever its type and code.
     kind, annotation, detail = classify(version, got.type, got.code, True, True, got.mtu or 0)
     assert kind in ("time-exceeded", "reply", "unreachable") and isinstance(detail, str)
+
+
+def check_quoted(q: icmp.Quoted, size: int) -> None:
+    assert isinstance(q, icmp.Quoted)
+    assert ipaddress.ip_address(q.src).version == ipaddress.ip_address(q.dst).version
+    assert 0 <= q.field_a <= 0xFFFF and 0 <= q.field_b <= 0xFFFF
+    # the quoted header's 8 bytes are inside the quote; TCP's sequence is read, nothing else's
+    assert 20 <= q.inner_offset and q.inner_offset + 8 <= size
+    assert (q.seq is not None) == (q.protocol == 6)
+    assert q.seq is None or 0 <= q.seq <= 0xFFFFFFFF
 
 
 @pytest.mark.parametrize("version", [4, 6])
@@ -184,18 +198,20 @@ def test_the_trace_names_every_icmp_type_and_code(
     dport=u16,
     seq=st.integers(0, 2**33),
     window=u16,
-    mss=u16,
+    mss=st.none() | u16,
     data=st.data(),
 )
 def test_a_syn_round_trips_with_a_checksum_over_its_addresses(
-    v6: bool, sport: int, dport: int, seq: int, window: int, mss: int, data: st.DataObject
+    v6: bool, sport: int, dport: int, seq: int, window: int, mss: int | None, data: st.DataObject
 ) -> None:
     size = 16 if v6 else 4
     src, dst = (data.draw(st.binary(min_size=size, max_size=size)) for _ in range(2))
-    segment = tcp.build_syn(src, dst, sport, dport, seq, window, mss)
+    segment = tcp.build_syn(src, dst, sport, dport, seq, window=window, mss=mss)
+    assert len(segment) == (20 if mss is None else 24)
     parsed = tcp.parse_tcp(segment)
     assert parsed == tcp.TcpSegment(sport, dport, seq & 0xFFFFFFFF, 0, tcp.SYN, window)
-    assert tcp.checksum(tcp.pseudo_header(src, dst, len(segment)) + segment) == 0
+    assert tcp.HEAD.unpack_from(segment)[:4] == (sport, dport, seq & 0xFFFFFFFF, 0)
+    assert checksum(pseudo_header(src, dst, len(segment), 6) + segment) == 0
 
 
 @st.composite
@@ -219,25 +235,33 @@ def icmp6_quoting_a_syn(draw: st.DrawFn) -> bytes:
     return struct.pack("!BBHI", 1, draw(u8), 0, 0) + ipv6_header(src, dst, 6, syn) + syn
 
 
-def check_quote(got: tcp.IcmpQuote | None, size: int) -> None:
-    event("none" if got is None else "quote")
-    if got is not None:
-        assert isinstance(got, tcp.IcmpQuote) and len(got.dst) == size
-        assert 0 <= got.sport <= 0xFFFF and 0 <= got.dport <= 0xFFFF and 0 <= got.code <= 255
-        assert isinstance(got.reason, str)
+def check_quote(got: icmp.IcmpMessage | None, version: int) -> None:
+    """What the SYN scan reads of an ICMP error: a message, its quote of our SYN (the one quote
+    parser), and nmap's reason for it."""
+    event("none" if got is None else "quote" if got.quoted else "message")
+    if got is None:
+        return
+    reason = tcp.icmp_reason(version, got.type, got.code)
+    assert reason is None or isinstance(reason, str)
+    if got.quoted is not None:
+        check_quoted(got.quoted, len(got.payload))
+        assert ipaddress.ip_address(got.quoted.dst).version == version
 
 
 @given(fuzzed(icmp4_quoting_a_syn()))
 def test_icmp4_errors_quoting_a_syn_parse_to_a_quote_or_none(wire: bytes) -> None:
-    check_quote(tcp.parse_icmp4_error(wire), 4)
-    stripped = tcp.strip_ipv4(wire)
-    assert stripped is None or (len(stripped[1]) == len(stripped[2]) == 4 and stripped[3] >= 20)
+    check_quote(icmp.parse_icmp(wire, 4, with_ip_header=True), 4)
+    offsets = ipv4_offsets(wire)
+    assert offsets is None or (20 <= offsets[0] <= min(60, len(wire)) and 0 <= offsets[1] <= 255)
     check_segment(tcp.parse_tcp(wire[20:]))
 
 
-@given(fuzzed(icmp6_quoting_a_syn()), st.binary(min_size=16, max_size=16))
-def test_icmp6_errors_quoting_a_syn_parse_to_a_quote_or_none(wire: bytes, reporter: bytes) -> None:
-    check_quote(tcp.parse_icmp6_error(wire, reporter), 16)
+@given(fuzzed(icmp6_quoting_a_syn()))
+def test_icmp6_errors_quoting_a_syn_parse_to_a_quote_or_none(wire: bytes) -> None:
+    check_quote(icmp.parse_icmp(wire, 6), 6)
+    for cut in (0, 8):
+        got = icmp.parse_quote(wire[cut:], 6)
+        assert got is None or got.inner_offset == 40
 
 
 def check_segment(got: tcp.TcpSegment | None) -> None:

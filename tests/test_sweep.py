@@ -451,3 +451,18 @@ def test_a_scoped_link_local_target_keeps_its_scope_like_fping(chain_lab: Lab) -
     theirs = chain_lab.exec("client", ["fping", "-r", "0", target], check=False)
     assert mine.stdout == theirs.stdout == f"{target} is alive\n"
     assert mine.returncode == theirs.returncode == 0
+
+
+@pytest.mark.parametrize("size", [57, 21, 1401])
+def test_an_odd_size_reads_the_same_hosts_alive_as_fping(sweep_lab: Lab, size: int) -> None:
+    # An odd echo size ends the ICMP checksum on a padded half word (RFC 1071): once computed
+    # without the pad, every request went out with a checksum the host's kernel drops.
+    targets = ["198.18.0.1", sweep_lab.addr("target"), "198.18.200.1"]
+    mine = sweep_lab.netladder(
+        "client", "sweep", "--alive", "--size", str(size), "--timeout", "300", *targets
+    )
+    theirs = sweep_lab.exec(
+        "client", ["fping", "-a", "-b", str(size), "-t", "300", *targets], check=False
+    )
+    assert mine.stdout.split() == theirs.stdout.split() == targets[:2]
+    assert mine.returncode == theirs.returncode == 1

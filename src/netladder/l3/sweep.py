@@ -37,7 +37,8 @@ from netladder.net.sockets import (
     open_icmp,
 )
 from netladder.net.targets import ResolveError
-from netladder.proto.icmp import ECHO_REPLY, ECHO_REQUEST
+from netladder.proto.icmp import ECHO_REPLY, EchoTemplate, parse_quote
+from netladder.proto.inet import checksum
 
 __all__ = ["SweepOptions", "SweepResult", "TargetList", "run_sweep", "sweep"]
 
@@ -255,18 +256,9 @@ def run_sweep(
         helpers = min(len(os.sched_getaffinity(0)), MAX_SENDERS) - 1
     if helpers:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
-    ip_off = 20 if helpers else 0
-    packet = bytearray(ip_off + 8 + data_size)
-    if helpers:
-        # Version/IHL, TTL 64, protocol ICMP; the kernel fills in the length, the identifier,
-        # the checksum and the source address (raw(7)).
-        packet[0], packet[8], packet[9] = 0x45, 64, 1
-    packet[ip_off] = ECHO_REQUEST[version]
-    struct.pack_into("!H", packet, ip_off + 4, ident)
-    packet[ip_off + 8 : ip_off + 16] = cookie
-    for k in range(8 + MIN_DATA, len(packet) - ip_off):
-        packet[ip_off + k] = k & 0xFF
-    icmp_view = memoryview(packet)[ip_off:]
+    template = EchoTemplate(
+        version, ident, cookie, data_size, ip_header=bool(helpers), checksummed=check_sum
+    )
     per_target = options.probes or 1
     levels = 1 if count_mode else options.retries + 1
     timeouts = [
@@ -306,11 +298,12 @@ def run_sweep(
     error_types = ERROR_TYPES[version]
     sendto = sock.sendto
     recvmsg = sock.recvmsg
+    packet = template.packet
+    fill = template.fill
+    probe_at = template.data_offset + COOKIE_SIZE  # the probe's fields follow the cookie
     pack_probe = PROBE.pack_into
     unpack_probe = PROBE.unpack_from
-    pack_seq = struct.Struct("!H").pack_into
     pack_ip = struct.Struct("!I").pack
-    pack_dst = struct.Struct("!I").pack_into
     unpack_stamp = struct.Struct("=qq").unpack_from
     ntoa = socket.inet_ntoa
     ntop = socket.inet_ntop
@@ -339,7 +332,7 @@ def run_sweep(
 
         shared = mmap.mmap(-1, 8 * (1 + n - first_helper))
         stamps = memoryview(shared).cast("q")
-        helper_pid = _fork_helper(sock, packet, ip_off, v4, first_helper, n, stamps)
+        helper_pid = _fork_helper(sock, template, v4, first_helper, n, stamps)
 
     def send_batch(indices: Iterable[int], probe: int, level: int) -> int:
         nonlocal total_sent, pending
@@ -351,20 +344,14 @@ def run_sweep(
         count = 0
         for i in indices:
             total_sent += 1
-            if ip_off:
-                pack_dst(packet, 16, v4[i])
-            pack_seq(packet, ip_off + 6, total_sent & 0xFFFF)
             address = (ntoa(pack_ip(v4[i])), 0) if is_v4 else (ntop(af6, v6[i]), 0, 0, scope(i, 0))
             # The send time, as late as it can be taken: only what must carry it follows.
             stamp = monotonic_ns()
-            pack_probe(packet, ip_off + 16, i, probe, stamp)
-            if check_sum:
-                packet[ip_off + 2] = packet[ip_off + 3] = 0
-                # Σ 16-bit words ≡ the packet as one big integer (mod 2¹⁶ − 1): RFC 1071 in C.
-                remainder = from_bytes(icmp_view, "big") % 0xFFFF
-                csum = 0xFFFF - remainder if remainder else 0
-                packet[ip_off + 2] = csum >> 8
-                packet[ip_off + 3] = csum & 0xFF
+            pack_probe(packet, probe_at, i, probe, stamp)
+            if helpers:  # the IPv4 header is ours too: it carries the destination
+                fill(total_sent, v4[i])
+            else:
+                fill(total_sent)
             try:
                 sendto(packet, address)
             except OSError as exc:
@@ -436,17 +423,15 @@ def run_sweep(
         """An ICMP error quoting one of our probes (raw sockets: the quote is in the data)."""
         nonlocal other
         icmp_type, code = data[off], data[off + 1]
-        inner = off + 8
-        if is_v4:
-            if len(data) < inner + 20:
-                return
-            inner += (data[inner] & 0x0F) * 4
-        else:
-            inner += 40
+        quote = parse_quote(memoryview(data)[off + 8 :], version)
+        if quote is None:
+            other += 1
+            return
+        inner = off + 8 + quote.inner_offset
         if len(data) < inner + 8 + MIN_DATA or data[inner + 8 : inner + 16] != cookie:
             other += 1
             return
-        i = unpack_probe(data, inner + 16)[0]
+        i = unpack_probe(data, inner + 8 + COOKIE_SIZE)[0]
         if i < n:
             errors[i] += 1
             last_error[i] = icmp_type << 8 | code
@@ -495,7 +480,7 @@ def run_sweep(
                 continue
             if check_id and data[off + 4] << 8 | data[off + 5] != ident:
                 continue
-            i, probe, sent_ns = unpack_probe(data, off + 16)
+            i, probe, sent_ns = unpack_probe(data, off + 8 + COOKIE_SIZE)
             if i >= n or probe >= per_target:
                 continue
             if is_v4:
@@ -508,7 +493,7 @@ def run_sweep(
                     continue
             elif v6[i] != pton(af6, address[0].split("%")[0]):
                 continue
-            if check_sum and from_bytes(data[off:], "big") % 0xFFFF:
+            if check_sum and checksum(data[off:]):
                 corrupt += 1
                 continue
             rtt = stamp - sent_ns
@@ -688,15 +673,15 @@ def _single_threaded() -> bool:
 
 def _fork_helper(
     sock: socket.socket,
-    packet: bytearray,
-    ip_off: int,
+    template: EchoTemplate,
     v4: array[int],
     first: int,
     end: int,
     stamps: memoryview,
 ) -> int:
-    """Start a process that sends probe 0 to targets first..end-1 on `sock` (IP_HDRINCL),
-    writing each send time to stamps[1 + k] and then the count to stamps[0]."""
+    """Start a process that sends probe 0 to targets first..end-1 on `sock` (IP_HDRINCL, the
+    template with its IPv4 header), writing each send time to stamps[1 + k] and then the count
+    to stamps[0]."""
     pid = os.fork()
     if pid:
         return pid
@@ -704,26 +689,19 @@ def _fork_helper(
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent reports the interruption
         sendto = sock.sendto
-        pack_dst = struct.Struct("!I").pack_into
+        packet = template.packet
+        fill = template.fill
+        probe_at = template.data_offset + COOKIE_SIZE
         pack_ip = struct.Struct("!I").pack
-        pack_seq = struct.Struct("!H").pack_into
         pack_probe = PROBE.pack_into
         ntoa = socket.inet_ntoa
-        from_bytes = int.from_bytes
         monotonic_ns = time.monotonic_ns
-        icmp_view = memoryview(packet)[ip_off:]
         for k, i in enumerate(range(first, end)):
             address = v4[i]
-            pack_dst(packet, 16, address)
-            pack_seq(packet, ip_off + 6, i & 0xFFFF)
             destination = (ntoa(pack_ip(address)), 0)
             stamp = monotonic_ns()
-            pack_probe(packet, ip_off + 16, i, 0, stamp)
-            packet[ip_off + 2] = packet[ip_off + 3] = 0
-            remainder = from_bytes(icmp_view, "big") % 0xFFFF
-            csum = 0xFFFF - remainder if remainder else 0
-            packet[ip_off + 2] = csum >> 8
-            packet[ip_off + 3] = csum & 0xFF
+            pack_probe(packet, probe_at, i, 0, stamp)
+            fill(i, address)
             with contextlib.suppress(OSError):
                 sendto(packet, destination)
             stamps[1 + k] = stamp

@@ -35,22 +35,13 @@ from netladder.net.sockets import (
     route_source,
     set_rcvbuf,
 )
-from netladder.proto.icmp import ECHO_REPLY, build_echo, echo_payload
-from netladder.proto.tcp import (
-    ACK,
-    RST,
-    SYN,
-    build_syn,
-    icmp_reason,
-    parse_icmp4_error,
-    parse_icmp6_error,
-)
+from netladder.proto.icmp import build_echo, echo_payload, parse_icmp
+from netladder.proto.tcp import ACK, HEAD, RST, SYN, build_syn, icmp_reason
 
 __all__ = ["SynScan", "source_address"]
 
 DEFAULT_WINDOW = 4096
 RCVBUF = 32 << 20
-_TCP_HEAD = struct.Struct("!HHIIBB")
 _TIMESPEC = struct.Struct("=qq")
 _INT = struct.Struct("=i")
 
@@ -83,7 +74,7 @@ class SynScan(Scanner):
         self.window = window
         self.src = source_address(address)
         self._base = random.getrandbits(32)
-        self._echo_id = b""
+        self._echo_id = 0
 
     def _sockets(self) -> tuple[socket.socket, socket.socket, socket.socket]:
         version = 6 if self.v6 else 4
@@ -146,6 +137,7 @@ class SynScan(Scanner):
         target = self.address
         version = 6 if v6 else 4
         unpack_timespec = _TIMESPEC.unpack_from
+        unpack_head = HEAD.unpack_from
         echo_sent = self._send_echo(icmp)
         echo_wait = echo_sent is not None
         # TTLs the resets and the SYN/ACKs came with: a reset whose TTL no SYN/ACK shares is
@@ -209,9 +201,9 @@ class SynScan(Scanner):
                         if buf[9] != 6 or view[12:16] != dst_b:
                             continue
                         off = (buf[0] & 0x0F) * 4
-                    if n < off + 14:
+                    if n < off + HEAD.size:
                         continue
-                    rport, dport, _seq, ack, _off, flags = _TCP_HEAD.unpack_from(buf, off)
+                    rport, dport, _seq, ack, _off, flags = unpack_head(buf, off)
                     if dport != sport:
                         continue
                     i = index.get(rport, -1)
@@ -249,44 +241,37 @@ class SynScan(Scanner):
                     except BlockingIOError:
                         break
                     stamp, ttl = _stamp_and_ttl(ancillary, offset, now)
-                    if v6:
-                        reporter_b = socket.inet_pton(self.family, addr[0])
-                        quote = parse_icmp6_error(view[:n], reporter_b, ttl)
-                        echo_type = buf[0] if n >= 8 else -1
-                        echo_off = 0
-                    else:
-                        quote = parse_icmp4_error(view[:n])
-                        echo_off = (buf[0] & 0x0F) * 4
-                        echo_type = buf[echo_off] if n >= echo_off + 8 else -1
-                        ttl = buf[8]
-                    if quote is None:
-                        if (
-                            echo_wait
-                            and echo_type == ECHO_REPLY[version]
-                            and addr[0] == target
-                            and view[echo_off + 4 : echo_off + 6] == self._echo_id
-                        ):
+                    message = parse_icmp(bytes(view[:n]), version, with_ip_header=not v6)
+                    if message is None:
+                        continue
+                    if not v6:
+                        ttl = message.ttl
+                    if message.is_echo_reply:
+                        if echo_wait and addr[0] == target and message.identifier == self._echo_id:
                             self.host_ttl = ttl
                             echo_wait = False
                         continue
+                    quote = message.quoted
+                    cause = icmp_reason(version, message.type, message.code)
                     if (
-                        quote.protocol != 6
-                        or quote.dst != dst_b
-                        or quote.sport != sport
-                        or icmp_reason(version, quote.icmp_type, quote.code) is None
+                        quote is None
+                        or quote.protocol != 6
+                        or quote.dst != target
+                        or quote.field_a != sport
+                        or cause is None
                     ):
                         continue
-                    i = index.get(quote.dport, -1)
+                    i = index.get(quote.field_b, -1)
                     if i < 0:
                         continue
                     asked = inflight.pop(i, None)
                     t.decide(
                         i,
                         PortState.FILTERED,
-                        quote.reason,
+                        cause,
                         stamp - asked if asked is not None and stamp >= asked else None,
-                        reporter=socket.inet_ntop(self.family, quote.reporter),
-                        ttl=quote.ttl,
+                        reporter=message.source or addr[0],
+                        ttl=ttl,
                     )
                 # -- silence ---------------------------------------------------------------
                 allowed = self.allowed_tries()
@@ -327,11 +312,9 @@ class SynScan(Scanner):
     def _send_echo(self, icmp: socket.socket) -> float | None:
         """One ICMP echo request to the target, to learn the TTL its own answers arrive with;
         the time it was sent, or None when it could not be."""
-        self._echo_id = random.getrandbits(16).to_bytes(2, "big")
+        self._echo_id = random.getrandbits(16)
         version = 6 if self.v6 else 4
-        message = build_echo(
-            version, int.from_bytes(self._echo_id, "big"), 1, echo_payload(b"netladder", 16)
-        )
+        message = build_echo(version, self._echo_id, 1, echo_payload(b"netladder", 16))
         try:
             icmp.sendto(message, (self.address, 0))
         except OSError:

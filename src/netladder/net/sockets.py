@@ -459,9 +459,14 @@ def open_raw_tcp(version: int) -> socket.socket:
 
 
 def open_packet(device: str, ethertype: int = ETH_P_ARP) -> socket.socket:
-    """An AF_PACKET socket bound to `device` for one ethertype (ARP requests and replies)."""
+    """An AF_PACKET socket bound to `device` for one ethertype (ARP requests and replies).
+
+    Protocol 0 at creation, the real one at bind: a packet socket created with a protocol is
+    hooked on every interface at once, and binding re-hooks it, which waits for an RCU grace
+    period (synchronize_net, 10-20 ms) during which the event loop and every probe on it stand
+    still.  Created with 0 it sees nothing until bind gives it the device and the protocol."""
     try:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype))
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     except OSError as exc:
         raise from_oserror(exc, "cannot open a packet socket") from None
     try:

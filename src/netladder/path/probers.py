@@ -548,6 +548,7 @@ def make_prober(protocol: str, address: str, version: int, port: int | None) -> 
 
 
 IPV6_CHECKSUM = 7  # include/uapi/linux/in6.h
+TCP_WINDOW = 64240  # the window a Linux SYN offers (44 segments of 1460 bytes)
 
 
 class TcpSynProber(Prober):
@@ -589,6 +590,7 @@ class TcpSynProber(Prober):
             self.close()
             raise
         self.base = struct.unpack("!I", self.cookie)[0]
+        self._packed = socket.inet_pton(family, self.source), socket.inet_pton(family, address)
 
     def start(self, loop: Reactor, on_answer: OnAnswer) -> None:
         super().start(loop, on_answer)
@@ -597,11 +599,11 @@ class TcpSynProber(Prober):
         self._watch(self.icmp.sock, self._icmp_readable)
 
     def send(self, probe_id: int, ttl: int) -> int:
-        from netladder.path.tcpsyn import build_syn
+        from netladder.proto.tcp import build_syn
 
-        segment = build_syn(
-            self.source, self.address, self.sport, self.dport, (self.base + probe_id) & 0xFFFFFFFF
-        )
+        # A bare 20-byte SYN; the probe id rides in the sequence number.
+        seq = (self.base + probe_id) & 0xFFFFFFFF
+        segment = build_syn(*self._packed, self.sport, self.dport, seq, window=TCP_WINDOW, mss=None)
         set_ttl(self.raw, self.version, ttl)
         sent = time.monotonic_ns()
         _send_retrying(
@@ -614,17 +616,22 @@ class TcpSynProber(Prober):
         return probe_id if 0 < probe_id <= 0xFFFF else None
 
     def _tcp_readable(self) -> None:
-        from netladder.path.tcpsyn import ACK, RST, SYN, parse_segment
+        from netladder.proto.inet import parse_ipv4_header
+        from netladder.proto.tcp import ACK, RST, SYN, parse_tcp
 
         while True:
             got = receive(self.raw)
             if got is None:
                 break
-            parsed = parse_segment(got.data, self.version == 4)
-            if parsed is None:
+            data, source = got.data, got.source
+            if self.version == 4:  # a raw IPv4 socket hands over the IP header too
+                header = parse_ipv4_header(data)
+                if header is None:
+                    continue
+                data, source = data[header.header_length :], header.src
+            seg = parse_tcp(data)
+            if seg is None:
                 continue
-            source, seg = parsed
-            source = source or got.source
             if (
                 seg.sport != self.dport
                 or seg.dport != self.sport
@@ -644,22 +651,24 @@ class TcpSynProber(Prober):
             self._emit(Answer(probe_id, source, got.monotonic_ns, "reply", detail=detail))
 
     def _icmp_readable(self) -> None:
-        from netladder.path.tcpsyn import quoted_tcp
-
         assert self.icmp is not None
         while True:
             got = receive(self.icmp.sock)
             if got is None:
                 break
             message = parse_icmp(got.data, self.version, self.icmp.includes_ip_header)
-            if message is None or not message.is_error or message.quoted is None:
+            if message is None or not message.is_error:
                 continue
-            if message.quoted.dst != self.address:
+            quoted = message.quoted
+            if (
+                quoted is None
+                or quoted.seq is None  # not TCP
+                or quoted.dst != self.address
+                or quoted.field_a != self.sport
+                or quoted.field_b != self.dport
+            ):
                 continue
-            seg = quoted_tcp(message.payload, self.version)
-            if seg is None or seg.sport != self.sport or seg.dport != self.dport:
-                continue
-            probe_id = self._probe_id(seg.seq)
+            probe_id = self._probe_id(quoted.seq)
             if probe_id is None:
                 continue
             self._from_error(

@@ -12,6 +12,7 @@ import struct
 from enum import IntEnum
 
 from netladder.proto.arp import ETH_P_IPV6, build_ether, mac_bytes, mac_str, parse_ether
+from netladder.proto.inet import checksum, pseudo_header
 from netladder.proto.record import record
 
 __all__ = [
@@ -96,23 +97,15 @@ def multicast_mac(address: str) -> str:
     return mac_str(b"\x33\x33" + ipaddress.IPv6Address(address).packed[12:])
 
 
-def _sum16(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
 def icmp6_checksum(src: str, dst: str, message: bytes) -> int:
     """RFC 4443 §2.3: the ones'-complement checksum over the pseudo-header and the message."""
-    pseudo = (
-        ipaddress.IPv6Address(src).packed
-        + ipaddress.IPv6Address(dst).packed
-        + struct.pack("!I3xB", len(message), IPPROTO_ICMPV6)
+    pseudo = pseudo_header(
+        ipaddress.IPv6Address(src).packed,
+        ipaddress.IPv6Address(dst).packed,
+        len(message),
+        IPPROTO_ICMPV6,
     )
-    return ~_sum16(pseudo + message) & 0xFFFF
+    return checksum(pseudo + message)
 
 
 def _with_checksum(src: str, dst: str, message: bytes) -> bytes:
@@ -248,15 +241,7 @@ def parse_na_frame(frame: bytes) -> tuple[str, IPv6Packet, NeighborAdvert] | Non
     packet = parse_ipv6(ether.payload)
     if packet is None or packet.next_header != IPPROTO_ICMPV6 or packet.hop_limit != NDP_HOP_LIMIT:
         return None
-    if _sum16(_pseudo(packet) + packet.payload) != 0xFFFF:
+    if icmp6_checksum(packet.src, packet.dst, packet.payload) != 0:
         return None
     advert = parse_na(packet.payload)
     return None if advert is None else (ether.src, packet, advert)
-
-
-def _pseudo(packet: IPv6Packet) -> bytes:
-    return (
-        ipaddress.IPv6Address(packet.src).packed
-        + ipaddress.IPv6Address(packet.dst).packed
-        + struct.pack("!I3xB", len(packet.payload), IPPROTO_ICMPV6)
-    )

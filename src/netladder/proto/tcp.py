@@ -1,8 +1,9 @@
-"""TCP SYN probes and what comes back: pure bytes in, frozen dataclasses out.
+"""TCP SYN probes and what comes back: pure bytes in, records out — the one TCP segment codec.
 
-A SYN scan sends bare SYN segments from a raw socket (the kernel adds the IP header) and reads
-back SYN/ACK, RST, or an ICMP/ICMPv6 error quoting the probe.  Addresses are packed bytes
-(4 or 16) so the scanner's hot path never builds address objects.
+A SYN scan and a TCP trace send bare SYN segments from a raw socket (the kernel adds the IP
+header) and read back SYN/ACK, RST, or an ICMP/ICMPv6 error quoting the probe (parsed by
+`netladder.proto.icmp.parse_quote`).  Addresses are packed bytes (4 or 16) so a scanner's hot
+path never builds address objects; `HEAD` reads an answer's fields without building a segment.
 
 References: RFC 9293 §3.1 (TCP header), RFC 791 §3.1 (IPv4 header), RFC 8200 §8.1 (upper-layer
 checksum over the IPv6 pseudo-header), RFC 792 / RFC 1812 §5.2.7.1 (ICMP unreachable codes,
@@ -13,25 +14,22 @@ from __future__ import annotations
 
 import struct
 
+from netladder.proto.icmp import TIME_EXCEEDED, UNREACHABLE
+from netladder.proto.inet import checksum, pseudo_header
 from netladder.proto.record import record
 
 __all__ = [
     "ACK",
     "FIN",
+    "HEAD",
     "ICMP4_UNREACH_REASONS",
     "ICMP6_UNREACH_REASONS",
     "RST",
     "SYN",
-    "IcmpQuote",
     "TcpSegment",
     "build_syn",
-    "checksum",
     "icmp_reason",
-    "parse_icmp4_error",
-    "parse_icmp6_error",
     "parse_tcp",
-    "pseudo_header",
-    "strip_ipv4",
 ]
 
 # RFC 9293 §3.1 control bits
@@ -65,17 +63,18 @@ ICMP6_UNREACH_REASONS: dict[int, str] = {
     6: "admin-prohibited",  # reject route to destination
 }
 
-# The other ICMP error that answers a probe: its TTL ran out on the way (a routing loop, or a
-# path longer than the TTL).  nmap's reason: "time-exceeded".  RFC 792, RFC 4443 §3.3.
-TIME_EXCEEDED = {4: 11, 6: 3}
-UNREACHABLE = {4: 3, 6: 1}
 
 _TCP = struct.Struct("!HHIIBBHHH")
+# The fixed header's first 14 bytes — source and destination port, sequence, acknowledgment,
+# data offset, flags — in one unpack: what a scan's hot path reads from every answer.
+HEAD = struct.Struct("!HHIIBB")
 
 
 def icmp_reason(version: int, icmp_type: int, code: int) -> str | None:
     """nmap's reason name for an ICMP(v6) error about a probe; None for a message that says
-    nothing about whether the probe could arrive (redirects, source quench, packet too big)."""
+    nothing about whether the probe could arrive (redirects, source quench, packet too big).
+    Besides unreachables, time exceeded answers a probe: its TTL ran out on the way (a routing
+    loop, or a path longer than the TTL), nmap's "time-exceeded" (RFC 792, RFC 4443 §3.3)."""
     if icmp_type == TIME_EXCEEDED[version]:
         return "time-exceeded"
     if icmp_type != UNREACHABLE[version]:
@@ -84,43 +83,31 @@ def icmp_reason(version: int, icmp_type: int, code: int) -> str | None:
     return table.get(code, f"unreach-code-{code}")
 
 
-def checksum(data: bytes) -> int:
-    """The Internet checksum: ones'-complement sum of 16-bit words (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(memoryview(data).cast("H"))  # native order; swapped once at the end
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    total = ~total & 0xFFFF
-    # The sum of byte-swapped words is the byte-swapped sum (RFC 1071 §2(B)).
-    return int.from_bytes(total.to_bytes(2, "little" if _LITTLE else "big"), "big")
-
-
-_LITTLE = struct.pack("=H", 1) == b"\x01\x00"
-
-
-def pseudo_header(src: bytes, dst: bytes, length: int, proto: int = IPPROTO_TCP) -> bytes:
-    """The pseudo-header the TCP checksum covers: RFC 9293 §3.1 (IPv4), RFC 8200 §8.1 (IPv6)."""
-    if len(src) == 4:
-        return src + dst + struct.pack("!BBH", 0, proto, length)
-    return src + dst + struct.pack("!IxxxB", length, proto)
-
-
 def build_syn(
-    src: bytes, dst: bytes, sport: int, dport: int, seq: int, window: int = 1024, mss: int = 1460
+    src: bytes,
+    dst: bytes,
+    sport: int,
+    dport: int,
+    seq: int,
+    *,
+    window: int = 1024,
+    mss: int | None = 1460,
 ) -> bytes:
-    """A TCP SYN segment (no IP header) with an MSS option and a valid checksum.
+    """A TCP SYN segment (no IP header) with a valid checksum: a Maximum Segment Size option
+    unless `mss` is None (a bare 20-byte header).  The SYN scan sends nmap's window 1024 and
+    MSS 1460; a TCP trace sends window 64240 and no option.
 
     `src` and `dst` are packed addresses (4 bytes for IPv4, 16 for IPv6): the checksum covers
     them through the pseudo-header.
     """
     if len(src) != len(dst) or len(src) not in (4, 16):
         raise ValueError("src and dst must both be packed IPv4 or IPv6 addresses")
-    options = struct.pack("!BBH", 2, 4, mss)  # RFC 9293 §3.2: Maximum Segment Size
+    # RFC 9293 §3.2: kind 2, length 4, the Maximum Segment Size.
+    options = b"" if mss is None else struct.pack("!BBH", 2, 4, mss)
     offset = (20 + len(options)) // 4
     header = _TCP.pack(sport, dport, seq & 0xFFFFFFFF, 0, offset << 4, SYN, window, 0, 0)
     segment = header + options
-    csum = checksum(pseudo_header(src, dst, len(segment)) + segment)
+    csum = checksum(pseudo_header(src, dst, len(segment), IPPROTO_TCP) + segment)
     return segment[:16] + struct.pack("!H", csum) + segment[18:]
 
 
@@ -150,74 +137,3 @@ def parse_tcp(data: bytes | memoryview) -> TcpSegment | None:
     if off >> 4 < 5:
         return None
     return TcpSegment(sport, dport, seq, ack, flags, window)
-
-
-def strip_ipv4(packet: bytes | memoryview) -> tuple[int, bytes, bytes, int] | None:
-    """(protocol, src, dst, payload offset) of an IPv4 packet, as raw IPv4 sockets deliver it."""
-    if len(packet) < 20 or packet[0] >> 4 != 4:
-        return None
-    ihl = (packet[0] & 0x0F) * 4
-    if ihl < 20 or len(packet) < ihl:
-        return None
-    return packet[9], bytes(packet[12:16]), bytes(packet[16:20]), ihl
-
-
-@record
-class IcmpQuote:
-    """An ICMP destination unreachable or time exceeded quoting one of our probes (RFC 792: the
-    original IP header and at least 8 bytes of its payload — enough for both TCP/UDP ports)."""
-
-    reporter: bytes  # who sent the ICMP error (packed)
-    icmp_type: int
-    code: int
-    protocol: int  # of the quoted packet
-    dst: bytes  # the quoted packet's destination (our target)
-    sport: int
-    dport: int
-    ttl: int | None = None  # the ICMP packet's own TTL (IPv4: from its header)
-
-    @property
-    def reason(self) -> str:
-        version = 4 if len(self.dst) == 4 else 6
-        return icmp_reason(version, self.icmp_type, self.code) or f"icmp-type-{self.icmp_type}"
-
-
-def parse_icmp4_error(packet: bytes | memoryview) -> IcmpQuote | None:
-    """An IPv4 packet carrying ICMP destination unreachable (type 3) or time exceeded (type 11)
-    that quotes a TCP or UDP packet, as a raw IPPROTO_ICMP socket delivers it (with the outer
-    IP header)."""
-    outer = strip_ipv4(packet)
-    if outer is None or outer[0] != 1:
-        return None
-    _proto, reporter, _dst, off = outer
-    if len(packet) < off + 8 or packet[off] not in (3, 11):
-        return None
-    icmp_type, code = packet[off], packet[off + 1]
-    inner = strip_ipv4(packet[off + 8 :])
-    if inner is None:
-        return None
-    proto, _src, dst, ioff = inner
-    start = off + 8 + ioff
-    if len(packet) < start + 4:
-        return None
-    sport, dport = struct.unpack_from("!HH", packet, start)
-    return IcmpQuote(reporter, icmp_type, code, proto, dst, sport, dport, packet[8])
-
-
-def parse_icmp6_error(
-    message: bytes | memoryview, reporter: bytes, hop_limit: int | None = None
-) -> IcmpQuote | None:
-    """An ICMPv6 destination unreachable (type 1) or time exceeded (type 3) quoting a TCP or
-    UDP packet, as a raw IPPROTO_ICMPV6 socket delivers it (no IPv6 header: the reporter comes
-    from recvfrom, the hop limit from IPV6_HOPLIMIT).  Extension headers in the quote are not
-    followed: our probes never carry any."""
-    if len(message) < 8 + 40 + 4 or message[0] not in (1, 3):
-        return None
-    icmp_type, code = message[0], message[1]
-    inner = message[8:]
-    if inner[0] >> 4 != 6:
-        return None
-    next_header = inner[6]
-    dst = bytes(inner[24:40])
-    sport, dport = struct.unpack_from("!HH", inner, 40)
-    return IcmpQuote(reporter, icmp_type, code, next_header, dst, sport, dport, hop_limit)
