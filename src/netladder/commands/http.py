@@ -102,7 +102,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> tuple[str, HttpOptions]:
-    from netladder.l7 import client, http1
+    from netladder.l7 import client
+    from netladder.proto import http1
 
     try:
         url = client.parse_url(args.url)

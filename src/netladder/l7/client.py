@@ -26,9 +26,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from netladder.l7 import http1
 from netladder.l7.lint import Exchange, Finding, lint
 from netladder.l7.tlsinfo import TlsInfo, is_ip, tls_info
+from netladder.proto import http1
 
 if TYPE_CHECKING:
     import ssl
@@ -803,7 +803,12 @@ async def _h1_exchange(
     headers = opts.headers
     if opts.body:
         headers = (*headers, ("Content-Length", str(len(opts.body))))
-    request = http1.build_request(opts.method, url.target, url.authority, headers) + opts.body
+    request = (
+        http1.build_request(
+            opts.method, url.target, url.authority, headers, user_agent=_user_agent()
+        )
+        + opts.body
+    )
     clock.mark("pretransfer")
     await _send(conn, request, clock)
     clock.phase = "response"
