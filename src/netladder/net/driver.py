@@ -623,7 +623,9 @@ class _Run:
             self.input()
             return
         if target is not None:
-            self.session.on_lookup(action.token, target, now)
+            # Stamped now, not at the turn's start: the dns phase of a literal is the little
+            # time it took (as curl's time_namelookup), never zero.
+            self.session.on_lookup(action.token, target, time.monotonic_ns())
             self.input()
             return
         self.pending[action.token] = (now + round(action.wait * 1e9), action)
@@ -781,7 +783,13 @@ class _Run:
         conn = self.conns.get(action.token)
         if conn is None:
             return
-        context = _tls_context(action.verify, action.cafile, action.alpn)
+        try:
+            context = _tls_context(action.verify, action.cafile, action.alpn)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a bad cafile
+            outcome = TlsOutcome(time.monotonic_ns(), str(exc), None, False, "setup")
+            self.session.on_tls(action.token, outcome)
+            self.input()
+            return
         conn.tls_in, conn.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
         conn.tls = context.wrap_bio(
             conn.tls_in, conn.tls_out, server_hostname=action.server_name or None
@@ -804,8 +812,13 @@ class _Run:
             conn.tls_pending = None
             self._flush_tls(conn)  # the alert, if any, goes out before the session closes
             self._flush(token, conn)
+            cause = "certificate" if isinstance(exc, ssl.CertificateError) else "handshake"
             outcome = TlsOutcome(
-                time.monotonic_ns(), _tls_reason(exc), _tls_info(conn, action, False), False
+                time.monotonic_ns(),
+                _tls_reason(exc),
+                _tls_info(conn, action, False),
+                False,
+                cause,
             )
             self.session.on_tls(token, outcome)
             self.input()
@@ -835,7 +848,11 @@ class _Run:
                 self._drop(token)
                 self.session.on_tls(
                     token,
-                    TlsOutcome(at, "the server closed the connection during the TLS handshake"),
+                    TlsOutcome(
+                        at,
+                        "the server closed the connection during the TLS handshake",
+                        cause="closed",
+                    ),
                 )
                 return
             self._handshake(token, conn)
