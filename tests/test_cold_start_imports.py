@@ -31,7 +31,7 @@ CASES = [
         ["trace", "-q", "1", "-m", "2", "127.0.0.1"], HUMAN, id="trace", marks=_pending("C")
     ),
     pytest.param(["port", "127.0.0.1", "1"], HUMAN, id="port", marks=_pending("D")),
-    pytest.param(["http", "http://127.0.0.1:1/"], HUMAN, id="http-plain", marks=_pending("E")),
+    pytest.param(["http", "http://127.0.0.1:1/"], HUMAN, id="http-plain"),
 ]
 
 

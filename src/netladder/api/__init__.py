@@ -42,12 +42,10 @@ if TYPE_CHECKING:
     # resolve — area F
 
     # stun — area E
-
     # http — area E
+    from netladder.api._http import http
 
     # diagnose — area G
-
-    pass
 
 
 def __getattr__(name: str) -> Any:

@@ -462,17 +462,18 @@ async def l7_rung(target: Target, address: str, timeout_s: float) -> Rung:
     from urllib.parse import urlsplit
 
     from netladder.l7.client import HttpOptions, http_check
+    from netladder.render.http import sentence
 
     assert target.url is not None
     parts = urlsplit(target.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host = parts.hostname or target.host
-    options = HttpOptions(resolve={(host, port): address}, timeout=timeout_s)
+    options = HttpOptions(target.url, resolve=(((host, port), address),), timeout=timeout_s)
     started = time.monotonic()
-    check = await http_check(target.url, options)
+    check = await http_check(options)
     hop = check.final
     findings = [
-        {"rule": f.rule, "level": f.level, "section": f.section, "message": f.message}
+        {"rule": f.rule, "level": f.level, "section": f.section, "message": sentence(f)}
         for f in hop.lint
     ]
     t = hop.timings
@@ -490,18 +491,18 @@ async def l7_rung(target: Target, address: str, timeout_s: float) -> Rung:
         return Rung(
             "l7",
             Status.FAIL,
-            f"HTTP request failed in the {check.error.phase} phase: {check.error.message}",
+            f"HTTP request failed in the {check.error.phase} phase: {sentence(check.error)}",
             _ms(started),
             nxt,
             evidence,
         )
     line = f"{hop.http_version} {hop.status} {hop.reason}".strip()
-    timing = f"{t.total_ms:.1f} ms" if t.total_ms is not None else "?"
-    if t.server_ms is not None:
-        timing += f", server processing {t.server_ms:.1f} ms"
+    timing = f"{t.total * 1000:.1f} ms" if t.total is not None else "?"
+    if t.server is not None:
+        timing += f", server processing {t.server * 1000:.1f} ms"
     # The lint rules already say everything worth saying (429/503 without Retry-After is its
     # retry-after-missing hint, RFC 9110 §10.2.3).
-    notes = [f.message for f in hop.lint]
+    notes = [sentence(f) for f in hop.lint]
     summary = f"{line} in {timing}"
     if notes:
         summary += "; " + "; ".join(notes)

@@ -79,10 +79,12 @@ def _name(url: str) -> str:
 
 async def ask(url: str, target: str, ports: Sequence[int]) -> Answer:
     from netladder.l7.client import HttpOptions, http_check
+    from netladder.render.http import sentence
 
     query = "target=" + quote(target, safe="") + "".join(f"&port={p}" for p in ports)
     endpoint = url.rstrip("/") + "/api/v1/diagnose?" + query
     options = HttpOptions(
+        url=endpoint,
         method="GET",
         headers=(("Accept", "application/json"),),
         timeout=AGENT_TIMEOUT,
@@ -92,15 +94,15 @@ async def ask(url: str, target: str, ports: Sequence[int]) -> Answer:
     )
     name = _name(url)
     try:
-        check = await http_check(endpoint, options)
+        check = await http_check(options)
     except ValueError as exc:
         return Answer(url, name, problem=f"bad URL: {exc}")
     final = check.final
     if final.status is None:
-        problem = check.error.message if check.error is not None else "no answer"
+        problem = sentence(check.error) if check.error is not None else "no answer"
         return Answer(url, name, problem=problem)
     try:
-        doc = json.loads(final.body)
+        doc = json.loads(final.body or b"")
     except ValueError:
         doc = None
     if final.status != 200 or not isinstance(doc, dict) or "diagnosis" not in doc:

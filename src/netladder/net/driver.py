@@ -79,7 +79,7 @@ if TYPE_CHECKING:
 
     from netladder.net.tls import TlsInfo
 
-__all__ = ["OnEvent", "blocking", "drive", "lookup", "run"]
+__all__ = ["OnEvent", "blocking", "drive", "lookup", "prepare_tls", "run"]
 
 T = TypeVar("T")
 OnEvent = Callable[[Session[Any], Any], None]
@@ -901,6 +901,16 @@ def _tls_info(conn: _Conn, action: StartTls, verified: bool) -> TlsInfo | None:
 
 
 _CONTEXTS: dict[tuple[bool, str | None, tuple[str, ...]], ssl.SSLContext] = {}
+
+
+def prepare_tls(verify: bool, cafile: str | None, alpn: tuple[str, ...]) -> None:
+    """Make (and keep) the context a later StartTls with these settings uses, so that loading
+    the CA store is not timed as part of the handshake (curl loads it before connecting too).
+    A context that cannot be made (an unreadable cafile) is left for that StartTls to report."""
+    try:
+        _tls_context(verify, cafile, alpn)
+    except (OSError, ValueError):
+        pass
 
 
 def _tls_context(verify: bool, cafile: str | None, alpn: tuple[str, ...]) -> ssl.SSLContext:
