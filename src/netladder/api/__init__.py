@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     # stun — area E
     # http — area E
     from netladder.api._http import http
+    from netladder.api._stun import stun
 
     # diagnose — area G
 

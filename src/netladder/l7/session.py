@@ -599,6 +599,16 @@ class HttpSession(Session[HttpCheck]):
         if (exchange := self._live(token)) is not None:
             exchange.failed(error)
 
+    def progress(self) -> tuple[str, str, str | None, bool, int, tuple[str, int] | None]:
+        """Where the check got to (myip says it of an unfinished echo): the phase of its
+        latest request, the host it asked for, the address it looked up (None before), whether
+        it is connected to it, the port, and our end of the connection."""
+        exchange = self.checking or self.current
+        assert exchange is not None
+        address = exchange.server.split("%", 1)[0] if exchange.server else None
+        connected = "connect" in exchange.points
+        return exchange.phase, exchange.host, address, connected, exchange.url.port, exchange.local
+
     def interrupt(self) -> None:
         self.interrupted = True
         for exchange in (self.current, self.checking):

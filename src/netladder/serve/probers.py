@@ -1025,6 +1025,7 @@ async def probe_udp(probe: Probe) -> bool:
 
 async def probe_stun(probe: Probe) -> bool:
     from netladder.names.myip import StunEndpoint, discover
+    from netladder.render.myip import sentence as stun_sentence
 
     m = probe.module.stun
     reg = probe.registry
@@ -1047,12 +1048,13 @@ async def probe_stun(probe: Probe) -> bool:
     )
     source = result.sources[0]
     if not source.ok or source.address is None:
-        err = source.error or "no answer"
-        if "nothing listens" in err:
+        kind = source.error.kind if source.error is not None else "no-answer"
+        err = stun_sentence(source.error) if source.error is not None else "no answer"
+        if kind == "refused":
             return probe.fail("l4", "refused", "STUN Binding request failed", err=err)
-        reason = "no_answer" if "no answer" in err or "timeout" in err else "bad_answer"
+        reason = "no_answer" if kind in ("no-answer", "still") else "bad_answer"
         return probe.fail("stun", reason, "STUN Binding request failed", err=err)
-    rtt.set((source.time_ms or 0.0) / 1000)
+    rtt.set(source.time or 0.0)
     behind.set(1 if source.local_address and source.local_address != source.address else 0)
     reg.family(
         "probe_stun_mapped_address_info",
