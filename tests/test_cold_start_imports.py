@@ -32,6 +32,7 @@ CASES = [
     ),
     pytest.param(["port", "127.0.0.1", "1"], HUMAN, id="port", marks=_pending("D")),
     pytest.param(["http", "http://127.0.0.1:1/"], HUMAN, id="http-plain"),
+    pytest.param(["myip", "--stun", "127.0.0.1:9", "--timeout", "0.2"], HUMAN, id="myip"),
 ]
 
 
