@@ -104,35 +104,36 @@ def test_a_lint_comparison_that_could_not_be_made(lab: Lab) -> None:
     check_golden(doc, GOLDEN / "http-lint-unchecked.json")
 
 
-def test_the_partial_document_of_ctrl_c(lab: Lab) -> None:
+def interrupted_document(lab: Lab, argv: list[str], port: int) -> dict[str, Any]:
+    """Run `netladder ARGV` in the client, Ctrl-C it once its connection to `port` is up (a
+    server that never answers), and return the document it printed (exit 130)."""
     proc = lab.popen(
         "client",
-        [
-            sys.executable,
-            "-m",
-            "netladder",
-            "http",
-            "--json",
-            "-L",
-            f"http://{SERVER}/redirect-to-silence",
-        ],
+        [sys.executable, "-m", "netladder", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        # The second hop's connection to the silent server: the first hop is done.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            ss = lab.exec("client", ["ss", "-Htn", "state", "established", "dport", "= :81"])
+            ss = lab.exec("client", ["ss", "-Htn", "state", "established", "dport", f"= :{port}"])
             if ss.stdout.strip():
                 break
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # `ip netns exec` execs the command: this is netladder
         out, err = proc.communicate(timeout=10)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
-    doc = json.loads(out)
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def test_the_partial_document_of_ctrl_c(lab: Lab) -> None:
+    # The second hop's connection to the silent server: the first hop is done.
+    doc = interrupted_document(
+        lab, ["http", "--json", "-L", f"http://{SERVER}/redirect-to-silence"], 81
+    )
     assert doc["interrupted"] is True and len(doc["hops"]) == 1
     check_golden(doc, GOLDEN / "http-interrupted.json")

@@ -5,11 +5,6 @@ failing, none answering, and the partial document of Ctrl-C."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +14,7 @@ import pytest
 from netladder.lab import Lab
 from netladder.lab.topologies import nat
 from schema import check_golden
+from test_schema_http import interrupted_document
 
 pytestmark = pytest.mark.lab
 
@@ -70,38 +66,8 @@ def test_no_source_answers(lab: Lab) -> None:
 
 
 def test_the_partial_document_of_ctrl_c(lab: Lab) -> None:
-    proc = lab.popen(
-        "client",
-        [
-            sys.executable,
-            "-m",
-            "netladder",
-            "myip",
-            "--json",
-            "--http",
-            f"http://{PUB}/slow",
-            "--stun",
-            f"{PUB}:3480",
-            "--timeout",
-            "20",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        # The slow echo's connection is up (it answers after 30 s); the STUN server is silent.
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            ss = lab.exec("client", ["ss", "-Htn", "state", "established", "dport", "= :80"])
-            if ss.stdout.strip():
-                break
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
-    doc = json.loads(out)
+    # The slow echo's connection is up (it answers after 30 s); the STUN server is silent.
+    argv = ["myip", "--json", "--http", f"http://{PUB}/slow", "--stun", f"{PUB}:3480"]
+    doc = interrupted_document(lab, [*argv, "--timeout", "20"], 80)
     assert doc["public"] == [] and "interrupted after" in doc["sources"][0]["error"]
     check_golden(doc, GOLDEN / "myip-interrupted.json")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from netladder.model import field, json_skip, record
+from netladder.proto.http1 import field_value
 
 __all__ = ["RULES", "Exchange", "Finding", "Rule", "lint"]
 
@@ -70,11 +71,7 @@ class Exchange:
     get_headers: tuple[tuple[str, str], ...] | None = None
 
     def get(self, name: str) -> str | None:
-        lname = name.lower()
-        for k, v in self.headers:
-            if k.lower() == lname:
-                return v
-        return None
+        return field_value(self.headers, name)
 
 
 _R = Rule

@@ -27,6 +27,7 @@ from netladder.model import (
     replace,
 )
 from netladder.net.tls import TlsInfo
+from netladder.proto.http1 import field_value
 
 __all__ = [
     "DEFAULT_EXPECT",
@@ -218,11 +219,7 @@ class Hop:
     local: tuple[str, int] | None = field(default=None, metadata=json_skip())  # our end
 
     def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for k, v in self.headers:
-            if k.lower() == lname:
-                return v
-        return None
+        return field_value(self.headers, name)
 
 
 @record

@@ -455,7 +455,7 @@ class _Exchange:
     def hop(self) -> Hop:
         location = None
         if self.status is not None and 300 <= self.status < 400:
-            raw = _header(self.headers, "Location")
+            raw = http1.field_value(self.headers, "Location")
             if raw and raw.strip():
                 # None when unreadable: following it is then a failed redirect.
                 location = join_location(self.url.text, wire_text(raw))
@@ -481,14 +481,6 @@ class _Exchange:
             body=bytes(self.kept) if self.keep_body > 0 else None,
             local=self.local,
         )
-
-
-def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    lname = name.lower()
-    for k, v in headers:
-        if k.lower() == lname:
-            return v
-    return None
 
 
 def _h2_fields(headers: Any) -> list[tuple[str, str]]:

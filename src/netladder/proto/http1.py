@@ -27,6 +27,7 @@ __all__ = [
     "build_request",
     "build_response",
     "content_length",
+    "field_value",
     "find_head_end",
     "is_token",
     "parse_head",
@@ -68,7 +69,7 @@ class ResponseHead:
     size: int  # bytes of the head including the blank line
 
     def get(self, name: str) -> str | None:
-        return _get(self.headers, name)
+        return field_value(self.headers, name)
 
     def get_all(self, name: str) -> list[str]:
         return _get_all(self.headers, name)
@@ -232,7 +233,7 @@ class RequestHead:
     size: int
 
     def get(self, name: str) -> str | None:
-        return _get(self.headers, name)
+        return field_value(self.headers, name)
 
     def get_all(self, name: str) -> list[str]:
         return _get_all(self.headers, name)
@@ -300,7 +301,7 @@ def build_response(
     return head if head_only else head + body
 
 
-def _get(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+def field_value(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     """The first value of a field, its name compared case-insensitively (RFC 9110 §5.1)."""
     lname = name.lower()
     for k, v in headers:
