@@ -528,6 +528,7 @@ class HttpSession(Session[HttpCheck]):
         self.method = options.method
         self.current: _Exchange | None = None
         self.checking: _Exchange | None = None  # --lint's GET
+        self.follow: Url | None = None  # the redirect to follow on the next poll
         self.events: list[Hop] = []
         self.error: Failure | None = None
         self.unchecked: LintUnchecked | None = None
@@ -611,6 +612,9 @@ class HttpSession(Session[HttpCheck]):
 
     def poll(self, now: int) -> Step:
         actions: list[Action] = []
+        if self.follow is not None:
+            self.current = self._exchange(self.follow, self.method, now, self.deadline)
+            self.follow = None
         while self.outcome is None:
             exchange = self.checking or self.current
             assert exchange is not None
@@ -623,9 +627,16 @@ class HttpSession(Session[HttpCheck]):
                 self._compared(exchange, now)
             else:
                 self._hop_done(exchange, now)
+                if self.follow is not None:
+                    # The hop is an event of this step; the redirect's request starts on the
+                    # next poll, after the caller heard of it (serve's allowlist may refuse
+                    # the target before anything — even a lookup — goes its way).
+                    break
         events, self.events = self.events, []
         wake = None
-        if self.outcome is None:
+        if self.follow is not None:
+            wake = now
+        elif self.outcome is None:
             live = self.checking or self.current
             wake = live.deadline if live is not None else None
         return Step(actions, wake, events, self.outcome is not None)
@@ -665,7 +676,7 @@ class HttpSession(Session[HttpCheck]):
             hop.status in (301, 302) and self.method == "POST"
         ):
             self.method = "GET"
-        self.current = self._exchange(nxt, self.method, now, self.deadline)
+        self.follow = nxt
 
     def _after_last(self, now: int) -> None:
         final = self.hops[-1]
