@@ -7,27 +7,30 @@ from __future__ import annotations
 import argparse
 import sys
 
-from netladder.args import add_json, positive_float, positive_int
+from netladder.args import add_explain, add_json, positive_float, positive_int
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, from_oserror
+from netladder.i18n import _
 
 __all__ = ["register", "run"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="TARGET", help="an IPv4 or IPv6 address on a local link")
+    parser.add_argument(
+        "target", metavar="TARGET", help=_("an IPv4 or IPv6 address on a local link")
+    )
     parser.add_argument(
         "-c",
         "--count",
         type=positive_int,
         default=None,
-        help="requests to send (default 3; with -w, until the deadline)",
+        help=_("requests to send (default 3; with -w, until the deadline)"),
     )
     parser.add_argument(
         "-w",
         "--deadline",
         type=positive_float,
         metavar="SEC",
-        help="stop after this many seconds, whatever happened",
+        help=_("stop after this many seconds, whatever happened"),
     )
     parser.add_argument(
         "-i",
@@ -35,7 +38,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=1.0,
         metavar="SEC",
-        help="seconds between requests (default 1)",
+        help=_("seconds between requests (default 1)"),
     )
     parser.add_argument(
         "-W",
@@ -43,21 +46,24 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=1.0,
         metavar="SEC",
-        help="seconds to wait for replies after the last request (default 1)",
+        help=_("seconds to wait for replies after the last request (default 1)"),
     )
     parser.add_argument(
         "-I",
         "--iface",
         metavar="IFACE",
-        help="the interface (default: the one the route to TARGET uses)",
+        help=_("the interface (default: the one the route to TARGET uses)"),
     )
     parser.add_argument(
         "--dad",
         action="store_true",
-        help="duplicate address detection (RFC 5227): probe from 0.0.0.0; "
-        "exit 0 when the address is free",
+        help=_(
+            "duplicate address detection (RFC 5227): probe from 0.0.0.0; "
+            "exit 0 when the address is free"
+        ),
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,13 +88,22 @@ def run(args: argparse.Namespace) -> int:
     if result.send_error is not None:
         error = OSError(result.send_error, os.strerror(result.send_error))
         raise from_oserror(error, f"sending on {result.setup.iface}")
-    if args.json:
+    keys: list[str] = []
+    if args.explain:
+        from netladder.render import explain
+
+        keys = explain.keys_arp(result)
+    if args.json and args.explain:
+        explain.emit_json(result, keys)
+    elif args.json:
         from netladder.output import emit_json
 
         emit_json(result)
     else:
         for line in render.summary(result):
             print(line, file=out)
+        if args.explain:
+            explain.say(keys)
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAIL
