@@ -24,6 +24,7 @@ __all__ = [
     "emit_json",
     "escape_controls",
     "fmt_ms",
+    "ljust",
     "paint",
     "progress",
     "to_jsonable",
@@ -69,6 +70,17 @@ def fmt_ms(value: float) -> str:
     if value >= 1:
         return f"{value:.2f}"
     return f"{value:.3f}"
+
+
+def ljust(text: str, width: int) -> str:
+    """`f"{text:<{width}}"` by the columns a terminal gives the text: a Korean syllable takes
+    two (East Asian Wide), so translated labels keep their columns aligned."""
+    if text.isascii():
+        return text.ljust(width)
+    import unicodedata
+
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - columns)
 
 
 def to_jsonable(value: Any, sentence: Callable[[Any], str] | None = None) -> Any:

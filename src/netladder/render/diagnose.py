@@ -50,7 +50,7 @@ from netladder.diagnose.model import (
 from netladder.i18n import N_, _
 from netladder.l2.model import NeighCheck
 from netladder.model import ms
-from netladder.output import escape_controls, paint
+from netladder.output import escape_controls, ljust, paint
 from netladder.render.dns import sentence as dns_sentence
 from netladder.render.http import sentence as http_sentence
 from netladder.render.neigh import summary as neigh_summary
@@ -678,7 +678,7 @@ def lines(result: Diagnosis) -> Iterator[str]:
         if rung.status is Status.SKIP:
             text = paint(text, "dim")
         title = _(LINE_TITLES[rung.layer])
-        yield f"  {title:<5} {status}  {text}{paint(took, 'dim')}"
+        yield f"  {ljust(title, 5)} {status}  {text}{paint(took, 'dim')}"
     verdict = result.verdict
     colour = "green" if result.ok else "red"
     yield paint(_t("verdict-line", text=escape_controls(verdict_text(verdict))), "bold", colour)
