@@ -20,6 +20,7 @@ from netladder.proto.text import escape_controls
 __all__ = [
     "Progress",
     "color_enabled",
+    "columns",
     "dump_json",
     "emit_json",
     "escape_controls",
@@ -72,15 +73,18 @@ def fmt_ms(value: float) -> str:
     return f"{value:.3f}"
 
 
-def ljust(text: str, width: int) -> str:
-    """`f"{text:<{width}}"` by the columns a terminal gives the text: a Korean syllable takes
-    two (East Asian Wide), so translated labels keep their columns aligned."""
+def columns(text: str) -> int:
+    """The columns a terminal gives the text: a Korean syllable takes two (East Asian Wide)."""
     if text.isascii():
-        return text.ljust(width)
+        return len(text)
     import unicodedata
 
-    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    return text + " " * max(0, width - columns)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def ljust(text: str, width: int) -> str:
+    """`f"{text:<{width}}"` by terminal columns, so translated labels keep their alignment."""
+    return text + " " * max(0, width - columns(text))
 
 
 def to_jsonable(value: Any, sentence: Callable[[Any], str] | None = None) -> Any:
