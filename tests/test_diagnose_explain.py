@@ -1,8 +1,9 @@
 """`netladder diagnose --explain` in English and Korean, for every classic failure of the demo
 lab (lab/scenarios.py): the whole human output, word for word, against goldens in
-tests/golden/explain/ (issue 16).  Times, RTTs, counts that depend on chance and MACs are
-masked; everything else — the rungs' sentences, the verdict, the next command and the
-explanation keyed by the finding — is pinned.  `NETLADDER_GOLDEN=write` rewrites them.
+tests/golden/explain/ (issue 16).  Times, RTTs, counts that depend on chance, MACs and a
+passing L2 rung's table state are masked; everything else — the rungs' sentences, the
+verdict, the next command and the explanation keyed by the finding — is pinned.
+`NETLADDER_GOLDEN=write` rewrites them.
 
 `--json --explain` adds an `explain` field, in English whatever the language, and nothing else
 changes: the document without it is the one `--json` prints.
@@ -29,8 +30,13 @@ GOLDEN = Path(__file__).parent / "golden" / "explain"
 BY_NAME = {s.name: s for s in SCENARIOS}
 
 _MASKS = (
+    # A passing L2 rung says what the neighbour table holds at that moment (REACHABLE, STALE, no
+    # entry yet): the kernel's timers decide, and tests/test_neigh.py pins those sentences.
+    (re.compile(r"^(  L2 +pass  ).*$", re.M), r"\1<the next hop's MAC is the one that answers>"),
     # a rung's own time at the end of its line (printed only from 1 ms on)
     (re.compile(r"  \d+ ms$", re.M), ""),
+    # A next hop that does not answer: its entry is INCOMPLETE while the kernel asks, FAILED after.
+    (re.compile(r"\((?:INCOMPLETE|FAILED)\)"), "(<unresolved>)"),
     (re.compile(r"(?<![0-9a-fA-F:])[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}(?![0-9a-fA-F:])"), "<mac>"),
     (re.compile(r"(?<![\d.:])\d+\.\d+(?![\d.:])"), "<n>"),  # 0.48 s, 4.8 ms; not 198.51.100.10
     (re.compile(r"(?<![\d.:/])\d+ ms"), "<n> ms"),

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from netladder.l2.model import ArpOptions, ProbeSetup, Reply
     from netladder.net.driver import blocking
     from netladder.render import arp as render
+    from netladder.render.report import report
 
     count = args.count if args.count is not None else (None if args.deadline else 3)
     options = ArpOptions(
@@ -88,22 +89,12 @@ def run(args: argparse.Namespace) -> int:
     if result.send_error is not None:
         error = OSError(result.send_error, os.strerror(result.send_error))
         raise from_oserror(error, f"sending on {result.setup.iface}")
-    keys: list[str] = []
-    if args.explain:
-        from netladder.render import explain
-
-        keys = explain.keys_arp(result)
-    if args.json and args.explain:
-        explain.emit_json(result, keys)
-    elif args.json:
-        from netladder.output import emit_json
-
-        emit_json(result)
-    else:
-        for line in render.summary(result):
-            print(line, file=out)
-        if args.explain:
-            explain.say(keys)
+    report(
+        result,
+        lambda: render.summary(result),
+        as_json=args.json,
+        explain=(lambda c: c.keys_arp(result)) if args.explain else None,
+    )
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAIL

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
     from netladder.output import emit_json
     from netladder.render import diagnose as render
+    from netladder.render.report import report as show
 
     target = parse_target(args.target, tuple(args.port))
     if args.via:
@@ -62,18 +63,11 @@ def run(args: argparse.Namespace) -> int:
         code = EXIT_INTERRUPTED
     else:
         code = EXIT_OK if result.ok else EXIT_FAIL
-    if args.explain:
-        from netladder.render import explain
-
-        keys = explain.keys_diagnosis(result)
-        if args.json:
-            explain.emit_json(result, keys, render.sentence)
-        else:
-            print("\n".join(render.lines(result)))
-            explain.say(keys)
-        return code
-    if args.json:
-        emit_json(result, sentence=render.sentence)
-    else:
-        print("\n".join(render.lines(result)))
+    show(
+        result,
+        lambda: render.lines(result),
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_diagnosis(result)) if args.explain else None,
+    )
     return code

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from netladder.net.driver import blocking
     from netladder.output import emit_json
     from netladder.render import dns as render
+    from netladder.render.report import report
 
     name, rdtype = _query(args)
     servers = tuple(parse_server(s) for s in args.server)
@@ -105,18 +106,13 @@ def run(args: argparse.Namespace) -> int:
             families = (4,)
         options = CompareOptions(name, servers, args.tcp, args.timeout, args.tries, families)
         comparison = blocking(api.resolve(options))
-        if args.explain:
-            from netladder.render import explain
-
-            keys = explain.keys_comparison(comparison)
-        if args.json and args.explain:
-            explain.emit_json(comparison, keys, render.sentence)
-        elif args.json:
-            emit_json(comparison, sentence=render.sentence)
-        else:
-            print("\n".join(render.comparison_lines(comparison)))
-            if args.explain:
-                explain.say(keys)
+        report(
+            comparison,
+            lambda: render.comparison_lines(comparison),
+            as_json=args.json,
+            sentence=render.sentence,
+            explain=(lambda c: c.keys_comparison(comparison)) if args.explain else None,
+        )
         return EXIT_OK if comparison.agree and comparison.system.ok else EXIT_FAIL
     query = ResolveOptions(name, rdtype, servers, args.tcp, args.timeout, args.tries)
     result = blocking(api.resolve(query))
@@ -129,17 +125,11 @@ def run(args: argparse.Namespace) -> int:
             "add a nameserver line to /etc/resolv.conf, or ask one with --server IP",
             what=render.sentence(result),
         )
-    if args.explain:
-        from netladder.render import explain
-
-        keys = explain.keys_resolution(result)
-        if args.json:
-            explain.emit_json(result, keys, render.sentence)
-        else:
-            print("\n".join(render.lines(result)))
-            explain.say(keys)
-    elif args.json:
-        emit_json(result, sentence=render.sentence)
-    else:
-        print("\n".join(render.lines(result)))
+    report(
+        result,
+        lambda: render.lines(result),
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_resolution(result)) if args.explain else None,
+    )
     return EXIT_OK if result.ok else EXIT_FAIL

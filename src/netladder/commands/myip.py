@@ -13,7 +13,6 @@ from netladder.args import add_explain, add_json, positive_float
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
 from netladder.i18n import _
 from netladder.names.myip import discover, endpoints
-from netladder.output import emit_json
 
 __all__ = ["register", "run"]
 
@@ -58,6 +57,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from netladder.net.driver import blocking
     from netladder.render import myip as render
+    from netladder.render.report import report
 
     chosen = endpoints(args.http, args.stun)
     result = blocking(
@@ -70,19 +70,13 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     # Ctrl-C: what was gathered is printed all the same, then exit 130.
-    keys: list[str] = []
-    if args.explain:
-        from netladder.render import explain
-
-        keys = explain.keys_myip(result)
-    if args.json and args.explain:
-        explain.emit_json(result, keys, render.sentence)
-    elif args.json:
-        emit_json(result, sentence=render.sentence)
-    else:
-        print("\n".join(render.lines(result)))
-        if args.explain:
-            explain.say(keys)
+    report(
+        result,
+        lambda: render.lines(result),
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_myip(result)) if args.explain else None,
+    )
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAIL

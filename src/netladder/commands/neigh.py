@@ -104,6 +104,7 @@ def _check(args: argparse.Namespace) -> int:
     from netladder.l2.route import ifindex, parse_destination
     from netladder.net.driver import blocking
     from netladder.render import neigh as render
+    from netladder.render.report import report as say
 
     target = parse_destination(args.check) if args.check else None
     if args.iface:
@@ -115,24 +116,13 @@ def _check(args: argparse.Namespace) -> int:
         checks = (blocking(check_next_hop(target, iface=args.iface)),)
     report = NeighReport(checks)
     code = EXIT_INTERRUPTED if report.interrupted else EXIT_OK if report.ok else EXIT_FAIL
-    if args.explain:
-        from netladder.render import explain
-
-        keys = explain.keys_neigh(report)
-        if args.json:
-            explain.emit_json(report, keys, render.sentence)
-            return code
-        for line in render.check_lines(report):
-            print(line)
-        explain.say(keys)
-        return code
-    if args.json:
-        from netladder.output import emit_json
-
-        emit_json(report, sentence=render.sentence)
-        return code
-    for line in render.check_lines(report):
-        print(line)
+    say(
+        report,
+        lambda: render.check_lines(report),
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_neigh(report)) if args.explain else None,
+    )
     return code
 
 
