@@ -14,8 +14,9 @@ What is extracted (KEYWORDS): `_("…")`, `N_("…")` (a table's entry, translat
 used), `ngettext("…", "…", n)`, and the first argument of netladder's errors (their messages are
 templates that `cli._print_error` translates: `UsageError("{name}: …", name=…)`).  An f-string
 is not a template and is not extracted.  SEPARATE names the calls whose several arguments are
-each a message: `EnvError(problem, remedy)`, and the status codes' table `_c(code, name, section,
-meaning, choose)` (l7/codes.py).
+each a message: `EnvError(problem, remedy)`, the status codes' table `_c(code, name, section,
+meaning, choose)` (l7/codes.py) and the commands' table `Command(name, module, summary,
+group)` (cli.py, which imports no i18n for English).
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ KEYWORDS: dict[str, Any] = {
     "NftError": None,
     "LabError": None,
     "_c": None,
+    "Command": None,
 }
 # funcname -> the (1-based) arguments that are each a message of their own.
-SEPARATE: dict[str, tuple[int, ...]] = {"EnvError": (1, 2), "_c": (4, 5)}
+SEPARATE: dict[str, tuple[int, ...]] = {"EnvError": (1, 2), "_c": (4, 5), "Command": (3, 4)}
 
 # Babel's warnings about f-strings given to a keyword (sentences not templated yet: they stay
 # English until their module makes them templates), counted instead of printed one by one.

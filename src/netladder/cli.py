@@ -18,7 +18,6 @@ from netladder.errors import (
     NetladderError,
     UsageError,
 )
-from netladder.i18n import LANGUAGES, N_, _, language_from_env, set_language
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -39,105 +38,109 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "route",
         "netladder.commands.route",
-        N_("the kernel's route decision; default routes"),
-        N_("L2 and routing"),
+        "the kernel's route decision; default routes",
+        "L2 and routing",
     ),
     Command(
         "neigh",
         "netladder.commands.neigh",
-        N_("ARP/NDP table, gateway MAC check, change watch"),
-        N_("L2 and routing"),
+        "ARP/NDP table, gateway MAC check, change watch",
+        "L2 and routing",
     ),
     Command(
         "arp",
         "netladder.commands.arp",
-        N_("active ARP / NDP probe, duplicate-address detection"),
-        N_("L2 and routing"),
+        "active ARP / NDP probe, duplicate-address detection",
+        "L2 and routing",
     ),
     Command(
         "ping",
         "netladder.commands.ping",
-        N_("ICMP echo, iputils-compatible statistics"),
+        "ICMP echo, iputils-compatible statistics",
         "L3",
     ),
     Command(
         "sweep",
         "netladder.commands.sweep",
-        N_("many targets at once, fping-class speed"),
+        "many targets at once, fping-class speed",
         "L3",
     ),
     Command(
         "trace",
         "netladder.commands.trace",
-        N_("traceroute; --cycles N gives mtr-style per-hop statistics"),
-        N_("path"),
+        "traceroute; --cycles N gives mtr-style per-hop statistics",
+        "path",
     ),
     Command(
         "port",
         "netladder.commands.port",
-        N_("TCP connect/SYN and UDP checks with nmap's port states"),
+        "TCP connect/SYN and UDP checks with nmap's port states",
         "L4",
     ),
     Command(
         "sockets",
         "netladder.commands.sockets",
-        N_("local listeners and the connections they hold"),
+        "local listeners and the connections they hold",
         "L4",
     ),
     Command(
         "forward",
         "netladder.commands.forward",
-        N_("port forwarding: add, list, delete, verify, proxy"),
+        "port forwarding: add, list, delete, verify, proxy",
         "NAT",
     ),
     Command(
         "http",
         "netladder.commands.http",
-        N_("HTTP response check with per-phase timing"),
+        "HTTP response check with per-phase timing",
         "L7",
     ),
     Command(
         "codes",
         "netladder.commands.codes",
-        N_("HTTP status code guide"),
+        "HTTP status code guide",
         "L7",
     ),
     Command(
         "dns",
         "netladder.commands.dns",
-        N_("name resolution with timing"),
-        N_("names"),
+        "name resolution with timing",
+        "names",
     ),
     Command(
         "myip",
         "netladder.commands.myip",
-        N_("public address via HTTP echo and STUN"),
-        N_("names"),
+        "public address via HTTP echo and STUN",
+        "names",
     ),
     Command(
         "diagnose",
         "netladder.commands.diagnose",
-        N_("the whole ladder with a verdict"),
-        N_("the ladder"),
+        "the whole ladder with a verdict",
+        "the ladder",
     ),
     Command(
         "serve",
         "netladder.commands.serve",
-        N_("blackbox_exporter-compatible /probe for Prometheus"),
-        N_("monitoring"),
+        "blackbox_exporter-compatible /probe for Prometheus",
+        "monitoring",
     ),
     Command(
         "lab",
         "netladder.lab.command",
-        N_("the network lab: up, down, status, exec, shell, demo, lesson"),
-        N_("the lab"),
+        "the network lab: up, down, status, exec, shell, demo, lesson",
+        "the lab",
     ),
 )
 
+# The summaries and groups are messages: scripts/messages.py extracts Command's third and
+# fourth arguments, and they are translated where they are said (English imports no i18n).
 _BY_NAME = {c.name: c for c in COMMANDS}
 
 
 def top_level_help() -> str:
+    from netladder.i18n import _
+
     lines = [
         _("usage: netladder [--version] [--help] [--lang en|ko] COMMAND [ARGS...]"),
         "",
@@ -168,6 +171,7 @@ def top_level_help() -> str:
 
 def make_parser(command: Command) -> argparse.ArgumentParser:
     from netladder.args import Parser
+    from netladder.i18n import _
 
     return Parser(prog=f"netladder {command.name}", description=_(command.summary))
 
@@ -175,6 +179,8 @@ def make_parser(command: Command) -> argparse.ArgumentParser:
 def add_lang(parser: argparse.ArgumentParser) -> None:
     """`--lang` is taken out of argv before the parser runs (take_language: the help and
     argparse's errors are already in the language); listed so that every --help shows it."""
+    from netladder.i18n import LANGUAGES, _
+
     parser.add_argument(
         "--lang",
         choices=LANGUAGES,
@@ -207,6 +213,11 @@ def take_language(argv: list[str]) -> tuple[list[str], str | None]:
 
 
 def _dispatch(argv: list[str]) -> int:
+    if argv[:1] in (["-V"], ["--version"]):
+        print(f"netladder {__version__}")
+        return 0
+    from netladder.i18n import language_from_env, set_language
+
     argv, language = take_language(argv)
     language = language or language_from_env()
     if language != "en":
@@ -259,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("netladder.commands"):
+            from netladder.i18n import _
+
             _print_error(
                 _("netladder: command {name!r} is not built yet").format(name=arguments[0])
             )
@@ -273,6 +286,8 @@ def _internal_error(exc: BaseException) -> int:
 
     if os.environ.get("NETLADDER_DEBUG"):
         raise exc
+    from netladder.i18n import _
+
     _print_error(
         _(
             "netladder: internal error: {kind}: {error} (set NETLADDER_DEBUG=1 for the traceback)"
@@ -287,6 +302,8 @@ def _print_error(error: NetladderError | str) -> None:
     from netladder.output import paint
 
     if isinstance(error, NetladderError):
+        from netladder.i18n import _
+
         message = error.render(_)
     else:
         message = error
