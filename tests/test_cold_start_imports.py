@@ -26,7 +26,7 @@ def _pending(area: str) -> pytest.MarkDecorator:
 
 
 CASES = [
-    pytest.param(["--version"], (*HUMAN, "threading"), id="version"),
+    pytest.param(["--version"], (*HUMAN, "threading", "gettext", "netladder.i18n"), id="version"),
     pytest.param(["ping", "-c", "1", "-W", "1", "127.0.0.1"], HUMAN, id="ping"),
     pytest.param(["sweep", "--retries", "0", "127.0.0.1"], HUMAN, id="sweep"),
     pytest.param(
