@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     # arp — area F
     from netladder.api._arp import arp
 
+    # diagnose — area G (below arp: the block is one sorted import block)
+    from netladder.api._diagnose import diagnose
+
     # http — area E (above resolve: the block is one sorted import block)
     from netladder.api._http import http
 
@@ -48,8 +51,6 @@ if TYPE_CHECKING:
 
     # stun — area E
     from netladder.api._stun import stun
-
-    # diagnose — area G
 
 
 def __getattr__(name: str) -> Any:
