@@ -6,8 +6,21 @@ from __future__ import annotations
 from netladder.diagnose.engine import DiagnoseOptions, Progress, options_for
 from netladder.diagnose.engine import diagnose as _walk
 from netladder.diagnose.model import Diagnosis, Rung, Status, Verdict
+from netladder.diagnose.target import Target, parse_target
 
-__all__ = ["DiagnoseOptions", "Diagnosis", "Progress", "Rung", "Status", "Verdict", "diagnose"]
+# `parse_target` reads a target as `diagnose` does (UsageError), for callers that check it
+# before the ladder runs (serve's allowlist).
+__all__ = [
+    "DiagnoseOptions",
+    "Diagnosis",
+    "Progress",
+    "Rung",
+    "Status",
+    "Target",
+    "Verdict",
+    "diagnose",
+    "parse_target",
+]
 
 
 async def diagnose(options: DiagnoseOptions, *, progress: Progress | None = None) -> Diagnosis:

@@ -315,7 +315,8 @@ def _cert_not_after(text: str) -> float | None:
 
 
 async def probe_http(probe: Probe) -> bool:
-    from netladder.l7.client import MAX_BODY, HttpOptions, http_check, parse_url
+    from netladder import api
+    from netladder.api._http import MAX_BODY, HttpOptions, parse_url
     from netladder.model import ms
     from netladder.render.http import sentence
 
@@ -397,7 +398,7 @@ async def probe_http(probe: Probe) -> bool:
         raise _RedirectRefused(nxt.text)
 
     try:
-        check = await http_check(options, on_hop=guard)
+        check = await api.http(options, on_hop=guard)
     except _RedirectRefused as exc:
         return probe.fail(
             "l7", "redirect_refused", "Redirect target is outside the allowlist", location=exc
@@ -1017,7 +1018,8 @@ async def probe_udp(probe: Probe) -> bool:
 
 
 async def probe_stun(probe: Probe) -> bool:
-    from netladder.names.myip import StunEndpoint, discover
+    from netladder import api
+    from netladder.api._stun import StunOptions
     from netladder.render.myip import sentence as stun_sentence
 
     m = probe.module.stun
@@ -1034,12 +1036,9 @@ async def probe_stun(probe: Probe) -> bool:
     )
     rtt = reg.gauge("probe_stun_rtt_seconds", "Time to the STUN Binding success response")
     # As for ICMP: the exchange ends a little before the probe, so its own outcome is reported.
-    result = await discover(
-        (),
-        (StunEndpoint(address.split("%", 1)[0], port),),
-        deadline=max(probe.remaining - 0.05, 0.01),
-    )
-    source = result.sources[0]
+    bare = address.split("%", 1)[0]
+    server = f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
+    source = await api.stun(StunOptions(server, timeout=max(probe.remaining - 0.05, 0.01)))
     if not source.ok or source.address is None:
         kind = source.error.kind if source.error is not None else "no-answer"
         err = stun_sentence(source.error) if source.error is not None else "no answer"
@@ -1053,8 +1052,8 @@ async def probe_stun(probe: Probe) -> bool:
         "probe_stun_mapped_address_info",
         "The public address and port the STUN server saw",
         labels=("address", "port"),
-    ).set(1, str(ipaddress.ip_address(source.address)), str(source.mapped_port or 0))
-    probe.say("info", "STUN mapped address", address=source.address, port=source.mapped_port)
+    ).set(1, str(ipaddress.ip_address(source.address)), str(source.port or 0))
+    probe.say("info", "STUN mapped address", address=source.address, port=source.port)
     return True
 
 
@@ -1106,8 +1105,8 @@ async def probe_trace(probe: Probe) -> bool:
 
 
 async def probe_diagnose(probe: Probe) -> bool:
-    from netladder.diagnose.engine import Options, diagnose
-    from netladder.diagnose.target import parse_target
+    from netladder import api
+    from netladder.api._diagnose import DiagnoseOptions, parse_target
     from netladder.render import diagnose as render
 
     reg = probe.registry
@@ -1125,9 +1124,10 @@ async def probe_diagnose(probe: Probe) -> bool:
         "are absent",
         labels=("layer",),
     )
-    result = await probe.threaded_call(
-        lambda: diagnose(target, Options(timeout_s=min(10.0, probe.remaining)))
+    options = DiagnoseOptions(
+        probe.target, probe.module.diagnose.ports, timeout=min(10.0, probe.remaining)
     )
+    result = await probe.threaded_call(lambda: api.diagnose(options))
     for rung in result.rungs:
         summary = render.summary(rung)
         probe.say("info", "Layer", layer=rung.layer, status=rung.status, summary=summary)
@@ -1233,8 +1233,8 @@ async def run_diagnosis(
     command's --json document).  UsageError for a target that cannot be read; Refused when
     the allowlist forbids it (checked on the name, then on where it resolves, before any
     packet goes to it)."""
-    from netladder.diagnose.engine import Options, diagnose
-    from netladder.diagnose.target import parse_target
+    from netladder import api
+    from netladder.api._diagnose import DiagnoseOptions, parse_target
     from netladder.output import to_jsonable
     from netladder.render import diagnose as render
 
@@ -1246,6 +1246,6 @@ async def run_diagnosis(
             raise Refused(parsed.host)  # what does not resolve cannot be shown to be allowed
     gate = threaded or asyncio.Semaphore(THREADED)
     async with gate:
-        result = await diagnose(parsed, Options())
+        result = await api.diagnose(DiagnoseOptions(target, tuple(ports)))
     doc: dict[str, Any] = to_jsonable(result, render.sentence)
     return doc
