@@ -1,0 +1,220 @@
+"""Hundreds of `netladder.api` calls at once in ONE process on ONE asyncio loop (issue 14,
+point 6), in the demo lab: each result equals the one-shot command's `--json` for the same
+target on every field that does not depend on timing, the whole burst ends in bounded time,
+and no file descriptor is left open.
+
+The burst runs in the lab's client namespace as this file's `main()` (a child process reads
+the plan on stdin and writes the results' JSON, each made by `to_jsonable` with the
+command's own renderer, so the two sides are compared as the same document).  The one-shot
+commands run first, one per distinct target, so neither side sees the other's packets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+SERVER = "198.51.100.10"
+LAN1 = "198.51.100.66"
+R1 = "203.0.113.1"  # the client's gateway: its one neighbour
+
+# (kind, target, how many calls): the burst is every call of every row at once.
+HTTP = [
+    (f"http://{SERVER}/", 8),
+    (f"http://{SERVER}:8080/", 8),
+    (f"http://{LAN1}/", 8),
+    ("http://www.lab/", 8),
+    ("http://server.lab:8080/", 6),
+    (f"http://{SERVER}/big", 6),
+    (f"http://{SERVER}:81/", 6),  # refused: a failure is a result too
+]
+RESOLVE = [
+    ("www.lab A", 6),  # a CNAME chain
+    ("server.lab A", 5),
+    ("server.lab AAAA", 5),
+    ("api.lab A", 5),
+    ("lan1.lab A", 5),
+    ("ns.lab A", 5),
+    ("lab NS", 4),
+    ("nx.lab A", 5),  # NXDOMAIN
+]
+ARP = [(R1, 10)]
+
+# Generous: on a quiet machine the burst takes a few seconds; this one has 2 cores shared
+# with other sessions' tests.
+BURST_BOUND_S = 90.0
+
+
+def plan() -> list[tuple[str, str]]:
+    rows = [("http", t, n) for t, n in HTTP]
+    rows += [("resolve", t, n) for t, n in RESOLVE]
+    rows += [("arp", t, n) for t, n in ARP]
+    return [(kind, target) for kind, target, n in rows for _ in range(n)]
+
+
+# -- the burst: this file run as a script inside the lab ----------------------------------------
+
+
+async def _call(kind: str, target: str) -> Any:
+    """One API call and its JSON, as the one-shot command writes it."""
+    from netladder import api
+    from netladder.output import to_jsonable
+
+    if kind == "http":
+        from netladder.api._http import HttpOptions
+        from netladder.render.http import sentence as http_sentence
+
+        return to_jsonable(await api.http(HttpOptions(target)), http_sentence)
+    if kind == "resolve":
+        from netladder.api._resolve import ResolveOptions
+        from netladder.render.dns import sentence as dns_sentence
+
+        name, rdtype = target.split()
+        return to_jsonable(await api.resolve(ResolveOptions(name, rdtype)), dns_sentence)
+    if kind == "arp":
+        from netladder.api._arp import ArpOptions
+
+        return to_jsonable(await api.arp(ArpOptions(target, count=1)))  # no sentence in it
+    raise AssertionError(kind)
+
+
+def _fds() -> list[str]:
+    gc.collect()
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def main() -> None:
+    calls = [tuple(c) for c in json.load(sys.stdin)]
+
+    async def burst() -> list[Any]:
+        return await asyncio.gather(*(_call(kind, target) for kind, target in calls))
+
+    # Everything the calls import is imported first: a module's import is not a leak.
+    import netladder.api._arp
+    import netladder.api._http
+    import netladder.api._resolve
+    import netladder.render.dns
+    import netladder.render.http  # noqa: F401
+
+    before = _fds()
+    started = time.monotonic()
+    results = asyncio.run(burst())
+    elapsed = time.monotonic() - started
+    after = _fds()
+    json.dump({"elapsed": elapsed, "fds": [before, after], "results": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
+
+
+# -- the test --------------------------------------------------------------------------------
+
+
+def _http(doc: dict[str, Any]) -> Any:
+    """Status, the header names and the failure (its phase and words), hop by hop."""
+    error = doc["error"]
+    return (
+        doc["ok"],
+        doc["status"],
+        None if error is None else (error["phase"], error["message"]),
+        [
+            (hop["address"], hop["status"], hop["http_version"], [h[0] for h in hop["headers"]])
+            for hop in doc["hops"]
+        ],
+    )
+
+
+def _resolve(doc: dict[str, Any]) -> Any:
+    """The status and rcode, the answers and the CNAME chain (TTLs included: authoritative)."""
+    return (
+        doc["status"],
+        doc["rcode"],
+        doc["server"],
+        doc["chain"],
+        sorted(json.dumps(a, sort_keys=True) for a in doc["answers"]),
+    )
+
+
+def _arp(doc: dict[str, Any]) -> Any:
+    """Who answers, from where; how many replies each call counts depends on the others' (arping
+    sees every reply on the link too), so the counts are only checked to be at least one."""
+    return (doc["ok"], doc["sent"], doc["iface"], doc["source"], doc["macs"], doc["conflict"])
+
+
+FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "http": _http,
+    "resolve": _resolve,
+    "arp": _arp,
+}
+
+
+def one_shot_argv(kind: str, target: str) -> list[str]:
+    if kind == "http":
+        return ["http", target, "--json"]
+    if kind == "resolve":
+        name, rdtype = target.split()
+        return ["dns", name, "--type", rdtype, "--json"]
+    if kind == "arp":
+        return ["arp", target, "-c", "1", "--json"]
+    raise AssertionError(kind)
+
+
+@pytest.fixture(scope="module")
+def demo_lab(lab_ok: None) -> Iterator[Any]:
+    from netladder.lab import Lab
+    from netladder.lab.topologies import demo
+
+    with Lab(demo(), name="apiburst") as lab:
+        yield lab
+
+
+def test_three_hundred_api_calls_at_once_equal_the_one_shot_commands(demo_lab: Any) -> None:
+    calls = plan()
+    kinds = Counter(kind for kind, _ in calls)
+    assert sum(kinds.values()) >= 100, kinds
+
+    # The one-shot commands, one per distinct target, all started at once (before the burst).
+    distinct = sorted(set(calls))
+    procs = {
+        call: demo_lab.popen(
+            "client",
+            [sys.executable, "-m", "netladder", *one_shot_argv(*call)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for call in distinct
+    }
+    expected = {}
+    for call, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert out, (call, err)
+        expected[call] = FIELDS[call[0]](json.loads(out))
+
+    run = demo_lab.exec(
+        "client", [sys.executable, __file__], input=json.dumps(calls), timeout=BURST_BOUND_S + 60
+    )
+    report = json.loads(run.stdout)
+    assert report["elapsed"] < BURST_BOUND_S, report["elapsed"]
+    before, after = report["fds"]
+    assert after == before, "file descriptors left open by the burst"
+
+    results = report["results"]
+    assert len(results) == len(calls)
+    for call, doc in zip(calls, results, strict=True):
+        assert FIELDS[call[0]](doc) == expected[call], call
+        if call[0] == "arp":
+            assert doc["received"] >= 1, doc
