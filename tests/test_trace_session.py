@@ -10,7 +10,6 @@ probe keeps one flow, and how report cycles count loss.
 from __future__ import annotations
 
 import errno
-import socket
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +36,7 @@ from netladder.proto.inet import checksum
 from netladder.proto.tcp import ACK, RST, SYN, parse_tcp
 from netladder.render.trace import detail, verdict_text
 from sessions import NS, FakeClock
+from test_proto_icmp import ipv4
 
 ME = "203.0.113.2"
 TARGET = "198.51.100.10"
@@ -122,6 +122,12 @@ def udp_session(**changes: Any) -> tuple[TraceSession, UdpProbes]:
 UDP_OPENED = [Opened("udp", 4, None, ("0.0.0.0", 40000), False)]
 
 
+def udp_path(**changes: Any) -> tuple[TraceSession, Path]:
+    """A UDP trace to TARGET, bound and started on a fresh fake clock."""
+    session, _ = udp_session(**changes)
+    return session, Path(session, FakeClock(), UDP_OPENED)
+
+
 def icmp_error(
     path: Path, token: int, source: str, icmp_type: int, code: int, info: int = 0
 ) -> Received:
@@ -152,9 +158,7 @@ def hop_addresses(result: TraceResult) -> list[str | None]:
 
 
 def test_hops_are_assembled_from_time_exceeded_and_the_targets_port_unreachable() -> None:
-    clock = FakeClock()
-    session, _probes = udp_session()
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path()
     # 16 in flight: TTLs 1-5 three times each, then the first query of TTL 6.
     assert [a.ttl for a in path.sent] == [t for t in range(1, 6) for _ in range(3)] + [6]
     assert all(a.address == (TARGET, 33434) for a in path.sent)
@@ -177,9 +181,7 @@ def test_hops_are_assembled_from_time_exceeded_and_the_targets_port_unreachable(
 
 
 def test_a_port_unreachable_from_a_router_ends_the_trace_as_a_reject_on_the_way() -> None:
-    clock = FakeClock()
-    session, _ = udp_session(queries=1)
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path(queries=1)
     for token in path.tokens(1) + path.tokens(2):
         answer_udp(path, token)
     # TTL 3: r3 rejects the probe with port unreachable (nft's REJECT default): not the target.
@@ -199,9 +201,7 @@ def test_a_port_unreachable_from_a_router_ends_the_trace_as_a_reject_on_the_way(
 
 
 def test_an_administrative_reject_is_annotated_as_traceroute_does() -> None:
-    clock = FakeClock()
-    session, _ = udp_session(queries=1)
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path(queries=1)
     (token,) = path.tokens(1)
     path.packet(0, icmp_error(path, token, ROUTERS[0], 3, 13))
     result = session.result()
@@ -210,9 +210,8 @@ def test_an_administrative_reject_is_annotated_as_traceroute_does() -> None:
 
 
 def test_errors_that_are_not_ours_are_ignored() -> None:
-    clock = FakeClock()
-    session, _ = udp_session(queries=1)
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path(queries=1)
+    clock = path.clock
     (token,) = path.tokens(1)
     ours = icmp_error(path, token, ROUTERS[0], 11, 0)
     # Another trace's datagram (another cookie), and a local error (no ICMP behind it).
@@ -286,24 +285,6 @@ def test_a_raw_icmp_socket_matches_by_identifier_and_reads_quoted_errors() -> No
     )
     result = session.result()
     assert path.done and hop_addresses(result) == [ROUTERS[0], TARGET]
-
-
-def ipv4(src: str, dst: str, protocol: int, payload: bytes, ttl: int = 64) -> bytes:
-    header = struct.pack(
-        "!BBHHHBBH4s4s",
-        0x45,
-        0,
-        20 + len(payload),
-        0,
-        0,
-        ttl,
-        protocol,
-        0,
-        socket.inet_aton(src),
-        socket.inet_aton(dst),
-    )
-    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
-    return header + payload
 
 
 def icmp4(icmp_type: int, code: int, body: bytes) -> bytes:
@@ -445,9 +426,7 @@ def test_a_send_that_fails_stops_the_trace_with_the_error() -> None:
 
 
 def test_once_the_others_answered_a_missing_probe_waits_a_few_rtts_not_the_whole_wait() -> None:
-    clock = FakeClock()
-    session, _ = udp_session(max_ttl=1)
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path(max_ttl=1)
     first, second, third = path.tokens(1)
     assert path.wake_at == path.at[first] + 5 * NS
     answer_udp(path, first, rtt=0.050)
@@ -462,27 +441,22 @@ def test_once_the_others_answered_a_missing_probe_waits_a_few_rtts_not_the_whole
 
 
 def test_a_fast_path_still_waits_the_floor_for_a_slow_answer() -> None:
-    clock = FakeClock()
-    session, _ = udp_session(max_ttl=1)
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path(max_ttl=1)
     first, second, _ = path.tokens(1)
     answer_udp(path, first, rtt=0.0001)
     assert path.wake_at == path.at[second] + FLOOR_NS
 
 
 def test_a_one_shot_ends_as_soon_as_every_answer_is_in() -> None:
-    clock = FakeClock()
-    session, _ = udp_session()
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path()
     for token in [a.token for a in path.sent if a.ttl is not None and a.ttl <= 4]:
         answer_udp(path, token, rtt=0.001)
     assert path.done and session.result().elapsed < 0.01  # the wait is 5 s
 
 
 def test_a_late_answer_still_counts() -> None:
-    clock = FakeClock()
-    session, _ = udp_session(queries=1, max_ttl=3, wait=1.0)
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path(queries=1, max_ttl=3, wait=1.0)
+    clock = path.clock
     one, two = path.tokens(1)[0], path.tokens(2)[0]
     answer_udp(path, two, rtt=0.001)  # hop 2 answers: hop 1's probe waits NEAR x 1 ms, floored
     clock.advance(0.2)
@@ -496,9 +470,7 @@ def test_a_late_answer_still_counts() -> None:
 
 
 def test_five_silent_hops_after_the_last_answer_stop_the_trace() -> None:
-    clock = FakeClock()
-    session, _ = udp_session(queries=1, parallel=5, wait=1.0)
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path(queries=1, parallel=5, wait=1.0)
     answer_udp(path, path.tokens(1)[0])
     path.advance(1.0)  # TTLs 2-5 time out; 6-9 went out meanwhile
     path.advance(1.0)  # TTL 6 too: five silent hops, nothing more is sent
@@ -515,9 +487,7 @@ def test_five_silent_hops_after_the_last_answer_stop_the_trace() -> None:
 
 
 def test_every_udp_probe_carries_one_checksum() -> None:
-    clock = FakeClock()
-    session, _ = udp_session()
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path()
     for token in [a.token for a in path.sent]:
         answer_udp(path, token)
     # The UDP checksum covers addresses, ports and payload: with those constant, a constant
@@ -580,9 +550,8 @@ def test_report_cycles_count_loss_per_hop_and_tell_each_cycle() -> None:
 
 
 def test_an_interrupted_trace_counts_no_probe_still_in_flight() -> None:
-    clock = FakeClock()
-    session, _ = udp_session(queries=1)
-    path = Path(session, clock, UDP_OPENED)
+    session, path = udp_path(queries=1)
+    clock = path.clock
     answer_udp(path, path.tokens(1)[0])
     session.interrupt()
     assert session.poll(clock.now).done

@@ -31,7 +31,7 @@ from netladder.net.session import (
     Opened,
     Send,
 )
-from netladder.net.sockets import Received
+from netladder.net.sockets import Received, SockError
 from netladder.proto.icmp import IPPROTO_ICMP, IPPROTO_ICMPV6, build_echo, parse_icmp
 
 __all__ = [
@@ -193,6 +193,21 @@ class Probes:
             probe_id, source, monotonic_ns, kind, answer, icmp_type, code, annotation, info
         )
 
+    def _queued(
+        self, probe_id: int, err: SockError, sender: str, monotonic_ns: int, port_is_final: bool
+    ) -> Answer:
+        """The answer an ICMP error from the error queue gives (sent by `err.offender`, else
+        by `sender`: the address the message names)."""
+        return self._error(
+            probe_id,
+            err.offender or sender,
+            monotonic_ns,
+            err.icmp_type,
+            err.icmp_code,
+            port_is_final,
+            err.info,
+        )
+
 
 class UdpProbes(Probes):
     """Unprivileged UDP probes from one socket (constant 5-tuple); errors on its error queue."""
@@ -221,15 +236,7 @@ class UdpProbes(Probes):
         if err is not None:
             if not err.is_icmp:
                 return None  # a local error
-            return self._error(
-                probe_id,
-                err.offender or packet.source,
-                packet.monotonic_ns,
-                err.icmp_type,
-                err.icmp_code,
-                True,
-                err.info,
-            )
+            return self._queued(probe_id, err, packet.source, packet.monotonic_ns, True)
         if packet.source != self.address or packet.port != self.port:
             return None
         # The target echoed our probe back (a UDP echo service): it arrived.
@@ -271,15 +278,7 @@ class IcmpProbes(Probes):
             mine = parse_icmp(packet.data, self.version)
             if not err.is_icmp or mine is None or mine.payload[:4] != self.cookie:
                 return None
-            return self._error(
-                mine.sequence,
-                err.offender or packet.source,
-                packet.monotonic_ns,
-                err.icmp_type,
-                err.icmp_code,
-                False,
-                err.info,
-            )
+            return self._queued(mine.sequence, err, packet.source, packet.monotonic_ns, False)
         message = parse_icmp(packet.data, self.version, self.ip_header)
         if message is None:
             return None
@@ -344,15 +343,7 @@ class TcpConnectProbes(Probes):
         not an answer from the path (the session reports it as a send error)."""
         icmp = outcome.icmp
         if icmp is not None and icmp.is_icmp:
-            return self._error(
-                probe_id,
-                icmp.offender or self.address,
-                outcome.at,
-                icmp.icmp_type,
-                icmp.icmp_code,
-                False,
-                icmp.info,
-            )
+            return self._queued(probe_id, icmp, self.address, outcome.at, False)
         if outcome.error == 0:
             # The kernel's handshake RTT (tcpi_rtt) is more exact than our wake-up time.
             at = outcome.at

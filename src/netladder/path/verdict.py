@@ -90,27 +90,19 @@ def judge(
 
     loss = _loss_verdict(hops, min_loss_pct)
     rise = _latency_verdict(answered, min_added)
-    if loss is not None:
+    if loss is not None or rise is not None:
+        # Loss (with the latency, if any, said after it), else latency alone.
+        kind = "loss" if loss is not None else "latency"
         return replace(
             nothing,
-            kind="loss",
-            finding="loss",
-            hop=loss.at.ttl,
-            loss_pct=last.stats.loss_pct,
-            from_hop=rise.before.ttl if rise else None,
-            added=rise.added if rise else None,
+            kind=kind,
+            finding=kind,
+            hop=loss.at.ttl if loss is not None else rise.at.ttl if rise is not None else None,
+            loss_pct=last.stats.loss_pct if loss is not None else None,
+            from_hop=rise.before.ttl if rise is not None else None,
+            added=rise.added if rise is not None else None,
             rise=rise,
             loss=loss,
-        )
-    if rise is not None:
-        return replace(
-            nothing,
-            kind="latency",
-            finding="latency",
-            hop=rise.at.ttl,
-            from_hop=rise.before.ttl,
-            added=rise.added,
-            rise=rise,
         )
     return replace(nothing, kind="ok", finding="ok", last=_ref(last), rtt=last.stats.median)
 
