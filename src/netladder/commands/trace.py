@@ -72,23 +72,22 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from netladder import api
-    from netladder.api._trace import send_failure
+    from netladder.api._trace import TraceCycle, TraceOptions, send_failure
     from netladder.net.driver import blocking
-    from netladder.path.model import TraceCycle, TraceOptions
     from netladder.render import trace as render
 
     options = TraceOptions(
         args.target,
-        args.proto,
-        args.port,
-        args.queries,
-        args.first,
-        args.max,
-        args.parallel,
-        args.wait,
-        args.cycles,
-        args.interval,
-        args.version,
+        protocol=args.proto,
+        port=args.port,
+        queries=args.queries,
+        first_ttl=args.first,
+        max_ttl=args.max,
+        parallel=args.parallel,
+        wait=args.wait,
+        cycles=args.cycles,
+        interval=args.interval,
+        version=args.version,
     )
     live = _Live(sys.stdout) if args.cycles and not args.json and sys.stdout.isatty() else None
     host = _hostname() if args.cycles and not args.json else ""
