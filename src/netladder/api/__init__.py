@@ -33,10 +33,7 @@ if TYPE_CHECKING:
 
     # sweep — area B
 
-    # trace — area C
-
     # scan — area D
-
     # arp — area F
     from netladder.api._arp import arp
 
@@ -48,6 +45,9 @@ if TYPE_CHECKING:
 
     # stun — area E
     from netladder.api._stun import stun
+
+    # trace — area C (below stun: the block is one sorted import block)
+    from netladder.api._trace import trace
 
     # diagnose — area G
 
