@@ -51,6 +51,18 @@ RESOLVE = [
     ("nx.lab A", 5),  # NXDOMAIN
 ]
 ARP = [(R1, 10)]
+# ICMP and TCP probes: the destination answers them with an echo reply or a SYN-ACK, which the
+# kernel never rate-limits.  UDP probes get port unreachables, which a host (the lab's server,
+# as any default Linux) sends at most 6 at once and then 1 a second to one peer (icmp_ratelimit):
+# two UDP traces at once leave each other's last hops silent — traceroute's too.  The routers'
+# time exceededs are only limited per namespace (icmp_msgs_burst, 50): the traces stop at TTL 4.
+TRACE = [
+    (f"icmp {SERVER}", 3),
+    (f"tcp {SERVER}", 3),
+    (f"icmp {LAN1}", 2),
+    (f"tcp {LAN1}", 2),
+]
+TRACE_MAX_TTL = 4
 
 # Generous: on a quiet machine the burst takes a few seconds; this one has 2 cores shared
 # with other sessions' tests.
@@ -61,6 +73,7 @@ def plan() -> list[tuple[str, str]]:
     rows = [("http", t, n) for t, n in HTTP]
     rows += [("resolve", t, n) for t, n in RESOLVE]
     rows += [("arp", t, n) for t, n in ARP]
+    rows += [("trace", t, n) for t, n in TRACE]
     return [(kind, target) for kind, target, n in rows for _ in range(n)]
 
 
@@ -87,6 +100,13 @@ async def _call(kind: str, target: str) -> Any:
         from netladder.api._arp import ArpOptions
 
         return to_jsonable(await api.arp(ArpOptions(target, count=1)))  # no sentence in it
+    if kind == "trace":
+        from netladder.api._trace import TraceOptions
+        from netladder.render.trace import sentence as trace_sentence
+
+        protocol, address = target.split()
+        options = TraceOptions(address, protocol, max_ttl=TRACE_MAX_TTL, wait=2.0)
+        return to_jsonable(await api.trace(options), trace_sentence)
     raise AssertionError(kind)
 
 
@@ -105,8 +125,10 @@ def main() -> None:
     import netladder.api._arp
     import netladder.api._http
     import netladder.api._resolve
+    import netladder.api._trace
     import netladder.render.dns
-    import netladder.render.http  # noqa: F401
+    import netladder.render.http
+    import netladder.render.trace  # noqa: F401
 
     before = _fds()
     started = time.monotonic()
@@ -154,10 +176,19 @@ def _arp(doc: dict[str, Any]) -> Any:
     return (doc["ok"], doc["sent"], doc["iface"], doc["source"], doc["macs"], doc["conflict"])
 
 
+def _trace(doc: dict[str, Any]) -> Any:
+    """Who answered at each TTL, and whether the destination did."""
+    return (
+        doc["reached"],
+        [(hop["ttl"], sorted(set(hop["responders"]))) for hop in doc["hops"]],
+    )
+
+
 FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "http": _http,
     "resolve": _resolve,
     "arp": _arp,
+    "trace": _trace,
 }
 
 
@@ -169,6 +200,10 @@ def one_shot_argv(kind: str, target: str) -> list[str]:
         return ["dns", name, "--type", rdtype, "--json"]
     if kind == "arp":
         return ["arp", target, "-c", "1", "--json"]
+    if kind == "trace":
+        protocol, address = target.split()
+        max_ttl = str(TRACE_MAX_TTL)
+        return ["trace", "--proto", protocol, "-m", max_ttl, "-w", "2", address, "--json"]
     raise AssertionError(kind)
 
 
@@ -202,7 +237,8 @@ def test_three_hundred_api_calls_at_once_equal_the_one_shot_commands(demo_lab: A
     for call, proc in procs.items():
         out, err = proc.communicate(timeout=120)
         assert out, (call, err)
-        expected[call] = FIELDS[call[0]](json.loads(out))
+        doc = json.loads(out)
+        expected[call] = FIELDS[call[0]](doc)
 
     run = demo_lab.exec(
         "client", [sys.executable, __file__], input=json.dumps(calls), timeout=BURST_BOUND_S + 60
