@@ -63,6 +63,8 @@ TRACE = [
     (f"tcp {LAN1}", 2),
 ]
 TRACE_MAX_TTL = 4
+# The ladder itself, several at once beside everything else.
+DIAGNOSE = [("www.lab", 2), (f"{SERVER}:22", 2), (f"{SERVER}:23", 1), ("http://www.lab/", 2)]
 
 # Generous: on a quiet machine the burst takes a few seconds; this one has 2 cores shared
 # with other sessions' tests.
@@ -74,6 +76,7 @@ def plan() -> list[tuple[str, str]]:
     rows += [("resolve", t, n) for t, n in RESOLVE]
     rows += [("arp", t, n) for t, n in ARP]
     rows += [("trace", t, n) for t, n in TRACE]
+    rows += [("diagnose", t, n) for t, n in DIAGNOSE]
     return [(kind, target) for kind, target, n in rows for _ in range(n)]
 
 
@@ -107,6 +110,11 @@ async def _call(kind: str, target: str) -> Any:
         protocol, address = target.split()
         options = TraceOptions(address, protocol, max_ttl=TRACE_MAX_TTL, wait=2.0)
         return to_jsonable(await api.trace(options), trace_sentence)
+    if kind == "diagnose":
+        from netladder.api._diagnose import DiagnoseOptions
+        from netladder.render.diagnose import sentence as diagnose_sentence
+
+        return to_jsonable(await api.diagnose(DiagnoseOptions(target)), diagnose_sentence)
     raise AssertionError(kind)
 
 
@@ -128,9 +136,11 @@ def main() -> None:
 
     # Everything the calls import is imported first: a module's import is not a leak.
     import netladder.api._arp
+    import netladder.api._diagnose
     import netladder.api._http
     import netladder.api._resolve
     import netladder.api._trace
+    import netladder.render.diagnose
     import netladder.render.dns
     import netladder.render.http
     import netladder.render.trace  # noqa: F401
@@ -195,11 +205,21 @@ def _trace(doc: dict[str, Any]) -> Any:
     )
 
 
+def _diagnose(doc: dict[str, Any]) -> Any:
+    """The verdict's layer and each layer's status, but L3's and the path's: a slow echo makes
+    L3 warn (high RTT) and the path run, on a loaded machine as on a slow link."""
+    statuses = [
+        (r["layer"], r["status"]) for r in doc["layers"] if r["layer"] not in ("l3", "path")
+    ]
+    return (doc["address"], doc["verdict"]["layer"], statuses)
+
+
 FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "http": _http,
     "resolve": _resolve,
     "arp": _arp,
     "trace": _trace,
+    "diagnose": _diagnose,
 }
 
 
@@ -215,6 +235,8 @@ def one_shot_argv(kind: str, target: str) -> list[str]:
         protocol, address = target.split()
         max_ttl = str(TRACE_MAX_TTL)
         return ["trace", "--proto", protocol, "-m", max_ttl, "-w", "2", address, "--json"]
+    if kind == "diagnose":
+        return ["diagnose", target, "--json"]
     raise AssertionError(kind)
 
 
