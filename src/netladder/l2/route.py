@@ -74,20 +74,13 @@ class DefaultRoute:
 
 # `netladder route --json`'s view of a decision: every field, then the derived verdicts.
 _DECISION_JSON = json_pick(
-    destination="destination",
-    version="version",
-    type="type",
-    iface="iface",
-    gateway="gateway",
-    prefsrc="prefsrc",
-    table="table",
-    metric="metric",
-    prefix="prefix",
-    error="error",
-    source="source",
-    reachable="reachable",
-    on_link="on_link",
-    next_hop="next_hop",
+    **{
+        key: key
+        for key in (
+            *("destination", "version", "type", "iface", "gateway", "prefsrc", "table"),
+            *("metric", "prefix", "error", "source", "reachable", "on_link", "next_hop"),
+        )
+    }
 )
 
 
