@@ -183,7 +183,8 @@ async def _delete(args: argparse.Namespace) -> int:
             ids = [int(args.id)]
         except ValueError:
             raise UsageError(
-                f"forward delete: {args.id!r} is not a forward id (see netladder forward list)"
+                "forward delete: {id!r} is not a forward id (see netladder forward list)",
+                id=args.id,
             ) from None
     result = await forwards.delete(ids)
     report(result, lambda: render.deleted_lines(result), as_json=args.json)

@@ -94,10 +94,15 @@ async def add(spec: ForwardSpec, *, dry_run: bool = False) -> Added | DryRun:
     dest = spec.dest
     # A DNAT to one of this machine's own addresses is delivered here: no host is forwarded to.
     own = dest is not None and await nft.is_local_address(dest)
-    if spec.to_port == spec.port and (dest is None or own):
-        here = "" if dest is None else f" at {dest}, this machine's own address,"
-        if dest is None or not ipaddress.ip_address(dest).is_loopback:
-            raise UsageError(f"forward add: port {spec.port} to itself{here} does nothing")
+    if spec.to_port == spec.port and dest is None:
+        raise UsageError("forward add: port {port} to itself does nothing", port=spec.port)
+    if spec.to_port == spec.port and own and dest and not ipaddress.ip_address(dest).is_loopback:
+        raise UsageError(
+            "forward add: port {port} to itself at {dest}, this machine's own address, "
+            "does nothing",
+            port=spec.port,
+            dest=dest,
+        )
     warnings: list[Caveat] = []
     try:
         ruleset = await nft.read_ruleset()
@@ -222,6 +227,8 @@ async def delete(ids: Collection[int] | None) -> Deleted:
     is bad input: the caller named it from a listing that is out of date."""
     deleted = await nft.delete_forwards(ids)
     if ids is not None and not deleted:
-        gone = next(iter(ids))
-        raise UsageError(f"forward delete: forward {gone} was deleted meanwhile by another run")
+        raise UsageError(
+            "forward delete: forward {id} was deleted meanwhile by another run",
+            id=next(iter(ids)),
+        )
     return Deleted(tuple(deleted))
