@@ -19,6 +19,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def fmt_value(value: float) -> str:
+    if value.__class__ is float and value.is_integer():  # the common case, NaN and ±Inf aside
+        return str(int(value)) if -1e15 < value < 1e15 else repr(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -34,6 +36,21 @@ def _label_value(text: str) -> str:
 
 def _help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+_HEADS: dict[tuple[str, str, str], str] = {}
+
+
+def _head(name: str, help: str, type: str) -> str:
+    """A family's `# HELP` and `# TYPE` lines: every probe renders the same few families, so
+    each pair is written once (the names and help texts are the code's own, a bounded set)."""
+    key = (name, help, type)
+    head = _HEADS.get(key)
+    if head is None:
+        head = f"# HELP {name} {_help(help)}\n# TYPE {name} {type}"
+        if len(_HEADS) < 4096:
+            _HEADS[key] = head
+    return head
 
 
 @dataclass(slots=True)
@@ -84,10 +101,13 @@ class Family:
     def render(self) -> Iterable[str]:
         if not self.samples and not self.histograms:
             return
-        yield f"# HELP {self.name} {_help(self.help)}"
-        yield f"# TYPE {self.name} {self.type}"
-        for values in sorted(self.samples):
-            yield f"{self.name}{self._labels(values)} {fmt_value(self.samples[values])}"
+        yield _head(self.name, self.help, self.type)
+        if not self.labels:  # one sample at most, and no label text to build
+            for value in self.samples.values():
+                yield f"{self.name} {fmt_value(value)}"
+        else:
+            for values in sorted(self.samples):
+                yield f"{self.name}{self._labels(values)} {fmt_value(self.samples[values])}"
         for values in sorted(self.histograms):
             counts, total, n = self.histograms[values]
             for bound, count in zip(self.buckets, counts, strict=True):
