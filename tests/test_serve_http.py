@@ -179,6 +179,28 @@ def test_one_connection_carries_several_requests() -> None:
     asyncio.run(main())
 
 
+def test_parsed_request_targets_are_read_only_and_kept_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each request-target is parsed once and the answer shared by later requests: it must be
+    # what parsing afresh gives (the first value of a repeated parameter, blanks kept, the path
+    # decoded), unchangeable, and a client sending endless distinct URLs must not grow it.
+    monkeypatch.setattr(server_mod, "_TARGETS", {})
+    target = "/pro%62e?module=&module=x&target=a%20b"
+    path, query, params = server_mod._split_target(target)
+    assert (path, query) == ("/probe", "module=&module=x&target=a%20b")
+    assert dict(params) == {"module": "", "target": "a b"}
+    assert server_mod._split_target(target)[2] is params
+    with pytest.raises(TypeError):
+        params["target"] = "elsewhere"  # type: ignore[index]
+    for i in range(server_mod._TARGETS_KEPT + 10):
+        server_mod._split_target(f"/probe?target=t{i}")
+    assert len(server_mod._TARGETS) <= server_mod._TARGETS_KEPT
+    long = "/probe?target=" + "a" * server_mod._TARGET_CACHED_LEN
+    assert server_mod._split_target(long)[2]["target"] == "a" * server_mod._TARGET_CACHED_LEN
+    assert long not in server_mod._TARGETS
+
+
 def test_a_request_head_beyond_the_bound_is_refused() -> None:
     async def main() -> None:
         async with running(MODULES + "limits: {max_request_bytes: 2048}\n") as (_, port):
