@@ -358,8 +358,8 @@ def test_udp_sockets_are_named_as_ss_names_them_and_a_tcp_only_look_is_said() ->
     message = struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
     [entry], _done = parse_inet_diag(message, "udp")
     assert (entry.proto, entry.state, entry.local_port) == ("udp", "UNCONN", 53)
-    from netladder.commands.sockets import render
     from netladder.l4.diag import SocketsResult
+    from netladder.render.sockets import text as render
 
     tcp_only = SocketsResult(53, (), (), {}, ("tcp",), "UDP not looked at (sock_diag: ...)")
     text = render(tcp_only)

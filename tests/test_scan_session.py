@@ -5,7 +5,6 @@ scan", "UDP scan"); the lab tests in test_port.py compare the same states with n
 from __future__ import annotations
 
 import errno
-import socket
 import struct
 
 import pytest
@@ -20,28 +19,12 @@ from netladder.net.sockets import SockError
 from netladder.proto.inet import checksum
 from netladder.proto.tcp import ACK, RST, SYN
 from sessions import NS, FakeClock, ack_burst, fast, received
+from test_proto_icmp import ipv4
 
 TARGET, SOURCE, ROUTER = "198.51.100.10", "203.0.113.2", "203.0.113.6"
 SPORT = 40000
 RAW, ICMP, HOLD = 0, 1, 2  # SynScanSession's channels
 ICMP4, ICMP6 = 2, 3  # SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6
-
-
-def ipv4(src: str, dst: str, proto: int, payload: bytes, ttl: int = 64) -> bytes:
-    header = struct.pack(
-        "!BBHHHBBH4s4s",
-        0x45,
-        0,
-        20 + len(payload),
-        1,
-        0,
-        ttl,
-        proto,
-        0,
-        socket.inet_aton(src),
-        socket.inet_aton(dst),
-    )
-    return header[:10] + struct.pack("!H", checksum(header)) + header[12:] + payload
 
 
 def tcp_answer(syn: bytes, flags: int, ttl: int = 62) -> bytes:
