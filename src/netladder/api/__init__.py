@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
     # sweep — area B
 
-    # trace — area C
-
     # scan — area D (below resolve: the block is one sorted import block)
 
     # arp — area F
@@ -49,6 +47,9 @@ if TYPE_CHECKING:
 
     # stun — area E
     from netladder.api._stun import stun
+
+    # trace — area C (below stun: the block is one sorted import block)
+    from netladder.api._trace import trace
 
     # diagnose — area G
 
