@@ -63,6 +63,12 @@ TRACE = [
     (f"tcp {LAN1}", 2),
 ]
 TRACE_MAX_TTL = 4
+# One port each: open, closed (an RST), on the server and on a LAN host; SYN and connect scans.
+SCAN = [
+    *(f"{method} {SERVER} {port}" for method in ("syn", "connect") for port in (22, 25, 80, 8080)),
+    *(f"{method} {SERVER} {port}" for method in ("syn", "connect") for port in (23, 81, 443)),
+    *(f"{method} {LAN1} {port}" for method in ("syn", "connect") for port in (80, 22, 25)),
+]
 # The ladder itself, several at once beside everything else.
 DIAGNOSE = [("www.lab", 2), (f"{SERVER}:22", 2), (f"{SERVER}:23", 1), ("http://www.lab/", 2)]
 
@@ -76,6 +82,7 @@ def plan() -> list[tuple[str, str]]:
     rows += [("resolve", t, n) for t, n in RESOLVE]
     rows += [("arp", t, n) for t, n in ARP]
     rows += [("trace", t, n) for t, n in TRACE]
+    rows += [("scan", t, 5) for t in SCAN]
     rows += [("diagnose", t, n) for t, n in DIAGNOSE]
     return [(kind, target) for kind, target, n in rows for _ in range(n)]
 
@@ -103,6 +110,13 @@ async def _call(kind: str, target: str) -> Any:
         from netladder.api._arp import ArpOptions
 
         return to_jsonable(await api.arp(ArpOptions(target, count=1)))  # no sentence in it
+    if kind == "scan":
+        from netladder.api._scan import ScanOptions
+        from netladder.render.port import sentence as port_sentence
+
+        method, address, port = target.split()
+        scan = ScanOptions(address, (int(port),), method=method)
+        return to_jsonable(await api.scan(scan), port_sentence)
     if kind == "trace":
         from netladder.api._trace import TraceOptions
         from netladder.render.trace import sentence as trace_sentence
@@ -139,10 +153,12 @@ def main() -> None:
     import netladder.api._diagnose
     import netladder.api._http
     import netladder.api._resolve
+    import netladder.api._scan
     import netladder.api._trace
     import netladder.render.diagnose
     import netladder.render.dns
     import netladder.render.http
+    import netladder.render.port
     import netladder.render.trace  # noqa: F401
 
     before = _fds()
@@ -197,6 +213,12 @@ def _arp(doc: dict[str, Any]) -> Any:
     return (doc["ok"], doc["sent"], doc["iface"], doc["source"], doc["macs"], doc["conflict"])
 
 
+def _scan(doc: dict[str, Any]) -> Any:
+    """nmap's state and reason of each port (and who reported it)."""
+    ports = [(p["port"], p["state"], p["reason"], p["reporter"]) for p in doc["ports"]]
+    return (doc["address"], doc["method"], ports, doc["not_shown"])
+
+
 def _trace(doc: dict[str, Any]) -> Any:
     """Who answered at each TTL, and whether the destination did."""
     return (
@@ -218,6 +240,7 @@ FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "http": _http,
     "resolve": _resolve,
     "arp": _arp,
+    "scan": _scan,
     "trace": _trace,
     "diagnose": _diagnose,
 }
@@ -231,6 +254,9 @@ def one_shot_argv(kind: str, target: str) -> list[str]:
         return ["dns", name, "--type", rdtype, "--json"]
     if kind == "arp":
         return ["arp", target, "-c", "1", "--json"]
+    if kind == "scan":
+        method, address, port = target.split()
+        return ["port", f"--{method}", address, port, "--json"]
     if kind == "trace":
         protocol, address = target.split()
         max_ttl = str(TRACE_MAX_TTL)
