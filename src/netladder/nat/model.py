@@ -1,14 +1,16 @@
-"""What `forward verify` found, as records without the machinery that found it: renderers
-name these types and must not reach the sockets `nat.verify` opens."""
+"""What `forward verify` and `forward proxy` found, as records without the machinery that found
+it: renderers name these types and must not reach the sockets `nat.verify` and `nat.proxy`
+open."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from netladder.model import field, json_pick, record
+from netladder.model import field, json_ms, json_pick, record
 from netladder.nat.rules import FORWARD_JSON, ForeignRule, Forward
 
-__all__ = ["Attempt", "Cause", "VerifyResult"]
+__all__ = ["Attempt", "Cause", "ProxyCounters", "ProxyStats", "VerifyResult"]
 
 
 class Cause(StrEnum):
@@ -34,9 +36,11 @@ class Attempt:
     # filtered (an ICMP port unreachable from a router, not the target), error
     outcome: str
     answer: str | None  # the answer, normalised (Date lines dropped); None when not connected
-    elapsed_ms: float  # the whole exchange
-    error: str | None = None  # the system's error, and the ICMP error behind it with its sender
-    connect_ms: float | None = None  # the TCP handshake alone
+    elapsed: float = field(metadata=json_ms("elapsed_ms"))  # seconds: the whole exchange
+    # the system's error, and the ICMP error behind it with its sender
+    error: str | None = None
+    # seconds: the TCP handshake alone
+    connect_time: float | None = field(default=None, metadata=json_ms("connect_ms"))
     # nmap's reason for a failure: conn-refused, no-response, host-unreach, admin-prohibited...
     reason: str | None = None
 
@@ -65,10 +69,42 @@ class VerifyResult:
     shadows: tuple[ForeignRule, ...]
     cause: Cause
     detail: str
-    elapsed_ms: float
+    elapsed: float = field(metadata=json_ms("elapsed_ms"))  # seconds: the whole check
 
     __json_extra__ = ("ok",)
 
     @property
     def ok(self) -> bool:
         return self.cause is Cause.OK
+
+
+@dataclass
+class ProxyCounters:
+    connections: int = 0  # accepted (TCP) or sessions opened (UDP)
+    active: int = 0
+    failed: int = 0  # the target refused or did not answer
+    bytes_up: int = 0  # client -> target
+    bytes_down: int = 0  # target -> client
+    datagrams_up: int = 0
+    datagrams_down: int = 0
+    dropped: int = 0  # UDP datagrams dropped (session limit, full buffers)
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyStats:
+    """What a proxy did, for the summary at exit."""
+
+    proto: str
+    listen: str
+    target: str
+    zero_copy: bool
+    connections: int
+    active_at_stop: int
+    failed: int
+    bytes_up: int
+    bytes_down: int
+    datagrams_up: int
+    datagrams_down: int
+    dropped: int
+    duration_ms: float
+    stopped_by: str

@@ -18,17 +18,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import json
 import os
-import socket
 import time
+from typing import Any
 
+from netladder.l4.banner import BannerSession, Datagram, StreamAnswer, UdpExchange
+from netladder.model import replace
 from netladder.nat import nft
 from netladder.nat.model import Attempt, Cause, VerifyResult
 from netladder.nat.netns import Vantage, require_local, resolve_vantage, route_source
 from netladder.nat.rules import ForeignRule, shadowing
-from netladder.net.sockets import SockError, enable_recverr, receive
+from netladder.net.driver import run
+from netladder.net.session import Session
+from netladder.net.sockets import SockError
 from netladder.proto.icmp import TIME_EXCEEDED, UNREACHABLE, error_text
 from netladder.proto.tcp import ICMP4_UNREACH_REASONS, ICMP6_UNREACH_REASONS
 
@@ -86,7 +89,7 @@ async def verify_forward(
             shadows,
             cause,
             detail,
-            (time.monotonic() - started) * 1000,
+            time.monotonic() - started,
         )
 
     if forward is None:
@@ -112,14 +115,17 @@ async def verify_forward(
     to_another_host = spec.dest is not None and not await nft.is_local_address(spec.dest)
     forwarding = nft.forwarding_enabled(version) if to_another_host else None
 
-    attempt = _tcp_attempt if proto == "tcp" else _udp_attempt
     direct_host = spec.dest if spec.dest is not None else via_addr
     # Both at once: the direct connection never matches the forward's rule (it goes to the
     # target port), so it cannot disturb the counter.
-    through, direct = await asyncio.gather(
-        attempt(vantage, via_addr, port, wait_s),
-        attempt(Vantage("this machine"), direct_host, spec.to_port, wait_s),
-    )
+    probes = [
+        _probe(vantage, via_addr, port, proto, wait_s),
+        _probe(Vantage("this machine"), direct_host, spec.to_port, proto, wait_s),
+    ]
+    if await run(probes):
+        raise KeyboardInterrupt  # nothing partial to say: the rule's counter was not read
+    through = _attempt_of(via_addr, port, probes[0])
+    direct = _attempt_of(direct_host, spec.to_port, probes[1])
     after = await nft.read_ruleset()
     now = after.by_id(forward.id)
     hits = max(0, (now.hits(hook) if now else 0) - forward.hits(hook))
@@ -289,33 +295,32 @@ async def _pick_via(vantage: Vantage, version: int, *, dnat: bool) -> str | None
     return None
 
 
-def _family(host: str) -> int:
-    return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-
-
-def _failure(exc: OSError) -> str:
-    if isinstance(exc, ConnectionRefusedError):
+def _outcome(error: int) -> str:
+    """What a failed connect or read was, in the words of `Attempt.outcome`."""
+    if error == errno.ECONNREFUSED:
         return "refused"
-    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+    if error in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return "unreachable"
-    if isinstance(exc, ConnectionResetError):
+    if error == errno.ECONNRESET:
         return "reset"
     return "error"
 
 
-def _failed(sock: socket.socket, exc: OSError, host: str) -> tuple[str, str, str | None]:
-    """(outcome, error text, nmap's reason) for a failed exchange with `host`.  The ICMP error
-    the kernel queued for the socket (IP_RECVERR) says what answered and who sent it; without
-    one, the failure was this machine's own (no route, its own firewall)."""
-    # asyncio's sock_connect replaces strerror with "Connect call failed (...)": say errno's.
-    outcome, text = _failure(exc), os.strerror(exc.errno) if exc.errno else str(exc)
-    queued = receive(sock, errqueue=True)
-    icmp: SockError | None = queued.error if queued is not None else None
+def _failed(
+    host: str, error: int, icmp: SockError | None, elapsed: float, connect_time: float | None
+) -> Attempt:
+    """A failed exchange with `host`: (outcome, error text, nmap's reason).  The ICMP error
+    the kernel queued for the socket (IP_RECVERR; the driver reads it) says what answered and
+    who sent it; without one, the failure was this machine's own (no route, its own
+    firewall)."""
+    outcome, text = _outcome(error), os.strerror(error)
     if icmp is None or not icmp.is_icmp:
-        if exc.errno in (errno.EPERM, errno.EACCES):
-            return outcome, text, "local-prohibited"
-        return outcome, text, "conn-refused" if outcome == "refused" else None
-    version = 6 if sock.family == socket.AF_INET6 else 4
+        if error in (errno.EPERM, errno.EACCES):
+            reason: str | None = "local-prohibited"
+        else:
+            reason = "conn-refused" if outcome == "refused" else None
+        return Attempt(host, 0, outcome, None, elapsed, text, connect_time, reason)
+    version = 6 if ":" in host else 4
     reasons = ICMP4_UNREACH_REASONS if version == 4 else ICMP6_UNREACH_REASONS
     if icmp.icmp_type == UNREACHABLE[version]:
         reason = reasons.get(icmp.icmp_code, "unreach")
@@ -327,7 +332,7 @@ def _failed(sock: socket.socket, exc: OSError, host: str) -> tuple[str, str, str
         text += f" from {sender}"
     if reason == "port-unreach" and sender and sender != host:
         outcome = "filtered"  # a router said so, not the target: nmap's filtered (port-unreach)
-    return outcome, text, reason
+    return Attempt(host, 0, outcome, None, elapsed, text, connect_time, reason)
 
 
 def _normalise(data: bytes) -> str:
@@ -335,90 +340,53 @@ def _normalise(data: bytes) -> str:
     return "\n".join(ln for ln in lines if not ln.lower().startswith("date:")).strip()
 
 
-def _attempt(
-    host: str,
-    port: int,
-    started: float,
-    outcome: str,
-    answer: str | None = None,
-    *,
-    error: str | None = None,
-    reason: str | None = None,
-    connect_ms: float | None = None,
-) -> Attempt:
-    took = (time.monotonic() - started) * 1000
-    return Attempt(host, port, outcome, answer, took, error, connect_ms, reason)
+def _probe(vantage: Vantage, host: str, port: int, proto: str, wait_s: float) -> Session[Any]:
+    """The session that tries `host`:`port` from `vantage`: a TCP dialogue (the greeting, else
+    the answer to TCP_PROBE, read until the peer goes quiet), or one UDP datagram out and the
+    first datagram or ICMP error back."""
+    if proto == "udp":
+        return UdpExchange(
+            host, port, UDP_PROBE, wait_s, netns=vantage.netns, source=vantage.source
+        )
+    return BannerSession(
+        host,
+        port,
+        TCP_PROBE,
+        wait_s,
+        greeting=BANNER_WAIT_S,
+        until="quiet",
+        quiet=QUIET_S,
+        limit=MAX_ANSWER,
+        netns=vantage.netns,
+        source=vantage.source,
+    )
 
 
-async def _tcp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) -> Attempt:
-    loop = asyncio.get_running_loop()
-    started = time.monotonic()
-    try:
-        sock = vantage.socket(_family(host), socket.SOCK_STREAM)
-    except OSError as exc:
-        return _attempt(host, port, started, "error", error=exc.strerror)
-    with sock:
-        enable_recverr(sock, 6 if sock.family == socket.AF_INET6 else 4)
-        try:
-            await asyncio.wait_for(loop.sock_connect(sock, (host, port)), wait_s)
-        except TimeoutError:
-            return _attempt(host, port, started, "timeout", reason="no-response")
-        except OSError as exc:
-            outcome, error, reason = _failed(sock, exc, host)
-            return _attempt(host, port, started, outcome, error=error, reason=reason)
-        connect_ms = (time.monotonic() - started) * 1000
-        try:
-            data = await _read_answer(loop, sock, wait_s)
-        except OSError as exc:
-            return _attempt(
-                host, port, started, _failure(exc), error=exc.strerror, connect_ms=connect_ms
+def _attempt_of(host: str, port: int, session: Session[Any]) -> Attempt:
+    """The Attempt a finished probe session found."""
+    answer = session.result()
+    if isinstance(answer, Datagram):
+        if answer.data is not None:
+            return Attempt(
+                host, port, "answered", _normalise(answer.data[:MAX_ANSWER]), answer.elapsed
             )
-    if data is None:
-        return _attempt(host, port, started, "silent", "", connect_ms=connect_ms)
-    outcome = "answered" if data else "closed"
-    return _attempt(host, port, started, outcome, _normalise(data), connect_ms=connect_ms)
-
-
-async def _read_answer(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, wait_s: float
-) -> bytes | None:
-    try:
-        first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER), BANNER_WAIT_S)
-    except TimeoutError:
-        await loop.sock_sendall(sock, TCP_PROBE)
-        try:
-            first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER), wait_s)
-        except TimeoutError:
-            return None
-    data = first
-    # A peer that trickles bytes must not hold the check: the whole answer gets `wait_s`.
-    deadline = time.monotonic() + wait_s
-    while first and len(data) < MAX_ANSWER and time.monotonic() < deadline:
-        try:
-            first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER - len(data)), QUIET_S)
-        except TimeoutError:
-            break
-        data += first
-    return data
-
-
-async def _udp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) -> Attempt:
-    loop = asyncio.get_running_loop()
-    started = time.monotonic()
-    try:
-        sock = vantage.socket(_family(host), socket.SOCK_DGRAM)
-    except OSError as exc:
-        return _attempt(host, port, started, "error", error=exc.strerror)
-    with sock:
-        enable_recverr(sock, 6 if sock.family == socket.AF_INET6 else 4)
-        try:
-            sock.connect((host, port))
-            await loop.sock_sendall(sock, UDP_PROBE)
-            data = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER), wait_s)
-        except TimeoutError:
+        if answer.timed_out:
             # open|filtered in nmap's words
-            return _attempt(host, port, started, "timeout", reason="no-response")
-        except OSError as exc:
-            outcome, error, reason = _failed(sock, exc, host)
-            return _attempt(host, port, started, outcome, error=error, reason=reason)
-    return _attempt(host, port, started, "answered", _normalise(data))
+            return Attempt(host, port, "timeout", None, answer.elapsed, reason="no-response")
+        failed = _failed(host, answer.error, answer.icmp, answer.elapsed, None)
+        return replace(failed, port=port)
+    assert isinstance(answer, StreamAnswer)
+    if answer.timed_out:
+        return Attempt(host, port, "timeout", None, answer.elapsed, reason="no-response")
+    if answer.error:
+        failed = _failed(host, answer.error, answer.icmp, answer.elapsed, None)
+        return replace(failed, port=port)
+    connected = answer.connect_time
+    if answer.end in ("reset", "error"):
+        error = answer.read_error or errno.EIO
+        outcome = _outcome(error)
+        return Attempt(host, port, outcome, None, answer.elapsed, os.strerror(error), connected)
+    if not answer.data:
+        outcome = "closed" if answer.end == "closed" else "silent"
+        return Attempt(host, port, outcome, "", answer.elapsed, None, connected)
+    return Attempt(host, port, "answered", _normalise(answer.data), answer.elapsed, None, connected)

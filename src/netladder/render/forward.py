@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 from netladder.i18n import N_, _, ngettext
 from netladder.nat.forwards import Added, Caveat, Deleted, DryRun, Listing
-from netladder.nat.model import VerifyResult
-from netladder.nat.proxy import ProxyCounters, ProxyStats
+from netladder.nat.model import ProxyCounters, ProxyStats, VerifyResult
 from netladder.nat.rules import TABLE, ForwardSpec
 from netladder.output import fmt_ms, paint
 
@@ -221,8 +220,10 @@ def verify_lines(result: VerifyResult) -> Iterator[str]:
                 said = _(t["said-answer"]).format(line=attempt.first_line)
             else:
                 said = _(t["said-nothing"])
-            took = attempt.connect_ms if attempt.connect_ms is not None else attempt.elapsed_ms
-            yield _(t["connected"]).format(label=_(label), where=where, said=said, ms=fmt_ms(took))
+            took = attempt.connect_time if attempt.connect_time is not None else attempt.elapsed
+            yield _(t["connected"]).format(
+                label=_(label), where=where, said=said, ms=fmt_ms(took * 1000)
+            )
         else:
             error = f" ({attempt.error})" if attempt.error else ""
             yield f"  {_(label)}: {where} {attempt.outcome}{error}"
