@@ -201,6 +201,7 @@ async def _verify(args: argparse.Namespace) -> int:
         result,
         lambda: render.verify_lines(result),
         as_json=args.json,
+        sentence=render.sentence,
         explain=(lambda c: c.keys_forward(result.cause.value)) if args.explain else None,
     )
     return EXIT_OK if result.ok else EXIT_FAIL

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from netladder.model import field, json_ms, json_pick, record
+from netladder.model import field, json_ms, json_pick, json_text, record
 from netladder.nat.rules import FORWARD_JSON, ForeignRule, Forward
 
-__all__ = ["Attempt", "Cause", "ProxyCounters", "ProxyStats", "VerifyResult"]
+__all__ = ["Attempt", "Cause", "Finding", "ProxyCounters", "ProxyStats", "VerifyResult"]
 
 
 class Cause(StrEnum):
@@ -55,6 +55,31 @@ class Attempt:
 
 
 @record
+class Finding:
+    """Why verify concluded what it did, as evidence: `kind` names the sentence that
+    render/forward.py says for it (its FINDINGS), the other fields are what that sentence
+    cites.  Kinds, in the order a packet meets them: no-rule, no-rule-elsewhere, no-route,
+    output-hook, shadowed, not-reached, elsewhere, forwarding-off, target-rejected,
+    target-closed, target-refused, target-silent, target-dropped, target-local-firewall,
+    target-prohibited, target-no-route, target-unreachable, no-answer, wrong-answer, ok."""
+
+    kind: str
+    proto: str
+    port: int
+    target: str | None = None  # the forward's target host:port; None for a REDIRECT here
+    to_port: int = 0  # where the forward sends the port
+    rule: ForeignRule | None = None  # another table's rule that handles or catches the port
+    vantage: str | None = None  # where the connection through the forward came from
+    via: str | None = None  # the address it went to
+    outcome: str | None = None  # the connection through the forward (Attempt.outcome)
+    error: str | None = None  # the target's failure: the system's error, the ICMP behind it
+    sysctl: str | None = None  # the forwarding switch that is 0
+    wait: float | None = None  # seconds of silence before giving up
+    through: str | None = None  # the first line that came back through the forward
+    direct: str | None = None  # the first line that came back from the target itself
+
+
+@record
 class VerifyResult:
     port: int
     proto: str
@@ -68,7 +93,7 @@ class VerifyResult:
     forwarding: bool | None  # the forwarding sysctl, for a DNAT forward
     shadows: tuple[ForeignRule, ...]
     cause: Cause
-    detail: str
+    finding: Finding = field(metadata=json_text("detail"))  # JSON: its sentence, in English
     elapsed: float = field(metadata=json_ms("elapsed_ms"))  # seconds: the whole check
 
     __json_extra__ = ("ok",)

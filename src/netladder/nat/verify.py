@@ -9,6 +9,11 @@ forwarding disabled, then the target itself as nmap would call its port: closed 
 connection), filtered (silence, or an ICMP "prohibited"), unreachable (no route, or an ICMP
 net/host unreachable) — with the ICMP error and its sender as the evidence.
 
+The two connections are l4's sessions on the one driver (net.driver.run): BannerSession for
+TCP (the greeting, else a small probe, read until the peer goes quiet) and UdpExchange for UDP;
+the ICMP error behind a failure is the one the driver read from the error queue.  What the
+check concluded is a typed Finding; render/forward.py says it.
+
 Programmatic API (for `netladder diagnose`): ``await verify_forward(port, proto=..., source=...)``
 returns a :class:`VerifyResult`.
 """
@@ -26,7 +31,7 @@ from typing import Any
 from netladder.l4.banner import BannerSession, Datagram, StreamAnswer, UdpExchange
 from netladder.model import replace
 from netladder.nat import nft
-from netladder.nat.model import Attempt, Cause, VerifyResult
+from netladder.nat.model import Attempt, Cause, Finding, VerifyResult
 from netladder.nat.netns import Vantage, require_local, resolve_vantage, route_source
 from netladder.nat.rules import ForeignRule, shadowing
 from netladder.net.driver import run
@@ -35,7 +40,7 @@ from netladder.net.sockets import SockError
 from netladder.proto.icmp import TIME_EXCEEDED, UNREACHABLE, error_text
 from netladder.proto.tcp import ICMP4_UNREACH_REASONS, ICMP6_UNREACH_REASONS
 
-__all__ = ["Attempt", "Cause", "VerifyResult", "verify_forward"]
+__all__ = ["Attempt", "Cause", "Finding", "VerifyResult", "verify_forward"]
 
 BANNER_WAIT_S = 0.5  # a service that speaks first (SSH, SMTP) does so at once
 QUIET_S = 0.2  # an answer is complete when nothing more arrives for this long
@@ -66,7 +71,7 @@ async def verify_forward(
 
     def result(
         cause: Cause,
-        detail: str,
+        finding: Finding,
         *,
         through: Attempt | None = None,
         direct: Attempt | None = None,
@@ -88,7 +93,7 @@ async def verify_forward(
             forwarding,
             shadows,
             cause,
-            detail,
+            finding,
             time.monotonic() - started,
         )
 
@@ -98,19 +103,23 @@ async def verify_forward(
             for r in before.foreign
             if r.catches(proto, port) and r.statement in ("dnat", "redirect", "xt")
         ]
-        detail = f"netladder has no forward for {proto} port {port}"
         if others:
-            detail += f"; {others[0].where} handles it ({others[0].text or others[0].statement})"
-        return result(Cause.NO_RULE, detail, shadows=tuple(others))
+            found = Finding("no-rule-elsewhere", proto, port, rule=others[0])
+        else:
+            found = Finding("no-rule", proto, port)
+        return result(Cause.NO_RULE, found, shadows=tuple(others))
 
     spec = forward.spec
+    target = spec.target if spec.dest else None
+
+    def finding(kind: str, **evidence: Any) -> Finding:
+        return Finding(kind, proto, port, target, spec.to_port, **evidence)
+
     shadows = shadowing(before, spec)
     version = spec.dest_version or 4
     via_addr = via or await _pick_via(vantage, version, dnat=spec.kind == "dnat")
     if via_addr is None:
-        return result(
-            Cause.NO_ANSWER, f"{vantage.label} has no route to this machine", shadows=shadows
-        )
+        return result(Cause.NO_ANSWER, finding("no-route", vantage=vantage.label), shadows=shadows)
     # A DNAT to one of this machine's own addresses is delivered here: nothing is forwarded.
     to_another_host = spec.dest is not None and not await nft.is_local_address(spec.dest)
     forwarding = nft.forwarding_enabled(version) if to_another_host else None
@@ -130,54 +139,10 @@ async def verify_forward(
     now = after.by_id(forward.id)
     hits = max(0, (now.hits(hook) if now else 0) - forward.hits(hook))
 
-    where = f"{spec.target if spec.dest else f'port {spec.to_port} here'}"
-    if hits == 0:
-        if vantage.is_local and not spec.local:
-            detail = (
-                "connections made on this machine take the OUTPUT hook, which this "
-                "forward does not cover: add it with --local, or verify --from a "
-                "namespace or host"
-            )
-        elif shadows:
-            detail = (
-                f"{shadows[0].where} ({shadows[0].text or shadows[0].statement}) catches "
-                f"{proto} port {port} before netladder's rule"
-            )
-        elif not through.connected:
-            detail = (
-                f"no connection reached the rule ({through.outcome} from {via_addr}): "
-                "a wrong address, or a filter before NAT?"
-            )
-        else:
-            detail = "the connection was answered, but not through netladder's rule"
-        return result(
-            Cause.NOT_HIT,
-            detail,
-            through=through,
-            direct=direct,
-            hits=0,
-            forwarding=forwarding,
-            shadows=shadows,
-            via_addr=via_addr,
-        )
-    if not through.connected and to_another_host and not vantage.is_local and forwarding is False:
-        sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
-        return result(
-            Cause.FORWARDING_DISABLED,
-            f"the rule was hit but {sysctl} is 0, so the kernel drops the translated "
-            f"packets (sysctl -w {sysctl}=1)",
-            through=through,
-            direct=direct,
-            hits=hits,
-            forwarding=forwarding,
-            shadows=shadows,
-            via_addr=via_addr,
-        )
-    if not direct.connected:
-        cause, how = _target_failure(direct, proto, wait_s)
+    def concluded(cause: Cause, found: Finding) -> VerifyResult:
         return result(
             cause,
-            f"the rule was hit, but the target {where} itself {how}",
+            found,
             through=through,
             direct=direct,
             hits=hits,
@@ -185,74 +150,54 @@ async def verify_forward(
             shadows=shadows,
             via_addr=via_addr,
         )
+
+    if hits == 0:
+        if vantage.is_local and not spec.local:
+            found = finding("output-hook")
+        elif shadows:
+            found = finding("shadowed", rule=shadows[0])
+        elif not through.connected:
+            found = finding("not-reached", outcome=through.outcome, via=via_addr)
+        else:
+            found = finding("elsewhere")
+        return concluded(Cause.NOT_HIT, found)
+    if not through.connected and to_another_host and not vantage.is_local and forwarding is False:
+        sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
+        return concluded(Cause.FORWARDING_DISABLED, finding("forwarding-off", sysctl=sysctl))
+    if not direct.connected:
+        cause, kind = _target_failure(direct, proto)
+        wait = wait_s if kind in ("target-silent", "target-dropped") else None
+        return concluded(cause, finding(kind, error=direct.error, wait=wait))
     if not through.connected:
-        return result(
-            Cause.NO_ANSWER,
-            f"the rule was hit and the target answers directly, but not through the "
-            f"forward ({through.outcome}): a filter on the way, or replies that do not "
-            "come back through this machine?",
-            through=through,
-            direct=direct,
-            hits=hits,
-            forwarding=forwarding,
-            shadows=shadows,
-            via_addr=via_addr,
-        )
+        return concluded(Cause.NO_ANSWER, finding("no-answer", outcome=through.outcome))
     if through.answer != direct.answer:
-        return result(
-            Cause.WRONG_ANSWER,
-            f"something else answered: {through.first_line!r} through the forward, "
-            f"{direct.first_line!r} from the target",
-            through=through,
-            direct=direct,
-            hits=hits,
-            forwarding=forwarding,
-            shadows=shadows,
-            via_addr=via_addr,
-        )
-    return result(
-        Cause.OK,
-        f"the intended target {where} answered through the forward",
-        through=through,
-        direct=direct,
-        hits=hits,
-        forwarding=forwarding,
-        shadows=shadows,
-        via_addr=via_addr,
-    )
+        found = finding("wrong-answer", through=through.first_line, direct=direct.first_line)
+        return concluded(Cause.WRONG_ANSWER, found)
+    return concluded(Cause.OK, finding("ok"))
 
 
-def _target_failure(attempt: Attempt, proto: str, wait_s: float) -> tuple[Cause, str]:
-    """The target's own failure as nmap would call its port, with the evidence (what the
-    system said, the ICMP error and who sent it)."""
-    evidence = f" ({attempt.error})" if attempt.error else ""
+def _target_failure(attempt: Attempt, proto: str) -> tuple[Cause, str]:
+    """The target's own failure as nmap would call its port: the cause and the finding's kind
+    (its evidence: what the system said, the ICMP error and who sent it)."""
     if attempt.reason == "port-unreach" and (proto == "tcp" or attempt.outcome == "filtered"):
         # TCP's closed is a reset; an ICMP port unreachable is a firewall's REJECT (nmap -sS:
         # filtered).  For UDP it is closed only when the target itself sent it.
-        return Cause.TARGET_FILTERED, (
-            f"is filtered: a firewall rejects it with an ICMP error, not a reset{evidence}"
-        )
+        return Cause.TARGET_FILTERED, "target-rejected"
     if attempt.outcome == "refused":
         if proto == "udp":
-            return Cause.TARGET_CLOSED, f"is closed{evidence}"
-        return Cause.TARGET_CLOSED, f"refused the connection{evidence}: closed, nothing listens"
+            return Cause.TARGET_CLOSED, "target-closed"
+        return Cause.TARGET_CLOSED, "target-refused"
     if attempt.outcome == "timeout":
         if proto == "udp":
-            return Cause.TARGET_NO_REPLY, (
-                f"sent no reply and no ICMP error within {wait_s:g} s: open|filtered (the "
-                "service may ignore this probe, or something drops it)"
-            )
-        return Cause.TARGET_FILTERED, (
-            f"is filtered: no SYN-ACK, reset or ICMP error within {wait_s:g} s (something "
-            "drops the packets, or no host has that address)"
-        )
+            return Cause.TARGET_NO_REPLY, "target-silent"  # open|filtered
+        return Cause.TARGET_FILTERED, "target-dropped"
     if attempt.reason == "local-prohibited":
-        return Cause.TARGET_FILTERED, f"is filtered by this machine's own firewall{evidence}"
+        return Cause.TARGET_FILTERED, "target-local-firewall"
     if attempt.reason is not None and attempt.reason.endswith("prohibited"):
-        return Cause.TARGET_FILTERED, f"is filtered{evidence}"
+        return Cause.TARGET_FILTERED, "target-prohibited"
     if attempt.outcome == "unreachable" and attempt.reason is None:
-        return Cause.TARGET_UNREACHABLE, f"is unreachable{evidence}: no route from this machine"
-    return Cause.TARGET_UNREACHABLE, f"is unreachable{evidence}"
+        return Cause.TARGET_UNREACHABLE, "target-no-route"
+    return Cause.TARGET_UNREACHABLE, "target-unreachable"
 
 
 async def local_addresses(version: int) -> list[str]:
