@@ -29,7 +29,6 @@ import time
 from typing import Any
 
 from netladder.l4.banner import BannerSession, Datagram, StreamAnswer, UdpExchange
-from netladder.model import replace
 from netladder.nat import nft
 from netladder.nat.model import Attempt, Cause, Finding, VerifyResult
 from netladder.nat.netns import Vantage, require_local, resolve_vantage, route_source
@@ -251,20 +250,18 @@ def _outcome(error: int) -> str:
     return "error"
 
 
-def _failed(
-    host: str, error: int, icmp: SockError | None, elapsed: float, connect_time: float | None
-) -> Attempt:
-    """A failed exchange with `host`: (outcome, error text, nmap's reason).  The ICMP error
-    the kernel queued for the socket (IP_RECVERR; the driver reads it) says what answered and
-    who sent it; without one, the failure was this machine's own (no route, its own
-    firewall)."""
+def _failed(host: str, port: int, error: int, icmp: SockError | None, elapsed: float) -> Attempt:
+    """The Attempt of a failed exchange with `host`: its outcome, the error text and nmap's
+    reason.  The ICMP error the kernel queued for the socket (IP_RECVERR; the driver reads it)
+    says what answered and who sent it; without one, the failure was this machine's own (no
+    route, its own firewall)."""
     outcome, text = _outcome(error), os.strerror(error)
     if icmp is None or not icmp.is_icmp:
         if error in (errno.EPERM, errno.EACCES):
             reason: str | None = "local-prohibited"
         else:
             reason = "conn-refused" if outcome == "refused" else None
-        return Attempt(host, 0, outcome, None, elapsed, text, connect_time, reason)
+        return Attempt(host, port, outcome, None, elapsed, text, None, reason)
     version = 6 if ":" in host else 4
     reasons = ICMP4_UNREACH_REASONS if version == 4 else ICMP6_UNREACH_REASONS
     if icmp.icmp_type == UNREACHABLE[version]:
@@ -277,7 +274,7 @@ def _failed(
         text += f" from {sender}"
     if reason == "port-unreach" and sender and sender != host:
         outcome = "filtered"  # a router said so, not the target: nmap's filtered (port-unreach)
-    return Attempt(host, 0, outcome, None, elapsed, text, connect_time, reason)
+    return Attempt(host, port, outcome, None, elapsed, text, None, reason)
 
 
 def _normalise(data: bytes) -> str:
@@ -318,14 +315,12 @@ def _attempt_of(host: str, port: int, session: Session[Any]) -> Attempt:
         if answer.timed_out:
             # open|filtered in nmap's words
             return Attempt(host, port, "timeout", None, answer.elapsed, reason="no-response")
-        failed = _failed(host, answer.error, answer.icmp, answer.elapsed, None)
-        return replace(failed, port=port)
+        return _failed(host, port, answer.error, answer.icmp, answer.elapsed)
     assert isinstance(answer, StreamAnswer)
     if answer.timed_out:
         return Attempt(host, port, "timeout", None, answer.elapsed, reason="no-response")
     if answer.error:
-        failed = _failed(host, answer.error, answer.icmp, answer.elapsed, None)
-        return replace(failed, port=port)
+        return _failed(host, port, answer.error, answer.icmp, answer.elapsed)
     connected = answer.connect_time
     if answer.end in ("reset", "error"):
         error = answer.read_error or errno.EIO
