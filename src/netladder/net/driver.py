@@ -37,23 +37,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from netladder.net.linux import SO_EE_ORIGIN_LOCAL
 from netladder.net.reactor import Reactor, SelectReactor, current
 from netladder.net.session import (
+    Burst,
     ChannelSpec,
-    Close,
-    CloseChannel,
-    Connect,
-    ConnectOutcome,
-    ConnectPlan,
-    Lookup,
     OpenChannel,
     Opened,
-    ScanConnects,
     Send,
     SendBurst,
     Session,
-    StartTls,
     Step,
-    TlsOutcome,
-    Write,
 )
 from netladder.net.sockets import (
     IcmpSocket,
@@ -81,6 +72,8 @@ from netladder.net.targets import ResolveError, Target, literal_target, start_lo
 if TYPE_CHECKING:
     import ssl
 
+    from netladder.net.actions import Connect, ConnectPlan, Lookup, StartTls
+    from netladder.net.helper import Helper
     from netladder.net.tls import TlsInfo
 
 __all__ = ["OnEvent", "blocking", "drive", "lookup", "run"]
@@ -95,6 +88,8 @@ _PENDING_ERRNOS = frozenset(
     {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED, errno.EPROTO, errno.EHOSTDOWN}
 )
 _READ_BATCH = 4096  # datagrams read per readable event before others get a turn
+_BATCH = 128  # datagrams of a paced burst per turn: the sockets are read between two
+_HELPER_POLL_NS = 10_000_000  # how often a helper's sends are replayed while it runs
 
 
 # -- the three entry points -----------------------------------------------------------------
@@ -132,6 +127,8 @@ async def lookup(
     target = literal_target(text, version)
     if target is not None:
         return target
+    from netladder.net.actions import Lookup
+
     session = _LookupSession(Lookup(0, text, version, prefer, fallback, wait))
     if await run([session]):
         raise KeyboardInterrupt
@@ -164,7 +161,7 @@ class _LookupSession(Session[Target]):
 
 
 class _Channel:
-    __slots__ = ("error_queue", "fast", "packet", "sock", "ttl", "version")
+    __slots__ = ("error_queue", "fast", "ip_header", "packet", "sock", "ttl", "version")
 
     def __init__(
         self,
@@ -181,6 +178,7 @@ class _Channel:
         self.ttl = ttl
         self.fast = fast
         self.packet = packet  # AF_PACKET: the kernel's drops are reported (PACKET_STATISTICS)
+        self.ip_header = False  # IP_HDRINCL set (the helper sender): datagrams carry it
 
 
 def _open(spec: ChannelSpec) -> tuple[_Channel, Opened]:
@@ -243,6 +241,8 @@ def _tuned(sock: socket.socket, spec: ChannelSpec) -> None:
             set_rcvbuf(sock, spec.rcvbuf, spec.rcvbuf_force)
         if not spec.recv_ttl and spec.kind in ("icmp", "udp", "raw_tcp"):
             enable_recvttl(sock, spec.version, False)
+        if spec.broadcast:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     except BaseException:
         sock.close()
         raise
@@ -437,6 +437,9 @@ class _Run:
         self.conns: dict[int, _Conn] = {}
         self.pending: dict[int, tuple[int, Lookup]] = {}  # token -> (deadline, action)
         self.scans: list[_ConnectScan] = []
+        self.paced: deque[_Paced] = deque()  # speed strategies: parallel bursts sent here
+        self.helpers: list[Helper] = []  # ... and sent by helper processes
+        self.helper_due = 0
         self.wake_at: int | None = 0
         self.dirty = True
         self.done = False
@@ -462,6 +465,7 @@ class _Run:
         return info
 
     def close(self) -> None:
+        self._close_strategies()
         for index in range(len(self.channels)):
             self._close_channel(index)
         for token in list(self.conns):
@@ -494,6 +498,9 @@ class _Run:
             due_scan = scan.deadline()
             if due_scan is not None:
                 wake = due_scan if wake is None else min(wake, due_scan)
+        if self.helpers:
+            due_helper = self.helper_due
+            wake = due_helper if wake is None else min(wake, due_helper)
         return wake
 
     # -- one turn -----------------------------------------------------------------------------
@@ -501,30 +508,16 @@ class _Run:
     def turn(self, now: int) -> None:
         self.dirty = False
         self._expire(now)
+        if self.helpers or self.paced:
+            self._strategies(now)
         step = self.session.poll(now)
         for action in step.actions:
             if isinstance(action, Send):
                 self._send(action)
             elif isinstance(action, SendBurst):
                 self._burst(action)
-            elif isinstance(action, Connect):
-                self._connect(action)
-            elif isinstance(action, Write):
-                self._write(action.token, action.data)
-            elif isinstance(action, StartTls):
-                self._start_tls(action)
-            elif isinstance(action, Close):
-                self._drop(action.token, action.reset)
-            elif isinstance(action, OpenChannel):
-                self._open_channel(action)
-            elif isinstance(action, CloseChannel):
-                self._close_channel(action.channel)
-            elif isinstance(action, Lookup):
-                self._lookup(action, now)
-            elif isinstance(action, ScanConnects):
-                self.scans.append(_ConnectScan(self, action.plan))
             else:
-                raise TypeError(f"unknown action {action!r}")
+                self._act(action, now)
         for scan in self.scans:
             scan.pump(now)
         if self.on_event is not None:
@@ -534,6 +527,40 @@ class _Run:
         if step.done:
             self.done = True
             self.close()
+        elif self.paced:
+            self.dirty = True  # more of a paced burst goes out next turn, after a read
+
+    def _act(self, action: object, now: int) -> None:
+        """Every action but datagrams (their types load with net/actions.py, when a session
+        first uses one)."""
+        from netladder.net.actions import (
+            Close,
+            CloseChannel,
+            Connect,
+            Lookup,
+            ScanConnects,
+            StartTls,
+            Write,
+        )
+
+        if isinstance(action, Connect):
+            self._connect(action)
+        elif isinstance(action, Write):
+            self._write(action.token, action.data)
+        elif isinstance(action, StartTls):
+            self._start_tls(action)
+        elif isinstance(action, Close):
+            self._drop(action.token, action.reset)
+        elif isinstance(action, OpenChannel):
+            self._open_channel(action)
+        elif isinstance(action, CloseChannel):
+            self._close_channel(action.channel)
+        elif isinstance(action, Lookup):
+            self._lookup(action, now)
+        elif isinstance(action, ScanConnects):
+            self.scans.append(_ConnectScan(self, action.plan))
+        else:
+            raise TypeError(f"unknown action {action!r}")
 
     def _expire(self, now: int) -> None:
         for token, (due, action) in list(self.pending.items()):
@@ -583,11 +610,51 @@ class _Run:
 
     def _burst(self, action: SendBurst) -> None:
         channel = self._channel(action.channel)
-        burst = action.burst
-        for k in range(action.start, action.stop):
-            at = time.monotonic_ns()
-            data, address = burst.build(k, at, False)
-            burst.sent(k, at, self._sendto(channel, data, address))
+        if action.parallel:
+            self._parallel(channel, action)
+        else:
+            _send_burst(channel, action.burst, action.start, action.stop)
+
+    # -- speed strategies (issue 14 §1.7): batched sends, the helper sender -------------------
+
+    def _parallel(self, channel: _Channel, action: SendBurst) -> None:
+        """A burst the driver may split off: a helper process sends it when forking is safe
+        (the one-shot CLI's SelectReactor, net/helper.py's conditions); else this process
+        sends it BATCH datagrams per turn, reading the sockets between."""
+        from netladder.net.helper import Helper, may_fork
+
+        sock = channel.sock
+        if isinstance(self.reactor, SelectReactor) and may_fork(sock, action.stop - action.start):
+            if not channel.ip_header:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+                channel.ip_header = True  # from now on every datagram carries its header
+            self.helpers.append(Helper(sock, action.burst, action.start, action.stop))
+            self.helper_due = time.monotonic_ns() + _HELPER_POLL_NS
+        else:
+            self.paced.append(_Paced(channel, action))
+
+    def _strategies(self, now: int) -> None:
+        """Before the session's poll: what the helpers sent, and the next share of a paced
+        burst — so the session sees every probe's stamp when it decides."""
+        for helper in self.helpers:
+            helper.replay()
+        if self.helpers:
+            self.helpers = [h for h in self.helpers if h.running]
+            self.helper_due = now + _HELPER_POLL_NS
+        if self.paced:
+            paced = self.paced[0]
+            stop = min(paced.next + _BATCH, paced.action.stop)
+            _send_burst(paced.channel, paced.action.burst, paced.next, stop)
+            paced.next = stop
+            if stop >= paced.action.stop:
+                self.paced.popleft()
+
+    def _close_strategies(self) -> None:
+        """The run ends: stop the helpers, each datagram they sent told to its burst."""
+        for helper in self.helpers:
+            helper.close()
+        self.helpers.clear()
+        self.paced.clear()
 
     def _readable(self, index: int) -> None:
         channel = self.channels[index] if index < len(self.channels) else None
@@ -663,6 +730,8 @@ class _Run:
     # -- connections --------------------------------------------------------------------------
 
     def _connect(self, action: Connect) -> None:
+        from netladder.net.actions import ConnectOutcome
+
         at = time.monotonic_ns()
         try:
             if action.netns is not None:
@@ -701,6 +770,8 @@ class _Run:
             self._connected(token, conn)
 
     def _connected(self, token: int, conn: _Conn) -> None:
+        from netladder.net.actions import ConnectOutcome
+
         at = time.monotonic_ns()
         conn.connected = True
         outcome = ConnectOutcome(0, at, kernel_rtt_ns(conn.sock), None, conn.sock.getsockname())
@@ -712,6 +783,8 @@ class _Run:
         self.input()
 
     def _failed(self, token: int, conn: _Conn, err: int) -> None:
+        from netladder.net.actions import ConnectOutcome
+
         at = time.monotonic_ns()
         icmp = None
         queued = receive(conn.sock, errqueue=True)
@@ -817,6 +890,8 @@ class _Run:
     def _handshake(self, token: int, conn: _Conn) -> None:
         import ssl
 
+        from netladder.net.actions import TlsOutcome
+
         assert conn.tls is not None and conn.tls_pending is not None
         action = conn.tls_pending
         try:
@@ -848,6 +923,8 @@ class _Run:
 
     def _tls_received(self, token: int, conn: _Conn, data: bytes, at: int) -> None:
         import ssl
+
+        from netladder.net.actions import TlsOutcome
 
         assert conn.tls_in is not None and conn.tls is not None
         if data:
@@ -932,6 +1009,44 @@ def _tls_context(verify: bool, cafile: str | None, alpn: tuple[str, ...]) -> ssl
 def _tls_reason(exc: BaseException) -> str:
     reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None)
     return str(reason or exc)
+
+
+# -- speed strategies: the burst loop -------------------------------------------------------
+
+
+def _send_burst(channel: _Channel, burst: Burst, start: int, stop: int) -> None:
+    """Datagrams k of a burst, each built with the clock read right before its send (one
+    reading per datagram: it may carry its own send time); a failed send is tried once more —
+    a raw socket fails one send with the last ICMP error it received (sk_err), and a full
+    queue (ENOBUFS, EAGAIN) may have room a moment later — and only the second failure is the
+    datagram's.  Local names on purpose: a sweep sends a /16 through this loop."""
+    sendto = channel.sock.sendto
+    build, sent = burst.build, burst.sent
+    clock = time.monotonic_ns
+    ip_header = channel.ip_header
+    for k in range(start, stop):
+        at = clock()
+        data, address = build(k, at, ip_header)
+        try:
+            sendto(data, address)
+        except OSError:
+            try:
+                sendto(data, address)
+            except OSError as again:
+                sent(k, at, again.errno or errno.EIO)
+                continue
+        sent(k, at, None)
+
+
+class _Paced:
+    """A parallel burst this process sends itself, BATCH datagrams per turn."""
+
+    __slots__ = ("action", "channel", "next")
+
+    def __init__(self, channel: _Channel, action: SendBurst) -> None:
+        self.channel = channel
+        self.action = action
+        self.next = action.start
 
 
 # -- the loop ---------------------------------------------------------------------------------
