@@ -158,10 +158,12 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
 
 def test_programmatic_api(sweep_lab: Lab) -> None:
     code = (
-        "import asyncio\nfrom netladder.l3.sweep import SweepOptions, sweep\n"
-        "[r] = asyncio.run(sweep(['198.18.127.252/30', '198.18.130.1'],"
-        " SweepOptions(retries=0, timeout_ms=200)))\n"
-        "print(r.alive_count, len(r.targets), r.packets_sent, r.rtt_ms(0) is not None)\n"
+        "import asyncio\nfrom netladder import api\n"
+        "from netladder.l3.sweep_model import SweepOptions\n"
+        "found = asyncio.run(api.sweep(SweepOptions(('198.18.127.252/30', '198.18.130.1'),"
+        " retries=0, timeout=0.2)))\n"
+        "[r] = found.results\n"
+        "print(r.alive_count, len(r.targets), r.packets_sent, r.rtt(0) is not None)\n"
     )
     result = sweep_lab.exec("client", [sys.executable, "-c", code], check=False)
     assert result.stdout.split() == ["2", "3", "3", "True"], result.stderr

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     # import ping`), one hunk each.
 
     # ping — area B
+    from netladder.api._ping import ping
 
     # sweep — area B
+    from netladder.api._sweep import sweep
 
     # trace — area C
 
