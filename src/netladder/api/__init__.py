@@ -27,7 +27,8 @@ __all__ = ["arp", "diagnose", "http", "ping", "resolve", "scan", "stun", "sweep"
 
 if TYPE_CHECKING:
     # Each area adds its typed re-export under its own marker (`from netladder.api._ping
-    # import ping`), one hunk each.
+    # import ping`), one hunk each, in the markers' order (not sorted: the hunks stay apart).
+    # isort: off
 
     # ping — area B
     from netladder.api._ping import ping
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     # http — area E
 
     # diagnose — area G
+    # isort: on
 
 
 def __getattr__(name: str) -> Any:

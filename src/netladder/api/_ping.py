@@ -70,8 +70,10 @@ async def ping(options: PingOptions, *, on_event: OnEvent | None = None) -> tupl
     for t in targets:
         if options.size > MAX_PAYLOAD[t.version]:
             raise UsageError(
-                f"netladder ping: size {options.size} is above the IPv{t.version} "
-                f"maximum {MAX_PAYLOAD[t.version]} (-s)"
+                "netladder ping: size {size} is above the IPv{version} maximum {maximum} (-s)",
+                size=options.size,
+                version=t.version,
+                maximum=MAX_PAYLOAD[t.version],
             )
     runs = sessions(targets, options)
     heard = None

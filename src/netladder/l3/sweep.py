@@ -60,6 +60,7 @@ RCVBUF = 32 << 20
 PARALLEL_MIN = 4096  # below this, a helper process costs more than it saves
 HELPER_SHARE = 0.55  # the tail's share of the first round: this process also reads every reply
 ERROR_TYPES = {4: (3, 4, 5, 11, 12), 6: (1, 2, 3, 4)}
+IDLE_NS = 50_000_000
 FORGED_NS = 3600 * NS  # an RTT beyond an hour is not a time we stamped: a peer rewrote it
 # A send that fails with these is the probe's fate (fping: "error while sending ping"); any
 # other errno is not about one target and ends the sweep.
@@ -274,7 +275,9 @@ class SweepSession(Session[SweepResult]):
         if actions:
             # Polled again at once: by then every probe has its stamp and deadline.
             return Step(actions, now, events)
-        wake = nearest
+        # At least every 50 ms: what the run says of its elapsed time when Ctrl-C ends it is
+        # the time of its last poll.
+        wake = now + IDLE_NS if nearest is None else min(nearest, now + IDLE_NS)
         has_work = self.next_initial < self.initial_end or any(
             self.retry_read[lv] < len(self.retry_index[lv]) for lv in range(1, self.levels)
         )
@@ -285,7 +288,7 @@ class SweepSession(Session[SweepResult]):
                 due_at = self.refilled + int(max(0.0, 1.0 - self.tokens) * 1e9 / rate)
             else:
                 due_at = now
-            wake = due_at if wake is None else min(wake, due_at)
+            wake = min(wake, due_at)
         return Step((), wake, events)
 
     def on_packets(self, channel: int, packets: list[Packet]) -> None:

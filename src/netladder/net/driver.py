@@ -63,6 +63,7 @@ from netladder.net.sockets import (
     packet_drops,
     receive,
     receive_many,
+    send_each,
     set_dont_fragment,
     set_rcvbuf,
     set_ttl,
@@ -1011,31 +1012,11 @@ def _tls_reason(exc: BaseException) -> str:
     return str(reason or exc)
 
 
-# -- speed strategies: the burst loop -------------------------------------------------------
+# -- speed strategies: paced bursts ---------------------------------------------------------
 
 
 def _send_burst(channel: _Channel, burst: Burst, start: int, stop: int) -> None:
-    """Datagrams k of a burst, each built with the clock read right before its send (one
-    reading per datagram: it may carry its own send time); a failed send is tried once more —
-    a raw socket fails one send with the last ICMP error it received (sk_err), and a full
-    queue (ENOBUFS, EAGAIN) may have room a moment later — and only the second failure is the
-    datagram's.  Local names on purpose: a sweep sends a /16 through this loop."""
-    sendto = channel.sock.sendto
-    build, sent = burst.build, burst.sent
-    clock = time.monotonic_ns
-    ip_header = channel.ip_header
-    for k in range(start, stop):
-        at = clock()
-        data, address = build(k, at, ip_header)
-        try:
-            sendto(data, address)
-        except OSError:
-            try:
-                sendto(data, address)
-            except OSError as again:
-                sent(k, at, again.errno or errno.EIO)
-                continue
-        sent(k, at, None)
+    send_each(channel.sock, burst.build, burst.sent, start, stop, channel.ip_header)
 
 
 class _Paced:

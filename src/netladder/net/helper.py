@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from netladder.net.session import Burst
+from netladder.net.sockets import send_each
 
 __all__ = ["MIN_RANGE", "Helper", "may_fork"]
 
@@ -136,25 +137,17 @@ def _child(
     """The helper process: send, stamp, exit — nothing else of the parent's is touched (no
     flush of its buffers, no handler, no cleanup: os._exit)."""
     code = 0
+
+    def record(k: int, at: int, error: int | None) -> None:
+        j = k - start
+        if error is not None:
+            errors[j] = error
+        stamps[1 + j] = at
+        stamps[0] = j + 1  # after the stamp: the reader trusts stamps below this count
+
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent reports the interruption
-        sendto = sock.sendto
-        build = burst.build
-        clock = time.monotonic_ns
-        for j, k in enumerate(range(start, stop)):
-            at = clock()
-            data, address = build(k, at, True)
-            try:
-                sendto(data, address)
-            except OSError:
-                # A raw socket fails one send with the last ICMP error it received (sk_err);
-                # a full queue may have room a moment later: one more try.
-                try:
-                    sendto(data, address)
-                except OSError as again:
-                    errors[j] = again.errno or errno.EIO
-            stamps[1 + j] = at
-            stamps[0] = j + 1  # after the stamp: the reader trusts stamps below this count
+        send_each(sock, burst.build, record, start, stop, ip_header=True)
     except BaseException:
         code = 1
     finally:

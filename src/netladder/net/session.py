@@ -78,48 +78,34 @@ __all__ = [
 ]
 
 R = TypeVar("R")
-# Defined in net/actions.py, loaded when first asked for (see __getattr__ below).
-_LATER = frozenset(
-    {
-        "Action",
-        "Close",
-        "CloseChannel",
-        "Connect",
-        "ConnectOutcome",
-        "ConnectPlan",
-        "Lookup",
-        "ScanConnects",
-        "StartTls",
-        "TlsOutcome",
-        "Write",
-    }
-)
 
 
 def __getattr__(name: str) -> Any:
-    """The contract's connection, TLS, scan and lookup types, from net/actions.py on first use:
-    a one-shot ping pays for none of their NamedTuples."""
-    if name in _LATER:
-        from netladder.net import actions
+    """The contract's connection, TLS, scan and lookup types (net/actions.py), loaded on first
+    use: a one-shot ping pays for none of their NamedTuples."""
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from netladder.net import actions
 
-        if name == "Action":
-            value: Any = (
-                Send
-                | SendBurst
-                | OpenChannel
-                | actions.CloseChannel
-                | actions.Connect
-                | actions.Write
-                | actions.StartTls
-                | actions.Close
-                | actions.ScanConnects
-                | actions.Lookup
-            )
-        else:
-            value = getattr(actions, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name == "Action":
+        value: Any = (
+            Send
+            | SendBurst
+            | OpenChannel
+            | actions.CloseChannel
+            | actions.Connect
+            | actions.Write
+            | actions.StartTls
+            | actions.Close
+            | actions.ScanConnects
+            | actions.Lookup
+        )
+    elif name in actions.__all__:
+        value = getattr(actions, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 ChannelKind = Literal["icmp", "udp", "raw_tcp", "packet", "hold"]
