@@ -19,7 +19,7 @@ import tempfile
 import time
 from urllib.parse import quote
 
-from netladder.l7 import http1
+from netladder.proto import http1
 
 MODULES = """\
 modules:

@@ -183,9 +183,11 @@ def tls_done(
     info: TlsInfo | None = None,
     alpn: str | None = None,
     verified: bool = True,
+    cause: str | None = None,
 ) -> TlsOutcome:
     """Tell the session its StartTls `token` ended now: completed (with `info`, or a plain
-    TLSv1.3 one naming `alpn`) or failed with `error`."""
+    TLSv1.3 one naming `alpn`) or failed with `error` (and its `cause`: "certificate",
+    "handshake", "closed", "setup")."""
     if info is None and error is None:
         info = TlsInfo(
             "TLSv1.3",
@@ -200,7 +202,9 @@ def tls_done(
             verified,
             1_780_000_000.0,
         )
-    outcome = TlsOutcome(clock.now, error, info, verified and error is None)
+    if error is not None and cause is None:
+        cause = "handshake"
+    outcome = TlsOutcome(clock.now, error, info, verified and error is None, cause)
     session.on_tls(token, outcome)
     return outcome
 

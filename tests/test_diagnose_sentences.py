@@ -43,8 +43,8 @@ from netladder.l2.route import RouteDecision
 from netladder.l3.model import PingResult, ProbeError, Sample
 from netladder.l3.stats import rtt_stats
 from netladder.l4.model import Banner, PortResult, PortState, ScanResult, StateGroup
-from netladder.l7.client import Timings
 from netladder.l7.lint import Finding as LintFinding
+from netladder.l7.model import Timings
 from netladder.net.targets import Target
 from netladder.output import to_jsonable
 from netladder.path.model import Verdict as PathVerdict
@@ -308,9 +308,9 @@ def test_the_path_rung_says_why_it_did_not_run(
             )  # a failed or impossible L3 never makes a trace unneeded
 
 
-def lint_warning(message: str) -> Rung:
-    finding = LintFinding("date-missing", "SHOULD", "RFC 9110 §6.6.1", message)
-    http = Http(200, "OK", "HTTP/1.1", Timings(total_ms=3.0), (finding,), (), None)
+def lint_warning() -> Rung:
+    finding = LintFinding("date", params=(("status", 200),))  # render.http words it
+    http = Http(200, "OK", "HTTP/1.1", Timings(total=0.003), (finding,), (), None)
     return Rung("l7", Status.WARN, "response", http)
 
 
@@ -318,10 +318,12 @@ def test_nothing_failed_but_not_everything_ran_is_not_every_layer_passes() -> No
     verdict = ladder(ROUTE, L2_UNCHECKED, L3_NOT_POSSIBLE)
     assert verdict.layer is None
     assert verdict_text(verdict) == "every layer that could be checked passes (not checked: L2, L3)"
-    lint = lint_warning("missing Date")
-    assert summary(lint) == "HTTP/1.1 200 OK in 3.0 ms; missing Date"
+    lint = lint_warning()
+    assert summary(lint) == "HTTP/1.1 200 OK in 3.0 ms; 200 response without Date"
     text = verdict_text(ladder(ROUTE, L2_OK, BLOCKED, l7=lint))
-    assert text == "every layer passes (warnings: L3: ICMP echo is blocked; L7: missing Date)"
+    assert text == (
+        "every layer passes (warnings: L3: ICMP echo is blocked; L7: 200 response without Date)"
+    )
 
 
 def test_each_warning_is_named_by_its_first_clause() -> None:

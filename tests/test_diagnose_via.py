@@ -13,6 +13,7 @@ import pytest
 from netladder.diagnose.model import AgentProblem, Answer, Reached, Unreached, ViaReport
 from netladder.diagnose.via import parse_agents
 from netladder.errors import UsageError
+from netladder.l7.model import Failure
 from netladder.lab import Lab
 from netladder.render.diagnose import via_lines, via_summary
 from serve_lab import spawn, stop, wait_ready
@@ -22,7 +23,18 @@ NETLADDER = str(Path(sys.executable).with_name("netladder"))
 
 def _a(name: str, ok: bool | None, layer: str | None = None) -> Answer:
     if ok is None:
-        problem = AgentProblem("failed", "connect: Connection refused")
+        refused = Failure(
+            "connect",
+            "connect",
+            111,
+            (
+                ("address", "198.51.100.9"),
+                ("port", 80),
+                ("reason", "Connection refused"),
+                ("name", "ECONNREFUSED"),
+            ),
+        )
+        problem = AgentProblem("failed", failure=refused)  # the HTTP check's, said by render.http
         return Unreached(f"http://{name}/", name, problem)
     return Reached(f"http://{name}/", name, {"ok": ok, "verdict": {"layer": layer, "text": ""}})
 
@@ -42,10 +54,14 @@ def _a(name: str, ok: bool | None, layer: str | None = None) -> Answer:
         ([_a("A", True), _a("B", True)], "passes from A and B"),
         (
             [_a("A", True), _a("B", None)],
-            "passes from A; not asked (no answer, not counted as a vantage point): B: connect: "
-            "Connection refused",
+            "passes from A; not asked (no answer, not counted as a vantage point): B: connect to "
+            "198.51.100.9 port 80 failed: Connection refused (ECONNREFUSED)",
         ),
-        ([_a("B", None)], "no agent could be asked: B: connect: Connection refused"),
+        (
+            [_a("B", None)],
+            "no agent could be asked: B: connect to 198.51.100.9 port 80 failed: Connection "
+            "refused (ECONNREFUSED)",
+        ),
     ],
 )
 def test_the_comparison_says_only_what_the_answers_show(

@@ -5,6 +5,7 @@ involved, once through the fabricated helpers of tests/sessions.py — one engin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import itertools
 import os
@@ -24,6 +25,7 @@ from netladder.errors import UsageError
 from netladder.net.driver import blocking, lookup, run
 from netladder.net.session import (
     ChannelSpec,
+    Close,
     CloseChannel,
     Connect,
     ConnectOutcome,
@@ -231,6 +233,95 @@ def test_tls_outcome_carries_the_one_tls_details_type(
     assert info.validity == "valid" and 0 < info.days_to_expiry <= 1
     assert info.not_after.endswith("Z") and info.not_after_offset.endswith("+00:00")
     assert session.result().startswith(b"HTTP/1.0 204")
+
+
+class Handshake(Session[TlsOutcome | None]):
+    """Connect, then StartTls with the given verification: the outcome is the result."""
+
+    def __init__(self, port: int, *, cafile: str | None = None, verify: bool = True) -> None:
+        self.queue: list[Any] = [Connect(1, "127.0.0.1", port, keep=True)]
+        self.cafile, self.verify = cafile, verify
+        self.outcome: TlsOutcome | None = None
+        self.finished = False
+
+    def poll(self, now: int) -> Step:
+        actions, self.queue = self.queue, []
+        return Step(actions, None, (), self.finished)
+
+    def on_connect(self, token: int, outcome: ConnectOutcome) -> None:
+        if outcome.error:
+            self.finished = True
+        else:
+            self.queue.append(StartTls(1, "driver.test", self.verify, self.cafile))
+
+    def on_tls(self, token: int, outcome: TlsOutcome) -> None:
+        self.outcome = outcome
+        self.queue.append(Close(1))
+        self.finished = True
+
+    def interrupt(self) -> None:
+        self.finished = True
+
+    def result(self) -> TlsOutcome | None:
+        return self.outcome
+
+
+def test_a_failed_handshake_says_whether_the_certificate_or_the_setup_failed(
+    listener: socket.socket, tmp_path: Path
+) -> None:
+    from test_driver import _self_signed
+
+    context = _self_signed(tmp_path)
+
+    def handshake_once() -> None:
+        conn, _ = listener.accept()
+        with conn, contextlib.suppress(OSError):  # our side refuses the certificate
+            context.wrap_socket(conn, server_side=True)
+
+    thread = threading.Thread(target=handshake_once, daemon=True)
+    thread.start()
+    session = Handshake(listener.getsockname()[1])  # verified against the system store
+    blocking(run([session]))
+    thread.join(5)
+    outcome = session.result()
+    assert outcome is not None and outcome.cause == "certificate"
+    assert outcome.error is not None and "self-signed" in outcome.error
+    # An unreadable CA file is an outcome too, never an exception out of the driver.
+    bad = tmp_path / "garbage.pem"
+    bad.write_text("not a certificate\n")
+    session = Handshake(listener.getsockname()[1], cafile=str(bad))
+    thread = threading.Thread(target=lambda: listener.accept()[0].close(), daemon=True)
+    thread.start()
+    blocking(run([session]))
+    thread.join(5)
+    outcome = session.result()
+    assert outcome is not None and outcome.cause == "setup" and outcome.info is None
+
+
+class LiteralLookup(Session[int]):
+    def __init__(self) -> None:
+        self.polled: int | None = None
+        self.at = 0
+
+    def poll(self, now: int) -> Step:
+        if self.polled is None:
+            self.polled = now
+            return Step([Lookup(1, "198.51.100.10")])
+        return Step(done=bool(self.at))
+
+    def on_lookup(self, token: int, answer: Target | ResolveError, at: int) -> None:
+        self.at = at
+
+    def result(self) -> int:
+        return self.at
+
+
+def test_a_literal_lookup_is_stamped_when_it_is_answered() -> None:
+    # HTTP's dns phase of an address literal is the little time it took, as curl's
+    # time_namelookup: not zero, and not before the request asked for it.
+    session = LiteralLookup()
+    blocking(run([session]))
+    assert session.polled is not None and session.result() > session.polled
 
 
 # -- run, blocking, lookup --------------------------------------------------------------------

@@ -15,24 +15,24 @@ length check.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from netladder.l7 import http1
-from netladder.l7.client import HttpOptions, Url, _Clock, _Failed, _h1_exchange, _h2_exchange
-from netladder.l7.client import _Response as Response
+from netladder.l7.model import Hop, HttpCheck, HttpOptions
+from netladder.l7.parse import parse_url
+from netladder.l7.session import HttpSession
 from netladder.names import resolve
 from netladder.names.model import Attempt, Record, Resolution, Server, Status, Stray
+from netladder.net.session import Connect, StartTls, Write
 from netladder.path.probers import classify
-from netladder.proto import arp, icmp, ndp, stun, tcp
+from netladder.proto import arp, http1, icmp, ndp, stun, tcp
 from netladder.proto.inet import (
     IPv4Header,
     checksum,
@@ -41,6 +41,8 @@ from netladder.proto.inet import (
     pseudo_header,
 )
 from netladder.render.dns import sentence as dns_sentence
+from netladder.render.http import sentence as http_sentence
+from sessions import FakeClock, connected, looked_up, start, tls_done
 
 # -- strategies ------------------------------------------------------------------------------------
 
@@ -416,7 +418,7 @@ def test_damaged_stun_responses_parse_or_raise_stun_error(wire: bytes) -> None:
             assert isinstance(value, stun.MappedAddress) and value.version in (4, 6)
 
 
-# -- HTTP/1.1: status line, fields, framing, chunked content, trailers (l7/http1.py) ---------------
+# -- HTTP/1.1: status line, fields, framing, chunked content, trailers (proto/http1.py) ------------
 
 field_names = st.sampled_from(
     ("Content-Length", "Transfer-Encoding", "Location", "Server", "X-A", "Retry-After")
@@ -426,6 +428,10 @@ field_values = st.sampled_from(("0", "5", "chunked", "gzip, chunked", "x", "")) 
 )
 
 
+def header_lines(pairs: Iterable[tuple[str, str]]) -> str:
+    return "".join(f"{k}: {v}\r\n" for k, v in pairs)
+
+
 @st.composite
 def chunked_bodies(draw: st.DrawFn) -> bytes:
     chunks = draw(st.lists(st.binary(min_size=1, max_size=40), max_size=4))
@@ -433,7 +439,7 @@ def chunked_bodies(draw: st.DrawFn) -> bytes:
         b"%x%s\r\n%s\r\n" % (len(c), draw(st.sampled_from((b"", b";ext=1"))), c) for c in chunks
     )
     trailers = draw(st.lists(st.tuples(field_names, field_values), max_size=3))
-    return wire + b"0\r\n" + http1.header_list(trailers).encode("latin-1") + b"\r\n"
+    return wire + b"0\r\n" + header_lines(trailers).encode("latin-1") + b"\r\n"
 
 
 @st.composite
@@ -454,7 +460,7 @@ def responses(draw: st.DrawFn) -> bytes:
     )
     reason = draw(st.sampled_from(("OK", "", "Not Found")))
     head = f"HTTP/1.{draw(st.sampled_from((0, 1)))} {status} {reason}\r\n"
-    return interim + (head + http1.header_list(fields) + "\r\n").encode("latin-1") + body
+    return interim + (head + header_lines(fields) + "\r\n").encode("latin-1") + body
 
 
 def check_head(head: http1.ResponseHead) -> None:
@@ -510,23 +516,6 @@ def test_chunked_content_round_trips(chunks: list[bytes]) -> None:
     assert decoder.done
 
 
-class ScriptedConn:
-    """The connection a hostile server gives: its bytes, in the pieces it chose, then EOF."""
-
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.pieces = pieces
-        self.sent = bytearray()
-
-    async def read(self, n: int) -> bytes:
-        return self.pieces.pop(0)[:n] if self.pieces else b""
-
-    async def send(self, data: bytes) -> None:
-        self.sent += data
-
-    def close(self) -> None:
-        pass
-
-
 def split(wire: bytes, cuts: list[int]) -> list[bytes]:
     pieces, pos = [], 0
     for size in cuts:
@@ -538,28 +527,51 @@ def split(wire: bytes, cuts: list[int]) -> list[bytes]:
     return pieces
 
 
-def exchange(run: Callable[..., Any], pieces: list[bytes], method: str) -> Response:
-    """One exchange as fetch() runs it over a connection; returns the response or raises
-    _Failed, the one error the exchanges have for a bad response."""
-    opts = HttpOptions(method=method, max_body=100, keep_body=50)
-    url = Url("https", "lab.test", 443, "/", "https://lab.test/")
-    resp = Response()
-    asyncio.run(run(url, opts, _Clock(), resp, ScriptedConn(pieces)))
-    return resp
+SERVER = "198.51.100.10"
 
 
-def check_response(resp: Response, method: str, wire: bytes) -> None:
-    assert resp.status is not None and 100 <= resp.status <= 599
-    assert all(isinstance(k, str) and isinstance(v, str) for k, v in resp.headers)
+def exchange(pieces: list[bytes], method: str, version: str) -> HttpCheck:
+    """One request as `HttpSession` makes it (l7/session.py, without a socket): the lookup,
+    the connect and the TLS handshake answered (ALPN h2 for HTTP/2), then the hostile server's
+    bytes in the pieces it chose, then the end of the stream — until the session is done, as
+    the driver stops feeding a session that said so.  A session still waiting after the end
+    of the stream would hang a real check: that fails here."""
+    url = "https://www.lab.test/"
+    options = HttpOptions(url, method=method, max_body=100, keep_body=50, http2=version == "HTTP/2")
+    session = HttpSession(options, parse_url(url))
+    clock = FakeClock()
+    start(session, clock, opened=[])
+    looked_up(session, 1, "www.lab.test", SERVER, clock)
+    step = session.poll(clock.now)
+    assert [type(a) for a in step.actions] == [Connect]
+    connected(session, 1, clock)
+    step = session.poll(clock.now)
+    assert [type(a) for a in step.actions] == [StartTls]
+    tls_done(session, 1, clock, alpn="h2" if version == "HTTP/2" else "http/1.1")
+    step = session.poll(clock.now)
+    assert any(isinstance(a, Write) for a in step.actions)  # the request went out
+    for piece in [*pieces, b""]:
+        clock.advance(0.001)
+        session.on_data(1, piece, clock.now)
+        if session.poll(clock.now).done:
+            break
+    else:
+        raise AssertionError("the session still waits after the server closed the connection")
+    return session.result()
+
+
+def check_response(hop: Hop, method: str, wire: bytes) -> None:
+    assert hop.status is not None and 100 <= hop.status <= 599
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in hop.headers)
     # A GET reads at most max_body bytes of content; after a head that has none (HEAD, 204,
     # 304) what came with it is counted, never more than arrived.
-    assert 0 <= resp.body_bytes <= len(wire) and len(resp.body) <= 50
-    if method == "GET" and resp.status not in (204, 304):
-        assert resp.body_bytes <= 100
-    assert all(100 <= code <= 199 for code in resp.interim)
+    assert 0 <= hop.body_bytes <= len(wire) and len(hop.body or b"") <= 50
+    if method == "GET" and hop.status not in (204, 304):
+        assert hop.body_bytes <= 100
+    assert all(100 <= code <= 199 for code in hop.interim)
 
 
-# -- HTTP/2 frames as the client reads them (l7/client.py _h2_exchange, over h2) -------------------
+# -- HTTP/2 frames as the session reads them (l7/session.py, over h2) -----------------------------
 
 
 def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
@@ -596,10 +608,7 @@ def h2_responses(draw: st.DrawFn) -> bytes:
     return b"".join(frames)
 
 
-EXCHANGES = {
-    "HTTP/1.1": (_h1_exchange, responses),
-    "HTTP/2": (_h2_exchange, h2_responses),
-}
+EXCHANGES = {"HTTP/1.1": responses, "HTTP/2": h2_responses}
 
 
 @pytest.mark.parametrize("version", list(EXCHANGES))
@@ -611,16 +620,20 @@ EXCHANGES = {
 def test_exchanges_end_with_a_response_or_one_failure(
     version: str, data: st.DataObject, cuts: list[int], method: str
 ) -> None:
-    run, wires = EXCHANGES[version]
-    wire = data.draw(fuzzed(wires(), max_size=300))
-    try:
-        resp = exchange(run, split(wire, cuts), method)
-    except _Failed as exc:
-        assert exc.failure.phase in ("response", "body") and exc.failure.message
-        event(f"failure in the {exc.failure.phase}")
+    wire = data.draw(fuzzed(EXCHANGES[version](), max_size=300))
+    check = exchange(split(wire, cuts), method, version)
+    if check.error is not None:
+        assert check.error.phase in ("response", "body")
+        assert http_sentence(check.error)  # the renderer has words for every failure
+        event(f"failure in the {check.error.phase}")
         return
     event("response")
-    check_response(resp, method, wire)
+    hop = check.final
+    # the protocol ALPN chose; HTTP/1.x as the status line said it (1.0 or 1.1, RFC 9112 §2.3)
+    wanted = r"HTTP/2" if version == "HTTP/2" else r"HTTP/1\.[01]"
+    assert hop.http_version is not None and re.fullmatch(wanted, hop.http_version)
+    check_response(hop, method, wire)
+    assert all(http_sentence(finding) for finding in hop.lint)  # and for every lint finding
 
 
 # -- DNS: what a reply is, and what its answer means (names/resolve.py) ----------------------------

@@ -795,26 +795,34 @@ def test_tls_to_an_address_checks_the_ip_san(lab: Lab, certs: Path) -> None:
 
 
 def test_the_programmatic_api_gives_the_same_evidence(lab: Lab, certs: Path) -> None:
-    # What `netladder diagnose` will call in-process: fetch() and http_check().
+    # What serve, diagnose and any library user call in-process: api.http, two checks at once
+    # on one asyncio loop, and the same function without asyncio (the CLI's driver).
     code = f"""
 import asyncio, json
-from netladder.l7.client import HttpOptions, fetch, http_check
+from netladder import api
+from netladder.l7.model import HttpOptions
+from netladder.net.driver import blocking
+
+tls = HttpOptions("https://{NAME}/r405", resolve=((("{NAME}", 443), "{SERVER}"),),
+                  cacert="{certs / "ca.pem"}")
+chain = HttpOptions("http://{SERVER}/hop/a", follow=True)
 
 async def main():
-    hop = await fetch("https://{NAME}/r405", HttpOptions(
-        resolve={{("{NAME}", 443): "{SERVER}"}}, cacert="{certs / "ca.pem"}"))
-    check = await http_check("http://{SERVER}/hop/a", HttpOptions(follow=True))
-    print(json.dumps({{"status": hop.status, "method": hop.method, "alpn": hop.tls.alpn,
-                      "rules": [f.rule for f in hop.lint], "server": hop.timings.server_ms,
-                      "hops": [h.status for h in check.hops], "ok": check.ok}}))
+    return await asyncio.gather(api.http(tls), api.http(chain))
 
-asyncio.run(main())
+hop_check, check = asyncio.run(main())
+hop = hop_check.final
+again = blocking(api.http(chain))
+print(json.dumps({{"status": hop.status, "method": hop.method, "alpn": hop.tls.alpn,
+                  "rules": [f.rule for f in hop.lint], "server": hop.timings.server,
+                  "hops": [h.status for h in check.hops], "ok": check.ok,
+                  "again": [h.status for h in again.hops]}}))
 """
     out = lab.exec("client", [sys.executable, "-c", code]).stdout
     doc = json.loads(out)
     assert doc["status"] == 405 and doc["method"] == "HEAD" and doc["alpn"] == "http/1.1"
     assert "allow" in doc["rules"] and doc["server"] > 0
-    assert doc["hops"] == [302, 301, 200] and doc["ok"] is True
+    assert doc["hops"] == doc["again"] == [302, 301, 200] and doc["ok"] is True
 
 
 def test_redirect_totals_add_up_as_curls_do(lab: Lab) -> None:

@@ -1,12 +1,11 @@
-"""The client's input parsing, its phases, and certificate name matching (l7/tlsinfo.py);
-pure — the network side is in tests/test_http.py, in the lab."""
+"""The client's input parsing, its phases, and certificate name matching (net/tls.py); pure —
+the session is in tests/test_http_session.py, the network side in tests/test_http.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from netladder.l7.client import (
-    Timings,
     join_location,
     parse_expect,
     parse_header,
@@ -14,7 +13,8 @@ from netladder.l7.client import (
     parse_slo,
     parse_url,
 )
-from netladder.l7.tlsinfo import hostname_matches
+from netladder.l7.model import Timings
+from netladder.net.tls import hostname_matches
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_bad_urls(text: str, message: str) -> None:
 
 def test_expect_slo_header_and_resolve() -> None:
     assert parse_expect("200,3xx,400-404") == ((200, 200), (300, 399), (400, 404))
-    assert parse_slo("total=500, ttfb=200.5") == {"total": 500.0, "ttfb": 200.5}
+    assert parse_slo("total=500, ttfb=200.5") == (("total", 0.5), ("ttfb", 0.2005))
     assert parse_header("X-A:  1 ") == ("X-A", "1")
     assert parse_header("Accept:") == ("Accept", "")
     assert parse_resolve("www.lab.test:443:[2001:db8::2]") == (("www.lab.test", 443), "2001:db8::2")
@@ -111,10 +111,20 @@ def test_hostname_matching_follows_rfc_6125(
 
 
 def test_phases_are_differences_of_curls_points() -> None:
-    t = Timings.from_points(1.0, 3.0, 10.0, 10.5, 110.5, 111.0)
-    assert (t.dns_ms, t.tcp_ms, t.tls_ms, t.server_ms, t.transfer_ms) == (1.0, 2.0, 7.5, 100.0, 0.5)
-    partial = Timings.from_points(1.0, 3.0, None, None, None, None)
-    assert partial.tcp_ms == 2.0 and partial.server_ms is None
+    ms = 1_000_000
+    t = Timings.from_ns(
+        {
+            "namelookup": 1 * ms,
+            "connect": 3 * ms,
+            "appconnect": 10 * ms,
+            "pretransfer": 10 * ms + ms // 2,
+            "starttransfer": 110 * ms + ms // 2,
+            "total": 111 * ms,
+        }
+    )
+    assert (t.dns, t.tcp, t.tls, t.server, t.transfer) == (0.001, 0.002, 0.0075, 0.1, 0.0005)
+    partial = Timings.from_ns({"namelookup": 1 * ms, "connect": 3 * ms})
+    assert partial.tcp == 0.002 and partial.server is None
 
 
 @pytest.mark.parametrize(

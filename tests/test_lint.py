@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from netladder.l7.lint import RULES, Exchange, lint, valid_retry_after
+from netladder.l7.lint import RULES, Exchange, Finding, lint, valid_retry_after
+from netladder.render.http import sentence
+
+
+def message(finding: Finding) -> str:
+    """A finding's words: the renderer's template for its rule, filled with what it saw."""
+    return sentence(finding)
+
 
 DATE = ("Date", "Wed, 25 Nov 2026 10:00:00 GMT")
 H = tuple[tuple[str, str], ...]
@@ -129,7 +136,7 @@ def test_a_missing_retry_after_is_a_hint_that_does_not_fail_lint(status: int) ->
     (hint,) = [f for f in lint(x(status, content=5)) if f.rule == "retry-after-missing"]
     assert hint.level == "hint" and not hint.failing
     assert "§10.2.3" in hint.section and "RFC 6585 §4" in hint.section
-    assert hint.message == f"{status} without Retry-After: clients cannot tell when to retry"
+    assert message(hint) == f"{status} without Retry-After: clients cannot tell when to retry"
     assert not [f for f in lint(x(500, content=5)) if f.rule == "retry-after-missing"]
 
 
@@ -148,7 +155,7 @@ def test_a_content_length_that_is_not_one_decimal_number_is_a_syntax_finding(val
 )
 def test_a_location_that_is_not_a_uri_reference_is_a_syntax_finding(value: str) -> None:
     (finding,) = [f for f in lint(x(302, ("Location", value))) if f.rule == "location"]
-    assert finding.failing and "\x1b" not in finding.message  # printed safely
+    assert finding.failing and "\x1b" not in message(finding)  # printed safely
 
 
 def test_finding_messages_never_carry_raw_control_characters() -> None:
@@ -168,4 +175,4 @@ def test_finding_messages_never_carry_raw_control_characters() -> None:
     ]
     for exchange in exchanges:
         for finding in lint(exchange):
-            assert finding.message.isprintable(), finding
+            assert message(finding).isprintable(), finding

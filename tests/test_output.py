@@ -15,11 +15,13 @@ import pytest
 from netladder import i18n
 from netladder.model import (
     field,
+    json_decoded,
     json_flatten,
     json_ms,
     json_name,
     json_pick,
     json_skip,
+    json_text,
     record,
 )
 from netladder.output import dump_json, emit_json, escape_controls, to_jsonable
@@ -235,3 +237,39 @@ def test_a_flattened_or_picked_sentence_is_the_renderers_not_an_attribute() -> N
 
     doc = to_jsonable(Rung(Check("a"), Check("b")), lambda c: f"{c.target} is fine")
     assert doc == {"target": "a", "summary": "a is fine", "picked": {"summary": "b is fine"}}
+
+
+@record
+class Note:
+    kind: str
+    port: int
+
+
+@record
+class Report:
+    verdict: Note | None = field(default=None, metadata=json_text())
+    notes: tuple[Note, ...] = field(default=(), metadata=json_text("remarks"))
+    content: bytes | None = field(default=None, metadata=json_decoded("body"))
+
+
+def test_a_typed_finding_shows_as_its_sentence_where_json_had_a_string() -> None:
+    def say(note: Note) -> str:
+        return i18n._("{kind} on port {port}").format(kind=note.kind, port=note.port)
+
+    doc = Report(Note("open", 22), (Note("closed", 1), Note("open", 2)))
+    assert to_jsonable(doc, say) == {
+        "verdict": "open on port 22",
+        "remarks": ["closed on port 1", "open on port 2"],
+    }
+    assert to_jsonable(Report(), say) == {"verdict": None, "remarks": []}
+    with pytest.raises(ValueError, match="sentence"):
+        to_jsonable(Report(Note("open", 22)))
+
+
+def test_kept_bytes_show_as_text_and_bytes_not_kept_leave_no_key() -> None:
+    assert to_jsonable(Report(content=b"caf\xc3\xa9 \xff")) == {
+        "verdict": None,
+        "remarks": [],
+        "body": "caf\u00e9 \ufffd",
+    }
+    assert "body" not in to_jsonable(Report())

@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 
-from netladder.l7 import http1
+from netladder.proto import http1
 from netladder.serve.alerts import Alerts, judge_round
 from netladder.serve.config import Alerts as Thresholds
 from netladder.serve.config import Monitor

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from netladder.l7 import http1
+from netladder.proto import http1
 from netladder.serve import server as server_mod
 from netladder.serve.config import parse
 from netladder.serve.server import Exporter, probe_timeout, serve

@@ -1,7 +1,7 @@
 """Names (issue 8): `netladder dns` beside dig, `netladder myip` beside curl, in the nat lab.
 
 Both are one-shot commands, so the wall time is mostly interpreter start-up plus dnspython's
-import (dns) or h11's (myip); the targets bound that overhead."""
+import (dns) or the HTTP and STUN sessions' (myip); the targets bound that overhead."""
 
 from __future__ import annotations
 

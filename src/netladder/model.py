@@ -26,6 +26,11 @@ follows in field order — which is how pinned schemas stay byte-for-byte stable
 - `json_pick(name=None, /, **keys)`: the field stays one key (renamed when `name` is given) whose
   value shows only these attributes of the value, `json key=attribute` — fields or properties;
   a picked field keeps its own json_ms conversion.  On a tuple, each item is picked.
+- `json_text(name=None)`: the value is a typed finding (or a tuple of them, or None) and JSON
+  shows the renderer's sentence for it, `sentence(value)` in English: a string, a list of
+  strings, or null — for keys that were sentences before their records were typed.
+- `json_decoded(name=None)`: bytes shown as text (UTF-8, undecodable bytes replaced); the key
+  is left out when the value is None (content a caller did not ask to keep).
 """
 
 from __future__ import annotations
@@ -48,15 +53,19 @@ __all__ = [
     "Field",
     "FrozenInstanceError",
     "JsonFlatten",
+    "JsonDecoded",
     "JsonPick",
+    "JsonText",
     "field",
     "fields",
     "is_record",
+    "json_decoded",
     "json_flatten",
     "json_ms",
     "json_name",
     "json_pick",
     "json_skip",
+    "json_text",
     "ms",
     "record",
     "replace",
@@ -77,6 +86,18 @@ class JsonPick(NamedTuple):
 
     name: str | None
     keys: tuple[tuple[str, str], ...]  # (json key, attribute)
+
+
+class JsonText(NamedTuple):
+    """Field metadata value: the value's sentence (the renderer's), under `name` or the field's."""
+
+    name: str | None
+
+
+class JsonDecoded(NamedTuple):
+    """Field metadata value: bytes as UTF-8 text, the key left out when the value is None."""
+
+    name: str | None
 
 
 def json_name(name: str) -> Mapping[str, Any]:
@@ -105,6 +126,18 @@ def json_pick(name: str | None = None, /, **keys: str) -> Mapping[str, Any]:
     """Field metadata: one key (`name`, else the field's) showing only these attributes of the
     value — fields or properties — renamed `key=attribute`: the JSON view a command pinned."""
     return {JSON_KEY: JsonPick(name, tuple(keys.items()))}
+
+
+def json_text(name: str | None = None) -> Mapping[str, Any]:
+    """Field metadata: the value is a typed finding (a tuple of them, or None); JSON shows
+    `sentence(value)` in English — a string, a list of strings, or null."""
+    return {JSON_KEY: JsonText(name)}
+
+
+def json_decoded(name: str | None = None) -> Mapping[str, Any]:
+    """Field metadata: bytes shown as text (UTF-8, undecodable bytes replaced); no key at all
+    when the value is None."""
+    return {JSON_KEY: JsonDecoded(name)}
 
 
 def ms(seconds_value: float | None) -> float | None:

@@ -116,7 +116,7 @@ _PLAIN: Any = object()  # a field without JSON metadata: its own name, its own v
 def _object(
     value: Any, metadata: Mapping[str, Mapping[str, Any]], sentence: Callable[[Any], str] | None
 ) -> dict[str, Any]:
-    from netladder.model import JSON_KEY, JsonFlatten, JsonPick
+    from netladder.model import JSON_KEY, JsonDecoded, JsonFlatten, JsonPick, JsonText
 
     cls = value.__class__
     text_key: str | None = getattr(cls, "__json_text__", None)
@@ -145,6 +145,16 @@ def _object(
                     out[key] = _attribute(item, attribute, sentence)
         elif isinstance(declared, JsonPick):
             out[declared.name or name] = _pick(item, declared.keys, sentence)
+        elif isinstance(declared, JsonText):
+            if item is None:
+                out[declared.name or name] = None
+            elif isinstance(item, list | tuple):
+                out[declared.name or name] = [_sentence(one, sentence) for one in item]
+            else:
+                out[declared.name or name] = _sentence(item, sentence)
+        elif isinstance(declared, JsonDecoded):
+            if item is not None:
+                out[declared.name or name] = bytes(item).decode("utf-8", "replace")
         else:
             key, scale, digits = declared
             out[key] = to_jsonable(_scaled(item, scale, digits), sentence)

@@ -43,12 +43,14 @@ if TYPE_CHECKING:
     # arp — area F
     from netladder.api._arp import arp
 
+    # http — area E (above resolve: the block is one sorted import block)
+    from netladder.api._http import http
+
     # resolve — area F
     from netladder.api._resolve import resolve
 
     # stun — area E
-
-    # http — area E
+    from netladder.api._stun import stun
 
     # diagnose — area G
     # isort: on

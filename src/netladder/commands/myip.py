@@ -8,13 +8,11 @@ public services (see netladder.names.myip)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 
 from netladder.args import add_json, positive_float
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
-from netladder.names.myip import MyIp, discover, endpoints
-from netladder.output import emit_json, fmt_ms, paint
+from netladder.names.myip import discover, endpoints
+from netladder.output import emit_json
 
 __all__ = ["register", "run"]
 
@@ -54,50 +52,24 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from netladder.net.driver import blocking
+    from netladder.render import myip as render
+
     chosen = endpoints(args.http, args.stun)
-    gathered: list[MyIp] = []
-    try:
-        result = asyncio.run(
-            discover(
-                chosen.http,
-                chosen.stun,
-                version=args.version,
-                deadline=args.timeout,
-                endpoints_from=chosen.source,
-                on_interrupt=gathered.append,
-            )
+    result = blocking(
+        discover(
+            chosen.http,
+            chosen.stun,
+            version=args.version,
+            deadline=args.timeout,
+            endpoints_from=chosen.source,
         )
-    except KeyboardInterrupt:
-        if gathered:  # Ctrl-C: print what was gathered, then exit 130
-            if args.json:
-                emit_json(gathered[0])
-            else:
-                print(render(gathered[0]))
-        return EXIT_INTERRUPTED
+    )
+    # Ctrl-C: what was gathered is printed all the same, then exit 130.
     if args.json:
-        emit_json(result)
+        emit_json(result, sentence=render.sentence)
     else:
-        print(render(result))
+        print("\n".join(render.lines(result)))
+    if result.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAIL
-
-
-def render(result: MyIp) -> str:
-    out = sys.stdout
-    colour = "green" if result.ok and result.agree else ("yellow" if result.ok else "red")
-    lines = [paint(result.verdict, colour, "bold", stream=out)]
-    width = max((len(s.endpoint) for s in result.sources), default=0)
-    for s in result.sources:
-        took = f"{fmt_ms(s.time_ms)} ms" if s.time_ms is not None else "-"
-        label = f"  {s.kind:<4} {s.endpoint:<{width}}  "
-        if s.ok:
-            mapped = f":{s.mapped_port}" if s.mapped_port is not None else ""
-            local = ""
-            if s.local_address:
-                port = f":{s.local_port}" if s.mapped_port is not None else ""
-                local = f"  (local {s.local_address}{port})"
-            lines.append(f"{label}{s.address}{mapped}{local}  {took}")
-        else:
-            lines.append(label + paint(f"failed: {s.error}", "red", stream=out) + f"  {took}")
-    lines += [paint(f"  note: {n}", "dim", stream=out) for n in result.notes]
-    lines.append(paint(f"  endpoints from {result.endpoints_from}", "dim", stream=out))
-    return "\n".join(lines)

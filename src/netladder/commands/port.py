@@ -251,8 +251,8 @@ def render(result: ScanResult) -> str:
                         f"{pad}TLS: {tls.version} {tls.cipher}"
                         + (f" alpn={tls.alpn}" if tls.alpn else "")
                     )
-                    from netladder.l7.tlsinfo import describe_validity  # as http shows it
                     from netladder.output import escape_controls
+                    from netladder.render.tls import describe_validity  # as http shows it
 
                     when, bad = describe_validity(tls.not_before, tls.not_after)
                     lines.append(

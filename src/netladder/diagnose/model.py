@@ -28,7 +28,7 @@ renderer reads these records without loading a prober.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from netladder.model import field, json_flatten, json_ms, json_name, json_pick, json_skip, record
 
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from netladder.l2.model import NeighCheck, NeighEntry
     from netladder.l2.route import RouteDecision
     from netladder.l4.model import PortResult
+    from netladder.l7.lint import Finding as LintFinding
+    from netladder.l7.model import Failure as HttpFailure
+    from netladder.l7.model import Timings as HttpTimings
     from netladder.names.model import Resolution, SystemLookup
     from netladder.path.model import Verdict as PathVerdict
 
@@ -462,42 +465,20 @@ class PortsFailed:
 # -- L7 -------------------------------------------------------------------------------------------
 
 
-class Timings(Protocol):
-    """What the L7 sentence reads of l7.client.Timings (curl's points, in ms)."""
-
-    @property
-    def total_ms(self) -> float | None: ...
-    @property
-    def server_ms(self) -> float | None: ...
-
-
-class Failure(Protocol):
-    """What the L7 sentence reads of l7.client.Failure."""
-
-    @property
-    def phase(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-
-
-class LintFinding(Protocol):
-    @property
-    def message(self) -> str: ...
-
-
 @record
 class Http:
-    """The final response (or the failure) of the L7 request (l7.client.http_check)."""
+    """The final response (or the failure) of the L7 request (l7.client.http_check); its
+    lint messages and failure are `render.http`'s sentences."""
 
     status: int | None
     reason: str
     http_version: str | None
-    timings: Timings
+    timings: HttpTimings
     lint: tuple[LintFinding, ...] = field(
         metadata=json_pick(rule="rule", level="level", section="section", message="message")
     )
     headers: tuple[tuple[str, str], ...]
-    error: Failure | None
+    error: HttpFailure | None
 
 
 @record
@@ -577,8 +558,9 @@ class AgentProblem:
     """Why an agent could not be asked (render.diagnose says it)."""
 
     kind: Literal["bad-url", "failed", "no-answer", "status", "not-netladder", "not-object"]
-    detail: str = ""  # bad-url: the URL's fault; failed: the HTTP client's; status: the agent's
+    detail: str = ""  # bad-url: the URL's fault; status: what the agent said
     status: int | None = None  # the HTTP status it answered
+    failure: HttpFailure | None = None  # failed: the HTTP check's own failure (render.http says it)
 
 
 # The keys of an agent in `--via --json`, reached or not.

@@ -352,9 +352,9 @@ async def l7_rung(target: Target, address: str, timeout_s: float) -> Rung:
     parts = urlsplit(target.url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host = parts.hostname or target.host
-    options = HttpOptions(resolve={(host, port): address}, timeout=timeout_s)
+    options = HttpOptions(target.url, resolve=(((host, port), address),), timeout=timeout_s)
     started = time.monotonic()
-    check = await http_check(target.url, options)
+    check = await http_check(options)
     hop = check.final
     evidence = Http(
         hop.status,

@@ -59,6 +59,7 @@ async def ask(url: str, target: str, ports: Sequence[int]) -> Answer:
     query = "target=" + quote(target, safe="") + "".join(f"&port={p}" for p in ports)
     endpoint = url.rstrip("/") + "/api/v1/diagnose?" + query
     options = HttpOptions(
+        url=endpoint,
         method="GET",
         headers=(("Accept", "application/json"),),
         timeout=AGENT_TIMEOUT,
@@ -68,16 +69,16 @@ async def ask(url: str, target: str, ports: Sequence[int]) -> Answer:
     )
     name = _name(url)
     try:
-        check = await http_check(endpoint, options)
+        check = await http_check(options)
     except ValueError as exc:
         return Unreached(url, name, AgentProblem("bad-url", str(exc)))
     final = check.final
     if final.status is None:
         if check.error is not None:
-            return Unreached(url, name, AgentProblem("failed", check.error.message))
+            return Unreached(url, name, AgentProblem("failed", failure=check.error))
         return Unreached(url, name, AgentProblem("no-answer"))
     try:
-        doc = json.loads(final.body)
+        doc = json.loads(final.body or b"")
     except ValueError:
         doc = None
     if final.status != 200 or not isinstance(doc, dict) or "diagnosis" not in doc:

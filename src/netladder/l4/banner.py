@@ -171,7 +171,7 @@ async def grab_tls(
         tls = writer.get_extra_info("ssl_object")
         der = tls.getpeercert(binary_form=True) if tls else None
         fields = decode_der(der) if der else {}
-        from netladder.l7.tlsinfo import cert_time_iso
+        from netladder.net.tls import cert_time_iso
 
         # cert_time_iso: "" for a time ssl cannot read (a hostile certificate's year 0), where
         # ssl.cert_time_to_seconds would raise out of the scan.

@@ -6,7 +6,7 @@ Pure data and lookups; no I/O.  Sections are RFC 9110 unless the entry names ano
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from netladder.proto.record import record
 
 __all__ = [
     "API_ADDED",
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StatusCode:
     code: int
     name: str

@@ -5,19 +5,23 @@ SHOULD / SHOULD NOT, hint (a MAY worth doing), info.  Only MUST-level and syntax
 
 `lint(exchange)` returns the findings for one response.  Pure: it looks only at the method,
 the status, the header fields, how many content bytes arrived, and (for the HEAD rule) the
-matching GET response when one was fetched.
+matching GET response when one was fetched.  A finding is typed — its rule, the case of the
+rule it met, and the values it saw — and `render/http.py` words it (one template per case).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from netladder.model import field, json_skip, record
+from netladder.proto.http1 import field_value
 
 __all__ = ["RULES", "Exchange", "Finding", "Rule", "lint"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rule:
     id: str
     level: str  # MUST, MUST NOT, syntax, SHOULD, SHOULD NOT, hint, info
@@ -25,20 +29,36 @@ class Rule:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
+    """A rule the response broke: `case` names which of the rule's messages applies ("" for
+    its only one) and `params` the values it saw.  JSON: rule, level, section, message."""
+
+    __json_order__: ClassVar[tuple[str, ...]] = ("rule", "level", "section")
+    __json_text__: ClassVar[str] = "message"
+
     rule: str
-    level: str
-    section: str
-    message: str
+    case: str = field(default="", metadata=json_skip())
+    params: tuple[tuple[str, Any], ...] = field(default=(), metadata=json_skip())
+
+    @property
+    def level(self) -> str:
+        return RULES[self.rule].level
+
+    @property
+    def section(self) -> str:
+        return RULES[self.rule].section
 
     @property
     def failing(self) -> bool:
         """A MUST/MUST NOT breach (or equivalent): `--lint` fails the check on these."""
         return self.level.startswith("MUST") or self.level == "syntax"
 
+    def param(self, name: str) -> Any:
+        return dict(self.params)[name]
 
-@dataclass(frozen=True, slots=True)
+
+@record
 class Exchange:
     """What the lint looks at: one request method and its response."""
 
@@ -51,11 +71,7 @@ class Exchange:
     get_headers: tuple[tuple[str, str], ...] | None = None
 
     def get(self, name: str) -> str | None:
-        lname = name.lower()
-        for k, v in self.headers:
-            if k.lower() == lname:
-                return v
-        return None
+        return field_value(self.headers, name)
 
 
 _R = Rule
@@ -168,109 +184,114 @@ _VOLATILE = {
 }
 
 
-def _www_authenticate(x: Exchange) -> str | None:
+_Hit = tuple[str, dict[str, Any]]  # (case, the values its message names)
+
+
+def _hit(case: str = "", **params: Any) -> _Hit:
+    return case, params
+
+
+def _www_authenticate(x: Exchange) -> _Hit | None:
     if x.status == 401 and not (x.get("WWW-Authenticate") or "").strip():
-        return "401 Unauthorized without a WWW-Authenticate challenge"
+        return _hit()
     return None
 
 
-def _proxy_authenticate(x: Exchange) -> str | None:
+def _proxy_authenticate(x: Exchange) -> _Hit | None:
     if x.status == 407 and not (x.get("Proxy-Authenticate") or "").strip():
-        return "407 Proxy Authentication Required without Proxy-Authenticate"
+        return _hit()
     return None
 
 
-def _allow(x: Exchange) -> str | None:
+def _allow(x: Exchange) -> _Hit | None:
     if x.status == 405 and x.get("Allow") is None:
-        return "405 Method Not Allowed without Allow"
+        return _hit()
     return None
 
 
-def _upgrade(x: Exchange) -> str | None:
+def _upgrade(x: Exchange) -> _Hit | None:
     if x.status in (101, 426) and not (x.get("Upgrade") or "").strip():
-        return f"{x.status} without Upgrade"
+        return _hit(status=x.status)
     return None
 
 
-def _redirect_location(x: Exchange) -> str | None:
+def _redirect_location(x: Exchange) -> _Hit | None:
     if x.status in (301, 302, 307, 308) and not (x.get("Location") or "").strip():
-        return f"{x.status} redirect without Location"
+        return _hit(status=x.status)
     return None
 
 
-def _see_other(x: Exchange) -> str | None:
+def _see_other(x: Exchange) -> _Hit | None:
     if x.status == 303 and not (x.get("Location") or "").strip():
-        return "303 See Other without Location: the client has nowhere to go"
+        return _hit()
     return None
 
 
-def _created(x: Exchange) -> str | None:
+def _created(x: Exchange) -> _Hit | None:
     if x.status == 201 and not (x.get("Location") or "").strip():
-        return "201 Created without Location: the new resource is taken to be the target URI"
+        return _hit()
     return None
 
 
-def _no_content(x: Exchange) -> str | None:
+def _no_content(x: Exchange) -> _Hit | None:
     if x.status in (204, 304) and x.content_bytes:
-        return f"{x.status} response carried {x.content_bytes} bytes of content"
+        return _hit(status=x.status, bytes=x.content_bytes)
     return None
 
 
-def _no_content_length(x: Exchange) -> str | None:
+def _no_content_length(x: Exchange) -> _Hit | None:
     if (x.status < 200 or x.status == 204) and x.get("Content-Length") is not None:
-        return f"{x.status} response with Content-Length: {x.get('Content-Length')!r}"
+        return _hit(status=x.status, value=x.get("Content-Length"))
     return None
 
 
-def _reset_content(x: Exchange) -> str | None:
+def _reset_content(x: Exchange) -> _Hit | None:
     if x.status == 205 and x.content_bytes:
-        return f"205 Reset Content carried {x.content_bytes} bytes of content"
+        return _hit(bytes=x.content_bytes)
     return None
 
 
-def _head_content(x: Exchange) -> str | None:
+def _head_content(x: Exchange) -> _Hit | None:
     if x.method == "HEAD" and x.content_bytes:
-        return f"the HEAD response carried {x.content_bytes} bytes of content"
+        return _hit(bytes=x.content_bytes)
     return None
 
 
-def _head_like_get(x: Exchange) -> str | None:
+def _head_like_get(x: Exchange) -> _Hit | None:
     if x.method != "HEAD" or x.get_status is None or x.get_headers is None:
         return None
     if x.get_status != x.status:
-        return f"HEAD answered {x.status} but GET answers {x.get_status}"
+        return _hit("status", head=x.status, get=x.get_status)
     head = {k.lower() for k, _ in x.headers} - _VOLATILE
     get = {k.lower() for k, _ in x.get_headers} - _VOLATILE
-    missing, extra = sorted(get - head), sorted(head - get)
-    parts = []
-    if missing:
-        parts.append("missing " + ", ".join(missing))
-    if extra:
-        parts.append("extra " + ", ".join(extra))
+    missing, extra = tuple(sorted(get - head)), tuple(sorted(head - get))
     get_values = {k.lower(): v for k, v in x.get_headers}
+    differ = []
     for name in ("content-type", "content-length"):
         hv = x.get(name)
         if hv is not None and name in get_values and get_values[name] != hv:
-            parts.append(f"{name} {hv!r} vs GET {get_values[name]!r}")
-    return "HEAD header fields differ from GET: " + "; ".join(parts) if parts else None
+            differ.append((name, hv, get_values[name]))
+    if missing or extra or differ:
+        return _hit("fields", missing=missing, extra=extra, differ=tuple(differ))
+    return None
 
 
-def _content_range(x: Exchange) -> str | None:
+def _content_range(x: Exchange) -> _Hit | None:
     if x.status != 206 or x.get("Content-Range") is not None:
         return None
     if (x.get("Content-Type") or "").lower().startswith("multipart/byteranges"):
         return None  # each part carries its own Content-Range
-    return "206 Partial Content (single part) without Content-Range"
+    return _hit()
 
 
-def _unsatisfied_range(x: Exchange) -> str | None:
+def _unsatisfied_range(x: Exchange) -> _Hit | None:
     if x.status != 416:
         return None
     value = x.get("Content-Range")
     if value is None:
-        return "416 without Content-Range: bytes */LEN"
+        return _hit("missing")
     if not _UNSATISFIED.match(value.strip()):
-        return f"416 Content-Range {value!r} is not of the form bytes */LEN"
+        return _hit("form", value=value)
     return None
 
 
@@ -290,45 +311,42 @@ def valid_retry_after(value: str) -> bool:
     return "," in value and email.utils.parsedate_tz(value) is not None
 
 
-def _retry_after(x: Exchange) -> str | None:
+def _retry_after(x: Exchange) -> _Hit | None:
     value = x.get("Retry-After")
     if value is not None and not valid_retry_after(value):
-        return f"malformed Retry-After: {value!r} (neither seconds nor an HTTP-date)"
+        return _hit(value=value)
     return None
 
 
-def _date(x: Exchange) -> str | None:
+def _date(x: Exchange) -> _Hit | None:
     if 200 <= x.status < 500 and x.get("Date") is None:
-        return f"{x.status} response without Date"
+        return _hit(status=x.status)
     return None
 
 
-def _error_explained(x: Exchange) -> str | None:
+def _error_explained(x: Exchange) -> _Hit | None:
     if x.status >= 400 and x.method != "HEAD" and x.content_bytes == 0:
-        return f"{x.status} error with no content to explain it"
+        return _hit(status=x.status)
     return None
 
 
-def _retry_after_missing(x: Exchange) -> str | None:
+def _retry_after_missing(x: Exchange) -> _Hit | None:
     if x.status in (429, 503) and x.get("Retry-After") is None:
-        return f"{x.status} without Retry-After: clients cannot tell when to retry"
+        return _hit(status=x.status)
     return None
 
 
-def _te_and_content_length(x: Exchange) -> str | None:
+def _te_and_content_length(x: Exchange) -> _Hit | None:
     te, cl = x.get("Transfer-Encoding"), x.get("Content-Length")
     if te is not None and cl is not None:
-        return (
-            f"both Transfer-Encoding: {te!r} and Content-Length: {cl!r} (the length is "
-            "ignored; a proxy that uses it can be desynchronised)"
-        )
+        return _hit(te=te, cl=cl)
     return None
 
 
 _DECIMAL = re.compile(r"^[0-9]+\Z")
 
 
-def _content_length(x: Exchange) -> str | None:
+def _content_length(x: Exchange) -> _Hit | None:
     values = [
         v.strip()
         for k, value in x.headers
@@ -339,33 +357,31 @@ def _content_length(x: Exchange) -> str | None:
         return None
     bad = next((v for v in values if not _DECIMAL.match(v)), None)
     if bad is not None:
-        return f"invalid Content-Length: {bad[:40]!r}"
+        return _hit("invalid", value=bad[:40])
     if len({v.lstrip("0") for v in values}) > 1:  # not int(): 5000 digits would raise
-        return "conflicting Content-Length values: " + ", ".join(
-            repr(v) for v in sorted(set(values))[:4]
-        )
+        return _hit("conflicting", values=tuple(sorted(set(values))[:4]))
     return None
 
 
-def _location(x: Exchange) -> str | None:
+def _location(x: Exchange) -> _Hit | None:
     value = x.get("Location")
     if value is None:
         return None
     value = value.strip()
     odd = next((c for c in value if not (c.isascii() and c.isprintable()) or c == " "), None)
     if odd is not None:
-        return f"Location {value[:80]!r} has a character a URI cannot contain ({odd!r})"
+        return _hit("character", value=value[:80], char=odd)
     from urllib.parse import urlsplit
 
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  # reading it checks it
     except ValueError as exc:
-        return f"Location {value[:80]!r} is not a URI reference ({exc})"
+        return _hit("reference", value=value[:80], reason=str(exc))
     return None
 
 
-_CHECKS: dict[str, Callable[[Exchange], str | None]] = {
+_CHECKS: dict[str, Callable[[Exchange], _Hit | None]] = {
     "www-authenticate": _www_authenticate,
     "proxy-authenticate": _proxy_authenticate,
     "allow": _allow,
@@ -394,8 +410,8 @@ assert _CHECKS.keys() == RULES.keys()
 def lint(exchange: Exchange) -> tuple[Finding, ...]:
     findings = []
     for rule_id, check in _CHECKS.items():
-        message = check(exchange)
-        if message is not None:
-            rule = RULES[rule_id]
-            findings.append(Finding(rule.id, rule.level, rule.section, message))
+        hit = check(exchange)
+        if hit is not None:
+            case, params = hit
+            findings.append(Finding(rule_id, case, tuple(params.items())))
     return tuple(findings)

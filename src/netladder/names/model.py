@@ -1,7 +1,9 @@
 """The records of the names layer: options and results, each carrying its evidence.
 
-Sentences are not here: `render/dns.py` says what a `Finding`, a `Stray` or a `Reason` means
-(the JSON keys `message`, `detail`, `error` and `explanations` are filled by it, in English).
+Two blocks, one per area that owns them: STUN and the public-address sources (area E) first,
+then DNS (area F) below its own comment line.  Sentences are not here: `render/myip.py` says
+what a `SourceFailure` means, `render/dns.py` what a `Finding`, a `Stray` or a `Reason` means
+(the JSON keys `message`, `detail`, `error` and `explanations` are filled by them, in English).
 Durations are seconds; JSON keeps its `_ms` keys, rounded to the microsecond as before.
 """
 
@@ -9,13 +11,13 @@ from __future__ import annotations
 
 import socket
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from netladder.model import field, json_ms, json_skip, record
+from netladder.model import field, json_ms, json_skip, json_text, record
 
-# -- public address (STUN, HTTP echo): area E ------------------------------------------------
-
-# -- DNS: area F ------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    # Only named: the DNS path (which imports this module) never loads the HTTP engine.
+    from netladder.l7.model import Failure
 
 __all__ = [
     "DEFAULT_PORT",
@@ -28,16 +30,177 @@ __all__ = [
     "Exchange",
     "ExchangeOptions",
     "Finding",
+    "MyIp",
+    "Note",
+    "Part",
     "Reason",
     "Record",
     "Resolution",
     "ResolveOptions",
     "ResolverConfig",
     "Server",
+    "SourceFailure",
+    "SourceResult",
     "Status",
     "Stray",
+    "StunOptions",
+    "StunResult",
     "SystemLookup",
+    "Verdict",
 ]
+
+# -- public address (STUN, HTTP echo): area E ------------------------------------------------
+
+
+@record
+class StunOptions:
+    """One STUN Binding exchange (RFC 8489 §3): `server` is HOST, HOST:PORT, [IPv6]:PORT, a bare
+    IPv6 address or a stun: URI (RFC 7064); port 3478 by default."""
+
+    server: str
+    version: int | None = None  # keep the lookup (and so the exchange) to IPv4 or IPv6
+    timeout: float = 3.0
+
+
+@record
+class SourceFailure:
+    """Why a public-address source (an HTTP echo, a STUN server) gave no address: a stable
+    kind and the values its sentence names (`render/myip.py`); for an echo, `http` is the HTTP
+    check's own failure behind it.  A deadline or Ctrl-C that cut the exchange is `cut`
+    ("timeout" or "interrupted") after `after` seconds."""
+
+    kind: str
+    params: tuple[tuple[str, Any], ...] = ()
+    http: Failure | None = None
+    cut: str | None = None
+    after: float | None = None
+
+    def param(self, name: str, default: Any = None) -> Any:
+        for key, value in self.params:
+            if key == name:
+                return value
+        return default
+
+
+@record
+class StunResult:
+    """What one STUN server said: the public address and port it saw (XOR-)MAPPED-ADDRESS),
+    beside our end of the same exchange, or why there is none."""
+
+    __json_order__: ClassVar[tuple[str, ...]] = ("endpoint", "ok")
+
+    endpoint: str  # host:port as asked
+    server: str | None = None  # the address asked
+    address: str | None = None  # the public address the server saw
+    port: int | None = None  # and the port
+    local_address: str | None = None  # our end of the exchange
+    local_port: int | None = None
+    time: float | None = field(default=None, metadata=json_ms("time_ms", 3))
+    requests: int = 0  # Binding requests sent (one, then retransmissions: RFC 8489 §6.2.1)
+    ignored: int = 0  # datagrams that answered another transaction, or nothing parseable
+    error: SourceFailure | None = field(default=None, metadata=json_text())
+    interrupted: bool = field(default=False, metadata=json_skip())
+
+    @property
+    def ok(self) -> bool:
+        return self.address is not None and self.error is None
+
+
+@record
+class SourceResult:
+    """One source's answer: the public address it saw, beside our end of the same exchange."""
+
+    __json_order__: ClassVar[tuple[str, ...]] = (
+        "kind",
+        "endpoint",
+        "ok",
+        "address",
+        "mapped_port",
+        "local_address",
+        "local_port",
+        "server",
+        "time",
+        "error",
+        "detail",
+    )
+    __json_text__: ClassVar[str] = "detail"  # "HTTP 200", "2 request(s)"
+
+    kind: str  # http | stun
+    endpoint: str
+    ok: bool
+    address: str | None = None  # the public address this source saw
+    mapped_port: int | None = None  # STUN: the port the server saw
+    local_address: str | None = None  # our end of the same connection
+    local_port: int | None = None
+    server: str | None = None  # the address we talked to
+    time: float | None = field(default=None, metadata=json_ms("time_ms", 3))
+    error: SourceFailure | None = field(default=None, metadata=json_text())
+    status: int | None = field(default=None, metadata=json_skip())  # an echo's HTTP status
+    requests: int = field(default=0, metadata=json_skip())  # STUN Binding requests sent
+
+
+@record
+class Part:
+    """What one IP version's sources say: behind a NAT ("nat": the one public address is not
+    a local one), not ("no-nat"), or they disagree ("disagree": each endpoint's address)."""
+
+    kind: str
+    version: int
+    public: str | None = None
+    local: tuple[str, ...] = ()
+    said: tuple[tuple[str, str], ...] = ()  # (endpoint, address)
+
+
+@record
+class Verdict:
+    """The answer as a whole: a part per IP version; how many sources failed of how many."""
+
+    parts: tuple[Part, ...]
+    failed: int
+    total: int
+
+
+@record
+class Note:
+    """Something worth saying beside the verdict: "inside" (endpoints that saw this host's own
+    address), "pool" (several public addresses), "translator" (a source answered in the other
+    IP version), "port-preserved" / "port-translated" (what the NAT did to a STUN port)."""
+
+    kind: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+@record
+class MyIp:
+    __json_order__: ClassVar[tuple[str, ...]] = (
+        "sources",
+        "public",
+        "local",
+        "behind_nat",
+        "agree",
+        "verdict",
+        "notes",
+        "endpoints_from",
+        "total",
+    )
+
+    sources: tuple[SourceResult, ...]
+    public: tuple[str, ...]  # distinct public addresses seen, in source order
+    local: tuple[str, ...]  # distinct local source addresses
+    behind_nat: bool | None
+    agree: bool
+    verdict: Verdict = field(metadata=json_text())
+    notes: tuple[Note, ...] = field(metadata=json_text())
+    endpoints_from: str
+    total: float = field(metadata=json_ms("total_ms", 3))
+    interrupted: bool = field(default=False, metadata=json_skip())  # Ctrl-C: what was gathered
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.public)
+
+
+# -- DNS: area F ------------------------------------------------------------------------------
 
 DEFAULT_PORT = 53
 GLIBC_DEFAULT_TIMEOUT = 5.0  # resolv.conf(5): options timeout

@@ -1,6 +1,10 @@
 """The public address: HTTP echo endpoints and STUN Binding requests, queried concurrently under
 one deadline, each beside the local source address of the same connection.
 
+`discover` runs one `l7.session.HttpSession` per echo (a GET, the content bounded) and one
+`names.stun.StunSession` per STUN server in a single `net.driver.run`, then judges what they
+saw: typed findings (`Verdict`, `Note`) that `render/myip.py` words.
+
 Endpoints come from the command line, else the environment (NETLADDER_MYIP_HTTP and
 NETLADDER_MYIP_STUN, space or comma separated), else the config file
 ($XDG_CONFIG_HOME/netladder/myip.toml, default ~/.config/netladder/myip.toml, or the file named
@@ -10,23 +14,18 @@ endpoint supplies all of them, so a configured lab is never mixed with the publi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
-import json
 import os
-import socket
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from netladder import __version__
 from netladder.errors import UsageError
-from netladder.proto import stun
+from netladder.model import record
+from netladder.names.model import MyIp, Note, Part, SourceFailure, SourceResult, Verdict
+from netladder.names.stun import STUN_PORT, StunSession, unmap
 
 __all__ = [
     "DEFAULT_HTTP",
@@ -37,8 +36,12 @@ __all__ = [
     "Endpoints",
     "HttpEndpoint",
     "MyIp",
+    "Note",
+    "Part",
+    "SourceFailure",
     "SourceResult",
     "StunEndpoint",
+    "Verdict",
     "config_path",
     "discover",
     "endpoints",
@@ -54,13 +57,11 @@ ENV_HTTP = "NETLADDER_MYIP_HTTP"
 ENV_STUN = "NETLADDER_MYIP_STUN"
 ENV_CONFIG = "NETLADDER_MYIP_CONFIG"
 
-STUN_PORT = 3478  # RFC 8489 §18.6
-STUN_RTO = 0.5  # initial retransmission timeout, doubling each time (RFC 8489 §6.2.1)
-MAX_BODY = 64 * 1024
+MAX_BODY = 64 * 1024  # an echo's answer is an address: more is not an echo
 JSON_KEYS = ("ip", "address", "origin", "query", "ip_addr")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HttpEndpoint:
     url: str
     scheme: str
@@ -72,7 +73,7 @@ class HttpEndpoint:
         return self.url
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StunEndpoint:
     host: str
     port: int = STUN_PORT
@@ -82,43 +83,11 @@ class StunEndpoint:
         return f"{host}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Endpoints:
     http: tuple[HttpEndpoint, ...]
     stun: tuple[StunEndpoint, ...]
     source: str  # "command line", "environment", the config file path, or "built-in defaults"
-
-
-@dataclass(frozen=True, slots=True)
-class SourceResult:
-    kind: str  # http | stun
-    endpoint: str
-    ok: bool
-    address: str | None = None  # the public address this source saw
-    mapped_port: int | None = None  # STUN: the port the server saw
-    local_address: str | None = None  # our end of the same connection
-    local_port: int | None = None
-    server: str | None = None  # the address we talked to
-    time_ms: float | None = None
-    error: str | None = None
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class MyIp:
-    sources: tuple[SourceResult, ...]
-    public: tuple[str, ...]  # distinct public addresses seen, in source order
-    local: tuple[str, ...]  # distinct local source addresses
-    behind_nat: bool | None
-    agree: bool
-    verdict: str
-    notes: tuple[str, ...]
-    endpoints_from: str
-    total_ms: float
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.public)
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -255,6 +224,8 @@ def parse_echo_body(body: bytes) -> str:
     if not text:
         raise ValueError("the body is empty")
     if text.startswith("{"):
+        import json  # only for a JSON echo: one-shot human output does not pay for it
+
         try:
             data = json.loads(text)
         except ValueError:
@@ -279,311 +250,136 @@ def _excerpt(text: str, limit: int = 60) -> str:
     return repr(flat if len(flat) <= limit else flat[:limit] + "…")
 
 
-def _unmap(host: str) -> str:
-    ip = ipaddress.ip_address(host.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
 # -- the queries -------------------------------------------------------------------------------
 
 
-class _Failed(Exception):
-    """A source failed; the text says how."""
+def _echo_session(endpoint: HttpEndpoint, version: int | None, deadline: float) -> Any:
+    from netladder.l7.model import HttpOptions, Url
+    from netladder.l7.session import HttpSession
+
+    url = Url(endpoint.scheme, endpoint.host, endpoint.port, endpoint.target, endpoint.url)
+    options = HttpOptions(
+        endpoint.url,
+        method="GET",
+        headers=(("Accept", "text/plain, application/json"), ("Connection", "close")),
+        timeout=deadline,
+        max_body=MAX_BODY,
+        keep_body=MAX_BODY,
+    )
+    return HttpSession(options, url, version=version)
 
 
-async def _getaddrinfo(
-    host: str, port: int | None, family: int = 0, type: int = 0, flags: int = 0
-) -> list[tuple[Any, ...]]:
-    """socket.getaddrinfo in a daemon thread: unlike the loop's executor, a lookup that hangs
-    can neither hold the process at exit nor outlive a cancelled caller.  (Moved here from
-    names/resolve.py, whose DNS queries no longer use asyncio; area E replaces it with the
-    driver's Lookup when myip becomes sessions.)"""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
+def _from_echo(
+    endpoint: HttpEndpoint, session: Any, deadline: float, elapsed: float
+) -> SourceResult:
+    """An echo's check, read as a source: its address, or why there is none."""
+    check = session.result()
+    phase, host, address, connected, port, local = session.progress()
+    server = address if connected else None
+    local_address, local_port = (unmap(local[0]), local[1]) if local else (None, None)
 
-    def work() -> None:
-        try:
-            result: Any = socket.getaddrinfo(host, port, family, type, 0, flags)
-        except Exception as exc:
-            result = exc
-
-        def deliver() -> None:
-            if not future.done():
-                future.set_result(result)
-
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-            loop.call_soon_threadsafe(deliver)
-
-    threading.Thread(target=work, daemon=True, name="getaddrinfo").start()
-    result = await future
-    if isinstance(result, BaseException):
-        raise result
-    return list(result)
-
-
-async def _addresses(host: str, port: int, family: int, kind: int) -> list[tuple[Any, ...]]:
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    wanted = {int(socket.AF_INET): 4, int(socket.AF_INET6): 6}.get(int(family))
-    if literal is not None and wanted is not None and literal.version != wanted:
-        raise _Failed(f"{host} is not an IPv{wanted} address (-{wanted} was asked)")
-    if literal is not None:  # nothing to look up
-        return [(str(literal), port) if literal.version == 4 else (str(literal), port, 0, 0)]
-    try:
-        infos = await _getaddrinfo(host, port, family, kind)
-    except socket.gaierror as exc:
-        raise _Failed(f"cannot resolve {host}: {exc.strerror}") from None
-    except (OSError, UnicodeError) as exc:
-        raise _Failed(f"cannot resolve {host}: {exc}") from None
-    if not infos:
-        raise _Failed(f"{host} has no address of the wanted family")
-    return [info[4] for info in infos]
-
-
-def _oserror(exc: OSError) -> str:
-    # asyncio's connect errors carry "Connect call failed (...)" as strerror; say the reason.
-    return os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
-
-
-async def _http(endpoint: HttpEndpoint, family: int) -> SourceResult:
-    import h11
-
-    start = time.monotonic()
-    server: str | None = None
-    local: tuple[Any, ...] | None = None
-    writer: asyncio.StreamWriter | None = None
-    stage = f"resolving {endpoint.host}"
-    try:
-        targets = await _addresses(endpoint.host, endpoint.port, family, socket.SOCK_STREAM)
-        error = ""
-        for sockaddr in targets:
-            stage = f"connecting to {sockaddr[0]} port {sockaddr[1]}"
-            try:
-                ssl_context: Any = None
-                if endpoint.scheme == "https":
-                    import ssl
-
-                    ssl_context = ssl.create_default_context()
-                reader, writer = await asyncio.open_connection(
-                    sockaddr[0],
-                    sockaddr[1],
-                    ssl=ssl_context,
-                    server_hostname=endpoint.host if ssl_context else None,
-                )
-                server = str(sockaddr[0])
-                break
-            except OSError as exc:
-                error = f"cannot connect to {sockaddr[0]} port {sockaddr[1]}: {_oserror(exc)}"
-        if writer is None:
-            raise _Failed(error)
-        local = writer.get_extra_info("sockname")
-        conn = h11.Connection(our_role=h11.CLIENT)
-        host_header = endpoint.host if ":" not in endpoint.host else f"[{endpoint.host}]"
-        if endpoint.port not in (80, 443):
-            host_header += f":{endpoint.port}"
-        writer.write(
-            conn.send(
-                h11.Request(
-                    method="GET",
-                    target=endpoint.target,
-                    headers=[
-                        ("Host", host_header),
-                        ("User-Agent", f"netladder/{__version__}"),
-                        ("Accept", "text/plain, application/json"),
-                        ("Connection", "close"),
-                    ],
-                )
-            )
-            or b""
-        )
-        writer.write(conn.send(h11.EndOfMessage()) or b"")
-        await writer.drain()
-        stage = f"waiting for the answer of {server}"
-        status = 0
-        body = b""
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                chunk = await reader.read(65536)
-                conn.receive_data(chunk)
-                continue
-            if isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                body += bytes(event.data)
-                if len(body) > MAX_BODY:
-                    raise _Failed(f"the body is larger than {MAX_BODY // 1024} KiB: not an echo")
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                break
-        elapsed = (time.monotonic() - start) * 1000
-        if status != 200:
-            raise _Failed(f"HTTP {status}: no address")
-        try:
-            address = parse_echo_body(body)
-        except ValueError as exc:
-            raise _Failed(f"unusable answer: {exc}") from None
+    def failed(failure: SourceFailure, took: float | None) -> SourceResult:
         return SourceResult(
             "http",
             endpoint.url,
-            True,
-            address,
+            False,
             None,
-            _unmap(local[0]),
-            int(local[1]),
+            None,
+            local_address,
+            local_port,
             server,
-            round(elapsed, 3),
-            detail=f"HTTP {status}",
+            took,
+            failure,
         )
-    except h11.RemoteProtocolError as exc:
-        return _failure(
-            "http", endpoint.url, f"not a valid HTTP answer: {exc}", start, server, local
-        )
-    except _Failed as exc:
-        return _failure("http", endpoint.url, str(exc), start, server, local)
-    except OSError as exc:
-        return _failure("http", endpoint.url, _oserror(exc), start, server, local)
-    except asyncio.CancelledError:
-        raise _Timeout(f"still {stage}", server, local, start) from None
-    finally:
-        if writer is not None:
-            writer.close()
 
-
-def _failure(
-    kind: str,
-    endpoint: str,
-    error: str,
-    start: float,
-    server: str | None,
-    local: tuple[Any, ...] | None,
-) -> SourceResult:
+    if check.interrupted:
+        stage = _stage(phase, host, address, port)
+        return failed(SourceFailure("still", stage, None, "interrupted", elapsed), elapsed)
+    hop = check.final
+    if check.error is not None:
+        return failed(_echo_failure(check.error, host, address, port, deadline), check.total)
+    if hop.body_truncated:
+        return failed(SourceFailure("too-large", (("limit", MAX_BODY // 1024),)), check.total)
+    if hop.status != 200:
+        return failed(SourceFailure("status", (("status", hop.status),)), check.total)
+    try:
+        address = parse_echo_body(hop.body or b"")
+    except ValueError as exc:
+        return failed(SourceFailure("unusable", (("detail", str(exc)),)), check.total)
     return SourceResult(
-        kind,
-        endpoint,
-        False,
+        "http",
+        endpoint.url,
+        True,
+        address,
         None,
-        None,
-        _unmap(local[0]) if local else None,
-        int(local[1]) if local else None,
+        local_address,
+        local_port,
         server,
-        round((time.monotonic() - start) * 1000, 3),
-        error,
+        check.total,
+        None,
+        hop.status,
     )
 
 
-async def _stun(endpoint: StunEndpoint, family: int) -> SourceResult:
-    loop = asyncio.get_running_loop()
-    start = time.monotonic()
-    server: str | None = None
-    local: tuple[Any, ...] | None = None
-    ignored = 0
-    sent = 0
-    try:
-        targets = await _addresses(endpoint.host, endpoint.port, family, socket.SOCK_DGRAM)
-        sockaddr = targets[0]
-        server = str(sockaddr[0])
-        fam = socket.AF_INET6 if ":" in server else socket.AF_INET
-        with socket.socket(fam, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            try:
-                sock.connect(sockaddr)
-            except OSError as exc:
-                raise _Failed(f"cannot send to {server}: {_oserror(exc)}") from None
-            local = sock.getsockname()
-            txid = os.urandom(12)
-            request = stun.build_binding_request(txid, fingerprint=True)
-            rto = STUN_RTO
-            while True:
-                try:
-                    sock.send(request)
-                except OSError as exc:
-                    raise _Failed(f"cannot send to {server}: {_oserror(exc)}") from None
-                sent += 1
-                try_end = time.monotonic() + rto
-                rto *= 2
-                while (remaining := try_end - time.monotonic()) > 0:
-                    try:
-                        data = await asyncio.wait_for(loop.sock_recv(sock, 2048), remaining)
-                    except TimeoutError:
-                        break
-                    except ConnectionRefusedError:
-                        raise _Failed(
-                            f"nothing listens on {server} port {endpoint.port} (ICMP "
-                            "port unreachable)"
-                        ) from None
-                    except OSError as exc:
-                        raise _Failed(f"{server}: {_oserror(exc)}") from None
-                    result = _stun_answer(data, txid)
-                    if result is None:
-                        ignored += 1  # not an answer to our request: keep waiting (§6.3)
-                        continue
-                    elapsed = round((time.monotonic() - start) * 1000, 3)
-                    if isinstance(result, str):
-                        raise _Failed(result)
-                    return SourceResult(
-                        "stun",
-                        str(endpoint),
-                        True,
-                        result.address,
-                        result.port,
-                        _unmap(local[0]),
-                        int(local[1]),
-                        server,
-                        elapsed,
-                        detail=f"{sent} request(s)",
-                    )
-    except _Failed as exc:
-        return _failure("stun", str(endpoint), str(exc), start, server, local)
-    except asyncio.CancelledError:
-        # The deadline: say what was seen, not just "cancelled".
-        extra = f"; {ignored} unrelated or unparsable datagram(s) ignored" if ignored else ""
-        raise _Timeout(
-            f"no answer to {sent} Binding request(s){extra}", server, local, start
-        ) from None
+# Where an unfinished echo was: the words of the old stages ("still connecting to …").
+_STAGES = {"dns": "resolving", "connect": "connecting", "tls": "connecting"}
 
 
-class _Timeout(Exception):
-    def __init__(
-        self, text: str, server: str | None, local: tuple[Any, ...] | None, start: float
-    ) -> None:
-        super().__init__(text)
-        self.server, self.local, self.start = server, local, start
+def _stage(phase: str, host: str, address: str | None, port: int) -> tuple[tuple[str, Any], ...]:
+    return (
+        ("stage", _STAGES.get(phase, "waiting")),
+        ("host", host),
+        ("server", address),
+        ("port", port),
+    )
 
 
-def _stun_answer(data: bytes, txid: bytes) -> stun.MappedAddress | str | None:
-    """The mapped address; a string when the answer to our request is unusable; None when the
-    datagram is not an answer to our request at all."""
-    try:
-        message = stun.parse_message(data)
-    except stun.StunError as exc:
-        # Garbage that still carries our transaction id is the server's broken answer.
-        if len(data) >= 20 and data[8:20] == txid:
-            return f"malformed STUN answer: {exc}"
-        return None
-    if message.transaction_id != txid:
-        return None
-    if message.fingerprint_ok is False:
-        return "malformed STUN answer: FINGERPRINT does not match"
-    try:
-        if message.klass == "error":
-            error = message.error
-            return f"STUN error {error[0]} {error[1]}".rstrip() if error else "STUN error"
-        if message.type == stun.BINDING_REQUEST:
-            return (
-                "the server sent our own Binding request back: an echo service, not a STUN server"
-            )
-        if message.type != stun.BINDING_SUCCESS:
-            return f"unexpected STUN message type 0x{message.type:04x}"
-        mapped = message.reflexive
-    except stun.StunError as exc:
-        return f"malformed STUN answer: {exc}"
-    if mapped is None:
-        return "the STUN answer carries no (XOR-)MAPPED-ADDRESS"
-    return mapped
+def _echo_failure(
+    failure: Any, host: str, address: str | None, port: int, deadline: float
+) -> SourceFailure:
+    import errno as errnos
+
+    cause, phase = failure.cause, failure.phase
+    if cause == "timeout":
+        stage = _stage(failure.param("during"), host, address, port)
+        return SourceFailure("still", stage, None, "timeout", deadline)
+    if cause == "resolve":
+        return SourceFailure("resolve", (("host", host), ("reason", failure.param("reason"))))
+    if cause == "family":
+        return SourceFailure("family", (("host", host), ("version", failure.param("version"))))
+    if cause == "connect":
+        reason = os.strerror(failure.errno or errnos.EIO)
+        return SourceFailure(
+            "connect", (("address", failure.param("address")), ("port", port), ("reason", reason))
+        )
+    if phase == "tls":
+        return SourceFailure("tls", (("address", address), ("port", port)), failure)
+    if cause in ("reset", "os"):
+        return SourceFailure("os", (("reason", os.strerror(failure.errno or errnos.EIO)),))
+    return SourceFailure("http", (), failure)
+
+
+def _from_stun(endpoint: StunEndpoint, session: StunSession, elapsed: float) -> SourceResult:
+    r = session.result()
+    failure = r.error
+    took = r.time
+    if failure is not None and failure.cut == "interrupted":
+        failure = SourceFailure(failure.kind, failure.params, None, "interrupted", elapsed)
+        took = elapsed
+    return SourceResult(
+        "stun",
+        str(endpoint),
+        r.ok,
+        r.address,
+        r.port,
+        r.local_address,
+        r.local_port,
+        r.server,
+        took,
+        failure,
+        None,
+        r.requests,
+    )
 
 
 async def discover(
@@ -593,136 +389,105 @@ async def discover(
     version: int | None = None,
     deadline: float = 3.0,
     endpoints_from: str = "",
-    on_interrupt: Callable[[MyIp], None] | None = None,
 ) -> MyIp:
     """Ask every source at once; whatever has not answered when `deadline` (seconds) is up is
-    reported as timed out, and never hides the sources that did answer.  When the caller is
-    cancelled (Ctrl-C), `on_interrupt` gets what was gathered before the cancellation goes on."""
-    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
-    start = time.monotonic()
-    tasks: list[tuple[str, str, asyncio.Task[SourceResult]]] = []
-    for h in http:
-        tasks.append(("http", h.url, asyncio.ensure_future(_http(h, family))))
-    for s in stun_servers:
-        tasks.append(("stun", str(s), asyncio.ensure_future(_stun(s, family))))
-    interrupted = False
-    if tasks:
-        try:
-            await asyncio.wait([t for _, _, t in tasks], timeout=deadline)
-        except asyncio.CancelledError:
-            interrupted = True
-    cut = (
-        f"interrupted after {time.monotonic() - start:.1f} s"
-        if interrupted
-        else f"timeout after {deadline:g} s"
+    reported as timed out, and never hides the sources that did answer.  Ctrl-C (under the
+    CLI's driver) ends them all: the result says what was gathered (`interrupted`)."""
+    from netladder.net.driver import run
+
+    echoes = [_echo_session(h, version, deadline) for h in http]
+    servers = [StunSession(s.host, s.port, timeout=deadline, version=version) for s in stun_servers]
+    started = time.monotonic()
+    interrupted = await run([*echoes, *servers]) if echoes or servers else False
+    elapsed = time.monotonic() - started
+    results = [_from_echo(h, e, deadline, elapsed) for h, e in zip(http, echoes, strict=True)]
+    results += [_from_stun(s, t, elapsed) for s, t in zip(stun_servers, servers, strict=True)]
+    outcome = _verdict(tuple(results), endpoints_from, elapsed)
+    return MyIp(
+        outcome.sources,
+        outcome.public,
+        outcome.local,
+        outcome.behind_nat,
+        outcome.agree,
+        outcome.verdict,
+        outcome.notes,
+        outcome.endpoints_from,
+        outcome.total,
+        interrupted,
     )
-    results: list[SourceResult] = []
-    for kind, name, task in tasks:
-        if task.done():
-            try:
-                results.append(task.result())
-            except Exception as exc:  # a source must never take the others down with it
-                results.append(
-                    SourceResult(kind, name, False, error=f"{type(exc).__name__}: {exc}")
-                )
-            continue
-        task.cancel()
-        try:
-            await task
-        except _Timeout as exc:
-            results.append(_failure(kind, name, f"{cut}: {exc}", exc.start, exc.server, exc.local))
-            continue
-        except asyncio.CancelledError:
-            pass
-        results.append(
-            SourceResult(
-                kind,
-                name,
-                False,
-                time_ms=round((time.monotonic() - start) * 1000, 3),
-                error=f"{cut}: no answer",
-            )
-        )
-    outcome = _verdict(tuple(results), endpoints_from, (time.monotonic() - start) * 1000)
-    if interrupted:
-        if on_interrupt is not None:
-            on_interrupt(outcome)
-        raise asyncio.CancelledError
-    return outcome
 
 
-def _verdict(results: tuple[SourceResult, ...], endpoints_from: str, took_ms: float) -> MyIp:
+def _verdict(results: tuple[SourceResult, ...], endpoints_from: str, took: float) -> MyIp:
     good = [r for r in results if r.ok and r.address]
     public = tuple(dict.fromkeys(r.address for r in good if r.address))
     local = tuple(dict.fromkeys(r.local_address for r in good if r.local_address))
-    notes: list[str] = []
+    notes: list[Note] = []
     by_family: dict[int, list[SourceResult]] = {}
     for r in good:
         assert r.address is not None
         by_family.setdefault(ipaddress.ip_address(r.address).version, []).append(r)
     agree = all(len({r.address for r in rs}) == 1 for rs in by_family.values())
     behind: bool | None = None
-    parts: list[str] = []
+    parts: list[Part] = []
     for version in sorted(by_family):
         rs = by_family[version]
-        addresses = list(dict.fromkeys(r.address for r in rs))
-        locals_ = list(dict.fromkeys(r.local_address for r in rs if r.local_address))
+        addresses = list(dict.fromkeys(r.address for r in rs if r.address))
+        locals_ = tuple(dict.fromkeys(r.local_address for r in rs if r.local_address))
         if len(addresses) == 1:
             nat = addresses[0] not in locals_
             behind = nat if behind is None else behind or nat
-            if nat:
-                parts.append(f"behind NAT: local {', '.join(locals_)}, public {addresses[0]}")
-            else:
-                parts.append(f"not behind NAT: public address {addresses[0]} is this host's own")
+            parts.append(Part("nat" if nat else "no-nat", version, addresses[0], locals_))
         else:
             behind = True if any(r.address != r.local_address for r in rs) else behind
-            said = "; ".join(f"{r.endpoint} says {r.address}" for r in rs)
-            parts.append(f"IPv{version} sources disagree: {said}")
+            said = tuple((r.endpoint, r.address) for r in rs if r.address)
+            parts.append(Part("disagree", version, None, locals_, said))
             inside = [r for r in rs if r.address == r.local_address]
             if inside:
-                notes.append(
-                    f"{', '.join(r.endpoint for r in inside)} saw this host's own "
-                    "address: that endpoint is reached without the NAT (it is on the "
-                    "inside, or on another path)"
-                )
+                notes.append(Note("inside", (("endpoints", tuple(r.endpoint for r in inside)),)))
             if len(addresses) - len({r.address for r in inside}) > 1:
-                notes.append(
-                    "different public addresses: the HTTP request may go through a "
-                    "proxy, or the NAT uses a pool of outside addresses (CGNAT), or "
-                    "an echo service reports a proxy's address"
-                )
+                notes.append(Note("pool"))
     for r in good:
         assert r.address is not None
         if r.local_address is not None and (
             ipaddress.ip_address(r.address).version != ipaddress.ip_address(r.local_address).version
         ):
             notes.append(
-                f"{r.endpoint} answered a request from IPv"
-                f"{ipaddress.ip_address(r.local_address).version} address "
-                f"{r.local_address} with IPv{ipaddress.ip_address(r.address).version} "
-                f"address {r.address}: a translator (NAT64, SIIT) is on the way, or "
-                "the server answers wrongly"
+                Note(
+                    "translator",
+                    (
+                        ("endpoint", r.endpoint),
+                        ("local_version", ipaddress.ip_address(r.local_address).version),
+                        ("local", r.local_address),
+                        ("version", ipaddress.ip_address(r.address).version),
+                        ("address", r.address),
+                    ),
+                )
             )
         if r.kind == "stun" and r.mapped_port is not None and r.local_port is not None:
             if r.mapped_port == r.local_port:
-                notes.append(f"{r.endpoint}: port preserved ({r.local_port})")
+                notes.append(
+                    Note("port-preserved", (("endpoint", r.endpoint), ("port", r.local_port)))
+                )
             else:
-                notes.append(f"{r.endpoint}: port translated {r.local_port} -> {r.mapped_port}")
-    failed = [r for r in results if not r.ok]
-    if not good:
-        verdict = "no source gave an address" if results else "no endpoints to ask"
-    else:
-        verdict = "; ".join(parts)
-        if failed:
-            verdict += f" ({len(failed)} of {len(results)} sources failed)"
+                notes.append(
+                    Note(
+                        "port-translated",
+                        (
+                            ("endpoint", r.endpoint),
+                            ("local", r.local_port),
+                            ("mapped", r.mapped_port),
+                        ),
+                    )
+                )
+    failed = sum(1 for r in results if not r.ok)
     return MyIp(
         results,
         public,
         local,
         behind,
         agree,
-        verdict,
+        Verdict(tuple(parts) if good else (), failed, len(results)),
         tuple(notes),
         endpoints_from,
-        round(took_ms, 3),
+        took,
     )

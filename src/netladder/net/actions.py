@@ -151,3 +151,7 @@ class TlsOutcome(NamedTuple):
     error: str | None  # None: the handshake completed
     info: TlsInfo | None = None  # what the handshake showed (net/tls.py); None when it failed
     verified: bool = False
+    # Why it failed, beside `error` (OpenSSL's words): "certificate" (the chain or the name
+    # did not verify), "handshake" (the peer broke the protocol or sent an alert), "closed"
+    # (the peer ended the connection first), "setup" (no context: an unreadable cafile).
+    cause: str | None = None

@@ -77,7 +77,7 @@ if TYPE_CHECKING:
     from netladder.net.helper import Helper
     from netladder.net.tls import TlsInfo
 
-__all__ = ["OnEvent", "blocking", "drive", "lookup", "run"]
+__all__ = ["OnEvent", "blocking", "drive", "lookup", "prepare_tls", "run"]
 
 T = TypeVar("T")
 OnEvent = Callable[[Session[Any], Any], None]
@@ -716,7 +716,9 @@ class _Run:
             self.input()
             return
         if target is not None:
-            self.session.on_lookup(action.token, target, now)
+            # Stamped now, not at the turn's start: the dns phase of a literal is the little
+            # time it took (as curl's time_namelookup), never zero.
+            self.session.on_lookup(action.token, target, time.monotonic_ns())
             self.input()
             return
         self.pending[action.token] = (now + round(action.wait * 1e9), action)
@@ -877,10 +879,18 @@ class _Run:
     def _start_tls(self, action: StartTls) -> None:
         import ssl
 
+        from netladder.net.actions import TlsOutcome
+
         conn = self.conns.get(action.token)
         if conn is None:
             return
-        context = _tls_context(action.verify, action.cafile, action.alpn)
+        try:
+            context = _tls_context(action.verify, action.cafile, action.alpn)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a bad cafile
+            outcome = TlsOutcome(time.monotonic_ns(), str(exc), None, False, "setup")
+            self.session.on_tls(action.token, outcome)
+            self.input()
+            return
         conn.tls_in, conn.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
         conn.tls = context.wrap_bio(
             conn.tls_in, conn.tls_out, server_hostname=action.server_name or None
@@ -905,8 +915,13 @@ class _Run:
             conn.tls_pending = None
             self._flush_tls(conn)  # the alert, if any, goes out before the session closes
             self._flush(token, conn)
+            cause = "certificate" if isinstance(exc, ssl.CertificateError) else "handshake"
             outcome = TlsOutcome(
-                time.monotonic_ns(), _tls_reason(exc), _tls_info(conn, action, False), False
+                time.monotonic_ns(),
+                _tls_reason(exc),
+                _tls_info(conn, action, False),
+                False,
+                cause,
             )
             self.session.on_tls(token, outcome)
             self.input()
@@ -938,7 +953,11 @@ class _Run:
                 self._drop(token)
                 self.session.on_tls(
                     token,
-                    TlsOutcome(at, "the server closed the connection during the TLS handshake"),
+                    TlsOutcome(
+                        at,
+                        "the server closed the connection during the TLS handshake",
+                        cause="closed",
+                    ),
                 )
                 return
             self._handshake(token, conn)
@@ -987,6 +1006,16 @@ def _tls_info(conn: _Conn, action: StartTls, verified: bool) -> TlsInfo | None:
 
 
 _CONTEXTS: dict[tuple[bool, str | None, tuple[str, ...]], ssl.SSLContext] = {}
+
+
+def prepare_tls(verify: bool, cafile: str | None, alpn: tuple[str, ...]) -> None:
+    """Make (and keep) the context a later StartTls with these settings uses, so that loading
+    the CA store is not timed as part of the handshake (curl loads it before connecting too).
+    A context that cannot be made (an unreadable cafile) is left for that StartTls to report."""
+    try:
+        _tls_context(verify, cafile, alpn)
+    except (OSError, ValueError):
+        pass
 
 
 def _tls_context(verify: bool, cafile: str | None, alpn: tuple[str, ...]) -> ssl.SSLContext:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from netladder.proto.certtime import iso_seconds, validity_state
 from netladder.proto.record import record
 
 if TYPE_CHECKING:
@@ -166,33 +167,6 @@ def cert_time_iso(when: str) -> str:
     except (ValueError, OverflowError, OSError):
         return ""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def iso_seconds(iso: str) -> float | None:
-    """An ISO 8601 time ("…Z" or "…+00:00") as a Unix time; None when empty or unreadable."""
-    if not iso:
-        return None
-    import datetime
-
-    try:
-        moment = datetime.datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
-
-
-def validity_state(not_before: str, not_after: str, now: float | None = None) -> str:
-    """ "not_yet_valid" before notBefore, "expired" after notAfter (RFC 5280 §4.1.2.5: both
-    ends are inside the period), "valid" between, "unknown" without a readable notAfter."""
-    now = time.time() if now is None else now
-    start, end = iso_seconds(not_before), iso_seconds(not_after)
-    if start is not None and now < start:
-        return "not_yet_valid"
-    if end is None:
-        return "unknown"
-    return "expired" if now > end else "valid"
 
 
 def hostname_matches(host: str, sans: Sequence[tuple[str, str]]) -> bool:

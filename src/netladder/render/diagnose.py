@@ -49,8 +49,10 @@ from netladder.diagnose.model import (
 )
 from netladder.i18n import N_, _
 from netladder.l2.model import NeighCheck
+from netladder.model import ms
 from netladder.output import escape_controls, paint
 from netladder.render.dns import sentence as dns_sentence
+from netladder.render.http import sentence as http_sentence
 from netladder.render.neigh import summary as neigh_summary
 
 if TYPE_CHECKING:
@@ -324,6 +326,11 @@ def sentence(obj: object) -> Any:
         return via_summary(obj.answers)
     if isinstance(obj, NeighCheck):
         return neigh_summary(obj)
+    from netladder.l7.lint import Finding as LintFinding
+    from netladder.l7.model import Failure as HttpFailure
+
+    if isinstance(obj, LintFinding | HttpFailure):
+        return http_sentence(obj)  # the L7 rung's lint messages and failure, as http says them
     # The names rung's records (TypeError for anything else); a lookup that worked has no
     # error sentence (None, JSON null), as `dns --json` says it.
     return dns_sentence(obj)
@@ -534,13 +541,13 @@ def silence(port: int, echo: EchoEvidence, other_port: int | None) -> str:
 def _http(finding: str, e: Http) -> str:
     if finding == "request-failed":
         assert e.error is not None
-        return _t(finding, phase=e.error.phase, message=e.error.message)
+        return _t(finding, phase=e.error.phase, message=http_sentence(e.error))
     line = f"{e.http_version} {e.status} {e.reason}".strip()
     t = e.timings
-    timing = _t("timing", total=t.total_ms) if t.total_ms is not None else "?"
-    if t.server_ms is not None:
-        timing = _t("timing-server", total=timing, server=t.server_ms)
-    notes = [f.message for f in e.lint]
+    timing = _t("timing", total=ms(t.total)) if t.total is not None else "?"
+    if t.server is not None:
+        timing = _t("timing-server", total=timing, server=ms(t.server))
+    notes = [http_sentence(f) for f in e.lint]
     if notes:
         return _t("response-notes", line=line, timing=timing, notes="; ".join(notes))
     return _t("response", line=line, timing=timing)
@@ -583,7 +590,7 @@ def verdict_text(verdict: Verdict) -> str:
 def _warning(rung: Rung) -> str:
     e = rung.evidence
     if isinstance(e, Http) and e.lint:
-        return _t("warning", title=_(VERDICT_TITLES["l7"]), text=e.lint[0].message)
+        return _t("warning", title=_(VERDICT_TITLES["l7"]), text=http_sentence(e.lint[0]))
     if isinstance(e, Echoes) and e.blocked is not None:
         text = _t("warning-blocked")
     elif isinstance(e, Echoes) and rung.finding == "loss":
@@ -699,7 +706,8 @@ def problem_text(answer: Unreached) -> str:
     if p.kind == "bad-url":
         return _t("via-bad-url", detail=p.detail)
     if p.kind == "failed":
-        return p.detail  # the HTTP client's own words for the failure
+        assert p.failure is not None
+        return http_sentence(p.failure)  # the HTTP check's own words for its failure
     if p.kind == "status":
         if p.detail:
             return _t("via-status-said", status=p.status, said=p.detail)

@@ -171,8 +171,10 @@ class Alerts:
 async def post_json(url: str, body: bytes) -> str | None:
     """POST a JSON document; None when the receiver answered 2xx, else what went wrong."""
     from netladder.l7.client import HttpOptions, http_check
+    from netladder.render.http import sentence
 
     options = HttpOptions(
+        url=url,
         method="POST",
         headers=(("Content-Type", "application/json"),),
         body=body,
@@ -180,10 +182,10 @@ async def post_json(url: str, body: bytes) -> str | None:
         expect=((200, 299),),
         max_body=64 * 1024,
     )
-    check = await http_check(url, options)
+    check = await http_check(options)
     final = check.hops[-1]
     if final.status is None:
-        return check.error.message if check.error is not None else "no answer"
+        return sentence(check.error) if check.error is not None else "no answer"
     if not 200 <= final.status < 300:
         return f"answered {final.status}"
     return None

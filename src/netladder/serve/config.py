@@ -689,7 +689,7 @@ def _http(sec: _Section) -> HttpModule:
     headers = sec.raw("headers") or {}
     if not isinstance(headers, dict):
         raise ConfigError(f"{sec.at('headers')}: expected a mapping of header: value")
-    from netladder.l7.http1 import is_token
+    from netladder.proto.http1 import is_token
 
     for name in headers:
         if not is_token(str(name)):

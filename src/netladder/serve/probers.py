@@ -316,6 +316,8 @@ def _cert_not_after(text: str) -> float | None:
 
 async def probe_http(probe: Probe) -> bool:
     from netladder.l7.client import MAX_BODY, HttpOptions, http_check, parse_url
+    from netladder.model import ms
+    from netladder.render.http import sentence
 
     m = probe.module.http
     reg = probe.registry
@@ -361,6 +363,7 @@ async def probe_http(probe: Probe) -> bool:
     regexes = bool(m.fail_if_body_matches_regexp or m.fail_if_body_not_matches_regexp)
     max_body = m.body_size_limit or MAX_BODY
     options = HttpOptions(
+        url=url.text,
         method=m.method,
         headers=tuple(headers),
         follow=m.follow_redirects,
@@ -368,7 +371,7 @@ async def probe_http(probe: Probe) -> bool:
         http2=m.enable_http2 and url.scheme == "https",
         insecure=m.tls_config.insecure_skip_verify,
         cacert=m.tls_config.ca_file,
-        resolve={(url.host, url.port): address},
+        resolve=(((url.host, url.port), address),),
         timeout=probe.remaining,
         expect=((100, 599),),
         max_body=max_body,
@@ -394,7 +397,7 @@ async def probe_http(probe: Probe) -> bool:
         raise _RedirectRefused(nxt.text)
 
     try:
-        check = await http_check(url, options, on_hop=guard)
+        check = await http_check(options, on_hop=guard)
     except _RedirectRefused as exc:
         return probe.fail(
             "l7", "redirect_refused", "Redirect target is outside the allowlist", location=exc
@@ -406,24 +409,24 @@ async def probe_http(probe: Probe) -> bool:
             "info",
             "Response timings for roundtrip",
             roundtrip=i,
-            dns_ms=t.dns_ms,
-            tcp_ms=t.tcp_ms,
-            tls_ms=t.tls_ms,
-            server_ms=t.server_ms,
-            transfer_ms=t.transfer_ms,
+            dns_ms=ms(t.dns),
+            tcp_ms=ms(t.tcp),
+            tls_ms=ms(t.tls),
+            server_ms=ms(t.server),
+            transfer_ms=ms(t.transfer),
         )
         if i:
-            phases.add((t.dns_ms or 0.0) / 1000, "resolve")
-        phases.add((t.tcp_ms or 0.0) / 1000, "connect")
-        phases.add((t.tls_ms or 0.0) / 1000 if hop.url.startswith("https") else 0.0, "tls")
-        phases.add((t.server_ms or 0.0) / 1000, "processing")
-        phases.add((t.transfer_ms or 0.0) / 1000, "transfer")
+            phases.add((t.dns or 0.0), "resolve")
+        phases.add((t.tcp or 0.0), "connect")
+        phases.add((t.tls or 0.0) if hop.url.startswith("https") else 0.0, "tls")
+        phases.add((t.server or 0.0), "processing")
+        phases.add((t.transfer or 0.0), "transfer")
     final = hops[-1]
     redirects.set(len(hops) - 1)
     success = False
     if final.status is None:
         assert check.error is not None
-        _http_failure(probe, check.error.phase, check.error.message)
+        _http_failure(probe, check.error.phase, sentence(check.error))
     else:
         probe.say("info", "Received HTTP response", status_code=final.status)
         valid = m.valid_status_codes
@@ -448,13 +451,13 @@ async def probe_http(probe: Probe) -> bool:
             success = _headers_ok(probe, final.headers)
             failed_regex.set(0 if success else 1)
         if success and regexes:
-            success = _body_ok(probe, final.body)
+            success = _body_ok(probe, final.body or b"")
             failed_regex.set(0 if success else 1)
         if final.error is not None or check.error is not None:
             error = final.error or check.error
             assert error is not None
             if success:
-                _http_failure(probe, error.phase, error.message)
+                _http_failure(probe, error.phase, sentence(error))
             success = False
         last_modified = final.header("Last-Modified")
         if last_modified:
@@ -1015,6 +1018,7 @@ async def probe_udp(probe: Probe) -> bool:
 
 async def probe_stun(probe: Probe) -> bool:
     from netladder.names.myip import StunEndpoint, discover
+    from netladder.render.myip import sentence as stun_sentence
 
     m = probe.module.stun
     reg = probe.registry
@@ -1037,12 +1041,13 @@ async def probe_stun(probe: Probe) -> bool:
     )
     source = result.sources[0]
     if not source.ok or source.address is None:
-        err = source.error or "no answer"
-        if "nothing listens" in err:
+        kind = source.error.kind if source.error is not None else "no-answer"
+        err = stun_sentence(source.error) if source.error is not None else "no answer"
+        if kind == "refused":
             return probe.fail("l4", "refused", "STUN Binding request failed", err=err)
-        reason = "no_answer" if "no answer" in err or "timeout" in err else "bad_answer"
+        reason = "no_answer" if kind in ("no-answer", "still") else "bad_answer"
         return probe.fail("stun", reason, "STUN Binding request failed", err=err)
-    rtt.set((source.time_ms or 0.0) / 1000)
+    rtt.set(source.time or 0.0)
     behind.set(1 if source.local_address and source.local_address != source.address else 0)
     reg.family(
         "probe_stun_mapped_address_info",

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from netladder import __version__
-from netladder.l7 import http1
+from netladder.proto import http1
 from netladder.serve.config import Config, ConfigError, Module, load
 from netladder.serve.metrics import CONTENT_TYPE, Registry
 from netladder.serve.probers import Probe, Refused, run_probe

@@ -1,15 +1,17 @@
 """HTTP/1.1 message framing as a pure codec (RFC 9112): build a request, find and parse a
 response head within hard limits, decide the body framing, decode chunked content.
 
-No sockets here: bytes in, frozen dataclasses out, `ProtocolError` for anything malformed or
-beyond the limits, so a hostile server's bytes can be tested as tables.
+No sockets here: bytes in, frozen records out, `ProtocolError` for anything malformed or
+beyond the limits, so a hostile server's bytes can be tested as tables.  Both sides use it: the
+HTTP check (`l7/session.py`), myip's echo requests, and `netladder serve`'s request side.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+
+from netladder.proto.record import record
 
 __all__ = [
     "MAX_FIELDS",
@@ -25,6 +27,7 @@ __all__ = [
     "build_request",
     "build_response",
     "content_length",
+    "field_value",
     "find_head_end",
     "is_token",
     "parse_head",
@@ -57,7 +60,7 @@ class ProtocolError(ValueError):
     """The server's bytes are not a valid HTTP/1.x response (or exceed a limit)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResponseHead:
     version: str  # "HTTP/1.1"
     status: int
@@ -66,13 +69,13 @@ class ResponseHead:
     size: int  # bytes of the head including the blank line
 
     def get(self, name: str) -> str | None:
-        return _get(self.headers, name)
+        return field_value(self.headers, name)
 
     def get_all(self, name: str) -> list[str]:
         return _get_all(self.headers, name)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Framing:
     """How the response content is delimited (RFC 9112 §6.3)."""
 
@@ -81,24 +84,29 @@ class Framing:
 
 
 def build_request(
-    method: str, target: str, authority: str, headers: Sequence[tuple[str, str]] = ()
+    method: str,
+    target: str,
+    authority: str,
+    headers: Sequence[tuple[str, str]] = (),
+    *,
+    version: str = "HTTP/1.1",
+    user_agent: str = "netladder",
 ) -> bytes:
     """A request head as curl sends it: Host, User-Agent, Accept, then the caller's fields.
 
-    A caller's field replaces the default of the same name; an empty value removes it.
+    A caller's field replaces the default of the same name; an empty value removes it (so a
+    probe that must not send Host, or sends HTTP/1.0, keeps its exact bytes).
     """
-    from netladder import __version__
-
     fields: list[tuple[str, str]] = [
         ("Host", authority),
-        ("User-Agent", f"netladder/{__version__}"),
+        ("User-Agent", user_agent),
         ("Accept", "*/*"),
     ]
     for name, value in headers:
         fields = [(k, v) for k, v in fields if k.lower() != name.lower()]
         if value != "":
             fields.append((name, value))
-    lines = [f"{method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in fields]
+    lines = [f"{method} {target} {version}"] + [f"{k}: {v}" for k, v in fields]
     # Field values as the bytes the user typed (UTF-8, or the raw bytes of an undecodable
     # argument), as curl sends its argv; the request line and Host are ASCII (parse_url).
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
@@ -216,7 +224,7 @@ def _fields(lines: Sequence[bytes], what: str, *, folding: bool) -> tuple[tuple[
 _REQUEST_LINE = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(\d)\.(\d)\Z")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestHead:
     method: str
     target: str  # the request-target as sent (origin-form for serve: `/probe?target=…`)
@@ -225,7 +233,7 @@ class RequestHead:
     size: int
 
     def get(self, name: str) -> str | None:
-        return _get(self.headers, name)
+        return field_value(self.headers, name)
 
     def get_all(self, name: str) -> list[str]:
         return _get_all(self.headers, name)
@@ -293,7 +301,7 @@ def build_response(
     return head if head_only else head + body
 
 
-def _get(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+def field_value(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     """The first value of a field, its name compared case-insensitively (RFC 9110 §5.1)."""
     lname = name.lower()
     for k, v in headers:
@@ -402,10 +410,6 @@ class ChunkedDecoder:
                 if not line:
                     self.done = True
         return bytes(out)
-
-
-def header_list(pairs: Iterable[tuple[str, str]]) -> str:
-    return "".join(f"{k}: {v}\r\n" for k, v in pairs)
 
 
 def _show(line: bytes, limit: int = 60) -> str:

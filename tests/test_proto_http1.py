@@ -1,11 +1,12 @@
-"""The HTTP/1.1 framing codec: heads, limits, framing and chunked content, as tables of bytes."""
+"""proto/http1.py, the HTTP/1.1 framing codec: heads, limits, framing and chunked content,
+as tables of bytes."""
 
 from __future__ import annotations
 
 import pytest
 
-from netladder.l7 import http1
-from netladder.l7.http1 import ChunkedDecoder, Framing, ProtocolError
+from netladder.proto import http1
+from netladder.proto.http1 import ChunkedDecoder, Framing, ProtocolError
 
 
 def test_a_request_head_looks_like_curls_and_caller_fields_replace_defaults() -> None:
@@ -193,3 +194,15 @@ def test_a_request_head_carries_field_values_as_the_user_typed_them() -> None:
     # curl sends argv's bytes: UTF-8, or whatever undecodable bytes it was given.
     raw = http1.build_request("GET", "/", "h", [("X-A", "caf\u00e9"), ("X-B", "\udcff")])
     assert b"X-A: caf\xc3\xa9\r\n" in raw and b"X-B: \xff\r\n" in raw
+
+
+def test_a_probe_keeps_its_exact_bytes() -> None:
+    # port --banner's HEAD/1.0 (no Accept) and forward verify's Host-less GET/1.0: the one
+    # request builder reproduces both, byte for byte.
+    banner = http1.build_request("HEAD", "/", "www.lab", [("Accept", "")], version="HTTP/1.0")
+    assert banner == b"HEAD / HTTP/1.0\r\nHost: www.lab\r\nUser-Agent: netladder\r\n\r\n"
+    verify = http1.build_request(
+        "GET", "/", "", [("Host", ""), ("Accept", "")], version="HTTP/1.0",
+        user_agent="netladder-verify",
+    )  # fmt: skip
+    assert verify == b"GET / HTTP/1.0\r\nUser-Agent: netladder-verify\r\n\r\n"

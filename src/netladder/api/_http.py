@@ -1,0 +1,45 @@
+"""`api.http`: one HTTP check — curl's phases, redirects, TLS details, the RFC 9110 lint."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from netladder.errors import UsageError
+from netladder.l7.client import http_check, parse_url
+from netladder.l7.model import SLO_KEYS, Hop, HttpCheck, HttpOptions
+from netladder.proto import http1
+
+__all__ = ["http"]
+
+
+async def http(options: HttpOptions, *, on_hop: Callable[[Hop], None] | None = None) -> HttpCheck:
+    """Fetch `options.url` and judge the answer (status against `expect`, phases against
+    `slo`, and with `strict_lint` the MUST-level findings).  Everything met once the check
+    started is in the result: a failure is `HttpCheck.error` (its phase and cause), never an
+    exception.  UsageError for options that cannot make a check.  `on_hop` sees each request
+    as it completes."""
+    check_options(options)
+    return await http_check(options, on_hop=on_hop)
+
+
+def check_options(o: HttpOptions) -> None:
+    """The semantic checks shared by every caller (the CLI words its own first)."""
+    try:
+        parse_url(o.url)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not http1.is_token(o.method):
+        raise UsageError(f"bad method {o.method!r}")
+    if not o.timeout > 0:
+        raise UsageError(f"the timeout must be positive, not {o.timeout:g} s")
+    if o.max_redirs < 0 or o.max_body < 0 or o.keep_body < 0:
+        raise UsageError("max_redirs, max_body and keep_body cannot be negative")
+    for low, high in o.expect:
+        if not 100 <= low <= high <= 599:
+            raise UsageError(f"bad expected status range {low}-{high} (100..599)")
+    for key, limit in o.slo:
+        if key not in SLO_KEYS or not limit > 0:
+            raise UsageError(f"bad slo {key}={limit!r} (keys: {', '.join(SLO_KEYS)}; seconds > 0)")
+    if o.cacert is not None and not os.path.isfile(o.cacert):
+        raise UsageError(f"cacert {o.cacert!r}: no such file")
