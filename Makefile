@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ISOLATED := scripts/isolated
 
-.PHONY: deps demo test check lint types bench clean
+.PHONY: deps demo test check lint types bench clean messages
 
 deps:
 	@scripts/install-deps
@@ -17,14 +17,19 @@ test: deps
 
 # ruff, then the layers (pyproject's [tool.importlinter] contracts: what may import what).
 lint: deps
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts/messages.py
+	$(VENV)/bin/ruff format --check src tests bench scripts/messages.py
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 types: deps
 	$(VENV)/bin/mypy
 
 check: lint types test
+
+# Extract the messages marked for translation into the Korean catalog and compile it
+# (scripts/messages.py; tests/test_catalog.py says when this is due).
+messages: deps
+	$(PY) scripts/messages.py
 
 bench: deps
 	$(ISOLATED) $(PY) -m bench $(BENCH_ARGS)

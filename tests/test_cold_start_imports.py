@@ -9,9 +9,11 @@ when it converts its command; it is never an xfail.
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +26,7 @@ def _pending(area: str) -> pytest.MarkDecorator:
 
 
 CASES = [
-    pytest.param(["--version"], (*HUMAN, "threading"), id="version"),
+    pytest.param(["--version"], (*HUMAN, "threading", "gettext", "netladder.i18n"), id="version"),
     pytest.param(["ping", "-c", "1", "-W", "1", "127.0.0.1"], HUMAN, id="ping"),
     pytest.param(["sweep", "--retries", "0", "127.0.0.1"], HUMAN, id="sweep"),
     pytest.param(
@@ -98,3 +100,65 @@ def test_arp_imports_only_what_it_needs() -> None:
     }
     assert "netladder.l2.probe" in modules
     assert not set(HUMAN) & modules, sorted(set(HUMAN) & modules)
+
+
+# -- languages (issue 16): English reads no catalog; Korean reads it only when asked for -------
+
+_CATALOG_PROBE = """
+import sys
+opened = []
+sys.addaudithook(
+    lambda event, args: opened.append(str(args[0]))
+    if event == "open" and str(args[0]).endswith(".mo") else None
+)
+from netladder.cli import main
+code = main(sys.argv[1:])
+loaded = sorted(m for m in sys.modules if m.startswith("netladder.render.explain"))
+sys.stderr.write(f"\\nPROBE {code} {opened!r} {loaded!r}\\n")
+"""
+
+
+def catalogs_read(argv: list[str], **env: str) -> tuple[int, list[str], list[str]]:
+    """The exit code, the catalogs opened and the explain modules imported by a command."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYTHON") and k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _CATALOG_PROBE, *argv],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        timeout=60,
+    )
+    line = proc.stderr.rsplit("PROBE ", 1)[1]
+    code, rest = line.split(" ", 1)
+    opened, _, loaded = rest.strip().partition("] ")
+    return int(code), ast.literal_eval(opened + "]"), ast.literal_eval(loaded)
+
+
+@pytest.mark.parametrize("env", [{}, {"LANG": "C.UTF-8"}, {"LANG": "de_DE.UTF-8"}])
+def test_english_reads_no_catalog(env: dict[str, str]) -> None:
+    code, opened, loaded = catalogs_read(["route", "127.0.0.1"], **env)
+    assert code == 0
+    assert opened == [] and loaded == []
+
+
+@pytest.mark.parametrize(
+    "argv, env",
+    [
+        (["--lang", "ko", "route", "127.0.0.1"], {}),
+        (["route", "127.0.0.1"], {"LANG": "ko_KR.UTF-8"}),
+        (["route", "127.0.0.1"], {"LANGUAGE": "ko:en", "LANG": "C"}),
+    ],
+)
+def test_korean_reads_its_catalog_when_asked_for(argv: list[str], env: dict[str, str]) -> None:
+    code, opened, _ = catalogs_read(argv, **env)
+    assert code == 0
+    assert [Path(p).name for p in opened] == ["netladder.mo"]
+
+
+def test_explanations_are_imported_only_with_explain() -> None:
+    assert catalogs_read(["codes", "404"])[2] == []
+    assert "netladder.render.explain" in catalogs_read(["codes", "404", "--explain"])[2]

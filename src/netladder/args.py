@@ -11,8 +11,51 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from netladder.errors import UsageError
+from netladder.i18n import N_, _, current_language, ngettext
 
-__all__ = ["Formatter", "Parser", "add_json", "positive_float", "positive_int"]
+__all__ = [
+    "Formatter",
+    "Parser",
+    "add_explain",
+    "add_json",
+    "port_number",
+    "positive_float",
+    "positive_int",
+]
+
+# argparse's own words (Python 3.11-3.13), said through the stdlib's gettext with the catalog
+# of the domain "messages"; listed here so that `make messages` extracts them into netladder's
+# catalog, and handed to argparse (below) when another language is chosen.
+ARGPARSE_WORDS = (
+    N_("usage: "),
+    N_("positional arguments"),
+    N_("options"),
+    N_("show this help message and exit"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("unrecognized arguments: %s"),
+    N_("not allowed with argument %s"),
+    N_("ignored explicit argument %r"),
+    N_("the following arguments are required: %s"),
+    N_("one of the arguments %s is required"),
+    N_("expected one argument"),
+    N_("expected at most one argument"),
+    N_("expected at least one argument"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+    N_("unexpected option string: %s"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("unknown parser %(parser_name)r (choices: %(choices)s)"),
+    N_("subcommands"),
+)
+_ARGPARSE_PLURALS = (ngettext("expected %s argument", "expected %s arguments", 1),)
+
+
+def _speak_argparse() -> None:
+    """argparse looks up its words with `gettext.gettext`, imported into its module as `_`
+    (and `ngettext`), at the moment it says them: in another language it says them through
+    netladder's catalog instead.  English keeps argparse untouched."""
+    if current_language() != "en":
+        vars(argparse).update(_=_, ngettext=ngettext)
 
 
 class Formatter(argparse.HelpFormatter):
@@ -39,10 +82,11 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", Formatter)
+        _speak_argparse()  # before argparse names its groups ("options") and its -h
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+        raise UsageError("{prog}: {error} (see '{prog} --help')", prog=self.prog, error=message)
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -79,7 +123,18 @@ class Parser(argparse.ArgumentParser):
 
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--json", action="store_true", help="print exactly one JSON document on stdout"
+        "--json", action="store_true", help=_("print exactly one JSON document on stdout")
+    )
+
+
+def add_explain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help=_(
+            "after the result, say the concept behind what was found: the layer, why the "
+            "evidence means this cause, what the next command shows (JSON: an explain field)"
+        ),
     )
 
 
@@ -87,36 +142,42 @@ def _ascii(text: str, what: str) -> str:
     # float() and int() read any script's digits ('٢٢' is 22): numbers on the command line are
     # written with 0-9, and anything else is a mistake to point out, not to guess.
     if not text.isascii():
-        raise argparse.ArgumentTypeError(f"{what}: {text!r} (digits 0-9 only)")
+        raise argparse.ArgumentTypeError(
+            _("{what}: {text!r} (digits 0-9 only)").format(what=what, text=text)
+        )
     return text
 
 
 def positive_float(text: str) -> float:
     try:
-        value = float(_ascii(text, "not a number"))
+        value = float(_ascii(text, _("not a number")))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(_("not a number: {text!r}").format(text=text)) from None
     if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+        raise argparse.ArgumentTypeError(_("must be a positive number: {text!r}").format(text=text))
     return value
 
 
 def positive_int(text: str) -> int:
     try:
-        value = int(_ascii(text, "not a whole number"))
+        value = int(_ascii(text, _("not a whole number")))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            _("not a whole number: {text!r}").format(text=text)
+        ) from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+        raise argparse.ArgumentTypeError(_("must be at least 1: {text!r}").format(text=text))
     return value
 
 
 def port_number(text: str) -> int:
     """A TCP/UDP port, 1-65535 (port 0 means "any" to the kernel, never a target)."""
     try:
-        value = int(_ascii(text, "not a port number"))
+        value = int(_ascii(text, _("not a port number")))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            _("not a port number: {text!r}").format(text=text)
+        ) from None
     if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range (1-65535): {text}")
+        raise argparse.ArgumentTypeError(_("port out of range (1-65535): {text}").format(text=text))
     return value

@@ -53,8 +53,18 @@ COMMANDS: tuple[Command, ...] = (
         "active ARP / NDP probe, duplicate-address detection",
         "L2 and routing",
     ),
-    Command("ping", "netladder.commands.ping", "ICMP echo, iputils-compatible statistics", "L3"),
-    Command("sweep", "netladder.commands.sweep", "many targets at once, fping-class speed", "L3"),
+    Command(
+        "ping",
+        "netladder.commands.ping",
+        "ICMP echo, iputils-compatible statistics",
+        "L3",
+    ),
+    Command(
+        "sweep",
+        "netladder.commands.sweep",
+        "many targets at once, fping-class speed",
+        "L3",
+    ),
     Command(
         "trace",
         "netladder.commands.trace",
@@ -79,12 +89,35 @@ COMMANDS: tuple[Command, ...] = (
         "port forwarding: add, list, delete, verify, proxy",
         "NAT",
     ),
-    Command("http", "netladder.commands.http", "HTTP response check with per-phase timing", "L7"),
-    Command("codes", "netladder.commands.codes", "HTTP status code guide", "L7"),
-    Command("dns", "netladder.commands.dns", "name resolution with timing", "names"),
-    Command("myip", "netladder.commands.myip", "public address via HTTP echo and STUN", "names"),
     Command(
-        "diagnose", "netladder.commands.diagnose", "the whole ladder with a verdict", "the ladder"
+        "http",
+        "netladder.commands.http",
+        "HTTP response check with per-phase timing",
+        "L7",
+    ),
+    Command(
+        "codes",
+        "netladder.commands.codes",
+        "HTTP status code guide",
+        "L7",
+    ),
+    Command(
+        "dns",
+        "netladder.commands.dns",
+        "name resolution with timing",
+        "names",
+    ),
+    Command(
+        "myip",
+        "netladder.commands.myip",
+        "public address via HTTP echo and STUN",
+        "names",
+    ),
+    Command(
+        "diagnose",
+        "netladder.commands.diagnose",
+        "the whole ladder with a verdict",
+        "the ladder",
     ),
     Command(
         "serve",
@@ -95,42 +128,100 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "lab",
         "netladder.lab.command",
-        "the network lab: up, down, status, exec, shell, demo",
+        "the network lab: up, down, status, exec, shell, demo, lesson",
         "the lab",
     ),
 )
 
+# The summaries and groups are messages: scripts/messages.py extracts Command's third and
+# fourth arguments, and they are translated where they are said (English imports no i18n).
 _BY_NAME = {c.name: c for c in COMMANDS}
 
 
 def top_level_help() -> str:
+    from netladder.i18n import _
+
     lines = [
-        "usage: netladder [--version] [--help] COMMAND [ARGS...]",
+        _("usage: netladder [--version] [--help] [--lang en|ko] COMMAND [ARGS...]"),
         "",
-        "Check network connectivity layer by layer and say which layer fails, with the evidence.",
+        _(
+            "Check network connectivity layer by layer and say which layer fails, "
+            "with the evidence."
+        ),
     ]
     groups: dict[str, list[Command]] = {}
     for command in COMMANDS:
         groups.setdefault(command.group, []).append(command)
     for group, commands in groups.items():
         lines.append("")
-        lines.append(f"{group}:")
-        lines.extend(f"  {c.name:<10} {c.summary}" for c in commands)
+        lines.append(f"{_(group)}:")
+        lines.extend(f"  {c.name:<10} {_(c.summary)}" for c in commands)
     lines += [
         "",
-        "Every command takes --help; checks take --json for one JSON document on stdout.",
-        "Exit codes: 0 pass, 1 check failed, 2 usage error, 3 environment error, 130 interrupted.",
+        _("Every command takes --help; checks take --json for one JSON document on stdout,"),
+        _("and --explain for the concept behind what they find."),
+        _("--lang ko (or a ko locale in LANGUAGE, LC_ALL, LC_MESSAGES or LANG) speaks Korean."),
+        _(
+            "Exit codes: 0 pass, 1 check failed, 2 usage error, 3 environment error, "
+            "130 interrupted."
+        ),
     ]
     return "\n".join(lines)
 
 
 def make_parser(command: Command) -> argparse.ArgumentParser:
     from netladder.args import Parser
+    from netladder.i18n import _
 
-    return Parser(prog=f"netladder {command.name}", description=command.summary)
+    return Parser(prog=f"netladder {command.name}", description=_(command.summary))
 
 
-def _dispatch(argv: Sequence[str]) -> int:
+def add_lang(parser: argparse.ArgumentParser) -> None:
+    """`--lang` is taken out of argv before the parser runs (take_language: the help and
+    argparse's errors are already in the language); listed so that every --help shows it."""
+    from netladder.i18n import LANGUAGES, _
+
+    parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        help=_("the language of the human output (default: from the locale); JSON never changes"),
+    )
+
+
+def take_language(argv: list[str]) -> tuple[list[str], str | None]:
+    """`--lang X` or `--lang=X` anywhere among netladder's own arguments (before `--`, and
+    before the command that `lab exec` runs), taken out of argv."""
+    out: list[str] = []
+    language = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--" or (arg == "exec" and out[:1] == ["lab"]):
+            return out + argv[i:], language
+        if arg == "--lang":
+            if i + 1 == len(argv):
+                raise UsageError("netladder: --lang needs a language ({choices})", choices="en, ko")
+            language = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith("--lang="):
+            language = arg.partition("=")[2]
+        else:
+            out.append(arg)
+        i += 1
+    return out, language
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv[:1] in (["-V"], ["--version"]):
+        print(f"netladder {__version__}")
+        return 0
+    from netladder.i18n import language_from_env, set_language
+
+    argv, language = take_language(argv)
+    language = language or language_from_env()
+    if language != "en":
+        set_language(language)  # an unknown one is a usage error
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(top_level_help())
         return 0
@@ -139,19 +230,25 @@ def _dispatch(argv: Sequence[str]) -> int:
         return 0
     name = argv[0]
     if name.startswith("-"):
-        raise UsageError(f"netladder: unknown option {name!r} (see 'netladder --help')")
+        raise UsageError("netladder: unknown option {name!r} (see 'netladder --help')", name=name)
     command = _BY_NAME.get(name)
     if command is None:
         import difflib
 
         close = difflib.get_close_matches(name, _BY_NAME, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else " (see 'netladder --help')"
-        raise UsageError(f"netladder: unknown command {name!r}{hint}")
+        if close:
+            raise UsageError(
+                "netladder: unknown command {name!r}; did you mean '{close}'?",
+                name=name,
+                close=close[0],
+            )
+        raise UsageError("netladder: unknown command {name!r} (see 'netladder --help')", name=name)
     import importlib
 
     module = importlib.import_module(command.module)
     parser = make_parser(command)
     module.register(parser)
+    add_lang(parser)
     args = parser.parse_args(list(argv[1:]))
     code: int = module.run(args)
     return code
@@ -173,7 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("netladder.commands"):
-            _print_error(f"netladder: command {arguments[0]!r} is not built yet")
+            from netladder.i18n import _
+
+            _print_error(
+                _("netladder: command {name!r} is not built yet").format(name=arguments[0])
+            )
             return EXIT_USAGE
         return _internal_error(exc)
     except Exception as exc:  # a bug: still one line, the traceback on request
@@ -185,9 +286,12 @@ def _internal_error(exc: BaseException) -> int:
 
     if os.environ.get("NETLADDER_DEBUG"):
         raise exc
+    from netladder.i18n import _
+
     _print_error(
-        f"netladder: internal error: {type(exc).__name__}: {exc} "
-        "(set NETLADDER_DEBUG=1 for the traceback)"
+        _(
+            "netladder: internal error: {kind}: {error} (set NETLADDER_DEBUG=1 for the traceback)"
+        ).format(kind=type(exc).__name__, error=exc)
     )
     return EXIT_FAIL
 

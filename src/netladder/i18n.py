@@ -95,7 +95,11 @@ def set_language(language: str) -> None:
     if language not in LANGUAGES:
         from netladder.errors import UsageError
 
-        raise UsageError(f"unknown language {language!r} (choose from {', '.join(LANGUAGES)})")
+        raise UsageError(
+            "unknown language {language!r} (choose from {choices})",
+            language=language,
+            choices=", ".join(LANGUAGES),
+        )
     _language = language
     if language == "en":
         _gettext = _ngettext = None

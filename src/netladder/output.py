@@ -20,10 +20,12 @@ from netladder.proto.text import escape_controls
 __all__ = [
     "Progress",
     "color_enabled",
+    "columns",
     "dump_json",
     "emit_json",
     "escape_controls",
     "fmt_ms",
+    "ljust",
     "paint",
     "progress",
     "to_jsonable",
@@ -69,6 +71,20 @@ def fmt_ms(value: float) -> str:
     if value >= 1:
         return f"{value:.2f}"
     return f"{value:.3f}"
+
+
+def columns(text: str) -> int:
+    """The columns a terminal gives the text: a Korean syllable takes two (East Asian Wide)."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def ljust(text: str, width: int) -> str:
+    """`f"{text:<{width}}"` by terminal columns, so translated labels keep their alignment."""
+    return text + " " * max(0, width - columns(text))
 
 
 def to_jsonable(value: Any, sentence: Callable[[Any], str] | None = None) -> Any:

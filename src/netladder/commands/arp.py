@@ -7,27 +7,30 @@ from __future__ import annotations
 import argparse
 import sys
 
-from netladder.args import add_json, positive_float, positive_int
+from netladder.args import add_explain, add_json, positive_float, positive_int
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, from_oserror
+from netladder.i18n import _
 
 __all__ = ["register", "run"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="TARGET", help="an IPv4 or IPv6 address on a local link")
+    parser.add_argument(
+        "target", metavar="TARGET", help=_("an IPv4 or IPv6 address on a local link")
+    )
     parser.add_argument(
         "-c",
         "--count",
         type=positive_int,
         default=None,
-        help="requests to send (default 3; with -w, until the deadline)",
+        help=_("requests to send (default 3; with -w, until the deadline)"),
     )
     parser.add_argument(
         "-w",
         "--deadline",
         type=positive_float,
         metavar="SEC",
-        help="stop after this many seconds, whatever happened",
+        help=_("stop after this many seconds, whatever happened"),
     )
     parser.add_argument(
         "-i",
@@ -35,7 +38,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=1.0,
         metavar="SEC",
-        help="seconds between requests (default 1)",
+        help=_("seconds between requests (default 1)"),
     )
     parser.add_argument(
         "-W",
@@ -43,21 +46,24 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=1.0,
         metavar="SEC",
-        help="seconds to wait for replies after the last request (default 1)",
+        help=_("seconds to wait for replies after the last request (default 1)"),
     )
     parser.add_argument(
         "-I",
         "--iface",
         metavar="IFACE",
-        help="the interface (default: the one the route to TARGET uses)",
+        help=_("the interface (default: the one the route to TARGET uses)"),
     )
     parser.add_argument(
         "--dad",
         action="store_true",
-        help="duplicate address detection (RFC 5227): probe from 0.0.0.0; "
-        "exit 0 when the address is free",
+        help=_(
+            "duplicate address detection (RFC 5227): probe from 0.0.0.0; "
+            "exit 0 when the address is free"
+        ),
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from netladder.l2.model import ArpOptions, ProbeSetup, Reply
     from netladder.net.driver import blocking
     from netladder.render import arp as render
+    from netladder.render.report import report
 
     count = args.count if args.count is not None else (None if args.deadline else 3)
     options = ArpOptions(
@@ -82,13 +89,12 @@ def run(args: argparse.Namespace) -> int:
     if result.send_error is not None:
         error = OSError(result.send_error, os.strerror(result.send_error))
         raise from_oserror(error, f"sending on {result.setup.iface}")
-    if args.json:
-        from netladder.output import emit_json
-
-        emit_json(result)
-    else:
-        for line in render.summary(result):
-            print(line, file=out)
+    report(
+        result,
+        lambda: render.summary(result),
+        as_json=args.json,
+        explain=(lambda c: c.keys_arp(result)) if args.explain else None,
+    )
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAIL

@@ -6,11 +6,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from netladder.args import add_json
+from netladder.args import add_explain, add_json
 from netladder.errors import EXIT_OK, UsageError
+from netladder.i18n import N_, _
 from netladder.output import emit_json, paint
 
 __all__ = ["register", "run"]
+
+# The classes' names (RFC 9110 §15; l7/codes.py CLASSES), said in the chosen language.
+CLASS_NAMES = (
+    N_("Informational"),
+    N_("Successful"),
+    N_("Redirection"),
+    N_("Client Error"),
+    N_("Server Error"),
+)
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -18,9 +28,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "code",
         nargs="?",
         metavar="CODE|CLASS",
-        help="a status code (404) or a class (4xx); none: every code",
+        help=_("a status code (404) or a class (4xx); none: every code"),
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
         else:
-            _table(entries, f"{len(codes.API_CODES)} APIs")
+            _table(entries, len(codes.API_CODES))
         return EXIT_OK
     if len(text) == 3 and text[0] in "12345" and text[1:] == "xx":
         digit = int(text[0])
@@ -53,41 +64,66 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
         else:
-            print(paint(f"{text} {name}", "bold") + f"  ({section})")
-            _table(entries, f"{len(codes.API_CODES)} APIs")
+            print(paint(f"{text} {_(name)}", "bold") + f"  ({section})")
+            _table(entries, len(codes.API_CODES))
+            _explain(args, digit * 100)
         return EXIT_OK
     # ASCII digits: str.isdigit() also takes '٤٠٤', which int() reads as 404.
     if not (text.isascii() and text.isdigit() and len(text) == 3 and 100 <= int(text) <= 599):
         raise UsageError(
-            f"netladder codes: {args.code!r} is not a status code (100..599) or a class (1xx..5xx)"
+            "netladder codes: {code!r} is not a status code (100..599) or a class (1xx..5xx)",
+            code=args.code,
         )
     code = int(text)
     doc = _detail(code)
     if args.json:
-        emit_json(doc)
+        if args.explain:
+            from netladder.render import explain
+
+            explain.emit_json(doc, explain.keys_code(code))
+        else:
+            emit_json(doc)
         return EXIT_OK
     if doc["name"] is None:
         print(
-            f"{code}: not a registered status code; treat it as {doc['class']} "
-            f"({doc['class_section']})"
+            _("{code}: not a registered status code; treat it as {cls} ({section})").format(
+                code=code, cls=_(doc["class"]), section=doc["class_section"]
+            )
         )
+        _explain(args, code)
         return EXIT_OK
     print(
         paint(f"{code} {doc['name']}", "bold")
-        + f"  {doc['class']}, {doc['section']}"
-        + ("" if doc["standard"] else "  (not a standard code to use)")
+        + f"  {_(doc['class'])}, {doc['section']}"
+        + ("" if doc["standard"] else _("  (not a standard code to use)"))
     )
-    print(f"  {doc['meaning']}")
+    print(f"  {_(doc['meaning'])}")
     if doc["choose"]:
-        print(f"  when: {doc['choose']}")
+        print(_("  when: {choose}").format(choose=_(doc["choose"])))
     apis = doc["used_by"]
-    print(
-        f"  used by {len(apis)} of {doc['apis_total']} well-known APIs"
-        + (f": {', '.join(apis)}" if apis else "")
-    )
+    if apis:
+        print(
+            _("  used by {count} of {total} well-known APIs: {apis}").format(
+                count=len(apis), total=doc["apis_total"], apis=", ".join(apis)
+            )
+        )
+    else:
+        print(
+            _("  used by {count} of {total} well-known APIs").format(
+                count=0, total=doc["apis_total"]
+            )
+        )
     if doc["added_by"]:
-        print(f"  (also in the current docs of {', '.join(doc['added_by'])})")
+        print(_("  (also in the current docs of {apis})").format(apis=", ".join(doc["added_by"])))
+    _explain(args, code)
     return EXIT_OK
+
+
+def _explain(args: argparse.Namespace, code: int) -> None:
+    if args.explain:
+        from netladder.render import explain
+
+        explain.say(explain.keys_code(code))
 
 
 def _summary(code: int) -> dict[str, Any]:
@@ -124,7 +160,7 @@ def _detail(code: int) -> dict[str, Any]:
     }
 
 
-def _table(entries: list[Any], of: str) -> None:
+def _table(entries: list[Any], apis: int) -> None:
     from netladder.l7 import codes
 
     for entry in entries:
@@ -135,4 +171,5 @@ def _table(entries: list[Any], of: str) -> None:
             f"  {entry.code}  {name:<32} {entry.section:<30} {count:>2}/{len(codes.API_CODES)} "
             f"{paint(bar, 'green')}"
         )
-    print(paint(f"  (usage: how many of {of} in REFERENCE.md document the code)", "dim"))
+    note = _("  (usage: how many of {count} APIs in REFERENCE.md document the code)")
+    print(paint(note.format(count=apis), "dim"))

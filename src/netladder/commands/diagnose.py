@@ -4,31 +4,35 @@ from __future__ import annotations
 
 import argparse
 
-from netladder.args import add_json, port_number
+from netladder.args import add_explain, add_json, port_number
+from netladder.i18n import _
 
 __all__ = ["register", "run"]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="a host, host:port, [v6]:port or an http(s) URL")
+    parser.add_argument("target", help=_("a host, host:port, [v6]:port or an http(s) URL"))
     parser.add_argument(
         "-p",
         "--port",
         type=port_number,
         action="append",
         default=[],
-        help="TCP port(s) to check (repeatable); a URL or host:port names one",
+        help=_("TCP port(s) to check (repeatable); a URL or host:port names one"),
     )
     parser.add_argument(
-        "--deep", action="store_true", help="trace the path even when L3 looks healthy"
+        "--deep", action="store_true", help=_("trace the path even when L3 looks healthy")
     )
     parser.add_argument(
         "--via",
         metavar="URL[,URL...]",
-        help="ask these agents (netladder serve, /api/v1/diagnose) to run the ladder from "
-        "where they are, at once, and compare",
+        help=_(
+            "ask these agents (netladder serve, /api/v1/diagnose) to run the ladder from "
+            "where they are, at once, and compare"
+        ),
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
     from netladder.output import emit_json
     from netladder.render import diagnose as render
+    from netladder.render.report import report as show
 
     target = parse_target(args.target, tuple(args.port))
     if args.via:
@@ -58,8 +63,11 @@ def run(args: argparse.Namespace) -> int:
         code = EXIT_INTERRUPTED
     else:
         code = EXIT_OK if result.ok else EXIT_FAIL
-    if args.json:
-        emit_json(result, sentence=render.sentence)
-    else:
-        print("\n".join(render.lines(result)))
+    show(
+        result,
+        lambda: render.lines(result),
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_diagnosis(result)) if args.explain else None,
+    )
     return code

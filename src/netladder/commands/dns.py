@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from netladder.args import add_json, positive_float, positive_int
+from netladder.args import add_explain, add_json, positive_float, positive_int
 from netladder.errors import EXIT_ENV, EXIT_FAIL, EXIT_OK, EnvError, UsageError
+from netladder.i18n import _
 from netladder.names.model import RECORD_TYPES, CompareOptions, ResolveOptions, Status
 from netladder.names.resolve import check_name, is_address, parse_server, reverse_name
 
@@ -17,7 +18,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "name",
         metavar="NAME",
-        help="the name to resolve (an IP address means its PTR record, like dig -x)",
+        help=_("the name to resolve (an IP address means its PTR record, like dig -x)"),
     )
     parser.add_argument(
         "--type",
@@ -25,7 +26,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         dest="rdtype",
         metavar="TYPE",
         default=None,
-        help=f"record type: {', '.join(RECORD_TYPES)} (default A)",
+        help=_("record type: {types} (default A)").format(types=", ".join(RECORD_TYPES)),
     )
     parser.add_argument(
         "--server",
@@ -33,41 +34,44 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="IP[:PORT]",
-        help="ask this server (repeatable; default: the servers of /etc/resolv.conf)",
+        help=_("ask this server (repeatable; default: the servers of /etc/resolv.conf)"),
     )
     parser.add_argument(
         "--tcp",
         action="store_true",
-        help="query over TCP (default UDP, TCP only when the answer is truncated)",
+        help=_("query over TCP (default UDP, TCP only when the answer is truncated)"),
     )
     parser.add_argument(
         "--timeout",
         type=positive_float,
         default=2.0,
         metavar="S",
-        help="seconds to wait for each answer (default 2)",
+        help=_("seconds to wait for each answer (default 2)"),
     )
     parser.add_argument(
         "--tries",
         type=positive_int,
         default=2,
         metavar="N",
-        help="UDP queries per server before the next one (default 2)",
+        help=_("UDP queries per server before the next one (default 2)"),
     )
     parser.add_argument(
         "--compare",
         action="store_true",
-        help="also ask the system resolver "
-        "(getaddrinfo: /etc/hosts, nsswitch, DNS) and explain any difference",
+        help=_(
+            "also ask the system resolver "
+            "(getaddrinfo: /etc/hosts, nsswitch, DNS) and explain any difference"
+        ),
     )
     family = parser.add_mutually_exclusive_group()
     family.add_argument(
-        "-4", dest="family", action="store_const", const=4, help="--compare: IPv4 only"
+        "-4", dest="family", action="store_const", const=4, help=_("--compare: IPv4 only")
     )
     family.add_argument(
-        "-6", dest="family", action="store_const", const=6, help="--compare: IPv6 only"
+        "-6", dest="family", action="store_const", const=6, help=_("--compare: IPv6 only")
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def _query(args: argparse.Namespace) -> tuple[str, str]:
@@ -75,7 +79,9 @@ def _query(args: argparse.Namespace) -> tuple[str, str]:
     rdtype = (args.rdtype or "").upper()
     if rdtype and rdtype not in RECORD_TYPES:
         raise UsageError(
-            f"netladder dns: unknown record type {args.rdtype!r} (known: {', '.join(RECORD_TYPES)})"
+            "netladder dns: unknown record type {type!r} (known: {types})",
+            type=args.rdtype,
+            types=", ".join(RECORD_TYPES),
         )
     if is_address(name) and rdtype in ("", "PTR"):
         return reverse_name(name), "PTR"
@@ -88,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from netladder.net.driver import blocking
     from netladder.output import emit_json
     from netladder.render import dns as render
+    from netladder.render.report import report
 
     name, rdtype = _query(args)
     servers = tuple(parse_server(s) for s in args.server)
@@ -99,10 +106,13 @@ def run(args: argparse.Namespace) -> int:
             families = (4,)
         options = CompareOptions(name, servers, args.tcp, args.timeout, args.tries, families)
         comparison = blocking(api.resolve(options))
-        if args.json:
-            emit_json(comparison, sentence=render.sentence)
-        else:
-            print("\n".join(render.comparison_lines(comparison)))
+        report(
+            comparison,
+            lambda: render.comparison_lines(comparison),
+            as_json=args.json,
+            sentence=render.sentence,
+            explain=(lambda c: c.keys_comparison(comparison)) if args.explain else None,
+        )
         return EXIT_OK if comparison.agree and comparison.system.ok else EXIT_FAIL
     query = ResolveOptions(name, rdtype, servers, args.tcp, args.timeout, args.tries)
     result = blocking(api.resolve(query))
@@ -115,8 +125,11 @@ def run(args: argparse.Namespace) -> int:
             "add a nameserver line to /etc/resolv.conf, or ask one with --server IP",
             what=render.sentence(result),
         )
-    if args.json:
-        emit_json(result, sentence=render.sentence)
-    else:
-        print("\n".join(render.lines(result)))
+    report(
+        result,
+        lambda: render.lines(result),
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_resolution(result)) if args.explain else None,
+    )
     return EXIT_OK if result.ok else EXIT_FAIL

@@ -11,7 +11,7 @@ import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from netladder.args import add_json, port_number, positive_float
+from netladder.args import add_explain, add_json, port_number, positive_float
 from netladder.errors import (
     EXIT_FAIL,
     EXIT_INTERRUPTED,
@@ -19,6 +19,7 @@ from netladder.errors import (
     EnvError,
     UsageError,
 )
+from netladder.i18n import N_, _
 from netladder.output import emit_json, fmt_ms, paint
 
 if TYPE_CHECKING:
@@ -34,79 +35,86 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     add = sub.add_parser(
         "add",
-        help="forward a port (REDIRECT here, or DNAT to --dest)",
-        description="Forward a port with one atomic nft transaction in "
-        "netladder's own table (inet netladder).",
+        help=_("forward a port (REDIRECT here, or DNAT to --dest)"),
+        description=_(
+            "Forward a port with one atomic nft transaction in "
+            "netladder's own table (inet netladder)."
+        ),
     )
-    add.add_argument("--port", type=port_number, required=True, help="the port to catch")
+    add.add_argument("--port", type=port_number, required=True, help=_("the port to catch"))
     add.add_argument(
-        "--to", type=port_number, required=True, dest="to_port", help="the port it goes to"
+        "--to", type=port_number, required=True, dest="to_port", help=_("the port it goes to")
     )
     add.add_argument(
         "--dest",
         metavar="HOST",
-        help="another host (DNAT with masquerade); default: this machine (REDIRECT)",
+        help=_("another host (DNAT with masquerade); default: this machine (REDIRECT)"),
     )
     add.add_argument("--proto", choices=("tcp", "udp"), default="tcp")
     add.add_argument(
         "--local",
         action="store_true",
-        help="also forward connections made on this machine (the OUTPUT hook)",
+        help=_("also forward connections made on this machine (the OUTPUT hook)"),
     )
     add.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the nft script and the equivalent iptables commands only",
+        help=_("print the nft script and the equivalent iptables commands only"),
     )
     add_json(add)
 
-    lst = sub.add_parser("list", help="netladder's forwards with counters, and others' NAT rules")
+    lst = sub.add_parser(
+        "list", help=_("netladder's forwards with counters, and others' NAT rules")
+    )
     add_json(lst)
 
-    delete = sub.add_parser("delete", help="delete a forward by id, or --all")
+    delete = sub.add_parser("delete", help=_("delete a forward by id, or --all"))
     delete.add_argument("id", nargs="?", metavar="ID")
-    delete.add_argument("--all", action="store_true", help="delete every netladder forward")
+    delete.add_argument("--all", action="store_true", help=_("delete every netladder forward"))
     add_json(delete)
 
-    verify = sub.add_parser("verify", help="prove a forward reaches its target, or say why not")
+    verify = sub.add_parser("verify", help=_("prove a forward reaches its target, or say why not"))
     verify.add_argument("--port", type=port_number, required=True)
     verify.add_argument("--proto", choices=("tcp", "udp"), default="tcp")
     verify.add_argument(
         "--from",
         dest="source",
         metavar="NAMESPACE|HOST",
-        help="connect from this network namespace (or lab node), or from this "
-        "local address; default: this machine",
+        help=_(
+            "connect from this network namespace (or lab node), or from this "
+            "local address; default: this machine"
+        ),
     )
     verify.add_argument(
         "--via",
         metavar="ADDRESS",
-        help="this machine's address to connect to (default: the one facing --from)",
+        help=_("this machine's address to connect to (default: the one facing --from)"),
     )
     verify.add_argument("--timeout", type=positive_float, default=2.0, metavar="SECONDS")
     add_json(verify)
+    add_explain(verify)
 
-    proxy = sub.add_parser("proxy", help="a userspace forwarder (zero-copy TCP, UDP sessions)")
-    proxy.add_argument("listen", metavar="LISTEN", help="[ADDRESS:]PORT to listen on")
-    proxy.add_argument("target", metavar="TARGET", help="HOST:PORT to forward to")
-    proxy.add_argument("--udp", action="store_true", help="forward UDP instead of TCP")
+    proxy = sub.add_parser("proxy", help=_("a userspace forwarder (zero-copy TCP, UDP sessions)"))
+    proxy.add_argument("listen", metavar="LISTEN", help=_("[ADDRESS:]PORT to listen on"))
+    proxy.add_argument("target", metavar="TARGET", help=_("HOST:PORT to forward to"))
+    proxy.add_argument("--udp", action="store_true", help=_("forward UDP instead of TCP"))
     proxy.add_argument(
         "--idle",
         type=positive_float,
         default=60.0,
         metavar="SECONDS",
-        help="close a UDP session after this long without traffic (default 60)",
+        help=_("close a UDP session after this long without traffic (default 60)"),
     )
     proxy.add_argument(
         "--grace",
         type=float,
         default=2.0,
         metavar="SECONDS",
-        help="on SIGTERM/Ctrl-C, wait this long for open connections (default 2)",
+        help=_("on SIGTERM/Ctrl-C, wait this long for open connections (default 2)"),
     )
     proxy.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS")
     proxy.add_argument(
-        "--no-splice", action="store_true", help="copy through userspace instead of splice(2)"
+        "--no-splice", action="store_true", help=_("copy through userspace instead of splice(2)")
     )
     add_json(proxy)
 
@@ -412,10 +420,19 @@ async def _verify(args: argparse.Namespace) -> int:
     result = await verify_forward(
         args.port, proto=args.proto, source=args.source, via=args.via, wait_s=args.timeout
     )
-    if args.json:
+    keys: list[str] = []
+    if args.explain:
+        from netladder.render import explain
+
+        keys = explain.keys_forward(result.cause.value)
+    if args.json and args.explain:
+        explain.emit_json(_verify_json(result), keys)
+    elif args.json:
         emit_json(_verify_json(result))
     else:
         _render_verify(result)
+        if args.explain:
+            explain.say(keys)
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
@@ -430,41 +447,50 @@ def _verify_json(result: VerifyResult) -> dict[str, Any]:
     return data
 
 
+_VERIFY_LABELS = (N_("through the forward"), N_("direct to the target"))
+
+
 def _render_verify(result: VerifyResult) -> None:
     f = result.forward
     if f is not None:
         print(f"forward {f.id}: {_describe(f.spec)}")
-    for label, attempt in (
-        ("through the forward", result.through),
-        ("direct to the target", result.direct),
-    ):
+    for label, attempt in zip(_VERIFY_LABELS, (result.through, result.direct), strict=True):
         if attempt is None:
             continue
         where = f"{attempt.address}:{attempt.port}"
         if attempt.connected:
             if attempt.outcome == "reset":
-                said = f"accepted, then reset the connection ({attempt.error})"
+                said = _("accepted, then reset the connection ({error})").format(
+                    error=attempt.error
+                )
             elif attempt.first_line:
-                said = f"answered {attempt.first_line!r}"
+                said = _("answered {line!r}").format(line=attempt.first_line)
             else:
-                said = "said nothing"
+                said = _("said nothing")
             took = attempt.connect_ms if attempt.connect_ms is not None else attempt.elapsed_ms
-            print(f"  {label}: {where} {said} (connected in {fmt_ms(took)} ms)")
+            print(
+                _("  {label}: {where} {said} (connected in {ms} ms)").format(
+                    label=_(label), where=where, said=said, ms=fmt_ms(took)
+                )
+            )
         else:
             print(
-                f"  {label}: {where} {attempt.outcome}"
+                f"  {_(label)}: {where} {attempt.outcome}"
                 f"{f' ({attempt.error})' if attempt.error else ''}"
             )
     if f is not None:
-        times = "once" if result.hits == 1 else f"{result.hits} times"
-        print(
-            f"  from {result.vantage}; the rule was hit {times} during the check "
-            f"({result.hook} hook)"
-        )
+        if result.hits == 1:
+            hit = _("  from {vantage}; the rule was hit once during the check ({hook} hook)")
+        else:
+            hit = _(
+                "  from {vantage}; the rule was hit {hits} times during the check ({hook} hook)"
+            )
+        print(hit.format(vantage=result.vantage, hits=result.hits, hook=result.hook))
     if result.ok:
-        print(paint(f"OK: {result.detail}", "green"))
+        print(paint(_("OK: {detail}").format(detail=result.detail), "green"))
     else:
-        print(paint(f"FAIL ({result.cause.value}): {result.detail}", "red"))
+        text = _("FAIL ({cause}): {detail}").format(cause=result.cause.value, detail=result.detail)
+        print(paint(text, "red"))
 
 
 # -- proxy ----------------------------------------------------------------------------------------

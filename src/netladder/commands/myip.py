@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-from netladder.args import add_json, positive_float
+from netladder.args import add_explain, add_json, positive_float
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
+from netladder.i18n import _
 from netladder.names.myip import discover, endpoints
-from netladder.output import emit_json
 
 __all__ = ["register", "run"]
 
@@ -23,28 +23,31 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="URL",
-        help="an HTTP echo endpoint answering the caller's address as text or "
-        'JSON {"ip": …} (repeatable)',
+        help=_(
+            "an HTTP echo endpoint answering the caller's address as text or "
+            'JSON {"ip": …} (repeatable)'
+        ),
     )
     parser.add_argument(
         "--stun",
         action="append",
         default=[],
         metavar="HOST[:PORT]",
-        help="a STUN server (repeatable; port 3478 by default)",
+        help=_("a STUN server (repeatable; port 3478 by default)"),
     )
     family = parser.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="version", action="store_const", const=4, help="IPv4 only")
-    family.add_argument("-6", dest="version", action="store_const", const=6, help="IPv6 only")
+    family.add_argument("-4", dest="version", action="store_const", const=4, help=_("IPv4 only"))
+    family.add_argument("-6", dest="version", action="store_const", const=6, help=_("IPv6 only"))
     parser.add_argument(
         "--timeout",
         type=positive_float,
         default=3.0,
         metavar="S",
-        help="one deadline for all sources, in seconds (default 3)",
+        help=_("one deadline for all sources, in seconds (default 3)"),
     )
     add_json(parser)
-    parser.epilog = (
+    add_explain(parser)
+    parser.epilog = _(
         "Without --http/--stun: NETLADDER_MYIP_HTTP and NETLADDER_MYIP_STUN, else "
         "~/.config/netladder/myip.toml (http = [...], stun = [...]; "
         "NETLADDER_MYIP_CONFIG names another file), else public services."
@@ -54,6 +57,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from netladder.net.driver import blocking
     from netladder.render import myip as render
+    from netladder.render.report import report
 
     chosen = endpoints(args.http, args.stun)
     result = blocking(
@@ -66,10 +70,13 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     # Ctrl-C: what was gathered is printed all the same, then exit 130.
-    if args.json:
-        emit_json(result, sentence=render.sentence)
-    else:
-        print("\n".join(render.lines(result)))
+    report(
+        result,
+        lambda: render.lines(result),
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_myip(result)) if args.explain else None,
+    )
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAIL

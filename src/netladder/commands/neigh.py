@@ -8,8 +8,9 @@ import argparse
 import sys
 import time
 
-from netladder.args import add_json, positive_float, positive_int
+from netladder.args import add_explain, add_json, positive_float, positive_int
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from netladder.i18n import _
 
 __all__ = ["register", "run"]
 
@@ -21,8 +22,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "action",
         nargs="?",
         metavar="watch|TARGET",
-        help="watch: follow neighbour changes live (arpwatch's events); "
-        "TARGET: the destination for --check",
+        help=_(
+            "watch: follow neighbour changes live (arpwatch's events); "
+            "TARGET: the destination for --check"
+        ),
     )
     parser.add_argument(
         "--check",
@@ -30,29 +33,35 @@ def register(parser: argparse.ArgumentParser) -> None:
         const="",
         default=None,
         metavar="TARGET",
-        help="compare the table's MAC of the next hop towards TARGET (default: "
-        "the default gateways) with a live ARP/NDP reply",
+        help=_(
+            "compare the table's MAC of the next hop towards TARGET (default: "
+            "the default gateways) with a live ARP/NDP reply"
+        ),
     )
-    parser.add_argument("-I", "--iface", metavar="IFACE", help="only this interface")
+    parser.add_argument("-I", "--iface", metavar="IFACE", help=_("only this interface"))
     parser.add_argument(
-        "-c", "--count", type=positive_int, metavar="N", help="watch: stop after N events"
+        "-c", "--count", type=positive_int, metavar="N", help=_("watch: stop after N events")
     )
     parser.add_argument(
-        "--duration", type=positive_float, metavar="SEC", help="watch: stop after SEC seconds"
+        "--duration", type=positive_float, metavar="SEC", help=_("watch: stop after SEC seconds")
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.action not in (None, "watch"):
         if args.check is None:
             raise UsageError(
-                f"netladder neigh: {args.action!r} is neither 'watch' nor an "
-                "option; a TARGET goes with --check"
+                "netladder neigh: {action!r} is neither 'watch' nor an option; a TARGET goes "
+                "with --check",
+                action=args.action,
             )
         if args.check:
             raise UsageError(
-                f"netladder neigh --check: one TARGET ({args.check!r} or {args.action!r})"
+                "netladder neigh --check: one TARGET ({check!r} or {action!r})",
+                check=args.check,
+                action=args.action,
             )
         args.check, args.action = args.action, None
     if args.action == "watch":
@@ -95,6 +104,7 @@ def _check(args: argparse.Namespace) -> int:
     from netladder.l2.route import ifindex, parse_destination
     from netladder.net.driver import blocking
     from netladder.render import neigh as render
+    from netladder.render.report import report as say
 
     target = parse_destination(args.check) if args.check else None
     if args.iface:
@@ -106,13 +116,13 @@ def _check(args: argparse.Namespace) -> int:
         checks = (blocking(check_next_hop(target, iface=args.iface)),)
     report = NeighReport(checks)
     code = EXIT_INTERRUPTED if report.interrupted else EXIT_OK if report.ok else EXIT_FAIL
-    if args.json:
-        from netladder.output import emit_json
-
-        emit_json(report, sentence=render.sentence)
-        return code
-    for line in render.check_lines(report):
-        print(line)
+    say(
+        report,
+        lambda: render.check_lines(report),
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_neigh(report)) if args.explain else None,
+    )
     return code
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from netladder.args import add_json
+from netladder.args import add_explain, add_json
 from netladder.errors import EXIT_FAIL, EXIT_OK, UsageError
+from netladder.i18n import _
 from netladder.l2.route import DefaultRoute, RouteDecision, default_routes, lookup_route
 from netladder.output import emit_json, paint
 
@@ -19,19 +20,25 @@ def register(parser: argparse.ArgumentParser) -> None:
         "target",
         nargs="?",
         metavar="TARGET",
-        help="an IPv4 or IPv6 address (default: show the default routes only)",
+        help=_("an IPv4 or IPv6 address (default: show the default routes only)"),
     )
     parser.add_argument(
-        "-I", "--iface", metavar="IFACE", help="ask as if the packet had to leave by this interface"
+        "-I",
+        "--iface",
+        metavar="IFACE",
+        help=_("ask as if the packet had to leave by this interface"),
     )
     parser.add_argument(
         "--from",
         dest="source",
         metavar="ADDR",
-        help="ask as if the packet came from this local address (ip route get "
-        "... from ADDR: policy rules on the source apply)",
+        help=_(
+            "ask as if the packet came from this local address (ip route get "
+            "... from ADDR: policy rules on the source apply)"
+        ),
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def _gather(
@@ -52,26 +59,44 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("netladder route: --from needs a TARGET")
     decision, defaults = _gather(target, args.iface, args.source)
     code = EXIT_FAIL if decision is not None and not decision.reachable else EXIT_OK
+    keys: list[str] = []
+    if args.explain and decision is not None:
+        from netladder.render import explain as concepts
+
+        keys = concepts.keys_route(decision)
     if args.json:
-        emit_json({"target": target, "decision": _decision_json(decision), "defaults": defaults})
+        doc = {"target": target, "decision": _decision_json(decision), "defaults": defaults}
+        if args.explain:
+            from netladder.render import explain as concepts
+
+            concepts.emit_json(doc, keys)
+        else:
+            emit_json(doc)
         return code
     out = sys.stdout
     if decision is not None:
         print(describe(decision), file=out)
         print(paint(f"  {explain(decision)}", "dim", stream=out), file=out)
     if defaults:
-        print(paint("default routes:", "bold", stream=out), file=out)
+        print(paint(_("default routes:"), "bold", stream=out), file=out)
         for d in defaults:
             print(f"  {_default_line(d)}", file=out)
     else:
         print(
             paint(
-                "no default route: only on-link and explicitly routed destinations are reachable",
+                _(
+                    "no default route: only on-link and explicitly routed destinations are "
+                    "reachable"
+                ),
                 "yellow",
                 stream=out,
             ),
             file=out,
         )
+    if keys:
+        from netladder.render import explain as concepts
+
+        concepts.say(keys)
     return code
 
 
@@ -109,17 +134,19 @@ def describe(d: RouteDecision) -> str:
 
 def explain(d: RouteDecision) -> str:
     if d.error is not None:
-        return "the kernel has no usable route: packets to it fail before they leave"
+        return _("the kernel has no usable route: packets to it fail before they leave")
     if d.type == "local":
-        return "this host's own address: delivered locally, never leaves the host"
+        return _("this host's own address: delivered locally, never leaves the host")
     if d.gateway:
-        return (
-            f"off-link: handed to gateway {d.gateway} on {d.iface}; the gateway's MAC "
-            f"decides delivery (check it with: netladder neigh --check {d.destination})"
-        )
+        return _(
+            "off-link: handed to gateway {gateway} on {iface}; the gateway's MAC "
+            "decides delivery (check it with: netladder neigh --check {destination})"
+        ).format(gateway=d.gateway, iface=d.iface, destination=d.destination)
     if d.type == "unicast":
-        return f"on-link: delivered directly on {d.iface} to the MAC that answers ARP/NDP"
-    return f"{d.type} route on {d.iface}"
+        return _("on-link: delivered directly on {iface} to the MAC that answers ARP/NDP").format(
+            iface=d.iface
+        )
+    return _("{type} route on {iface}").format(type=d.type, iface=d.iface)
 
 
 def _default_line(d: DefaultRoute) -> str:

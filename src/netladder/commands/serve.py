@@ -11,6 +11,7 @@ import os
 import sys
 
 from netladder.errors import EXIT_OK, UsageError
+from netladder.i18n import _
 
 __all__ = ["parse_listen", "register", "run"]
 
@@ -21,8 +22,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="a blackbox_exporter modules file, with netladder's extensions "
-        "(default: blackbox's example modules)",
+        help=_(
+            "a blackbox_exporter modules file, with netladder's extensions "
+            "(default: blackbox's example modules)"
+        ),
     )
     parser.add_argument(
         "--listen",
@@ -33,19 +36,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
         metavar="PATH",
-        help="the monitors' history database (SQLite); its directory must exist",
+        help=_("the monitors' history database (SQLite); its directory must exist"),
     )
     parser.add_argument(
         "--timeout-offset",
         type=float,
         default=0.5,
         metavar="S",
-        help="seconds subtracted from Prometheus's scrape timeout (default 0.5)",
+        help=_("seconds subtracted from Prometheus's scrape timeout (default 0.5)"),
     )
     parser.add_argument(
         "--config-check",
         metavar="FILE",
-        help="check a configuration file and exit (0 valid, 2 invalid)",
+        help=_("check a configuration file and exit (0 valid, 2 invalid)"),
     )
     parser.epilog = (
         "Endpoints: /probe?target=T&module=M[&hostname=H][&debug=true], /metrics, /-/healthy, "

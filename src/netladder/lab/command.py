@@ -1,4 +1,4 @@
-"""`netladder lab up|down|status|exec|shell|demo`."""
+"""`netladder lab up|down|status|exec|shell|demo|lesson`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from netladder.errors import UsageError
+from netladder.i18n import _
 from netladder.lab.render import render_topology
 from netladder.output import dump_json, paint
 
@@ -18,24 +19,44 @@ def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=type(parser)
     )
-    up = sub.add_parser("up", help="build a lab (default topology: chain)")
+    up = sub.add_parser("up", help=_("build a lab (default topology: chain)"))
     up.add_argument("topology", nargs="?", default="chain")
-    up.add_argument("--name", help="lab name (default: the topology's name)")
-    down = sub.add_parser("down", help="remove a lab; --all also what a crashed run left")
+    up.add_argument("--name", help=_("lab name (default: the topology's name)"))
+    down = sub.add_parser("down", help=_("remove a lab; --all also what a crashed run left"))
     down.add_argument("name", nargs="?", default=None)
     down.add_argument("--all", action="store_true")
-    status = sub.add_parser("status", help="what labs are up, their nodes and addresses")
+    status = sub.add_parser("status", help=_("what labs are up, their nodes and addresses"))
     status.add_argument("name", nargs="?", default=None)
     status.add_argument("--json", action="store_true")
-    ex = sub.add_parser("exec", help="run a command inside a lab node")
+    ex = sub.add_parser("exec", help=_("run a command inside a lab node"))
     ex.add_argument("node")
     ex.add_argument("argv", nargs=argparse.REMAINDER)
     ex.add_argument("--lab", default=None)
-    shell = sub.add_parser("shell", help="an interactive shell inside a lab node")
+    shell = sub.add_parser("shell", help=_("an interactive shell inside a lab node"))
     shell.add_argument("node", nargs="?", default="client")
     shell.add_argument("--lab", default=None)
-    demo = sub.add_parser("demo", help="build the chain lab, run the checks across it, tear down")
-    demo.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
+    demo = sub.add_parser(
+        "demo", help=_("build the chain lab, run the checks across it, tear down")
+    )
+    demo.add_argument("--keep", action="store_true", help=_("leave the lab up afterwards"))
+    lesson = sub.add_parser(
+        "lesson",
+        help=_("a guided walk through the checks in the demo lab: it breaks things, you find them"),
+    )
+    lesson.add_argument(
+        "topic",
+        nargs="?",
+        choices=("ip", "path", "arp", "port", "forward", "http", "codes", "all"),
+        default="all",
+        metavar="TOPIC",
+        help=_("ip, path, arp, port, forward, http, codes, or all in order (default)"),
+    )
+    lesson.add_argument(
+        "--yes",
+        action="store_true",
+        help=_("do not wait: the lesson answers each task itself and checks that the answer holds"),
+    )
+    lesson.add_argument("--keep", action="store_true", help=_("leave the lab up afterwards"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
         from netladder.lab.demo import run_demo
 
         return run_demo(keep=args.keep)
+    if action == "lesson":
+        from netladder.i18n import current_language
+        from netladder.lab.lesson import run_lesson
+
+        return run_lesson(args.topic, auto=args.yes, language=current_language(), keep=args.keep)
     raise UsageError(f"unknown lab action {action!r}")
 
 

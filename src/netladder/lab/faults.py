@@ -376,9 +376,10 @@ class Delay:
         relay = lab.relay_control(self.src, self.dst)
         if relay is None:
             raise EnvError(
-                f"cannot delay {self.src}->{self.dst}: this kernel has no sch_netem and the link"
-                " has no relay",
+                "cannot delay {src}->{dst}: this kernel has no sch_netem and the link has no relay",
                 "declare the link with relay=True, or load sch_netem (modprobe sch_netem)",
+                src=self.src,
+                dst=self.dst,
             )
         control, pid, forward = relay
         field = "delay_ab_ms" if forward else "delay_ba_ms"

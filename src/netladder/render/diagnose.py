@@ -50,7 +50,7 @@ from netladder.diagnose.model import (
 from netladder.i18n import N_, _
 from netladder.l2.model import NeighCheck
 from netladder.model import ms
-from netladder.output import escape_controls, paint
+from netladder.output import columns, escape_controls, ljust, paint
 from netladder.render.dns import sentence as dns_sentence
 from netladder.render.http import sentence as http_sentence
 from netladder.render.neigh import summary as neigh_summary
@@ -669,6 +669,7 @@ def lines(result: Diagnosis) -> Iterator[str]:
     if result.address and result.address != result.target:
         address = _t("head-address", address=result.address)
     yield paint(_t("head", target=result.target, address=address), "bold")
+    width = max(5, *(columns(_(LINE_TITLES[rung.layer])) for rung in result.rungs))
     for rung in result.rungs:
         status = paint(f"{rung.status.value:<4}", _COLOURS[rung.status])
         ms = rung.elapsed * 1000
@@ -678,7 +679,7 @@ def lines(result: Diagnosis) -> Iterator[str]:
         if rung.status is Status.SKIP:
             text = paint(text, "dim")
         title = _(LINE_TITLES[rung.layer])
-        yield f"  {title:<5} {status}  {text}{paint(took, 'dim')}"
+        yield f"  {ljust(title, width)} {status}  {text}{paint(took, 'dim')}"
     verdict = result.verdict
     colour = "green" if result.ok else "red"
     yield paint(_t("verdict-line", text=escape_controls(verdict_text(verdict))), "bold", colour)

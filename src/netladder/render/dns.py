@@ -210,8 +210,9 @@ def _where(r: Resolution) -> str:
     return _(TEMPLATES[key]).format(server=r.server)
 
 
-def _plural(n: int, one: str, many: str, **params: Any) -> str:
-    return ngettext(one, many, n).format(n=n, **params)
+def _plural(n: int, text: str, **params: Any) -> str:
+    """`text` is ngettext's choice for `n` (a plural entry of the catalog: Korean has one form)."""
+    return text.format(n=n, **params)
 
 
 def _said(finding: Finding) -> str:
@@ -235,7 +236,7 @@ def resolution_text(r: Resolution) -> str:
     t = TEMPLATES
     if kind == "records":
         n = len(r.answers)
-        text = _plural(n, N_("{n} {type} record"), N_("{n} {type} records"), type=r.type)
+        text = _plural(n, ngettext("{n} {type} record", "{n} {type} records", n), type=r.type)
         return f"{text} ({_where(r)})"
     if kind == "nxdomain":
         if r.chain:
@@ -260,8 +261,11 @@ def resolution_text(r: Resolution) -> str:
         if f.others:
             text += _plural(
                 f.others,
-                N_("; the answer section holds {n} record for other names, ignored"),
-                N_("; the answer section holds {n} records for other names, ignored"),
+                ngettext(
+                    "; the answer section holds {n} record for other names, ignored",
+                    "; the answer section holds {n} records for other names, ignored",
+                    f.others,
+                ),
             )
         return text
     if kind == "rcode":
@@ -315,8 +319,7 @@ def _chased(r: Resolution) -> str:
         n = len(last.answers)
         found = _plural(
             n,
-            N_("{server} gives {n} {type} record"),
-            N_("{server} gives {n} {type} records"),
+            ngettext("{server} gives {n} {type} record", "{server} gives {n} {type} records", n),
             server=step.server,
             type=r.type,
         )
@@ -343,8 +346,11 @@ def strays_text(attempt: Attempt) -> str:
     reasons = "; ".join(stray_text(s) for s in attempt.strays)
     return _plural(
         attempt.ignored,
-        N_("ignored {n} reply that is not an answer to this query: {reasons}{more}"),
-        N_("ignored {n} replies that are not an answer to this query: {reasons}{more}"),
+        ngettext(
+            "ignored {n} reply that is not an answer to this query: {reasons}{more}",
+            "ignored {n} replies that are not an answer to this query: {reasons}{more}",
+            attempt.ignored,
+        ),
         reasons=reasons,
         more=more,
     )
@@ -373,8 +379,11 @@ def attempt_text(a: Attempt) -> str:
     else:
         text = _plural(
             a.sent,
-            N_("no answer in {took:.1f} s ({n} query sent)"),
-            N_("no answer in {took:.1f} s ({n} queries sent)"),
+            ngettext(
+                "no answer in {took:.1f} s ({n} query sent)",
+                "no answer in {took:.1f} s ({n} queries sent)",
+                a.sent,
+            ),
             took=took,
         )
     if a.ignored:

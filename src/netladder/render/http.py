@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from netladder.i18n import N_, _, ngettext
-from netladder.output import escape_controls, fmt_ms, paint
+from netladder.output import escape_controls, fmt_ms, ljust, paint
 from netladder.render.tls import describe_validity
 
 if TYPE_CHECKING:
@@ -289,8 +289,13 @@ def _tls_lines(hop: Hop) -> Iterator[str]:
     alpn = _(", ALPN {alpn}").format(alpn=escape_controls(tls.alpn)) if tls.alpn else ""
     yield f"{paint('TLS', 'bold')}      {tls.version}, {tls.cipher}{alpn}"
     subject = escape_controls(tls.subject) or _("(no subject)")
-    yield f"{paint(_('cert'), 'bold')}     " + _("{subject}  issuer {issuer}").format(
-        subject=subject, issuer=escape_controls(tls.issuer)
+    cert = _("cert")  # padded to TLS's column by the width a terminal gives it
+    yield (
+        paint(cert, "bold")
+        + ljust(cert, 9)[len(cert) :]
+        + _("{subject}  issuer {issuer}").format(
+            subject=subject, issuer=escape_controls(tls.issuer)
+        )
     )
     when, bad = describe_validity(tls.not_before, tls.not_after)
     if bad:
@@ -337,7 +342,7 @@ def _timing_lines(t: Timings, tls: bool) -> Iterator[str]:
     for label, attr, colour in _PHASES:
         value: float | None = getattr(t, attr)
         if attr == "tls" and not tls:
-            yield f"  {_(label):<18} {'-':>8}"
+            yield f"  {ljust(_(label), 18)} {'-':>8}"
             continue
         if value is None:
             continue
@@ -346,9 +351,10 @@ def _timing_lines(t: Timings, tls: bool) -> Iterator[str]:
         width = max(1 if value > 0 else 0, round(value * scale))
         width = min(width, _BAR - min(offset, _BAR - 1)) if width else 0
         bar = " " * min(offset, _BAR - 1) + paint("█" * width, colour)
-        yield f"  {_(label):<18} {fmt_ms(value):>8} ms  |{bar}"
+        yield f"  {ljust(_(label), 18)} {fmt_ms(value):>8} ms  |{bar}"
         start += value
-    yield f"  {_('total'):<18} {fmt_ms(total_ms):>8} ms"
+    total_label = _("total")
+    yield f"  {ljust(total_label, 18)} {fmt_ms(total_ms):>8} ms"
     points = [(k, getattr(t, k)) for k in _POINTS]
     yield paint(
         "  "
