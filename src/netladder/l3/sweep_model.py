@@ -239,24 +239,21 @@ class SweepResult:
 
     def rtt(self, i: int) -> tuple[float, float, float] | None:
         """min, avg, max in seconds over target i's replies."""
-        n = self.received[i]
-        if not n:
-            return None
-        return (
-            self.rtt_min_ns[i] / NS,
-            self.rtt_sum_ns[i] / n / NS,
-            self.rtt_max_ns[i] / NS,
-        )
+        return self._rtt(i, NS)
 
     def rtt_ms(self, i: int) -> tuple[float, float, float] | None:
-        """min, avg, max in ms over target i's replies, as fping prints them."""
+        """min, avg, max in ms over target i's replies, as fping prints them (divided from the
+        integer ns, not from the seconds: the printed digits stay fping's)."""
+        return self._rtt(i, NS_PER_MS)
+
+    def _rtt(self, i: int, unit: int) -> tuple[float, float, float] | None:
         n = self.received[i]
         if not n:
             return None
         return (
-            self.rtt_min_ns[i] / NS_PER_MS,
-            self.rtt_sum_ns[i] / n / NS_PER_MS,
-            self.rtt_max_ns[i] / NS_PER_MS,
+            self.rtt_min_ns[i] / unit,
+            self.rtt_sum_ns[i] / n / unit,
+            self.rtt_max_ns[i] / unit,
         )
 
     @property
