@@ -47,7 +47,7 @@ from netladder.l7.lint import Finding as LintFinding
 from netladder.l7.model import Timings
 from netladder.net.targets import Target
 from netladder.output import to_jsonable
-from netladder.path.model import Verdict as PathVerdict
+from netladder.path.model import PathVerdict
 from netladder.render.diagnose import TEMPLATES, sentence, silence, summary, verdict_text
 
 
@@ -137,9 +137,14 @@ def test_echo_errors_are_read_for_what_they_say_and_who_said_it() -> None:
     )
 
 
-def trace(hops: list[tuple[int, str | None]], protocol: str = "tcp", **verdict: Any) -> Rung:
+def trace(
+    hops: list[tuple[int, str | None]],
+    protocol: str = "tcp",
+    finding: str = "silence",
+    **verdict: Any,
+) -> Rung:
     seen = tuple(TraceHop(ttl, address, 0.0 if address else 100.0, None) for ttl, address in hops)
-    found = PathVerdict("no-answer", "…", **verdict)
+    found = PathVerdict("no-answer", finding, **verdict)
     return Rung("path", Status.FAIL, "trace", Trace(protocol, False, seen, found, 1.0))
 
 
@@ -160,9 +165,13 @@ def test_no_hop_at_all_names_the_gateway_that_answers_arp() -> None:
 
 
 def test_a_routing_loop_is_the_traces_own_words() -> None:
-    looped = trace([(1, "203.0.113.1")], "icmp", loop=("203.0.113.1", "203.0.113.6"))
+    loop = ("203.0.113.1", "203.0.113.6")
+    looped = trace([(1, "203.0.113.1")], "icmp", "loop", hop=1, upto=10, loop=loop)
     text = verdict_text(ladder(ROUTE, L2_OK, L3_SILENT, looped))
-    assert text == "L3: no echo reply to 10 probes; the trace: …"
+    assert text == (
+        "L3: no echo reply to 10 probes; the trace: routing loop between 203.0.113.1 and "
+        "203.0.113.6: hops 1-2 repeat up to hop 10, the destination is not reached"
+    )
 
 
 def test_echoes_that_got_an_error_are_not_called_silent_by_the_trace() -> None:

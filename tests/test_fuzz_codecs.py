@@ -31,7 +31,7 @@ from netladder.l7.session import HttpSession
 from netladder.names import resolve
 from netladder.names.model import Attempt, Record, Resolution, Server, Status, Stray
 from netladder.net.session import Connect, StartTls, Write
-from netladder.path.probers import classify
+from netladder.path.probes import classify
 from netladder.proto import arp, http1, icmp, ndp, stun, tcp
 from netladder.proto.inet import (
     IPv4Header,

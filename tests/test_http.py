@@ -1032,6 +1032,7 @@ HOSTILE_CONTENT = [
     ("/endless-headers", "more than 200 response header fields", 56),
     ("/drip", "timed out waiting for the response head after 2 s", 28),
     ("/drip-body", "timed out reading the content after 2 s", 28),
+    ("/http-1-2", "unsupported HTTP version 1.2 in the status line", 1),
 ]
 
 

@@ -46,6 +46,8 @@ def test_valid_heads_parse(
     [
         (b"HTTP/1.1 TWO-HUNDRED OK\r\n\r\n", "invalid status line"),
         (b"HTTP/2 200\r\n\r\n", "invalid status line"),
+        (b"HTTP/1.2 200 OK\r\n\r\n", "unsupported HTTP version 1.2"),  # curl: exit 1
+        (b"HTTP/2.0 200 OK\r\n\r\n", "unsupported HTTP version 2.0"),
         (b"HTTP/1.1 999 Nope\r\n\r\n", "outside 100..599"),
         (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "invalid header line"),
         (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", "invalid header line"),

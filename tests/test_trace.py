@@ -432,10 +432,13 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
 
 
 ASYNC_API = """
-import asyncio, json, sys
+import asyncio, sys
+from netladder import api
+from netladder.api._trace import TraceOptions
 from netladder.output import dump_json
-from netladder.path.engine import trace
-print(dump_json(asyncio.run(trace(sys.argv[1], protocol="icmp", queries=2))))
+from netladder.render.trace import sentence
+result = asyncio.run(api.trace(TraceOptions(sys.argv[1], "icmp", queries=2)))
+print(dump_json(result, sentence))
 """
 
 

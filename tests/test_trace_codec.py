@@ -1,11 +1,14 @@
 """The pure parts of trace's probes: the ICMP error classification (its TCP SYN is
-`netladder.proto.tcp.build_syn`, tested in test_proto_tcp.py)."""
+`netladder.proto.tcp.build_syn`, tested in test_proto_tcp.py), and what the renderer says of
+it (a probe's `detail`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from netladder.path.probers import classify
+from netladder.path.model import ProbeResult
+from netladder.path.probes import classify
+from netladder.render.trace import detail
 
 
 # traceroute.c's parse_icmp_res, case by case (its annotation, or none).
@@ -67,6 +70,9 @@ def test_a_too_big_error_carries_the_mtu_as_traceroute_prints_it(
 
 
 def test_a_port_unreachable_from_a_router_says_it_is_not_the_target() -> None:
-    detail = classify(6, 1, 4, False, True)[2]
-    assert "not the target" in detail and "rejected on the way" in detail
-    assert "not the target" not in classify(6, 1, 4, True, False)[2]
+    def said(from_target: bool, port_final: bool) -> str:
+        kind, annotation, answer = classify(6, 1, 4, from_target, port_final)
+        return detail(ProbeResult(4, 1, "2001:db8::1", 0.001, kind, 1, 4, annotation, answer))
+
+    assert "not the target" in said(False, True) and "rejected on the way" in said(False, True)
+    assert said(True, False) == "port unreachable"

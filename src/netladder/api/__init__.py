@@ -36,10 +36,7 @@ if TYPE_CHECKING:
     # sweep — area B
     from netladder.api._sweep import sweep
 
-    # trace — area C
-
     # scan — area D
-
     # arp — area F
     from netladder.api._arp import arp
 
@@ -51,6 +48,9 @@ if TYPE_CHECKING:
 
     # stun — area E
     from netladder.api._stun import stun
+
+    # trace — area C (below stun: the block is one sorted import block)
+    from netladder.api._trace import trace
 
     # diagnose — area G
     # isort: on

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from netladder.l7.model import Failure as HttpFailure
     from netladder.l7.model import Timings as HttpTimings
     from netladder.names.model import Resolution, SystemLookup
-    from netladder.path.model import Verdict as PathVerdict
+    from netladder.path.model import PathVerdict
 
 __all__ = [
     "LAYERS",
@@ -363,7 +363,7 @@ class TraceHop:
 
 @record
 class Trace:
-    """The trace the path rung ran (path/engine.py), and its verdict."""
+    """The trace the path rung ran (path/trace.py), and its verdict."""
 
     protocol: str
     reached: bool

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netladder.diagnose.model import (
     Address,
@@ -311,29 +311,26 @@ def l4_rung(address: str, scan: ScanResult, echo: EchoEvidence) -> Rung:
 
 
 async def path_rung(address: str, lossy: bool, echo_answered: bool, port: int | None) -> Rung:
-    from netladder.path.engine import trace
+    from netladder.path.model import TraceOptions
+    from netladder.path.trace import send_failure, trace
 
     started = time.monotonic()
-    options: dict[str, Any] = {"protocol": "icmp", "wait": 1.0, "max_ttl": 16}
+    protocol, probe_port = "icmp", None
     if not echo_answered and port is not None:
         # Echo gets no answer: trace with what the host does answer, or is meant to.
-        options.update(protocol="tcp", port=port)
-    if lossy:
-        options.update(cycles=20, interval=0.05)
-    else:
-        options.update(queries=3)
-    result = await trace(address, **options)
-    verdict = result.verdict
-    hops = tuple(
-        TraceHop(
-            h.ttl,
-            h.address,
-            h.stats.loss_pct,
-            None if h.stats.avg_ms is None else h.stats.avg_ms / 1000,
-        )
-        for h in result.hops
+        protocol, probe_port = "tcp", port
+    # Lossy: mtr's report, 20 cycles, for loss figures; else traceroute's three probes a hop.
+    cycles, interval = (20, 0.05) if lossy else (None, 1.0)
+    options = TraceOptions(
+        address, protocol, probe_port, max_ttl=16, wait=1.0, cycles=cycles, interval=interval
     )
-    evidence = Trace(result.protocol, result.reached, hops, verdict, result.elapsed_ms / 1000)
+    result = await trace(options)
+    failure = send_failure(result)
+    if failure is not None:
+        raise failure  # as the trace says it: `timed` makes it the rung's failure
+    verdict = result.verdict
+    hops = tuple(TraceHop(h.ttl, h.address, h.stats.loss_pct, h.stats.avg) for h in result.hops)
+    evidence = Trace(result.protocol, result.reached, hops, verdict, result.elapsed)
     if verdict.kind in ("latency", "loss", "unreachable", "no-answer"):
         nxt = f"netladder trace {address} --cycles 50"
         return Rung("path", Status.FAIL, "trace", evidence, _since(started), nxt)

@@ -24,6 +24,7 @@ on HTTP/2 it answers the preface with bytes that are not HTTP/2 frames).
   /hex-prefix-chunk a chunk size written "0x5" (int(x, 16) would take it; RFC 9112 does not)
   /dup-length       two Content-Length fields that disagree (5 and 6), then 6 bytes
   /cl-and-te        Transfer-Encoding: chunked and Content-Length together (RFC 9112 §6.1)
+  /http-1-2         a valid response whose status line says HTTP/1.2
 
 On HTTP/2 (`https` by ALPN) a route may carry `interim: N`: N informational (100) responses
 before the final one — a 1xx flood when N is large.
@@ -276,6 +277,10 @@ async def _misbehave(path: str, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(5)
     elif path == "/dup-length":
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
+        await writer.drain()
+        await asyncio.sleep(5)
+    elif path == "/http-1-2":
+        writer.write(b"HTTP/1.2 200 OK\r\nContent-Length: 5\r\n\r\nhello")
         await writer.drain()
         await asyncio.sleep(5)
     elif path == "/cl-and-te":

@@ -144,6 +144,7 @@ class ConnectOutcome(NamedTuple):
     rtt_ns: int | None = None  # the kernel's handshake RTT (tcpi_rtt), when connected
     icmp: SockError | None = None  # the ICMP error behind `error`, from the error queue
     local: tuple[Any, ...] | None = None
+    sent: int | None = None  # monotonic ns right before connect() (the probe's send time)
 
 
 class TlsOutcome(NamedTuple):

@@ -83,11 +83,26 @@ T = TypeVar("T")
 OnEvent = Callable[[Session[Any], Any], None]
 
 IDLE_NS = 3600 * 1_000_000_000  # no wake-up asked for: sleep until input arrives
-# A raw socket fails the next send once with the error the last ICMP message left on it
-# (sk_err); that error belongs to an earlier probe, so the send is simply repeated.
+# A socket fails the next send once with the error the last ICMP message left on it (sk_err,
+# set by every ICMP error about our datagrams, with IP_RECVERR on datagram sockets too); that
+# error belongs to an earlier probe, so the send is simply repeated.  The errnos are what the
+# kernel makes of ICMP errors (net/ipv4/icmp.c icmp_err_convert, net/ipv6/icmp.c
+# icmpv6_err_convert: prohibited is EACCES for IPv6, protocol unreachable ENOPROTOOPT, too big
+# EMSGSIZE).  While answers pour in (a trace's first hops answer within microseconds), another
+# one may land between two tries: up to _SEND_TRIES, as the trace's probers always did.
 _PENDING_ERRNOS = frozenset(
-    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ECONNREFUSED, errno.EPROTO, errno.EHOSTDOWN}
+    {
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ECONNREFUSED,
+        errno.EPROTO,
+        errno.EHOSTDOWN,
+        errno.EACCES,
+        errno.EMSGSIZE,
+        errno.ENOPROTOOPT,
+    }
 )
+_SEND_TRIES = 4
 _READ_BATCH = 4096  # datagrams read per readable event before others get a turn
 _BATCH = 128  # datagrams of a paced burst per turn: the sockets are read between two
 _HELPER_POLL_NS = 10_000_000  # how often a helper's sends are replayed while it runs
@@ -583,15 +598,18 @@ class _Run:
     # -- datagrams ----------------------------------------------------------------------------
 
     def _sendto(self, channel: _Channel, data: bytes, address: tuple[Any, ...]) -> int | None:
-        try:
-            channel.sock.sendto(data, address)
-        except OSError as exc:
-            if exc.errno not in _PENDING_ERRNOS:
-                return exc.errno
+        for _ in range(_SEND_TRIES - 1):
             try:
                 channel.sock.sendto(data, address)
-            except OSError as again:
-                return again.errno
+            except OSError as exc:
+                if exc.errno not in _PENDING_ERRNOS:
+                    return exc.errno
+                continue
+            return None
+        try:
+            channel.sock.sendto(data, address)
+        except OSError as again:
+            return again.errno
         return None
 
     def _channel(self, index: int) -> _Channel:
@@ -747,7 +765,8 @@ class _Run:
                     action.address, action.port, ttl=action.ttl, source=action.source
                 )
         except OSError as exc:
-            self.session.on_connect(action.token, ConnectOutcome(exc.errno or errno.EIO, at))
+            outcome = ConnectOutcome(exc.errno or errno.EIO, at, sent=at)
+            self.session.on_connect(action.token, outcome)
             self.input()
             return
         conn = _Conn(sock, action.address, action.keep, at)
@@ -777,7 +796,9 @@ class _Run:
 
         at = time.monotonic_ns()
         conn.connected = True
-        outcome = ConnectOutcome(0, at, kernel_rtt_ns(conn.sock), None, conn.sock.getsockname())
+        outcome = ConnectOutcome(
+            0, at, kernel_rtt_ns(conn.sock), None, conn.sock.getsockname(), conn.started
+        )
         if conn.keep:
             self.reactor.add_reader(conn.sock.fileno(), lambda: self._stream_readable(token))
         else:
@@ -794,7 +815,7 @@ class _Run:
         if queued is not None and queued.error is not None and queued.error.is_icmp:
             icmp = queued.error
         self._drop(token)
-        self.session.on_connect(token, ConnectOutcome(err, at, None, icmp))
+        self.session.on_connect(token, ConnectOutcome(err, at, None, icmp, None, conn.started))
         self.input()
 
     def _drop(self, token: int, reset: bool = False) -> None:

@@ -1,5 +1,7 @@
 """Path check: traceroute and mtr-style per-hop statistics, with a verdict.
 
-The programmatic API is `netladder.path.engine.trace` (async) → `TraceResult`; the data types
-are in `netladder.path.model`, statistics in `.stats`, the verdict in `.verdict`.
+`netladder.api.trace(TraceOptions)` → `TraceResult` (the coroutine is `path.trace.trace`); the
+records are in `.model`, the probes per protocol in `.probes`, the sans-IO session in
+`.session`, statistics in `.stats`, the verdict (a typed finding) in `.verdict`.  What a
+result means in words is `netladder.render.trace`.
 """

@@ -19,7 +19,7 @@ def median(values: Sequence[float]) -> float | None:
 
 
 def hop_stats(rtts: Sequence[float | None]) -> HopStats:
-    """`rtts` in the order the probes were sent; None for a probe that got no answer.
+    """`rtts` (seconds) in the order the probes were sent; None for a probe that got no answer.
 
     Loss% = 100 − 100·received/sent (every probe here is answered or timed out, so none is
     "in flight").  StDev is the sample standard deviation (n − 1), as mtr prints it; jitter is

@@ -1,9 +1,10 @@
 """The verdict: the hop where added latency or loss starts and persists to the destination.
 
-Pure functions over hops.  The rules follow what experienced mtr readers do:
+Pure functions over hops, returning a typed finding (`PathVerdict`); `render/trace.py` says
+it.  The rules follow what experienced mtr readers do:
 
 * Latency: compare each answering hop's median RTT with the previous answering hop's.  A rise
-  counts when it is at least `min_added_ms` and at least half of it is still there at every later
+  counts when it is at least `min_added` and at least half of it is still there at every later
   answering hop (a router that is merely slow to *generate* ICMP shows a rise that the next hops
   do not keep — that is not where the time goes).
 * Loss: loss starts at the first hop from which every later hop, the destination included, loses
@@ -21,7 +22,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from netladder.path.model import Hop, Verdict
+from netladder.model import replace
+from netladder.path.model import (
+    Hop,
+    HopRef,
+    LossStart,
+    PathVerdict,
+    QuietHop,
+    QuietHops,
+    Rise,
+)
 
 __all__ = ["find_loop", "judge"]
 
@@ -29,129 +39,72 @@ __all__ = ["find_loop", "judge"]
 MAX_LOOP = 8
 
 
-def _name(hop: Hop) -> str:
-    return f"hop {hop.ttl} ({hop.address})" if hop.address else f"hop {hop.ttl}"
+def _ref(hop: Hop) -> HopRef:
+    return HopRef(hop.ttl, hop.address)
+
+
+def _ms(seconds: float | None) -> float | None:
+    # The rules compare in milliseconds, as the thresholds and mtr's columns are given.
+    return None if seconds is None else seconds * 1000.0
 
 
 def judge(
     hops: Sequence[Hop],
     reached: bool,
     *,
-    min_added_ms: float = 10.0,
+    min_added: float = 0.010,
     min_loss_pct: float = 5.0,
     protocol: str = "",
     port: int | None = None,
-) -> Verdict:
+) -> PathVerdict:
     answered = [h for h in hops if h.stats.received]
-    quiet = _quiet_hops(hops, min_loss_pct)
-    notes = tuple(
-        f"hop {t}: {_loss(hops, t):.0f}% unanswered but later hops answer — the router is not "
-        "answering or rate-limiting ICMP, not path loss"
-        for t in quiet
-    )
+    quiet = QuietHops(tuple(QuietHop(t, _loss(hops, t)) for t in _quiet_hops(hops, min_loss_pct)))
+    nothing = PathVerdict("no-answer", "nothing", quiet=quiet, protocol=protocol, port=port)
     if not hops:
-        return Verdict("no-answer", "nothing answered", notes=notes)
+        return nothing
     last = hops[-1]
     final_error = next((p for p in last.probes if p.kind == "unreachable"), None)
     if final_error is not None:
-        where = f"hop {last.ttl} ({final_error.address})"
-        return Verdict(
-            "unreachable",
-            f"{where} answered {final_error.detail or 'unreachable'}"
-            f" {final_error.annotation}".rstrip(),
+        where = HopRef(last.ttl, final_error.address)
+        return replace(
+            nothing,
+            kind="unreachable",
+            finding="unreachable",
             hop=last.ttl,
-            quiet_hops=quiet,
-            notes=notes,
+            last=where,
+            error=final_error,
         )
     if not reached:
         loop = find_loop(hops)
         if loop is not None:
             start, members = loop
-            names = (
-                " and ".join(members)
-                if len(members) == 2
-                else ", ".join(members[:-1]) + f" and {members[-1]}"
-            )
-            upto = answered[-1].ttl
-            return Verdict(
-                "no-answer",
-                f"routing loop {'between' if len(members) == 2 else 'through'} "
-                f"{names}: hops {start}-{start + len(members) - 1} repeat up to hop "
-                f"{upto}, the destination is not reached",
-                hop=start,
-                quiet_hops=quiet,
-                notes=notes,
-                loop=members,
-            )
+            return replace(nothing, finding="loop", hop=start, loop=members, upto=answered[-1].ttl)
         if answered and answered[-1] is last:
-            return Verdict(
-                "no-answer",
-                f"the destination was not reached within {last.ttl} "
-                f"hops; the last is {_name(last)}",
-                hop=last.ttl,
-                quiet_hops=quiet,
-                notes=notes,
-            )
+            return replace(nothing, finding="max-ttl", hop=last.ttl, last=_ref(last))
         if answered:
             tail = answered[-1]
-            text = (
-                f"the destination did not answer; the last hop that answered is "
-                f"{_name(tail)}, silence from hop {tail.ttl + 1} on"
+            return replace(
+                nothing, finding="silence", hop=tail.ttl + 1, from_hop=tail.ttl, last=_ref(tail)
             )
-            if protocol == "tcp" and port is not None:
-                # Silence alone does not say who drops: a filter on the port, a router that
-                # forwards nothing, a host that is down all look the same from here.
-                text += (
-                    f" (no SYN-ACK or RST for tcp port {port}: the probes are dropped on "
-                    "the way or at the host — a firewall on the port, a router that does "
-                    "not forward, or the host down; --proto icmp shows whether the host "
-                    "answers)"
-                )
-            return Verdict(
-                "no-answer",
-                text,
-                hop=tail.ttl + 1,
-                from_hop=tail.ttl,
-                quiet_hops=quiet,
-                notes=notes,
-            )
-        return Verdict("no-answer", "nothing answered", notes=notes)
+        return nothing
 
     loss = _loss_verdict(hops, min_loss_pct)
-    latency = _latency_verdict(answered, min_added_ms)
-    if loss is not None:
-        text = loss[1]
-        if protocol == "udp" and loss[0] == last.ttl:
-            text += (
-                " (only the destination loses: it may be rate-limiting ICMP port "
-                "unreachable, 1/s by default on Linux; --proto icmp tells them apart)"
-            )
-        if latency is not None:
-            text += f"; also {latency[1]}"
-        return Verdict(
-            "loss",
-            text,
-            hop=loss[0],
-            loss_pct=last.stats.loss_pct,
-            from_hop=latency[0][0] if latency else None,
-            added_ms=latency[0][2] if latency else None,
-            quiet_hops=quiet,
-            notes=notes,
+    rise = _latency_verdict(answered, min_added)
+    if loss is not None or rise is not None:
+        # Loss (with the latency, if any, said after it), else latency alone.
+        kind = "loss" if loss is not None else "latency"
+        return replace(
+            nothing,
+            kind=kind,
+            finding=kind,
+            hop=loss.at.ttl if loss is not None else rise.at.ttl if rise is not None else None,
+            loss_pct=last.stats.loss_pct if loss is not None else None,
+            from_hop=rise.before.ttl if rise is not None else None,
+            added=rise.added if rise is not None else None,
+            rise=rise,
+            loss=loss,
         )
-    if latency is not None:
-        (prev, hop, added), text = latency
-        return Verdict(
-            "latency", text, hop=hop, from_hop=prev, added_ms=added, quiet_hops=quiet, notes=notes
-        )
-    dest = last
-    rtt = dest.stats.median_ms
-    figure = f", {rtt:.1f} ms" if rtt is not None else ""
-    return Verdict(
-        "ok",
-        f"no hop adds latency or loss (destination at hop {dest.ttl}{figure})",
-        quiet_hops=quiet,
-        notes=notes,
-    )
+    return replace(nothing, kind="ok", finding="ok", last=_ref(last), rtt=last.stats.median)
 
 
 def find_loop(hops: Sequence[Hop]) -> tuple[int, tuple[str, ...]] | None:
@@ -240,7 +193,7 @@ def _quiet_hops(hops: Sequence[Hop], min_loss_pct: float) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _loss_verdict(hops: Sequence[Hop], min_loss_pct: float) -> tuple[int, str] | None:
+def _loss_verdict(hops: Sequence[Hop], min_loss_pct: float) -> LossStart | None:
     dest = hops[-1]
     if dest.stats.loss_pct < min_loss_pct or dest.stats.lost == 0:
         return None
@@ -255,36 +208,31 @@ def _loss_verdict(hops: Sequence[Hop], min_loss_pct: float) -> tuple[int, str] |
         start += 1
     hop = hops[start]
     before = next((h for h in reversed(hops[:start]) if h.stats.received), None)
-    where = (
-        f"between {_name(before)} and {_name(hop)}" if before is not None else f"at {_name(hop)}"
+    return LossStart(
+        None if before is None else _ref(before),
+        _ref(hop),
+        hop.stats.loss_pct,
+        dest.stats.loss_pct,
+        hop is dest,
     )
-    text = (
-        f"loss starts {where} and persists to the destination: "
-        f"{hop.stats.loss_pct:.1f}% at hop {hop.ttl}, {dest.stats.loss_pct:.1f}% at the "
-        f"destination"
-    )
-    return hop.ttl, text
 
 
-def _latency_verdict(
-    answered: Sequence[Hop], min_added_ms: float
-) -> tuple[tuple[int, int, float], str] | None:
-    best: tuple[int, int, float] | None = None
+def _latency_verdict(answered: Sequence[Hop], min_added: float) -> Rise | None:
+    best: tuple[Hop, Hop, float] | None = None
+    floor = min_added * 1000.0
     for i in range(1, len(answered)):
         prev, hop = answered[i - 1], answered[i]
-        base, here = prev.stats.median_ms, hop.stats.median_ms
+        base, here = _ms(prev.stats.median), _ms(hop.stats.median)
         if base is None or here is None:
             continue
         added = here - base
-        if added < min_added_ms:
+        if added < floor:
             continue
-        later = [h.stats.median_ms for h in answered[i + 1 :] if h.stats.median_ms is not None]
-        if any(v < base + added / 2 for v in later):
+        later = [_ms(h.stats.median) for h in answered[i + 1 :] if h.stats.median is not None]
+        if any(v is not None and v < base + added / 2 for v in later):
             continue  # the rise does not persist: a router slow to answer, not the path
         if best is None or added > best[2]:
-            best = (prev.ttl, hop.ttl, added)
+            best = (prev, hop, added)
     if best is None:
         return None
-    prev_hop = next(h for h in answered if h.ttl == best[0])
-    hop = next(h for h in answered if h.ttl == best[1])
-    return best, f"+{best[2]:.1f} ms between {_name(prev_hop)} and {_name(hop)}"
+    return Rise(_ref(best[0]), _ref(best[1]), best[2] / 1000.0)

@@ -187,7 +187,9 @@ def parse_head(raw: bytes | bytearray) -> ResponseHead:
     if not m:
         raise ProtocolError(f"invalid status line: {_show(lines[0])}")
     major, minor, code = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    if major != 1:
+    # RFC 9112 §2.3 lets a recipient read 1.2 as 1.1; curl refuses any version but 1.0 and 1.1
+    # ("Unsupported HTTP version (1.2) in response", exit 1), and so do we: the anchor's verdict.
+    if (major, minor) not in ((1, 0), (1, 1)):
         raise ProtocolError(f"unsupported HTTP version {major}.{minor} in the status line")
     if not 100 <= code <= 599:
         raise ProtocolError(f"status code {code} is outside 100..599")

@@ -51,9 +51,12 @@ from netladder.i18n import N_, _
 from netladder.l2.model import NeighCheck
 from netladder.model import ms
 from netladder.output import columns, escape_controls, ljust, paint
+from netladder.path.model import PathVerdict, QuietHops
 from netladder.render.dns import sentence as dns_sentence
 from netladder.render.http import sentence as http_sentence
 from netladder.render.neigh import summary as neigh_summary
+from netladder.render.trace import sentence as trace_sentence
+from netladder.render.trace import verdict_text as trace_verdict_text
 
 if TYPE_CHECKING:
     from netladder.l2.route import RouteDecision
@@ -331,6 +334,8 @@ def sentence(obj: object) -> Any:
 
     if isinstance(obj, LintFinding | HttpFailure):
         return http_sentence(obj)  # the L7 rung's lint messages and failure, as http says them
+    if isinstance(obj, PathVerdict | QuietHops):
+        return trace_sentence(obj)  # the path rung's trace: its verdict's text and notes
     # The names rung's records (TypeError for anything else); a lookup that worked has no
     # error sentence (None, JSON null), as `dns --json` says it.
     return dns_sentence(obj)
@@ -371,7 +376,7 @@ def summary(rung: Rung) -> str:
     if isinstance(e, Echoes):
         return _echoes(finding, e)
     if isinstance(e, Trace):
-        return e.verdict.text
+        return trace_verdict_text(e.verdict)
     if isinstance(e, BlackHole):
         return _black_hole(e.pmtu)
     if isinstance(e, NotNeeded):

@@ -134,7 +134,7 @@ class Probe:
     threaded: asyncio.Semaphore | None = None
     deadline: float = 0.0  # time.monotonic() value, set when the probe starts
     address: str | None = None  # the address probed, once resolved
-    hops: tuple[Any, ...] = ()  # a trace's hops (path.engine's), for the dashboard
+    hops: tuple[Any, ...] = ()  # a trace's hops (api.trace's Hop), for the dashboard
 
     def say(self, level: str, msg: str, **kv: object) -> None:
         """Log a line (logfmt, as go-kit writes blackbox's): kept as data, formatted only
@@ -1059,7 +1059,9 @@ async def probe_stun(probe: Probe) -> bool:
 
 
 async def probe_trace(probe: Probe) -> bool:
-    from netladder.path.engine import trace
+    from netladder import api
+    from netladder.api._trace import TraceOptions, send_failure
+    from netladder.render import trace as render
 
     m = probe.module.trace
     reg = probe.registry
@@ -1073,24 +1075,28 @@ async def probe_trace(probe: Probe) -> bool:
     path_hash = reg.gauge(
         "probe_trace_path_hash", "FNV-32a of the responders, hop by hop: changes when the path does"
     )
+    options = TraceOptions(
+        address.split("%", 1)[0],
+        m.protocol,
+        m.port,
+        m.queries,
+        max_ttl=m.max_hops,
+        wait=min(m.wait, probe.remaining),
+    )
     try:
-        result = await trace(
-            address.split("%", 1)[0],
-            protocol=m.protocol,
-            port=m.port,
-            queries=m.queries,
-            max_ttl=m.max_hops,
-            wait=min(m.wait, probe.remaining),
-        )
+        result = await api.trace(options)
     except NetladderError as exc:
         return probe.fail("probe", "environment", "Trace failed to start", err=exc)
+    failure = send_failure(result)
+    if failure is not None:  # no probe could leave: as when no socket opens
+        return probe.fail("probe", "environment", "Trace failed to start", err=failure)
     for hop in result.hops:
         probe.say(
             "info",
             "Hop",
             ttl=hop.ttl,
             responders=",".join(hop.responders) or "*",
-            avg_ms=hop.stats.avg_ms,
+            avg_ms=_ms(hop.stats.avg),
             loss_pct=hop.stats.loss_pct,
         )
     probe.hops = tuple(result.hops)
@@ -1099,10 +1105,14 @@ async def probe_trace(probe: Probe) -> bool:
     hops_gauge.set(result.destination_hop or len(result.hops))
     reached.set(1 if result.reached else 0)
     if not result.reached:
-        return probe.fail(
-            "path", "not_reached", "Destination not reached", verdict=result.verdict.text
-        )
+        verdict = render.verdict_text(result.verdict)
+        return probe.fail("path", "not_reached", "Destination not reached", verdict=verdict)
     return True
+
+
+def _ms(seconds: float | None) -> float | None:
+    """A duration as the debug output and the dashboard show it (ms, as the trace's JSON)."""
+    return None if seconds is None else round(seconds * 1000, 6)
 
 
 async def probe_diagnose(probe: Probe) -> bool:
@@ -1207,7 +1217,8 @@ async def monitor_ping(
     if fam is not None:
         phases = tuple((labels[0], value) for labels, value in fam.samples.items())
     hops = tuple(
-        (h.ttl, ",".join(h.responders) or "*", h.stats.avg_ms, h.stats.loss_pct) for h in probe.hops
+        (h.ttl, ",".join(h.responders) or "*", _ms(h.stats.avg), h.stats.loss_pct)
+        for h in probe.hops
     )
     return Ping(
         rtt,
