@@ -647,7 +647,16 @@ class _Run:
             if not channel.ip_header:
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
                 channel.ip_header = True  # from now on every datagram carries its header
-            self.helpers.append(Helper(sock, action.burst, action.start, action.stop))
+            # Ctrl-C waits until the helper is on the list close() stops: a KeyboardInterrupt
+            # between the fork and the append would leave it sending, reparented, after exit.
+            # (The CLI has no other thread then — may_fork — so the signal stays pending.)
+            import signal
+
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                self.helpers.append(Helper(sock, action.burst, action.start, action.stop))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
             self.helper_due = time.monotonic_ns() + _HELPER_POLL_NS
         else:
             self.paced.append(_Paced(channel, action))

@@ -106,7 +106,10 @@ class Helper:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            os.waitpid(self.pid, 0)
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass  # replay() reaped it and was interrupted before it could say so
             self.pid = 0
             self._finish()
 
