@@ -1,7 +1,8 @@
 """Load for the serve benchmark: start an exporter (netladder serve or blackbox_exporter) on
 one module file, send it PROBES /probe requests from CONCURRENCY kept-alive connections (as
 Prometheus scrapes), and print one JSON line: probes per second over the probing alone (the
-exporter's start-up excluded), the p99 probe duration, and how many probes succeeded.
+exporter's start-up excluded), the p99 probe duration, how many probes succeeded, and the
+exporter's CPU time per probe.
 
     python -m bench.serve_load EXPORTER MODULE TARGET PROBES CONCURRENCY
 """
@@ -27,6 +28,13 @@ modules:
   tcp_connect: {prober: tcp, timeout: 5s}
   icmp: {prober: icmp, timeout: 5s}
 """
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -115,7 +123,12 @@ def main(argv: list[str]) -> int:
                         raise SystemExit(f"{exporter} did not start") from None
                     time.sleep(0.02)
             path = f"/probe?module={module}&target={quote(target, safe='')}"
+            cpu = _cpu_seconds(proc.pid)
             result = asyncio.run(_load(port, path, int(probes), int(concurrency)))
+            # The exporter's own CPU per probe (every thread, user and system): on a shared
+            # machine this moves far less than probes per second do.
+            cpu = _cpu_seconds(proc.pid) - cpu
+            result["cpu_ms_per_probe"] = cpu * 1000 / result["probes"]
         finally:
             proc.terminate()
             proc.wait(10)

@@ -243,3 +243,23 @@ def test_lab_cli_status_and_exec(chain_lab: Lab) -> None:
         check=True,
     ).stdout
     assert "203.0.113.2/30" in out
+
+
+def test_lab_status_shows_each_lab_with_its_own_topology(chain_lab: Lab) -> None:
+    # A topology only its test knows has no plan to show: its JSON has no "nodes", its lines
+    # only its health — and the built-in lab beside it still shows its nodes.
+    topo = Topology("tiny", (Node("a"), Node("b")), (Link("a", "b", "198.51.100.0/30"),))
+    tiny = Lab(topo).up()
+    try:
+        argv = [sys.executable, "-m", "netladder", "lab", "status"]
+        labs = json.loads(
+            subprocess.run([*argv, "--json"], capture_output=True, text=True, check=True).stdout
+        )["labs"]
+        assert [lab["name"] for lab in labs] == ["chain", "tiny"]
+        assert "nodes" in labs[0] and "nodes" not in labs[1]
+        assert labs[1]["healthy"] and tiny.ns("a") in labs[1]["namespaces"]
+        lines = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        assert "lab tiny (tiny): up\n" in lines and "lab chain (chain): up\n" in lines
+        assert f"netns {chain_lab.ns('client')})" in lines and tiny.ns("a") not in lines
+    finally:
+        tiny.down()

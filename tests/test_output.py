@@ -127,6 +127,26 @@ def test_json_pick_shows_only_the_named_attributes_with_their_own_conversion() -
     assert to_jsonable(stats())["tls"] is None
 
 
+def test_a_picked_or_flattened_attribute_may_be_a_dotted_path() -> None:
+    @record
+    class Held:
+        id: int
+        cert: Cert
+
+    @record
+    class View:
+        held: Held = field(
+            metadata=json_flatten(id="id", subject="cert.subject", life="cert.lifetime")
+        )
+        picked: Held | None = field(default=None, metadata=json_pick(host="cert.short"))
+
+    held = Held(3, Cert("www.lab.example", 2.5))
+    doc = to_jsonable(View(held, held))
+    # the last step keeps its field's own json_ms conversion; a property is read too
+    assert doc == {"id": 3, "subject": "www.lab.example", "life": 2500.0, "picked": {"host": "www"}}
+    assert to_jsonable(View(held))["picked"] is None
+
+
 def test_a_flattened_none_splices_nothing() -> None:
     @record
     class Maybe:

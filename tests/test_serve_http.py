@@ -179,6 +179,28 @@ def test_one_connection_carries_several_requests() -> None:
     asyncio.run(main())
 
 
+def test_parsed_request_targets_are_read_only_and_kept_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each request-target is parsed once and the answer shared by later requests: it must be
+    # what parsing afresh gives (the first value of a repeated parameter, blanks kept, the path
+    # decoded), unchangeable, and a client sending endless distinct URLs must not grow it.
+    monkeypatch.setattr(server_mod, "_TARGETS", {})
+    target = "/pro%62e?module=&module=x&target=a%20b"
+    path, query, params = server_mod._split_target(target)
+    assert (path, query) == ("/probe", "module=&module=x&target=a%20b")
+    assert dict(params) == {"module": "", "target": "a b"}
+    assert server_mod._split_target(target)[2] is params
+    with pytest.raises(TypeError):
+        params["target"] = "elsewhere"  # type: ignore[index]
+    for i in range(server_mod._TARGETS_KEPT + 10):
+        server_mod._split_target(f"/probe?target=t{i}")
+    assert len(server_mod._TARGETS) <= server_mod._TARGETS_KEPT
+    long = "/probe?target=" + "a" * server_mod._TARGET_CACHED_LEN
+    assert server_mod._split_target(long)[2]["target"] == "a" * server_mod._TARGET_CACHED_LEN
+    assert long not in server_mod._TARGETS
+
+
 def test_a_request_head_beyond_the_bound_is_refused() -> None:
     async def main() -> None:
         async with running(MODULES + "limits: {max_request_bytes: 2048}\n") as (_, port):
@@ -297,6 +319,59 @@ def test_tls_serves_the_same_endpoints(tmp_path: Path) -> None:
             w2.write(get("/-/healthy"))
             assert not (await asyncio.wait_for(r2.read(), 10)).startswith(b"HTTP/1.1 200")
             w2.close()
+
+    asyncio.run(main())
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_a_tls_tcp_probe_verifies_with_one_context_per_ca_file(tmp_path: Path) -> None:
+    # The TLS context is made once per tls_config, not per probe (loading a CA store costs
+    # tens of milliseconds), yet every handshake is still verified against the configured CA,
+    # and a CA file replaced on disk is read again (blackbox reads it for every probe).
+    from netladder.serve.probers import _tls_context
+
+    cert, key = _self_signed(tmp_path, "server")
+    other, _ = _self_signed(tmp_path, "other")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    modules = "modules:\n" + "".join(
+        f"  {name}:\n    prober: tcp\n    tcp:\n      tls: true\n"
+        f"      tls_config: {{ca_file: {ca}, server_name: localhost}}\n"
+        for name, ca in (("tls_ok", cert), ("tls_other_ca", other))
+    )
+
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    async def main() -> None:
+        tls_server = await asyncio.start_server(greet, "127.0.0.1", 0, ssl=server_ctx)
+        tls_port = tls_server.sockets[0].getsockname()[1]
+        async with tls_server, running(modules) as (exporter, port):
+            for module, success in (("tls_ok", 1), ("tls_ok", 1), ("tls_other_ca", 0)):
+                target = f"/probe?module={module}&target=127.0.0.1:{tls_port}"
+                head, body = await exchange(port, get(target))
+                assert head.status == 200
+                assert f"\nprobe_success {success}\n".encode() in body, body
+            ok = exporter.config.modules["tls_ok"].tcp.tls_config
+            assert _tls_context(ok) is _tls_context(ok)
+            before = _tls_context(ok)
+            other.replace(cert)  # the CA file changes on disk: a new context reads it
+            assert _tls_context(ok) is not before
+            head, body = await exchange(
+                port, get(f"/probe?module=tls_ok&target=127.0.0.1:{tls_port}")
+            )
+            assert b"\nprobe_success 0\n" in body  # now verified against the other CA
 
     asyncio.run(main())
 

@@ -25,7 +25,8 @@ follows in field order — which is how pinned schemas stay byte-for-byte stable
   into the parent, `json key=attribute` (None splices nothing).
 - `json_pick(name=None, /, **keys)`: the field stays one key (renamed when `name` is given) whose
   value shows only these attributes of the value, `json key=attribute` — fields or properties;
-  a picked field keeps its own json_ms conversion.  On a tuple, each item is picked.
+  a picked field keeps its own json_ms conversion.  On a tuple, each item is picked.  An
+  attribute may be a dotted path (`port="spec.port"`), in json_flatten too.
 - `json_text(name=None)`: the value is a typed finding (or a tuple of them, or None) and JSON
   shows the renderer's sentence for it, `sentence(value)` in English: a string, a list of
   strings, or null — for keys that were sentences before their records were typed.

@@ -187,9 +187,13 @@ def _scaled(item: Any, scale: float, digits: int | None) -> Any:
 
 
 def _attribute(obj: Any, attribute: str, sentence: Callable[[Any], str] | None) -> Any:
-    """One attribute of `obj` as JSON: a field keeps its own json_ms conversion."""
+    """One attribute of `obj` as JSON: a field keeps its own json_ms conversion.  A dotted
+    path (`spec.port`) reads an attribute of an attribute."""
     from netladder.model import JSON_KEY
 
+    *path, attribute = attribute.split(".")
+    for step in path:
+        obj = getattr(obj, step)
     if attribute == getattr(obj.__class__, "__json_text__", None):
         return _sentence(obj, sentence)  # the sentence a renderer says, not an attribute
     item = getattr(obj, attribute)

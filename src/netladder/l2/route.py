@@ -8,15 +8,17 @@ import socket
 
 from netladder.errors import UsageError
 from netladder.l2.netlink import TABLE_NAMES, Netlink, NetlinkError, Route
-from netladder.proto.record import record
+from netladder.model import field, json_pick, record
 
 __all__ = [
     "DefaultRoute",
     "RouteDecision",
+    "RouteReport",
     "default_routes",
     "ifname",
     "lookup_route",
     "parse_destination",
+    "route_report",
 ]
 
 # What a refused lookup means (net/ipv4/fib_semantics.c fib_props, net/ipv6/route.c).
@@ -68,6 +70,28 @@ class DefaultRoute:
     metric: int | None
     table: str
     type: str
+
+
+# `netladder route --json`'s view of a decision: every field, then the derived verdicts.
+_DECISION_JSON = json_pick(
+    **{
+        key: key
+        for key in (
+            *("destination", "version", "type", "iface", "gateway", "prefsrc", "table"),
+            *("metric", "prefix", "error", "source", "reachable", "on_link", "next_hop"),
+        )
+    }
+)
+
+
+@record
+class RouteReport:
+    """`netladder route [TARGET]`: the decision for TARGET (None without one) and the default
+    routes."""
+
+    target: str | None
+    decision: RouteDecision | None = field(metadata=_DECISION_JSON)
+    defaults: tuple[DefaultRoute, ...] = ()
 
 
 def ifname(index: int | None) -> str | None:
@@ -232,3 +256,14 @@ def default_routes(nl: Netlink | None = None) -> tuple[DefaultRoute, ...]:
         if own:
             link.close()
     return tuple(found)
+
+
+def route_report(
+    target: str | None, iface: str | None = None, source: str | None = None
+) -> RouteReport:
+    """The kernel's decision for `target` (an address: `parse_destination`), asked as if the
+    packet left by `iface` and came from `source`, and every default route — over one netlink
+    socket."""
+    with Netlink() as nl:
+        decision = lookup_route(target, iface, nl=nl, source=source) if target else None
+        return RouteReport(target, decision, default_routes(nl))

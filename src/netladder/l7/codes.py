@@ -6,20 +6,29 @@ Pure data and lookups; no I/O.  Sections are RFC 9110 unless the entry names ano
 
 from __future__ import annotations
 
-from netladder.proto.record import record
+from collections.abc import Mapping
+
+from netladder.model import field, json_name, record
 
 __all__ = [
     "API_ADDED",
     "API_CODES",
     "CLASSES",
     "CODES",
+    "CodeClass",
+    "CodeDetail",
+    "CodeSummary",
+    "CodeTable",
     "StatusCode",
     "apis_adding",
     "apis_using",
     "class_of",
     "codes_in_class",
+    "detail",
+    "in_class",
     "lookup",
     "reason_phrase",
+    "table",
     "usage_count",
 ]
 
@@ -464,3 +473,102 @@ def usage_count(code: int) -> int:
 def reason_phrase(code: int) -> str:
     entry = CODES.get(code)
     return entry.name if entry else ""
+
+
+# -- what `netladder codes` shows -----------------------------------------------------------------
+
+
+@record
+class CodeSummary:
+    """One line of a table: the code, its name and section, how many APIs document it."""
+
+    code: int
+    name: str
+    section: str
+    standard: bool
+    used_by_count: int
+
+
+@record
+class CodeTable:
+    """Every registered code (`netladder codes`), and the codes each well-known API documents."""
+
+    codes: tuple[CodeSummary, ...]
+
+    __json_extra__ = ("apis",)
+
+    @property
+    def apis(self) -> Mapping[str, tuple[int, ...]]:
+        return API_CODES
+
+
+@record
+class CodeClass:
+    """The codes of one class (`netladder codes 4xx`)."""
+
+    pattern: str = field(metadata=json_name("class"))  # as asked: "4xx"
+    name: str  # "Client Error"
+    section: str
+    codes: tuple[CodeSummary, ...]
+
+    @property
+    def digit(self) -> int:
+        return int(self.pattern[0])
+
+    @property
+    def apis_total(self) -> int:
+        return len(API_CODES)
+
+
+@record
+class CodeDetail:
+    """One status code (`netladder codes 404`), registered or not (then only its class)."""
+
+    code: int
+    name: str | None
+    class_name: str = field(metadata=json_name("class"))
+    class_section: str
+    section: str | None
+    standard: bool
+    meaning: str | None
+    choose: str | None
+    used_by: tuple[str, ...]
+    added_by: tuple[str, ...]
+    apis_total: int
+
+
+def _summary(entry: StatusCode) -> CodeSummary:
+    return CodeSummary(
+        entry.code, entry.name, entry.section, entry.standard, usage_count(entry.code)
+    )
+
+
+def table() -> CodeTable:
+    return CodeTable(tuple(_summary(c) for c in _TABLE))
+
+
+def in_class(digit: int) -> CodeClass:
+    """The class `digit`xx (1..5)."""
+    name, section = CLASSES[digit]
+    return CodeClass(f"{digit}xx", name, section, tuple(_summary(c) for c in codes_in_class(digit)))
+
+
+def detail(code: int) -> CodeDetail:
+    """A code in 100..599 (ValueError outside: the caller checks the input)."""
+    cls = class_of(code)
+    if cls is None:
+        raise ValueError(f"{code} is not a status code (100..599)")
+    entry = lookup(code)
+    return CodeDetail(
+        code,
+        entry.name if entry else None,
+        cls[0],
+        cls[1],
+        entry.section if entry else None,
+        entry.standard if entry else False,
+        entry.meaning if entry else None,
+        entry.choose if entry else None,
+        tuple(apis_using(code)),
+        tuple(apis_adding(code)),
+        len(API_CODES),
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from netladder.errors import UsageError
 from netladder.i18n import _
@@ -173,58 +172,13 @@ def _shell(name: str | None, node: str) -> int:
 
 
 def _status(name: str | None, as_json: bool) -> int:
-    from netladder.lab import core
-    from netladder.lab.topologies import BUILTIN, get
+    from netladder.lab.render import status_lines
+    from netladder.lab.status import status
 
-    states = core.list_states()
-    if name is not None:
-        states = [s for s in states if s.name == name]
-    present = set(core.existing_namespaces())
-    docs = []
-    for state in states:
-        missing = [ns for ns in state.namespaces if ns not in present]
-        doc: dict[str, object] = {
-            "name": state.name,
-            "topology": state.topology,
-            "complete": state.complete,
-            "healthy": state.complete and not missing,
-            "namespaces": state.namespaces,
-            "missing_namespaces": missing,
-        }
-        if state.topology in BUILTIN:
-            lab = core.Lab(get(state.topology), state.name)
-            doc["nodes"] = _nodes_doc(lab)
-        docs.append(doc)
+    found = status(name)
     if as_json:
-        print(dump_json({"labs": docs}))
+        print(dump_json(found))
         return 0
-    if not docs:
-        print("no lab is up")
-        return 0
-    for doc in docs:
-        health = "up" if doc["healthy"] else "BROKEN (run 'netladder lab down --all')"
-        print(f"lab {doc['name']} ({doc['topology']}): {health}")
-        if state.topology in BUILTIN:
-            print(render_topology(core.Lab(get(str(doc["topology"])), str(doc["name"]))))
+    for line in status_lines(found):
+        print(line)
     return 0
-
-
-def _nodes_doc(lab: object) -> list[dict[str, Any]]:
-    from netladder.lab.core import Lab
-
-    assert isinstance(lab, Lab)
-    nodes = []
-    for name, plan in lab.plan.nodes.items():
-        nodes.append(
-            {
-                "name": name,
-                "kind": plan.node.kind,
-                "namespace": lab.ns(name),
-                "interfaces": [
-                    {"name": i.name, "peer": i.peer, "addresses": [str(a) for a in i.addresses]}
-                    for i in plan.interfaces
-                ],
-                "routes": [{"to": r.destination, "via": str(r.via)} for r in plan.routes],
-            }
-        )
-    return nodes

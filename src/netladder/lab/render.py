@@ -5,14 +5,16 @@ Its own module so that the lab's command and its demo both use it without import
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from netladder.output import paint
 
 if TYPE_CHECKING:
     from netladder.lab.core import Lab
+    from netladder.lab.status import Labs
 
-__all__ = ["render_topology"]
+__all__ = ["render_topology", "status_lines"]
 
 
 def render_topology(lab: Lab) -> str:
@@ -28,3 +30,17 @@ def render_topology(lab: Lab) -> str:
     if services:
         lines.append("  services: " + ", ".join(services))
     return "\n".join(lines)
+
+
+def status_lines(found: Labs) -> Iterator[str]:
+    """`lab status`: each lab's health, and a built-in topology's nodes."""
+    from netladder.lab.status import BuiltLab
+
+    if not found.labs:
+        yield "no lab is up"
+    for lab in found.labs:
+        status = lab.status if isinstance(lab, BuiltLab) else lab
+        health = "up" if status.healthy else "BROKEN (run 'netladder lab down --all')"
+        yield f"lab {status.name} ({status.topology}): {health}"
+        if isinstance(lab, BuiltLab):
+            yield render_topology(lab.lab)

@@ -20,8 +20,9 @@ import ipaddress
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from netladder.model import record
 
 __all__ = [
     "CHAINS",
@@ -65,7 +66,7 @@ _COMMENT = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ForwardSpec:
     """What a forward does: `port` on this machine goes to `dest`:`to_port` (this machine when
     `dest` is None: REDIRECT; another address: DNAT with masquerade)."""
@@ -75,6 +76,8 @@ class ForwardSpec:
     proto: str = "tcp"
     dest: str | None = None
     local: bool = False  # also connections made on this machine (the OUTPUT hook)
+
+    __json_extra__ = ("kind", "hooks")
 
     @property
     def kind(self) -> str:
@@ -96,11 +99,21 @@ class ForwardSpec:
         return ("prerouting", "output") if self.local else ("prerouting",)
 
 
+# A forward's JSON views (`forward list`, `forward verify`) splice its spec's keys in: `port`
+# is the forward's `spec.port`.
+FORWARD_JSON = {
+    "id": "id",
+    **{
+        key: f"spec.{key}" for key in ("port", "to_port", "proto", "dest", "local", "kind", "hooks")
+    },
+}
+
+
 def _bracket(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleRef:
     """One rule of a forward in netladder's table, with its counter."""
 
@@ -110,7 +123,7 @@ class RuleRef:
     bytes: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Forward:
     id: int
     spec: ForwardSpec
@@ -137,7 +150,7 @@ class Forward:
         return needed <= chains
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ForeignRule:
     """A NAT rule of another table (iptables-nft's `ip nat`, a firewall's own table...)."""
 
@@ -164,7 +177,7 @@ class ForeignRule:
         return self.ports is None or any(lo <= port <= hi for lo, hi in self.ports)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Ruleset:
     forwards: tuple[Forward, ...]
     foreign: tuple[ForeignRule, ...]

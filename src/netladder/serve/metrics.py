@@ -10,15 +10,24 @@ to a reader (integers without a fraction, `+Inf`, `NaN`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["CONTENT_TYPE", "Family", "Registry", "fmt_value"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_INF = float("inf")
 
 
 def fmt_value(value: float) -> str:
+    if value.__class__ is float:  # every sample is (Family stores float(value)): no int() probe
+        if value.is_integer():  # NaN and ±Inf are not
+            return str(int(value)) if -1e15 < value < 1e15 else repr(value)
+        if value != value:
+            return "NaN"
+        if value == _INF or value == -_INF:
+            return "+Inf" if value > 0 else "-Inf"
+        return repr(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -34,6 +43,21 @@ def _label_value(text: str) -> str:
 
 def _help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+_HEADS: dict[tuple[str, str, str], str] = {}
+
+
+def _head(name: str, help: str, type: str) -> str:
+    """A family's `# HELP` and `# TYPE` lines: every probe renders the same few families, so
+    each pair is written once (the names and help texts are the code's own, a bounded set)."""
+    key = (name, help, type)
+    head = _HEADS.get(key)
+    if head is None:
+        head = f"# HELP {name} {_help(help)}\n# TYPE {name} {type}"
+        if len(_HEADS) < 4096:
+            _HEADS[key] = head
+    return head
 
 
 @dataclass(slots=True)
@@ -81,21 +105,28 @@ class Family:
             pairs.append(f'{extra[0]}="{extra[1]}"')
         return "{" + ",".join(pairs) + "}" if pairs else ""
 
-    def render(self) -> Iterable[str]:
+    def render(self) -> list[str]:
         if not self.samples and not self.histograms:
-            return
-        yield f"# HELP {self.name} {_help(self.help)}"
-        yield f"# TYPE {self.name} {self.type}"
-        for values in sorted(self.samples):
-            yield f"{self.name}{self._labels(values)} {fmt_value(self.samples[values])}"
+            return []
+        name = self.name
+        out = [_head(name, self.help, self.type)]
+        samples = self.samples
+        if not self.labels:  # one sample at most, and no label text to build
+            out += [f"{name} {fmt_value(value)}" for value in samples.values()]
+        else:
+            out += [
+                f"{name}{self._labels(values)} {fmt_value(samples[values])}"
+                for values in sorted(samples)
+            ]
         for values in sorted(self.histograms):
             counts, total, n = self.histograms[values]
             for bound, count in zip(self.buckets, counts, strict=True):
                 le = ("le", fmt_value(bound))
-                yield f"{self.name}_bucket{self._labels(values, le)} {count}"
-            yield f"{self.name}_bucket{self._labels(values, ('le', '+Inf'))} {n}"
-            yield f"{self.name}_sum{self._labels(values)} {fmt_value(total)}"
-            yield f"{self.name}_count{self._labels(values)} {n}"
+                out.append(f"{name}_bucket{self._labels(values, le)} {count}")
+            out.append(f"{name}_bucket{self._labels(values, ('le', '+Inf'))} {n}")
+            out.append(f"{name}_sum{self._labels(values)} {fmt_value(total)}")
+            out.append(f"{name}_count{self._labels(values)} {n}")
+        return out
 
 
 class Registry:

@@ -19,7 +19,10 @@ the executor.  ICMP probes run `netladder.api.ping` on the server's own loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -274,6 +277,19 @@ def _port(text: str) -> int | None:
 
 
 def _tls_context(cfg: TlsConfig) -> ssl.SSLContext:
+    """One context per tls_config (and version of its ca_file on disk), not one per probe:
+    loading the system CA store costs tens of milliseconds of CPU.  blackbox reads ca_file
+    for every probe, so a replaced file is read again here too."""
+    stamp = None
+    if cfg.ca_file:
+        with contextlib.suppress(OSError):  # then loading it reports the error, as before
+            st = os.stat(cfg.ca_file)
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return _tls_context_for(cfg, stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _tls_context_for(cfg: TlsConfig, stamp: tuple[int, int, int] | None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=cfg.ca_file)
     if cfg.insecure_skip_verify:
         ctx.check_hostname = False

@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -57,12 +58,7 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
     def encode(self, head_only: bool = False, close: bool = False) -> bytes:
-        from http import HTTPStatus
-
-        try:
-            reason = HTTPStatus(self.status).phrase
-        except ValueError:
-            reason = "Unknown"
+        reason = _reason(self.status)
         fields: list[tuple[str, str]] = []
         if self.content_type:
             fields.append(("Content-Type", self.content_type))
@@ -71,6 +67,23 @@ class Response:
         if close:
             fields.append(("Connection", "close"))
         return http1.build_response(self.status, reason, fields, self.body, head_only=head_only)
+
+
+_REASONS: dict[int, str] = {}
+
+
+def _reason(status: int) -> str:
+    """The status's reason phrase (http.HTTPStatus's), looked up once per status code."""
+    reason = _REASONS.get(status)
+    if reason is None:
+        from http import HTTPStatus
+
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+        _REASONS[status] = reason
+    return reason
 
 
 _DATE: list[Any] = [0, ""]  # (second, its IMF-fixdate): one formatdate per second, not per reply
@@ -248,10 +261,16 @@ class Exporter:
         probe = Probe(module, target, max(timeout, 0.0), hostname, config.allow, threaded=threaded)
         probe.say("info", "Beginning probe", probe=module.prober, timeout_seconds=timeout)
         started = time.monotonic()
-        try:
-            await asyncio.wait_for(gate.acquire(), max(timeout, 0.001))
-        except TimeoutError:
-            return http_error(503, "Too many probes in flight; try again later")
+        if gate.locked():
+            # Wait for a place at most the probe's own timeout (asyncio.timeout: one timer,
+            # where wait_for would wrap the wait in a task of its own).
+            try:
+                async with asyncio.timeout(max(timeout, 0.001)):
+                    await gate.acquire()
+            except TimeoutError:
+                return http_error(503, "Too many probes in flight; try again later")
+        else:
+            await gate.acquire()  # a free place is taken at once: nothing to time out
         self.in_flight += 1
         try:
             success = await run_probe(probe)
@@ -430,11 +449,7 @@ class Exporter:
         return http_error(404, "Probe id not found")
 
     async def route(self, head: http1.RequestHead, body: bytes) -> Response:
-        parts = urlsplit(head.target)
-        path = unquote(parts.path)
-        params: dict[str, str] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            params.setdefault(key, value)  # url.Values.Get: the first value
+        path, query, params = _split_target(head.target)
         auth = self.config.basic_auth
         if auth is not None and not _authorized(
             head.get("Authorization"), auth.username, auth.password
@@ -473,9 +488,35 @@ class Exporter:
         if path.startswith("/api/v1/monitors/") and path.endswith("/rounds"):
             return self.api_rounds(path[len("/api/v1/monitors/") : -len("/rounds")], params)
         if path == "/api/v1/diagnose":
-            ports = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "port"]
+            ports = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "port"]
             return await self.api_diagnose(params, ports)
         return http_error(404, "404 page not found")
+
+
+# Prometheus asks for the same few /probe URLs on every scrape: each request-target's path and
+# parameters are parsed once.  Only short targets are kept, and at most _TARGETS_KEPT of them, so
+# a client sending endless distinct URLs costs a bounded amount of memory.
+_TARGETS: dict[str, tuple[str, str, Mapping[str, str]]] = {}
+_TARGETS_KEPT = 1024
+_TARGET_CACHED_LEN = 2048
+
+
+def _split_target(target: str) -> tuple[str, str, Mapping[str, str]]:
+    """The request-target's decoded path, its raw query, and its parameters (read-only: the
+    same mapping answers every request for this target)."""
+    found = _TARGETS.get(target)
+    if found is not None:
+        return found
+    parts = urlsplit(target)
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        params.setdefault(key, value)  # url.Values.Get: the first value
+    found = (unquote(parts.path), parts.query, MappingProxyType(params))
+    if len(target) <= _TARGET_CACHED_LEN:
+        if len(_TARGETS) >= _TARGETS_KEPT:
+            _TARGETS.clear()
+        _TARGETS[target] = found
+    return found
 
 
 def _go_quote(text: str) -> str:
@@ -565,7 +606,8 @@ async def _read_request(
         if end is not None:
             break
         try:
-            chunk = await asyncio.wait_for(reader.read(4096), wait)
+            async with asyncio.timeout(wait):
+                chunk = await reader.read(4096)
         except TimeoutError:
             return None if not buf else http_error(408, "Request Timeout")
         except ConnectionError:
@@ -586,7 +628,8 @@ async def _read_request(
     del buf[:end]
     try:
         while len(buf) < length:
-            chunk = await asyncio.wait_for(reader.read(length - len(buf)), HEAD_TIMEOUT)
+            async with asyncio.timeout(HEAD_TIMEOUT):
+                chunk = await reader.read(length - len(buf))
             if not chunk:
                 return None
             buf += chunk
