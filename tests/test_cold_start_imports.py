@@ -30,7 +30,7 @@ CASES = [
     pytest.param(["ping", "-c", "1", "-W", "1", "127.0.0.1"], HUMAN, id="ping"),
     pytest.param(["sweep", "--retries", "0", "127.0.0.1"], HUMAN, id="sweep"),
     pytest.param(["trace", "-q", "1", "-m", "2", "127.0.0.1"], HUMAN, id="trace"),
-    pytest.param(["port", "127.0.0.1", "1"], HUMAN, id="port", marks=_pending("D")),
+    pytest.param(["port", "127.0.0.1", "1"], HUMAN, id="port"),
     pytest.param(["http", "http://127.0.0.1:1/"], HUMAN, id="http-plain"),
     pytest.param(["myip", "--stun", "127.0.0.1:9", "--timeout", "0.2"], HUMAN, id="myip"),
     # dnspython (the DNS codec) imports dataclasses and threading itself; asyncio is ours to

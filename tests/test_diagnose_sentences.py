@@ -430,14 +430,14 @@ def test_l3_evidence_is_what_it_always_was_to_the_last_digit() -> None:
 
 
 def test_l4_evidence_keeps_its_keys_and_its_cause() -> None:
-    banner = Banner("SSH-2.0-OpenSSH_9.2\r\nmore", "greeting", 1.5)
+    banner = Banner("SSH-2.0-OpenSSH_9.2\r\nmore", "greeting", 0.0015)
     ports = (
-        PortResult(22, "tcp", PortState.OPEN, "syn-ack", "ssh", 1, 0.2, banner=banner),
+        PortResult(22, "tcp", PortState.OPEN, "syn-ack", "ssh", 1, 0.0002, banner=banner),
         PortResult(81, "tcp", PortState.FILTERED, "host-unreach", "", 1, None, "203.0.113.1"),
     )
     groups = (StateGroup(PortState.CLOSED, "reset", 3, "82-84"),)
     scan = ScanResult(
-        "www.lab", "198.51.100.10", "tcp", "syn", ports, groups, 5, 12.345, 0.25, 1000.0, 1, 5
+        "www.lab", "198.51.100.10", "tcp", "syn", ports, groups, 5, 0.012345, 0.00025, 1.0, 1, 5
     )
     echo = EchoEvidence(True, 10, 10, None, (22,))
     rung = l4_rung("198.51.100.10", scan, echo)

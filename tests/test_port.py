@@ -203,9 +203,10 @@ def test_the_library_api_checks_a_few_ports_in_process(lab: Lab) -> None:
     # diagnose calls this in-process; run it inside the client's namespace via the CLI's
     # interpreter to keep the test process out of the lab.
     code = (
-        "import asyncio, json; from netladder.l4.api import check_ports;"
-        f"r = asyncio.run(check_ports('{lab.addr('server')}', '22,81', method='connect',"
-        " banner=True));"
+        "import asyncio, json; from netladder.api import scan;"
+        "from netladder.l4.model import ScanOptions;"
+        f"r = asyncio.run(scan(ScanOptions('{lab.addr('server')}', '22,81', method='connect',"
+        " banner=True)));"
         "print(json.dumps({p.port: [p.state.value, p.reason, p.banner.text if p.banner else None]"
         " for p in r.ports}))"
     )
@@ -216,12 +217,13 @@ def test_the_library_api_checks_a_few_ports_in_process(lab: Lab) -> None:
     }
 
 
-def test_check_ports_refuses_an_empty_list() -> None:
+def test_scan_refuses_an_empty_list() -> None:
+    from netladder.api import scan
     from netladder.errors import UsageError
-    from netladder.l4.api import check_ports
+    from netladder.l4.model import ScanOptions
 
     with pytest.raises(UsageError):
-        asyncio.run(check_ports("127.0.0.1", []))
+        asyncio.run(scan(ScanOptions("127.0.0.1", ())))
 
 
 TLS_TOPOLOGY = Topology(

@@ -127,8 +127,8 @@ def test_sockets_with_a_bad_port_is_exit_2(port: str) -> None:
 
 
 def test_a_long_service_name_does_not_run_into_the_reason() -> None:
-    from netladder.commands.port import render
     from netladder.l4.model import PortResult, ScanResult
+    from netladder.render.port import text as render
 
     rows = tuple(
         PortResult(port, "tcp", PortState.CLOSED, "reset", name, 1, 0.1)
@@ -315,45 +315,37 @@ def test_hops_are_judged_from_the_nearest_initial_ttl_above(ttl: int, hops: int)
 
 
 def test_a_reset_from_nearer_than_the_host_is_set_apart_also_when_collapsed() -> None:
-    from netladder.l4.engine import Scanner
+    from netladder.l4.engine import Tally, Timing, summarize
     from netladder.l4.model import hops_before
 
     assert hops_before(63, 62) == 1 and hops_before(62, 62) is None
     assert hops_before(62, 254) is None  # ICMP from 255, TCP from 64: the same 2 hops away
     ports = [22, 23, *range(1000, 1030)]
-    scan = Scanner("h", TARGET, ports)
-    t = scan.tally
+    t = Tally(ports)
     for i, port in enumerate(ports):
         if port == 22:
             t.decide(i, PortState.OPEN, "syn-ack", 0.001, ttl=62)
         else:
             t.decide(i, PortState.CLOSED, "reset", 0.001, ttl=62 if port == 23 else 63)
-    result = scan.result()  # no echo reply: the SYN/ACK's TTL is the host's
+    # No echo reply: the SYN/ACK's TTL is the host's.
+    result = summarize(
+        t,
+        target="h",
+        address=TARGET,
+        proto="tcp",
+        method="syn",
+        timing=Timing(),
+        elapsed=1.0,
+        probes_sent=len(ports),
+    )
     assert result.host_ttl == 62
     rows = {row.port: row for row in result.ports}
     assert rows[23].reset_hops_before is None and rows[23].ttl == 62
     [group] = result.not_shown
     assert (group.count, group.ports, group.reset_hops_before) == (30, "1000-1029", 1)
-    from netladder.commands.port import render
+    from netladder.render.port import text as render
 
     assert "Not shown: 30 closed tcp ports (reset, about 1 hop before the host)" in render(result)
-
-
-def test_a_kernel_receive_stamp_becomes_the_answers_own_monotonic_time() -> None:
-    from netladder.l4.syn import _stamp_and_ttl
-    from netladder.net.sockets import IPV6_HOPLIMIT, SCM_TIMESTAMPNS
-
-    offset_ns = 1_700_000_000 * 10**9  # realtime less monotonic
-    stamp = struct.pack("=qq", 1_700_000_100, 250_000)  # realtime 100.00025 s after the offset
-    hops = struct.pack("=i", 61)
-    ancillary = [
-        (socket.SOL_SOCKET, SCM_TIMESTAMPNS, stamp),
-        (socket.IPPROTO_IPV6, IPV6_HOPLIMIT, hops),
-    ]
-    assert _stamp_and_ttl(ancillary, offset_ns, 200.0) == (100.00025, 61)
-    # No stamp: the time it was read; a stamp "later" than that (a clock step): not trusted.
-    assert _stamp_and_ttl([], offset_ns, 150.0) == (150.0, None)
-    assert _stamp_and_ttl(ancillary[:1], offset_ns, 90.0) == (90.0, None)
 
 
 def test_udp_sockets_are_named_as_ss_names_them_and_a_tcp_only_look_is_said() -> None:
@@ -366,8 +358,8 @@ def test_udp_sockets_are_named_as_ss_names_them_and_a_tcp_only_look_is_said() ->
     message = struct.pack("=IHHII", 16 + len(body), 20, 2, 1, 0) + body
     [entry], _done = parse_inet_diag(message, "udp")
     assert (entry.proto, entry.state, entry.local_port) == ("udp", "UNCONN", 53)
-    from netladder.commands.sockets import render
     from netladder.l4.diag import SocketsResult
+    from netladder.render.sockets import text as render
 
     tcp_only = SocketsResult(53, (), (), {}, ("tcp",), "UDP not looked at (sock_diag: ...)")
     text = render(tcp_only)

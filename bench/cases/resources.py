@@ -21,9 +21,10 @@ from netladder.lab import Lab
 SCAN_TARGETS = ("198.18.0.1", "198.18.0.2", "198.18.0.3")
 SCAN_THREE = """
 import asyncio, sys
-from netladder.l4.api import check_ports
+from netladder.api import scan
+from netladder.l4.model import ScanOptions
 async def main():
-    return await asyncio.gather(*(check_ports(t, "1-65535") for t in sys.argv[1:]))
+    return await asyncio.gather(*(scan(ScanOptions(t, "1-65535")) for t in sys.argv[1:]))
 for result in asyncio.run(main()):
     states = {}
     for group in result.not_shown:
@@ -128,7 +129,7 @@ CASES = [
         runs=3,
         compare=_figures,
         check=_within("scan"),
-        note="three full-range SYN scans at once in one process (netladder.l4.api), "
+        note="three full-range SYN scans at once in one process (netladder.api.scan), "
         "beside nmap -sS -p- over the same three addresses",
     ),
     Case(

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     # sweep — area B
     from netladder.api._sweep import sweep
 
-    # scan — area D
+    # scan — area D (below resolve: the block is one sorted import block)
+
     # arp — area F
     from netladder.api._arp import arp
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
     # resolve — area F
     from netladder.api._resolve import resolve
+    from netladder.api._scan import scan
 
     # stun — area E
     from netladder.api._stun import stun

@@ -441,7 +441,7 @@ class PortFailure:
 
 @record
 class Ports:
-    """What the port check found (l4.api.check_ports)."""
+    """What the port check found (l4.scan.scan)."""
 
     method: str
     ports: tuple[PortSeen, ...]

@@ -266,9 +266,10 @@ def pmtu_rung(address: str, result: PmtuResult) -> Rung:
 
 
 async def l4_check(address: str, ports: tuple[int, ...]) -> ScanResult:
-    from netladder.l4.api import check_ports
+    from netladder.l4.model import ScanOptions
+    from netladder.l4.scan import scan
 
-    return await check_ports(address, list(ports), banner=True)
+    return await scan(ScanOptions(address, ports, banner=True))
 
 
 def l4_rung(address: str, scan: ScanResult, echo: EchoEvidence) -> Rung:
@@ -291,8 +292,8 @@ def l4_rung(address: str, scan: ScanResult, echo: EchoEvidence) -> Rung:
     ports = Ports(
         scan.method,
         tuple(seen),
-        None if scan.srtt_ms is None else scan.srtt_ms / 1000,
-        scan.elapsed_ms / 1000,
+        scan.srtt,
+        scan.elapsed,
         tuple(PortGroup(g.state.value, g.reason, g.count) for g in scan.not_shown),
     )
     if worst is None:

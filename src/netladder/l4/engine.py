@@ -1,19 +1,18 @@
-"""What every scanner shares: adaptive timeouts, the retransmission policy, per-port tallies.
+"""What every scan shares: adaptive timeouts, the congestion window, per-port tallies, and the
+one way a tally becomes a `ScanResult` (nmap's listed ports and "Not shown" groups).
 
-Scanners run a tight synchronous loop over one epoll set (asyncio's per-socket overhead is too
-much for 65535 ports) inside a worker thread; the async API awaits that thread.  A scanner can
-be stopped from another thread and still reports what it gathered.
+Pure state: the scan sessions (`l4/syn.py`, `l4/udp.py`) and the connect plan (`l4/plan.py`)
+feed it answers with the times the driver stamped; nothing here reads a clock or a socket.
 """
 
 from __future__ import annotations
 
 import array
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from netladder.l4.model import (
+    Note,
     PortResult,
     PortState,
     ScanResult,
@@ -23,9 +22,7 @@ from netladder.l4.model import (
 )
 from netladder.l4.ports import service_name
 
-__all__ = ["ProgressFn", "Scanner", "Tally", "Timing", "Window"]
-
-ProgressFn = Callable[[int], None]
+__all__ = ["CODE", "STATES", "Tally", "Timing", "Window", "summarize"]
 
 # nmap -T4 (REFERENCE.md): RTT timeout 100 ms minimum, 500 ms initial, 1250 ms maximum.
 MIN_TIMEOUT = 0.100
@@ -38,21 +35,24 @@ LOSSY_TRIES = 7
 # nmap lists a state's ports one by one unless more than 25 share it.
 COLLAPSE_OVER = 25
 
-_STATES = (
+STATES = (
     PortState.UNKNOWN,
     PortState.OPEN,
     PortState.CLOSED,
     PortState.FILTERED,
     PortState.OPEN_FILTERED,
 )
-CODE = {state: i for i, state in enumerate(_STATES)}
+CODE = {state: i for i, state in enumerate(STATES)}
 
 
 class Timing:
-    """RFC 6298 §2 RTT estimation; the probe timeout is SRTT + 4·RTTVAR within nmap's bounds."""
+    """RFC 6298 §2 RTT estimation; the probe timeout is SRTT + 4·RTTVAR within nmap's bounds.
+    Seconds throughout; `fixed`: a timeout the user chose."""
 
-    def __init__(self, fixed_ms: float | None = None) -> None:
-        self.fixed = fixed_ms / 1000 if fixed_ms else None
+    __slots__ = ("fixed", "rttvar", "samples", "srtt")
+
+    def __init__(self, fixed: float | None = None) -> None:
+        self.fixed = fixed or None
         self.srtt: float | None = None
         self.rttvar = 0.0
         self.samples = 0
@@ -80,6 +80,8 @@ class Window:
     retransmission counts as a drop — silence from a filtered port says nothing about the
     path, which is why nmap slows down on firewalled hosts and this scanner does not."""
 
+    __slots__ = ("_last_cut", "cwnd", "maximum", "minimum", "ssthresh")
+
     def __init__(self, maximum: int, initial: int = 64, minimum: int = 8) -> None:
         self.maximum = max(1, maximum)
         self.minimum = min(minimum, self.maximum)
@@ -103,6 +105,7 @@ class Window:
         self.cwnd = min(self.cwnd, self.maximum)
 
     def dropped(self, now: float, timeout: float) -> None:
+        """An answer needed a retransmission (`now` and `timeout` in seconds)."""
         if now - self._last_cut < timeout:
             return  # one cut per round of timeouts, like one per window of data
         self._last_cut = now
@@ -120,10 +123,11 @@ class Tally:
         self.state = bytearray(n)
         self.reason: list[str] = [""] * n
         self.tries = bytearray(n)
-        self.rtt = array.array("d", bytes(8 * n))
+        self.rtt = array.array("d", bytes(8 * n))  # seconds; 0.0 when not known
         self.ttl = bytearray(n)  # the deciding answer's TTL; 0 when not known
         self.reporter: dict[int, str] = {}
         self.loss_seen = False
+        self.decided = 0
 
     def decide(
         self,
@@ -139,6 +143,7 @@ class Tally:
             return False
         self.state[i] = CODE[state]
         self.reason[i] = reason
+        self.decided += 1
         if rtt is not None:
             self.rtt[i] = rtt
         if ttl:
@@ -151,137 +156,106 @@ class Tally:
 
     @property
     def remaining(self) -> int:
-        return self.state.count(0)
+        return len(self.ports) - self.decided
 
     def max_tries(self) -> int:
         return max(self.tries, default=0)
 
-
-class Scanner:
-    """The shared shape of a scan: run() in a worker thread, stop() from anywhere, result()."""
-
-    proto = "tcp"
-    method = "connect"
-
-    def __init__(
-        self,
-        target: str,
-        address: str,
-        ports: Sequence[int],
-        timeout_ms: float | None = None,
-        progress: ProgressFn | None = None,
-    ) -> None:
-        self.target = target
-        self.address = address
-        self.tally = Tally(ports)
-        self.timing = Timing(timeout_ms)
-        self.progress = progress
-        self.notes: list[str] = []
-        self.probes_sent = 0
-        self.host_ttl: int | None = None  # the host's echo reply TTL, when a scanner asks
-        self.failure: BaseException | None = None  # set by a caller that runs us in a thread
-        self._stop = threading.Event()
-        self._started = 0.0
-        self._finished = 0.0
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
     def allowed_tries(self) -> int:
-        return LOSSY_TRIES if self.tally.loss_seen else BASE_TRIES
+        return LOSSY_TRIES if self.loss_seen else BASE_TRIES
 
-    def run(self) -> None:
-        self._started = time.monotonic()
-        try:
-            self._scan()
-        finally:
-            self._finished = time.monotonic()
 
-    def _scan(self) -> None:  # pragma: no cover - every scanner defines it
-        raise NotImplementedError
-
-    def result(self) -> ScanResult:
-        t = self.tally
-        by_reason: dict[tuple[int, str], list[int]] = {}
-        for i, code in enumerate(t.state):
-            by_reason.setdefault((code, t.reason[i]), []).append(i)
-        opened = by_reason.get((CODE[PortState.OPEN], "syn-ack"), [])
-        reference = self.host_ttl or _most_common_ttl(t.ttl, opened)
-        # Resets that came from nearer than the host are told apart from the host's own, also
-        # when there are too many to list: they group by how many hops before it they came.
-        before: dict[int, int] = {}
-        groups: dict[tuple[int, str, int], list[int]] = {}
-        closed = CODE[PortState.CLOSED]
-        early: dict[int, int] = {}  # TTL -> hops before the host, for the TTLs seen
-        if reference:
-            for ttl in set(t.ttl) - {0}:
-                hops = hops_before(ttl, reference)
-                if hops is not None:
-                    early[ttl] = hops
-        for (code, reason), members in by_reason.items():
-            if early and code == closed:
-                for i in members:
-                    hops = 0 if i in t.reporter else early.get(t.ttl[i], 0)
-                    if hops:
-                        before[i] = hops
-                    groups.setdefault((code, reason, hops), []).append(i)
-            else:
-                groups[(code, reason, 0)] = members
-        listed: list[int] = []
-        hidden: list[StateGroup] = []
-        for (code, reason, hops), members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-            state = _STATES[code]
-            if state is PortState.OPEN or len(members) <= COLLAPSE_OVER:
-                listed.extend(members)
-            else:
-                hidden.append(
-                    StateGroup(
-                        state,
-                        reason or "not-probed",
-                        len(members),
-                        compress_ranges(t.ports[i] for i in members),
-                        hops or None,
-                    )
-                )
-        rows = []
-        for i in sorted(listed):
-            rows.append(
-                PortResult(
-                    port=t.ports[i],
-                    proto=self.proto,
-                    state=_STATES[t.state[i]],
-                    reason=t.reason[i] or "not-probed",
-                    service=service_name(t.ports[i], self.proto),
-                    tries=t.tries[i],
-                    rtt_ms=round(t.rtt[i] * 1000, 3) if t.rtt[i] else None,
-                    reporter=t.reporter.get(i),
-                    ttl=t.ttl[i] or None,
-                    reset_hops_before=before.get(i),
+def summarize(
+    tally: Tally,
+    *,
+    target: str,
+    address: str,
+    proto: str,
+    method: str,
+    timing: Timing,
+    elapsed: float,
+    probes_sent: int,
+    notes: tuple[Note, ...] = (),
+    interrupted: bool = False,
+    host_ttl: int | None = None,
+) -> ScanResult:
+    """The tally as nmap shows it: open ports and small groups listed, the rest summarised by
+    state and reason; resets that came from before the host set apart by their TTL."""
+    t = tally
+    by_reason: dict[tuple[int, str], list[int]] = {}
+    for i, code in enumerate(t.state):
+        by_reason.setdefault((code, t.reason[i]), []).append(i)
+    opened = by_reason.get((CODE[PortState.OPEN], "syn-ack"), [])
+    reference = host_ttl or _most_common_ttl(t.ttl, opened)
+    # Resets that came from nearer than the host are told apart from the host's own, also
+    # when there are too many to list: they group by how many hops before it they came.
+    before: dict[int, int] = {}
+    groups: dict[tuple[int, str, int], list[int]] = {}
+    closed = CODE[PortState.CLOSED]
+    early: dict[int, int] = {}  # TTL -> hops before the host, for the TTLs seen
+    if reference:
+        for ttl in set(t.ttl) - {0}:
+            hops = hops_before(ttl, reference)
+            if hops is not None:
+                early[ttl] = hops
+    for (code, reason), members in by_reason.items():
+        if early and code == closed:
+            for i in members:
+                hops = 0 if i in t.reporter else early.get(t.ttl[i], 0)
+                if hops:
+                    before[i] = hops
+                groups.setdefault((code, reason, hops), []).append(i)
+        else:
+            groups[(code, reason, 0)] = members
+    listed: list[int] = []
+    hidden: list[StateGroup] = []
+    for (code, reason, hops), members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        state = STATES[code]
+        if state is PortState.OPEN or len(members) <= COLLAPSE_OVER:
+            listed.extend(members)
+        else:
+            hidden.append(
+                StateGroup(
+                    state,
+                    reason or "not-probed",
+                    len(members),
+                    compress_ranges(t.ports[i] for i in members),
+                    hops or None,
                 )
             )
-        end = self._finished or time.monotonic()
-        srtt = self.timing.srtt
-        return ScanResult(
-            target=self.target,
-            address=self.address,
-            proto=self.proto,
-            method=self.method,
-            ports=tuple(rows),
-            not_shown=tuple(hidden),
-            scanned=len(t.ports),
-            elapsed_ms=round((end - self._started) * 1000, 3) if self._started else 0.0,
-            srtt_ms=None if srtt is None else round(srtt * 1000, 3),
-            timeout_ms=round(self.timing.timeout * 1000, 3),
-            max_tries=t.max_tries(),
-            probes_sent=self.probes_sent,
-            notes=tuple(self.notes),
-            interrupted=self.stopped and t.remaining > 0,
-            host_ttl=reference,
+    rows = []
+    for i in sorted(listed):
+        rows.append(
+            PortResult(
+                port=t.ports[i],
+                proto=proto,
+                state=STATES[t.state[i]],
+                reason=t.reason[i] or "not-probed",
+                service=service_name(t.ports[i], proto),
+                tries=t.tries[i],
+                rtt=t.rtt[i] or None,
+                reporter=t.reporter.get(i),
+                ttl=t.ttl[i] or None,
+                reset_hops_before=before.get(i),
+            )
         )
+    return ScanResult(
+        target=target,
+        address=address,
+        proto=proto,
+        method=method,
+        ports=tuple(rows),
+        not_shown=tuple(hidden),
+        scanned=len(t.ports),
+        elapsed=elapsed,
+        srtt=timing.srtt,
+        timeout=timing.timeout,
+        max_tries=t.max_tries(),
+        probes_sent=probes_sent,
+        notes=notes,
+        interrupted=interrupted and t.remaining > 0,
+        host_ttl=reference,
+    )
 
 
 def _most_common_ttl(ttls: bytearray, members: list[int]) -> int | None:

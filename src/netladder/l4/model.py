@@ -1,18 +1,30 @@
-"""Port states and scan results: data carrying their evidence, no presentation."""
+"""The port check's options and results (issue 14): one frozen options record, typed results
+that carry their evidence, seconds for every duration, and the JSON `netladder port --json` has
+always written (`output.to_jsonable`; sentences come from `render/port.py`).
+
+    ScanOptions(target, ports, proto="tcp", method="auto", …)  → api.scan(options) → ScanResult
+    ScanResult.ports[i]: PortResult (state, nmap's reason, RTT, TTL, Banner, TlsInfo)
+    ScanResult.not_shown[i]: StateGroup (nmap's "Not shown: 65433 closed tcp ports")
+"""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from netladder.model import field, json_ms, json_pick, json_text, record
+from netladder.net.tls import TlsInfo
 
 __all__ = [
     "Banner",
+    "Note",
     "PortResult",
     "PortState",
+    "ScanOptions",
+    "ScanProgress",
     "ScanResult",
+    "ScanStarted",
     "StateGroup",
-    "TlsInfo",
     "compress_ranges",
     "hop_estimate",
     "hops_before",
@@ -29,32 +41,79 @@ class PortState(enum.StrEnum):
     UNKNOWN = "unknown"  # not probed to the end (the scan was interrupted)
 
 
-@dataclass(frozen=True, slots=True)
+@record
+class ScanOptions:
+    """One port check.  `ports`: a tuple, or a list as users write it (`22,80`, `1-1024`,
+    `top`, `ssh`).  `method`: auto (SYN when raw sockets are allowed, as nmap), syn, connect;
+    UDP has one.  `timeout`: a fixed probe timeout in seconds (None: it adapts to the RTT);
+    `rate`: at most this many SYN probes a second.  `banner`/`tls`: what open TCP ports say
+    first / their TLS handshake, each read within `banner_wait` seconds."""
+
+    target: str
+    ports: tuple[int, ...] | str
+    proto: str = "tcp"
+    method: str = "auto"
+    timeout: float | None = None
+    rate: float | None = None
+    banner: bool = False
+    tls: bool = False
+    banner_wait: float = 3.0
+    version: int | None = None
+
+
+@record
+class ScanStarted:
+    """The scan begins (the first event api.scan's on_progress hears): where it goes."""
+
+    target: str  # as given
+    address: str  # what is probed
+    proto: str
+    ports: int  # how many
+
+
+@record
+class ScanProgress:
+    """`decided` more ports have their state (the event api.scan's on_progress hears)."""
+
+    decided: int
+
+
+@record
+class Note:
+    """Something the scan wants said beside its result; `kind` is stable, the renderer says it:
+    "unprivileged-connect" (no raw sockets: a connect scan instead of SYN)."""
+
+    kind: str
+
+
+@record
 class Banner:
     """What the service said first (or to our HEAD on an HTTP port), as text."""
 
     text: str  # first line(s), control characters escaped
-    probe: str  # "greeting" (it spoke first) or "http-head" (answer to HEAD)
-    elapsed_ms: float
+    probe: str  # "greeting" (it spoke first), "http-head" (answer to HEAD), "none"
+    elapsed: float = field(metadata=json_ms("elapsed_ms", 3))
     # How the read ended: "line" (a line end), "limit" (1 KiB without one), "timeout" (the
     # wait passed: silence, or a line still unfinished), "closed", "reset", "error".
     end: str = "line"
 
 
-@dataclass(frozen=True, slots=True)
-class TlsInfo:
-    version: str  # "TLSv1.3"
-    cipher: str
-    subject: str  # "CN=server.lab, O=..."
-    issuer: str
-    not_after: str  # ISO 8601, UTC
-    days_left: int
-    alpn: str | None = None
-    error: str | None = None  # the handshake failed: why
-    not_before: str = ""  # ISO 8601, UTC ("" when unreadable): to say NOT YET VALID
+# port's TLS JSON, as it has always been: `not_after` in datetime.isoformat()'s "+00:00" form,
+# the whole days to expiry.
+_TLS_VIEW = json_pick(
+    version="version",
+    cipher="cipher",
+    subject="subject",
+    issuer="issuer",
+    not_after="not_after_offset",
+    days_left="days_left",
+    alpn="alpn",
+    error="error",
+    not_before="not_before",
+)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PortResult:
     port: int
     proto: str  # "tcp" | "udp"
@@ -62,18 +121,18 @@ class PortResult:
     reason: str  # nmap's reason names: syn-ack, reset, conn-refused, no-response, ...
     service: str  # the system's name for the port, '' when none
     tries: int  # probes sent before the answer (or in all, when silent)
-    rtt_ms: float | None  # the answering probe's round trip
+    rtt: float | None = field(metadata=json_ms("rtt_ms", 3))  # the answering probe's
     reporter: str | None = None  # who sent the ICMP error, when one decided the state
     banner: Banner | None = None
-    banner_error: str | None = None
-    tls: TlsInfo | None = None
+    banner_error: str | None = None  # why there is no banner (the connect failed)
+    tls: TlsInfo | None = field(default=None, metadata=_TLS_VIEW)
     ttl: int | None = None  # the deciding answer's TTL / hop limit (SYN scan; nmap's "ttl 62")
     # A reset that arrived from fewer hops away than the host's own answers: from about this
     # many hops before the host — something on the path rejects in its name.
     reset_hops_before: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StateGroup:
     """Ports not listed one by one: nmap's "Not shown: 65433 closed tcp ports (conn-refused)"."""
 
@@ -84,7 +143,7 @@ class StateGroup:
     reset_hops_before: int | None = None  # resets from about this many hops before the host
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScanResult:
     target: str  # as given
     address: str  # what was probed
@@ -93,12 +152,12 @@ class ScanResult:
     ports: tuple[PortResult, ...]  # the interesting ports, ascending
     not_shown: tuple[StateGroup, ...]  # the rest, summarised
     scanned: int
-    elapsed_ms: float
-    srtt_ms: float | None  # smoothed RTT the timeouts adapted to
-    timeout_ms: float  # the probe timeout at the end
+    elapsed: float = field(metadata=json_ms("elapsed_ms", 3))
+    srtt: float | None = field(metadata=json_ms("srtt_ms", 3))  # the RTT timeouts adapted to
+    timeout: float = field(metadata=json_ms("timeout_ms", 3))  # the probe timeout at the end
     max_tries: int  # most probes any one port got
     probes_sent: int
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = field(default=(), metadata=json_text())
     interrupted: bool = False
     # The TTL the host's own answers arrive with (SYN scan): its echo reply's, else its
     # SYN/ACKs'; what each reset's TTL is weighed against.
@@ -124,6 +183,12 @@ class ScanResult:
     @property
     def any_open(self) -> bool:
         return any(p.state is PortState.OPEN for p in self.ports)
+
+    @property
+    def passed(self) -> bool:
+        """What `port` exits 0 for: a port is open (for UDP also open|filtered)."""
+        good = {PortState.OPEN} | ({PortState.OPEN_FILTERED} if self.proto == "udp" else set())
+        return any(p.state in good for p in self.ports)
 
 
 # Initial TTLs stacks use: 64 (Linux, BSD, macOS), 128 (Windows), 255 (routers, Solaris); 32 on

@@ -1,12 +1,14 @@
-"""UDP port probe: unprivileged, one connected UDP socket per port with IP_RECVERR.
+"""UDP port scan as a sans-IO session: one connected UDP channel per port in flight, with the
+error queue on (unprivileged).
 
-A datagram back means open; ICMP port unreachable from the target (read from the socket's
-error queue with its exact type, code and sender) means closed; the same from a router, or any
-other unreachable code, means filtered — a firewall on the way answers for the target, as nmap
--sU says ("port-unreach from ROUTER"); a time exceeded (a routing loop, a path longer than the
-TTL) is filtered too; silence after the retries is open|filtered — an open UDP service may
-simply not answer an empty datagram.  Each answer's round trip is its own: the kernel's receive
+A datagram back means open; ICMP port unreachable from the target (from the error queue, with
+its exact type, code and sender) means closed; the same from a router, or any other
+unreachable code, means filtered — a firewall on the way answers for the target, as nmap -sU
+says ("port-unreach from ROUTER"); a time exceeded (a routing loop, a path longer than the TTL)
+is filtered too; silence after the retries is open|filtered — an open UDP service may simply
+not answer an empty datagram.  Each answer's round trip is its own: the kernel's receive
 timestamp less the time its probe was sent.
+
 Linux rate-limits ICMP errors per destination (net.ipv4.icmp_ratelimit, 1/s after a burst of
 6 by default), so closed ports beyond the burst answer only later retries.  Once closed ports
 have answered while others stay silent, retries are spaced a second apart and go on while
@@ -17,19 +19,24 @@ instead of being called open|filtered.
 from __future__ import annotations
 
 import errno
-import select
-import socket
-import time
-from collections.abc import Sequence
+from typing import Any
 
-from netladder.errors import NetladderError
-from netladder.l4.engine import ProgressFn, Scanner
-from netladder.l4.model import PortState
+from netladder.l4.engine import Tally, Timing, summarize
+from netladder.l4.model import Note, PortState, ScanProgress, ScanResult
 from netladder.net.linux import SO_EE_ORIGIN_ICMP6
-from netladder.net.sockets import Received, open_udp, receive
+from netladder.net.session import (
+    ChannelSpec,
+    CloseChannel,
+    OpenChannel,
+    Opened,
+    Send,
+    Session,
+    Step,
+)
+from netladder.net.sockets import Received
 from netladder.proto.tcp import icmp_reason
 
-__all__ = ["PAYLOADS", "UdpScan", "udp_outcome"]
+__all__ = ["PAYLOADS", "UdpScanSession", "udp_outcome"]
 
 # What to send so that a service answers (nmap-payloads does the same); empty otherwise.
 PAYLOADS: dict[int, bytes] = {
@@ -44,6 +51,12 @@ ICMP_REFILL = 1.0  # net.ipv4.icmp_ratelimit default: one more error per second
 ICMP_STALL = 2.5  # no ICMP error for this long while rate limited: the rest are silent
 UDP_TRIES = 3
 DEFAULT_WINDOW = 256
+NS = 1_000_000_000
+# A send that failed with these still counts as sent: an ICMP error about an earlier try
+# fails the next send once (sk_err), and the error itself waits on the error queue.
+_SEND_ERRORS_OF_EARLIER_TRIES = frozenset(
+    {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENOBUFS, errno.EAGAIN}
+)
 
 
 def udp_outcome(answer: Received, target: str) -> tuple[PortState, str, str | None] | None:
@@ -65,159 +78,172 @@ def udp_outcome(answer: Received, target: str) -> tuple[PortState, str, str | No
     return PortState.FILTERED, reason, error.offender
 
 
-class UdpScan(Scanner):
-    proto = "udp"
-    method = "udp"
+class UdpScanSession(Session[ScanResult]):
+    """A UDP scan of `ports` at `address`, `window` ports in flight at once."""
 
     def __init__(
         self,
         target: str,
         address: str,
-        ports: Sequence[int],
-        timeout_ms: float | None = None,
-        progress: ProgressFn | None = None,
+        ports: tuple[int, ...],
+        *,
+        timeout: float | None = None,
         window: int = DEFAULT_WINDOW,
+        notes: tuple[Note, ...] = (),
     ) -> None:
-        super().__init__(target, address, ports, timeout_ms, progress)
-        self.v6 = ":" in address
-        self.family = socket.AF_INET6 if self.v6 else socket.AF_INET
+        self.target = target
+        self.address = address
+        self.version = 6 if ":" in address else 4
+        self.tally = Tally(ports)
+        self.timing = Timing(timeout)
         self.window = window
-        self.responses: dict[int, bytes] = {}  # port -> first datagram back
-        self._icmp_seen = False
-        self._limited = False  # the target's ICMP rate limit is pacing our answers
-        self._last_icmp = 0.0
+        self.notes = notes
+        self.pending = list(reversed(range(len(self.tally.ports))))
+        self.opening = 0  # channels asked for, not yet opened
+        self.channel: dict[int, int] = {}  # port index -> its channel
+        self.index: dict[int, int] = {}  # channel -> port index
+        self.inflight: dict[int, int] = {}  # port index -> last send (ns), oldest first
+        self.unsent: list[int] = []  # opened, the first probe still to send
+        self.closing: list[int] = []  # decided: their channels go
+        self.icmp_seen = False
+        self.limited = False  # the target's ICMP rate limit is pacing our answers
+        self.last_icmp = 0
+        self.probes_sent = 0
+        self.failure: tuple[int, str] | None = None
+        self.started = self.ended = self.now = self.reported = 0
+        self.interrupted = False
+        self.done = False
 
-    def _timeout(self, silent: int) -> float:
+    def start(self, now: int) -> None:
+        self.started = self.now = now
+
+    def _timeout_ns(self, silent: int) -> int:
         """The adaptive timeout; but once closed ports have answered while others stay
         silent, the silence may be the target's rate limit (its burst may have been spent
         before we came): wait for its token bucket to refill between retries."""
         timeout = self.timing.timeout
-        if self.timing.fixed is None and self._icmp_seen and silent:
-            self._limited = True
-        if self._limited:
+        if self.timing.fixed is None and self.icmp_seen and silent:
+            self.limited = True
+        if self.limited:
             timeout = max(timeout, ICMP_REFILL)
-        return timeout
+        return round(timeout * NS)
 
-    def _scan(self) -> None:
+    def poll(self, now: int) -> Step:
+        self.now = now
+        actions: list[Any] = [CloseChannel(c) for c in self.closing]
+        self.closing.clear()
+        for i in self.unsent:
+            self._send(i, actions)
+        self.unsent.clear()
         t = self.tally
-        ports = t.ports
-        ep = select.epoll()
-        socks: dict[int, tuple[socket.socket, int]] = {}  # fd -> (socket, index)
-        inflight: dict[int, int] = {}  # fd -> last send (monotonic ns), oldest first
-        pending = list(reversed(range(len(ports))))
-        clock = time.monotonic_ns
-        reported = decided = 0
-        version = 6 if self.v6 else 4
-        try:
-            while (pending or inflight) and not self.stopped:
-                while pending and len(inflight) < self.window:
-                    i = pending.pop()
-                    try:
-                        s = open_udp(version, connect=(self.address, ports[i]))
-                    except OSError as exc:
-                        raise NetladderError(
-                            f"cannot reach {self.address}: {exc.strerror}"
-                        ) from None
-                    fd = s.fileno()
-                    socks[fd] = (s, i)
-                    ep.register(fd, select.EPOLLIN | select.EPOLLERR)
-                    inflight[fd] = self._send(s, i)
-                now = clock()
-                timeout_ns = int(self._timeout(len(inflight)) * 1e9)
-                wait = 0.05
-                if inflight:
-                    oldest = next(iter(inflight.values()))
-                    wait = min(wait, max(0.0, (oldest + timeout_ns - now) / 1e9))
-                for fd, ev in ep.poll(wait):
-                    s, i = socks[fd]
-                    answer = self._read(s, ev)
-                    if answer is None:
-                        continue
-                    outcome = udp_outcome(answer, self.address)
-                    if outcome is None:
-                        continue
-                    state, reason, reporter = outcome
-                    sent = inflight.pop(fd, None)
-                    # The kernel's receive time less this probe's own send time.
-                    rtt = (answer.monotonic_ns - sent) / 1e9 if sent is not None else None
-                    if rtt is not None and rtt < 0:
-                        rtt = None  # an answer to an earlier try, read after the retry
-                    if t.decide(i, state, reason, rtt, reporter):
-                        decided += 1
-                        if rtt is not None and state is not PortState.FILTERED:
-                            self.timing.sample(rtt)
-                        if answer.error is not None:
-                            self._icmp_seen = True
-                            self._last_icmp = time.monotonic()
-                        else:
-                            self.responses[ports[i]] = answer.data
-                    self._close(ep, socks, inflight, fd)
-                now = clock()
-                while inflight:
-                    fd, sent = next(iter(inflight.items()))
-                    if now - sent < timeout_ns:
-                        break
-                    del inflight[fd]
-                    s, i = socks[fd]
-                    # Rate limited: closed ports answer one a second, so keep asking while
-                    # answers still trickle in (as nmap slows down); stop when they dry up.
-                    if t.tries[i] < UDP_TRIES or (
-                        self._limited and time.monotonic() - self._last_icmp < ICMP_STALL
-                    ):
-                        inflight[fd] = self._send(s, i)
-                    else:
-                        decided += t.decide(i, PortState.OPEN_FILTERED, "no-response")
-                        self._close(ep, socks, inflight, fd)
-                if self.progress is not None and decided > reported:
-                    self.progress(decided - reported)
-                    reported = decided
-        finally:
-            for s, _i in socks.values():
-                s.close()
-            ep.close()
+        timeout = self._timeout_ns(len(self.inflight))
+        inflight = self.inflight
+        while inflight:
+            i, sent = next(iter(inflight.items()))
+            if now - sent < timeout:
+                break
+            del inflight[i]
+            # Rate limited: closed ports answer one a second, so keep asking while answers
+            # still trickle in (as nmap slows down); stop when they dry up.
+            if t.tries[i] < UDP_TRIES or (
+                self.limited and now - self.last_icmp < round(ICMP_STALL * NS)
+            ):
+                self._send(i, actions)
+            else:
+                t.decide(i, PortState.OPEN_FILTERED, "no-response")
+                actions.append(CloseChannel(self.channel.pop(i)))
+        while self.pending and len(self.channel) + self.opening < self.window:
+            if self.failure is not None or self.interrupted:
+                break
+            i = self.pending.pop()
+            self.opening += 1
+            spec = ChannelSpec("udp", self.version, connect=(self.address, t.ports[i]))
+            actions.append(OpenChannel(i, spec))
+        events: tuple[Any, ...] = ()
+        decided = t.decided
+        self.done = self.failure is not None or not (
+            self.pending or self.opening or self.channel or self.unsent
+        )
+        if decided > self.reported:
+            events = (ScanProgress(decided - self.reported),)
+            self.reported = decided
+        if self.done:
+            self.ended = self.ended or now
+            return Step(actions, None, events, True)
+        wake = None
+        if inflight:
+            wake = next(iter(inflight.values())) + self._timeout_ns(len(inflight))
+        return Step(actions, wake, events)
 
-    def _send(self, s: socket.socket, i: int) -> int:
-        """Send one probe; its send time (monotonic ns)."""
+    def _send(self, i: int, actions: list[Any]) -> None:
         port = self.tally.ports[i]
+        actions.append(Send(self.channel[i], PAYLOADS.get(port, b""), (self.address, port), i))
+        # In flight from now until on_sent says when it left: the driver polls again only
+        # when asked to, so this poll's wake-up must already count it.
+        self.inflight.pop(i, None)
+        self.inflight[i] = self.now
+
+    def on_opened(self, token: int, channel: int, opened: Opened | int) -> None:
+        self.opening -= 1
+        if isinstance(opened, int):
+            if self.failure is None:
+                self.failure = (opened, f"cannot reach {self.address}")
+            return
+        self.channel[token] = channel
+        self.index[channel] = token
+        self.unsent.append(token)
+
+    def on_sent(self, token: int, at: int, error: int | None) -> None:
+        i = token
+        if i not in self.channel:
+            return
         self.tally.tries[i] += 1
         self.probes_sent += 1
-        sent = time.monotonic_ns()
-        try:
-            s.send(PAYLOADS.get(port, b""))
-        except OSError as exc:
-            # An ICMP error about an earlier try fails the next send once (sk_err); the
-            # error itself waits on the error queue.
-            if exc.errno not in (
-                errno.ECONNREFUSED,
-                errno.EHOSTUNREACH,
-                errno.ENETUNREACH,
-                errno.ENOBUFS,
-                errno.EAGAIN,
-            ):
-                raise NetladderError(f"cannot send to {self.address}: {exc.strerror}") from None
-        return sent
+        self.inflight.pop(i, None)
+        self.inflight[i] = at
+        if (
+            error is not None
+            and error not in _SEND_ERRORS_OF_EARLIER_TRIES
+            and self.failure is None
+        ):
+            self.failure = (error, f"cannot send to {self.address}")
 
-    @staticmethod
-    def _close(
-        ep: select.epoll,
-        socks: dict[int, tuple[socket.socket, int]],
-        inflight: dict[int, int],
-        fd: int,
-    ) -> None:
-        s, _ = socks.pop(fd)
-        inflight.pop(fd, None)
-        ep.unregister(fd)
-        s.close()
+    def on_packet(self, channel: int, packet: Received) -> None:
+        i = self.index.get(channel)
+        if i is None or i not in self.channel:
+            return
+        outcome = udp_outcome(packet, self.address)
+        if outcome is None:
+            return
+        state, reason, reporter = outcome
+        sent = self.inflight.pop(i, None)
+        # The kernel's receive time less this probe's own send time.
+        rtt = (packet.monotonic_ns - sent) / NS if sent is not None else None
+        if rtt is not None and rtt < 0:
+            rtt = None  # an answer to an earlier try, read after the retry
+        if self.tally.decide(i, state, reason, rtt, reporter):
+            if rtt is not None and state is not PortState.FILTERED:
+                self.timing.sample(rtt)
+            if packet.error is not None:
+                self.icmp_seen = True
+                self.last_icmp = packet.monotonic_ns
+        del self.channel[i]
+        self.closing.append(channel)
 
-    @staticmethod
-    def _read(s: socket.socket, ev: int) -> Received | None:
-        """What came back: an ICMP error from the error queue first, else a datagram."""
-        if ev & select.EPOLLERR:
-            error = receive(s, 512, errqueue=True)
-            if error is not None:
-                return error
-        try:
-            return receive(s, 4096)
-        except OSError:
-            # The error arrived without IP_RECVERR detail (should not happen): nothing to say.
-            return None
+    def interrupt(self) -> None:
+        self.interrupted = True
+        self.ended = self.now
+
+    def result(self) -> ScanResult:
+        return summarize(
+            self.tally,
+            target=self.target,
+            address=self.address,
+            proto="udp",
+            method="udp",
+            timing=self.timing,
+            elapsed=max(0, (self.ended or self.now) - self.started) / NS,
+            probes_sent=self.probes_sent,
+            notes=self.notes,
+            interrupted=self.interrupted,
+        )

@@ -20,8 +20,8 @@ what it gathered — closes every socket, and `run` returns True.  Under asyncio
 interrupts and closes the same way and propagates as CancelledError.
 
 The implementations here are the plain, correct ones; the speed strategies (batched sends, the
-sweep's helper sender, bulk receive, the epoll connect scan) replace them behind the same
-actions (plan of issue 14, §1.7).
+sweep's helper sender, bulk receive) replace them behind the same actions (plan of issue 14,
+§1.7).  A connect scan (`ScanConnects`) is always the epoll strategy of net/connectscan.py.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ from netladder.net.targets import ResolveError, Target, literal_target, start_lo
 if TYPE_CHECKING:
     import ssl
 
-    from netladder.net.actions import Connect, ConnectPlan, Lookup, StartTls
+    from netladder.net.actions import Connect, Lookup, StartTls
+    from netladder.net.connectscan import ConnectScan
     from netladder.net.helper import Helper
     from netladder.net.tls import TlsInfo
 
@@ -357,85 +358,6 @@ class _Lookups:
             self.pipe = None
 
 
-# -- a connect scan (the plain strategy: one process, the reactor's own readiness) ------------
-
-
-class _ConnectScan:
-    __slots__ = ("inflight", "plan", "run")
-
-    def __init__(self, run_: _Run, plan: ConnectPlan) -> None:
-        self.run = run_
-        self.plan = plan
-        self.inflight: dict[int, tuple[int, socket.socket, int]] = {}  # fd -> (i, sock, sent)
-
-    @property
-    def finished(self) -> bool:
-        return not self.inflight and self.plan.done()
-
-    def pump(self, now: int) -> None:
-        plan = self.plan
-        while len(self.inflight) < plan.window():
-            i = plan.next(now)
-            if i is None:
-                return
-            sent = time.monotonic_ns()
-            try:
-                sock, err = open_stream(plan.address, plan.port(i))
-            except OSError as exc:
-                plan.answered(i, exc.errno or errno.EIO, sent, time.monotonic_ns(), None)
-                continue
-            if err in (errno.EINPROGRESS, errno.EAGAIN):
-                fd = sock.fileno()
-                self.inflight[fd] = (i, sock, sent)
-                self.run.reactor.add_writer(fd, lambda fd=fd: self._answered(fd))  # type: ignore[misc]
-            else:
-                self._ended(i, sock, sent, err)
-
-    def _answered(self, fd: int) -> None:
-        entry = self.inflight.pop(fd, None)
-        if entry is None:
-            return
-        i, sock, sent = entry
-        self.run.reactor.remove_writer(fd)
-        self._ended(i, sock, sent, sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
-        self.pump(time.monotonic_ns())
-        self.run.input()
-
-    def _ended(self, i: int, sock: socket.socket, sent: int, err: int) -> None:
-        at = time.monotonic_ns()
-        icmp = None
-        if err:
-            queued = receive(sock, errqueue=True)
-            if queued is not None and queued.error is not None and queued.error.is_icmp:
-                icmp = queued.error
-            sock.close()
-        else:
-            close_with_reset(sock)  # open: an RST, no TIME_WAIT left behind
-        self.plan.answered(i, err, sent, at, icmp)
-
-    def expire(self, now: int) -> None:
-        timeout = self.plan.timeout_ns()
-        late = [fd for fd, (_i, _s, sent) in self.inflight.items() if sent + timeout <= now]
-        for fd in late:
-            i, sock, sent = self.inflight.pop(fd)
-            self.run.reactor.remove_writer(fd)
-            sock.close()  # still in SYN_SENT: nothing goes out
-            self.plan.silent(i, sent, now)
-        if late:
-            self.pump(now)
-
-    def deadline(self) -> int | None:
-        if not self.inflight:
-            return None
-        return min(sent for _i, _s, sent in self.inflight.values()) + self.plan.timeout_ns()
-
-    def close(self) -> None:
-        for fd, (_i, sock, _sent) in self.inflight.items():
-            self.run.reactor.remove_writer(fd)
-            sock.close()
-        self.inflight.clear()
-
-
 # -- one session inside a drive ---------------------------------------------------------------
 
 
@@ -452,7 +374,7 @@ class _Run:
         self.channels: list[_Channel | None] = []
         self.conns: dict[int, _Conn] = {}
         self.pending: dict[int, tuple[int, Lookup]] = {}  # token -> (deadline, action)
-        self.scans: list[_ConnectScan] = []
+        self.scans: list[ConnectScan] = []
         self.paced: deque[_Paced] = deque()  # speed strategies: parallel bursts sent here
         self.helpers: list[Helper] = []  # ... and sent by helper processes
         self.helper_due = 0
@@ -574,7 +496,10 @@ class _Run:
         elif isinstance(action, Lookup):
             self._lookup(action, now)
         elif isinstance(action, ScanConnects):
-            self.scans.append(_ConnectScan(self, action.plan))
+            from netladder.net.connectscan import ConnectScan
+
+            scan = ConnectScan(action.plan, action.workers, self.reactor, self.input)
+            self.scans.append(scan)
         else:
             raise TypeError(f"unknown action {action!r}")
 
@@ -590,6 +515,7 @@ class _Run:
             finished = [scan for scan in self.scans if scan.finished]
             for scan in finished:
                 self.scans.remove(scan)
+                scan.close()  # its spare sockets, its epoll set
 
     def input(self) -> None:
         self.dirty = True

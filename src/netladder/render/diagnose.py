@@ -516,7 +516,7 @@ def cause(f: PortFailure) -> str:
     """Why the port is not open, said as far as the other rungs know."""
     where = _hostport(f.address, f.port)
     if f.state == "closed" and f.forged is not None:
-        from netladder.l4.explain import forged_reset  # `port` says it in the same words
+        from netladder.render.port import forged_reset  # `port` says it in the same words
 
         forged = forged_reset(f.forged, f.host_ttl)
         return _t("closed-forged", where=where, reason=f.reason, forged=forged)
