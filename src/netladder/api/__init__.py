@@ -27,19 +27,19 @@ __all__ = ["arp", "diagnose", "http", "ping", "resolve", "scan", "stun", "sweep"
 
 if TYPE_CHECKING:
     # Each area adds its typed re-export under its own marker (`from netladder.api._ping
-    # import ping`), one hunk each.
+    # import ping`), one hunk each, in the markers' order (not sorted: the hunks stay apart).
+    # isort: off
 
     # ping — area B
+    from netladder.api._ping import ping
 
     # sweep — area B
+    from netladder.api._sweep import sweep
 
     # scan — area D (below resolve: the block is one sorted import block)
 
     # arp — area F
     from netladder.api._arp import arp
-
-    # diagnose — area G (below arp: the block is one sorted import block)
-    from netladder.api._diagnose import diagnose
 
     # http — area E (above resolve: the block is one sorted import block)
     from netladder.api._http import http
@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 
     # trace — area C (below stun: the block is one sorted import block)
     from netladder.api._trace import trace
+
+    # diagnose — area G
+    from netladder.api._diagnose import diagnose
+    # isort: on
 
 
 def __getattr__(name: str) -> Any:

@@ -40,7 +40,7 @@ from netladder.model import record, replace
 
 if TYPE_CHECKING:
     from netladder.diagnose.model import PmtuResult
-    from netladder.l3.ping import PingResult
+    from netladder.l3.model import PingResult
     from netladder.l4.model import ScanResult
 
 __all__ = ["DiagnoseOptions", "Options", "Progress", "diagnose", "options_for"]
