@@ -36,17 +36,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
     from netladder import api
     from netladder.api._diagnose import DiagnoseOptions, Progress
     from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
+    from netladder.net.driver import blocking
     from netladder.output import emit_json
     from netladder.render import diagnose as render
     from netladder.render.report import report as show
 
     options = DiagnoseOptions(args.target, tuple(args.port), deep=args.deep)
     if args.via:
+        import asyncio
+
         from netladder.diagnose.target import parse_target
         from netladder.diagnose.via import via
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK if report.ok else EXIT_FAIL
     progress = Progress()
     try:
-        result = asyncio.run(api.diagnose(options, progress=progress))
+        result = blocking(api.diagnose(options, progress=progress))
     except KeyboardInterrupt:
         result = progress.partial()
         code = EXIT_INTERRUPTED

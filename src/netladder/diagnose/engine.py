@@ -157,7 +157,9 @@ async def diagnose(
             rungs["l3"] = _with_echoes(l3, pmtu=PmtuCheck(pmtu))
         return l2, ping, pmtu
 
-    (l2, ping, pmtu), (scan, scan_error) = await gather(near(), _ports(address, target.ports))
+    # The scan starts first, as it always has: its first SYN makes the kernel resolve the next
+    # hop, so the L2 rung, which reads the neighbour table next, finds the entry under way.
+    (scan, scan_error), (l2, ping, pmtu) = await gather(_ports(address, target.ports), near())
     _stop_if_interrupted()
     l3 = rungs["l3"]
 
