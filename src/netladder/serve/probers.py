@@ -11,9 +11,9 @@ extras (several echoes per ICMP probe) add metrics under names blackbox does not
 A probe that fails records why in `probe_failure_info{layer,reason}`, from the fixed table
 FAILURES below: never free text in a label.
 
-Engines that cannot share the loop yet: the diagnose ladder's port scan runs in worker threads
-(a poll loop each); `THREADED` bounds how many run at once so a burst of probes cannot exhaust
-the executor.  ICMP probes run `netladder.api.ping` on the server's own loop.
+Every prober but tcp and udp (blackbox's dialogues, on asyncio's streams and sockets) is a
+`netladder.api` function: its sessions run on the server's own loop beside every other probe,
+with no worker thread.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from netladder.serve.metrics import Registry
 
 __all__ = [
     "FAILURES",
-    "THREADED",
     "Ping",
     "Probe",
     "Refused",
@@ -46,8 +45,6 @@ __all__ = [
     "monitor_ping",
     "run_probe",
 ]
-
-THREADED = 16  # engine calls that hold a worker thread, at once
 
 # probe_failure_info{layer,reason}: every (layer, reason) a probe can report.
 FAILURES: frozenset[tuple[str, str]] = frozenset(
@@ -134,7 +131,6 @@ class Probe:
     registry: Registry = field(default_factory=Registry)
     events: list[tuple[float, str, str, dict[str, object]]] = field(default_factory=list)
     failure: tuple[str, str] | None = None
-    threaded: asyncio.Semaphore | None = None
     deadline: float = 0.0  # time.monotonic() value, set when the probe starts
     address: str | None = None  # the address probed, once resolved
     hops: tuple[Any, ...] = ()  # a trace's hops (api.trace's Hop), for the dashboard
@@ -172,12 +168,6 @@ class Probe:
     @property
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.001)
-
-    async def threaded_call(self, call: Callable[[], Any]) -> Any:
-        """An engine call that holds a worker thread, within the bound on those."""
-        gate = self.threaded or asyncio.Semaphore(THREADED)
-        async with gate:
-            return await call()
 
 
 async def run_probe(probe: Probe) -> bool:
@@ -1153,7 +1143,7 @@ async def probe_diagnose(probe: Probe) -> bool:
     options = DiagnoseOptions(
         probe.target, probe.module.diagnose.ports, timeout=min(10.0, probe.remaining)
     )
-    result = await probe.threaded_call(lambda: api.diagnose(options))
+    result = await api.diagnose(options)
     for rung in result.rungs:
         summary = render.summary(rung)
         probe.say("info", "Layer", layer=rung.layer, status=rung.status, summary=summary)
@@ -1206,7 +1196,6 @@ async def monitor_ping(
     target: str,
     seconds: float,
     allow: Allow | None = None,
-    threaded: asyncio.Semaphore | None = None,
 ) -> Ping:
     """Probe `target` once with `module` (an icmp module sends one echo whatever its
     `packets`: the round spreads the pings, not the probe)."""
@@ -1214,7 +1203,7 @@ async def monitor_ping(
         from dataclasses import replace
 
         module = replace(module, icmp=replace(module.icmp, packets=1))
-    probe = Probe(module, target, seconds, allow=allow, threaded=threaded)
+    probe = Probe(module, target, seconds, allow=allow)
     started = time.monotonic()
     try:
         success = await run_probe(probe)
@@ -1254,7 +1243,6 @@ async def run_diagnosis(
     target: str,
     ports: Sequence[int],
     allow: Allow | None,
-    threaded: asyncio.Semaphore | None = None,
 ) -> dict[str, Any]:
     """`netladder diagnose TARGET` as this server sees it: the Diagnosis as JSON (the
     command's --json document).  UsageError for a target that cannot be read; Refused when
@@ -1271,8 +1259,6 @@ async def run_diagnosis(
         probe.deadline = time.monotonic() + 10.0
         if await _resolve(probe, parsed.host, "ip4", True) is None:
             raise Refused(parsed.host)  # what does not resolve cannot be shown to be allowed
-    gate = threaded or asyncio.Semaphore(THREADED)
-    async with gate:
-        result = await api.diagnose(DiagnoseOptions(target, tuple(ports)))
+    result = await api.diagnose(DiagnoseOptions(target, tuple(ports)))
     doc: dict[str, Any] = to_jsonable(result, render.sentence)
     return doc
