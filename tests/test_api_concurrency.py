@@ -51,6 +51,9 @@ RESOLVE = [
     ("nx.lab A", 5),  # NXDOMAIN
 ]
 ARP = [(R1, 10)]
+# The server answers for all of 198.18.0.0/17 (a local route): 20 addresses, 5 pings each.
+PING = [(f"198.18.0.{i}", 5) for i in range(1, 21)]
+PING_INTERVAL = 0.2  # seconds between a ping's three echoes (-i)
 # ICMP and TCP probes: the destination answers them with an echo reply or a SYN-ACK, which the
 # kernel never rate-limits.  UDP probes get port unreachables, which a host (the lab's server,
 # as any default Linux) sends at most 6 at once and then 1 a second to one peer (icmp_ratelimit):
@@ -81,6 +84,7 @@ def plan() -> list[tuple[str, str]]:
     rows = [("http", t, n) for t, n in HTTP]
     rows += [("resolve", t, n) for t, n in RESOLVE]
     rows += [("arp", t, n) for t, n in ARP]
+    rows += [("ping", t, n) for t, n in PING]
     rows += [("trace", t, n) for t, n in TRACE]
     rows += [("scan", t, 5) for t in SCAN]
     rows += [("diagnose", t, n) for t, n in DIAGNOSE]
@@ -117,6 +121,11 @@ async def _call(kind: str, target: str) -> Any:
         method, address, port = target.split()
         scan = ScanOptions(address, (int(port),), method=method)
         return to_jsonable(await api.scan(scan), port_sentence)
+    if kind == "ping":
+        from netladder.api._ping import PingOptions
+
+        [result] = await api.ping(PingOptions((target,), 3, interval=PING_INTERVAL))
+        return to_jsonable(result)
     if kind == "trace":
         from netladder.api._trace import TraceOptions
         from netladder.render.trace import sentence as trace_sentence
@@ -152,6 +161,7 @@ def main() -> None:
     import netladder.api._arp
     import netladder.api._diagnose
     import netladder.api._http
+    import netladder.api._ping
     import netladder.api._resolve
     import netladder.api._scan
     import netladder.api._trace
@@ -219,6 +229,11 @@ def _scan(doc: dict[str, Any]) -> Any:
     return (doc["address"], doc["method"], ports, doc["not_shown"])
 
 
+def _ping(doc: dict[str, Any]) -> Any:
+    """The counts iputils prints: sent, received, duplicates, errors."""
+    return (doc["address"], doc["transmitted"], doc["received"], doc["duplicates"], doc["errors"])
+
+
 def _trace(doc: dict[str, Any]) -> Any:
     """Who answered at each TTL, and whether the destination did."""
     return (
@@ -241,6 +256,7 @@ FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "resolve": _resolve,
     "arp": _arp,
     "scan": _scan,
+    "ping": _ping,
     "trace": _trace,
     "diagnose": _diagnose,
 }
@@ -257,6 +273,8 @@ def one_shot_argv(kind: str, target: str) -> list[str]:
     if kind == "scan":
         method, address, port = target.split()
         return ["port", f"--{method}", address, port, "--json"]
+    if kind == "ping":
+        return ["ping", "-c", "3", "-i", str(PING_INTERVAL), target, "--json"]
     if kind == "trace":
         protocol, address = target.split()
         max_ttl = str(TRACE_MAX_TTL)
@@ -297,6 +315,8 @@ def test_three_hundred_api_calls_at_once_equal_the_one_shot_commands(demo_lab: A
         out, err = proc.communicate(timeout=120)
         assert out, (call, err)
         doc = json.loads(out)
+        if call[0] == "ping":
+            [doc] = doc["targets"]
         expected[call] = FIELDS[call[0]](doc)
 
     run = demo_lab.exec(
