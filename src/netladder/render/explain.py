@@ -23,9 +23,12 @@ if TYPE_CHECKING:
     from netladder.diagnose.model import Diagnosis, Rung
     from netladder.l2.model import ArpResult, NeighCheck, NeighReport
     from netladder.l2.route import RouteDecision
+    from netladder.l4.diag import SocketsResult
+    from netladder.l4.model import ScanResult
     from netladder.l7.model import HttpCheck
     from netladder.names.model import Comparison, Resolution
     from netladder.names.model import MyIp as MyIpResult
+    from netladder.path.model import TraceResult
 
 __all__ = [
     "EXPLAIN",
@@ -42,6 +45,9 @@ __all__ = [
     "keys_neigh_check",
     "keys_resolution",
     "keys_route",
+    "keys_scan",
+    "keys_sockets",
+    "keys_trace",
     "emit_json",
     "lines",
     "say",
@@ -293,6 +299,12 @@ EXPLAIN: dict[str, str] = {
         "packets to the other until the TTL runs out. Their routes to this destination need "
         "fixing."
     ),
+    "path.quiet-hop": N_(
+        "A router in the middle left some probes unanswered, yet the hops after it answer "
+        "them all: the packets did pass through it. Routers answer ICMP time exceeded from "
+        "their own CPU and limit how often they do, so this is the router being quiet, not "
+        "loss on the path; only loss that persists to the destination is."
+    ),
     "path.black-hole": N_(
         "A link on the way carries smaller packets than this host sends, and the ICMP message "
         "that should say so ('fragmentation needed', IPv6 'packet too big') is filtered: a path "
@@ -327,6 +339,18 @@ EXPLAIN: dict[str, str] = {
         "UDP has no handshake: an open UDP service may answer nothing, and a filter says nothing "
         "either. Only an answer (open) or an ICMP port unreachable (closed) is conclusive; "
         "silence is open|filtered."
+    ),
+    "l4.listening": N_(
+        "A server program opens a listening socket on a port (LISTEN; a UDP service an "
+        "unconnected socket, UNCONN), and the kernel creates one connected socket per client "
+        "from it, named by both ends' address and port. Recv-Q on a listener is the accept "
+        "queue: connections the kernel has completed that the program has not accepted yet."
+    ),
+    "l4.not-listening": N_(
+        "Nothing on this host listens on the port, so the kernel answers a SYN to it with a "
+        "RST (connection refused) and a UDP datagram with ICMP port unreachable. Start the "
+        "service, or check which port it is configured for; netladder sockets without a port "
+        "lists every listener."
     ),
     "l4.forged-reset": N_(
         "The RST came back with a TTL that is not the host's own: something on the way (a "
@@ -642,6 +666,48 @@ PORT_STATES = {
     "filtered": "l4.filtered",
     "open|filtered": "l4.open-filtered",
 }
+
+
+def keys_trace(result: TraceResult) -> list[str]:
+    """`trace`'s verdict, and its quiet hops (a router slow to answer is no loss)."""
+    v = result.verdict
+    if result.interrupted and not result.hops:
+        return []
+    keys = ["path.loop" if v.loop else TRACE_VERDICTS.get(v.kind, "path.no-answer")]
+    if v.quiet.hops:
+        keys.append("path.quiet-hop")
+    return keys
+
+
+def keys_scan(result: ScanResult) -> list[str]:
+    """`port`'s states, each once, in the order nmap ranks them; a reset from before the host
+    and an ICMP rejection say more than their state."""
+    from netladder.l4.model import PortState
+
+    keys = []
+    rows = [(p.state, p.reason, bool(p.reset_hops_before)) for p in result.ports]
+    rows += [(g.state, g.reason, bool(g.reset_hops_before)) for g in result.not_shown]
+    for state in (PortState.OPEN, PortState.OPEN_FILTERED, PortState.CLOSED, PortState.FILTERED):
+        mine = [(reason, forged) for s, reason, forged in rows if s is state]
+        if not mine:
+            continue
+        if state is PortState.FILTERED:
+            if any(reason == "no-response" for reason, _forged in mine):
+                keys.append("l4.filtered")
+            if any(reason != "no-response" for reason, _forged in mine):
+                keys.append("l4.rejected")
+            continue
+        keys.append(PORT_STATES[state.value])
+        if state is PortState.CLOSED and any(forged for _reason, forged in mine):
+            keys.append("l4.forged-reset")
+    return keys
+
+
+def keys_sockets(result: SocketsResult) -> list[str]:
+    """`sockets`: what a listening socket is, or what it means that none listens."""
+    if result.port is not None and not result.listeners:
+        return ["l4.not-listening"]
+    return ["l4.listening"] if result.listeners else []
 
 
 def keys_diagnosis(d: Diagnosis) -> list[str]:
