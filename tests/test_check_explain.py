@@ -20,7 +20,7 @@ import pytest
 from netladder.lab import Lab
 from netladder.lab.faults import DropPort
 from netladder.lab.topologies import demo
-from netladder.render.explain import EXPLAIN
+from netladder.render.explain import EXPLAIN, LAYERS
 from test_diagnose_explain import GOLDEN, check_golden
 from test_diagnose_explain import masked as masked_diagnose
 
@@ -54,49 +54,51 @@ def run(lab: Lab, *args: str, code: int, node: str = "client") -> str:
     return result.stdout + result.stderr
 
 
-def test_port_explains_each_state_in_english_and_korean(demo_lab: Lab) -> None:
-    english = run(demo_lab, *PORT_ARGS, "--explain", "--lang", "en", code=0)
-    korean = run(demo_lab, *PORT_ARGS, "--explain", "--lang", "ko", code=0)
+# (command, its arguments, exit code, the entries its --explain says, in order)
+GOLDENS = (
     # One paragraph per state found, after the result: open, closed, filtered.
-    assert english.count("\nexplain (L4: ports): ") == 3
-    assert korean.count("\n설명 (L4: 포트): ") == 3
-    assert "explain (" not in korean and " scan of " not in korean
-    check_golden(masked(english), GOLDEN / "port.en.txt")
-    check_golden(masked(korean), GOLDEN / "port.ko.txt")
+    ("port", PORT_ARGS, 0, ("l4.open", "l4.closed", "l4.filtered")),
+    ("trace", TRACE_ARGS, 1, ("path.no-answer",)),
+)
+
+
+@pytest.mark.parametrize(("name", "args", "code", "topics"), GOLDENS, ids=[g[0] for g in GOLDENS])
+def test_explains_in_english_and_korean(
+    demo_lab: Lab, name: str, args: tuple[str, ...], code: int, topics: tuple[str, ...]
+) -> None:
+    english = run(demo_lab, *args, "--explain", "--lang", "en", code=code)
+    korean = run(demo_lab, *args, "--explain", "--lang", "ko", code=code)
+    said = "".join(f"explain ({LAYERS[t.split('.')[0]]}): {EXPLAIN[t]}\n" for t in topics)
+    assert english.endswith("\n\n" + said)
+    assert korean.endswith("\n\n" + "".join(_ko_line(t) for t in topics))
+    assert "explain (" not in korean and "verdict:" not in korean and " scan of " not in korean
+    check_golden(masked(english), GOLDEN / f"{name}.en.txt")
+    check_golden(masked(korean), GOLDEN / f"{name}.ko.txt")
     # Without the flag the result is the same, and nothing follows it.
-    plain = run(demo_lab, *PORT_ARGS, "--lang", "en", code=0)
-    assert masked(english).startswith(masked(plain) + "\n")
-
-
-def test_trace_explains_the_silence_in_english_and_korean(demo_lab: Lab) -> None:
-    english = run(demo_lab, *TRACE_ARGS, "--explain", "--lang", "en", code=1)
-    korean = run(demo_lab, *TRACE_ARGS, "--explain", "--lang", "ko", code=1)
-    assert english.endswith("\n\nexplain (the path): " + EXPLAIN["path.no-answer"] + "\n")
-    assert "\n\n설명 (경로): " in korean
-    assert "explain (" not in korean and "verdict:" not in korean
-    check_golden(masked(english), GOLDEN / "trace.en.txt")
-    check_golden(masked(korean), GOLDEN / "trace.ko.txt")
-    plain = run(demo_lab, *TRACE_ARGS, "--lang", "en", code=1)
+    plain = run(demo_lab, *args, "--lang", "en", code=code)
     assert masked(english).startswith(masked(plain) + "\n")
 
 
 def test_sockets_explain_what_listens_and_what_does_not(demo_lab: Lab) -> None:
     # The server's DNS listens on port 53.
     listening = run(demo_lab, "sockets", "53", "--explain", "--lang", "ko", code=0, node="server")
-    assert listening.endswith("\n\n설명 (L4: 포트): " + _ko("l4.listening") + "\n")
+    assert listening.endswith("\n\n" + _ko_line("l4.listening"))
     nothing = run(demo_lab, "sockets", "4444", "--explain", code=1, node="server")
     assert "\nnothing listens on port 4444 (" in nothing
     assert nothing.endswith("\n\nexplain (L4: ports): " + EXPLAIN["l4.not-listening"] + "\n")
 
 
-def _ko(key: str) -> str:
+def _ko_line(topic: str) -> str:
+    """An entry's line in Korean, read from the compiled catalog with the stdlib's gettext."""
     import gettext
     from pathlib import Path
 
     import netladder
 
     locale = Path(netladder.__file__).parent / "locale"
-    return gettext.translation("netladder", locale, ["ko"]).gettext(EXPLAIN[key])
+    ko = gettext.translation("netladder", locale, ["ko"]).gettext
+    layer = LAYERS[topic.split(".")[0]]
+    return ko("explain ({layer}): {text}").format(layer=ko(layer), text=ko(EXPLAIN[topic])) + "\n"
 
 
 def _numbers_masked(value: Any) -> Any:
