@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
-import socket
 import sys
 from typing import TYPE_CHECKING
 
@@ -122,18 +120,18 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_proxy(args))
 
 
-def _dest_address(text: str | None) -> str | None:
+async def _dest_address(text: str | None) -> str | None:
+    """--dest through the one resolver (net/targets.py): its validation, the first address."""
     if text is None:
         return None
+    from netladder.net.driver import lookup
+    from netladder.net.targets import ResolveError, check_host
+
+    check_host(text, "--dest")
     try:
-        return str(ipaddress.ip_address(text.strip("[]")))
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(text, None, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UsageError(f"--dest {text!r}: {exc.strerror}") from None
-    return str(infos[0][4][0])
+        return (await lookup(text)).address
+    except ResolveError as exc:
+        raise UsageError("--dest {text!r}: {reason}", text=text, reason=exc.reason) from None
 
 
 async def _add(args: argparse.Namespace) -> int:
@@ -146,7 +144,7 @@ async def _add(args: argparse.Namespace) -> int:
         port=args.port,
         to_port=args.to_port,
         proto=args.proto,
-        dest=_dest_address(args.dest),
+        dest=await _dest_address(args.dest),
         local=args.local,
     )
     result = await forwards.add(spec, dry_run=args.dry_run)
@@ -203,6 +201,7 @@ async def _verify(args: argparse.Namespace) -> int:
         result,
         lambda: render.verify_lines(result),
         as_json=args.json,
+        sentence=render.sentence,
         explain=(lambda c: c.keys_forward(result.cause.value)) if args.explain else None,
     )
     return EXIT_OK if result.ok else EXIT_FAIL

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from netladder.errors import UsageError
+from netladder.nat.model import ProxyCounters, ProxyStats
+from netladder.net.targets import ResolveError, Target, check_host, resolve, scope_index
 
 __all__ = [
     "Endpoint",
@@ -81,38 +83,6 @@ def parse_endpoint(text: str, *, listen: bool) -> Endpoint:
     return Endpoint(host, port)  # a listener without a host: every address, IPv4 and IPv6
 
 
-@dataclass
-class ProxyCounters:
-    connections: int = 0  # accepted (TCP) or sessions opened (UDP)
-    active: int = 0
-    failed: int = 0  # the target refused or did not answer
-    bytes_up: int = 0  # client -> target
-    bytes_down: int = 0  # target -> client
-    datagrams_up: int = 0
-    datagrams_down: int = 0
-    dropped: int = 0  # UDP datagrams dropped (session limit, full buffers)
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyStats:
-    """What a proxy did, for the summary at exit."""
-
-    proto: str
-    listen: str
-    target: str
-    zero_copy: bool
-    connections: int
-    active_at_stop: int
-    failed: int
-    bytes_up: int
-    bytes_down: int
-    datagrams_up: int
-    datagrams_down: int
-    dropped: int
-    duration_ms: float
-    stopped_by: str
-
-
 def bind_listener(endpoint: Endpoint, kind: int) -> socket.socket:
     """Bind the listening socket; a port in use is the user's to fix (exit 2).  Without a host
     it is one dual-stack socket (IPv4 arrives as v4-mapped), or IPv4 only where the machine has
@@ -124,16 +94,10 @@ def bind_listener(endpoint: Endpoint, kind: int) -> socket.socket:
     elif not endpoint.host:
         family, address = socket.AF_INET, ("0.0.0.0", endpoint.port)
     else:
-        try:
-            infos = socket.getaddrinfo(
-                endpoint.host,
-                endpoint.port,
-                type=kind,
-                flags=socket.AI_PASSIVE | socket.AI_NUMERICSERV,
-            )
-        except socket.gaierror as exc:
-            raise UsageError(f"cannot listen on {endpoint}: {exc.strerror}") from None
-        family, _, _, _, address = infos[0]
+        found = _listen_address(endpoint)
+        family, address = found.family, (found.address, endpoint.port)
+        if found.scope is not None:  # a link-local address names its interface
+            address = (*address, 0, scope_index(found.scope))
     try:
         sock = socket.socket(family, kind)
     except OSError:
@@ -168,14 +132,31 @@ def bind_listener(endpoint: Endpoint, kind: int) -> socket.socket:
     return sock
 
 
-async def resolve_target(endpoint: Endpoint, kind: int) -> tuple[int, tuple[str, int]]:
-    loop = asyncio.get_running_loop()
+def _listen_address(endpoint: Endpoint) -> Target:
+    """The listener's host through the one resolver (net/targets.py)."""
+    where = f"cannot listen on {endpoint}"
+    check_host(endpoint.host, where)
     try:
-        infos = await loop.getaddrinfo(endpoint.host, endpoint.port, type=kind)
-    except socket.gaierror as exc:
-        raise UsageError(f"target {endpoint}: {exc.strerror}") from None
-    family, _, _, _, address = infos[0]
-    return family, (str(address[0]), int(address[1]))
+        return resolve(endpoint.host)
+    except ResolveError as exc:
+        raise UsageError(
+            "cannot listen on {endpoint}: {reason}", endpoint=str(endpoint), reason=exc.reason
+        ) from None
+
+
+async def resolve_target(endpoint: Endpoint, kind: int) -> tuple[int, tuple[str, int]]:
+    """The target's host through the one resolver (net/targets.py): its validation, the first
+    address; `kind` is kept for callers (a TCP and a UDP target resolve alike)."""
+    from netladder.net.driver import lookup
+
+    check_host(endpoint.host, f"target {endpoint}")
+    try:
+        found = await lookup(endpoint.host)
+    except ResolveError as exc:
+        raise UsageError(
+            "target {endpoint}: {reason}", endpoint=str(endpoint), reason=exc.reason
+        ) from None
+    return found.family, (found.address, endpoint.port)
 
 
 # -- TCP ------------------------------------------------------------------------------------------

@@ -9,6 +9,11 @@ forwarding disabled, then the target itself as nmap would call its port: closed 
 connection), filtered (silence, or an ICMP "prohibited"), unreachable (no route, or an ICMP
 net/host unreachable) — with the ICMP error and its sender as the evidence.
 
+The two connections are l4's sessions on the one driver (net.driver.run): BannerSession for
+TCP (the greeting, else a small probe, read until the peer goes quiet) and UdpExchange for UDP;
+the ICMP error behind a failure is the one the driver read from the error queue.  What the
+check concluded is a typed Finding; render/forward.py says it.
+
 Programmatic API (for `netladder diagnose`): ``await verify_forward(port, proto=..., source=...)``
 returns a :class:`VerifyResult`.
 """
@@ -18,21 +23,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import json
 import os
-import socket
 import time
+from typing import Any
 
+from netladder.l4.banner import BannerSession, Datagram, StreamAnswer, UdpExchange
 from netladder.nat import nft
-from netladder.nat.model import Attempt, Cause, VerifyResult
+from netladder.nat.model import Attempt, Cause, Finding, VerifyResult
 from netladder.nat.netns import Vantage, require_local, resolve_vantage, route_source
 from netladder.nat.rules import ForeignRule, shadowing
-from netladder.net.sockets import SockError, enable_recverr, receive
+from netladder.net.driver import run
+from netladder.net.session import Session
+from netladder.net.sockets import SockError
 from netladder.proto.icmp import TIME_EXCEEDED, UNREACHABLE, error_text
 from netladder.proto.tcp import ICMP4_UNREACH_REASONS, ICMP6_UNREACH_REASONS
 
-__all__ = ["Attempt", "Cause", "VerifyResult", "verify_forward"]
+__all__ = ["Attempt", "Cause", "Finding", "VerifyResult", "verify_forward"]
 
 BANNER_WAIT_S = 0.5  # a service that speaks first (SSH, SMTP) does so at once
 QUIET_S = 0.2  # an answer is complete when nothing more arrives for this long
@@ -63,7 +70,7 @@ async def verify_forward(
 
     def result(
         cause: Cause,
-        detail: str,
+        finding: Finding,
         *,
         through: Attempt | None = None,
         direct: Attempt | None = None,
@@ -85,8 +92,8 @@ async def verify_forward(
             forwarding,
             shadows,
             cause,
-            detail,
-            (time.monotonic() - started) * 1000,
+            finding,
+            time.monotonic() - started,
         )
 
     if forward is None:
@@ -95,83 +102,46 @@ async def verify_forward(
             for r in before.foreign
             if r.catches(proto, port) and r.statement in ("dnat", "redirect", "xt")
         ]
-        detail = f"netladder has no forward for {proto} port {port}"
         if others:
-            detail += f"; {others[0].where} handles it ({others[0].text or others[0].statement})"
-        return result(Cause.NO_RULE, detail, shadows=tuple(others))
+            found = Finding("no-rule-elsewhere", proto, port, rule=others[0])
+        else:
+            found = Finding("no-rule", proto, port)
+        return result(Cause.NO_RULE, found, shadows=tuple(others))
 
     spec = forward.spec
+    target = spec.target if spec.dest else None
+
+    def finding(kind: str, **evidence: Any) -> Finding:
+        return Finding(kind, proto, port, target, spec.to_port, **evidence)
+
     shadows = shadowing(before, spec)
     version = spec.dest_version or 4
     via_addr = via or await _pick_via(vantage, version, dnat=spec.kind == "dnat")
     if via_addr is None:
-        return result(
-            Cause.NO_ANSWER, f"{vantage.label} has no route to this machine", shadows=shadows
-        )
+        return result(Cause.NO_ANSWER, finding("no-route", vantage=vantage.label), shadows=shadows)
     # A DNAT to one of this machine's own addresses is delivered here: nothing is forwarded.
     to_another_host = spec.dest is not None and not await nft.is_local_address(spec.dest)
     forwarding = nft.forwarding_enabled(version) if to_another_host else None
 
-    attempt = _tcp_attempt if proto == "tcp" else _udp_attempt
     direct_host = spec.dest if spec.dest is not None else via_addr
     # Both at once: the direct connection never matches the forward's rule (it goes to the
     # target port), so it cannot disturb the counter.
-    through, direct = await asyncio.gather(
-        attempt(vantage, via_addr, port, wait_s),
-        attempt(Vantage("this machine"), direct_host, spec.to_port, wait_s),
-    )
+    probes = [
+        _probe(vantage, via_addr, port, proto, wait_s),
+        _probe(Vantage("this machine"), direct_host, spec.to_port, proto, wait_s),
+    ]
+    if await run(probes):
+        raise KeyboardInterrupt  # nothing partial to say: the rule's counter was not read
+    through = _attempt_of(via_addr, port, probes[0])
+    direct = _attempt_of(direct_host, spec.to_port, probes[1])
     after = await nft.read_ruleset()
     now = after.by_id(forward.id)
     hits = max(0, (now.hits(hook) if now else 0) - forward.hits(hook))
 
-    where = f"{spec.target if spec.dest else f'port {spec.to_port} here'}"
-    if hits == 0:
-        if vantage.is_local and not spec.local:
-            detail = (
-                "connections made on this machine take the OUTPUT hook, which this "
-                "forward does not cover: add it with --local, or verify --from a "
-                "namespace or host"
-            )
-        elif shadows:
-            detail = (
-                f"{shadows[0].where} ({shadows[0].text or shadows[0].statement}) catches "
-                f"{proto} port {port} before netladder's rule"
-            )
-        elif not through.connected:
-            detail = (
-                f"no connection reached the rule ({through.outcome} from {via_addr}): "
-                "a wrong address, or a filter before NAT?"
-            )
-        else:
-            detail = "the connection was answered, but not through netladder's rule"
-        return result(
-            Cause.NOT_HIT,
-            detail,
-            through=through,
-            direct=direct,
-            hits=0,
-            forwarding=forwarding,
-            shadows=shadows,
-            via_addr=via_addr,
-        )
-    if not through.connected and to_another_host and not vantage.is_local and forwarding is False:
-        sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
-        return result(
-            Cause.FORWARDING_DISABLED,
-            f"the rule was hit but {sysctl} is 0, so the kernel drops the translated "
-            f"packets (sysctl -w {sysctl}=1)",
-            through=through,
-            direct=direct,
-            hits=hits,
-            forwarding=forwarding,
-            shadows=shadows,
-            via_addr=via_addr,
-        )
-    if not direct.connected:
-        cause, how = _target_failure(direct, proto, wait_s)
+    def concluded(cause: Cause, found: Finding) -> VerifyResult:
         return result(
             cause,
-            f"the rule was hit, but the target {where} itself {how}",
+            found,
             through=through,
             direct=direct,
             hits=hits,
@@ -179,74 +149,54 @@ async def verify_forward(
             shadows=shadows,
             via_addr=via_addr,
         )
+
+    if hits == 0:
+        if vantage.is_local and not spec.local:
+            found = finding("output-hook")
+        elif shadows:
+            found = finding("shadowed", rule=shadows[0])
+        elif not through.connected:
+            found = finding("not-reached", outcome=through.outcome, via=via_addr)
+        else:
+            found = finding("elsewhere")
+        return concluded(Cause.NOT_HIT, found)
+    if not through.connected and to_another_host and not vantage.is_local and forwarding is False:
+        sysctl = "net.ipv4.ip_forward" if version == 4 else "net.ipv6.conf.all.forwarding"
+        return concluded(Cause.FORWARDING_DISABLED, finding("forwarding-off", sysctl=sysctl))
+    if not direct.connected:
+        cause, kind = _target_failure(direct, proto)
+        wait = wait_s if kind in ("target-silent", "target-dropped") else None
+        return concluded(cause, finding(kind, error=direct.error, wait=wait))
     if not through.connected:
-        return result(
-            Cause.NO_ANSWER,
-            f"the rule was hit and the target answers directly, but not through the "
-            f"forward ({through.outcome}): a filter on the way, or replies that do not "
-            "come back through this machine?",
-            through=through,
-            direct=direct,
-            hits=hits,
-            forwarding=forwarding,
-            shadows=shadows,
-            via_addr=via_addr,
-        )
+        return concluded(Cause.NO_ANSWER, finding("no-answer", outcome=through.outcome))
     if through.answer != direct.answer:
-        return result(
-            Cause.WRONG_ANSWER,
-            f"something else answered: {through.first_line!r} through the forward, "
-            f"{direct.first_line!r} from the target",
-            through=through,
-            direct=direct,
-            hits=hits,
-            forwarding=forwarding,
-            shadows=shadows,
-            via_addr=via_addr,
-        )
-    return result(
-        Cause.OK,
-        f"the intended target {where} answered through the forward",
-        through=through,
-        direct=direct,
-        hits=hits,
-        forwarding=forwarding,
-        shadows=shadows,
-        via_addr=via_addr,
-    )
+        found = finding("wrong-answer", through=through.first_line, direct=direct.first_line)
+        return concluded(Cause.WRONG_ANSWER, found)
+    return concluded(Cause.OK, finding("ok"))
 
 
-def _target_failure(attempt: Attempt, proto: str, wait_s: float) -> tuple[Cause, str]:
-    """The target's own failure as nmap would call its port, with the evidence (what the
-    system said, the ICMP error and who sent it)."""
-    evidence = f" ({attempt.error})" if attempt.error else ""
+def _target_failure(attempt: Attempt, proto: str) -> tuple[Cause, str]:
+    """The target's own failure as nmap would call its port: the cause and the finding's kind
+    (its evidence: what the system said, the ICMP error and who sent it)."""
     if attempt.reason == "port-unreach" and (proto == "tcp" or attempt.outcome == "filtered"):
         # TCP's closed is a reset; an ICMP port unreachable is a firewall's REJECT (nmap -sS:
         # filtered).  For UDP it is closed only when the target itself sent it.
-        return Cause.TARGET_FILTERED, (
-            f"is filtered: a firewall rejects it with an ICMP error, not a reset{evidence}"
-        )
+        return Cause.TARGET_FILTERED, "target-rejected"
     if attempt.outcome == "refused":
         if proto == "udp":
-            return Cause.TARGET_CLOSED, f"is closed{evidence}"
-        return Cause.TARGET_CLOSED, f"refused the connection{evidence}: closed, nothing listens"
+            return Cause.TARGET_CLOSED, "target-closed"
+        return Cause.TARGET_CLOSED, "target-refused"
     if attempt.outcome == "timeout":
         if proto == "udp":
-            return Cause.TARGET_NO_REPLY, (
-                f"sent no reply and no ICMP error within {wait_s:g} s: open|filtered (the "
-                "service may ignore this probe, or something drops it)"
-            )
-        return Cause.TARGET_FILTERED, (
-            f"is filtered: no SYN-ACK, reset or ICMP error within {wait_s:g} s (something "
-            "drops the packets, or no host has that address)"
-        )
+            return Cause.TARGET_NO_REPLY, "target-silent"  # open|filtered
+        return Cause.TARGET_FILTERED, "target-dropped"
     if attempt.reason == "local-prohibited":
-        return Cause.TARGET_FILTERED, f"is filtered by this machine's own firewall{evidence}"
+        return Cause.TARGET_FILTERED, "target-local-firewall"
     if attempt.reason is not None and attempt.reason.endswith("prohibited"):
-        return Cause.TARGET_FILTERED, f"is filtered{evidence}"
+        return Cause.TARGET_FILTERED, "target-prohibited"
     if attempt.outcome == "unreachable" and attempt.reason is None:
-        return Cause.TARGET_UNREACHABLE, f"is unreachable{evidence}: no route from this machine"
-    return Cause.TARGET_UNREACHABLE, f"is unreachable{evidence}"
+        return Cause.TARGET_UNREACHABLE, "target-no-route"
+    return Cause.TARGET_UNREACHABLE, "target-unreachable"
 
 
 async def local_addresses(version: int) -> list[str]:
@@ -289,33 +239,30 @@ async def _pick_via(vantage: Vantage, version: int, *, dnat: bool) -> str | None
     return None
 
 
-def _family(host: str) -> int:
-    return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-
-
-def _failure(exc: OSError) -> str:
-    if isinstance(exc, ConnectionRefusedError):
+def _outcome(error: int) -> str:
+    """What a failed connect or read was, in the words of `Attempt.outcome`."""
+    if error == errno.ECONNREFUSED:
         return "refused"
-    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+    if error in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return "unreachable"
-    if isinstance(exc, ConnectionResetError):
+    if error == errno.ECONNRESET:
         return "reset"
     return "error"
 
 
-def _failed(sock: socket.socket, exc: OSError, host: str) -> tuple[str, str, str | None]:
-    """(outcome, error text, nmap's reason) for a failed exchange with `host`.  The ICMP error
-    the kernel queued for the socket (IP_RECVERR) says what answered and who sent it; without
-    one, the failure was this machine's own (no route, its own firewall)."""
-    # asyncio's sock_connect replaces strerror with "Connect call failed (...)": say errno's.
-    outcome, text = _failure(exc), os.strerror(exc.errno) if exc.errno else str(exc)
-    queued = receive(sock, errqueue=True)
-    icmp: SockError | None = queued.error if queued is not None else None
+def _failed(host: str, port: int, error: int, icmp: SockError | None, elapsed: float) -> Attempt:
+    """The Attempt of a failed exchange with `host`: its outcome, the error text and nmap's
+    reason.  The ICMP error the kernel queued for the socket (IP_RECVERR; the driver reads it)
+    says what answered and who sent it; without one, the failure was this machine's own (no
+    route, its own firewall)."""
+    outcome, text = _outcome(error), os.strerror(error)
     if icmp is None or not icmp.is_icmp:
-        if exc.errno in (errno.EPERM, errno.EACCES):
-            return outcome, text, "local-prohibited"
-        return outcome, text, "conn-refused" if outcome == "refused" else None
-    version = 6 if sock.family == socket.AF_INET6 else 4
+        if error in (errno.EPERM, errno.EACCES):
+            reason: str | None = "local-prohibited"
+        else:
+            reason = "conn-refused" if outcome == "refused" else None
+        return Attempt(host, port, outcome, None, elapsed, text, None, reason)
+    version = 6 if ":" in host else 4
     reasons = ICMP4_UNREACH_REASONS if version == 4 else ICMP6_UNREACH_REASONS
     if icmp.icmp_type == UNREACHABLE[version]:
         reason = reasons.get(icmp.icmp_code, "unreach")
@@ -327,7 +274,7 @@ def _failed(sock: socket.socket, exc: OSError, host: str) -> tuple[str, str, str
         text += f" from {sender}"
     if reason == "port-unreach" and sender and sender != host:
         outcome = "filtered"  # a router said so, not the target: nmap's filtered (port-unreach)
-    return outcome, text, reason
+    return Attempt(host, port, outcome, None, elapsed, text, None, reason)
 
 
 def _normalise(data: bytes) -> str:
@@ -335,90 +282,51 @@ def _normalise(data: bytes) -> str:
     return "\n".join(ln for ln in lines if not ln.lower().startswith("date:")).strip()
 
 
-def _attempt(
-    host: str,
-    port: int,
-    started: float,
-    outcome: str,
-    answer: str | None = None,
-    *,
-    error: str | None = None,
-    reason: str | None = None,
-    connect_ms: float | None = None,
-) -> Attempt:
-    took = (time.monotonic() - started) * 1000
-    return Attempt(host, port, outcome, answer, took, error, connect_ms, reason)
+def _probe(vantage: Vantage, host: str, port: int, proto: str, wait_s: float) -> Session[Any]:
+    """The session that tries `host`:`port` from `vantage`: a TCP dialogue (the greeting, else
+    the answer to TCP_PROBE, read until the peer goes quiet), or one UDP datagram out and the
+    first datagram or ICMP error back."""
+    if proto == "udp":
+        return UdpExchange(
+            host, port, UDP_PROBE, wait_s, netns=vantage.netns, source=vantage.source
+        )
+    return BannerSession(
+        host,
+        port,
+        TCP_PROBE,
+        wait_s,
+        greeting=BANNER_WAIT_S,
+        until="quiet",
+        quiet=QUIET_S,
+        limit=MAX_ANSWER,
+        netns=vantage.netns,
+        source=vantage.source,
+    )
 
 
-async def _tcp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) -> Attempt:
-    loop = asyncio.get_running_loop()
-    started = time.monotonic()
-    try:
-        sock = vantage.socket(_family(host), socket.SOCK_STREAM)
-    except OSError as exc:
-        return _attempt(host, port, started, "error", error=exc.strerror)
-    with sock:
-        enable_recverr(sock, 6 if sock.family == socket.AF_INET6 else 4)
-        try:
-            await asyncio.wait_for(loop.sock_connect(sock, (host, port)), wait_s)
-        except TimeoutError:
-            return _attempt(host, port, started, "timeout", reason="no-response")
-        except OSError as exc:
-            outcome, error, reason = _failed(sock, exc, host)
-            return _attempt(host, port, started, outcome, error=error, reason=reason)
-        connect_ms = (time.monotonic() - started) * 1000
-        try:
-            data = await _read_answer(loop, sock, wait_s)
-        except OSError as exc:
-            return _attempt(
-                host, port, started, _failure(exc), error=exc.strerror, connect_ms=connect_ms
+def _attempt_of(host: str, port: int, session: Session[Any]) -> Attempt:
+    """The Attempt a finished probe session found."""
+    answer = session.result()
+    if isinstance(answer, Datagram):
+        if answer.data is not None:
+            return Attempt(
+                host, port, "answered", _normalise(answer.data[:MAX_ANSWER]), answer.elapsed
             )
-    if data is None:
-        return _attempt(host, port, started, "silent", "", connect_ms=connect_ms)
-    outcome = "answered" if data else "closed"
-    return _attempt(host, port, started, outcome, _normalise(data), connect_ms=connect_ms)
-
-
-async def _read_answer(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, wait_s: float
-) -> bytes | None:
-    try:
-        first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER), BANNER_WAIT_S)
-    except TimeoutError:
-        await loop.sock_sendall(sock, TCP_PROBE)
-        try:
-            first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER), wait_s)
-        except TimeoutError:
-            return None
-    data = first
-    # A peer that trickles bytes must not hold the check: the whole answer gets `wait_s`.
-    deadline = time.monotonic() + wait_s
-    while first and len(data) < MAX_ANSWER and time.monotonic() < deadline:
-        try:
-            first = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER - len(data)), QUIET_S)
-        except TimeoutError:
-            break
-        data += first
-    return data
-
-
-async def _udp_attempt(vantage: Vantage, host: str, port: int, wait_s: float) -> Attempt:
-    loop = asyncio.get_running_loop()
-    started = time.monotonic()
-    try:
-        sock = vantage.socket(_family(host), socket.SOCK_DGRAM)
-    except OSError as exc:
-        return _attempt(host, port, started, "error", error=exc.strerror)
-    with sock:
-        enable_recverr(sock, 6 if sock.family == socket.AF_INET6 else 4)
-        try:
-            sock.connect((host, port))
-            await loop.sock_sendall(sock, UDP_PROBE)
-            data = await asyncio.wait_for(loop.sock_recv(sock, MAX_ANSWER), wait_s)
-        except TimeoutError:
+        if answer.timed_out:
             # open|filtered in nmap's words
-            return _attempt(host, port, started, "timeout", reason="no-response")
-        except OSError as exc:
-            outcome, error, reason = _failed(sock, exc, host)
-            return _attempt(host, port, started, outcome, error=error, reason=reason)
-    return _attempt(host, port, started, "answered", _normalise(data))
+            return Attempt(host, port, "timeout", None, answer.elapsed, reason="no-response")
+        return _failed(host, port, answer.error, answer.icmp, answer.elapsed)
+    assert isinstance(answer, StreamAnswer)
+    if answer.timed_out:
+        return Attempt(host, port, "timeout", None, answer.elapsed, reason="no-response")
+    if answer.error:
+        return _failed(host, port, answer.error, answer.icmp, answer.elapsed)
+    connected = answer.connect_time
+    if answer.end in ("reset", "error"):
+        error = answer.read_error or errno.EIO
+        outcome = _outcome(error)
+        return Attempt(host, port, outcome, None, answer.elapsed, os.strerror(error), connected)
+    if not answer.data:
+        outcome = "closed" if answer.end == "closed" else "silent"
+        return Attempt(host, port, outcome, "", answer.elapsed, None, connected)
+    return Attempt(host, port, "answered", _normalise(answer.data), answer.elapsed, None, connected)

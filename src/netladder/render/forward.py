@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 from netladder.i18n import N_, _, ngettext
 from netladder.nat.forwards import Added, Caveat, Deleted, DryRun, Listing
-from netladder.nat.model import VerifyResult
-from netladder.nat.proxy import ProxyCounters, ProxyStats
+from netladder.nat.model import Finding, ProxyCounters, ProxyStats, VerifyResult
 from netladder.nat.rules import TABLE, ForwardSpec
 from netladder.output import fmt_ms, paint
 
@@ -19,6 +18,7 @@ __all__ = [
     "counters_line",
     "deleted_lines",
     "describe",
+    "finding_sentence",
     "listing_lines",
     "proxy_lines",
     "ready_line",
@@ -103,6 +103,76 @@ TEMPLATES: dict[str, str] = {
     "proxy-bytes": N_("{up} bytes to {target}, {down} bytes back"),
 }
 
+# What verify concluded (nat.model.Finding.kind), each sentence whole so a translation may
+# order it freely.  {where}: the forward's target, or "port N here" for a REDIRECT;
+# {evidence}: " (the system's error; ICMP ... from ...)" when there is one.
+FINDINGS: dict[str, str] = {
+    "no-rule": N_("netladder has no forward for {proto} port {port}"),
+    "no-rule-elsewhere": N_(
+        "netladder has no forward for {proto} port {port}; {where} handles it ({rule})"
+    ),
+    "no-route": N_("{vantage} has no route to this machine"),
+    "output-hook": N_(
+        "connections made on this machine take the OUTPUT hook, which this "
+        "forward does not cover: add it with --local, or verify --from a "
+        "namespace or host"
+    ),
+    "shadowed": N_("{where} ({rule}) catches {proto} port {port} before netladder's rule"),
+    "not-reached": N_(
+        "no connection reached the rule ({outcome} from {via}): "
+        "a wrong address, or a filter before NAT?"
+    ),
+    "elsewhere": N_("the connection was answered, but not through netladder's rule"),
+    "forwarding-off": N_(
+        "the rule was hit but {sysctl} is 0, so the kernel drops the translated "
+        "packets (sysctl -w {sysctl}=1)"
+    ),
+    "target-rejected": N_(
+        "the rule was hit, but the target {where} itself is filtered: a firewall rejects "
+        "it with an ICMP error, not a reset{evidence}"
+    ),
+    "target-closed": N_("the rule was hit, but the target {where} itself is closed{evidence}"),
+    "target-refused": N_(
+        "the rule was hit, but the target {where} itself refused the connection{evidence}: "
+        "closed, nothing listens"
+    ),
+    "target-silent": N_(
+        "the rule was hit, but the target {where} itself sent no reply and no ICMP error "
+        "within {wait:g} s: open|filtered (the service may ignore this probe, or something "
+        "drops it)"
+    ),
+    "target-dropped": N_(
+        "the rule was hit, but the target {where} itself is filtered: no SYN-ACK, reset or "
+        "ICMP error within {wait:g} s (something drops the packets, or no host has that "
+        "address)"
+    ),
+    "target-local-firewall": N_(
+        "the rule was hit, but the target {where} itself is filtered by this machine's own "
+        "firewall{evidence}"
+    ),
+    "target-prohibited": N_(
+        "the rule was hit, but the target {where} itself is filtered{evidence}"
+    ),
+    "target-no-route": N_(
+        "the rule was hit, but the target {where} itself is unreachable{evidence}: no route "
+        "from this machine"
+    ),
+    "target-unreachable": N_(
+        "the rule was hit, but the target {where} itself is unreachable{evidence}"
+    ),
+    "no-answer": N_(
+        "the rule was hit and the target answers directly, but not through the "
+        "forward ({outcome}): a filter on the way, or replies that do not "
+        "come back through this machine?"
+    ),
+    "wrong-answer": N_(
+        "something else answered: {through!r} through the forward, {direct!r} from the target"
+    ),
+    "ok": N_("the intended target {where} answered through the forward"),
+}
+# A REDIRECT's target, where a sentence names it.
+_HERE = N_("port {port} here")
+
 _VERIFY_LABELS = (N_("through the forward"), N_("direct to the target"))
 # The columns of `forward list` (not translated: scripts read them).
 _HEADER = (
@@ -123,7 +193,10 @@ def describe(spec: ForwardSpec) -> str:
 
 
 def sentence(caveat: object) -> str:
-    """A caveat of an add as one sentence (JSON's `warnings`, in English)."""
+    """A caveat of an add (JSON's `warnings`) or what verify found (JSON's `detail`) as one
+    sentence."""
+    if isinstance(caveat, Finding):
+        return finding_sentence(caveat)
     assert isinstance(caveat, Caveat)
     template = _(TEMPLATES[caveat.kind])
     if caveat.rule is not None:
@@ -135,6 +208,30 @@ def sentence(caveat: object) -> str:
             port=caveat.port,
         )
     return template.format(sysctl=caveat.sysctl)
+
+
+def finding_sentence(found: Finding) -> str:
+    """What verify concluded, with the evidence it cites."""
+    rule = found.rule
+    where = found.target or _(_HERE).format(port=found.to_port)
+    if rule is not None:
+        where, cited = rule.where, rule.text or rule.statement
+    else:
+        cited = ""
+    return _(FINDINGS[found.kind]).format(
+        proto=found.proto,
+        port=found.port,
+        where=where,
+        rule=cited,
+        vantage=found.vantage,
+        via=found.via,
+        outcome=found.outcome,
+        evidence=f" ({found.error})" if found.error else "",
+        sysctl=found.sysctl,
+        wait=found.wait or 0.0,
+        through=found.through,
+        direct=found.direct,
+    )
 
 
 def added_lines(result: Added | DryRun) -> Iterator[str]:
@@ -221,8 +318,10 @@ def verify_lines(result: VerifyResult) -> Iterator[str]:
                 said = _(t["said-answer"]).format(line=attempt.first_line)
             else:
                 said = _(t["said-nothing"])
-            took = attempt.connect_ms if attempt.connect_ms is not None else attempt.elapsed_ms
-            yield _(t["connected"]).format(label=_(label), where=where, said=said, ms=fmt_ms(took))
+            took = attempt.connect_time if attempt.connect_time is not None else attempt.elapsed
+            yield _(t["connected"]).format(
+                label=_(label), where=where, said=said, ms=fmt_ms(took * 1000)
+            )
         else:
             error = f" ({attempt.error})" if attempt.error else ""
             yield f"  {_(label)}: {where} {attempt.outcome}{error}"
@@ -230,9 +329,10 @@ def verify_lines(result: VerifyResult) -> Iterator[str]:
         hit = _(t["hit-once"]) if result.hits == 1 else _(t["hit-times"])
         yield hit.format(vantage=result.vantage, hits=result.hits, hook=result.hook)
     if result.ok:
-        yield paint(_(t["ok"]).format(detail=result.detail), "green")
+        yield paint(_(t["ok"]).format(detail=finding_sentence(result.finding)), "green")
     else:
-        text = _(t["fail"]).format(cause=result.cause.value, detail=result.detail)
+        detail = finding_sentence(result.finding)
+        text = _(t["fail"]).format(cause=result.cause.value, detail=detail)
         yield paint(text, "red")
 
 
