@@ -105,7 +105,8 @@ def ack_burst(
                 clock.advance(spacing)
             data, address = action.burst.build(k, clock.now, False)
             action.burst.sent(k, clock.now, error)
-            out.append((action.channel, k, data, address))
+            # A copy: a burst may rebuild one buffer in place for every datagram.
+            out.append((action.channel, k, bytes(data), address))
     return out
 
 

@@ -40,7 +40,7 @@ from netladder.diagnose.rungs import l3_rung, l4_rung
 from netladder.l2.model import NeighCheck
 from netladder.l2.model import Verdict as L2Verdict
 from netladder.l2.route import RouteDecision
-from netladder.l3.ping import PingResult, ProbeError, Sample
+from netladder.l3.model import PingResult, ProbeError, Sample
 from netladder.l3.stats import rtt_stats
 from netladder.l4.model import Banner, PortResult, PortState, ScanResult, StateGroup
 from netladder.l7.lint import Finding as LintFinding
@@ -384,14 +384,14 @@ def test_every_finding_has_its_sentence() -> None:
 
 
 def ping_result(rtts_ns: list[int], transmitted: int, errors: int = 0) -> PingResult:
-    samples = tuple(Sample(i + 1, ns // 1000, ns / 1e6, 64, 64) for i, ns in enumerate(rtts_ns))
+    samples = tuple(Sample(i + 1, ns, 64, 64) for i, ns in enumerate(rtts_ns))
     events = tuple(
         ProbeError(len(rtts_ns) + i + 1, "203.0.113.1", 3, 1, HOST_UNREACHABLE)
         for i in range(errors)
     )
     return PingResult(
         Target("198.51.100.10", "198.51.100.10", 4),
-        "raw", 7, 56, transmitted, len(rtts_ns), 0, 0, errors, 0.0, 1, samples, events,
+        "raw", 7, 56, transmitted, len(rtts_ns), 0, 0, errors, 0, 1, samples, events,
     )  # fmt: skip
 
 

@@ -334,9 +334,11 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
 
 API = r"""
 import asyncio, json, sys
-from netladder.l3.ping import ping
+from netladder import api
+from netladder.l3.model import PingOptions
 async def main():
-    return await asyncio.gather(*(ping(t, 3, interval=0.05, wait=0.5) for t in sys.argv[1:]))
+    options = [PingOptions((t,), 3, interval=0.05, wait=0.5) for t in sys.argv[1:]]
+    return [r for rs in await asyncio.gather(*(api.ping(o) for o in options)) for r in rs]
 results = asyncio.run(main())
 print(json.dumps([{"transmitted": r.transmitted, "received": r.received, "errors": r.errors,
                    "loss": r.loss_percent, "verdict": r.verdict,

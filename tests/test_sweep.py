@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from bench.harness import measure
 
 from netladder.lab import Lab, Link, Node, Topology
 from netladder.lab.topologies import sweep
+from waiting import Counters, restore_sigint, wait_idle, wait_until
 
 ALIVE_BLOCK = "198.18.127.0/24"  # inside the target's local /17
 SILENT_BLOCK = "198.18.128.0/24"  # the other half: dropped without a word
@@ -133,6 +136,58 @@ def test_a_slash_16_needs_no_task_per_host(sweep_lab: Lab) -> None:
     assert got.maxrss_kib < 80_000
 
 
+def _interrupted(lab: Lab, proc: subprocess.Popen[str]) -> tuple[str, str, dict[str, int]]:
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    totals = {
+        " ".join(line.split()[1:]): int(line.split()[0])
+        for line in err.splitlines()
+        if line.strip() and line.split()[0].isdigit()
+    }
+    return out, err, totals
+
+
+def _start_block_sweep(lab: Lab) -> subprocess.Popen[str]:
+    # A long timeout: the run is still waiting for its last answers when it is interrupted.
+    argv = sweep_argv(retries=0, timeout_ms=20_000)
+    return lab.popen(
+        "client", argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=restore_sigint,
+    )  # fmt: skip
+
+
+def test_ctrl_c_while_the_helper_sends_stops_it_and_prints_what_was_gathered(
+    sweep_lab: Lab,
+) -> None:
+    proc = _start_block_sweep(sweep_lab)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    helpers: list[str] = []
+
+    def helper_runs() -> bool:
+        helpers.extend(children.read_text().split())
+        return bool(helpers)
+
+    wait_until("the helper sender runs", helper_runs)
+    out, _err, totals = _interrupted(sweep_lab, proc)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in helpers)  # stopped and reaped
+    assert totals["targets"] == 65534
+    assert totals["alive"] == len(out.split()) == totals["ICMP Echo Replies received"]
+    assert totals["alive"] <= totals["ICMP Echos sent"] <= 65534
+
+
+def test_ctrl_c_while_waiting_for_the_last_timeouts_keeps_every_answer(sweep_lab: Lab) -> None:
+    counters = Counters(sweep_lab, "client")
+    proc = _start_block_sweep(sweep_lab)
+    wait_until("every alive host answered", counters.grown(proc.pid, Icmp__InEchoReps=32767))
+    wait_idle(proc.pid)
+    started = time.monotonic()
+    out, _err, totals = _interrupted(sweep_lab, proc)
+    assert len(out.split()) == totals["alive"] == 32767
+    assert totals["ICMP Echos sent"] == 65534 and totals["unreachable"] == 32767
+    assert time.monotonic() - started < 10  # it did not wait out the 20 s timeouts
+
+
 @pytest.mark.usefixtures("lab_ok")
 @pytest.mark.parametrize(
     "args",
@@ -158,10 +213,12 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str]) -> None:
 
 def test_programmatic_api(sweep_lab: Lab) -> None:
     code = (
-        "import asyncio\nfrom netladder.l3.sweep import SweepOptions, sweep\n"
-        "[r] = asyncio.run(sweep(['198.18.127.252/30', '198.18.130.1'],"
-        " SweepOptions(retries=0, timeout_ms=200)))\n"
-        "print(r.alive_count, len(r.targets), r.packets_sent, r.rtt_ms(0) is not None)\n"
+        "import asyncio\nfrom netladder import api\n"
+        "from netladder.l3.sweep_model import SweepOptions\n"
+        "found = asyncio.run(api.sweep(SweepOptions(('198.18.127.252/30', '198.18.130.1'),"
+        " retries=0, timeout=0.2)))\n"
+        "[r] = found.results\n"
+        "print(r.alive_count, len(r.targets), r.packets_sent, r.rtt(0) is not None)\n"
     )
     result = sweep_lab.exec("client", [sys.executable, "-c", code], check=False)
     assert result.stdout.split() == ["2", "3", "3", "True"], result.stderr

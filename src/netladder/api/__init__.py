@@ -27,11 +27,14 @@ __all__ = ["arp", "diagnose", "http", "ping", "resolve", "scan", "stun", "sweep"
 
 if TYPE_CHECKING:
     # Each area adds its typed re-export under its own marker (`from netladder.api._ping
-    # import ping`), one hunk each.
+    # import ping`), one hunk each, in the markers' order (not sorted: the hunks stay apart).
+    # isort: off
 
     # ping — area B
+    from netladder.api._ping import ping
 
     # sweep — area B
+    from netladder.api._sweep import sweep
 
     # scan — area D (below resolve: the block is one sorted import block)
 
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     from netladder.api._trace import trace
 
     # diagnose — area G
+    # isort: on
 
 
 def __getattr__(name: str) -> Any:

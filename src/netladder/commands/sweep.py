@@ -14,40 +14,10 @@ import argparse
 import gc
 import math
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import IO, Any
 
-from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
-
-if TYPE_CHECKING:
-    from netladder.l3.sweep import SweepResult
-    from netladder.net.targets import ResolveError
-
-# fping's words for ICMP errors about a probe (fping.c: icmp_type_str, icmp_unreach_str;
-# RFC 792 types and codes).  fping mislabels ICMPv6, so IPv6 errors use netladder's names.
-FPING_UNREACHABLE = (
-    "ICMP Network Unreachable",
-    "ICMP Host Unreachable",
-    "ICMP Protocol Unreachable",
-    "ICMP Port Unreachable",
-    "ICMP Unreachable (Fragmentation Needed)",
-    "ICMP Unreachable (Source Route Failed)",
-    "ICMP Unreachable (Destination Network Unknown)",
-    "ICMP Unreachable (Destination Host Unknown)",
-    "ICMP Unreachable (Source Host Isolated)",
-    "ICMP Unreachable (Communication with Network Prohibited)",
-    "ICMP Unreachable (Communication with Host Prohibited)",
-    "ICMP Unreachable (Network Unreachable For Type Of Service)",
-    "ICMP Unreachable (Host Unreachable For Type Of Service)",
-    "ICMP Unreachable (Communication Administratively Prohibited)",
-    "ICMP Unreachable (Host Precedence Violation)",
-    "ICMP Unreachable (Precedence cutoff in effect)",
-)
-FPING_TYPES = {
-    4: "ICMP Source Quench",
-    5: "ICMP Redirect",
-    11: "ICMP Time Exceeded",
-    12: "ICMP Parameter Problem",
-}
+from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 
 def _number(low: float, what: str, integer: bool = False) -> Any:
@@ -139,213 +109,74 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from netladder.l3.sweep import SweepOptions, build_targets, run_sweep
-    from netladder.output import progress
+    # Everything imported from here lives until exit: no collection while the engine loads
+    # (each would walk every object so far), then none of it in any later one, including the
+    # one at interpreter exit (≈10 ms of a one-shot command's start-up budget).
+    gc.disable()
+    from contextlib import ExitStack
 
-    # Everything imported so far lives until exit: keep it out of every garbage collection,
-    # including the one at interpreter exit (≈10 ms of a one-shot command's start-up budget).
+    from netladder import api
+    from netladder.l3.sweep_model import SweepOptions, SweepProgress, SweepStarted, Unresolved
+    from netladder.net.driver import blocking
+    from netladder.output import Progress, progress
+    from netladder.render import sweep as render
+
+    sweep = api.sweep  # loads the engine
     gc.freeze()
+    gc.enable()
 
-    if args.size > 65507:
-        raise UsageError(f"netladder sweep: size {args.size} is above the maximum 65507")
-    unresolved: list[ResolveError] = []
-    lists = build_targets(args.targets, args.version, unresolved)
-    if not args.json:
-        # fping names each one as it reads its targets, then probes the others (exit 2).
-        for exc in unresolved:
-            print(f"{exc.name}: {exc.reason}", file=sys.stderr)
-        sys.stderr.flush()
-    if not lists:  # nothing left to probe
-        if args.json:
-            from netladder.output import emit_json
-
-            emit_json(to_json([], unresolved))
-        return EXIT_USAGE
     options = SweepOptions(
-        probes=args.count,
-        timeout_ms=args.timeout,
+        targets=tuple(args.targets),
+        count=args.count,
+        timeout=args.timeout / 1000,
         retries=args.retries,
         backoff=args.backoff,
         rate=args.rate,
-        period_ms=args.period,
+        period=args.period / 1000,
         size=args.size,
-        prefer=args.socket,
+        version=args.version,
+        socket=args.socket,
     )
-    total = sum(len(tl) for tl in lists)
-    results: list[SweepResult] = []
-    with progress("sweep", total, enabled=not args.json) as bar:
-        for tl in lists:
-            results.append(run_sweep(tl, options, bar.advance))
-            if results[-1].interrupted:
-                break
-    interrupted = any(r.interrupted for r in results)
+    bar: list[Progress] = []
+
+    def heard(event: Unresolved | SweepStarted | SweepProgress) -> None:
+        if isinstance(event, SweepProgress):
+            if bar:
+                bar[0].advance(event.targets)
+        elif args.json:
+            return
+        elif isinstance(event, Unresolved):
+            # fping names each one as it reads its targets, then probes the others (exit 2).
+            _write(sys.stderr, (render.unresolved_line(event),))
+        else:
+            bar.append(stack.enter_context(progress("sweep", event.targets)))
+
+    with ExitStack() as stack:
+        result = blocking(sweep(options, on_event=heard))
     if args.json:
         from netladder.output import emit_json
 
-        emit_json(to_json(results, unresolved))
-    else:
-        icmp_errors(results, sys.stderr)
-        render(results, args.alive, args.unreachable, count_mode=args.count is not None)
-    if interrupted:
+        emit_json(result)
+    if not result.results:  # nothing left to probe
+        return EXIT_USAGE
+    if not args.json:
+        _write(sys.stderr, render.stderr_lines(result))
+        if args.alive or args.unreachable:
+            _write(sys.stdout, render.listing(result, alive=args.alive))
+            _write(sys.stderr, render.totals(result))
+        elif args.count is None:
+            _write(sys.stdout, render.alive_lines(result))
+            _write(sys.stderr, render.totals(result))
+        else:
+            _write(sys.stdout, render.count_lines(result))
+            _write(sys.stdout, ("", *render.totals(result)))
+    if result.interrupted:
         return EXIT_INTERRUPTED
-    if unresolved:
+    if result.unresolved:
         return EXIT_USAGE  # fping: 2 when a name was not found, whatever the others did
-    all_alive = all(r.alive_count == len(r.targets) for r in results)
-    return EXIT_OK if all_alive else EXIT_FAIL
+    return EXIT_OK if result.all_alive else EXIT_FAIL
 
 
-def target_line(r: SweepResult, i: int, width: int) -> str:
-    """fping's per-target summary: `host : xmt/rcv/%loss = 3/3/0%, min/avg/max = a/b/c`."""
-    from netladder.l3.stats import fping_loss
-    from netladder.output import fmt_ms
-
-    sent, rcvd = r.sent[i], r.received[i]
-    line = (
-        f"{r.targets.label(i):<{width}} : xmt/rcv/%loss = {sent}/{rcvd}/{fping_loss(sent, rcvd)}%"
-    )
-    rtt = r.rtt_ms(i)
-    if rtt is not None:
-        line += ", min/avg/max = " + "/".join(fmt_ms(v) for v in rtt)
-    return line
-
-
-def icmp_errors(results: list[SweepResult], stream: Any) -> None:
-    """One line per probe the kernel refused to send and per ICMP error about a probe, in
-    order, as fping prints them: `H: error while sending ping: Permission denied`, `ICMP
-    Network Unreachable from 203.0.113.1 for ICMP Echo sent to 198.51.100.200`."""
-    import os
-
-    from netladder.proto.icmp import error_text
-
-    lines = []
-    for r in results:
-        label = r.targets.label
-        for i, err in zip(r.send_error_index, r.send_error_errno, strict=True):
-            lines.append(f"{label(i)}: error while sending ping: {os.strerror(err)}\n")
-    for r in results:
-        label = r.targets.label
-        v4 = r.targets.version == 4
-        for i, icmp_type, code, sender in r.error_events():
-            if not v4:
-                text = error_text(6, icmp_type, code)
-            elif icmp_type == 3:
-                text = (
-                    FPING_UNREACHABLE[code]
-                    if code < len(FPING_UNREACHABLE)
-                    else "ICMP Unreachable (Invalid Code)"
-                )
-            else:
-                text = FPING_TYPES.get(icmp_type, f"ICMP {icmp_type}")
-            lines.append(f"{text} from {sender} for ICMP Echo sent to {label(i)}\n")
-    if lines:
-        stream.write("".join(lines))
-        stream.flush()
-
-
-def render(
-    results: list[SweepResult], alive: bool, unreachable: bool, count_mode: bool = False
-) -> None:
-    out = sys.stdout
-    write = out.write
-    if alive or unreachable:
-        for r in results:
-            wanted = r.alive_indices() if alive else r.unreachable_indices()
-            label = r.targets.label
-            write("".join(label(i) + "\n" for i in wanted))
-        out.flush()
-        totals(results, sys.stderr)
-        return
-    if not count_mode:
-        # fping's default output: the alive first (it prints each at its first reply, so in
-        # target order when replies come in order), the unreachable at the end.
-        for r in results:
-            label = r.targets.label
-            write("".join(label(i) + " is alive\n" for i in r.alive_indices()))
-        for r in results:
-            label = r.targets.label
-            write("".join(label(i) + " is unreachable\n" for i in r.unreachable_indices()))
-        out.flush()
-        totals(results, sys.stderr)
-        return
-    for r in results:
-        width = max((len(r.targets.label(i)) for i in range(min(len(r.targets), 4096))), default=0)
-        write("".join(target_line(r, i, width) + "\n" for i in range(len(r.targets))))
-    write("\n")
-    totals(results, out)
-
-
-def totals(results: list[SweepResult], stream: Any) -> None:
-    """A totals block like fping -s."""
-    targets = sum(len(r.targets) for r in results)
-    alive = sum(r.alive_count for r in results)
-    lines = [
-        f"{targets:>9} targets",
-        f"{alive:>9} alive",
-        f"{targets - alive:>9} unreachable",
-        f"{sum(r.packets_sent for r in results):>9} ICMP Echos sent",
-        f"{sum(r.packets_received for r in results):>9} ICMP Echo Replies received",
-        f"{sum(r.duplicates for r in results):>9} duplicate replies",
-        f"{sum(r.corrupted for r in results):>9} corrupted replies",
-        f"{sum(sum(1 for e in r.errors if e) for r in results):>9} targets with ICMP errors",
-        f"{sum(r.elapsed_ms for r in results) / 1000:>9.2f} sec (elapsed real time)",
-    ]
-    stream.write("\n".join(lines) + "\n")
+def _write(stream: IO[str], lines: Iterable[str]) -> None:
+    stream.write("".join(line + "\n" for line in lines))
     stream.flush()
-
-
-def to_json(
-    results: list[SweepResult], unresolved: list[ResolveError] | None = None
-) -> dict[str, Any]:
-    import os
-
-    from netladder.l3.stats import loss_percent
-    from netladder.proto.icmp import error_text
-
-    targets = []
-    for r in results:
-        t = r.targets
-        senders = r.last_error_senders()
-        refused = r.send_errors()
-        for i in range(len(t)):
-            rtt = r.rtt_ms(i)
-            err = r.last_error[i]
-            targets.append(
-                {
-                    "target": t.label(i),
-                    "address": t.address(i),
-                    "alive": bool(r.received[i]),
-                    "sent": r.sent[i],
-                    "received": r.received[i],
-                    "loss_percent": loss_percent(r.sent[i], r.received[i]),
-                    "min_ms": rtt[0] if rtt else None,
-                    "avg_ms": rtt[1] if rtt else None,
-                    "max_ms": rtt[2] if rtt else None,
-                    "errors": r.errors[i],
-                    "last_error": None
-                    if err == 0xFFFF
-                    else error_text(t.version, err >> 8, err & 0xFF),
-                    "last_error_from": senders.get(i),
-                    # Sends the kernel refused (EACCES: a broadcast address), and why.
-                    "send_errors": refused[i][0] if i in refused else 0,
-                    "last_send_error": os.strerror(refused[i][1]) if i in refused else None,
-                }
-            )
-    count = sum(len(r.targets) for r in results)
-    alive = sum(r.alive_count for r in results)
-    return {
-        "command": "sweep",
-        "targets": targets,
-        # Names that did not resolve: not probed (fping: exit 2).
-        "unresolved": [{"target": e.name, "reason": e.reason} for e in unresolved or ()],
-        "totals": {
-            "targets": count,
-            "alive": alive,
-            "unreachable": count - alive,
-            "sent": sum(r.packets_sent for r in results),
-            "received": sum(r.packets_received for r in results),
-            "duplicates": sum(r.duplicates for r in results),
-            "corrupted": sum(r.corrupted for r in results),
-            "elapsed_ms": sum(r.elapsed_ms for r in results),
-            "interrupted": any(r.interrupted for r in results),
-        },
-    }

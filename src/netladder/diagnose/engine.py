@@ -41,7 +41,7 @@ from netladder.model import record, replace
 
 if TYPE_CHECKING:
     from netladder.diagnose.model import PmtuResult
-    from netladder.l3.ping import PingResult
+    from netladder.l3.model import PingResult
 
 __all__ = ["Options", "Progress", "diagnose"]
 

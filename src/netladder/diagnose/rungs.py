@@ -46,7 +46,7 @@ from netladder.diagnose.target import Target
 from netladder.model import replace
 
 if TYPE_CHECKING:
-    from netladder.l3.ping import PingResult
+    from netladder.l3.model import PingResult
     from netladder.l4.model import ScanResult
 
 __all__ = [
@@ -175,9 +175,16 @@ async def l2_rung(address: str) -> Rung:
 
 
 async def l3_check(address: str, count: int) -> PingResult:
-    from netladder.l3.ping import ping
+    """`count` echoes 50 ms apart (ping's PingSession on the caller's loop), waiting 1 s for
+    the last one's answer."""
+    from netladder.l3.model import PingOptions
+    from netladder.l3.ping import sessions
+    from netladder.net.driver import lookup, run
 
-    return await ping(address, count, interval=PING_INTERVAL_S, wait=1.0)
+    options = PingOptions((address,), count, interval=PING_INTERVAL_S, wait=1.0)
+    [session] = sessions([await lookup(address)], options)
+    await run([session])
+    return session.result()
 
 
 def _echoes(result: PingResult) -> Echoes:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+
+from netladder.model import field, json_pick, json_skip, record
 
 __all__ = [
     "IputilsRtt",
@@ -31,13 +32,31 @@ __all__ = [
 INT_MAX = 2**31 - 1
 
 
-class IputilsRtt(NamedTuple):
+@record
+class IputilsRtt:
     """min/avg/max/mdev in whole microseconds, exactly as iputils derives them."""
 
     min_us: int
     avg_us: int
     max_us: int
     mdev_us: int
+
+    # The same figures in ms, for JSON (µs / 1000, as they always were).
+    @property
+    def min_ms(self) -> float:
+        return self.min_us / 1000
+
+    @property
+    def avg_ms(self) -> float:
+        return self.avg_us / 1000
+
+    @property
+    def max_ms(self) -> float:
+        return self.max_us / 1000
+
+    @property
+    def mdev_ms(self) -> float:
+        return self.mdev_us / 1000
 
     def line(self) -> str:
         """`rtt min/avg/max/mdev = 0.045/0.052/0.060/0.006 ms` (always three decimals)."""
@@ -122,10 +141,13 @@ def jitter(samples: Sequence[float]) -> float:
     return sum(abs(b - a) for a, b in zip(samples, samples[1:], strict=False)) / (len(samples) - 1)
 
 
-class RttStats(NamedTuple):
-    """Round-trip figures in ms over every sample (replies and duplicates, as iputils counts)."""
+@record
+class RttStats:
+    """Round-trip figures in ms over every sample (replies and duplicates, as iputils counts),
+    computed from ms as ping always did (so JSON keeps its values to the last digit); with
+    `iputils`, iputils' own integer figures beside them."""
 
-    n: int
+    n: int = field(metadata=json_skip())
     min_ms: float
     avg_ms: float
     max_ms: float
@@ -134,6 +156,10 @@ class RttStats(NamedTuple):
     median_ms: float
     p95_ms: float
     jitter_ms: float
+    iputils: IputilsRtt | None = field(
+        default=None,
+        metadata=json_pick(min_ms="min_ms", avg_ms="avg_ms", max_ms="max_ms", mdev_ms="mdev_ms"),
+    )
 
 
 def rtt_stats(samples_ms: Sequence[float]) -> RttStats | None:

@@ -37,22 +37,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from netladder.net.linux import SO_EE_ORIGIN_LOCAL
 from netladder.net.reactor import Reactor, SelectReactor, current
 from netladder.net.session import (
+    Burst,
     ChannelSpec,
-    Close,
-    CloseChannel,
-    Connect,
-    ConnectOutcome,
-    Lookup,
     OpenChannel,
     Opened,
-    ScanConnects,
     Send,
     SendBurst,
     Session,
-    StartTls,
     Step,
-    TlsOutcome,
-    Write,
 )
 from netladder.net.sockets import (
     IcmpSocket,
@@ -71,6 +63,7 @@ from netladder.net.sockets import (
     packet_drops,
     receive,
     receive_many,
+    send_each,
     set_dont_fragment,
     set_rcvbuf,
     set_ttl,
@@ -80,7 +73,9 @@ from netladder.net.targets import ResolveError, Target, literal_target, start_lo
 if TYPE_CHECKING:
     import ssl
 
+    from netladder.net.actions import Connect, Lookup, StartTls
     from netladder.net.connectscan import ConnectScan
+    from netladder.net.helper import Helper
     from netladder.net.tls import TlsInfo
 
 __all__ = ["OnEvent", "blocking", "drive", "lookup", "prepare_tls", "run"]
@@ -110,6 +105,8 @@ _PENDING_ERRNOS = frozenset(
 )
 _SEND_TRIES = 4
 _READ_BATCH = 4096  # datagrams read per readable event before others get a turn
+_BATCH = 128  # datagrams of a paced burst per turn: the sockets are read between two
+_HELPER_POLL_NS = 10_000_000  # how often a helper's sends are replayed while it runs
 
 
 # -- the three entry points -----------------------------------------------------------------
@@ -147,6 +144,8 @@ async def lookup(
     target = literal_target(text, version)
     if target is not None:
         return target
+    from netladder.net.actions import Lookup
+
     session = _LookupSession(Lookup(0, text, version, prefer, fallback, wait))
     if await run([session]):
         raise KeyboardInterrupt
@@ -179,7 +178,7 @@ class _LookupSession(Session[Target]):
 
 
 class _Channel:
-    __slots__ = ("error_queue", "fast", "packet", "sock", "ttl", "version")
+    __slots__ = ("error_queue", "fast", "ip_header", "packet", "sock", "ttl", "version")
 
     def __init__(
         self,
@@ -196,6 +195,7 @@ class _Channel:
         self.ttl = ttl
         self.fast = fast
         self.packet = packet  # AF_PACKET: the kernel's drops are reported (PACKET_STATISTICS)
+        self.ip_header = False  # IP_HDRINCL set (the helper sender): datagrams carry it
 
 
 def _open(spec: ChannelSpec) -> tuple[_Channel, Opened]:
@@ -258,6 +258,8 @@ def _tuned(sock: socket.socket, spec: ChannelSpec) -> None:
             set_rcvbuf(sock, spec.rcvbuf, spec.rcvbuf_force)
         if not spec.recv_ttl and spec.kind in ("icmp", "udp", "raw_tcp"):
             enable_recvttl(sock, spec.version, False)
+        if spec.broadcast:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
     except BaseException:
         sock.close()
         raise
@@ -373,6 +375,9 @@ class _Run:
         self.conns: dict[int, _Conn] = {}
         self.pending: dict[int, tuple[int, Lookup]] = {}  # token -> (deadline, action)
         self.scans: list[ConnectScan] = []
+        self.paced: deque[_Paced] = deque()  # speed strategies: parallel bursts sent here
+        self.helpers: list[Helper] = []  # ... and sent by helper processes
+        self.helper_due = 0
         self.wake_at: int | None = 0
         self.dirty = True
         self.done = False
@@ -398,6 +403,7 @@ class _Run:
         return info
 
     def close(self) -> None:
+        self._close_strategies()
         for index in range(len(self.channels)):
             self._close_channel(index)
         for token in list(self.conns):
@@ -430,6 +436,9 @@ class _Run:
             due_scan = scan.deadline()
             if due_scan is not None:
                 wake = due_scan if wake is None else min(wake, due_scan)
+        if self.helpers:
+            due_helper = self.helper_due
+            wake = due_helper if wake is None else min(wake, due_helper)
         return wake
 
     # -- one turn -----------------------------------------------------------------------------
@@ -437,33 +446,16 @@ class _Run:
     def turn(self, now: int) -> None:
         self.dirty = False
         self._expire(now)
+        if self.helpers or self.paced:
+            self._strategies(now)
         step = self.session.poll(now)
         for action in step.actions:
             if isinstance(action, Send):
                 self._send(action)
             elif isinstance(action, SendBurst):
                 self._burst(action)
-            elif isinstance(action, Connect):
-                self._connect(action)
-            elif isinstance(action, Write):
-                self._write(action.token, action.data)
-            elif isinstance(action, StartTls):
-                self._start_tls(action)
-            elif isinstance(action, Close):
-                self._drop(action.token, action.reset)
-            elif isinstance(action, OpenChannel):
-                self._open_channel(action)
-            elif isinstance(action, CloseChannel):
-                self._close_channel(action.channel)
-            elif isinstance(action, Lookup):
-                self._lookup(action, now)
-            elif isinstance(action, ScanConnects):
-                from netladder.net.connectscan import ConnectScan
-
-                scan = ConnectScan(action.plan, action.workers, self.reactor, self.input)
-                self.scans.append(scan)
             else:
-                raise TypeError(f"unknown action {action!r}")
+                self._act(action, now)
         for scan in self.scans:
             scan.pump(now)
         if self.on_event is not None:
@@ -473,6 +465,43 @@ class _Run:
         if step.done:
             self.done = True
             self.close()
+        elif self.paced:
+            self.dirty = True  # more of a paced burst goes out next turn, after a read
+
+    def _act(self, action: object, now: int) -> None:
+        """Every action but datagrams (their types load with net/actions.py, when a session
+        first uses one)."""
+        from netladder.net.actions import (
+            Close,
+            CloseChannel,
+            Connect,
+            Lookup,
+            ScanConnects,
+            StartTls,
+            Write,
+        )
+
+        if isinstance(action, Connect):
+            self._connect(action)
+        elif isinstance(action, Write):
+            self._write(action.token, action.data)
+        elif isinstance(action, StartTls):
+            self._start_tls(action)
+        elif isinstance(action, Close):
+            self._drop(action.token, action.reset)
+        elif isinstance(action, OpenChannel):
+            self._open_channel(action)
+        elif isinstance(action, CloseChannel):
+            self._close_channel(action.channel)
+        elif isinstance(action, Lookup):
+            self._lookup(action, now)
+        elif isinstance(action, ScanConnects):
+            from netladder.net.connectscan import ConnectScan
+
+            scan = ConnectScan(action.plan, action.workers, self.reactor, self.input)
+            self.scans.append(scan)
+        else:
+            raise TypeError(f"unknown action {action!r}")
 
     def _expire(self, now: int) -> None:
         for token, (due, action) in list(self.pending.items()):
@@ -526,11 +555,60 @@ class _Run:
 
     def _burst(self, action: SendBurst) -> None:
         channel = self._channel(action.channel)
-        burst = action.burst
-        for k in range(action.start, action.stop):
-            at = time.monotonic_ns()
-            data, address = burst.build(k, at, False)
-            burst.sent(k, at, self._sendto(channel, data, address))
+        if action.parallel:
+            self._parallel(channel, action)
+        else:
+            _send_burst(channel, action.burst, action.start, action.stop)
+
+    # -- speed strategies (issue 14 §1.7): batched sends, the helper sender -------------------
+
+    def _parallel(self, channel: _Channel, action: SendBurst) -> None:
+        """A burst the driver may split off: a helper process sends it when forking is safe
+        (the one-shot CLI's SelectReactor, net/helper.py's conditions); else this process
+        sends it BATCH datagrams per turn, reading the sockets between."""
+        from netladder.net.helper import Helper, may_fork
+
+        sock = channel.sock
+        if isinstance(self.reactor, SelectReactor) and may_fork(sock, action.stop - action.start):
+            if not channel.ip_header:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+                channel.ip_header = True  # from now on every datagram carries its header
+            # Ctrl-C waits until the helper is on the list close() stops: a KeyboardInterrupt
+            # between the fork and the append would leave it sending, reparented, after exit.
+            # (The CLI has no other thread then — may_fork — so the signal stays pending.)
+            import signal
+
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                self.helpers.append(Helper(sock, action.burst, action.start, action.stop))
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            self.helper_due = time.monotonic_ns() + _HELPER_POLL_NS
+        else:
+            self.paced.append(_Paced(channel, action))
+
+    def _strategies(self, now: int) -> None:
+        """Before the session's poll: what the helpers sent, and the next share of a paced
+        burst — so the session sees every probe's stamp when it decides."""
+        for helper in self.helpers:
+            helper.replay()
+        if self.helpers:
+            self.helpers = [h for h in self.helpers if h.running]
+            self.helper_due = now + _HELPER_POLL_NS
+        if self.paced:
+            paced = self.paced[0]
+            stop = min(paced.next + _BATCH, paced.action.stop)
+            _send_burst(paced.channel, paced.action.burst, paced.next, stop)
+            paced.next = stop
+            if stop >= paced.action.stop:
+                self.paced.popleft()
+
+    def _close_strategies(self) -> None:
+        """The run ends: stop the helpers, each datagram they sent told to its burst."""
+        for helper in self.helpers:
+            helper.close()
+        self.helpers.clear()
+        self.paced.clear()
 
     def _readable(self, index: int) -> None:
         channel = self.channels[index] if index < len(self.channels) else None
@@ -608,6 +686,8 @@ class _Run:
     # -- connections --------------------------------------------------------------------------
 
     def _connect(self, action: Connect) -> None:
+        from netladder.net.actions import ConnectOutcome
+
         at = time.monotonic_ns()
         try:
             if action.netns is not None:
@@ -647,6 +727,8 @@ class _Run:
             self._connected(token, conn)
 
     def _connected(self, token: int, conn: _Conn) -> None:
+        from netladder.net.actions import ConnectOutcome
+
         at = time.monotonic_ns()
         conn.connected = True
         outcome = ConnectOutcome(
@@ -660,6 +742,8 @@ class _Run:
         self.input()
 
     def _failed(self, token: int, conn: _Conn, err: int) -> None:
+        from netladder.net.actions import ConnectOutcome
+
         at = time.monotonic_ns()
         icmp = None
         queued = receive(conn.sock, errqueue=True)
@@ -751,6 +835,8 @@ class _Run:
     def _start_tls(self, action: StartTls) -> None:
         import ssl
 
+        from netladder.net.actions import TlsOutcome
+
         conn = self.conns.get(action.token)
         if conn is None:
             return
@@ -770,6 +856,8 @@ class _Run:
 
     def _handshake(self, token: int, conn: _Conn) -> None:
         import ssl
+
+        from netladder.net.actions import TlsOutcome
 
         assert conn.tls is not None and conn.tls_pending is not None
         action = conn.tls_pending
@@ -807,6 +895,8 @@ class _Run:
 
     def _tls_received(self, token: int, conn: _Conn, data: bytes, at: int) -> None:
         import ssl
+
+        from netladder.net.actions import TlsOutcome
 
         assert conn.tls_in is not None and conn.tls is not None
         if data:
@@ -905,6 +995,24 @@ def _tls_context(verify: bool, cafile: str | None, alpn: tuple[str, ...]) -> ssl
 def _tls_reason(exc: BaseException) -> str:
     reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None)
     return str(reason or exc)
+
+
+# -- speed strategies: paced bursts ---------------------------------------------------------
+
+
+def _send_burst(channel: _Channel, burst: Burst, start: int, stop: int) -> None:
+    send_each(channel.sock, burst.build, burst.sent, start, stop, channel.ip_header)
+
+
+class _Paced:
+    """A parallel burst this process sends itself, BATCH datagrams per turn."""
+
+    __slots__ = ("action", "channel", "next")
+
+    def __init__(self, channel: _Channel, action: SendBurst) -> None:
+        self.channel = channel
+        self.action = action
+        self.next = action.start
 
 
 # -- the loop ---------------------------------------------------------------------------------

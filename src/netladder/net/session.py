@@ -37,11 +37,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
-from netladder.net.sockets import Received, SockError
+from netladder.net.sockets import Received
 
 if TYPE_CHECKING:
+    from netladder.net.actions import (
+        Close,
+        CloseChannel,
+        Connect,
+        ConnectOutcome,
+        ConnectPlan,
+        Lookup,
+        ScanConnects,
+        StartTls,
+        TlsOutcome,
+        Write,
+    )
     from netladder.net.targets import ResolveError, Target
-    from netladder.net.tls import TlsInfo
 
 __all__ = [
     "Action",
@@ -68,6 +79,35 @@ __all__ = [
 
 R = TypeVar("R")
 
+
+def __getattr__(name: str) -> Any:
+    """The contract's connection, TLS, scan and lookup types (net/actions.py), loaded on first
+    use: a one-shot ping pays for none of their NamedTuples."""
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from netladder.net import actions
+
+    if name == "Action":
+        value: Any = (
+            Send
+            | SendBurst
+            | OpenChannel
+            | actions.CloseChannel
+            | actions.Connect
+            | actions.Write
+            | actions.StartTls
+            | actions.Close
+            | actions.ScanConnects
+            | actions.Lookup
+        )
+    elif name in actions.__all__:
+        value = getattr(actions, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
 ChannelKind = Literal["icmp", "udp", "raw_tcp", "packet", "hold"]
 
 
@@ -88,7 +128,8 @@ class ChannelSpec(NamedTuple):
     no `Received` object per datagram — while the error queue still comes through `on_packet`.
     rcvbuf: SO_RCVBUF; with `rcvbuf_force`, SO_RCVBUFFORCE first (beyond net.core.rmem_max,
     needs CAP_NET_ADMIN).  recv_ttl: ask the kernel for each reply's TTL / hop limit.
-    netns: create the socket inside that network namespace (a path, /run/netns/NAME)."""
+    netns: create the socket inside that network namespace (a path, /run/netns/NAME).
+    broadcast: SO_BROADCAST, so datagrams may go to a broadcast address (ping -b)."""
 
     kind: ChannelKind
     version: int = 4
@@ -104,6 +145,7 @@ class ChannelSpec(NamedTuple):
     fast: bool = False
     rcvbuf_force: bool = False
     netns: str | None = None
+    broadcast: bool = False
 
 
 class Opened(NamedTuple):
@@ -135,19 +177,26 @@ class Burst(Protocol):
     driver reads the clock right before each one and hands it to `build`, so a probe may carry
     its own send time while the session stays clock-free."""
 
-    def build(self, k: int, now_ns: int, ip_header: bool) -> tuple[bytes, tuple[Any, ...]]:
+    def build(
+        self, k: int, now_ns: int, ip_header: bool
+    ) -> tuple[bytes | bytearray, tuple[Any, ...]]:
         """Datagram k of the burst and where it goes; with `ip_header` (an IP_HDRINCL sender)
-        the datagram starts with its IPv4 header."""
+        the datagram starts with its IPv4 header.  The driver sends it before asking for the
+        next one, so one buffer rebuilt in place per datagram will do."""
         ...
 
     def sent(self, k: int, at_ns: int, error: int | None) -> None:
-        """Datagram k left at `at_ns` (or failed with `error`)."""
+        """Datagram k left at `at_ns` (or failed with `error`).  ECANCELED: it never left —
+        a helper sender (net/helper.py) ended before it."""
         ...
 
 
 class SendBurst(NamedTuple):
-    """Send `burst.build(k, …)` for k in range(start, stop) on a channel.  `parallel` allows
-    the driver's helper strategy to send part of the range from another process."""
+    """Send `burst.build(k, …)` for k in range(start, stop) on a channel, in that order.
+    `parallel`: the driver may send the range from a helper process (net/helper.py: `sent`
+    then comes later, in batches, still in k order) or, where it may not fork, itself a share
+    per turn, reading the sockets between; a parallel burst is one sender's, so give the rest
+    of a round its own burst."""
 
     channel: int
     burst: Burst
@@ -163,150 +212,19 @@ class OpenChannel(NamedTuple):
     spec: ChannelSpec
 
 
-class CloseChannel(NamedTuple):
-    """Close a channel; its index is never reused within the run."""
-
-    channel: int
-
-
-class Connect(NamedTuple):
-    """A non-blocking TCP connect; `on_connect(token, outcome)` follows.  With `keep` the
-    connection stays open as a stream (Write / on_data / StartTls / Close).  `netns`: connect
-    from inside that network namespace (a path)."""
-
-    token: int
-    address: str
-    port: int
-    ttl: int | None = None
-    source: str | None = None
-    keep: bool = False
-    netns: str | None = None
-
-
-class Write(NamedTuple):
-    token: int
-    data: bytes
-
-
-class StartTls(NamedTuple):
-    """Run a TLS handshake on a kept connection; `on_tls(token, outcome)` follows."""
-
-    token: int
-    server_name: str | None
-    verify: bool = True
-    cafile: str | None = None
-    alpn: tuple[str, ...] = ()
-
-
-class Close(NamedTuple):
-    token: int
-    reset: bool = False  # SO_LINGER 0: an RST, no TIME_WAIT
-
-
-class ConnectPlan(Protocol):
-    """A connect scan as pure state (owned by the prober, l4): which port to try next, how
-    many may be in flight, when one counts as silent — and every answer.  The driver's
-    strategy does the connects; indices `i` name attempts (a port and its try)."""
-
-    address: str  # the target address every connect goes to
-
-    def next(self, now_ns: int) -> int | None:
-        """The next attempt to start now, or None (nothing due: all sent, or paced)."""
-        ...
-
-    def port(self, i: int) -> int: ...
-
-    def window(self) -> int:
-        """How many connects may be in flight now."""
-        ...
-
-    def timeout_ns(self) -> int:
-        """How long an attempt may stay unanswered before it is `silent`."""
-        ...
-
-    def answered(
-        self, i: int, error: int, sent_ns: int, at_ns: int, icmp: SockError | None
-    ) -> None:
-        """Attempt i ended: `error` 0 (connected) or its errno, the ICMP error behind it."""
-        ...
-
-    def silent(self, i: int, sent_ns: int, now_ns: int) -> None:
-        """Attempt i got no answer within `timeout_ns()`; the driver closed it."""
-        ...
-
-    def done(self) -> bool: ...
-
-    def share(self, k: int, n: int) -> ConnectPlan:
-        """Worker k of n's part of the scan (forked workers, A3's strategy)."""
-        ...
-
-    def export(self) -> bytes:
-        """What a worker learnt, to hand to the parent's plan."""
-        ...
-
-    def absorb(self, k: int, n: int, data: bytes) -> None:
-        """Take worker k of n's `export()`."""
-        ...
-
-
-class ScanConnects(NamedTuple):
-    """Hand a connect scan to the driver's strategy (net/connectscan.py: epoll, forked
-    workers).  The scan has ended when `plan.done()` and nothing is in flight; the driver
-    then wakes the session once more."""
-
-    plan: ConnectPlan
-    workers: int = 1
-
-
-class Lookup(NamedTuple):
-    """Resolve `host` with the system resolver (net.targets' one validation, getaddrinfo in a
-    daemon thread, never more than `wait` seconds); `on_lookup(token, Target | ResolveError,
-    at)` follows.  A literal address answers at once.  `every`: the target also carries
-    every address getaddrinfo gave and the canonical name (`Target.addresses`, `.canonical`)."""
-
-    token: int
-    host: str
-    version: int | None = None
-    prefer: int | None = None
-    fallback: bool = True
-    wait: float = 10.0
-    every: bool = False
-
-
-Action = (
-    Send
-    | SendBurst
-    | OpenChannel
-    | CloseChannel
-    | Connect
-    | Write
-    | StartTls
-    | Close
-    | ScanConnects
-    | Lookup
-)
-
-
-class ConnectOutcome(NamedTuple):
-    """How a connect ended: `error` 0 when connected, else the errno (ECONNREFUSED, …)."""
-
-    error: int
-    at: int  # monotonic ns when the driver saw the outcome
-    rtt_ns: int | None = None  # the kernel's handshake RTT (tcpi_rtt), when connected
-    icmp: SockError | None = None  # the ICMP error behind `error`, from the error queue
-    local: tuple[Any, ...] | None = None
-    sent: int | None = None  # monotonic ns right before connect() (the probe's send time)
-
-
-class TlsOutcome(NamedTuple):
-    at: int
-    error: str | None  # None: the handshake completed
-    info: TlsInfo | None = None  # what the handshake showed (net/tls.py); None when it failed
-    verified: bool = False
-    # Why it failed, beside `error` (OpenSSL's words): "certificate" (the chain or the name
-    # did not verify), "handshake" (the peer broke the protocol or sent an alert), "closed"
-    # (the peer ended the connection first), "setup" (no context: an unreadable cafile).
-    cause: str | None = None
+if TYPE_CHECKING:
+    Action = (
+        Send
+        | SendBurst
+        | OpenChannel
+        | CloseChannel
+        | Connect
+        | Write
+        | StartTls
+        | Close
+        | ScanConnects
+        | Lookup
+    )
 
 
 class Step(NamedTuple):

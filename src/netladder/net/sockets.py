@@ -15,7 +15,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from netladder.errors import EnvError, UsageError, from_oserror
@@ -79,6 +79,7 @@ __all__ = [
     "receive",
     "receive_many",
     "route_source",
+    "send_each",
     "set_dont_fragment",
     "set_rcvbuf",
     "set_ttl",
@@ -557,6 +558,36 @@ def receive_many(
         # No stamp, or one later than now (a clock step between the two reads): trust now.
         append((data, stamp if 0 < stamp <= now else now, str(address[0]) if address else ""))
     return out
+
+
+def send_each(
+    sock: socket.socket,
+    build: Callable[[int, int, bool], tuple[Any, tuple[Any, ...]]],
+    sent: Callable[[int, int, int | None], None],
+    start: int,
+    stop: int,
+    ip_header: bool = False,
+) -> None:
+    """Datagrams k in [start, stop): `build(k, now, ip_header)` with the clock read right
+    before each send (one reading per datagram: it may carry its own send time), then
+    `sent(k, now, errno | None)`.  A failed send is tried once more — a raw socket fails one
+    send with the last ICMP error it received (sk_err), and a full queue (ENOBUFS, EAGAIN) may
+    have room a moment later — and only the second failure is the datagram's.  Local names on
+    purpose: a sweep sends a /16 through this loop."""
+    sendto = sock.sendto
+    clock = time.monotonic_ns
+    for k in range(start, stop):
+        at = clock()
+        data, address = build(k, at, ip_header)
+        try:
+            sendto(data, address)
+        except OSError:
+            try:
+                sendto(data, address)
+            except OSError as again:
+                sent(k, at, again.errno or errno.EIO)
+                continue
+        sent(k, at, None)
 
 
 _TPACKET_STATS = struct.Struct("=II")  # struct tpacket_stats: tp_packets, tp_drops

@@ -11,9 +11,9 @@ extras (several echoes per ICMP probe) add metrics under names blackbox does not
 A probe that fails records why in `probe_failure_info{layer,reason}`, from the fixed table
 FAILURES below: never free text in a label.
 
-Engines that cannot share the loop: `l3.ping.ping` and the diagnose ladder's ping and port
-scan run in worker threads (a poll loop each); `THREADED` bounds how many run at once so a
-burst of ICMP probes cannot exhaust the executor.
+Engines that cannot share the loop yet: the diagnose ladder's port scan runs in worker threads
+(a poll loop each); `THREADED` bounds how many run at once so a burst of probes cannot exhaust
+the executor.  ICMP probes run `netladder.api.ping` on the server's own loop.
 """
 
 from __future__ import annotations
@@ -736,8 +736,8 @@ BLACKBOX_PAYLOAD = len(b"Prometheus Blackbox Exporter")
 
 
 async def probe_icmp(probe: Probe) -> bool:
-    from netladder.l3.ping import ping
-    from netladder.net.targets import Target as PingTarget
+    from netladder import api
+    from netladder.api._ping import PingOptions
 
     m = probe.module.icmp
     reg = probe.registry
@@ -758,28 +758,28 @@ async def probe_icmp(probe: Probe) -> bool:
     # The echo engine ends by itself a little before the probe's deadline, so that what it saw
     # (silence, an ICMP error) is the result rather than the deadline.
     budget = max(probe.remaining - 0.05, 0.01)
+    options = PingOptions(
+        (bare,),
+        m.packets,
+        interval=m.interval,
+        wait=budget,
+        deadline=budget,
+        size=m.payload_size or BLACKBOX_PAYLOAD,
+        ttl=m.ttl,
+        version=version,
+    )
     try:
-        result = await probe.threaded_call(
-            lambda: ping(
-                PingTarget(bare, bare, version),
-                m.packets,
-                interval=m.interval,
-                wait=budget,
-                deadline=budget,
-                size=m.payload_size or BLACKBOX_PAYLOAD,
-                ttl=m.ttl,
-            )
-        )
+        [result] = await api.ping(options)
     except NetladderError as exc:
         return probe.fail("probe", "environment", "Error listening to socket", err=exc)
     took = time.monotonic() - started
     probe.say(
         "info", "Waiting for reply packets", sent=result.transmitted, socket=result.socket_kind
     )
-    rtts = [s.rtt_ms / 1000 for s in result.samples if not s.duplicate]
-    phases.add(max(took - result.time_ms / 1000, 0.0), "setup")
+    rtts = [s.rtt for s in result.samples if not s.duplicate]
+    phases.add(max(took - result.time, 0.0), "setup")
     if m.packets > 1:
-        _icmp_extras(reg, result.transmitted, result.received, rtts)
+        _icmp_extras(reg, result)
     if not rtts:
         kind = {
             "unreachable": "unreachable",
@@ -799,10 +799,10 @@ async def probe_icmp(probe: Probe) -> bool:
     return True
 
 
-def _icmp_extras(reg: Registry, sent: int, received: int, rtts: Sequence[float]) -> None:
-    """netladder's SmokePing-style figures for several echoes per probe."""
-    from netladder.l3.stats import rtt_stats
-
+def _icmp_extras(reg: Registry, result: Any) -> None:
+    """netladder's SmokePing-style figures for several echoes per probe (an api.ping
+    PingResult: the first reply to each echo, duplicates left out)."""
+    sent, received = result.transmitted, result.received
     reg.gauge("probe_icmp_packets_sent", "ICMP echo requests sent in this probe").set(sent)
     reg.gauge("probe_icmp_packets_received", "ICMP echo replies received in this probe").set(
         received
@@ -816,7 +816,7 @@ def _icmp_extras(reg: Registry, sent: int, received: int, rtts: Sequence[float])
         "difference between consecutive replies)",
         labels=("stat",),
     )
-    stats = rtt_stats([r * 1000 for r in rtts])
+    stats = result.reply_rtt
     figures = {
         "min": stats.min_ms if stats else None,
         "median": stats.median_ms if stats else None,
