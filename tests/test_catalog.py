@@ -25,15 +25,7 @@ PO = ROOT / "src" / "netladder" / "locale" / "ko" / "LC_MESSAGES" / "netladder.p
 MO = PO.with_suffix(".mo")
 
 # Files whose messages the final pass of issue 16 translates, once their areas have merged.
-PENDING = (
-    "api/_ping.py",
-    "api/_sweep.py",
-    "commands/ping.py",
-    "commands/sweep.py",
-    "render/ping.py",
-    "render/sweep.py",
-    "l3/",
-)
+PENDING: tuple[str, ...] = ()
 
 # Messages whose Korean is the English, word for word: a command's name before its own words,
 # and the ICMP messages' names, which Korean texts quote as they are (trace's "what answered").

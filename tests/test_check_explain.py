@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from netladder.lab import Lab
-from netladder.lab.faults import DropPort
+from netladder.lab.faults import BlockEcho, DropPort
 from netladder.lab.topologies import demo
 from netladder.render.explain import EXPLAIN, LAYERS
 from test_diagnose_explain import GOLDEN, check_golden
@@ -32,6 +32,10 @@ PORT_ARGS = ("port", SERVER, "22,80,81", "--syn")
 # A TCP trace to the dropped port: hops 1 and 2 (r1, r2) answer time exceeded, the server's
 # SYNs vanish.  -m 4 keeps the silent tail short; -w 1 is the TCP wait's own upper bound.
 TRACE_ARGS = ("trace", SERVER, "--proto", "tcp", "-p", "22", "-m", "4", "-w", "1")
+# ping to the server (r2 is 198.51.100.9, on the server's link): replies, then silence when the
+# server drops ICMP echo; a sweep of both while it does: r2 alive, the server silent.
+PING_ARGS = ("ping", "-c", "2", "-i", "0.2", "-W", "1", SERVER)
+SWEEP_ARGS = ("sweep", "198.51.100.9", SERVER, "--retries", "1", "--timeout", "100")
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +92,19 @@ def test_sockets_explain_what_listens_and_what_does_not(demo_lab: Lab) -> None:
     assert nothing.endswith("\n\nexplain (L4: ports): " + EXPLAIN["l4.not-listening"] + "\n")
 
 
+def test_ping_and_sweep_explain_their_verdicts(demo_lab: Lab) -> None:
+    replies = run(demo_lab, *PING_ARGS, "--explain", "--lang", "ko", code=0)
+    assert replies.endswith("\n\n" + _ko_line("l3.replies"))
+    with demo_lab.fault(BlockEcho("server")):
+        silent = run(demo_lab, *PING_ARGS, "--explain", code=1)
+        assert silent.endswith(f"\n\nexplain (L3: ICMP): {EXPLAIN['l3.silent']}\n")
+        result = demo_lab.netladder("client", *SWEEP_ARGS, "--explain", "--lang", "ko", timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    # fping's lines stay fping's (not translated); the explanation follows them on stdout.
+    assert result.stdout.startswith(f"198.51.100.9 is alive\n{SERVER} is unreachable\n\n")
+    assert result.stdout.endswith(_ko_line("l3.sweep-alive") + _ko_line("l3.silent"))
+
+
 def _ko_line(topic: str) -> str:
     """An entry's line in Korean, read from the compiled catalog with the stdlib's gettext."""
     import gettext
@@ -123,8 +140,10 @@ def _numbers_masked(value: Any) -> Any:
         ("client", PORT_ARGS, 0),
         ("client", TRACE_ARGS, 1),
         ("server", ("sockets", "53"), 0),
+        ("client", PING_ARGS, 0),
+        ("client", SWEEP_ARGS, 0),
     ],
-    ids=["port", "trace", "sockets"],
+    ids=["port", "trace", "sockets", "ping", "sweep"],
 )
 def test_korean_leaves_json_as_it_is(
     demo_lab: Lab, node: str, args: tuple[str, ...], code: int

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from netladder.diagnose.model import Diagnosis, Rung
     from netladder.l2.model import ArpResult, NeighCheck, NeighReport
     from netladder.l2.route import RouteDecision
+    from netladder.l3.model import PingResult
+    from netladder.l3.sweep_model import Sweep
     from netladder.l4.diag import SocketsResult
     from netladder.l4.model import ScanResult
     from netladder.l7.model import HttpCheck
@@ -43,10 +45,12 @@ __all__ = [
     "keys_myip",
     "keys_neigh",
     "keys_neigh_check",
+    "keys_ping",
     "keys_resolution",
     "keys_route",
     "keys_scan",
     "keys_sockets",
+    "keys_sweep",
     "keys_trace",
     "emit_json",
     "lines",
@@ -227,7 +231,13 @@ EXPLAIN: dict[str, str] = {
         "ICMP echo (ping) asks the host itself to answer, with no port: it checks that IP "
         "packets reach the host and come back. The RTT (round-trip time) is the time from a "
         "request to its reply, and loss is the share of requests without one. Every echo was "
-        "answered, quickly."
+        "answered."
+    ),
+    "l3.sweep-alive": N_(
+        "A sweep (fping) sends ICMP echo to many targets at once, and a target is alive as "
+        "soon as one of its echoes is answered: IP packets reach it and come back. A silent "
+        "target is asked again with a longer timeout each time (--retries, --backoff) before "
+        "it is called unreachable, so one lost packet does not make a host look down."
     ),
     "l3.loss": N_(
         "Some echoes got no reply: packets are lost on the way there or back. L3 alone does "
@@ -666,6 +676,39 @@ PORT_STATES = {
     "filtered": "l4.filtered",
     "open|filtered": "l4.open-filtered",
 }
+
+
+def keys_ping(results: Iterable[PingResult]) -> list[str]:
+    """ping's verdict per target: replies (all, or some: loss), or why none came."""
+    keys = []
+    for r in results:
+        if not r.transmitted:
+            continue
+        verdict = r.verdict
+        if verdict == "reachable":
+            keys.append("l3.loss" if r.loss_percent > 0 else "l3.replies")
+        else:
+            keys.append(PING_VERDICTS[verdict])
+    return keys
+
+
+def keys_sweep(sweep: Sweep) -> list[str]:
+    """A sweep's targets: the alive, the unreachable that an ICMP error explains, the silent."""
+    keys = []
+    alive = any(r.alive_indices() for r in sweep.results)
+    if alive:
+        keys.append("l3.sweep-alive")
+    errored = silent = False
+    for r in sweep.results:
+        errors = {i for i, _type, _code, _sender in r.error_events()}
+        unreachable = set(r.unreachable_indices())
+        errored = errored or bool(unreachable & errors)
+        silent = silent or bool(unreachable - errors)
+    if errored:
+        keys.append("l3.echo-error")
+    if silent:
+        keys.append("l3.silent")
+    return keys
 
 
 def keys_trace(result: TraceResult) -> list[str]:
