@@ -8,9 +8,11 @@ import argparse
 import gc
 import math
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
+from netladder.i18n import _
 
 if TYPE_CHECKING:
     from netladder.l3.model import PingEvent, PingStarted
@@ -20,9 +22,9 @@ def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid count {text!r}") from None
+        raise argparse.ArgumentTypeError(_("invalid count {text!r}").format(text=text)) from None
     if not 1 <= value <= 2**63 - 1:
-        raise argparse.ArgumentTypeError(f"count must be at least 1: {text!r}")
+        raise argparse.ArgumentTypeError(_("count must be at least 1: {text!r}").format(text=text))
     return value
 
 
@@ -31,9 +33,11 @@ def _seconds(allow_zero: bool) -> Any:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                _("not a number of seconds: {text!r}").format(text=text)
+            ) from None
         if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-            raise argparse.ArgumentTypeError(f"invalid time {text!r}")
+            raise argparse.ArgumentTypeError(_("invalid time {text!r}").format(text=text))
         return value
 
     return parse
@@ -44,79 +48,88 @@ def _int_range(low: int, high: int, what: str) -> Any:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                _("invalid {what} {text!r}").format(what=what, text=text)
+            ) from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{what} {value} out of range {low}-{high}")
+            raise argparse.ArgumentTypeError(
+                _("{what} {value} out of range {low}-{high}").format(
+                    what=what, value=value, low=low, high=high
+                )
+            )
         return value
 
     return parse
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from netladder.args import add_json
+    from netladder.args import add_explain, add_json
 
-    parser.add_argument("targets", nargs="+", metavar="TARGET", help="host names or addresses")
-    parser.add_argument("-c", dest="count", type=_count, help="stop after COUNT probes")
+    parser.add_argument("targets", nargs="+", metavar="TARGET", help=_("host names or addresses"))
+    parser.add_argument("-c", dest="count", type=_count, help=_("stop after COUNT probes"))
     parser.add_argument(
         "-i",
         dest="interval",
         type=_seconds(True),
         default=1.0,
-        help="seconds between probes (default 1; under 0.002 needs root)",
+        help=_("seconds between probes (default 1; under 0.002 needs root)"),
     )
     parser.add_argument(
         "-W",
         dest="wait",
         type=_seconds(False),
         default=None,
-        help="seconds to wait for a reply after the last probe when nothing "
-        "came back (default 10; else twice the longest RTT)",
+        help=_(
+            "seconds to wait for a reply after the last probe when nothing "
+            "came back (default 10; else twice the longest RTT)"
+        ),
     )
     parser.add_argument(
         "-w",
         dest="deadline",
         type=_seconds(False),
-        help="stop after this many seconds, whatever happens",
+        help=_("stop after this many seconds, whatever happens"),
     )
     parser.add_argument(
         "-s",
         dest="size",
         type=_int_range(0, 65527, "size"),
         default=56,
-        help="data bytes per probe (default 56)",
+        help=_("data bytes per probe (default 56)"),
     )
-    parser.add_argument("-t", dest="ttl", type=_int_range(1, 255, "TTL"), help="IP TTL")
+    parser.add_argument("-t", dest="ttl", type=_int_range(1, 255, "TTL"), help=_("IP TTL"))
     family = parser.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="version", action="store_const", const=4, help="IPv4 only")
-    family.add_argument("-6", dest="version", action="store_const", const=6, help="IPv6 only")
+    family.add_argument("-4", dest="version", action="store_const", const=4, help=_("IPv4 only"))
+    family.add_argument("-6", dest="version", action="store_const", const=6, help=_("IPv6 only"))
     parser.add_argument(
         "-I",
         dest="interface",
         metavar="IFACE|ADDR",
-        help="send from this interface or source address",
+        help=_("send from this interface or source address"),
     )
     parser.add_argument(
         "-b",
         dest="broadcast",
         action="store_true",
-        help="allow pinging a broadcast address (every host that answers is counted)",
+        help=_("allow pinging a broadcast address (every host that answers is counted)"),
     )
     parser.add_argument(
-        "-q", dest="quiet", action="store_true", help="quiet: only the header and the summary"
+        "-q", dest="quiet", action="store_true", help=_("quiet: only the header and the summary")
     )
     parser.add_argument(
         "-n",
         dest="numeric",
         action="store_true",
-        help="numeric output (always: netladder never looks up PTR names)",
+        help=_("numeric output (always: netladder never looks up PTR names)"),
     )
     parser.add_argument(
         "--socket",
         choices=("dgram", "raw"),
         default=None,
-        help="force the datagram (unprivileged) or the raw ICMP socket",
+        help=_("force the datagram (unprivileged) or the raw ICMP socket"),
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -176,16 +189,21 @@ def run(args: argparse.Namespace) -> int:
 
             error = OSError(r.send_error, os.strerror(r.send_error))
             raise from_oserror(error, f"cannot send to {r.target.address}")
-    if args.json:
-        from netladder.output import emit_json
 
-        emit_json({"command": "ping", "targets": results})
-    else:
+    def summaries() -> Iterator[str]:
         for r in results:
-            print()
-            for line in render.summary(r):
-                print(line)
-        sys.stdout.flush()
+            yield ""
+            yield from render.summary(r)
+
+    from netladder.render.report import report
+
+    report(
+        {"command": "ping", "targets": results},
+        summaries,
+        as_json=args.json,
+        explain=(lambda c: c.keys_ping(results)) if args.explain else None,
+    )
+    sys.stdout.flush()
     if any(r.interrupted for r in results):
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r.success for r in results) else EXIT_FAIL

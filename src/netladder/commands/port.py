@@ -10,8 +10,9 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING
 
-from netladder.args import add_json, positive_float
+from netladder.args import add_explain, add_json, positive_float
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from netladder.i18n import _
 
 if TYPE_CHECKING:
     from netladder.l4.model import ScanProgress, ScanStarted
@@ -22,11 +23,11 @@ PROGRESS_OVER = 1000  # ports; smaller scans finish before a bar would help
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="TARGET", help="host name or address")
+    parser.add_argument("target", metavar="TARGET", help=_("host name or address"))
     parser.add_argument(
         "ports",
         metavar="PORTS",
-        help="22 | 20-25 | 22,80,443 | 1-65535 | top | service names (ssh,http)",
+        help=_("22 | 20-25 | 22,80,443 | 1-65535 | top | service names (ssh,http)"),
     )
     method = parser.add_mutually_exclusive_group()
     method.add_argument(
@@ -34,42 +35,45 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="store_const",
         const="syn",
         dest="method",
-        help="SYN (half-open) scan with raw sockets (default when privileged)",
+        help=_("SYN (half-open) scan with raw sockets (default when privileged)"),
     )
     method.add_argument(
         "--connect",
         action="store_const",
         const="connect",
         dest="method",
-        help="TCP connect scan (default when unprivileged)",
+        help=_("TCP connect scan (default when unprivileged)"),
     )
-    method.add_argument("--udp", action="store_const", const="udp", dest="method", help="UDP scan")
+    method.add_argument(
+        "--udp", action="store_const", const="udp", dest="method", help=_("UDP scan")
+    )
     parser.add_argument(
         "--banner",
         action="store_true",
-        help="show what open services say first (HEAD status line on HTTP ports)",
+        help=_("show what open services say first (HEAD status line on HTTP ports)"),
     )
     parser.add_argument(
         "--tls",
         action="store_true",
-        help="TLS handshake on open ports: version, certificate subject, expiry",
+        help=_("TLS handshake on open ports: version, certificate subject, expiry"),
     )
     parser.add_argument(
         "--timeout",
         type=positive_float,
         metavar="MS",
-        help="fixed probe timeout in ms (default: adapts to the measured RTT)",
+        help=_("fixed probe timeout in ms (default: adapts to the measured RTT)"),
     )
     parser.add_argument(
         "--rate",
         type=positive_float,
         metavar="PPS",
-        help="at most this many SYN probes per second (SYN scan)",
+        help=_("at most this many SYN probes per second (SYN scan)"),
     )
     family = parser.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="version", action="store_const", const=4, help="IPv4 only")
-    family.add_argument("-6", dest="version", action="store_const", const=6, help="IPv6 only")
+    family.add_argument("-4", dest="version", action="store_const", const=4, help=_("IPv4 only"))
+    family.add_argument("-6", dest="version", action="store_const", const=6, help=_("IPv6 only"))
     add_json(parser)
+    add_explain(parser)
     parser.set_defaults(method=None, version=None)
 
 
@@ -79,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     from netladder.l4.ports import parse_ports
     from netladder.model import seconds
     from netladder.net.driver import blocking
-    from netladder.output import emit_json, progress
+    from netladder.output import progress
     from netladder.render import port as render
+    from netladder.render.report import report
 
     proto = "udp" if args.method == "udp" else "tcp"
     ports = parse_ports(args.ports, proto)
@@ -104,17 +109,22 @@ def run(args: argparse.Namespace) -> int:
             nonlocal bar
             if isinstance(event, ScanStarted):
                 show = event.ports >= PROGRESS_OVER and not args.json
-                description = f"{event.proto} scan {event.address}"
+                description = _("{proto} scan {address}").format(
+                    proto=event.proto, address=event.address
+                )
                 bar = stack.enter_context(progress(description, event.ports, enabled=show))
             elif bar is not None:
                 bar.advance(event.decided)
 
         result = blocking(scan(options, on_progress=heard))
-    if args.json:
-        emit_json(result, sentence=render.sentence)
-    else:
-        sys.stdout.write(render.text(result))
-        sys.stdout.flush()
+    report(
+        result,
+        lambda: render.lines(result),
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_scan(result)) if args.explain else None,
+    )
+    sys.stdout.flush()
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.passed else EXIT_FAIL

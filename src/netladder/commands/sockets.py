@@ -7,10 +7,10 @@ Exit 0 when something listens on PORT (or, without PORT, always), 1 when nothing
 from __future__ import annotations
 
 import argparse
-import sys
 
-from netladder.args import add_json
+from netladder.args import add_explain, add_json
 from netladder.errors import EXIT_FAIL, EXIT_OK
+from netladder.i18n import _
 
 __all__ = ["register", "run"]
 
@@ -20,17 +20,18 @@ def register(parser: argparse.ArgumentParser) -> None:
         "port",
         metavar="PORT",
         nargs="?",
-        help="a TCP/UDP port number or service name (default: every listener)",
+        help=_("a TCP/UDP port number or service name (default: every listener)"),
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from netladder.errors import UsageError
     from netladder.l4.diag import read_sockets
     from netladder.l4.ports import parse_ports
-    from netladder.output import emit_json
     from netladder.render import sockets as render
+    from netladder.render.report import report
 
     port = None
     if args.port is not None:
@@ -39,10 +40,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("netladder sockets: give one port")
         port = ports[0]
     result = read_sockets(port)
-    if args.json:
-        emit_json(result)
-    else:
-        sys.stdout.write(render.text(result))
+    report(
+        result,
+        lambda: render.lines(result),
+        as_json=args.json,
+        explain=(lambda c: c.keys_sockets(result)) if args.explain else None,
+    )
     if port is not None and not result.listeners:
         return EXIT_FAIL
     return EXIT_OK

@@ -14,10 +14,11 @@ import argparse
 import gc
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from netladder.i18n import _
 
 
 def _number(low: float, what: str, integer: bool = False) -> Any:
@@ -25,87 +26,98 @@ def _number(low: float, what: str, integer: bool = False) -> Any:
         try:
             value = int(text) if integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                _("invalid {what} {text!r}").format(what=what, text=text)
+            ) from None
         if not math.isfinite(value) or value < low:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {low:g}: {text!r}")
+            raise argparse.ArgumentTypeError(
+                _("{what} must be at least {low:g}: {text!r}").format(what=what, low=low, text=text)
+            )
         return value
 
     return parse
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from netladder.args import add_json
+    from netladder.args import add_explain, add_json
 
     parser.add_argument(
         "targets",
         nargs="+",
         metavar="TARGET|CIDR|A-B",
-        help="addresses, names, CIDR blocks (network and broadcast skipped except /31 and "
-        "/32, like fping -g CIDR) or ranges A-B (both included, like fping -g A B)",
+        help=_(
+            "addresses, names, CIDR blocks (network and broadcast skipped except /31 and "
+            "/32, like fping -g CIDR) or ranges A-B (both included, like fping -g A B)"
+        ),
     )
     parser.add_argument(
         "--count",
         type=_number(1, "count", True),
         default=None,
-        help="probes per target (fping -c); default: until the first reply",
+        help=_("probes per target (fping -c); default: until the first reply"),
     )
     parser.add_argument(
         "--timeout",
         type=_number(1, "timeout"),
         default=500.0,
         metavar="MS",
-        help="first timeout in ms (fping -t; default 500)",
+        help=_("first timeout in ms (fping -t; default 500)"),
     )
     parser.add_argument(
         "--retries",
         type=_number(0, "retries", True),
         default=3,
-        help="retries for a silent target, each timeout ×--backoff (fping -r; default 3)",
+        help=_("retries for a silent target, each timeout ×--backoff (fping -r; default 3)"),
     )
     parser.add_argument(
         "--backoff",
         type=_number(1, "backoff"),
         default=1.5,
-        help="timeout factor per retry (fping -B; default 1.5)",
+        help=_("timeout factor per retry (fping -B; default 1.5)"),
     )
     parser.add_argument(
         "--period",
         type=_number(1, "period"),
         default=1000.0,
         metavar="MS",
-        help="ms between probes to one target with --count (fping -p)",
+        help=_("ms between probes to one target with --count (fping -p)"),
     )
     parser.add_argument(
         "--rate",
         type=_number(0, "rate"),
         default=None,
         metavar="PPS",
-        help="probes per second over all targets, never in bursts (default 1000; with "
-        "--count 100, fping's 10 ms spacing; 0: no limit)",
+        help=_(
+            "probes per second over all targets, never in bursts (default 1000; with "
+            "--count 100, fping's 10 ms spacing; 0: no limit)"
+        ),
     )
     parser.add_argument(
         "--size",
         type=_number(0, "size", True),
         default=56,
-        help="echo data bytes (default 56; at least 22 are sent)",
+        help=_("echo data bytes (default 56; at least 22 are sent)"),
     )
     listing = parser.add_mutually_exclusive_group()
     listing.add_argument(
-        "--alive", action="store_true", help="print only the targets that answered (fping -a)"
+        "--alive", action="store_true", help=_("print only the targets that answered (fping -a)")
     )
     listing.add_argument(
-        "--unreachable", action="store_true", help="print only the targets that did not (fping -u)"
+        "--unreachable",
+        action="store_true",
+        help=_("print only the targets that did not (fping -u)"),
     )
     family = parser.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="version", action="store_const", const=4)
-    family.add_argument("-6", dest="version", action="store_const", const=6)
+    family.add_argument("-4", dest="version", action="store_const", const=4, help=_("IPv4 only"))
+    family.add_argument("-6", dest="version", action="store_const", const=6, help=_("IPv6 only"))
     parser.add_argument(
         "--socket",
         choices=("dgram", "raw"),
         default=None,
-        help="force the datagram (unprivileged) or the raw ICMP socket",
+        help=_("force the datagram (unprivileged) or the raw ICMP socket"),
     )
     add_json(parser)
+    add_explain(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,23 +165,36 @@ def run(args: argparse.Namespace) -> int:
 
     with ExitStack() as stack:
         result = blocking(sweep(options, on_event=heard))
-    if args.json:
-        from netladder.output import emit_json
 
-        emit_json(result)
-    if not result.results:  # nothing left to probe
-        return EXIT_USAGE
-    if not args.json:
+    def lines() -> Iterator[str]:
+        """fping's lines: the stdout ones yielded (report() prints them), the stderr ones
+        written in their place between them."""
         _write(sys.stderr, render.stderr_lines(result))
         if args.alive or args.unreachable:
-            _write(sys.stdout, render.listing(result, alive=args.alive))
+            yield from render.listing(result, alive=args.alive)
+            sys.stdout.flush()
             _write(sys.stderr, render.totals(result))
         elif args.count is None:
-            _write(sys.stdout, render.alive_lines(result))
+            yield from render.alive_lines(result)
+            sys.stdout.flush()
             _write(sys.stderr, render.totals(result))
         else:
-            _write(sys.stdout, render.count_lines(result))
-            _write(sys.stdout, ("", *render.totals(result)))
+            yield from render.count_lines(result)
+            yield ""
+            yield from render.totals(result)
+
+    if args.json or result.results:
+        from netladder.render.report import report
+
+        report(
+            result,
+            lines,
+            as_json=args.json,
+            explain=(lambda c: c.keys_sweep(result)) if args.explain and result.results else None,
+        )
+        sys.stdout.flush()
+    if not result.results:  # nothing left to probe
+        return EXIT_USAGE
     if result.interrupted:
         return EXIT_INTERRUPTED
     if result.unresolved:

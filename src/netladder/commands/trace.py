@@ -4,70 +4,76 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO
 
-from netladder.args import add_json, port_number, positive_float, positive_int
+from netladder.args import add_explain, add_json, port_number, positive_float, positive_int
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
+from netladder.i18n import _
 
 
 def _ttl(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            _("not a whole number: {text!r}").format(text=text)
+        ) from None
     if not 1 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"TTL out of range (1-255): {text}")
+        raise argparse.ArgumentTypeError(_("TTL out of range (1-255): {text}").format(text=text))
     return value
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", help="address or name to trace")
+    parser.add_argument("target", help=_("address or name to trace"))
     parser.add_argument(
         "--proto",
         choices=("udp", "icmp", "tcp"),
         default="udp",
-        help="probe protocol (default udp, as traceroute)",
+        help=_("probe protocol (default udp, as traceroute)"),
     )
     parser.add_argument(
         "-p",
         "--port",
         type=port_number,
-        help="destination port (udp: 33434, tcp: 80); constant for the trace",
+        help=_("destination port (udp: 33434, tcp: 80); constant for the trace"),
     )
     parser.add_argument(
-        "-q", "--queries", type=positive_int, default=3, help="probes per hop (default 3)"
+        "-q", "--queries", type=positive_int, default=3, help=_("probes per hop (default 3)")
     )
-    parser.add_argument("-f", "--first", type=_ttl, default=1, help="first TTL (default 1)")
-    parser.add_argument("-m", "--max", type=_ttl, default=30, help="max TTL (default 30)")
+    parser.add_argument("-f", "--first", type=_ttl, default=1, help=_("first TTL (default 1)"))
+    parser.add_argument("-m", "--max", type=_ttl, default=30, help=_("max TTL (default 30)"))
     parser.add_argument(
         "-N",
         "--parallel",
         type=positive_int,
         default=16,
-        help="probes in flight at once (default 16)",
+        help=_("probes in flight at once (default 16)"),
     )
     parser.add_argument(
         "-w",
         "--wait",
         type=positive_float,
         default=5.0,
-        help="longest wait for an answer, seconds (default 5; tcp at most 1)",
+        help=_("longest wait for an answer, seconds (default 5; tcp at most 1)"),
     )
     parser.add_argument(
-        "--cycles", type=positive_int, help="report mode: N cycles of probes, mtr-style statistics"
+        "--cycles",
+        type=positive_int,
+        help=_("report mode: N cycles of probes, mtr-style statistics"),
     )
     parser.add_argument(
         "-i",
         "--interval",
         type=positive_float,
         default=1.0,
-        help="seconds between report cycles (default 1)",
+        help=_("seconds between report cycles (default 1)"),
     )
     family = parser.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="version", action="store_const", const=4, help="IPv4 only")
-    family.add_argument("-6", dest="version", action="store_const", const=6, help="IPv6 only")
+    family.add_argument("-4", dest="version", action="store_const", const=4, help=_("IPv4 only"))
+    family.add_argument("-6", dest="version", action="store_const", const=6, help=_("IPv6 only"))
     add_json(parser)
+    add_explain(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from netladder.api._trace import TraceCycle, TraceOptions, send_failure
     from netladder.net.driver import blocking
     from netladder.render import trace as render
+    from netladder.render.report import report
 
     options = TraceOptions(
         args.target,
@@ -103,19 +110,24 @@ def run(args: argparse.Namespace) -> int:
     failure = send_failure(result)
     if failure is not None:
         raise failure
-    if args.json:
-        from netladder.output import emit_json
 
-        emit_json(result, sentence=render.sentence)
-    else:
+    def lines() -> Iterator[str]:
         if result.cycles:
             if live is not None:
                 live.show(render.report(result, host))
             else:
-                print("\n".join(render.report(result, host)))
+                yield from render.report(result, host)
         else:
-            print("\n".join(render.one_shot(result)))
-        print("\n".join(render.verdict_lines(result)))
+            yield from render.one_shot(result)
+        yield from render.verdict_lines(result)
+
+    report(
+        result,
+        lines,
+        as_json=args.json,
+        sentence=render.sentence,
+        explain=(lambda c: c.keys_trace(result)) if args.explain else None,
+    )
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if result.reached else EXIT_FAIL

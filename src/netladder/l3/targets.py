@@ -43,13 +43,23 @@ def parse_range(text: str) -> Range | None:
     except ValueError:
         return None
     if a.version != b.version:
-        raise UsageError(f"range {text!r}: {start} and {end} are not of one IP version")
+        raise UsageError(
+            "range {text!r}: {start} and {end} are not of one IP version",
+            text=text,
+            start=start,
+            end=end,
+        )
     if int(b) < int(a):
-        raise UsageError(f"range {text!r}: {end} comes before {start}")
+        raise UsageError(
+            "range {text!r}: {end} comes before {start}", text=text, start=start, end=end
+        )
     found = Range(a.version, int(a), int(b))
     if found.size > MAX_EXPANSION:
         raise UsageError(
-            f"range {text!r}: {found.size} addresses is more than a sweep takes ({MAX_EXPANSION})"
+            "range {text!r}: {size} addresses is more than a sweep takes ({most})",
+            text=text,
+            size=found.size,
+            most=MAX_EXPANSION,
         )
     return found
 
@@ -58,7 +68,7 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise UsageError(f"invalid CIDR block {text!r}") from None
+        raise UsageError("invalid CIDR block {spec!r}", spec=text) from None
 
 
 def block_size(text: str) -> int:
@@ -77,7 +87,12 @@ def expand(text: str) -> Iterator[int]:
     net = _network(text)
     size = block_size(text)
     if size > MAX_EXPANSION:
-        raise UsageError(f"{text}: {size} addresses is more than a sweep takes ({MAX_EXPANSION})")
+        raise UsageError(
+            "{text}: {size} addresses is more than a sweep takes ({most})",
+            text=text,
+            size=size,
+            most=MAX_EXPANSION,
+        )
     first = int(net.network_address)
     if net.version == 4 and net.prefixlen < 31:
         return iter(range(first + 1, first + 1 + size))

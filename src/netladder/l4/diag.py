@@ -135,7 +135,7 @@ def parse_inet_diag(data: bytes, proto: str = "tcp") -> tuple[list[SocketEntry],
         if kind == NLMSG_ERROR:
             code = -struct.unpack_from("=i", body)[0] if len(body) >= 4 else 0
             if code:
-                raise NetladderError(f"sock_diag: {os.strerror(code)}")
+                raise NetladderError("sock_diag: {reason}", reason=os.strerror(code))
             continue
         if kind != SOCK_DIAG_BY_FAMILY or len(body) < 4 + _SOCKID.size + 12 + _MSG_TAIL.size:
             continue
@@ -164,8 +164,9 @@ def _dump(family: int, proto: str = "tcp") -> list[SocketEntry]:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
     except OSError as exc:
         raise EnvError(
-            f"cannot open a sock_diag netlink socket: {exc.strerror}",
+            "cannot open a sock_diag netlink socket: {reason}",
             "the kernel needs CONFIG_INET_DIAG (module inet_diag)",
+            reason=exc.strerror,
         ) from None
     entries: list[SocketEntry] = []
     with sock:
@@ -180,7 +181,7 @@ def _dump(family: int, proto: str = "tcp") -> list[SocketEntry]:
             except OSError as exc:
                 if exc.errno == errno.EINTR:
                     continue
-                raise NetladderError(f"sock_diag: {exc.strerror}") from None
+                raise NetladderError("sock_diag: {reason}", reason=exc.strerror) from None
             batch, done = parse_inet_diag(data, proto)
             entries.extend(batch)
             if done or not data:

@@ -153,7 +153,7 @@ def _port(text: str, proto: str) -> int | None:
     if text.isascii() and text.isdigit():
         value = int(text)
         if not 1 <= value <= 65535:
-            raise UsageError(f"port {value} is out of range (1-65535)")
+            raise UsageError("port {value} is out of range (1-65535)", value=value)
         return value
     return _service(text, proto)
 
@@ -166,8 +166,10 @@ def _port_number(text: str, proto: str) -> int:
     if value is not None:
         return value
     if text.isdigit():  # digits, but not 0-9
-        raise UsageError(f"bad port {text!r}: write port numbers with the digits 0-9")
-    raise UsageError(f"unknown service name {text!r} (not in /etc/services for {proto})")
+        raise UsageError("bad port {text!r}: write port numbers with the digits 0-9", text=text)
+    raise UsageError(
+        "unknown service name {text!r} (not in /etc/services for {proto})", text=text, proto=proto
+    )
 
 
 def _range(item: str, proto: str) -> range:
@@ -176,15 +178,27 @@ def _range(item: str, proto: str) -> range:
     low = _port(low_text, proto) if low_text else 1
     high = _port(high_text, proto) if high_text else 65535
     if low is None or high is None:
-        bad = [repr(t) for t, v in ((low_text, low), (high_text, high)) if v is None]
-        what = " and ".join(bad)
-        verb = "are" if len(bad) > 1 else "is"
+        bad = [t for t, v in ((low_text, low), (high_text, high)) if v is None]
+        if len(bad) > 1:
+            raise UsageError(
+                "bad port range {item!r}: {first!r} and {second!r} are neither a port number "
+                "(1-65535, digits 0-9) nor a service name in /etc/services for {proto}",
+                item=item,
+                first=bad[0],
+                second=bad[1],
+                proto=proto,
+            )
         raise UsageError(
-            f"bad port range {item!r}: {what} {verb} neither a port number (1-65535, digits 0-9)"
-            f" nor a service name in /etc/services for {proto}"
+            "bad port range {item!r}: {what!r} is neither a port number (1-65535, digits 0-9) "
+            "nor a service name in /etc/services for {proto}",
+            item=item,
+            what=bad[0],
+            proto=proto,
         )
     if low > high:
-        raise UsageError(f"reversed port range {item!r} (write {high}-{low})")
+        raise UsageError(
+            "reversed port range {item!r} (write {high}-{low})", item=item, high=high, low=low
+        )
     return range(low, high + 1)
 
 
@@ -199,7 +213,7 @@ def parse_ports(text: str, proto: str = "tcp") -> tuple[int, ...]:
             ports.update(TOP_TCP if proto == "tcp" else TOP_UDP)
             continue
         if item.startswith("-"):
-            raise UsageError(f"bad port {item!r} (ports are 1-65535)")
+            raise UsageError("bad port {item!r} (ports are 1-65535)", item=item)
         named = _service(item, proto) if "-" in item else None
         if named is not None:  # a name with a dash in it (http-alt, ms-sql-s): not a range
             ports.add(named)

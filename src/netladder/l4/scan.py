@@ -100,7 +100,7 @@ async def scan(options: ScanOptions, *, on_progress: OnProgress | None = None) -
         err, what = failure
         if failure_kind == "syn":
             raise from_oserror(OSError(err, os.strerror(err)), what)
-        raise NetladderError(f"{what}: {os.strerror(err)}")
+        raise NetladderError("{what}: {reason}", what=what, reason=os.strerror(err))
     result: ScanResult = session.result()
     if interrupted or result.proto != "tcp" or not (options.banner or options.tls):
         return result

@@ -23,9 +23,14 @@ if TYPE_CHECKING:
     from netladder.diagnose.model import Diagnosis, Rung
     from netladder.l2.model import ArpResult, NeighCheck, NeighReport
     from netladder.l2.route import RouteDecision
+    from netladder.l3.model import PingResult
+    from netladder.l3.sweep_model import Sweep
+    from netladder.l4.diag import SocketsResult
+    from netladder.l4.model import ScanResult
     from netladder.l7.model import HttpCheck
     from netladder.names.model import Comparison, Resolution
     from netladder.names.model import MyIp as MyIpResult
+    from netladder.path.model import TraceResult
 
 __all__ = [
     "EXPLAIN",
@@ -40,8 +45,13 @@ __all__ = [
     "keys_myip",
     "keys_neigh",
     "keys_neigh_check",
+    "keys_ping",
     "keys_resolution",
     "keys_route",
+    "keys_scan",
+    "keys_sockets",
+    "keys_sweep",
+    "keys_trace",
     "emit_json",
     "lines",
     "say",
@@ -221,7 +231,13 @@ EXPLAIN: dict[str, str] = {
         "ICMP echo (ping) asks the host itself to answer, with no port: it checks that IP "
         "packets reach the host and come back. The RTT (round-trip time) is the time from a "
         "request to its reply, and loss is the share of requests without one. Every echo was "
-        "answered, quickly."
+        "answered."
+    ),
+    "l3.sweep-alive": N_(
+        "A sweep (fping) sends ICMP echo to many targets at once, and a target is alive as "
+        "soon as one of its echoes is answered: IP packets reach it and come back. A silent "
+        "target is asked again with a longer timeout each time (--retries, --backoff) before "
+        "it is called unreachable, so one lost packet does not make a host look down."
     ),
     "l3.loss": N_(
         "Some echoes got no reply: packets are lost on the way there or back. L3 alone does "
@@ -293,6 +309,12 @@ EXPLAIN: dict[str, str] = {
         "packets to the other until the TTL runs out. Their routes to this destination need "
         "fixing."
     ),
+    "path.quiet-hop": N_(
+        "A router in the middle left some probes unanswered, yet the hops after it answer "
+        "them all: the packets did pass through it. Routers answer ICMP time exceeded from "
+        "their own CPU and limit how often they do, so this is the router being quiet, not "
+        "loss on the path; only loss that persists to the destination is."
+    ),
     "path.black-hole": N_(
         "A link on the way carries smaller packets than this host sends, and the ICMP message "
         "that should say so ('fragmentation needed', IPv6 'packet too big') is filtered: a path "
@@ -327,6 +349,18 @@ EXPLAIN: dict[str, str] = {
         "UDP has no handshake: an open UDP service may answer nothing, and a filter says nothing "
         "either. Only an answer (open) or an ICMP port unreachable (closed) is conclusive; "
         "silence is open|filtered."
+    ),
+    "l4.listening": N_(
+        "A server program opens a listening socket on a port (LISTEN; a UDP service an "
+        "unconnected socket, UNCONN), and the kernel creates one connected socket per client "
+        "from it, named by both ends' address and port. Recv-Q on a listener is the accept "
+        "queue: connections the kernel has completed that the program has not accepted yet."
+    ),
+    "l4.not-listening": N_(
+        "Nothing on this host listens on the port, so the kernel answers a SYN to it with a "
+        "RST (connection refused) and a UDP datagram with ICMP port unreachable. Start the "
+        "service, or check which port it is configured for; netladder sockets without a port "
+        "lists every listener."
     ),
     "l4.forged-reset": N_(
         "The RST came back with a TTL that is not the host's own: something on the way (a "
@@ -642,6 +676,81 @@ PORT_STATES = {
     "filtered": "l4.filtered",
     "open|filtered": "l4.open-filtered",
 }
+
+
+def keys_ping(results: Iterable[PingResult]) -> list[str]:
+    """ping's verdict per target: replies (all, or some: loss), or why none came."""
+    keys = []
+    for r in results:
+        if not r.transmitted:
+            continue
+        verdict = r.verdict
+        if verdict == "reachable":
+            keys.append("l3.loss" if r.loss_percent > 0 else "l3.replies")
+        else:
+            keys.append(PING_VERDICTS[verdict])
+    return keys
+
+
+def keys_sweep(sweep: Sweep) -> list[str]:
+    """A sweep's targets: the alive, the unreachable that an ICMP error explains, the silent."""
+    keys = []
+    alive = any(r.alive_indices() for r in sweep.results)
+    if alive:
+        keys.append("l3.sweep-alive")
+    errored = silent = False
+    for r in sweep.results:
+        errors = {i for i, _type, _code, _sender in r.error_events()}
+        unreachable = set(r.unreachable_indices())
+        errored = errored or bool(unreachable & errors)
+        silent = silent or bool(unreachable - errors)
+    if errored:
+        keys.append("l3.echo-error")
+    if silent:
+        keys.append("l3.silent")
+    return keys
+
+
+def keys_trace(result: TraceResult) -> list[str]:
+    """`trace`'s verdict, and its quiet hops (a router slow to answer is no loss)."""
+    v = result.verdict
+    if result.interrupted and not result.hops:
+        return []
+    keys = ["path.loop" if v.loop else TRACE_VERDICTS.get(v.kind, "path.no-answer")]
+    if v.quiet.hops:
+        keys.append("path.quiet-hop")
+    return keys
+
+
+def keys_scan(result: ScanResult) -> list[str]:
+    """`port`'s states, each once, in the order nmap ranks them; a reset from before the host
+    and an ICMP rejection say more than their state."""
+    from netladder.l4.model import PortState
+
+    keys = []
+    rows = [(p.state, p.reason, bool(p.reset_hops_before)) for p in result.ports]
+    rows += [(g.state, g.reason, bool(g.reset_hops_before)) for g in result.not_shown]
+    for state in (PortState.OPEN, PortState.OPEN_FILTERED, PortState.CLOSED, PortState.FILTERED):
+        mine = [(reason, forged) for s, reason, forged in rows if s is state]
+        if not mine:
+            continue
+        if state is PortState.FILTERED:
+            if any(reason == "no-response" for reason, _forged in mine):
+                keys.append("l4.filtered")
+            if any(reason != "no-response" for reason, _forged in mine):
+                keys.append("l4.rejected")
+            continue
+        keys.append(PORT_STATES[state.value])
+        if state is PortState.CLOSED and any(forged for _reason, forged in mine):
+            keys.append("l4.forged-reset")
+    return keys
+
+
+def keys_sockets(result: SocketsResult) -> list[str]:
+    """`sockets`: what a listening socket is, or what it means that none listens."""
+    if result.port is not None and not result.listeners:
+        return ["l4.not-listening"]
+    return ["l4.listening"] if result.listeners else []
 
 
 def keys_diagnosis(d: Diagnosis) -> list[str]:

@@ -44,7 +44,7 @@ TEMPLATES: dict[str, str] = {
     # the header
     "header": N_("trace to {name}, {max_ttl} hops max, {where}, {flow}"),
     "name": "{target} ({address})",
-    "where-port": "{protocol} port {port}",
+    "where-port": N_("{protocol} port {port}"),
     "flow-constant": N_("constant flow (Paris)"),
     "flow-varies": N_("flow varies per probe"),
     # what answered a probe (JSON `detail`)
@@ -129,7 +129,7 @@ def _ms(seconds: float) -> float:
 def header(result: TraceResult) -> str:
     where = result.protocol
     if result.port:
-        where = TEMPLATES["where-port"].format(protocol=result.protocol, port=result.port)
+        where = _t("where-port", protocol=result.protocol, port=result.port)
     flow = _t("flow-constant") if result.flow_constant else _t("flow-varies")
     name = result.address
     if result.target != result.address:
