@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from netladder.api._trace import trace
 
     # diagnose — area G
+    from netladder.api._diagnose import diagnose
     # isort: on
 
 

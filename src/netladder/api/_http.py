@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 from netladder.errors import UsageError
 from netladder.l7.client import http_check, parse_url
-from netladder.l7.model import SLO_KEYS, Hop, HttpCheck, HttpOptions
+from netladder.l7.model import MAX_BODY, SLO_KEYS, Hop, HttpCheck, HttpOptions
 from netladder.proto import http1
 
-__all__ = ["http"]
+# The records and helpers a caller that reaches the engines only through the API (serve) needs.
+__all__ = ["MAX_BODY", "Hop", "HttpCheck", "HttpOptions", "http", "parse_url"]
 
 
 async def http(options: HttpOptions, *, on_hop: Callable[[Hop], None] | None = None) -> HttpCheck:

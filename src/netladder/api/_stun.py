@@ -8,7 +8,7 @@ from netladder.names.myip import parse_stun_endpoint
 from netladder.names.stun import StunSession
 from netladder.net.driver import run
 
-__all__ = ["stun"]
+__all__ = ["StunOptions", "StunResult", "stun"]
 
 
 async def stun(options: StunOptions) -> StunResult:

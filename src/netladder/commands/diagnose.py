@@ -36,19 +36,22 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from netladder.diagnose.engine import Options, Progress, diagnose
-    from netladder.diagnose.target import parse_target
+    from netladder import api
+    from netladder.api._diagnose import DiagnoseOptions, Progress
     from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
+    from netladder.net.driver import blocking
     from netladder.output import emit_json
     from netladder.render import diagnose as render
     from netladder.render.report import report as show
 
-    target = parse_target(args.target, tuple(args.port))
+    options = DiagnoseOptions(args.target, tuple(args.port), deep=args.deep)
     if args.via:
+        import asyncio
+
+        from netladder.diagnose.target import parse_target
         from netladder.diagnose.via import via
 
+        parse_target(args.target, tuple(args.port))  # a target this host could not read: exit 2
         report = asyncio.run(via(args.target, tuple(args.port), args.via))
         if args.json:
             emit_json(report, sentence=render.sentence)
@@ -57,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK if report.ok else EXIT_FAIL
     progress = Progress()
     try:
-        result = asyncio.run(diagnose(target, Options(deep=args.deep), progress))
+        result = blocking(api.diagnose(options, progress=progress))
     except KeyboardInterrupt:
-        result = progress.partial(target)
+        result = progress.partial()
         code = EXIT_INTERRUPTED
     else:
         code = EXIT_OK if result.ok else EXIT_FAIL

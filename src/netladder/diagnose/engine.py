@@ -14,7 +14,6 @@ is never described as having passed.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -42,8 +41,9 @@ from netladder.model import record, replace
 if TYPE_CHECKING:
     from netladder.diagnose.model import PmtuResult
     from netladder.l3.model import PingResult
+    from netladder.l4.model import ScanResult
 
-__all__ = ["Options", "Progress", "diagnose"]
+__all__ = ["DiagnoseOptions", "Options", "Progress", "diagnose", "options_for"]
 
 PING_COUNT = 10
 
@@ -51,22 +51,52 @@ PING_COUNT = 10
 class Progress:
     """What a diagnosis has gathered so far: on Ctrl-C the command prints it."""
 
-    __slots__ = ("address", "rungs", "started")
+    __slots__ = ("address", "rungs", "started", "target")
 
     def __init__(self) -> None:
         self.rungs: dict[str, Rung] = {}
         self.address: str | None = None
         self.started = time.monotonic()
+        self.target: Target | None = None  # set when the ladder starts
 
-    def partial(self, target: Target) -> Diagnosis:
+    def partial(self, target: Target | None = None) -> Diagnosis:
+        target = target or self.target
+        assert target is not None, "interrupted before the ladder started"
         return _finish(target, self.address, dict(self.rungs), self.started, interrupted=True)
 
 
 @record
 class Options:
+    """The ladder's own knobs (what `DiagnoseOptions` says beside the target)."""
+
     deep: bool = False
     ping_count: int = PING_COUNT
     timeout_s: float = 10.0  # for the L7 request
+
+
+@record
+class DiagnoseOptions:
+    """`api.diagnose`: what to diagnose and how.  `target` is what the command takes — a host,
+    `host:port`, `[v6]:port` or an http(s) URL; `ports` adds TCP ports to check (`--port`)."""
+
+    target: str
+    ports: tuple[int, ...] = ()
+    deep: bool = False  # trace the path even when L3 looks healthy (`--deep`)
+    ping_count: int = PING_COUNT  # L3's echoes
+    timeout: float = 10.0  # seconds the L7 request may take
+
+
+def options_for(options: DiagnoseOptions) -> tuple[Target, Options]:
+    """The parsed target and the ladder's knobs; UsageError for what cannot be diagnosed."""
+    from netladder.diagnose.target import parse_target
+    from netladder.errors import UsageError
+
+    if options.ping_count < 1:
+        raise UsageError("ping_count must be at least 1: {count}", count=options.ping_count)
+    if not options.timeout > 0:
+        raise UsageError("the timeout must be positive, not {timeout:g} s", timeout=options.timeout)
+    target = parse_target(options.target, options.ports)
+    return target, Options(options.deep, options.ping_count, options.timeout)
 
 
 def _since(start: float) -> float:
@@ -76,12 +106,13 @@ def _since(start: float) -> float:
 async def diagnose(
     target: Target, options: Options | None = None, progress: Progress | None = None
 ) -> Diagnosis:
+    """Walk the ladder for `target` on the reactor that drives the caller (the CLI's selector
+    or an asyncio loop); every engine it awaits runs on the one driver.  Ctrl-C ends it
+    (KeyboardInterrupt) with what it gathered in `progress`."""
     from netladder.diagnose.rungs import (
         echo_evidence,
         l2_rung,
-        l3_check,
         l3_rung,
-        l4_check,
         l4_rung,
         l7_rung,
         names_rung,
@@ -91,42 +122,46 @@ async def diagnose(
         route_rung,
         timed,
     )
+    from netladder.net.reactor import gather
 
     opts = options or Options()
     state = progress if progress is not None else Progress()
     started = state.started
     rungs = state.rungs
+    state.target = target
 
     names, address = await names_rung(target)
+    _stop_if_interrupted()
     rungs["names"] = names
     state.address = address
     if address is None:
         return _finish(target, None, rungs, started)
 
-    ping_started = time.monotonic()
-    port_task = asyncio.ensure_future(l4_check(address, target.ports)) if target.ports else None
-    route, l2, ping_result = await asyncio.gather(
-        timed("route", lambda: route_rung(address)),
-        timed("l2", lambda: l2_rung(address)),
-        _capture(l3_check(address, opts.ping_count)),
-    )
+    # The route is the kernel's answer inside one netlink call; L2, L3 (then the full-size
+    # echoes) and L4 only read the network and run at once.
+    route = await timed("route", lambda: route_rung(address))
     rungs["route"] = route
-    rungs["l2"] = l2
-    ping, ping_error = ping_result
-    l3 = unsent(l3_rung(address, ping, _since(ping_started), ping_error), route, l2)
-    rungs["l3"] = l3
     routed = route.status is not Status.FAIL
-    # The full-size check only means something when every small echo came back, and it must
-    # not run beside the ping's raw socket (pmtu.py).
-    pmtu = None
-    if routed and ping is not None and 0 < ping.received == ping.transmitted:
-        pmtu, _ = await _capture(pmtu_check(address))
-        l3 = _with_echoes(l3, pmtu=PmtuCheck(pmtu))
-        rungs["l3"] = l3
-    scan = None
-    scan_error = None
-    if port_task is not None:
-        scan, scan_error = await _capture(port_task)
+
+    async def near() -> tuple[Rung, PingResult | None, PmtuResult | None]:
+        l2, (ping, took, ping_error) = await gather(
+            timed("l2", lambda: l2_rung(address)), _echoes(address, opts.ping_count)
+        )
+        rungs["l2"] = l2
+        l3 = rungs["l3"] = unsent(l3_rung(address, ping, took, ping_error), route, l2)
+        # The full-size check only means something when every small echo came back, and it
+        # must not run beside the ping's raw socket (pmtu.py).
+        pmtu = None
+        if routed and ping is not None and 0 < ping.received == ping.transmitted:
+            pmtu, _ = await _capture(pmtu_check(address))
+            rungs["l3"] = _with_echoes(l3, pmtu=PmtuCheck(pmtu))
+        return l2, ping, pmtu
+
+    # The scan starts first, as it always has: its first SYN makes the kernel resolve the next
+    # hop, so the L2 rung, which reads the neighbour table next, finds the entry under way.
+    (scan, scan_error), (l2, ping, pmtu) = await gather(_ports(address, target.ports), near())
+    _stop_if_interrupted()
+    l3 = rungs["l3"]
 
     open_ports: list[int] = []
     answering: list[int] = []  # ports whose answer shows the host is up
@@ -150,9 +185,9 @@ async def diagnose(
         first_port = target.ports[0] if target.ports else None
         lossy = l3.status is Status.WARN and l3.finding == "loss"
         echo_answered = ping is not None and ping.received > 0
-        rungs["path"] = await timed(
-            "path", lambda: path_rung(address, lossy, echo_answered, first_port)
-        )
+        path = await timed("path", lambda: path_rung(address, lossy, echo_answered, first_port))
+        _stop_if_interrupted()
+        rungs["path"] = path
     elif path_job == "pmtu":
         assert pmtu is not None
         rungs["path"] = pmtu_rung(address, pmtu)
@@ -172,8 +207,36 @@ async def diagnose(
     elif target.ports and not open_ports:
         rungs["l7"] = Rung("l7", Status.SKIP, "ports-shut", Unopened(target.ports))
     else:
-        rungs["l7"] = await timed("l7", lambda: l7_rung(target, address, opts.timeout_s))
+        l7 = await timed("l7", lambda: l7_rung(target, address, opts.timeout_s))
+        _stop_if_interrupted()
+        rungs["l7"] = l7
     return _finish(target, address, rungs, started)
+
+
+async def _echoes(address: str, count: int) -> tuple[PingResult | None, float, str | None]:
+    """L3's echoes: the result (None when no echo could be sent: why), and how long it took."""
+    from netladder.diagnose.rungs import l3_check
+
+    started = time.monotonic()
+    ping, error = await _capture(l3_check(address, count))
+    return ping, _since(started), error
+
+
+async def _ports(address: str, ports: tuple[int, ...]) -> tuple[ScanResult | None, str | None]:
+    from netladder.diagnose.rungs import l4_check
+
+    if not ports:
+        return None, None
+    return await _capture(l4_check(address, ports))
+
+
+def _stop_if_interrupted() -> None:
+    """Ctrl-C under the CLI's selector ends the stage that runs with what it has (the driver
+    catches it): the ladder stops there, as it does when asyncio cancels it."""
+    from netladder.net.reactor import interrupted
+
+    if interrupted():
+        raise KeyboardInterrupt
 
 
 def unsent(l3: Rung, route: Rung, l2: Rung) -> Rung:

@@ -13,14 +13,16 @@ import selectors
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["AsyncioReactor", "Reactor", "SelectReactor", "current"]
+__all__ = ["AsyncioReactor", "Reactor", "SelectReactor", "current", "gather", "interrupted"]
 
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 Callback = Callable[[], None]
 # The SelectReactor driving the current coroutine, so that `net.driver.run` uses it rather
 # than asyncio's; unset (None) under asyncio.
@@ -30,6 +32,70 @@ _current: ContextVar[SelectReactor | None] = ContextVar("netladder_reactor", def
 def current() -> SelectReactor | None:
     """The SelectReactor whose `drive` runs the caller, None under asyncio (or outside any)."""
     return _current.get()
+
+
+def interrupted() -> bool:
+    """True once Ctrl-C reached the coroutine the current SelectReactor drives.  The driver
+    ends the sessions it runs with what they have and returns; a caller that runs several
+    stages in turn (the ladder) asks this to stop rather than start the next one.  Under
+    asyncio, Ctrl-C cancels the task instead, so this is always False there."""
+    reactor = _current.get()
+    return reactor is not None and reactor.interrupted
+
+
+@overload
+async def gather(a: Awaitable[A], b: Awaitable[B], /) -> tuple[A, B]: ...
+@overload
+async def gather(*aws: Awaitable[T]) -> tuple[T, ...]: ...
+
+
+async def gather(*aws: Awaitable[Any]) -> tuple[Any, ...]:
+    """Await every one of `aws` concurrently on the reactor that drives the caller: asyncio's
+    gather on a loop, else each is stepped in turn on the SelectReactor (every wake-up resumes
+    all of them: a driver resumed early only finds nothing due).  The first exception is
+    raised and the others are closed; Ctrl-C is thrown into each, so each ends with what it
+    has, as the driver does."""
+    if _current.get() is None:
+        import asyncio
+
+        return tuple(await asyncio.gather(*aws))
+    return await _Gather([aw.__await__() for aw in aws])
+
+
+class _Gather:
+    __slots__ = ("_steps",)
+
+    def __init__(self, steps: list[Generator[Any, None, Any]]) -> None:
+        self._steps = steps
+
+    def __await__(self) -> Generator[Any, None, tuple[Any, ...]]:
+        steps = self._steps
+        results: list[Any] = [None] * len(steps)
+        waiting: dict[int, Any] = {}  # index -> the _Sleep it asked for
+
+        def step(i: int, exc: BaseException | None = None) -> None:
+            try:
+                waiting[i] = steps[i].throw(exc) if exc is not None else steps[i].send(None)
+            except StopIteration as stop:
+                waiting.pop(i, None)
+                results[i] = stop.value
+
+        try:
+            for i in range(len(steps)):
+                step(i)
+            while waiting:
+                try:
+                    yield min(waiting.values(), key=lambda request: request.timeout_ns)
+                except KeyboardInterrupt as exc:
+                    for i in list(waiting):
+                        step(i, exc)
+                    continue
+                for i in list(waiting):
+                    step(i)
+            return tuple(results)
+        finally:
+            for i in waiting:
+                steps[i].close()
 
 
 class Reactor(Protocol):
@@ -93,6 +159,7 @@ class SelectReactor:
         self._readers: dict[int, Callback] = {}
         self._writers: dict[int, Callback] = {}
         self._woken = False
+        self.interrupted = False  # Ctrl-C was thrown into the coroutine (`interrupted()`)
 
     def _update(self, fd: int) -> None:
         events = (selectors.EVENT_READ if fd in self._readers else 0) | (
@@ -154,6 +221,7 @@ class SelectReactor:
                 try:
                     self._poll(request.timeout_ns)
                 except KeyboardInterrupt as exc:
+                    self.interrupted = True
                     request = coro.throw(exc)
                     continue
                 request = coro.send(None)

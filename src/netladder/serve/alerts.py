@@ -170,7 +170,8 @@ class Alerts:
 
 async def post_json(url: str, body: bytes) -> str | None:
     """POST a JSON document; None when the receiver answered 2xx, else what went wrong."""
-    from netladder.l7.client import HttpOptions, http_check
+    from netladder import api
+    from netladder.api._http import HttpOptions
     from netladder.render.http import sentence
 
     options = HttpOptions(
@@ -182,7 +183,7 @@ async def post_json(url: str, body: bytes) -> str | None:
         expect=((200, 299),),
         max_body=64 * 1024,
     )
-    check = await http_check(options)
+    check = await api.http(options)
     final = check.hops[-1]
     if final.status is None:
         return sentence(check.error) if check.error is not None else "no answer"

@@ -124,7 +124,6 @@ async def diagnose_doc(
     ports: Sequence[str],
     allow: Allow | None,
     gate: asyncio.Semaphore,
-    threaded: asyncio.Semaphore,
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, document) for /api/v1/diagnose."""
     from netladder.errors import NetladderError
@@ -137,7 +136,7 @@ async def diagnose_doc(
         return 400, {"error": str(exc)}
     async with gate:
         try:
-            diagnosis = await run_diagnosis(target, numbers, allow, threaded)
+            diagnosis = await run_diagnosis(target, numbers, allow)
         except Refused as exc:
             return 403, {"error": f"target {str(exc)!r} is not allowed by the allowlist"}
         except NetladderError as exc:

@@ -104,7 +104,6 @@ class Monitors:
         self,
         config: Config,
         gate: asyncio.Semaphore,
-        threaded: asyncio.Semaphore | None = None,
         history: Any = None,  # history.History, or None
         alerts: Any = None,  # alerts.Alerts, or None
         rng: random.Random | None = None,
@@ -112,7 +111,6 @@ class Monitors:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.gate = gate
-        self.threaded = threaded
         self.history = history
         self.alerts = alerts
         self.rng = rng or random.Random()
@@ -245,7 +243,7 @@ class Monitors:
             return None
         try:
             timeout = ping_timeout(st.monitor, st.module)
-            return await monitor_ping(st.module, st.monitor.target, timeout, None, self.threaded)
+            return await monitor_ping(st.module, st.monitor.target, timeout)
         finally:
             self.gate.release()
 

@@ -11,9 +11,9 @@ extras (several echoes per ICMP probe) add metrics under names blackbox does not
 A probe that fails records why in `probe_failure_info{layer,reason}`, from the fixed table
 FAILURES below: never free text in a label.
 
-Engines that cannot share the loop yet: the diagnose ladder's port scan runs in worker threads
-(a poll loop each); `THREADED` bounds how many run at once so a burst of probes cannot exhaust
-the executor.  ICMP probes run `netladder.api.ping` on the server's own loop.
+Every prober but tcp and udp (blackbox's dialogues, on asyncio's streams and sockets) is a
+`netladder.api` function: its sessions run on the server's own loop beside every other probe,
+with no worker thread.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from netladder.serve.metrics import Registry
 
 __all__ = [
     "FAILURES",
-    "THREADED",
     "Ping",
     "Probe",
     "Refused",
@@ -46,8 +45,6 @@ __all__ = [
     "monitor_ping",
     "run_probe",
 ]
-
-THREADED = 16  # engine calls that hold a worker thread, at once
 
 # probe_failure_info{layer,reason}: every (layer, reason) a probe can report.
 FAILURES: frozenset[tuple[str, str]] = frozenset(
@@ -134,7 +131,6 @@ class Probe:
     registry: Registry = field(default_factory=Registry)
     events: list[tuple[float, str, str, dict[str, object]]] = field(default_factory=list)
     failure: tuple[str, str] | None = None
-    threaded: asyncio.Semaphore | None = None
     deadline: float = 0.0  # time.monotonic() value, set when the probe starts
     address: str | None = None  # the address probed, once resolved
     hops: tuple[Any, ...] = ()  # a trace's hops (api.trace's Hop), for the dashboard
@@ -172,12 +168,6 @@ class Probe:
     @property
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.001)
-
-    async def threaded_call(self, call: Callable[[], Any]) -> Any:
-        """An engine call that holds a worker thread, within the bound on those."""
-        gate = self.threaded or asyncio.Semaphore(THREADED)
-        async with gate:
-            return await call()
 
 
 async def run_probe(probe: Probe) -> bool:
@@ -331,7 +321,8 @@ def _cert_not_after(text: str) -> float | None:
 
 
 async def probe_http(probe: Probe) -> bool:
-    from netladder.l7.client import MAX_BODY, HttpOptions, http_check, parse_url
+    from netladder import api
+    from netladder.api._http import MAX_BODY, HttpOptions, parse_url
     from netladder.model import ms
     from netladder.render.http import sentence
 
@@ -413,7 +404,7 @@ async def probe_http(probe: Probe) -> bool:
         raise _RedirectRefused(nxt.text)
 
     try:
-        check = await http_check(options, on_hop=guard)
+        check = await api.http(options, on_hop=guard)
     except _RedirectRefused as exc:
         return probe.fail(
             "l7", "redirect_refused", "Redirect target is outside the allowlist", location=exc
@@ -1033,7 +1024,8 @@ async def probe_udp(probe: Probe) -> bool:
 
 
 async def probe_stun(probe: Probe) -> bool:
-    from netladder.names.myip import StunEndpoint, discover
+    from netladder import api
+    from netladder.api._stun import StunOptions
     from netladder.render.myip import sentence as stun_sentence
 
     m = probe.module.stun
@@ -1050,12 +1042,9 @@ async def probe_stun(probe: Probe) -> bool:
     )
     rtt = reg.gauge("probe_stun_rtt_seconds", "Time to the STUN Binding success response")
     # As for ICMP: the exchange ends a little before the probe, so its own outcome is reported.
-    result = await discover(
-        (),
-        (StunEndpoint(address.split("%", 1)[0], port),),
-        deadline=max(probe.remaining - 0.05, 0.01),
-    )
-    source = result.sources[0]
+    bare = address.split("%", 1)[0]
+    server = f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
+    source = await api.stun(StunOptions(server, timeout=max(probe.remaining - 0.05, 0.01)))
     if not source.ok or source.address is None:
         kind = source.error.kind if source.error is not None else "no-answer"
         err = stun_sentence(source.error) if source.error is not None else "no answer"
@@ -1069,8 +1058,8 @@ async def probe_stun(probe: Probe) -> bool:
         "probe_stun_mapped_address_info",
         "The public address and port the STUN server saw",
         labels=("address", "port"),
-    ).set(1, str(ipaddress.ip_address(source.address)), str(source.mapped_port or 0))
-    probe.say("info", "STUN mapped address", address=source.address, port=source.mapped_port)
+    ).set(1, str(ipaddress.ip_address(source.address)), str(source.port or 0))
+    probe.say("info", "STUN mapped address", address=source.address, port=source.port)
     return True
 
 
@@ -1132,8 +1121,8 @@ def _ms(seconds: float | None) -> float | None:
 
 
 async def probe_diagnose(probe: Probe) -> bool:
-    from netladder.diagnose.engine import Options, diagnose
-    from netladder.diagnose.target import parse_target
+    from netladder import api
+    from netladder.api._diagnose import DiagnoseOptions, parse_target
     from netladder.render import diagnose as render
 
     reg = probe.registry
@@ -1151,9 +1140,10 @@ async def probe_diagnose(probe: Probe) -> bool:
         "are absent",
         labels=("layer",),
     )
-    result = await probe.threaded_call(
-        lambda: diagnose(target, Options(timeout_s=min(10.0, probe.remaining)))
+    options = DiagnoseOptions(
+        probe.target, probe.module.diagnose.ports, timeout=min(10.0, probe.remaining)
     )
+    result = await api.diagnose(options)
     for rung in result.rungs:
         summary = render.summary(rung)
         probe.say("info", "Layer", layer=rung.layer, status=rung.status, summary=summary)
@@ -1206,7 +1196,6 @@ async def monitor_ping(
     target: str,
     seconds: float,
     allow: Allow | None = None,
-    threaded: asyncio.Semaphore | None = None,
 ) -> Ping:
     """Probe `target` once with `module` (an icmp module sends one echo whatever its
     `packets`: the round spreads the pings, not the probe)."""
@@ -1214,7 +1203,7 @@ async def monitor_ping(
         from dataclasses import replace
 
         module = replace(module, icmp=replace(module.icmp, packets=1))
-    probe = Probe(module, target, seconds, allow=allow, threaded=threaded)
+    probe = Probe(module, target, seconds, allow=allow)
     started = time.monotonic()
     try:
         success = await run_probe(probe)
@@ -1254,14 +1243,13 @@ async def run_diagnosis(
     target: str,
     ports: Sequence[int],
     allow: Allow | None,
-    threaded: asyncio.Semaphore | None = None,
 ) -> dict[str, Any]:
     """`netladder diagnose TARGET` as this server sees it: the Diagnosis as JSON (the
     command's --json document).  UsageError for a target that cannot be read; Refused when
     the allowlist forbids it (checked on the name, then on where it resolves, before any
     packet goes to it)."""
-    from netladder.diagnose.engine import Options, diagnose
-    from netladder.diagnose.target import parse_target
+    from netladder import api
+    from netladder.api._diagnose import DiagnoseOptions, parse_target
     from netladder.output import to_jsonable
     from netladder.render import diagnose as render
 
@@ -1271,8 +1259,6 @@ async def run_diagnosis(
         probe.deadline = time.monotonic() + 10.0
         if await _resolve(probe, parsed.host, "ip4", True) is None:
             raise Refused(parsed.host)  # what does not resolve cannot be shown to be allowed
-    gate = threaded or asyncio.Semaphore(THREADED)
-    async with gate:
-        result = await diagnose(parsed, Options())
+    result = await api.diagnose(DiagnoseOptions(target, tuple(ports)))
     doc: dict[str, Any] = to_jsonable(result, render.sentence)
     return doc

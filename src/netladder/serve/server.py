@@ -184,7 +184,6 @@ class Exporter:
     own: Registry = field(default_factory=Registry)
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
     _probe_gate: asyncio.Semaphore | None = None
-    _threaded: asyncio.Semaphore | None = None
     monitors: Any = None  # monitors.Monitors, once serving
     history: Any = None  # history.History, once serving
     alerts: Any = None  # alerts.Alerts, once serving
@@ -257,8 +256,8 @@ class Exporter:
                         f"host header defined both in module configuration ({value}) and with "
                         f"URL-parameter 'hostname' ({hostname})",
                     )
-        gate, threaded = self.gates()
-        probe = Probe(module, target, max(timeout, 0.0), hostname, config.allow, threaded=threaded)
+        gate = self.gate()
+        probe = Probe(module, target, max(timeout, 0.0), hostname, config.allow)
         probe.say("info", "Beginning probe", probe=module.prober, timeout_seconds=timeout)
         started = time.monotonic()
         if gate.locked():
@@ -308,14 +307,11 @@ class Exporter:
             return Response(200, _debug_output(probe).encode(), "text/plain")
         return Response(200, reg.render().encode(), CONTENT_TYPE)
 
-    def gates(self) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
-        """The one bound on probes in flight (/probe and the monitors share it), and the one
-        on engine calls that hold a worker thread."""
-        if self._probe_gate is None or self._threaded is None:
-            limit = self.config.limits.max_probes_in_flight
-            self._probe_gate = asyncio.Semaphore(limit)
-            self._threaded = asyncio.Semaphore(min(limit, 32))
-        return self._probe_gate, self._threaded
+    def gate(self) -> asyncio.Semaphore:
+        """The one bound on probes in flight (/probe and the monitors share it)."""
+        if self._probe_gate is None:
+            self._probe_gate = asyncio.Semaphore(self.config.limits.max_probes_in_flight)
+        return self._probe_gate
 
     async def start_monitors(self) -> None:
         """Open the history and start the monitors (the alerts with them)."""
@@ -326,9 +322,8 @@ class Exporter:
         if self.history is None:
             self.history = History(self.db_path, self.config.history)
         self.alerts = Alerts(log=self.log)
-        gate, threaded = self.gates()
         self.monitors = Monitors(
-            self.config, gate, threaded, self.history, self.alerts, log=self.log
+            self.config, self.gate(), history=self.history, alerts=self.alerts, log=self.log
         )
         self.monitors.start()
 
@@ -433,8 +428,7 @@ class Exporter:
         target = params.get("target", "")
         if not target:
             return _json(400, {"error": "the target parameter is missing"})
-        gate, threaded = self.gates()
-        status, doc = await diagnose_doc(target, ports, self.config.allow, gate, threaded)
+        status, doc = await diagnose_doc(target, ports, self.config.allow, self.gate())
         if status == 403:
             self.refused += 1
         return _json(status, doc)
