@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from netladder.errors import UsageError
-from netladder.net.targets import check_host, literal, resolve, resolve_async, split_host_port
+from netladder.net.driver import lookup
+from netladder.net.targets import check_host, literal, resolve, split_host_port
 
 
 @pytest.mark.parametrize(
@@ -74,5 +75,5 @@ def test_names_resolve_through_the_system_resolver_with_a_preferred_family() -> 
     t = resolve("localhost", prefer=6)
     assert t.version in (4, 6) and not t.is_literal and t.lookup_s > 0
     assert resolve("localhost", 4).address == "127.0.0.1"
-    assert asyncio.run(resolve_async("localhost", 4)).address == "127.0.0.1"
+    assert asyncio.run(lookup("localhost", 4)).address == "127.0.0.1"
     assert literal("[::1]") is not None and literal("www.lab") is None

@@ -29,7 +29,6 @@ __all__ = [
     "literal",
     "literal_target",
     "resolve",
-    "resolve_async",
     "scope_index",
     "split_host_port",
     "start_lookup",
@@ -224,7 +223,7 @@ def start_lookup(
     """Look a valid host name up in a daemon thread and call `deliver` from that thread with
     the target or why it does not resolve.  A daemon thread, not an executor: a lookup that
     never returns (no resolver reachable) must not keep the interpreter from exiting; the
-    caller stops waiting after its own deadline (net.driver's Lookup, resolve_async).
+    caller stops waiting after its own deadline (net.driver's Lookup).
     `every`: the target also lists every address and the canonical name (AI_CANONNAME)."""
     import threading
 
@@ -253,42 +252,3 @@ def start_lookup(
         deliver(outcome)
 
     threading.Thread(target=work, daemon=True, name="getaddrinfo").start()
-
-
-async def resolve_async(
-    text: str,
-    version: int | None = None,
-    *,
-    prefer: int | None = None,
-    fallback: bool = True,
-    wait: float = 10.0,
-) -> Target:
-    """The target to probe, on a running asyncio loop; a hung lookup ends after `wait` s.
-    (`net.driver.lookup` is the same under either reactor; serve still calls this one.)"""
-    import asyncio
-
-    target = literal_target(text, version)
-    if target is not None:
-        return target
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[Target] = loop.create_future()
-
-    def settle(outcome: Target | ResolveError) -> None:
-        if done.done():
-            return
-        if isinstance(outcome, ResolveError):
-            done.set_exception(outcome)
-        else:
-            done.set_result(outcome)
-
-    def deliver(outcome: Target | ResolveError) -> None:
-        try:
-            loop.call_soon_threadsafe(settle, outcome)
-        except RuntimeError:
-            pass  # the loop is gone: nobody waits for this answer any more
-
-    start_lookup(text, version, prefer, fallback, deliver)
-    try:
-        return await asyncio.wait_for(done, wait)
-    except TimeoutError:
-        raise ResolveError(text, f"no answer from the resolver within {wait:g} s") from None

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netladder.errors import NetladderError
-from netladder.net.targets import ResolveError, literal, resolve_async
+from netladder.net.driver import lookup as resolve_target
+from netladder.net.targets import ResolveError, literal
 from netladder.serve.config import Allow, Module, TlsConfig
 from netladder.serve.metrics import Registry
 
@@ -205,7 +206,7 @@ async def _resolve(probe: Probe, host: str, preferred: str, fallback: bool) -> s
     if allow is not None and literal(host) is not None and not allow.address_allowed(host):
         raise Refused(host)
     try:
-        target = await resolve_async(host, prefer=want, fallback=fallback, wait=probe.remaining)
+        target = await resolve_target(host, prefer=want, fallback=fallback, wait=probe.remaining)
     except ResolveError as exc:
         lookup.add(time.monotonic() - started)
         reason = "no_address_of_family" if "no IPv" in exc.reason else "resolve_failed"
