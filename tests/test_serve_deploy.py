@@ -68,6 +68,9 @@ def _probe_as_nobody(caps: str) -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # +dac_read_search only lets nobody read the checkout and its .venv (a clone in a 0700
+    # directory: tests/privileges.py); it opens no socket, so the claim stays "net_raw is all".
+    caps = ",+dac_read_search" + caps
     argv = [
         setpriv,
         "--reuid=nobody",
