@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import time
@@ -710,5 +712,81 @@ def test_a_tcp_dialogue_with_groups_and_starttls_logs_each_step(tmp_path: Path) 
             ], logs
             assert "\nprobe_success 0\n" in body.decode()
             assert "\nprobe_failed_due_to_regex 1\n" in metrics
+
+    asyncio.run(main())
+
+
+def test_a_tcp_dialogue_that_fails_says_why_as_it_always_has(tmp_path: Path) -> None:
+    # A reset mid-dialogue, an endless line, a STARTTLS and a TLS dial whose certificate does
+    # not verify: each failure's log line and reason, as the asyncio-stream prober wrote them.
+    cert, key = _self_signed(tmp_path, "server")
+    other, _ = _self_signed(tmp_path, "other")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    tls = f"      tls_config: {{ca_file: {other}, server_name: localhost}}\n"
+    modules = (
+        "modules:\n"
+        "  line:\n    prober: tcp\n    tcp:\n      query_response: [{expect: '^OK'}]\n"
+        f"  starttls:\n    prober: tcp\n    tcp:\n{tls}"
+        "      query_response: [{send: STARTTLS}, {expect: '^220 '}, {starttls: true}]\n"
+        f"  tls:\n    prober: tcp\n    tcp:\n      tls: true\n{tls}"
+    )
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Part of a line, then a RST (SO_LINGER 0): the probe reads a reset, whenever it comes.
+        writer.write(b"WAIT")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"A" * (64 * 1024 + 1))  # one byte past bufio.Scanner's limit
+        await writer.drain()
+        await reader.read(1)  # until the probe closes
+        writer.close()
+
+    async def smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(b"220 go ahead\r\n")
+        await writer.drain()
+        with contextlib.suppress(OSError):  # ssl.SSLError: the client refused our certificate
+            await writer.start_tls(server_ctx)
+        writer.close()
+
+    async def main() -> None:
+        servers = [
+            await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ctx)
+            for handler, ctx in ((reset, None), (endless, None), (smtp, None), (smtp, server_ctx))
+        ]
+        ports = [server.sockets[0].getsockname()[1] for server in servers]
+        async with running(modules) as (_, port):
+
+            async def last(module: str, target_port: int) -> list[str]:
+                target = f"/probe?module={module}&target=127.0.0.1:{target_port}&debug=true"
+                _, body = await exchange(port, get(target))
+                assert "\nprobe_success 0\n" in body.decode()
+                logs, _ = _logs_and_metrics(body)
+                return [line.split(" level=", 1)[1] for line in logs[-3:-1]]
+
+            assert await last("line", ports[0]) == [
+                'info msg="Processing query response entry" entry_number=0',
+                'error msg="Error reading from connection"'
+                ' err="[Errno 104] Connection reset by peer"',
+            ]
+            assert await last("line", ports[1]) == [
+                'info msg="Processing query response entry" entry_number=0',
+                'error msg="Error reading from connection" err="token too long"',
+            ]
+            assert await last("starttls", ports[2]) == [
+                'debug msg="Upgrading TCP connection to TLS"',
+                'error msg="TLS Handshake (client) failed." err=CERTIFICATE_VERIFY_FAILED',
+            ]
+            assert await last("tls", ports[3]) == [
+                'info msg="Dialing TCP with TLS"',
+                'error msg="Error dialing TCP" err=CERTIFICATE_VERIFY_FAILED',
+            ]
+        for server in servers:
+            server.close()
 
     asyncio.run(main())
