@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import time
@@ -339,7 +341,7 @@ def test_a_tls_tcp_probe_verifies_with_one_context_per_ca_file(tmp_path: Path) -
     # The TLS context is made once per tls_config, not per probe (loading a CA store costs
     # tens of milliseconds), yet every handshake is still verified against the configured CA,
     # and a CA file replaced on disk is read again (blackbox reads it for every probe).
-    from netladder.serve.probers import _tls_context
+    from netladder.net.driver import _tls_context
 
     cert, key = _self_signed(tmp_path, "server")
     other, _ = _self_signed(tmp_path, "other")
@@ -363,11 +365,11 @@ def test_a_tls_tcp_probe_verifies_with_one_context_per_ca_file(tmp_path: Path) -
                 head, body = await exchange(port, get(target))
                 assert head.status == 200
                 assert f"\nprobe_success {success}\n".encode() in body, body
-            ok = exporter.config.modules["tls_ok"].tcp.tls_config
-            assert _tls_context(ok) is _tls_context(ok)
-            before = _tls_context(ok)
+            ok = exporter.config.modules["tls_ok"].tcp.tls_config.ca_file
+            assert _tls_context(True, ok, ()) is _tls_context(True, ok, ())
+            before = _tls_context(True, ok, ())
             other.replace(cert)  # the CA file changes on disk: a new context reads it
-            assert _tls_context(ok) is not before
+            assert _tls_context(True, ok, ()) is not before
             head, body = await exchange(
                 port, get(f"/probe?module=tls_ok&target=127.0.0.1:{tls_port}")
             )
@@ -595,3 +597,196 @@ def test_a_redirect_out_of_the_allowlist_is_not_followed() -> None:
     assert b"probe_success 1" in home
     assert direct_status == 403
     assert reached_outside == []  # nothing was sent outside the allowlist
+
+
+def _logs_and_metrics(body: bytes) -> tuple[list[str], str]:
+    """The debug output's log lines without their time stamps, and its metrics."""
+    text = body.decode()
+    logs = text.split("Logs for the probe:\n", 1)[1].split("\n\n\n", 1)[0].splitlines()
+    metrics = text.split("Metrics that would have been returned:\n", 1)[1].split("\n\n\n")[0]
+    return [line.split(" ", 1)[1] for line in logs], metrics
+
+
+def test_a_tcp_dialogue_with_groups_and_starttls_logs_each_step(tmp_path: Path) -> None:
+    # blackbox's query_response over a real loopback connection: an expect whose group fills
+    # the next send, STARTTLS inside the dialogue, lines after it inside TLS, TLS metrics
+    # from the verified certificate; and a peer that ends the stream before a match.  The log
+    # lines are the ones this prober wrote on asyncio's streams before it became a session.
+    cert, key = _self_signed(tmp_path, "server")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    modules = (
+        "modules:\n"
+        "  smtp_starttls:\n    prober: tcp\n    tcp:\n"
+        f"      tls_config: {{ca_file: {cert}, server_name: localhost}}\n"
+        "      query_response:\n"
+        "      - expect: '^220 (?P<host>\\S+) ESMTP'\n"
+        "        send: 'EHLO ${host}'\n"
+        "      - expect: '^250 '\n"
+        "        send: STARTTLS\n"
+        "      - expect: '^220 '\n"
+        "        starttls: true\n"
+        "      - send: QUIT\n"
+        "      - expect: '^221 (.*)$'\n"
+        "  smtp_nope:\n    prober: tcp\n    tcp:\n"
+        "      query_response:\n"
+        "      - expect: '^NOPE'\n"
+    )
+
+    async def smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(b"220 mx.lab ESMTP ready\r\n")
+            assert (await reader.readline()) == b"EHLO mx.lab\n"
+            writer.write(b"250-mx.lab\r\n250 STARTTLS\r\n")
+            assert await reader.readline() == b"STARTTLS\n"
+            writer.write(b"220 go ahead\r\n")
+            await writer.drain()
+            await writer.start_tls(server_ctx)
+            assert await reader.readline() == b"QUIT\n"
+            writer.write(b"221 mx.lab bye\r\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def bye(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 mx.lab ESMTP ready\r\n")  # and the end of the stream
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(smtp, "127.0.0.1", 0)
+        smtp_port = server.sockets[0].getsockname()[1]
+        closer = await asyncio.start_server(bye, "127.0.0.1", 0)
+        bye_port = closer.sockets[0].getsockname()[1]
+        async with server, closer, running(modules) as (_, port):
+            target = f"/probe?module=smtp_starttls&target=127.0.0.1:{smtp_port}&debug=true"
+            head, body = await exchange(port, get(target))
+            logs, metrics = _logs_and_metrics(body)
+            prefix = f"caller=netladder module=smtp_starttls target=127.0.0.1:{smtp_port}"
+            assert logs[3:-1] == [
+                f"{prefix} level={level} msg={msg}"
+                for level, msg in [
+                    ("info", '"Dialing TCP without TLS"'),
+                    ("info", '"Successfully dialed"'),
+                    ("info", '"Processing query response entry" entry_number=0'),
+                    ("debug", '"Read line" line="220 mx.lab ESMTP ready"'),
+                    (
+                        "info",
+                        '"Regexp matched" regexp="^220 (?P<host>\\\\S+) ESMTP"'
+                        ' line="220 mx.lab ESMTP ready"',
+                    ),
+                    ("debug", '"Sending line" line="EHLO mx.lab"'),
+                    ("info", '"Processing query response entry" entry_number=1'),
+                    ("debug", '"Read line" line=250-mx.lab'),
+                    ("debug", '"Read line" line="250 STARTTLS"'),
+                    ("info", '"Regexp matched" regexp="^250 " line="250 STARTTLS"'),
+                    ("debug", '"Sending line" line=STARTTLS'),
+                    ("info", '"Processing query response entry" entry_number=2'),
+                    ("debug", '"Read line" line="220 go ahead"'),
+                    ("info", '"Regexp matched" regexp="^220 " line="220 go ahead"'),
+                    ("debug", '"Upgrading TCP connection to TLS"'),
+                    ("info", '"TLS Handshake (client) succeeded."'),
+                    ("info", '"Processing query response entry" entry_number=3'),
+                    ("debug", '"Sending line" line=QUIT'),
+                    ("info", '"Processing query response entry" entry_number=4'),
+                    ("debug", '"Read line" line="221 mx.lab bye"'),
+                    ("info", '"Regexp matched" regexp="^221 (.*)$" line="221 mx.lab bye"'),
+                ]
+            ], logs
+            assert "\nprobe_success 1\n" in body.decode()
+            assert "\nprobe_failed_due_to_regex 0\n" in metrics
+            assert 'probe_tls_version_info{version="TLS 1.3"} 1' in metrics
+            decoded = ssl._ssl._test_decode_cert(str(cert))  # type: ignore[attr-defined]
+            expiry = ssl.cert_time_to_seconds(decoded["notAfter"])
+            line = next(x for x in metrics.splitlines() if x.startswith("probe_ssl_earliest"))
+            assert float(line.split()[1]) == expiry
+
+            target = f"/probe?module=smtp_nope&target=127.0.0.1:{bye_port}&debug=true"
+            head, body = await exchange(port, get(target))
+            logs, metrics = _logs_and_metrics(body)
+            prefix = f"caller=netladder module=smtp_nope target=127.0.0.1:{bye_port}"
+            assert logs[-4:-1] == [
+                f'{prefix} level=info msg="Processing query response entry" entry_number=0',
+                f'{prefix} level=debug msg="Read line" line="220 mx.lab ESMTP ready"',
+                f'{prefix} level=error msg="Regexp did not match" regexp=^NOPE'
+                ' line="220 mx.lab ESMTP ready"',
+            ], logs
+            assert "\nprobe_success 0\n" in body.decode()
+            assert "\nprobe_failed_due_to_regex 1\n" in metrics
+
+    asyncio.run(main())
+
+
+def test_a_tcp_dialogue_that_fails_says_why_as_it_always_has(tmp_path: Path) -> None:
+    # A reset mid-dialogue, an endless line, a STARTTLS and a TLS dial whose certificate does
+    # not verify: each failure's log line and reason, as the asyncio-stream prober wrote them.
+    cert, key = _self_signed(tmp_path, "server")
+    other, _ = _self_signed(tmp_path, "other")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    tls = f"      tls_config: {{ca_file: {other}, server_name: localhost}}\n"
+    modules = (
+        "modules:\n"
+        "  line:\n    prober: tcp\n    tcp:\n      query_response: [{expect: '^OK'}]\n"
+        f"  starttls:\n    prober: tcp\n    tcp:\n{tls}"
+        "      query_response: [{send: STARTTLS}, {expect: '^220 '}, {starttls: true}]\n"
+        f"  tls:\n    prober: tcp\n    tcp:\n      tls: true\n{tls}"
+    )
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Part of a line, then a RST (SO_LINGER 0): the probe reads a reset, whenever it comes.
+        writer.write(b"WAIT")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"A" * (64 * 1024 + 1))  # one byte past bufio.Scanner's limit
+        await writer.drain()
+        await reader.read(1)  # until the probe closes
+        writer.close()
+
+    async def smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(b"220 go ahead\r\n")
+        await writer.drain()
+        with contextlib.suppress(OSError):  # ssl.SSLError: the client refused our certificate
+            await writer.start_tls(server_ctx)
+        writer.close()
+
+    async def main() -> None:
+        servers = [
+            await asyncio.start_server(handler, "127.0.0.1", 0, ssl=ctx)
+            for handler, ctx in ((reset, None), (endless, None), (smtp, None), (smtp, server_ctx))
+        ]
+        ports = [server.sockets[0].getsockname()[1] for server in servers]
+        async with running(modules) as (_, port):
+
+            async def last(module: str, target_port: int) -> list[str]:
+                target = f"/probe?module={module}&target=127.0.0.1:{target_port}&debug=true"
+                _, body = await exchange(port, get(target))
+                assert "\nprobe_success 0\n" in body.decode()
+                logs, _ = _logs_and_metrics(body)
+                return [line.split(" level=", 1)[1] for line in logs[-3:-1]]
+
+            assert await last("line", ports[0]) == [
+                'info msg="Processing query response entry" entry_number=0',
+                'error msg="Error reading from connection"'
+                ' err="[Errno 104] Connection reset by peer"',
+            ]
+            assert await last("line", ports[1]) == [
+                'info msg="Processing query response entry" entry_number=0',
+                'error msg="Error reading from connection" err="token too long"',
+            ]
+            assert await last("starttls", ports[2]) == [
+                'debug msg="Upgrading TCP connection to TLS"',
+                'error msg="TLS Handshake (client) failed." err=CERTIFICATE_VERIFY_FAILED',
+            ]
+            assert await last("tls", ports[3]) == [
+                'info msg="Dialing TCP with TLS"',
+                'error msg="Error dialing TCP" err=CERTIFICATE_VERIFY_FAILED',
+            ]
+        for server in servers:
+            server.close()
+
+    asyncio.run(main())

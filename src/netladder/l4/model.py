@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from netladder.model import field, json_ms, json_pick, json_text, record
 from netladder.net.tls import TlsInfo
 
+if TYPE_CHECKING:
+    import re
+
 __all__ = [
     "Banner",
+    "DialogueEnd",
+    "DialogueEvent",
+    "DialogueKind",
+    "DialogueOptions",
+    "DialogueResult",
+    "DialogueStep",
     "Note",
     "PortResult",
     "PortState",
@@ -226,3 +236,92 @@ def compress_ranges(ports: Iterable[int]) -> str:
     if start >= 0:
         out.append(str(start) if start == prev else f"{start}-{prev}")
     return ",".join(out)
+
+
+# -- a line dialogue over TCP (blackbox's tcp prober: query_response) ----------------------------
+
+
+@record
+class DialogueStep:
+    """One query_response entry: read lines until `expect` matches one (None: read nothing),
+    then send `send` and a newline (its `$1`/`${name}` filled from the match, as Go's
+    regexp.Expand; "": send nothing), then upgrade to TLS when `starttls`."""
+
+    expect: re.Pattern[str] | None = None
+    send: str = ""
+    starttls: bool = False
+
+
+@record
+class DialogueOptions:
+    """A TCP connect to `address`:`port` (TLS at once when `tls`), then `steps` in order, all
+    within `timeout` seconds.  TLS (at once or by a step's starttls) offers `server_name` and
+    verifies against `cafile` (the system store when None) unless `verify` is False.  A line
+    may be at most `max_line` bytes (bufio.Scanner's 64 KiB)."""
+
+    address: str
+    port: int
+    steps: tuple[DialogueStep, ...] = ()
+    tls: bool = False
+    server_name: str | None = None
+    verify: bool = True
+    cafile: str | None = None
+    timeout: float = 10.0
+    max_line: int = 64 * 1024
+    source: str | None = None
+    netns: str | None = None
+
+
+class DialogueKind(enum.StrEnum):
+    """What happened in a dialogue, in order (DialogueEvent.kind)."""
+
+    ENTRY = "entry"  # step `index` begins
+    READ = "read"  # a line came (`line`, without its line end)
+    MATCHED = "matched"  # step `index`'s expect matched `line`
+    SENT = "sent"  # `line` (and a newline) was written
+    STARTTLS = "starttls"  # step `index` starts a TLS handshake
+    TLS = "tls"  # the handshake completed (`tls`)
+
+
+@record
+class DialogueEvent:
+    kind: DialogueKind
+    index: int = 0
+    line: str = ""
+    tls: TlsInfo | None = None
+
+
+class DialogueEnd(enum.StrEnum):
+    """How a dialogue ended."""
+
+    DONE = "done"  # every step ran
+    CONNECT = "connect"  # the connect failed (`error`)
+    # the TLS handshake at connect failed (`tls_error`, `tls_cause`; `read_error`: the
+    # connection failed during it)
+    TLS = "tls"
+    MISMATCH = "mismatch"  # the stream ended before a step's expect matched (`last_line`)
+    TOO_LONG = "too_long"  # a line longer than max_line
+    STARTTLS = "starttls"  # a step's TLS handshake failed (`tls_error`, `tls_cause`)
+    BROKEN = "broken"  # the connection failed during the steps (`read_error`)
+    TIMEOUT = "timeout"  # the timeout passed first
+
+
+@record
+class DialogueResult:
+    """What a dialogue did (`events`) and how it ended.  `step`: the step it ended in;
+    `tls`: the handshake at connect; `tls_reason`: OpenSSL's short reason for a failed
+    handshake (CERTIFICATE_VERIFY_FAILED), beside `tls_error`'s words."""
+
+    end: DialogueEnd
+    events: tuple[DialogueEvent, ...]
+    step: int
+    error: int = 0
+    immediate: bool = False  # connect() itself failed with `error` (ConnectOutcome.immediate)
+    tls: TlsInfo | None = None
+    tls_error: str | None = None
+    tls_reason: str | None = None
+    tls_cause: str | None = None
+    last_line: str = ""
+    read_error: int | None = None
+    connect_time: float | None = None
+    elapsed: float = 0.0

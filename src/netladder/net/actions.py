@@ -145,6 +145,9 @@ class ConnectOutcome(NamedTuple):
     icmp: SockError | None = None  # the ICMP error behind `error`, from the error queue
     local: tuple[Any, ...] | None = None
     sent: int | None = None  # monotonic ns right before connect() (the probe's send time)
+    # connect() itself failed (no route, a prohibit route, no such source): nothing was sent,
+    # where other errors come back later from the handshake (a RST, an ICMP error, silence).
+    immediate: bool = False
 
 
 class TlsOutcome(NamedTuple):
@@ -156,3 +159,6 @@ class TlsOutcome(NamedTuple):
     # did not verify), "handshake" (the peer broke the protocol or sent an alert), "closed"
     # (the peer ended the connection first), "setup" (no context: an unreadable cafile).
     cause: str | None = None
+    # OpenSSL's short reason code ("CERTIFICATE_VERIFY_FAILED"), when it gave one: what
+    # blackbox-compatible logs (serve's tcp prober) have always shown.
+    reason: str | None = None

@@ -700,7 +700,7 @@ class _Run:
                     action.address, action.port, ttl=action.ttl, source=action.source
                 )
         except OSError as exc:
-            outcome = ConnectOutcome(exc.errno or errno.EIO, at, sent=at)
+            outcome = ConnectOutcome(exc.errno or errno.EIO, at, sent=at, immediate=True)
             self.session.on_connect(action.token, outcome)
             self.input()
             return
@@ -712,7 +712,7 @@ class _Run:
             self.reactor.add_writer(sock.fileno(), lambda: self._connect_done(action.token))
             conn.writing = True
         else:
-            self._failed(action.token, conn, err)
+            self._failed(action.token, conn, err, immediate=True)
 
     def _connect_done(self, token: int) -> None:
         conn = self.conns.get(token)
@@ -741,7 +741,7 @@ class _Run:
         self.session.on_connect(token, outcome)
         self.input()
 
-    def _failed(self, token: int, conn: _Conn, err: int) -> None:
+    def _failed(self, token: int, conn: _Conn, err: int, immediate: bool = False) -> None:
         from netladder.net.actions import ConnectOutcome
 
         at = time.monotonic_ns()
@@ -750,7 +750,8 @@ class _Run:
         if queued is not None and queued.error is not None and queued.error.is_icmp:
             icmp = queued.error
         self._drop(token)
-        self.session.on_connect(token, ConnectOutcome(err, at, None, icmp, None, conn.started))
+        outcome = ConnectOutcome(err, at, None, icmp, None, conn.started, immediate)
+        self.session.on_connect(token, outcome)
         self.input()
 
     def _drop(self, token: int, reset: bool = False) -> None:
@@ -878,6 +879,7 @@ class _Run:
                 _tls_info(conn, action, False),
                 False,
                 cause,
+                getattr(exc, "reason", None),
             )
             self.session.on_tls(token, outcome)
             self.input()
@@ -961,7 +963,9 @@ def _tls_info(conn: _Conn, action: StartTls, verified: bool) -> TlsInfo | None:
         return None
 
 
-_CONTEXTS: dict[tuple[bool, str | None, tuple[str, ...]], ssl.SSLContext] = {}
+_CONTEXTS: dict[
+    tuple[bool, str | None, tuple[int, int, int] | None, tuple[str, ...]], ssl.SSLContext
+] = {}
 
 
 def prepare_tls(verify: bool, cafile: str | None, alpn: tuple[str, ...]) -> None:
@@ -977,7 +981,16 @@ def prepare_tls(verify: bool, cafile: str | None, alpn: tuple[str, ...]) -> None
 def _tls_context(verify: bool, cafile: str | None, alpn: tuple[str, ...]) -> ssl.SSLContext:
     import ssl
 
-    key = (verify, cafile, alpn)
+    # One context per settings and version of the cafile on disk: loading a CA store costs
+    # tens of milliseconds, yet a replaced file is read again (blackbox reads it every probe).
+    stamp = None
+    if cafile:
+        try:
+            st = os.stat(cafile)
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            pass  # then loading it reports the error
+    key = (verify, cafile, stamp, alpn)
     context = _CONTEXTS.get(key)
     if context is None:
         if verify:

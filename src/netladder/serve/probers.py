@@ -11,21 +11,17 @@ extras (several echoes per ICMP probe) add metrics under names blackbox does not
 A probe that fails records why in `probe_failure_info{layer,reason}`, from the fixed table
 FAILURES below: never free text in a label.
 
-Every prober but tcp and udp (blackbox's dialogues, on asyncio's streams and sockets) is a
-`netladder.api` function: its sessions run on the server's own loop beside every other probe,
-with no worker thread.
+Every prober but udp (a datagram on asyncio's sockets) is a `netladder.api` function: its
+sessions run on the server's own loop beside every other probe, with no worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import ipaddress
 import os
-import re
 import socket
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +30,7 @@ from typing import Any
 from netladder.errors import NetladderError
 from netladder.net.driver import lookup as resolve_target
 from netladder.net.targets import ResolveError, literal
-from netladder.serve.config import Allow, Module, TlsConfig
+from netladder.serve.config import Allow, Module
 from netladder.serve.metrics import Registry
 
 __all__ = [
@@ -267,27 +263,6 @@ def _port(text: str) -> int | None:
     return None
 
 
-def _tls_context(cfg: TlsConfig) -> ssl.SSLContext:
-    """One context per tls_config (and version of its ca_file on disk), not one per probe:
-    loading the system CA store costs tens of milliseconds of CPU.  blackbox reads ca_file
-    for every probe, so a replaced file is read again here too."""
-    stamp = None
-    if cfg.ca_file:
-        with contextlib.suppress(OSError):  # then loading it reports the error, as before
-            st = os.stat(cfg.ca_file)
-            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
-    return _tls_context_for(cfg, stamp)
-
-
-@functools.lru_cache(maxsize=64)
-def _tls_context_for(cfg: TlsConfig, stamp: tuple[int, int, int] | None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=cfg.ca_file)
-    if cfg.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 _TLS_VERSIONS = {
     "TLSv1": "TLS 1.0",
     "TLSv1.1": "TLS 1.1",
@@ -309,13 +284,6 @@ def _tls_metrics(reg: Registry, version: str, not_after: float | None) -> None:
         "Returns the TLS version used or NaN when unknown",
         labels=("version",),
     ).set(1, _TLS_VERSIONS.get(version, version))
-
-
-def _cert_not_after(text: str) -> float | None:
-    try:
-        return float(ssl.cert_time_to_seconds(text))
-    except (ValueError, TypeError):
-        return None
 
 
 # -- http (prober/http.go) ------------------------------------------------------------------------
@@ -592,22 +560,29 @@ def _body_ok(probe: Probe, body: bytes) -> bool:
 MAX_LINE = 64 * 1024  # bufio.Scanner's default token limit
 
 
-def _go_expand(template: str, match: re.Match[str]) -> str:
-    """Go's regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`; an unknown group is empty."""
-
-    def one(m: re.Match[str]) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        name = m.group(1) or m.group(2)
-        try:
-            return match.group(int(name) if name.isdigit() else name) or ""
-        except IndexError:
-            return ""
-
-    return re.sub(r"\$\$|\$\{(\w+)\}|\$(\w+)", one, template)
+def _connect_call(address: str, port: int) -> str:
+    """asyncio's words for a failed connect (`Connect call failed ('198.51.100.1', 9)`), which
+    this prober has always logged: the address as the socket's sockaddr tuple."""
+    if ":" not in address:
+        return f"Connect call failed {(address, port)!r}"
+    scope = 0
+    if "%" in address:
+        with contextlib.suppress(OSError):
+            scope = socket.if_nametoindex(address.split("%", 1)[1])
+    return f"Connect call failed {(address, port, 0, scope)!r}"
 
 
 async def probe_tcp(probe: Probe) -> bool:
+    import errno
+
+    from netladder.api._tcp import (
+        DialogueEnd,
+        DialogueKind,
+        DialogueOptions,
+        DialogueStep,
+        dialogue,
+    )
+
     m = probe.module.tcp
     reg = probe.registry
     failed_regex = reg.gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex")
@@ -628,98 +603,104 @@ async def probe_tcp(probe: Probe) -> bool:
     address = await _resolve(probe, host, m.preferred_ip_protocol, m.ip_protocol_fallback)
     if address is None:
         return probe.fail("names", "resolve_failed", "Error dialing TCP", err="resolution failed")
-    ctx = _tls_context(m.tls_config) if m.tls else None
-    server_name = m.tls_config.server_name or probe.hostname or host
     if m.tls:
         probe.say("info", "Dialing TCP with TLS")
     else:
         probe.say("info", "Dialing TCP without TLS")
-    try:
-        reader, writer = await asyncio.open_connection(
-            address.split("%", 1)[0] if "%" not in address else address,
+    steps = tuple(DialogueStep(qr.expect, qr.send, qr.starttls) for qr in m.query_response)
+    # As for ICMP: the dialogue ends a little before the probe, so what it saw is logged.
+    result = await dialogue(
+        DialogueOptions(
+            address,
             port,
-            ssl=ctx,
-            server_hostname=server_name if ctx else None,
-            limit=MAX_LINE,
+            steps,
+            tls=m.tls,
+            server_name=m.tls_config.server_name or probe.hostname or host,
+            verify=not m.tls_config.insecure_skip_verify,
+            cafile=m.tls_config.ca_file,
+            timeout=max(probe.remaining - 0.05, 0.01),
+            max_line=MAX_LINE,
         )
-    except ssl.SSLError as exc:
-        return probe.fail("l4", "tls_failed", "Error dialing TCP", err=exc.reason or exc)
-    except ConnectionRefusedError:
-        return probe.fail("l4", "refused", "Error dialing TCP", err="connection refused")
-    except OSError as exc:
-        import errno
-
-        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-            return probe.fail("l4", "unreachable", "Error dialing TCP", err=exc.strerror)
-        return probe.fail("l4", "connect_failed", "Error dialing TCP", err=exc.strerror or exc)
-    try:
-        probe.say("info", "Successfully dialed")
-        if m.tls:
-            _tcp_tls_metrics(reg, writer)
-        for i, qr in enumerate(m.query_response):
-            probe.say("info", "Processing query response entry", entry_number=i)
-            send = qr.send
-            if qr.expect is not None:
-                match = None
-                line = ""
-                while True:
-                    try:
-                        raw = await reader.readuntil(b"\n")
-                    except asyncio.IncompleteReadError as exc:
-                        raw = exc.partial
-                        if not raw:
-                            break
-                    except asyncio.LimitOverrunError:
-                        return probe.fail(
-                            "l4",
-                            "expect_mismatch",
-                            "Error reading from connection",
-                            err="token too long",
-                        )
-                    line = raw.rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace")
-                    probe.say("debug", "Read line", line=line)
-                    match = qr.expect.search(line)
-                    if match is not None:
-                        probe.say("info", "Regexp matched", regexp=qr.expect.pattern, line=line)
-                        break
-                    if reader.at_eof():
-                        break
-                if match is None:
-                    failed_regex.set(1)
-                    return probe.fail(
-                        "l4",
-                        "expect_mismatch",
-                        "Regexp did not match",
-                        regexp=qr.expect.pattern,
-                        line=line,
-                    )
-                failed_regex.set(0)
-                send = _go_expand(send, match)
-            if send:
-                probe.say("debug", "Sending line", line=send)
-                writer.write(send.encode("utf-8") + b"\n")
-                await writer.drain()
-            if qr.starttls:
-                probe.say("debug", "Upgrading TCP connection to TLS")
-                await writer.start_tls(_tls_context(m.tls_config), server_hostname=server_name)
-                probe.say("info", "TLS Handshake (client) succeeded.")
-                _tcp_tls_metrics(reg, writer)
+    )
+    end = result.end
+    if end is DialogueEnd.CONNECT:
+        if result.error == errno.ECONNREFUSED:
+            return probe.fail("l4", "refused", "Error dialing TCP", err="connection refused")
+        reason = (
+            "unreachable"
+            if result.error in (errno.EHOSTUNREACH, errno.ENETUNREACH)
+            else "connect_failed"
+        )
+        # asyncio's words: the errno's when connect() itself failed, else its own.
+        err = os.strerror(result.error) if result.immediate else _connect_call(address, port)
+        return probe.fail("l4", reason, "Error dialing TCP", err=err)
+    if end is DialogueEnd.TLS:
+        if result.read_error is not None:  # the connection failed during the handshake
+            err = os.strerror(result.read_error)
+            return probe.fail("l4", "connect_failed", "Error dialing TCP", err=err)
+        if result.tls_cause == "closed":  # asyncio's ConnectionResetError, without words
+            return probe.fail("l4", "connect_failed", "Error dialing TCP", err="")
+        return probe.fail(
+            "l4", "tls_failed", "Error dialing TCP", err=result.tls_reason or result.tls_error
+        )
+    if end is DialogueEnd.TIMEOUT and result.connect_time is None:
+        raise TimeoutError  # run_probe's "Timeout reached", as when asyncio's timeout ends it
+    probe.say("info", "Successfully dialed")
+    if m.tls:
+        _tcp_tls_metrics(reg, result.tls)
+    for event in result.events:
+        kind = event.kind
+        if kind is DialogueKind.ENTRY:
+            probe.say("info", "Processing query response entry", entry_number=event.index)
+        elif kind is DialogueKind.READ:
+            probe.say("debug", "Read line", line=event.line)
+        elif kind is DialogueKind.MATCHED:
+            pattern = m.query_response[event.index].expect
+            assert pattern is not None
+            probe.say("info", "Regexp matched", regexp=pattern.pattern, line=event.line)
+            failed_regex.set(0)
+        elif kind is DialogueKind.SENT:
+            probe.say("debug", "Sending line", line=event.line)
+        elif kind is DialogueKind.STARTTLS:
+            probe.say("debug", "Upgrading TCP connection to TLS")
+        elif kind is DialogueKind.TLS:
+            probe.say("info", "TLS Handshake (client) succeeded.")
+            _tcp_tls_metrics(reg, event.tls)
+    if end is DialogueEnd.DONE:
         return True
-    except ssl.SSLError as exc:
-        return probe.fail("l4", "tls_failed", "TLS Handshake (client) failed.", err=exc.reason)
-    except ConnectionError as exc:
-        return probe.fail("l4", "closed", "Error reading from connection", err=exc)
-    finally:
-        writer.close()
+    if end is DialogueEnd.TIMEOUT:
+        raise TimeoutError
+    if end is DialogueEnd.MISMATCH:
+        pattern = m.query_response[result.step].expect
+        assert pattern is not None
+        failed_regex.set(1)
+        return probe.fail(
+            "l4",
+            "expect_mismatch",
+            "Regexp did not match",
+            regexp=pattern.pattern,
+            line=result.last_line,
+        )
+    if end is DialogueEnd.TOO_LONG:
+        return probe.fail(
+            "l4", "expect_mismatch", "Error reading from connection", err="token too long"
+        )
+    if end is DialogueEnd.STARTTLS:
+        return probe.fail(
+            "l4", "tls_failed", "TLS Handshake (client) failed.", err=result.tls_reason
+        )
+    # BROKEN: a reset or a broken pipe, as the ConnectionError asyncio raised says it.
+    error = result.read_error or errno.EIO
+    broken = ConnectionError(error, os.strerror(error))
+    return probe.fail("l4", "closed", "Error reading from connection", err=broken)
 
 
-def _tcp_tls_metrics(reg: Registry, writer: asyncio.StreamWriter) -> None:
-    obj = writer.get_extra_info("ssl_object")
-    if obj is None:
+def _tcp_tls_metrics(reg: Registry, info: Any) -> None:
+    """blackbox's TLS metrics for a handshake's TlsInfo.  The expiry only when the chain was
+    verified: an unverified handshake (insecure_skip_verify) never read the certificate."""
+    if info is None:
         return
-    cert = obj.getpeercert() or {}
-    not_after = _cert_not_after(str(cert.get("notAfter", ""))) if cert else None
-    _tls_metrics(reg, obj.version() or "", not_after)
+    _tls_metrics(reg, info.version or "", info.not_after_s if info.verified else None)
 
 
 # -- icmp (prober/icmp.go) ------------------------------------------------------------------------
