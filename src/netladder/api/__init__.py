@@ -25,50 +25,23 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = ["arp", "diagnose", "http", "ping", "resolve", "scan", "stun", "sweep", "trace"]
 
-if TYPE_CHECKING:
-    # Each area adds its typed re-export under its own marker (`from netladder.api._ping
-    # import ping`), one hunk each, in the markers' order (not sorted: the hunks stay apart).
-    # isort: off
-
-    # ping — area B
-    from netladder.api._ping import ping
-
-    # sweep — area B
-    from netladder.api._sweep import sweep
-
-    # scan — area D (below resolve: the block is one sorted import block)
-
-    # arp — area F
+if TYPE_CHECKING:  # the names for type checkers; at run time __getattr__ loads each on use
     from netladder.api._arp import arp
-
-    # http — area E (above resolve: the block is one sorted import block)
+    from netladder.api._diagnose import diagnose
     from netladder.api._http import http
-
-    # resolve — area F
+    from netladder.api._ping import ping
     from netladder.api._resolve import resolve
     from netladder.api._scan import scan
-
-    # stun — area E
     from netladder.api._stun import stun
-
-    # trace — area C (below stun: the block is one sorted import block)
+    from netladder.api._sweep import sweep
     from netladder.api._trace import trace
-
-    # diagnose — area G
-    from netladder.api._diagnose import diagnose
-    # isort: on
 
 
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module_name = f"{__name__}._{name}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise AttributeError(f"{__name__}.{name} is not built yet (issue 14)") from None
+    module = importlib.import_module(module_name)
     function = getattr(module, name)
     globals()[name] = function  # later lookups skip this hook
     return function
