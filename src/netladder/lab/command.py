@@ -91,7 +91,7 @@ def _up(topology_name: str, name: str | None) -> int:
     lab.up()
     print(render_topology(lab))
     if already:
-        print(paint(f"lab {lab.name!r} was already up", "dim"))
+        print(paint(_("lab {name!r} was already up").format(name=lab.name), "dim"))
     return 0
 
 
@@ -100,13 +100,17 @@ def _down(name: str | None, everything: bool) -> int:
 
     if everything:
         removed = core.down_all()
-        print(f"removed: {', '.join(removed)}" if removed else "nothing to remove")
+        print(
+            _("removed: {labs}").format(labs=", ".join(removed))
+            if removed
+            else _("nothing to remove")
+        )
         return 0
     core._require_lab_privileges()
     states = core.list_states()
     if name is None:
         if not states:
-            print("no lab is up")
+            print(_("no lab is up"))
             return 0
         if len(states) > 1:
             names = ", ".join(s.name for s in states)
@@ -114,10 +118,10 @@ def _down(name: str | None, everything: bool) -> int:
         name = states[0].name
     state = core.load_state(name)
     if state is None:
-        print(f"lab {name!r} is not up")
+        print(_("lab {name!r} is not up").format(name=name))
         return 0
     core.teardown(state)
-    print(f"lab {name!r} removed")
+    print(_("lab {name!r} removed").format(name=name))
     return 0
 
 
@@ -167,7 +171,10 @@ def _shell(name: str | None, node: str) -> int:
     ns = lab.ns(node)
     shell = os.environ.get("SHELL", "/bin/bash")
     os.environ["PS1"] = f"[lab {lab.name}:{node}] \\w# "
-    print(f"entering {node} (namespace {ns}); 'exit' leaves", file=sys.stderr)
+    print(
+        _("entering {node} (namespace {ns}); 'exit' leaves").format(node=node, ns=ns),
+        file=sys.stderr,
+    )
     os.execvp("ip", ["ip", "netns", "exec", ns, shell, "--norc", "-i"])
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from netladder.i18n import _
 from netladder.output import paint
 
 if TYPE_CHECKING:
@@ -25,10 +26,15 @@ def render_topology(lab: Lab) -> str:
             addrs = " ".join(str(a) for a in iface.addresses)
             lines.append(f"      {iface.name:<10} -> {iface.peer:<8} {addrs}")
         for route in plan.routes:
-            lines.append(f"      route {route.destination} via {route.via}")
+            lines.append(
+                "      "
+                + _("route {destination} via {via}").format(
+                    destination=route.destination, via=route.via
+                )
+            )
     services = [f"{s.node}:{s.port}/{s.kind}" for s in lab.topology.services]
     if services:
-        lines.append("  services: " + ", ".join(services))
+        lines.append("  " + _("services: {services}").format(services=", ".join(services)))
     return "\n".join(lines)
 
 
@@ -37,10 +43,10 @@ def status_lines(found: Labs) -> Iterator[str]:
     from netladder.lab.status import BuiltLab
 
     if not found.labs:
-        yield "no lab is up"
+        yield _("no lab is up")
     for lab in found.labs:
         status = lab.status if isinstance(lab, BuiltLab) else lab
-        health = "up" if status.healthy else "BROKEN (run 'netladder lab down --all')"
+        health = _("up") if status.healthy else _("BROKEN (run 'netladder lab down --all')")
         yield f"lab {status.name} ({status.topology}): {health}"
         if isinstance(lab, BuiltLab):
             yield render_topology(lab.lab)
