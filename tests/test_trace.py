@@ -85,19 +85,23 @@ FLOWS = """table inet paris {
 """
 
 
-def flows_seen_by_r1(lab: Lab, run: list[str]) -> dict[str, int]:
+def flows_seen_by_r1(lab: Lab, run: list[str]) -> dict[str, Any]:
     """Run `run` in the client while r1 records every distinct flow key it forwards."""
     lab.exec("r1", ["nft", "-f", "-"], input=FLOWS)
     try:
-        lab.exec("client", run, check=False)
+        traced = lab.exec("client", run, check=False)
         doc = json.loads(lab.exec("r1", ["nft", "-j", "list", "table", "inet", "paris"]).stdout)
     finally:
         lab.exec("r1", ["nft", "delete", "table", "inet", "paris"], check=False)
-    return {
+    seen: dict[str, Any] = {
         item["set"]["name"][2:]: len(item["set"].get("elem", ()))
         for item in doc["nftables"]
         if "set" in item
     }
+    # the run's own words beside the counts, for a run that sent nothing through r1
+    seen["exit"] = traced.returncode
+    seen["said"] = (traced.stdout + traced.stderr)[-400:]
+    return seen
 
 
 @pytest.mark.parametrize(
