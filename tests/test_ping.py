@@ -187,6 +187,68 @@ def test_small_ttl_is_time_exceeded_from_the_right_hop(
     assert line in out and line in theirs
 
 
+SHARED = r"""
+import asyncio, json, sys
+from netladder import api
+from netladder.l3.model import PingOptions
+from netladder.l3.ping import sessions
+from netladder.net import driver
+from netladder.net.targets import literal_target
+
+seen = []
+def during(run, event):  # how many echo sockets are open while the pings run, and their users
+    seen.append(sorted(len(share.users) for share in driver._ECHO_SHARES.values()))
+
+async def main(server):
+    ttls = (1, None, 2, None)
+    options = [PingOptions((server,), 2, interval=0.1, wait=1.0, ttl=t) for t in ttls]
+    results = await asyncio.gather(*(api.ping(o, on_event=during) for o in options))
+    # Two sessions that pick the same identifier: the second is given another one.
+    target = literal_target(server)
+    twin = PingOptions((server,), 3, interval=0.05)
+    twins = [s for _ in range(2) for s in sessions([target], twin)]
+    for s in twins:
+        s.identifier = 4242
+        s.channels = (s.channels[0]._replace(echo_id=4242),)
+    await driver.run(twins)
+    return {
+        "runs": [{"verdict": r.verdict, "received": r.received,
+                  "sources": sorted({e.source for e in r.error_events}),
+                  "ttls": sorted({x.ttl for x in r.samples})} for [r] in results],
+        "twins": [{"identifier": s.identifier, "received": s.result().received} for s in twins],
+        "most_users": max(max(users, default=0) for users in seen),
+        "sockets_at_once": max(len(u) for u in seen),
+        "left_open": len(driver._ECHO_SHARES),
+    }
+print(json.dumps(asyncio.run(main(sys.argv[1]))))
+"""
+
+
+def test_pings_at_once_share_one_socket_each_with_its_own_ttl_and_replies(chain_lab: Lab) -> None:
+    """serve runs many pings at once on one loop: one raw socket serves them all (each reply
+    to the ping whose identifier it carries), yet each ping's TTL is its own — the same hops
+    answer as when iputils pings with that TTL alone."""
+    result = chain_lab.exec("client", [sys.executable, "-c", SHARED, SERVER], check=False)
+    ROUTE_ERRORS.drained()  # r1 sent time exceededs
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    ttl1, plain, ttl2, plain2 = doc["runs"]
+    for ttl, run in (("1", ttl1), ("2", ttl2)):
+        theirs = iputils(chain_lab, "-c", "1", "-t", ttl, SERVER)
+        ROUTE_ERRORS.drained()
+        router = re.search(r"From (\S+) icmp_seq=1 Time to live exceeded", theirs)
+        assert router, theirs
+        assert run["verdict"] == "ttl-exceeded" and run["received"] == 0
+        assert run["sources"] == [router.group(1)], (ttl, run, theirs)
+    for run in (plain, plain2):
+        assert run["verdict"] == "reachable" and run["received"] == 2 and run["ttls"] == [62]
+    assert doc["sockets_at_once"] == 1 and doc["most_users"] == 4, doc
+    first, second = doc["twins"]
+    assert first["identifier"] == 4242 and second["identifier"] != 4242
+    assert first["received"] == second["received"] == 3
+    assert doc["left_open"] == 0
+
+
 @pytest.mark.usefixtures("dgram_allowed")
 def test_unprivileged_datagram_socket_works_without_cap_net_raw(chain_lab: Lab) -> None:
     argv = [

@@ -59,7 +59,9 @@ def _check(options: PingOptions) -> None:
 
 
 async def ping(options: PingOptions, *, on_event: OnEvent | None = None) -> tuple[PingResult, ...]:
-    """Ping every target of `options` at once, one socket each; a result per target, in order.
+    """Ping every target of `options` at once; a result per target, in order.  On a raw
+    socket, every ping running on the same loop with the same socket options shares one
+    (net/driver.py's shared echo socket), each with its own identifier and TTL.
 
     Bad input — a target that does not resolve (ResolveError), a size above the family's
     maximum, a broadcast address without `broadcast` — raises UsageError before anything is

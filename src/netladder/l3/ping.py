@@ -165,6 +165,9 @@ class PingSession(Session[PingResult]):
         self.setup = setup
         self.options = options
         self.cookie = cookie
+        # Chosen now so a raw socket filters other pings' replies in the kernel; a datagram
+        # socket's kernel owns the identifier (the bound "port") and `bind` takes that.
+        self.identifier = _random_identifier()
         self.channels = (
             ChannelSpec(
                 "icmp",
@@ -174,11 +177,11 @@ class PingSession(Session[PingResult]):
                 device=options.device,
                 source=options.source,
                 broadcast=options.broadcast,
+                echo_id=self.identifier,
             ),
         )
         self.kind = "raw"
         self.includes_ip_header = False
-        self.identifier = 0
         self.transmitted = self.received = self.duplicates = self.corrupted = 0
         self.errors = self.pipe = self.tmax_us = 0
         self.started_ns = self.last_sent_ns = self.next_send_ns = 0
@@ -199,9 +202,8 @@ class PingSession(Session[PingResult]):
         channel = opened[0]
         self.kind = channel.kind
         self.includes_ip_header = channel.includes_ip_header
-        # A datagram socket's kernel owns the identifier (the bound "port").
-        kernel_id = channel.identifier
-        self.identifier = kernel_id if kernel_id is not None else _random_identifier()
+        if channel.identifier is not None:
+            self.identifier = channel.identifier
 
     def start(self, now: int) -> None:
         self.started_ns = self.next_send_ns = self.last_sent_ns = now

@@ -26,6 +26,7 @@ sweep's helper sender, bulk receive) replace them behind the same actions (plan 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -265,6 +266,80 @@ def _tuned(sock: socket.socket, spec: ChannelSpec) -> None:
         raise
 
 
+# -- the shared echo socket -------------------------------------------------------------------
+
+
+class _EchoShare:
+    """One raw ICMP socket for every ping session running at once on a loop (or SelectReactor)
+    with the same socket options (ChannelSpec.echo_id).  Every raw ICMP socket is handed every
+    ICMP message that arrives, so N sockets for N concurrent pings would wake N times for each
+    reply, and each ping would pay a socket's opening, registration and closing; here a reply
+    wakes this reader once and goes to the session whose identifier it carries.  Everything
+    else (an ICMP error quoting someone's probe) goes to every session, which matches it as
+    it did on a socket of its own."""
+
+    __slots__ = ("channel", "key", "reactor", "reply_type", "skip_header", "users")
+
+    def __init__(self, key: Any, reactor: Reactor, channel: _Channel, opened: Opened) -> None:
+        self.key = key
+        self.reactor = reactor
+        self.channel = channel
+        self.skip_header = opened.includes_ip_header
+        self.reply_type = 0 if opened.version == 4 else 129  # echo reply
+        self.users: dict[int, tuple[_Run, int]] = {}  # identifier -> (run, its channel index)
+        channel.ttl = -1  # the kernel's default TTL / hop limit, until a send sets another
+        reactor.add_reader(channel.sock.fileno(), self.readable)
+
+    def join(self, run: _Run, index: int, wanted: int) -> int:
+        """The identifier `run` uses here: `wanted`, or the next one free."""
+        identifier = wanted & 0xFFFF
+        while identifier in self.users:
+            identifier = (identifier + 1) & 0xFFFF
+        self.users[identifier] = (run, index)
+        return identifier
+
+    def leave(self, identifier: int) -> None:
+        self.users.pop(identifier, None)
+        if not self.users:
+            _ECHO_SHARES.pop(self.key, None)
+            with contextlib.suppress(ValueError, KeyError, OSError):
+                self.reactor.remove_reader(self.channel.sock.fileno())
+            self.channel.sock.close()
+
+    def readable(self) -> None:
+        sock = self.channel.sock
+        woken: set[_Run] = set()
+        for _ in range(_READ_BATCH):
+            try:
+                r = receive(sock)
+            except OSError:
+                continue  # a raw socket reports a pending ICMP error once (sk_err); read on
+            if r is None:
+                break
+            data = r.data
+            at = (data[0] & 0x0F) * 4 if self.skip_header and data else 0
+            users: list[tuple[_Run, int]]
+            if len(data) >= at + 6 and data[at] == self.reply_type:
+                user = self.users.get((data[at + 4] << 8) | data[at + 5])
+                users = [user] if user is not None else []
+            else:
+                users = list(self.users.values())
+            for run_, index in users:
+                run_.session.on_packet(index, r)
+                woken.add(run_)
+        for run_ in woken:
+            run_.input()
+
+
+_ECHO_SHARES: dict[Any, _EchoShare] = {}
+_MAX_SHARED = 60000  # identifiers in use on one socket; a session beyond opens its own
+
+
+def _share_key(reactor: Reactor, spec: ChannelSpec) -> Any:
+    # Every AsyncioReactor of one loop registers readers on that loop: the loop is the key.
+    return (getattr(reactor, "loop", reactor), spec._replace(ttl=None, echo_id=None))
+
+
 # -- connections ------------------------------------------------------------------------------
 
 
@@ -372,6 +447,8 @@ class _Run:
         self.lookups = lookups
         self.on_event = on_event
         self.channels: list[_Channel | None] = []
+        # channel index -> (its shared echo socket, the identifier there, the TTL to send with)
+        self.shared: dict[int, tuple[_EchoShare, int, int]] = {}
         self.conns: dict[int, _Conn] = {}
         self.pending: dict[int, tuple[int, Lookup]] = {}  # token -> (deadline, action)
         self.scans: list[ConnectScan] = []
@@ -395,12 +472,42 @@ class _Run:
         self.session.bind(opened)
 
     def _add_channel(self, spec: ChannelSpec) -> Opened:
+        if spec.kind == "icmp" and spec.echo_id is not None and spec.prefer != "dgram":
+            shared = self._join_share(spec)
+            if shared is not None:
+                return shared
         channel, info = _open(spec)
         self.channels.append(channel)
         if spec.kind != "hold":
             index = len(self.channels) - 1
             self.reactor.add_reader(channel.sock.fileno(), lambda: self._readable(index))
         return info
+
+    def _join_share(self, spec: ChannelSpec) -> Opened | None:
+        """The shared echo socket for `spec` (opened when nobody uses one yet), or None when
+        this socket cannot be shared (a datagram socket: its kernel owns the identifier)."""
+        assert spec.echo_id is not None
+        key = _share_key(self.reactor, spec)
+        share = _ECHO_SHARES.get(key)
+        if share is None:
+            channel, info = _open(key[1])
+            if info.kind != "raw":
+                channel.sock.close()
+                return None
+            share = _ECHO_SHARES[key] = _EchoShare(key, self.reactor, channel, info)
+        elif len(share.users) >= _MAX_SHARED:
+            return None
+        index = len(self.channels)
+        identifier = share.join(self, index, spec.echo_id)
+        self.channels.append(share.channel)
+        self.shared[index] = (share, identifier, -1 if spec.ttl is None else spec.ttl)
+        return Opened(
+            "raw",
+            spec.version,
+            identifier,
+            share.channel.sock.getsockname(),
+            share.skip_header,
+        )
 
     def close(self) -> None:
         self._close_strategies()
@@ -418,6 +525,10 @@ class _Run:
         if channel is None:
             return
         self.channels[index] = None
+        shared = self.shared.pop(index, None)
+        if shared is not None:
+            shared[0].leave(shared[1])
+            return
         try:
             self.reactor.remove_reader(channel.sock.fileno())
         except (ValueError, KeyError, OSError):
@@ -546,9 +657,13 @@ class _Run:
 
     def _send(self, action: Send) -> None:
         channel = self._channel(action.channel)
-        if action.ttl is not None and action.ttl != channel.ttl:
-            set_ttl(channel.sock, channel.version, action.ttl)
-            channel.ttl = action.ttl
+        ttl = action.ttl
+        if ttl is None and self.shared:
+            shared = self.shared.get(action.channel)
+            ttl = shared[2] if shared is not None else None  # the session's, on a shared socket
+        if ttl is not None and ttl != channel.ttl:
+            set_ttl(channel.sock, channel.version, ttl)
+            channel.ttl = ttl
         at = time.monotonic_ns()
         error = self._sendto(channel, action.data, action.address)
         self.session.on_sent(action.token, at, error)

@@ -129,7 +129,12 @@ class ChannelSpec(NamedTuple):
     rcvbuf: SO_RCVBUF; with `rcvbuf_force`, SO_RCVBUFFORCE first (beyond net.core.rmem_max,
     needs CAP_NET_ADMIN).  recv_ttl: ask the kernel for each reply's TTL / hop limit.
     netns: create the socket inside that network namespace (a path, /run/netns/NAME).
-    broadcast: SO_BROADCAST, so datagrams may go to a broadcast address (ping -b)."""
+    broadcast: SO_BROADCAST, so datagrams may go to a broadcast address (ping -b).
+    echo_id: icmp — the session's echo identifier.  With it, every session on the same loop
+    (or SelectReactor) whose channel has the same options shares one raw socket: echo replies
+    go to the session whose identifier they carry, every other message to all of them, and
+    each send carries its session's TTL.  `Opened.identifier` is the identifier to use —
+    another when this one is taken, the kernel's on a datagram socket (never shared)."""
 
     kind: ChannelKind
     version: int = 4
@@ -146,6 +151,7 @@ class ChannelSpec(NamedTuple):
     rcvbuf_force: bool = False
     netns: str | None = None
     broadcast: bool = False
+    echo_id: int | None = None
 
 
 class Opened(NamedTuple):
@@ -153,7 +159,9 @@ class Opened(NamedTuple):
 
     kind: str  # "dgram" | "raw" (icmp), "udp", "raw_tcp", "packet", "hold"
     version: int
-    identifier: int | None  # datagram ICMP: the kernel's echo identifier (the bound "port")
+    # ICMP: the echo identifier to use — a datagram socket's (the bound "port"), or on a shared
+    # raw socket (ChannelSpec.echo_id) one no other session there uses; else None
+    identifier: int | None
     local: tuple[Any, ...] | None  # getsockname()
     includes_ip_header: bool  # raw IPv4 sockets hand over the IP header too
 

@@ -14,6 +14,7 @@ exit.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import time
@@ -72,8 +73,10 @@ class Target(NamedTuple):
         return socket.AF_INET if self.version == 4 else socket.AF_INET6
 
 
+@functools.lru_cache(maxsize=1024)
 def literal(text: str) -> IPAddress | None:
-    """The address a literal names (`[...]` and `%scope` allowed), None for anything else."""
+    """The address a literal names (`[...]` and `%scope` allowed), None for anything else.
+    Cached: an exporter parses the same few targets for every probe."""
     bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
     try:
         return ipaddress.ip_address(bare.split("%", 1)[0])
@@ -192,9 +195,10 @@ def resolve(
     text: str, version: int | None = None, *, prefer: int | None = None, fallback: bool = True
 ) -> Target:
     """The target to probe (synchronous: the one-shot CLI)."""
-    address = literal(check_host(text))
+    address = literal(text)
     if address is not None:
         return _from_literal(text, address, version)
+    check_host(text)
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
     started = time.monotonic()
     try:
@@ -208,8 +212,11 @@ def resolve(
 def literal_target(text: str, version: int | None = None) -> Target | None:
     """The target a literal address names; None for a valid host name (which needs a lookup);
     UsageError for what is neither."""
-    address = literal(check_host(text))
-    return None if address is None else _from_literal(text, address, version)
+    address = literal(text)
+    if address is None:
+        check_host(text)
+        return None
+    return _from_literal(text, address, version)
 
 
 def start_lookup(
