@@ -4,7 +4,10 @@ Prometheus scrapes), and print one JSON line: probes per second over the probing
 exporter's start-up excluded), the p99 probe duration, how many probes succeeded, and the
 exporter's CPU time per probe.
 
-    python -m bench.serve_load EXPORTER MODULE TARGET PROBES CONCURRENCY
+    python -m bench.serve_load EXPORTER MODULE TARGET PROBES CONCURRENCY [WORKERS]
+
+WORKERS: netladder's --workers (blackbox runs its probes on every core by itself).  The CPU
+time per probe counts every process of the exporter.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from urllib.parse import quote
 
@@ -31,10 +35,24 @@ modules:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/PID/stat."""
+    """utime + stime of a process (all its threads) and of its children (the workers of
+    netladder serve --workers), from /proc."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = int(fields[11]) + int(fields[12])
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        children = []
+    for child in children:
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -99,7 +117,8 @@ async def _load(port: int, path: str, probes: int, concurrency: int) -> dict[str
 
 
 def main(argv: list[str]) -> int:
-    exporter, module, target, probes, concurrency = argv
+    exporter, module, target, probes, concurrency = argv[:5]
+    workers = argv[5] if len(argv) > 5 else "1"
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
         config = os.path.join(tmp, "modules.yml")
@@ -107,12 +126,22 @@ def main(argv: list[str]) -> int:
             f.write(MODULES)
         if exporter == "netladder":
             cmd = [sys.executable, "-m", "netladder", "serve", "--config", config]
-            cmd += ["--listen", f"127.0.0.1:{port}"]
+            cmd += ["--listen", f"127.0.0.1:{port}", "--workers", workers]
         else:
             binary = shutil.which("prometheus-blackbox-exporter") or "blackbox_exporter"
             cmd = [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
+            if exporter == "netladder":
+                # Ready when it says it listens: after every worker of --workers answers.
+                assert proc.stderr is not None
+                for line in proc.stderr:
+                    if b"listening on" in line:
+                        break
+                else:
+                    raise SystemExit(f"{exporter} did not start")
+                # Its later lines are read (and dropped) so that it never blocks on them.
+                threading.Thread(target=proc.stderr.read, daemon=True).start()
             deadline = time.monotonic() + 30
             while True:
                 try:

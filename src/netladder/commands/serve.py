@@ -1,6 +1,7 @@
 """`netladder serve`: the blackbox_exporter-compatible exporter (see netladder.serve).
 
 netladder serve [--config FILE] [--listen 127.0.0.1:9115] [--db PATH] [--timeout-offset 0.5]
+                [--workers N]
 netladder serve --config-check FILE
 """
 
@@ -45,6 +46,20 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=_("seconds subtracted from Prometheus's scrape timeout (default 0.5)"),
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help=_(
+            "serve /probe from N processes on the same address, one per core "
+            "(default 1; monitors and history stay in the main one)"
+        ),
+    )
+    # A worker of --workers (serve/workers.py), started by the main process: not for users.
+    parser.add_argument("--worker-of", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-listen", default="", help=argparse.SUPPRESS)
     parser.add_argument(
         "--config-check",
         metavar="FILE",
@@ -92,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not math.isfinite(args.timeout_offset) or args.timeout_offset < 0:
         raise UsageError("--timeout-offset: must be a number >= 0")
+    if not 1 <= args.workers <= 64:
+        raise UsageError("--workers: must be from 1 to 64")
+    if args.worker_of:
+        return _worker(args)
     host, port = parse_listen(args.listen)
     if args.db:
         parent = os.path.dirname(os.path.abspath(args.db))
@@ -104,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from netladder.serve.server import Exporter, serve
 
     exporter = Exporter(config, args.config, args.timeout_offset, args.db)
+    exporter.worker_count = args.workers
     # Opened before listening: a file that another server writes is refused up front.
     exporter.history = History(args.db, config.history)
     for warning in config.warnings:
@@ -120,4 +140,19 @@ def run(args: argparse.Namespace) -> int:
         )
 
     asyncio.run(serve(exporter, host, port, ready))
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """A process of `--workers`, started by the main one with its listening sockets."""
+    import asyncio
+
+    from netladder.serve.config import load
+    from netladder.serve.server import Exporter
+    from netladder.serve.workers import run_worker
+
+    exporter = Exporter(load(args.config), args.config, args.timeout_offset)
+    exporter.worker_count, exporter.worker_index = args.workers, args.worker_index
+    exporter.worker_of = args.worker_of
+    asyncio.run(run_worker(exporter, args.worker_listen))
     return EXIT_OK

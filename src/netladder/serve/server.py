@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from netladder import __version__
@@ -149,6 +149,7 @@ class _Recent:
     id: int
     probe: Probe
     success: bool
+    at: float = field(default_factory=time.time)
 
     @property
     def module(self) -> str:
@@ -187,6 +188,13 @@ class Exporter:
     monitors: Any = None  # monitors.Monitors, once serving
     history: Any = None  # history.History, once serving
     alerts: Any = None  # alerts.Alerts, once serving
+    # --workers (serve/workers.py): how many processes serve /probe, this one's index (0: the
+    # main process), the main process's pool of the others, and in a worker the pool's
+    # directory (where the main process listens for what a worker passes on)
+    worker_count: int = 1
+    worker_index: int = 0
+    pool: Any = None
+    worker_of: str | None = None
 
     def __post_init__(self) -> None:
         self.own.family(
@@ -302,7 +310,9 @@ class Exporter:
             1, module.name, "success" if success else "failure"
         )
         self.next_id += 1
-        self.recent.append(_Recent(self.next_id, probe, success))
+        # Every process of a pool numbers its probes apart: the id says whose it is.
+        probe_id = self.next_id * self.worker_count + self.worker_index
+        self.recent.append(_Recent(probe_id, probe, success))
         if params.get("debug") == "true":
             return Response(200, _debug_output(probe).encode(), "text/plain")
         return Response(200, reg.render().encode(), CONTENT_TYPE)
@@ -337,7 +347,27 @@ class Exporter:
 
     # -- the other endpoints ------------------------------------------------------------------
 
-    def metrics(self) -> Response:
+    def state(self) -> dict[str, Any]:
+        """What this process has served, for the main process of a pool (/-/state)."""
+        fams = self.own.families
+        return {
+            "probes_total": [
+                [*labels, n] for labels, n in fams["netladder_probes_total"].samples.items()
+            ],
+            "durations": [
+                [labels[0], counts, total, n]
+                for labels, (counts, total, n) in fams[
+                    "netladder_probe_duration_seconds"
+                ].histograms.items()
+            ],
+            "unknown_modules": self.unknown_modules,
+            "refused": self.refused,
+            "in_flight": self.in_flight,
+            "recent": [[r.id, r.at, r.module, r.target, r.success] for r in self.recent],
+        }
+
+    def metrics(self, states: Sequence[Mapping[str, Any]] = ()) -> Response:
+        """The exporter's own metrics; `states`: the workers' (a pool's main process)."""
         reg = self.own
         reg.gauge(
             "blackbox_exporter_config_last_reload_successful",
@@ -351,13 +381,15 @@ class Exporter:
             "blackbox_module_unknown_total",
             "Count of unknown modules requested by probes",
             "counter",
-        ).set(self.unknown_modules)
+        ).set(self.unknown_modules + sum(st["unknown_modules"] for st in states))
         reg.family(
             "netladder_probes_refused_total",
             "Probes refused because the target is outside the allowlist",
             "counter",
-        ).set(self.refused)
-        reg.gauge("netladder_probes_in_flight", "Probes running now").set(self.in_flight)
+        ).set(self.refused + sum(st["refused"] for st in states))
+        reg.gauge("netladder_probes_in_flight", "Probes running now").set(
+            self.in_flight + sum(st["in_flight"] for st in states)
+        )
         reg.family(
             "netladder_build_info",
             "A metric with a constant '1' value labeled by version and Python version",
@@ -366,7 +398,7 @@ class Exporter:
         reg.gauge(
             "process_start_time_seconds", "Start time of the process since unix epoch in seconds."
         ).set(self.started)
-        text = reg.render()
+        text = (_with_workers(reg, states) if states else reg).render()
         if self.monitors is not None:
             text += self.monitors.registry.render()
         return Response(200, text.encode(), CONTENT_TYPE)
@@ -405,6 +437,15 @@ class Exporter:
 
         return Response(200, probes_page(reversed(self.recent)), HTML)
 
+    def probes_page_of(self, states: Sequence[Mapping[str, Any]]) -> Response:
+        """/probes of a pool: the last HISTORY probes of every process, newest first."""
+        from netladder.serve.dashboard import probes_page
+
+        seen = [_Seen(r.id, r.at, r.module, r.target, r.success) for r in self.recent]
+        seen += [_Seen(*row) for st in states for row in st["recent"]]
+        seen.sort(key=lambda r: r.at, reverse=True)
+        return Response(200, probes_page(seen[:HISTORY]), HTML)
+
     def api_monitors(self) -> Response:
         from netladder.serve.api import monitors_doc
 
@@ -442,8 +483,12 @@ class Exporter:
                 return Response(200, r.debug.encode(), "text/plain")
         return http_error(404, "Probe id not found")
 
-    async def route(self, head: http1.RequestHead, body: bytes) -> Response:
+    async def route(self, head: http1.RequestHead, body: bytes, internal: bool = False) -> Response:
+        """The answer to one request; `internal`: it came from the main process of a pool,
+        on this worker's own Unix socket."""
         path, query, params = _split_target(head.target)
+        if internal:
+            return await self._internal(head, path, params)
         auth = self.config.basic_auth
         if auth is not None and not _authorized(
             head.get("Authorization"), auth.username, auth.password
@@ -456,8 +501,12 @@ class Exporter:
             )
         if path == "/probe":
             return await self.probe(params, head)
+        if self.worker_of is not None and path != "/-/healthy":
+            from netladder.serve.workers import proxy
+
+            return await proxy(self, head, body)
         if path == "/metrics":
-            return self.metrics()
+            return self.metrics(await self.pool.states() if self.pool else ())
         if path == "/-/healthy":
             return Response(200, b"Healthy")
         if path == "/-/reload":
@@ -466,14 +515,18 @@ class Exporter:
             error = self.reload()
             if error is not None:
                 return http_error(500, f"failed to reload config: {error}")
+            if self.pool is not None:
+                await self.pool.reload()
             return Response(200, b"", None)
         if path == "/config":
             return self.config_page()
         if path == "/logs":
-            return self.logs(params)
+            return await self.logs_of(params)
         if path == "/":
             return self.dashboard()
         if path == "/probes":
+            if self.pool is not None:
+                return self.probes_page_of(await self.pool.states())
             return self.probes_page()
         if path.startswith("/monitor/"):
             return self.monitor_page(path[len("/monitor/") :])
@@ -485,6 +538,73 @@ class Exporter:
             ports = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "port"]
             return await self.api_diagnose(params, ports)
         return http_error(404, "404 page not found")
+
+    async def logs_of(self, params: Mapping[str, str]) -> Response:
+        """/logs?id=N: a worker's probe is asked of that worker."""
+        text = params.get("id", "")
+        if self.pool is not None and text.isascii() and text.isdigit():
+            if int(text) % self.worker_count != self.worker_index:
+                found = await self.pool.logs(int(text))
+                return found if found is not None else http_error(404, "Probe id not found")
+        return self.logs(params)
+
+    async def _internal(
+        self, head: http1.RequestHead, path: str, params: Mapping[str, str]
+    ) -> Response:
+        """A worker's answers to its main process."""
+        if path == "/-/state":
+            return _json(200, self.state())
+        if path == "/logs":
+            return self.logs(params)
+        if path == "/-/reload" and head.method == "POST":
+            error = self.reload()
+            return Response(200, b"", None) if error is None else http_error(500, error)
+        return http_error(404, "404 page not found")
+
+    def reload_all(self) -> None:
+        """SIGHUP: reload, and have the workers reload too."""
+        if self.reload() is None and self.pool is not None:
+            asyncio.get_running_loop().create_task(self.pool.reload())
+
+
+class _Seen(NamedTuple):
+    """A recent probe as /probes lists it (of this process or of a worker)."""
+
+    id: int
+    at: float
+    module: str
+    target: str
+    success: bool
+
+
+def _with_workers(own: Registry, states: Sequence[Mapping[str, Any]]) -> Registry:
+    """The main process's own registry with the workers' probe counts and durations added
+    (a copy: the workers' figures are asked for anew at each scrape)."""
+    from netladder.serve.metrics import Family
+
+    merged = Registry()
+    for name, fam in own.families.items():
+        merged.families[name] = Family(
+            fam.name,
+            fam.help,
+            fam.type,
+            fam.labels,
+            dict(fam.samples),
+            fam.buckets,
+            {k: (list(c), total, n) for k, (c, total, n) in fam.histograms.items()},
+        )
+    totals = merged.families["netladder_probes_total"]
+    durations = merged.families["netladder_probe_duration_seconds"]
+    for st in states:
+        for module, result, n in st["probes_total"]:
+            totals.add(n, module, result)
+        for module, counts, total, n in st["durations"]:
+            mine, my_total, my_n = durations.histograms.get(
+                (module,), ([0] * len(durations.buckets), 0.0, 0)
+            )
+            summed = [a + b for a, b in zip(mine, counts, strict=True)]
+            durations.histograms[(module,)] = (summed, my_total + total, my_n + n)
+    return merged
 
 
 # Prometheus asks for the same few /probe URLs on every scrape: each request-target's path and
@@ -639,6 +759,7 @@ async def _handle(
     conns: _Connections,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
+    internal: bool = False,
 ) -> None:
     conns.open += 1
     try:
@@ -658,7 +779,7 @@ async def _handle(
                 await writer.drain()
                 return
             head, body = got
-            response = await exporter.route(head, body)
+            response = await exporter.route(head, body, internal)
             keep = head.keep_alive
             writer.write(response.encode(head_only=head.method == "HEAD", close=not keep))
             await writer.drain()
@@ -711,6 +832,7 @@ async def serve(
             port,
             ssl=ssl_ctx,
             reuse_address=True,
+            reuse_port=exporter.worker_count > 1 or None,  # the workers listen there too
             limit=exporter.config.limits.max_request_bytes,
         )
     except OSError as exc:
@@ -725,8 +847,14 @@ async def serve(
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, exporter.reload)
+    loop.add_signal_handler(signal.SIGHUP, exporter.reload_all)
     bound = [s.getsockname()[:2] for s in server.sockets]
+    if exporter.worker_count > 1:
+        from netladder.serve.workers import Pool
+
+        internal = _Connections()
+        exporter.pool = Pool(exporter, exporter.worker_count, bound)
+        await exporter.pool.start(lambda r, w: _handle(exporter, internal, r, w))
     try:
         await exporter.start_monitors()
         if ready is not None:
@@ -735,6 +863,38 @@ async def serve(
             await stop.wait()
     finally:
         await exporter.stop_monitors()
+        if exporter.pool is not None:
+            await exporter.pool.close()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         server.close()
+
+
+async def serve_sockets(exporter: Exporter, socks: Sequence[Any], internal: str) -> None:
+    """A worker of a pool (serve/workers.py): serve on the main process's listening sockets,
+    and the main process on `internal` (a Unix socket), until SIGTERM."""
+    loop = asyncio.get_running_loop()
+    tls = exporter.config.tls
+    ssl_ctx = _tls_server_context(tls.cert_file, tls.key_file) if tls is not None else None
+    conns, inside = _Connections(), _Connections()
+    limit = exporter.config.limits.max_request_bytes
+    servers = [
+        await asyncio.start_server(
+            lambda r, w: _handle(exporter, conns, r, w), sock=sock, ssl=ssl_ctx, limit=limit
+        )
+        for sock in socks
+    ]
+    servers.append(
+        await asyncio.start_unix_server(
+            lambda r, w: _handle(exporter, inside, r, w, internal=True), internal
+        )
+    )
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the main process says when to reload
+    try:
+        await stop.wait()
+    finally:
+        for server in servers:
+            server.close()

@@ -1,0 +1,223 @@
+"""`netladder serve --workers N` on loopback: N processes accept on one address; a worker
+answers /probe itself and passes every other request to the main process (which alone has
+the monitors); /metrics, /probes and /logs count and show every process's probes; a reload
+reaches the workers; a worker that dies is started again; workers end with the main process.
+
+Which process holds a connection is the kernel's choice: the tests find out from /probes,
+where each probe's id says which process served it (id mod N: 0 the main one)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from netladder.proto import http1
+
+NETLADDER = str(Path(sys.executable).with_name("netladder"))
+MODULES = "modules:\n  tcp_connect: {prober: tcp, timeout: 5s}\n"
+
+
+class Conn:
+    """One kept-alive client connection, requests one at a time."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+        self.buf = b""
+
+    def request(self, method: str, path: str) -> tuple[int, bytes]:
+        self.sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            assert chunk, "the exporter closed the connection"
+            self.buf += chunk
+        end = self.buf.index(b"\r\n\r\n") + 4
+        head = http1.parse_head(self.buf[:end])
+        length = 0 if method == "HEAD" else http1.content_length(head) or 0
+        while len(self.buf) < end + length:
+            chunk = self.sock.recv(65536)
+            assert chunk, "the exporter closed the connection"
+            self.buf += chunk
+        body, self.buf = self.buf[end : end + length], self.buf[end + length :]
+        return head.status, body
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def wait_until(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+@contextlib.contextmanager
+def listeners(count: int) -> Iterator[list[int]]:
+    """TCP ports on loopback that complete handshakes (the kernel does; nobody accepts)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            s.listen(64)
+            socks.append(s)
+        yield [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@contextlib.contextmanager
+def serving(config: Path, workers: int = 2) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [NETLADDER, "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(
+        [*argv, "--workers", str(workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # said once every worker answers
+            if "listening on" in line:
+                break
+        assert proc.poll() is None, "serve ended"
+        assert len(children(proc.pid)) == workers - 1
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+def placed(port: int, targets: list[int]) -> tuple[list[Conn], dict[int, int]]:
+    """A connection per target port, each probing its own target once; which process
+    served each (its probe's id mod 2), from /probes."""
+    conns = [Conn(port) for _ in targets]
+    for conn, target in zip(conns, targets, strict=True):
+        status, body = conn.request("GET", f"/probe?module=tcp_connect&target=127.0.0.1:{target}")
+        assert status == 200 and b"\nprobe_success 1\n" in body, body
+    status, page = conns[0].request("GET", "/probes")
+    assert status == 200
+    rows = re.findall(rb"<td>127\.0\.0\.1:(\d+)</td>.*?logs\?id=(\d+)", page)
+    ids = {int(t): int(i) for t, i in rows}
+    return conns, {i: ids[t] for i, t in enumerate(targets)}
+
+
+def test_workers_share_the_address_and_the_main_process_answers_for_them(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "serve.yml"
+    config.write_text(MODULES)
+    with serving(config) as (_proc, port), listeners(24) as targets:
+        conns, ids = placed(port, targets)
+        try:
+            on_worker = [conns[i] for i, probe_id in ids.items() if probe_id % 2 == 1]
+            on_main = [conns[i] for i, probe_id in ids.items() if probe_id % 2 == 0]
+            assert on_worker and on_main, f"24 connections, all on one process: {ids}"
+            # The main process counts every probe, its workers' too.
+            for conn in (on_worker[0], on_main[0]):
+                status, text = conn.request("GET", "/metrics")
+                assert status == 200
+                assert b'netladder_probes_total{module="tcp_connect",result="success"} 24' in text
+                assert b'netladder_probe_duration_seconds_count{module="tcp_connect"} 24' in text
+            # A worker passes on what it does not serve itself, and the answer comes back.
+            worker = on_worker[0]
+            assert worker.request("GET", "/config")[1].startswith(b"modules:")
+            status, dashboard = worker.request("GET", "/")
+            assert status == 200 and b"<html" in dashboard.lower()
+            assert worker.request("HEAD", "/")[0] == 200
+            assert worker.request("GET", "/api/v1/monitors")[0] == 200
+            assert worker.request("GET", "/no-such-page")[0] == 404
+            # The log of a probe a worker served, asked of the main process.
+            worker_id = next(probe_id for probe_id in ids.values() if probe_id % 2 == 1)
+            target = next(targets[i] for i, probe_id in ids.items() if probe_id == worker_id)
+            status, log = on_main[0].request("GET", f"/logs?id={worker_id}")
+            assert status == 200 and f"target=127.0.0.1:{target}".encode() in log
+        finally:
+            for conn in conns:
+                conn.close()
+
+
+def test_a_reload_reaches_the_workers(tmp_path: Path) -> None:
+    config = tmp_path / "serve.yml"
+    config.write_text(MODULES)
+    with serving(config) as (proc, port), listeners(16) as targets:
+        conns, ids = placed(port, targets)
+        try:
+            worker = next(conns[i] for i, probe_id in ids.items() if probe_id % 2 == 1)
+            extra = f"/probe?module=extra&target=127.0.0.1:{targets[0]}"
+            assert worker.request("GET", extra)[0] == 400  # Unknown module "extra"
+            config.write_text(MODULES + "  extra: {prober: tcp, timeout: 2s}\n")
+            assert worker.request("POST", "/-/reload")[0] == 200  # passed to the main process
+            status, body = worker.request("GET", extra)
+            assert status == 200 and b"\nprobe_success 1\n" in body
+            # SIGHUP to the main process reaches them too.
+            config.write_text(MODULES + "  other: {prober: tcp, timeout: 2s}\n")
+            proc.send_signal(signal.SIGHUP)
+            other = f"/probe?module=other&target=127.0.0.1:{targets[0]}"
+            wait_until(lambda: worker.request("GET", other)[0] == 200, "the worker reloaded")
+        finally:
+            for conn in conns:
+                conn.close()
+
+
+def test_a_dead_worker_is_started_again_and_workers_end_with_the_main_process(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "serve.yml"
+    config.write_text(MODULES)
+    with serving(config, workers=3) as (proc, port), listeners(1) as [target]:
+        first = children(proc.pid)
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGKILL)
+        wait_until(
+            lambda: len(children(proc.pid)) == 2 and first[0] not in children(proc.pid),
+            "a new worker",
+        )
+        path = f"/probe?module=tcp_connect&target=127.0.0.1:{target}"
+        for _ in range(12):
+            conn = Conn(port)
+            status, body = conn.request("GET", path)
+            conn.close()
+            assert status == 200 and b"\nprobe_success 1\n" in body
+        workers = children(proc.pid)
+        proc.kill()  # SIGKILL: the main process cannot end them itself
+        proc.wait(10)
+        wait_until(
+            lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers),
+            "the workers ended with the main process",
+            10,
+        )
+
+
+@pytest.mark.parametrize("value", ["0", "65", "x"])
+def test_a_bad_worker_count_is_one_line_and_exit_2(value: str) -> None:
+    result = subprocess.run(
+        [NETLADDER, "serve", "--workers", value, "--listen", "127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "--workers" in result.stderr
