@@ -148,11 +148,10 @@ def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
     from netladder.serve.config import load
-    from netladder.serve.server import Exporter
-    from netladder.serve.workers import run_worker
+    from netladder.serve.server import Exporter, serve_worker
 
     exporter = Exporter(load(args.config), args.config, args.timeout_offset)
     exporter.worker_count, exporter.worker_index = args.workers, args.worker_index
     exporter.worker_of = args.worker_of
-    asyncio.run(run_worker(exporter, args.worker_listen))
+    asyncio.run(serve_worker(exporter, args.worker_listen))
     return EXIT_OK

@@ -502,9 +502,7 @@ class Exporter:
         if path == "/probe":
             return await self.probe(params, head)
         if self.worker_of is not None and path != "/-/healthy":
-            from netladder.serve.workers import proxy
-
-            return await proxy(self, head, body)
+            return await self._pass_on(head, body)
         if path == "/metrics":
             return self.metrics(await self.pool.states() if self.pool else ())
         if path == "/-/healthy":
@@ -539,13 +537,29 @@ class Exporter:
             return await self.api_diagnose(params, ports)
         return http_error(404, "404 page not found")
 
+    async def _pass_on(self, head: http1.RequestHead, body: bytes) -> Response:
+        """A worker's request for the main process (serve/workers.py): passed on as it came
+        (HEAD as GET: this side leaves the content out), its answer passed back."""
+        import os
+
+        from netladder.serve.workers import MAIN_SOCKET, unix_request
+
+        assert self.worker_of is not None
+        method = "GET" if head.method == "HEAD" else head.method
+        main = os.path.join(self.worker_of, MAIN_SOCKET)
+        try:
+            answer = await unix_request(main, method, head.target, head.headers, body)
+        except (OSError, TimeoutError, http1.ProtocolError) as exc:
+            return http_error(502, f"the main process did not answer: {exc}")
+        return Response(*answer)
+
     async def logs_of(self, params: Mapping[str, str]) -> Response:
         """/logs?id=N: a worker's probe is asked of that worker."""
         text = params.get("id", "")
         if self.pool is not None and text.isascii() and text.isdigit():
             if int(text) % self.worker_count != self.worker_index:
                 found = await self.pool.logs(int(text))
-                return found if found is not None else http_error(404, "Probe id not found")
+                return Response(*found) if found else http_error(404, "Probe id not found")
         return self.logs(params)
 
     async def _internal(
@@ -870,9 +884,16 @@ async def serve(
         server.close()
 
 
-async def serve_sockets(exporter: Exporter, socks: Sequence[Any], internal: str) -> None:
-    """A worker of a pool (serve/workers.py): serve on the main process's listening sockets,
-    and the main process on `internal` (a Unix socket), until SIGTERM."""
+async def serve_worker(exporter: Exporter, listen: str) -> None:
+    """A worker of a pool (serve/workers.py): serve /probe beside the main process (`listen`:
+    its `host|port,…`), and the main process on this worker's own Unix socket, until SIGTERM
+    or the main process ends."""
+    from netladder.serve.workers import end_with_parent, listening, worker_socket
+
+    assert exporter.worker_of is not None
+    end_with_parent()
+    internal = worker_socket(exporter.worker_of, exporter.worker_index)
+    socks = listening(listen)
     loop = asyncio.get_running_loop()
     tls = exporter.config.tls
     ssl_ctx = _tls_server_context(tls.cert_file, tls.key_file) if tls is not None else None

@@ -29,20 +29,36 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple, Protocol
 
 from netladder.proto import http1
 
-if TYPE_CHECKING:
-    from netladder.serve.server import Exporter, Response
-
-__all__ = ["MAIN_SOCKET", "Pool", "proxy", "run_worker", "unix_request"]
+__all__ = ["MAIN_SOCKET", "Answer", "Pool", "listening", "unix_request", "worker_socket"]
 
 MAIN_SOCKET = "main.sock"  # in the pool's directory: the main process's internal listener
 INTERNAL_TIMEOUT = 5.0  # seconds for an answer from another process of the pool
 RESPAWN_CHECK = 1.0  # seconds between looks at the workers
 READY_WAIT = 15.0  # seconds the main process waits for its workers before it says it listens
 _HOP_FIELDS = {"connection", "content-length", "keep-alive", "transfer-encoding", "date"}
+
+
+class Answer(NamedTuple):
+    """Another process's answer: what server.Response is made of."""
+
+    status: int
+    body: bytes
+    content_type: str | None
+    headers: tuple[tuple[str, str], ...]
+
+
+class _Main(Protocol):
+    """What the pool needs of the main process's Exporter."""
+
+    @property
+    def timeout_offset(self) -> float: ...
+    @property
+    def config_path(self) -> str | None: ...
+    def log(self, line: str) -> None: ...
 
 
 def worker_socket(directory: str, index: int) -> str:
@@ -55,11 +71,9 @@ async def unix_request(
     target: str,
     headers: Sequence[tuple[str, str]] = (),
     body: bytes = b"",
-) -> Response:
-    """One request to another process of the pool, its answer as a Response (our own
-    server framed it: Content-Length, never chunked)."""
-    from netladder.serve.server import Response
-
+) -> Answer:
+    """One request to another process of the pool, and its answer (our own server framed
+    it: Content-Length, never chunked)."""
     async with asyncio.timeout(INTERNAL_TIMEOUT):
         reader, writer = await asyncio.open_unix_connection(path)
         try:
@@ -86,22 +100,7 @@ async def unix_request(
         finally:
             writer.close()
     kept = tuple((k, v) for k, v in head.headers if k.lower() not in _HOP_FIELDS | {"content-type"})
-    return Response(head.status, content[:length], head.get("Content-Type"), kept)
-
-
-async def proxy(exporter: Exporter, head: http1.RequestHead, body: bytes) -> Response:
-    """A worker's request for the main process: passed on as it came (HEAD as GET: the
-    worker leaves the content out itself), its answer passed back."""
-    from netladder.serve.server import http_error
-
-    assert exporter.worker_of is not None
-    method = "GET" if head.method == "HEAD" else head.method
-    try:
-        return await unix_request(
-            os.path.join(exporter.worker_of, MAIN_SOCKET), method, head.target, head.headers, body
-        )
-    except (OSError, TimeoutError, http1.ProtocolError) as exc:
-        return http_error(502, f"the main process did not answer: {exc}")
+    return Answer(head.status, content[:length], head.get("Content-Type"), kept)
 
 
 # -- the main process's side --------------------------------------------------------------------
@@ -110,7 +109,7 @@ async def proxy(exporter: Exporter, head: http1.RequestHead, body: bytes) -> Res
 class Pool:
     """The main process's workers: started, watched, asked, ended."""
 
-    def __init__(self, exporter: Exporter, count: int, bound: Sequence[tuple[Any, ...]]) -> None:
+    def __init__(self, exporter: _Main, count: int, bound: Sequence[tuple[Any, ...]]) -> None:
         self.exporter = exporter
         self.count = count
         # where the main process listens (getsockname of each socket): the workers bind the same
@@ -180,7 +179,7 @@ class Pool:
             self._internal.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    async def _ask(self, index: int, method: str, target: str) -> Response | None:
+    async def _ask(self, index: int, method: str, target: str) -> Answer | None:
         try:
             return await unix_request(worker_socket(self.directory, index), method, target)
         except (OSError, TimeoutError, http1.ProtocolError):
@@ -193,7 +192,7 @@ class Pool:
         )
         return [json.loads(a.body) for a in answers if a is not None and a.status == 200]
 
-    async def logs(self, probe_id: int) -> Response | None:
+    async def logs(self, probe_id: int) -> Answer | None:
         index = probe_id % self.count
         return await self._ask(index, "GET", f"/logs?id={probe_id}")
 
@@ -208,6 +207,20 @@ class Pool:
 
 
 # -- a worker's side ----------------------------------------------------------------------------
+
+
+def listening(listen: str) -> list[socket.socket]:
+    """A worker's listening sockets beside the main process's (`listen`: its `host|port,…`)."""
+    socks: list[socket.socket] = []
+    try:
+        for where in listen.split(","):
+            host, _, port = where.rpartition("|")
+            socks.append(reuse_port_socket(host, int(port)))
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -228,21 +241,7 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run_worker(exporter: Exporter, listen: str) -> None:
-    """Serve /probe beside the main process (`listen`: its `host|port,…`) until it ends."""
-    from netladder.serve.server import serve_sockets
-
-    assert exporter.worker_of is not None
-    _end_with_parent()
-    internal = worker_socket(exporter.worker_of, exporter.worker_index)
-    socks = []
-    for where in listen.split(","):
-        host, _, port = where.rpartition("|")
-        socks.append(reuse_port_socket(host, int(port)))
-    await serve_sockets(exporter, socks, internal)
-
-
-def _end_with_parent() -> None:
+def end_with_parent() -> None:
     """SIGTERM when the main process ends, however it ends (prctl PR_SET_PDEATHSIG): a
     worker never serves on alone.  If it has ended already, end now."""
     import ctypes
