@@ -1,14 +1,19 @@
 """`port --banner`'s BannerSession over fabricated connections (issue 14 point 6): a greeting
-dripped byte by byte, a reset, an endless line (bounded), silence then the HEAD probe — no
+dripped byte by byte, a reset, an endless line (bounded), silence then the HEAD probe; and
+UdpExchange (serve's udp prober, forward verify) over fabricated datagrams and ICMP errors — no
 socket, no root.  test_port.py reads the same banners from real lab services."""
 
 from __future__ import annotations
 
 import errno
 
-from netladder.l4.banner import MAX_READ, BannerSession, banner_of, banner_session
-from netladder.net.session import Close, Connect, Step, Write
-from sessions import FakeClock, connected, stream, written
+import pytest
+
+from netladder.l4.banner import MAX_READ, BannerSession, UdpExchange, banner_of, banner_session
+from netladder.net.linux import SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL
+from netladder.net.session import Close, Connect, OpenChannel, Opened, Step, Write
+from netladder.net.sockets import SockError
+from sessions import FakeClock, connected, received, sent, stream, written
 
 ADDRESS = "198.51.100.10"
 
@@ -81,3 +86,102 @@ def test_a_service_that_says_nothing_gets_the_probe_then_times_out_within_the_wa
     assert session.poll(clock.now).done
     answer = session.result()
     assert answer.end == "timeout" and answer.data == b"" and answer.probed
+
+
+# -- UdpExchange: one datagram out, the first datagram or ICMP error back --------------------
+
+
+def udp_sent(clock: FakeClock, wait: float = 2.0, opening: float = 0.003) -> UdpExchange:
+    """An exchange whose socket opened `opening` seconds after its start and whose datagram
+    left right then."""
+    session = UdpExchange(ADDRESS, 7, b"hello", wait)
+    session.start(clock.now)
+    [open_channel] = session.poll(clock.now).actions
+    assert isinstance(open_channel, OpenChannel) and open_channel.spec.connect == (ADDRESS, 7)
+    clock.advance(opening)
+    session.on_opened(0, 0, Opened("udp", 4, None, ("198.51.100.2", 40000), False))
+    [send] = sent(session, session.poll(clock.now), clock)
+    assert (send.data, send.address) == (b"hello", (ADDRESS, 7))
+    return session
+
+
+def test_an_answer_is_timed_from_its_send_not_from_the_socket_opening() -> None:
+    clock = FakeClock()
+    session = udp_sent(clock, opening=0.003)
+    clock.advance(0.012)
+    session.on_packet(0, received(b"hello", ADDRESS, clock, port=7))
+    clock.advance(0.001)
+    session.on_packet(0, received(b"later", ADDRESS, clock, port=7))  # only the first counts
+    assert session.poll(clock.now).done
+    answer = session.result()
+    assert (answer.data, answer.error, answer.sent, answer.timed_out) == (
+        b"hello",
+        0,
+        True,
+        False,
+    )
+    assert answer.rtt == pytest.approx(0.012) and answer.elapsed == pytest.approx(0.015)
+
+
+def test_port_unreachable_is_the_answer_with_its_icmp_error_and_time() -> None:
+    clock = FakeClock()
+    session = udp_sent(clock)
+    clock.advance(0.0005)
+    refusal = SockError(errno.ECONNREFUSED, SO_EE_ORIGIN_ICMP, 3, 3, 0, ADDRESS)
+    session.on_packet(0, received(b"", ADDRESS, clock, error=refusal))
+    assert session.poll(clock.now).done
+    answer = session.result()
+    assert (answer.data, answer.error, answer.icmp, answer.sent) == (
+        None,
+        errno.ECONNREFUSED,
+        refusal,
+        True,
+    )
+    assert answer.rtt == pytest.approx(0.0005)
+
+
+def test_a_local_error_on_the_queue_is_not_an_answer() -> None:
+    clock = FakeClock()
+    session = udp_sent(clock, wait=1.0)
+    local = SockError(errno.EMSGSIZE, SO_EE_ORIGIN_LOCAL, 0, 0, 1400, None)
+    session.on_packet(0, received(b"", "", clock, error=local))
+    assert not session.poll(clock.now).done
+    clock.advance(1.0)
+    assert session.poll(clock.now).done and session.result().timed_out
+
+
+def test_silence_ends_at_the_wait_with_the_datagram_sent_and_no_rtt() -> None:
+    clock = FakeClock()
+    session = udp_sent(clock, wait=1.0, opening=0.0)
+    step = session.poll(clock.now)
+    assert step.wake_at == clock.at(1.0) and not step.done
+    clock.now = step.wake_at
+    assert session.poll(clock.now).done
+    answer = session.result()
+    assert (answer.data, answer.timed_out, answer.sent, answer.rtt) == (None, True, True, None)
+    assert answer.elapsed == pytest.approx(1.0)
+
+
+def test_a_socket_that_does_not_open_or_a_failed_send_never_sent_anything() -> None:
+    clock = FakeClock()
+    session = UdpExchange(ADDRESS, 7, b"hello", 2.0)
+    session.start(clock.now)
+    session.poll(clock.now)
+    session.on_opened(0, -1, errno.ENETUNREACH)  # connect() of the UDP socket: no route
+    assert session.poll(clock.now).done
+    answer = session.result()
+    assert (answer.error, answer.sent, answer.timed_out, answer.rtt) == (
+        errno.ENETUNREACH,
+        False,
+        False,
+        None,
+    )
+
+    session = UdpExchange(ADDRESS, 7, b"hello", 2.0)
+    session.start(clock.now)
+    session.poll(clock.now)
+    session.on_opened(0, 0, Opened("udp", 4, None, None, False))
+    sent(session, session.poll(clock.now), clock, error=errno.EPERM)  # an OUTPUT filter
+    assert session.poll(clock.now).done
+    answer = session.result()
+    assert (answer.error, answer.sent, answer.rtt) == (errno.EPERM, False, None)

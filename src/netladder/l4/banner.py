@@ -6,7 +6,8 @@ sessions (net/session.py) over the driver's kept connections and channels:
                     read until a line ends (port --banner) or the peer goes quiet (forward
                     verify) — never more than `limit` bytes, never longer than the waits
     TlsSession      a handshake that reports and does not judge: TlsInfo, or why it failed
-    UdpExchange     one datagram out, the first datagram or ICMP error back (forward verify)
+    UdpExchange     one datagram out, the first datagram or ICMP error back, timed from its
+                    send (forward verify, serve's udp prober through api._udp)
 
 Hostile services never hang or flood a caller: every phase has a deadline, every read a cap,
 and how a read ended (a line end, the cap, the deadline, quiet, a close, a reset) is part of
@@ -368,13 +369,18 @@ class TlsSession(Session[TlsInfo]):
 @record
 class Datagram:
     """How a UdpExchange went: the datagram back, or the errno of the failure (opening,
-    sending, or the ICMP error that came back, with that error); `timed_out`: nothing came."""
+    sending, or the ICMP error that came back, with that error); `timed_out`: nothing came.
+    `elapsed`: seconds from the start (before the socket opened) to the end; `sent`: the
+    datagram left; `rtt`: seconds from right before its send to the kernel's receive stamp of
+    the datagram or ICMP error back (None when nothing came back, or nothing left)."""
 
     data: bytes | None
     error: int
     icmp: SockError | None
     timed_out: bool
     elapsed: float
+    sent: bool = False
+    rtt: float | None = None
 
 
 class UdpExchange(Session[Datagram]):
@@ -399,6 +405,7 @@ class UdpExchange(Session[Datagram]):
         self.probe = probe
         self.wait = round(wait * NS)
         self.started = 0
+        self.sent_at: int | None = None  # right before the send syscall, once it succeeded
         self.channel = -1
         self.actions: list[Any] = []
         self.answer: Datagram | None = None
@@ -411,33 +418,54 @@ class UdpExchange(Session[Datagram]):
 
     def poll(self, now: int) -> Step:
         if self.answer is None and now >= self.started + self.wait:
-            self.answer = Datagram(None, 0, None, True, (now - self.started) / NS)
+            self._end(None, 0, None, True, now)
         actions, self.actions = self.actions, []
         return Step(actions, self.started + self.wait, (), self.answer is not None)
 
     def on_opened(self, token: int, channel: int, opened: Opened | int) -> None:
         if isinstance(opened, int):
-            self.answer = Datagram(None, opened, None, False, 0.0)
+            self._end(None, opened, None, False, self.started)
             return
         self.channel = channel
         self.actions.append(Send(channel, self.probe, self.address, 0))
 
     def on_sent(self, token: int, at: int, error: int | None) -> None:
-        if error is not None and self.answer is None:
-            self.answer = Datagram(None, error, None, False, (at - self.started) / NS)
+        if self.answer is not None:
+            return
+        if error is not None:
+            self._end(None, error, None, False, at)
+        else:
+            self.sent_at = at
 
     def on_packet(self, channel: int, packet: Received) -> None:
         if self.answer is not None:
             return
-        took = max(0, packet.monotonic_ns - self.started) / NS
         if packet.error is None:
-            self.answer = Datagram(packet.data, 0, None, False, took)
+            self._end(packet.data, 0, None, False, packet.monotonic_ns, back=True)
         elif packet.error.is_icmp:
-            self.answer = Datagram(None, packet.error.errno, packet.error, False, took)
+            error = packet.error
+            self._end(None, error.errno, error, False, packet.monotonic_ns, back=True)
 
     def interrupt(self) -> None:
         if self.answer is None:
-            self.answer = Datagram(None, 0, None, True, 0.0)
+            self.answer = Datagram(None, 0, None, True, 0.0, self.sent_at is not None)
+
+    def _end(
+        self,
+        data: bytes | None,
+        error: int,
+        icmp: SockError | None,
+        timed_out: bool,
+        at: int,
+        back: bool = False,
+    ) -> None:
+        sent = self.sent_at is not None
+        rtt = None
+        if back and self.sent_at is not None:
+            rtt = max(0, at - self.sent_at) / NS
+        self.answer = Datagram(
+            data, error, icmp, timed_out, max(0, at - self.started) / NS, sent, rtt
+        )
 
     def result(self) -> Datagram:
         assert self.answer is not None

@@ -35,6 +35,7 @@ __all__ = [
     "ScanResult",
     "ScanStarted",
     "StateGroup",
+    "UdpOptions",
     "compress_ranges",
     "hop_estimate",
     "hops_before",
@@ -325,3 +326,20 @@ class DialogueResult:
     read_error: int | None = None
     connect_time: float | None = None
     elapsed: float = 0.0
+
+
+# -- one datagram and its answer (netladder serve's udp prober) ----------------------------------
+
+
+@record
+class UdpOptions:
+    """Send `data` to `address`:`port` (an address, `%scope` allowed; not a name) from a
+    connected UDP socket (inside `netns`, from `source`) and wait at most `timeout` seconds
+    for the first datagram or ICMP error back (l4.banner's UdpExchange, its Datagram)."""
+
+    address: str
+    port: int
+    data: bytes = b""
+    timeout: float = 10.0
+    source: str | None = None
+    netns: str | None = None

@@ -11,8 +11,10 @@ extras (several echoes per ICMP probe) add metrics under names blackbox does not
 A probe that fails records why in `probe_failure_info{layer,reason}`, from the fixed table
 FAILURES below: never free text in a label.
 
-Every prober but udp (a datagram on asyncio's sockets) is a `netladder.api` function: its
-sessions run on the server's own loop beside every other probe, with no worker thread.
+Every prober is a `netladder.api` function (tcp and udp through the private `api._tcp` and
+`api._udp`, which serve alone uses): its sessions run on the one driver (net/driver.py), on the
+server's own loop beside every other probe, with no socket of serve's own and no worker
+thread.
 """
 
 from __future__ import annotations
@@ -957,7 +959,9 @@ async def probe_dns(probe: Probe) -> bool:
 
 
 async def probe_udp(probe: Probe) -> bool:
-    from netladder.net.sockets import open_udp
+    import errno
+
+    from netladder.api._udp import UdpOptions, exchange
 
     m = probe.module.udp
     reg = probe.registry
@@ -970,39 +974,36 @@ async def probe_udp(probe: Probe) -> bool:
     address = await _resolve(probe, split[0], m.preferred_ip_protocol, m.ip_protocol_fallback)
     if address is None:
         return False
-    loop = asyncio.get_running_loop()
-    version = 6 if ":" in address else 4
-    sock = open_udp(version, connect=(address, port))
-    try:
-        started = time.monotonic()
-        sock.send(m.send.encode("utf-8"))
-        probe.say("info", "Sent datagram", bytes=len(m.send.encode("utf-8")))
-        while True:
-            try:
-                data = await loop.sock_recv(sock, 65535)
-            except ConnectionRefusedError:
-                return probe.fail(
-                    "l4", "refused", "ICMP port unreachable: nothing listens there", port=port
-                )
-            except OSError as exc:
-                return probe.fail("l4", "unreachable", "Error reading from socket", err=exc)
-            rtt.set(time.monotonic() - started)
-            text = data.decode("utf-8", "replace")
-            probe.say("info", "Received datagram", bytes=len(data))
-            if m.expect is None:
-                return True
-            if m.expect.search(text):
-                failed_regex.set(0)
-                probe.say("info", "Regexp matched", regexp=m.expect.pattern)
-                return True
-            failed_regex.set(1)
+    payload = m.send.encode("utf-8")
+    # As for tcp and icmp: the exchange ends a little before the probe, so that what it saw
+    # is the result rather than the deadline.
+    answer = await exchange(
+        UdpOptions(address, port, payload, timeout=max(probe.remaining - 0.05, 0.01))
+    )
+    if not answer.sent:  # the socket did not open (no route: connect() failed), or the send
+        err = OSError(answer.error, os.strerror(answer.error))
+        return probe.fail("l4", "unreachable", "Error sending datagram", err=err)
+    probe.say("info", "Sent datagram", bytes=len(payload))
+    if answer.data is None:
+        if answer.timed_out:
+            raise TimeoutError  # run_probe's "Timeout reached", as when asyncio's timeout ends it
+        if answer.error == errno.ECONNREFUSED:
             return probe.fail(
-                "l4", "expect_mismatch", "Regexp did not match", regexp=m.expect.pattern
+                "l4", "refused", "ICMP port unreachable: nothing listens there", port=port
             )
-    except TimeoutError:
-        raise
-    finally:
-        sock.close()
+        err = OSError(answer.error, os.strerror(answer.error))
+        return probe.fail("l4", "unreachable", "Error reading from socket", err=err)
+    data = answer.data
+    rtt.set(answer.rtt if answer.rtt is not None else answer.elapsed)
+    probe.say("info", "Received datagram", bytes=len(data))
+    if m.expect is None:
+        return True
+    if m.expect.search(data.decode("utf-8", "replace")):
+        failed_regex.set(0)
+        probe.say("info", "Regexp matched", regexp=m.expect.pattern)
+        return True
+    failed_regex.set(1)
+    return probe.fail("l4", "expect_mismatch", "Regexp did not match", regexp=m.expect.pattern)
 
 
 async def probe_stun(probe: Probe) -> bool:
