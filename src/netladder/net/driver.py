@@ -474,29 +474,38 @@ class _Run:
     def _add_channel(self, spec: ChannelSpec) -> Opened:
         if spec.kind == "icmp" and spec.echo_id is not None and spec.prefer != "dgram":
             shared = self._join_share(spec)
-            if shared is not None:
+            if isinstance(shared, Opened):
                 return shared
-        channel, info = _open(spec)
+            channel, info = shared  # a datagram socket: this session's own
+        else:
+            channel, info = _open(spec)
         self.channels.append(channel)
         if spec.kind != "hold":
             index = len(self.channels) - 1
             self.reactor.add_reader(channel.sock.fileno(), lambda: self._readable(index))
         return info
 
-    def _join_share(self, spec: ChannelSpec) -> Opened | None:
-        """The shared echo socket for `spec` (opened when nobody uses one yet), or None when
-        this socket cannot be shared (a datagram socket: its kernel owns the identifier)."""
+    def _join_share(self, spec: ChannelSpec) -> Opened | tuple[_Channel, Opened]:
+        """The shared echo socket for `spec` (opened when nobody uses one yet); or, when the
+        socket cannot be shared (a datagram socket: its kernel owns the identifier), a socket
+        of the session's own."""
         assert spec.echo_id is not None
         key = _share_key(self.reactor, spec)
         share = _ECHO_SHARES.get(key)
         if share is None:
             channel, info = _open(key[1])
             if info.kind != "raw":
-                channel.sock.close()
-                return None
+                if spec.ttl is not None:  # opened without it, as a shared socket would be
+                    try:
+                        set_ttl(channel.sock, spec.version, spec.ttl)
+                    except BaseException:
+                        channel.sock.close()
+                        raise
+                    channel.ttl = spec.ttl
+                return channel, info
             share = _ECHO_SHARES[key] = _EchoShare(key, self.reactor, channel, info)
         elif len(share.users) >= _MAX_SHARED:
-            return None
+            return _open(spec)
         index = len(self.channels)
         identifier = share.join(self, index, spec.echo_id)
         self.channels.append(share.channel)
