@@ -319,6 +319,12 @@ def test_server_forms(text: str, server: Server) -> None:
     assert parse_server(text) == server
 
 
+@pytest.mark.parametrize("port", ["\u0665\u0663", "\u00b2", "0", "65536", ""])
+def test_a_server_port_is_ascii_digits_1_to_65535(port: str) -> None:
+    with pytest.raises(UsageError, match="port must be 1-65535"):
+        parse_server(f"203.0.113.6:{port}")
+
+
 def test_resolv_conf_parsing_follows_glibc() -> None:
     config = parse_resolv_conf(
         "# comment\nnameserver 203.0.113.6\nnameserver bogus\nnameserver 2001:db8::53%eth0\n"

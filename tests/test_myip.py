@@ -267,6 +267,12 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("port", ["\u0665\u0663", "\u00b2", "0", "65536"])
+def test_a_stun_server_port_is_ascii_digits_1_to_65535(port: str) -> None:
+    with pytest.raises(UsageError, match="port must be 1-65535"):
+        parse_stun_endpoint(f"stun.example.test:{port}")
+
+
 def test_a_bad_config_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     config = tmp_path / "myip.toml"
     for content, message in [

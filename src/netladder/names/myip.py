@@ -132,7 +132,9 @@ def parse_stun_endpoint(text: str) -> StunEndpoint:
         raise UsageError(f"invalid STUN server {text!r}: use HOST[:PORT] or [IPv6]:PORT")
     port = STUN_PORT
     if port_text is not None:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # 0-9 only: str.isdigit() also takes '٥٣' (int() reads 53) and '²' (int() refuses it)
+        ascii_digits = port_text.isascii() and port_text.isdigit()
+        if not ascii_digits or not 0 < int(port_text) < 65536:
             raise UsageError(f"invalid STUN server {text!r}: port must be 1-65535")
         port = int(port_text)
     return StunEndpoint(host, port)

@@ -142,7 +142,9 @@ def parse_server(text: str) -> Server:
         ) from None
     port = DEFAULT_PORT
     if port_text is not None:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # 0-9 only: str.isdigit() also takes '٥٣' (int() reads 53) and '²' (int() refuses it)
+        ascii_digits = port_text.isascii() and port_text.isdigit()
+        if not ascii_digits or not 0 < int(port_text) < 65536:
             raise UsageError("invalid server {text!r}: port must be 1-65535", text=text)
         port = int(port_text)
     return Server(str(address), port)
