@@ -8,11 +8,13 @@ where each probe's id says which process served it (id mod N: 0 the main one).""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,12 +32,15 @@ MODULES = "modules:\n  tcp_connect: {prober: tcp, timeout: 5s}\n"
 class Conn:
     """One kept-alive client connection, requests one at a time."""
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None, auth: str = "") -> None:
+        sock = socket.create_connection(("127.0.0.1", port), 5)
+        self.sock = tls.wrap_socket(sock) if tls else sock
+        self.auth = f"Authorization: Basic {auth}\r\n" if auth else ""
         self.buf = b""
 
     def request(self, method: str, path: str) -> tuple[int, bytes]:
-        self.sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        head = f"{method} {path} HTTP/1.1\r\nHost: t\r\n{self.auth}\r\n"
+        self.sock.sendall(head.encode())
         while b"\r\n\r\n" not in self.buf:
             chunk = self.sock.recv(65536)
             assert chunk, "the exporter closed the connection"
@@ -110,10 +115,12 @@ def serving(config: Path, workers: int = 2) -> Iterator[tuple[subprocess.Popen[s
         proc.communicate(timeout=30)
 
 
-def placed(port: int, targets: list[int]) -> tuple[list[Conn], dict[int, int]]:
+def placed(
+    port: int, targets: list[int], tls: ssl.SSLContext | None = None, auth: str = ""
+) -> tuple[list[Conn], dict[int, int]]:
     """A connection per target port, each probing its own target once; which process
     served each (its probe's id mod 2), from /probes."""
-    conns = [Conn(port) for _ in targets]
+    conns = [Conn(port, tls, auth) for _ in targets]
     for conn, target in zip(conns, targets, strict=True):
         status, body = conn.request("GET", f"/probe?module=tcp_connect&target=127.0.0.1:{target}")
         assert status == 200 and b"\nprobe_success 1\n" in body, body
@@ -209,6 +216,46 @@ def test_a_dead_worker_is_started_again_and_workers_end_with_the_main_process(
             "the workers ended with the main process",
             10,
         )
+
+
+def test_tls_and_basic_auth_hold_on_every_process(tmp_path: Path) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    (tmp_path / "pw").write_text("s3cret\n")
+    config = tmp_path / "serve.yml"
+    config.write_text(
+        MODULES
+        + f"tls: {{cert_file: {cert}, key_file: {key}}}\n"
+        + f"basic_auth: {{username: prom, password_file: {tmp_path / 'pw'}}}\n"
+    )
+    tls = ssl.create_default_context(cafile=str(cert))
+    tls.check_hostname = False
+    right = base64.b64encode(b"prom:s3cret").decode()
+    with serving(config) as (_proc, port), listeners(16) as targets:
+        conns, ids = placed(port, targets, tls, right)
+        try:
+            assert {probe_id % 2 for probe_id in ids.values()} == {0, 1}, ids
+            worker = next(conns[i] for i, probe_id in ids.items() if probe_id % 2 == 1)
+            assert worker.request("GET", "/metrics")[0] == 200  # passed on, with its credentials
+        finally:
+            for conn in conns:
+                conn.close()
+        # Without credentials, or with wrong ones, every process refuses every endpoint.
+        wrong = base64.b64encode(b"prom:guess").decode()
+        for auth in ("", wrong):
+            for _ in range(8):
+                conn = Conn(port, tls, auth)
+                try:
+                    probe = f"/probe?module=tcp_connect&target=127.0.0.1:{targets[0]}"
+                    assert conn.request("GET", probe)[0] == 401
+                    assert conn.request("GET", "/metrics")[0] == 401
+                finally:
+                    conn.close()
 
 
 @pytest.mark.parametrize("value", ["0", "65", "x"])
