@@ -33,14 +33,13 @@ class Conn:
     """One kept-alive client connection, requests one at a time."""
 
     def __init__(self, port: int, tls: ssl.SSLContext | None = None, auth: str = "") -> None:
-        sock = socket.create_connection(("127.0.0.1", port), 5)
+        sock = socket.create_connection(("127.0.0.1", port), 10)
         self.sock = tls.wrap_socket(sock) if tls else sock
         self.auth = f"Authorization: Basic {auth}\r\n" if auth else ""
         self.buf = b""
 
     def request(self, method: str, path: str) -> tuple[int, bytes]:
-        head = f"{method} {path} HTTP/1.1\r\nHost: t\r\n{self.auth}\r\n"
-        self.sock.sendall(head.encode())
+        self.sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: t\r\n{self.auth}\r\n".encode())
         while b"\r\n\r\n" not in self.buf:
             chunk = self.sock.recv(65536)
             assert chunk, "the exporter closed the connection"
@@ -216,6 +215,34 @@ def test_a_dead_worker_is_started_again_and_workers_end_with_the_main_process(
             "the workers ended with the main process",
             10,
         )
+
+
+def test_a_worker_probes_and_diagnoses_without_the_main_process(tmp_path: Path) -> None:
+    """/probe and the agent API need nothing of the main process: a worker answers them
+    while the main process is stopped (SIGSTOP)."""
+    config = tmp_path / "serve.yml"
+    config.write_text(MODULES)
+    with serving(config) as (proc, port), listeners(16) as targets:
+        conns, ids = placed(port, targets)
+        try:
+            worker = next(conns[i] for i, probe_id in ids.items() if probe_id % 2 == 1)
+            proc.send_signal(signal.SIGSTOP)
+            try:
+                probe = f"/probe?module=tcp_connect&target=127.0.0.1:{targets[0]}"
+                status, body = worker.request("GET", probe)
+                assert status == 200 and b"\nprobe_success 1\n" in body
+                with socket.socket() as closed:  # a port nobody listens on: refused at once
+                    closed.bind(("127.0.0.1", 0))
+                    port_closed = closed.getsockname()[1]
+                status, body = worker.request(
+                    "GET", f"/api/v1/diagnose?target=127.0.0.1&port={port_closed}"
+                )
+                assert status == 200 and b'"layer": "l4", "status": "fail"' in body, body[:300]
+            finally:
+                proc.send_signal(signal.SIGCONT)
+        finally:
+            for conn in conns:
+                conn.close()
 
 
 def test_tls_and_basic_auth_hold_on_every_process(tmp_path: Path) -> None:

@@ -501,7 +501,7 @@ class Exporter:
             )
         if path == "/probe":
             return await self.probe(params, head)
-        if self.worker_of is not None and path != "/-/healthy":
+        if self.worker_of is not None and path not in _WORKER_PATHS:
             return await self._pass_on(head, body)
         if path == "/metrics":
             return self.metrics(await self.pool.states() if self.pool else ())
@@ -542,13 +542,14 @@ class Exporter:
         (HEAD as GET: this side leaves the content out), its answer passed back."""
         import os
 
-        from netladder.serve.workers import MAIN_SOCKET, unix_request
+        from netladder.serve.workers import MAIN_SOCKET, PASS_ON_TIMEOUT, unix_request
 
         assert self.worker_of is not None
         method = "GET" if head.method == "HEAD" else head.method
         main = os.path.join(self.worker_of, MAIN_SOCKET)
         try:
-            answer = await unix_request(main, method, head.target, head.headers, body)
+            async with asyncio.timeout(PASS_ON_TIMEOUT):
+                answer = await unix_request(main, method, head.target, head.headers, body)
         except (OSError, TimeoutError, http1.ProtocolError) as exc:
             return http_error(502, f"the main process did not answer: {exc}")
         return Response(*answer)
@@ -579,6 +580,10 @@ class Exporter:
         """SIGHUP: reload, and have the workers reload too."""
         if self.reload() is None and self.pool is not None:
             asyncio.get_running_loop().create_task(self.pool.reload())
+
+
+# What a worker of --workers answers itself (the probes: no state of the main process's).
+_WORKER_PATHS = frozenset({"/-/healthy", "/api/v1/diagnose"})
 
 
 class _Seen(NamedTuple):

@@ -5,8 +5,9 @@ With N workers the main process starts N - 1 more (`python -m netladder serve --
 DIR …`), and every process listens on the same addresses with SO_REUSEPORT — the kernel
 spreads new connections over them (by a hash of each connection's addresses: one shared
 socket would let whichever process woke first take every waiting connection at once).
-A worker answers `/probe` and `/-/healthy` itself; every other request (the dashboard, the
-JSON API, `/metrics`, `/-/reload`, `/config`, `/logs`) it passes on to the main process over
+A worker answers `/probe`, `/api/v1/diagnose` (the agent API: a probe too) and `/-/healthy`
+itself; every other request (the dashboard, the monitors' JSON, `/metrics`, `/-/reload`,
+`/config`, `/logs`) it passes on to the main process over
 a Unix socket in a private directory, because the monitors, their history and the alerts
 live there only.  The main process's `/metrics`, `/probes` and `/logs` include the workers'
 probes (asked of each worker's own Unix socket when shown), and a reload reaches every
@@ -36,7 +37,8 @@ from netladder.proto import http1
 __all__ = ["MAIN_SOCKET", "Answer", "Pool", "listening", "unix_request", "worker_socket"]
 
 MAIN_SOCKET = "main.sock"  # in the pool's directory: the main process's internal listener
-INTERNAL_TIMEOUT = 5.0  # seconds for an answer from another process of the pool
+INTERNAL_TIMEOUT = 5.0  # seconds for a worker's figures, a log or a reload
+PASS_ON_TIMEOUT = 60.0  # seconds for the main process's answer to a request a worker passed on
 RESPAWN_CHECK = 1.0  # seconds between looks at the workers
 READY_WAIT = 15.0  # seconds the main process waits for its workers before it says it listens
 _HOP_FIELDS = {"connection", "content-length", "keep-alive", "transfer-encoding", "date"}
@@ -73,32 +75,31 @@ async def unix_request(
     body: bytes = b"",
 ) -> Answer:
     """One request to another process of the pool, and its answer (our own server framed
-    it: Content-Length, never chunked)."""
-    async with asyncio.timeout(INTERNAL_TIMEOUT):
-        reader, writer = await asyncio.open_unix_connection(path)
-        try:
-            fields = [(k, v) for k, v in headers if k.lower() not in _HOP_FIELDS]
-            fields += [("Content-Length", str(len(body))), ("Connection", "close")]
-            lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in fields)]
-            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape"))
-            writer.write(body)
-            buf = bytearray()
-            scanner = http1.HeadScanner()
-            while (end := scanner.feed(buf)) is None:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    raise ConnectionError("the other process closed the connection")
-                buf += chunk
-            head = http1.parse_head(buf[:end])
-            length = http1.content_length(head) or 0
-            content = bytes(buf[end:])
-            while len(content) < length:
-                chunk = await reader.read(length - len(content))
-                if not chunk:
-                    raise ConnectionError("the other process closed the connection")
-                content += chunk
-        finally:
-            writer.close()
+    it: Content-Length, never chunked).  The caller bounds the time."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    try:
+        fields = [(k, v) for k, v in headers if k.lower() not in _HOP_FIELDS]
+        fields += [("Content-Length", str(len(body))), ("Connection", "close")]
+        lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in fields)]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape"))
+        writer.write(body)
+        buf = bytearray()
+        scanner = http1.HeadScanner()
+        while (end := scanner.feed(buf)) is None:
+            chunk = await reader.read(65536)
+            if not chunk:
+                raise ConnectionError("the other process closed the connection")
+            buf += chunk
+        head = http1.parse_head(buf[:end])
+        length = http1.content_length(head) or 0
+        content = bytes(buf[end:])
+        while len(content) < length:
+            chunk = await reader.read(length - len(content))
+            if not chunk:
+                raise ConnectionError("the other process closed the connection")
+            content += chunk
+    finally:
+        writer.close()
     kept = tuple((k, v) for k, v in head.headers if k.lower() not in _HOP_FIELDS | {"content-type"})
     return Answer(head.status, content[:length], head.get("Content-Type"), kept)
 
@@ -181,7 +182,8 @@ class Pool:
 
     async def _ask(self, index: int, method: str, target: str) -> Answer | None:
         try:
-            return await unix_request(worker_socket(self.directory, index), method, target)
+            async with asyncio.timeout(INTERNAL_TIMEOUT):
+                return await unix_request(worker_socket(self.directory, index), method, target)
         except (OSError, TimeoutError, http1.ProtocolError):
             return None  # a worker starting again: its figures are missing from this answer
 
