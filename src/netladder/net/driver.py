@@ -32,7 +32,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from netladder.net.linux import SO_EE_ORIGIN_LOCAL
@@ -307,15 +307,8 @@ class _EchoShare:
             self.channel.sock.close()
 
     def readable(self) -> None:
-        sock = self.channel.sock
         woken: set[_Run] = set()
-        for _ in range(_READ_BATCH):
-            try:
-                r = receive(sock)
-            except OSError:
-                continue  # a raw socket reports a pending ICMP error once (sk_err); read on
-            if r is None:
-                break
+        for r in _waiting(self.channel.sock):
             data = r.data
             at = (data[0] & 0x0F) * 4 if self.skip_header and data else 0
             users: list[tuple[_Run, int]]
@@ -329,6 +322,18 @@ class _EchoShare:
                 woken.add(run_)
         for run_ in woken:
             run_.input()
+
+
+def _waiting(sock: socket.socket) -> Iterator[Received]:
+    """What is waiting on `sock`, up to _READ_BATCH datagrams before others get a turn."""
+    for _ in range(_READ_BATCH):
+        try:
+            r = receive(sock)
+        except OSError:
+            continue  # a raw socket reports a pending ICMP error once (sk_err); read on
+        if r is None:
+            return
+        yield r
 
 
 _ECHO_SHARES: dict[Any, _EchoShare] = {}
@@ -748,13 +753,7 @@ class _Run:
             if packets:
                 self.session.on_packets(index, packets)
         else:
-            for _ in range(_READ_BATCH):
-                try:
-                    r = receive(sock)
-                except OSError:
-                    continue  # a raw socket reports a pending ICMP error once (sk_err); read on
-                if r is None:
-                    break
+            for r in _waiting(sock):
                 on_packet(index, r)
         if channel.packet:
             self._dropped(index, channel)
