@@ -17,13 +17,13 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from netladder.proto import http1
+from waiting import wait_until
 
 NETLADDER = str(Path(sys.executable).with_name("netladder"))
 MODULES = "modules:\n  tcp_connect: {prober: tcp, timeout: 5s}\n"
@@ -56,15 +56,6 @@ class Conn:
 
     def close(self) -> None:
         self.sock.close()
-
-
-def wait_until(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s: {what}")
 
 
 def children(pid: int) -> list[int]:
@@ -114,20 +105,31 @@ def serving(config: Path, workers: int = 2) -> Iterator[tuple[subprocess.Popen[s
         proc.communicate(timeout=30)
 
 
+@contextlib.contextmanager
 def placed(
     port: int, targets: list[int], tls: ssl.SSLContext | None = None, auth: str = ""
-) -> tuple[list[Conn], dict[int, int]]:
+) -> Iterator[tuple[list[Conn], dict[int, int]]]:
     """A connection per target port, each probing its own target once; which process
     served each (its probe's id mod 2), from /probes."""
     conns = [Conn(port, tls, auth) for _ in targets]
-    for conn, target in zip(conns, targets, strict=True):
-        status, body = conn.request("GET", f"/probe?module=tcp_connect&target=127.0.0.1:{target}")
-        assert status == 200 and b"\nprobe_success 1\n" in body, body
-    status, page = conns[0].request("GET", "/probes")
-    assert status == 200
-    rows = re.findall(rb"<td>127\.0\.0\.1:(\d+)</td>.*?logs\?id=(\d+)", page)
-    ids = {int(t): int(i) for t, i in rows}
-    return conns, {i: ids[t] for i, t in enumerate(targets)}
+    try:
+        for conn, target in zip(conns, targets, strict=True):
+            path = f"/probe?module=tcp_connect&target=127.0.0.1:{target}"
+            status, body = conn.request("GET", path)
+            assert status == 200 and b"\nprobe_success 1\n" in body, body
+        status, page = conns[0].request("GET", "/probes")
+        assert status == 200
+        rows = re.findall(rb"<td>127\.0\.0\.1:(\d+)</td>.*?logs\?id=(\d+)", page)
+        ids = {int(t): int(i) for t, i in rows}
+        yield conns, {i: ids[t] for i, t in enumerate(targets)}
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def on_worker(conns: list[Conn], ids: dict[int, int]) -> Conn:
+    """A connection the worker holds (16 connections all on one process: 1 in 32,768)."""
+    return next(conns[i] for i, probe_id in ids.items() if probe_id % 2 == 1)
 
 
 def test_workers_share_the_address_and_the_main_process_answers_for_them(
@@ -136,8 +138,7 @@ def test_workers_share_the_address_and_the_main_process_answers_for_them(
     config = tmp_path / "serve.yml"
     config.write_text(MODULES)
     with serving(config) as (_proc, port), listeners(24) as targets:
-        conns, ids = placed(port, targets)
-        try:
+        with placed(port, targets) as (conns, ids):
             on_worker = [conns[i] for i, probe_id in ids.items() if probe_id % 2 == 1]
             on_main = [conns[i] for i, probe_id in ids.items() if probe_id % 2 == 0]
             assert on_worker and on_main, f"24 connections, all on one process: {ids}"
@@ -160,18 +161,14 @@ def test_workers_share_the_address_and_the_main_process_answers_for_them(
             target = next(targets[i] for i, probe_id in ids.items() if probe_id == worker_id)
             status, log = on_main[0].request("GET", f"/logs?id={worker_id}")
             assert status == 200 and f"target=127.0.0.1:{target}".encode() in log
-        finally:
-            for conn in conns:
-                conn.close()
 
 
 def test_a_reload_reaches_the_workers(tmp_path: Path) -> None:
     config = tmp_path / "serve.yml"
     config.write_text(MODULES)
     with serving(config) as (proc, port), listeners(16) as targets:
-        conns, ids = placed(port, targets)
-        try:
-            worker = next(conns[i] for i, probe_id in ids.items() if probe_id % 2 == 1)
+        with placed(port, targets) as (conns, ids):
+            worker = on_worker(conns, ids)
             extra = f"/probe?module=extra&target=127.0.0.1:{targets[0]}"
             assert worker.request("GET", extra)[0] == 400  # Unknown module "extra"
             config.write_text(MODULES + "  extra: {prober: tcp, timeout: 2s}\n")
@@ -182,10 +179,7 @@ def test_a_reload_reaches_the_workers(tmp_path: Path) -> None:
             config.write_text(MODULES + "  other: {prober: tcp, timeout: 2s}\n")
             proc.send_signal(signal.SIGHUP)
             other = f"/probe?module=other&target=127.0.0.1:{targets[0]}"
-            wait_until(lambda: worker.request("GET", other)[0] == 200, "the worker reloaded")
-        finally:
-            for conn in conns:
-                conn.close()
+            wait_until("the worker reloaded", lambda: worker.request("GET", other)[0] == 200)
 
 
 def test_a_dead_worker_is_started_again_and_workers_end_with_the_main_process(
@@ -198,8 +192,8 @@ def test_a_dead_worker_is_started_again_and_workers_end_with_the_main_process(
         assert len(first) == 2
         os.kill(first[0], signal.SIGKILL)
         wait_until(
-            lambda: len(children(proc.pid)) == 2 and first[0] not in children(proc.pid),
             "a new worker",
+            lambda: len(children(proc.pid)) == 2 and first[0] not in children(proc.pid),
         )
         path = f"/probe?module=tcp_connect&target=127.0.0.1:{target}"
         for _ in range(12):
@@ -211,8 +205,8 @@ def test_a_dead_worker_is_started_again_and_workers_end_with_the_main_process(
         proc.kill()  # SIGKILL: the main process cannot end them itself
         proc.wait(10)
         wait_until(
-            lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers),
             "the workers ended with the main process",
+            lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers),
             10,
         )
 
@@ -223,9 +217,8 @@ def test_a_worker_probes_and_diagnoses_without_the_main_process(tmp_path: Path) 
     config = tmp_path / "serve.yml"
     config.write_text(MODULES)
     with serving(config) as (proc, port), listeners(16) as targets:
-        conns, ids = placed(port, targets)
-        try:
-            worker = next(conns[i] for i, probe_id in ids.items() if probe_id % 2 == 1)
+        with placed(port, targets) as (conns, ids):
+            worker = on_worker(conns, ids)
             proc.send_signal(signal.SIGSTOP)
             try:
                 probe = f"/probe?module=tcp_connect&target=127.0.0.1:{targets[0]}"
@@ -240,9 +233,6 @@ def test_a_worker_probes_and_diagnoses_without_the_main_process(tmp_path: Path) 
                 assert status == 200 and b'"layer": "l4", "status": "fail"' in body, body[:300]
             finally:
                 proc.send_signal(signal.SIGCONT)
-        finally:
-            for conn in conns:
-                conn.close()
 
 
 def test_tls_and_basic_auth_hold_on_every_process(tmp_path: Path) -> None:
@@ -264,14 +254,10 @@ def test_tls_and_basic_auth_hold_on_every_process(tmp_path: Path) -> None:
     tls.check_hostname = False
     right = base64.b64encode(b"prom:s3cret").decode()
     with serving(config) as (_proc, port), listeners(16) as targets:
-        conns, ids = placed(port, targets, tls, right)
-        try:
+        with placed(port, targets, tls, right) as (conns, ids):
             assert {probe_id % 2 for probe_id in ids.values()} == {0, 1}, ids
-            worker = next(conns[i] for i, probe_id in ids.items() if probe_id % 2 == 1)
+            worker = on_worker(conns, ids)
             assert worker.request("GET", "/metrics")[0] == 200  # passed on, with its credentials
-        finally:
-            for conn in conns:
-                conn.close()
         # Without credentials, or with wrong ones, every process refuses every endpoint.
         wrong = base64.b64encode(b"prom:guess").decode()
         for auth in ("", wrong):
