@@ -17,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,6 +181,39 @@ def test_a_reload_reaches_the_workers(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGHUP)
             other = f"/probe?module=other&target=127.0.0.1:{targets[0]}"
             wait_until("the worker reloaded", lambda: worker.request("GET", other)[0] == 200)
+
+
+def test_workers_run_the_main_process_configuration_not_the_file(tmp_path: Path) -> None:
+    """A worker started again runs what the main process runs, though the file has turned
+    bad since (a refused reload); a large configuration (beyond the request bound) reaches
+    every worker on reload."""
+    config = tmp_path / "serve.yml"
+    config.write_text(MODULES)
+    with serving(config) as (proc, port), listeners(16) as targets:
+        many = "".join(f"  m{i}: {{prober: tcp, timeout: 2s}}\n" for i in range(600))
+        m599 = f"/probe?module=m599&target=127.0.0.1:{targets[0]}"
+        config.write_text(MODULES + many)
+        assert len(config.read_bytes()) > 16 * 1024  # limits.max_request_bytes
+        with placed(port, targets) as (conns, ids):
+            worker = on_worker(conns, ids)
+            assert worker.request("POST", "/-/reload")[0] == 200
+            status, body = worker.request("GET", m599)
+            assert status == 200 and b"\nprobe_success 1\n" in body
+        config.write_text("modules: [not, a, mapping]\n")
+        conn = Conn(port)
+        assert conn.request("POST", "/-/reload")[0] == 500  # refused: the running one stays
+        conn.close()
+        [first] = children(proc.pid)
+        os.kill(first, signal.SIGKILL)
+        wait_until("a new worker", lambda: children(proc.pid) not in ([], [first]))
+        time.sleep(1.5)  # a worker that could not start would have ended and been replaced
+        [second] = children(proc.pid)
+        assert second != first
+        with placed(port, targets) as (conns, ids):
+            worker = on_worker(conns, ids)
+            status, body = worker.request("GET", m599)
+            assert status == 200 and b"\nprobe_success 1\n" in body
+        assert children(proc.pid) == [second]
 
 
 def test_a_dead_worker_is_started_again_and_workers_end_with_the_main_process(

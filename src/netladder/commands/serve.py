@@ -147,10 +147,12 @@ def _worker(args: argparse.Namespace) -> int:
     """A process of `--workers`, started by the main one with its listening sockets."""
     import asyncio
 
-    from netladder.serve.config import load
+    from netladder.serve.config import parse
     from netladder.serve.server import Exporter, serve_worker
 
-    exporter = Exporter(load(args.config), args.config, args.timeout_offset)
+    # The configuration the main process runs, on stdin (its file may have changed since).
+    config = parse(sys.stdin.read(), args.config or "built-in default")
+    exporter = Exporter(config, args.config, args.timeout_offset)
     exporter.worker_count, exporter.worker_index = args.workers, args.worker_index
     exporter.worker_of = args.worker_of
     asyncio.run(serve_worker(exporter, args.worker_listen))

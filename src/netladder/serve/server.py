@@ -44,6 +44,7 @@ __all__ = ["Exporter", "Response", "serve", "probe_timeout"]
 HEAD_TIMEOUT = 10.0  # seconds for a whole request head to arrive (slow-loris bound)
 IDLE_TIMEOUT = 120.0  # a kept-alive connection with no new request is closed
 HISTORY = 100  # recent probes kept for / and /logs (blackbox keeps 100)
+INTERNAL_LIMIT = 64 << 20  # bytes of a request from the main process of --workers (a reload)
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 TEXT = "text/plain; charset=utf-8"
@@ -221,6 +222,12 @@ class Exporter:
             self.reload_ok = False
             self.log(f"netladder serve: reload failed, keeping the running configuration: {exc}")
             return str(exc)
+        self.use(config)
+        return None
+
+    def use(self, config: Config) -> None:
+        """Run `config` from now on (a reload that read it, or a worker told by its main
+        process)."""
         self.config = config
         self.reload_ok = True
         self.reload_time = time.time()
@@ -229,7 +236,6 @@ class Exporter:
         for warning in config.warnings:
             self.log(f"netladder serve: warning: {warning}")
         self.log(f"netladder serve: configuration reloaded ({len(config.modules)} modules)")
-        return None
 
     # -- /probe ---------------------------------------------------------------------------------
 
@@ -488,7 +494,7 @@ class Exporter:
         on this worker's own Unix socket."""
         path, query, params = _split_target(head.target)
         if internal:
-            return await self._internal(head, path, params)
+            return self._internal(head, body, path, params)
         auth = self.config.basic_auth
         if auth is not None and not _authorized(
             head.get("Authorization"), auth.username, auth.password
@@ -563,8 +569,8 @@ class Exporter:
                 return Response(*found) if found else http_error(404, "Probe id not found")
         return self.logs(params)
 
-    async def _internal(
-        self, head: http1.RequestHead, path: str, params: Mapping[str, str]
+    def _internal(
+        self, head: http1.RequestHead, body: bytes, path: str, params: Mapping[str, str]
     ) -> Response:
         """A worker's answers to its main process."""
         if path == "/-/state":
@@ -572,8 +578,13 @@ class Exporter:
         if path == "/logs":
             return self.logs(params)
         if path == "/-/reload" and head.method == "POST":
-            error = self.reload()
-            return Response(200, b"", None) if error is None else http_error(500, error)
+            from netladder.serve.config import parse
+
+            try:  # the main process's running configuration, as it read it
+                self.use(parse(body.decode("utf-8"), self.config.source))
+            except (ConfigError, UnicodeDecodeError) as exc:
+                return http_error(500, str(exc))
+            return Response(200, b"", None)
         return http_error(404, "404 page not found")
 
     def reload_all(self) -> None:
@@ -789,7 +800,8 @@ async def _handle(
         wait = HEAD_TIMEOUT
         buf = bytearray()
         while True:
-            limit = exporter.config.limits.max_request_bytes
+            # From the main process: a reload carries the whole configuration.
+            limit = INTERNAL_LIMIT if internal else exporter.config.limits.max_request_bytes
             got = await _read_request(reader, buf, limit, wait)
             if got is None:
                 return

@@ -60,6 +60,8 @@ class _Main(Protocol):
     def timeout_offset(self) -> float: ...
     @property
     def config_path(self) -> str | None: ...
+    @property
+    def config(self) -> Any: ...
     def log(self, line: str) -> None: ...
 
 
@@ -130,7 +132,16 @@ class Pool:
         return argv
 
     def _spawn(self, index: int) -> None:
-        self.procs[index] = subprocess.Popen(self._argv(index), stdin=subprocess.DEVNULL)
+        """A worker, given the configuration the main process runs (on its stdin): the file
+        may have changed since — to a state the main process refused to reload."""
+        proc = subprocess.Popen(self._argv(index), stdin=subprocess.PIPE)
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(self.exporter.config.text.encode("utf-8"))
+            proc.stdin.close()
+        except OSError:
+            pass  # it ended at once: the watch starts it again
+        self.procs[index] = proc
 
     async def start(self, handler: Any) -> None:
         self._internal = await asyncio.start_unix_server(
@@ -180,10 +191,11 @@ class Pool:
             self._internal.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    async def _ask(self, index: int, method: str, target: str) -> Answer | None:
+    async def _ask(self, index: int, method: str, target: str, body: bytes = b"") -> Answer | None:
         try:
             async with asyncio.timeout(INTERNAL_TIMEOUT):
-                return await unix_request(worker_socket(self.directory, index), method, target)
+                where = worker_socket(self.directory, index)
+                return await unix_request(where, method, target, body=body)
         except (OSError, TimeoutError, http1.ProtocolError):
             return None  # a worker starting again: its figures are missing from this answer
 
@@ -199,8 +211,11 @@ class Pool:
         return await self._ask(index, "GET", f"/logs?id={probe_id}")
 
     async def reload(self) -> None:
+        """Every worker runs the configuration the main process now runs (its text: the file
+        is not read again)."""
+        text = self.exporter.config.text.encode("utf-8")
         for index in range(1, self.count):
-            answer = await self._ask(index, "POST", "/-/reload")
+            answer = await self._ask(index, "POST", "/-/reload", text)
             if answer is None or answer.status != 200:
                 self.exporter.log(
                     f"netladder serve: worker {index} did not reload"
