@@ -40,6 +40,7 @@ MAIN_SOCKET = "main.sock"  # in the pool's directory: the main process's interna
 INTERNAL_TIMEOUT = 5.0  # seconds for a worker's figures, a log or a reload
 PASS_ON_TIMEOUT = 60.0  # seconds for the main process's answer to a request a worker passed on
 RESPAWN_CHECK = 1.0  # seconds between looks at the workers
+STEADY = 10.0  # seconds a worker must run before it counts as started well
 READY_WAIT = 15.0  # seconds the main process waits for its workers before it says it listens
 _HOP_FIELDS = {"connection", "content-length", "keep-alive", "transfer-encoding", "date"}
 
@@ -119,6 +120,7 @@ class Pool:
         self.listen = ",".join(f"{host}|{port}" for host, port, *_ in bound)
         self.directory = tempfile.mkdtemp(prefix="netladder-serve-")  # 0700: ours alone
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.started: dict[int, float] = {}
         self._internal: asyncio.AbstractServer | None = None
         self._watch: asyncio.Task[None] | None = None
 
@@ -142,6 +144,7 @@ class Pool:
         except OSError:
             pass  # it ended at once: the watch starts it again
         self.procs[index] = proc
+        self.started[index] = time.monotonic()
 
     async def start(self, handler: Any) -> None:
         self._internal = await asyncio.start_unix_server(
@@ -162,14 +165,28 @@ class Pool:
         self._watch = asyncio.get_running_loop().create_task(self._watching())
 
     async def _watching(self) -> None:
+        """Start again a worker that ended — at once, unless it keeps ending soon after its
+        start: then after a wait that doubles each time, up to a minute."""
+        waits: dict[int, float] = {}
+        due: dict[int, float] = {}
         while True:
             await asyncio.sleep(RESPAWN_CHECK)
+            now = time.monotonic()
             for index, proc in list(self.procs.items()):
-                if proc.poll() is not None:
+                if proc.poll() is None:
+                    if now - self.started[index] > STEADY:
+                        waits.pop(index, None)
+                    continue
+                if index not in due:
+                    quick = now - self.started[index] < STEADY
+                    wait = min(waits.get(index, RESPAWN_CHECK / 2) * 2, 60.0) if quick else 0.0
+                    waits[index], due[index] = wait, now + wait
                     self.exporter.log(
                         f"netladder serve: worker {index} ended (exit {proc.returncode}); "
-                        "starting it again"
+                        f"starting it again{f' in {wait:g} s' if wait else ''}"
                     )
+                if now >= due[index]:
+                    del due[index]
                     self._spawn(index)
 
     async def close(self) -> None:
