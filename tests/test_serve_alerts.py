@@ -226,6 +226,41 @@ def test_rebuilding_reads_back_only_what_the_state_machine_needs() -> None:
     assert len(read) == 7
 
 
+@pytest.mark.parametrize(
+    ("losts", "state", "since"),
+    [
+        # ok since the 6th round; read back 3 + 5: ok at least since the 3rd of those 8
+        ([5] * 3 + [0] * 20, "ok", 17),
+        ([0] * 3 + [5] * 20, "alert", 17),
+        # An alert that flapped before it cleared: read from the other state (alert), the flaps
+        # clear nothing and `since` is the real one, the 3rd good round in a row.
+        ([5] * 10 + [0, 5] * 4 + [0] * 10, "ok", 20),
+    ],
+)
+def test_a_state_steady_beyond_the_look_back_is_rebuilt_with_since_a_lower_bound(
+    losts: list[int], state: str, since: int
+) -> None:
+    monitor = _monitor(loss_percent=10, rounds=3)
+    _, live, rounds = _live(monitor, losts)
+    read: list[Round] = []
+
+    def back() -> Iterator[Round]:
+        for rnd in reversed(rounds):
+            read.append(rnd)
+            yield rnd
+
+    alerts = Alerts()
+    st = alerts.state(monitor)
+    limit = 12 if len(losts) > 23 else 5
+    alerts.rebuild(st, back(), limit=limit)
+    assert (st.state, st.reason) == (live.state, live.reason)
+    # The counts in a row are the live ones as far as the machine reads them (up to `rounds`).
+    assert (min(st.bad, 3), min(st.good, 3)) == (min(live.bad, 3), min(live.good, 3))
+    assert st.state == state and st.since == T0 + 60 * since
+    assert live.since is not None and st.since >= live.since
+    assert len(read) == 3 + limit
+
+
 def test_a_round_that_could_send_nothing_stays_bad_in_the_history(tmp_path: Path) -> None:
     monitor = _monitor()
     history = History(str(tmp_path / "h.db"))

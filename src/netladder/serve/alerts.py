@@ -18,13 +18,17 @@ ignore all this and alert on the metrics.
 A restart (or a reload that changes a monitor) resumes: each monitor's state is rebuilt from
 its rounds in the history before its first new round, by judging them again under the current
 thresholds — the dashboard and /api/v1/monitors show at once the state the rounds imply, and
-the counts of bad or good rounds in a row go on from where they were.  Rebuilding sends no
-webhook: its changes were announced when they happened (or, under thresholds changed since,
-never happened live); only a change judged from a new round is POSTed.  The rounds are read
-back from the newest until they hold a run of `rounds` judged alike and, older than it, a run
-of the other kind (or at most REBUILD_ROUNDS rounds, or the whole history): that is enough to
-replay the state machine exactly from `unknown`.  The rebuilt `since` is the start of the
-round whose judgment made the change (the live one is when that round finished).
+the counts of bad or good rounds in a row go on from where they were (up to `rounds`, all the
+machine reads of them).  Rebuilding sends no webhook: its changes were announced when they
+happened (or, under thresholds changed since, never happened live); only a change judged from
+a new round is POSTed.  The rounds are read back from the newest until they hold a run of
+`rounds` judged alike — from there the state is certain — and then on to a run of the other
+kind before it, which makes the replay from `unknown` exact, `since` included (the start of the
+round whose judgment made the change; live, it is when that round finished).  That second
+search stops after REBUILD_ROUNDS rounds (a monitor steady for longer would otherwise read its
+whole history at every start): the replay then starts from the other state, so that `since` is
+the first change into the state that those rounds show — the monitor has been in it at least
+since then.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ __all__ = ["REBUILD_ROUNDS", "RETRY_DELAYS", "AlertState", "Alerts", "judge_roun
 
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # seconds before each retry
 WEBHOOK_TIMEOUT = 10.0
-REBUILD_ROUNDS = 10_000  # judged rounds read back at most to rebuild one monitor's state
+REBUILD_ROUNDS = 1_000  # rounds read back past the state's run, looking for when it began
 
 
 @dataclass
@@ -116,12 +120,14 @@ class Alerts:
         self, st: AlertState, newest_first: Iterable[Round], limit: int = REBUILD_ROUNDS
     ) -> None:
         """The state the recorded rounds imply (newest first, as History.back gives them),
-        replayed from `unknown` without a webhook."""
+        replayed without a webhook; `limit` bounds the rounds read past the state's run."""
         rounds = st.monitor.alerts.rounds
         window: list[tuple[Round, str | None]] = []
         kind: bool | None = None  # the run being read back: bad (True) or good
         run = 0
         latest: bool | None = None  # the kind of the newest run of `rounds`
+        certain = 0  # rounds read when it was found: the state is known from there
+        first = "unknown"  # the state the replay starts from: the history's first, as it ran
         for rnd in newest_first:
             why = judge_round(st.monitor, rnd)
             if why == "":
@@ -132,12 +138,15 @@ class Alerts:
             window.append((rnd, why))
             if run == rounds:
                 if latest is None:
-                    latest = bad
+                    latest, certain = bad, len(window)
                 elif bad != latest:
                     break  # the state before the newest run's change: replaying from here is exact
-            if len(window) >= limit:
+            if latest is not None and len(window) - certain >= limit:
+                # Steady for longer than we look back: replayed from the other state, `since`
+                # is the first change into this one that the rounds read show.
+                first = "ok" if latest else "alert"
                 break
-        st.state, st.reason, st.since, st.bad, st.good = "unknown", "", None, 0, 0
+        st.state, st.reason, st.since, st.bad, st.good = first, "", None, 0, 0
         for rnd, why in reversed(window):
             _step(st, why, rnd.start)
 
