@@ -125,6 +125,25 @@ def test_a_restart_resumes_the_history(tmp_path: Path) -> None:
     again.close()
 
 
+def test_a_file_from_before_errors_were_kept_opens_and_reads_none(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    con = sqlite3.connect(db)
+    con.executescript(  # the rounds table as it was before the `errors` column
+        "CREATE TABLE monitors (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+        "CREATE TABLE rounds (mid INTEGER NOT NULL, t INTEGER NOT NULL, pings INTEGER NOT NULL,"
+        " sent INTEGER NOT NULL, lost INTEGER NOT NULL, median_us INTEGER, rtts BLOB NOT NULL,"
+        " PRIMARY KEY (mid, t)) WITHOUT ROWID;"
+        "INSERT INTO monitors VALUES (1, 'm');"
+    )
+    con.execute("INSERT INTO rounds VALUES (1, ?, 5, 0, 0, NULL, ?)", (int(T0 * 1000), b""))
+    con.commit()
+    con.close()
+    history = History(str(db))
+    history.add("m", Round(T0 + 60, 5, 0, (), 5))  # nothing could be sent: kept now
+    assert [(r.sent, r.errors) for r in history.back("m")] == [(0, 5), (0, 0)]
+    history.close()
+
+
 def test_a_second_writer_is_refused(tmp_path: Path) -> None:
     db = str(tmp_path / "h.db")
     first = History(db)

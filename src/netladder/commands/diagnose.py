@@ -28,7 +28,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="URL[,URL...]",
         help=_(
             "ask these agents (netladder serve, /api/v1/diagnose) to run the ladder from "
-            "where they are, at once, and compare"
+            "where they are, at once, and compare; an agent behind basic auth takes "
+            "http://user:password@host:port"
         ),
     )
     add_json(parser)

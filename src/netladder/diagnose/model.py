@@ -557,7 +557,16 @@ class Diagnosis:
 class AgentProblem:
     """Why an agent could not be asked (render.diagnose says it)."""
 
-    kind: Literal["bad-url", "failed", "no-answer", "status", "not-netladder", "not-object"]
+    kind: Literal[
+        "bad-url",
+        "failed",
+        "no-answer",
+        "status",
+        "not-netladder",
+        "not-object",
+        "auth-needed",  # 401 to a request without credentials
+        "auth-refused",  # 401 to the credentials given
+    ]
     detail: str = ""  # bad-url: the URL's fault; status: what the agent said
     status: int | None = None  # the HTTP status it answered
     failure: HttpFailure | None = None  # failed: the HTTP check's own failure (render.http says it)

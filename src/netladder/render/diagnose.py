@@ -234,6 +234,10 @@ TEMPLATES: dict[str, str] = {
     "via-status-said": N_("answered {status}: {said}"),
     "via-not-netladder": N_("answered 200 without a diagnosis (is it a netladder serve?)"),
     "via-not-object": N_("answered a diagnosis that is not a JSON object"),
+    "via-auth-needed": N_(
+        "the agent asks for credentials (give them in the URL: http://user:password@host:port)"
+    ),
+    "via-auth-refused": N_("credentials refused (the agent answered 401)"),
 }
 
 # The layers as the verdict names them, and as the rung lines do.

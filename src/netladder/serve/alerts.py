@@ -14,6 +14,21 @@ Each change into or out of `alert` is POSTed as JSON to the monitor's `alerts.we
 project's HTTP client (l7), retried with exponential back-off (1, 2, 4, 8, 16, 32 s) until the
 receiver answers 2xx; the changes of one monitor reach it in order.  Alertmanager users can
 ignore all this and alert on the metrics.
+
+A restart (or a reload that changes a monitor) resumes: each monitor's state is rebuilt from
+its rounds in the history before its first new round, by judging them again under the current
+thresholds — the dashboard and /api/v1/monitors show at once the state the rounds imply, and
+the counts of bad or good rounds in a row go on from where they were (up to `rounds`, all the
+machine reads of them).  Rebuilding sends no webhook: its changes were announced when they
+happened (or, under thresholds changed since, never happened live); only a change judged from
+a new round is POSTed.  The rounds are read back from the newest until they hold a run of
+`rounds` judged alike — from there the state is certain — and then on to a run of the other
+kind before it, which makes the replay from `unknown` exact, `since` included (the start of the
+round whose judgment made the change; live, it is when that round finished).  That second
+search stops after REBUILD_ROUNDS rounds (a monitor steady for longer would otherwise read its
+whole history at every start): the replay then starts from the other state, so that `since` is
+the first change into the state that those rounds show — the monitor has been in it at least
+since then.
 """
 
 from __future__ import annotations
@@ -21,17 +36,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from netladder.serve.config import Monitor
 from netladder.serve.monitors import Round
 
-__all__ = ["AlertState", "Alerts", "RETRY_DELAYS", "judge_round", "post_json"]
+__all__ = ["REBUILD_ROUNDS", "RETRY_DELAYS", "AlertState", "Alerts", "judge_round", "post_json"]
 
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # seconds before each retry
 WEBHOOK_TIMEOUT = 10.0
+REBUILD_ROUNDS = 1_000  # rounds read back past the state's run, looking for when it began
 
 
 @dataclass
@@ -93,22 +109,46 @@ class Alerts:
         why = judge_round(st.monitor, rnd)
         if why == "":
             return None
-        rounds = st.monitor.alerts.rounds
         before = st.state
-        if why is None:
-            st.good, st.bad, st.reason = st.good + 1, 0, ""
-            if before == "unknown" or (before == "alert" and st.good >= rounds):
-                st.state = "ok"
-        else:
-            st.bad, st.good, st.reason = st.bad + 1, 0, why
-            if before != "alert" and st.bad >= rounds:
-                st.state = "alert"
-        if st.state == before:
+        if not _step(st, why, self.wall()):
             return None
-        st.since = self.wall()
         if "alert" in (before, st.state) and st.monitor.alerts.webhook:
             self._send(st, before, rnd, why)
         return st.state
+
+    def rebuild(
+        self, st: AlertState, newest_first: Iterable[Round], limit: int = REBUILD_ROUNDS
+    ) -> None:
+        """The state the recorded rounds imply (newest first, as History.back gives them),
+        replayed without a webhook; `limit` bounds the rounds read past the state's run."""
+        rounds = st.monitor.alerts.rounds
+        window: list[tuple[Round, str | None]] = []
+        kind: bool | None = None  # the run being read back: bad (True) or good
+        run = 0
+        latest: bool | None = None  # the kind of the newest run of `rounds`
+        certain = 0  # rounds read when it was found: the state is known from there
+        first = "unknown"  # the state the replay starts from: the history's first, as it ran
+        for rnd in newest_first:
+            why = judge_round(st.monitor, rnd)
+            if why == "":
+                continue  # a round that says nothing changes nothing
+            bad = why is not None
+            run = run + 1 if bad == kind else 1
+            kind = bad
+            window.append((rnd, why))
+            if run == rounds:
+                if latest is None:
+                    latest, certain = bad, len(window)
+                elif bad != latest:
+                    break  # the state before the newest run's change: replaying from here is exact
+            if latest is not None and len(window) - certain >= limit:
+                # Steady for longer than we look back: replayed from the other state, `since`
+                # is the first change into this one that the rounds read show.
+                first = "ok" if latest else "alert"
+                break
+        st.state, st.reason, st.since, st.bad, st.good = first, "", None, 0, 0
+        for rnd, why in reversed(window):
+            _step(st, why, rnd.start)
 
     def _send(self, st: AlertState, before: str, rnd: Round, why: str | None) -> None:
         m = st.monitor
@@ -166,6 +206,24 @@ class Alerts:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _step(st: AlertState, why: str | None, when: float) -> bool:
+    """One judged round through the state machine; whether the state changed."""
+    rounds = st.monitor.alerts.rounds
+    before = st.state
+    if why is None:
+        st.good, st.bad, st.reason = st.good + 1, 0, ""
+        if before == "unknown" or (before == "alert" and st.good >= rounds):
+            st.state = "ok"
+    else:
+        st.bad, st.good, st.reason = st.bad + 1, 0, why
+        if before != "alert" and st.bad >= rounds:
+            st.state = "alert"
+    if st.state == before:
+        return False
+    st.since = when
+    return True
 
 
 async def post_json(url: str, body: bytes) -> str | None:

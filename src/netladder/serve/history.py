@@ -5,8 +5,9 @@ RRD per target whose rows are rounds (every ping of a round in one row, sorted) 
 archives consolidate them.  This file does the same with SQLite:
 
     rounds   one row per round: start (ms), pings configured, sent, lost, the SmokePing
-             median (µs) and the replies' round-trip times, sorted, packed as little-endian
-             uint32 microseconds — kept `raw_days` (14)
+             median (µs), the replies' round-trip times, sorted, packed as little-endian
+             uint32 microseconds, and the pings that could not be sent (a name that does not
+             resolve: the alerts call such a round bad) — kept `raw_days` (14)
     hourly   one row per monitor and hour: rounds, sent, lost, the average median and the
              smoke — each of the `pings` ranks averaged over the hour as an RRD AVERAGE
              consolidation does (a rank unknown in half the rounds or more stays unknown) —
@@ -27,7 +28,7 @@ import json
 import math
 import sqlite3
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS monitors (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS rounds (
     mid INTEGER NOT NULL, t INTEGER NOT NULL, pings INTEGER NOT NULL, sent INTEGER NOT NULL,
-    lost INTEGER NOT NULL, median_us INTEGER, rtts BLOB NOT NULL, PRIMARY KEY (mid, t)
+    lost INTEGER NOT NULL, median_us INTEGER, rtts BLOB NOT NULL,
+    errors INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (mid, t)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS hourly (
     mid INTEGER NOT NULL, hour INTEGER NOT NULL, rounds INTEGER NOT NULL, sent INTEGER NOT NULL,
@@ -165,6 +167,9 @@ class History:
                 db.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
                 db.execute(f"PRAGMA journal_size_limit = {WAL_BYTES}")
             db.executescript(_SCHEMA)
+            # A file written before `errors` was kept: its rounds read as having none.
+            if "errors" not in {row[1] for row in db.execute("PRAGMA table_info(rounds)")}:
+                db.execute("ALTER TABLE rounds ADD COLUMN errors INTEGER NOT NULL DEFAULT 0")
         except sqlite3.Error as exc:
             self.close()
             raise EnvError(f"history {path}: cannot open it: {exc}") from None
@@ -198,8 +203,18 @@ class History:
         try:
             mid = self._mid(name)
             db.execute(
-                "INSERT OR REPLACE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (mid, t, rnd.pings, rnd.sent, rnd.lost, _us(rnd.median), pack(rnd.rtts)),
+                "INSERT OR REPLACE INTO rounds (mid, t, pings, sent, lost, median_us, rtts, errors)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    mid,
+                    t,
+                    rnd.pings,
+                    rnd.sent,
+                    rnd.lost,
+                    _us(rnd.median),
+                    pack(rnd.rtts),
+                    rnd.errors,
+                ),
             )
             if detail:
                 db.execute(
@@ -265,17 +280,33 @@ class History:
     def recent(self, name: str, count: int) -> list[Round]:
         """The last `count` rounds of a monitor, oldest first."""
         rows = self.db.execute(
-            "SELECT r.t, r.pings, r.sent, r.rtts FROM rounds r JOIN monitors m ON m.id = r.mid"
-            " WHERE m.name = ? ORDER BY r.t DESC LIMIT ?",
+            "SELECT r.t, r.pings, r.sent, r.rtts, r.errors FROM rounds r"
+            " JOIN monitors m ON m.id = r.mid WHERE m.name = ? ORDER BY r.t DESC LIMIT ?",
             (name, count),
         ).fetchall()
         return [_round(*row) for row in reversed(rows)]
 
+    def back(self, name: str, page: int = 512) -> Iterator[Round]:
+        """The rounds of a monitor newest first, read a page at a time as they are taken."""
+        before = 1 << 62
+        while True:
+            rows = self.db.execute(
+                "SELECT r.t, r.pings, r.sent, r.rtts, r.errors FROM rounds r"
+                " JOIN monitors m ON m.id = r.mid WHERE m.name = ? AND r.t < ?"
+                " ORDER BY r.t DESC LIMIT ?",
+                (name, before, page),
+            ).fetchall()
+            yield from (_round(*row) for row in rows)
+            if len(rows) < page:
+                return
+            before = rows[-1][0]
+
     def rounds(self, name: str, start: float, end: float) -> list[Round]:
         """The rounds that started in [start, end) (seconds), oldest first."""
         rows = self.db.execute(
-            "SELECT r.t, r.pings, r.sent, r.rtts FROM rounds r JOIN monitors m ON m.id = r.mid"
-            " WHERE m.name = ? AND r.t >= ? AND r.t < ? ORDER BY r.t",
+            "SELECT r.t, r.pings, r.sent, r.rtts, r.errors FROM rounds r"
+            " JOIN monitors m ON m.id = r.mid WHERE m.name = ? AND r.t >= ? AND r.t < ?"
+            " ORDER BY r.t",
             (name, _ms(start), _ms(end)),
         ).fetchall()
         return [_round(*row) for row in rows]
@@ -311,8 +342,8 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def _round(t: int, pings: int, sent: int, rtts: bytes) -> Round:
-    return Round(t / 1000, pings, sent, tuple(v for v in unpack(rtts) if v is not None))
+def _round(t: int, pings: int, sent: int, rtts: bytes, errors: int = 0) -> Round:
+    return Round(t / 1000, pings, sent, tuple(v for v in unpack(rtts) if v is not None), errors)
 
 
 def _lock(path: str) -> Any:

@@ -51,7 +51,7 @@ class Round:
     pings: int
     sent: int
     rtts: tuple[float, ...]
-    errors: int = 0  # pings that could not be sent (not kept in the history)
+    errors: int = 0  # pings that could not be sent
 
     @property
     def lost(self) -> int:
@@ -200,6 +200,8 @@ class Monitors:
                 st.detail = self.history.detail(name) or {}
             if self.alerts is not None:
                 st.alert = self.alerts.state(monitor)
+                if self.history is not None:  # a restart resumes: the state its rounds imply
+                    self.alerts.rebuild(st.alert, self.history.back(name))
             self.states[name] = st
             st.task = asyncio.get_running_loop().create_task(self._run(st), name=f"monitor {name}")
 
