@@ -47,13 +47,11 @@ def run(args: argparse.Namespace) -> int:
 
     options = DiagnoseOptions(args.target, tuple(args.port), deep=args.deep)
     if args.via:
-        import asyncio
-
         from netladder.diagnose.target import parse_target
         from netladder.diagnose.via import via
 
         parse_target(args.target, tuple(args.port))  # a target this host could not read: exit 2
-        report = asyncio.run(via(args.target, tuple(args.port), args.via))
+        report = blocking(via(args.target, tuple(args.port), args.via))
         if args.json:
             emit_json(report, sentence=render.sentence)
         else:

@@ -21,7 +21,6 @@ answers are records (diagnose/model.py) and the sentences `netladder.render.diag
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from netladder.diagnose.model import AgentProblem, Answer, Reached, Unreached, ViaReport
 from netladder.errors import UsageError
+from netladder.net.reactor import gather
 
 __all__ = ["Agent", "ask", "parse_agents", "via"]
 
@@ -167,5 +167,5 @@ async def ask(agent: Agent, target: str, ports: Sequence[int]) -> Answer:
 
 async def via(target: str, ports: Sequence[int], agents: str) -> ViaReport:
     """Ask every agent at once (UsageError for a bad agent list)."""
-    answers = await asyncio.gather(*(ask(a, target, ports) for a in parse_agents(agents)))
+    answers = await gather(*(ask(a, target, ports) for a in parse_agents(agents)))
     return ViaReport(target, tuple(answers))
