@@ -140,14 +140,23 @@ def test_port_unreachable_is_the_answer_with_its_icmp_error_and_time() -> None:
     assert answer.rtt == pytest.approx(0.0005)
 
 
-def test_a_local_error_on_the_queue_is_not_an_answer() -> None:
+def test_a_local_error_on_the_queue_is_no_answer_but_the_exchanges_end() -> None:
+    # The kernel's own error about the datagram (origin local, no ICMP): nothing came back, so
+    # no rtt, but waiting past it would report a timeout where the error is the news.
     clock = FakeClock()
     session = udp_sent(clock, wait=1.0)
+    clock.advance(0.002)
     local = SockError(errno.EMSGSIZE, SO_EE_ORIGIN_LOCAL, 0, 0, 1400, None)
     session.on_packet(0, received(b"", "", clock, error=local))
-    assert not session.poll(clock.now).done
-    clock.advance(1.0)
-    assert session.poll(clock.now).done and session.result().timed_out
+    assert session.poll(clock.now).done
+    answer = session.result()
+    assert (answer.data, answer.error, answer.icmp, answer.timed_out, answer.rtt) == (
+        None,
+        errno.EMSGSIZE,
+        local,
+        False,
+        None,
+    )
 
 
 def test_silence_ends_at_the_wait_with_the_datagram_sent_and_no_rtt() -> None:
@@ -170,11 +179,12 @@ def test_a_socket_that_does_not_open_or_a_failed_send_never_sent_anything() -> N
     session.on_opened(0, -1, errno.ENETUNREACH)  # connect() of the UDP socket: no route
     assert session.poll(clock.now).done
     answer = session.result()
-    assert (answer.error, answer.sent, answer.timed_out, answer.rtt) == (
+    assert (answer.error, answer.sent, answer.timed_out, answer.rtt, answer.opened) == (
         errno.ENETUNREACH,
         False,
         False,
         None,
+        False,
     )
 
     session = UdpExchange(ADDRESS, 7, b"hello", 2.0)
@@ -184,4 +194,10 @@ def test_a_socket_that_does_not_open_or_a_failed_send_never_sent_anything() -> N
     sent(session, session.poll(clock.now), clock, error=errno.EPERM)  # an OUTPUT filter
     assert session.poll(clock.now).done
     answer = session.result()
-    assert (answer.error, answer.sent, answer.rtt) == (errno.EPERM, False, None)
+    # It opened: the error is the send's own (forward verify says "sendmsg: ...").
+    assert (answer.error, answer.sent, answer.rtt, answer.opened) == (
+        errno.EPERM,
+        False,
+        None,
+        True,
+    )

@@ -671,6 +671,31 @@ def test_channels_open_and_close_while_a_session_runs(udp_echo: tuple[str, int])
         assert session.opened[2] == (-1, errno.ENETUNREACH)
 
 
+@pytest.mark.parametrize("reactor", ["select", "asyncio"])
+def test_a_send_the_kernel_refuses_ends_the_exchange_at_once(
+    udp_echo: tuple[str, int], reactor: str
+) -> None:
+    # More than a datagram holds: sendmsg fails (EMSGSIZE) on a socket that opened fine.  The
+    # session ends on that error; the driver must see it done then, not at its 5 s deadline.
+    from netladder.l4.banner import UdpExchange
+
+    session = UdpExchange(*udp_echo, b"x" * 70_000, 5.0)
+    started = time.monotonic()
+    if reactor == "select":
+        blocking(run([session]))
+    else:
+        asyncio.run(run([session]))
+    took = time.monotonic() - started
+    answer = session.result()
+    assert (answer.error, answer.sent, answer.opened, answer.timed_out) == (
+        errno.EMSGSIZE,
+        False,
+        True,
+        False,
+    )
+    assert took < 1.0, took
+
+
 class Hold(Session[Opened]):
     channels = (ChannelSpec("hold", 4, source="127.0.0.1"),)
 

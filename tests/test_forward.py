@@ -143,6 +143,89 @@ def test_a_udp_redirect_is_verified_with_a_datagram(lab: Lab) -> None:
     assert result["ok"], result
 
 
+def socat_udp(lab: Lab, node: str, address: str, port: int) -> subprocess.CompletedProcess[str]:
+    return lab.exec(
+        node, ["socat", "-T", "2", "-", f"UDP:{address}:{port}"], input="hi\n", check=False
+    )
+
+
+def test_a_udp_probe_its_own_firewall_refuses_is_that_error_at_once(lab: Lab) -> None:
+    added = fwd(lab, "server", "add", "--proto", "udp", "--port", "7007", "--to", "7")
+    assert added.returncode == 0
+    with lab.fault(DropPort("client", 7007, "udp", hook="output")):
+        # The anchor: the client's send fails at once, "write(...): Operation not permitted".
+        anchor = socat_udp(lab, "client", SERVER, 7007)
+        started = time.monotonic()
+        result = fwd_json(
+            lab, "server", "verify", "--proto", "udp", "--port", "7007", "--from", "client",
+            "--timeout", "5",
+        )  # fmt: skip
+        took = time.monotonic() - started
+    assert anchor.returncode == 1 and "Operation not permitted" in anchor.stderr
+    through = result["through"]
+    assert (through["outcome"], through["reason"], through["error"]) == (
+        "error",
+        "local-prohibited",
+        "sendmsg: Operation not permitted",
+    )
+    assert (result["cause"], result["hits"]) == ("rule_not_hit", 0)
+    assert result["detail"] == (
+        f"no connection reached the rule: namespace {lab.ns('client')} could not send it "
+        "(sendmsg: Operation not permitted): its own firewall refuses it (an OUTPUT rule there)"
+    )
+    assert took < 4 and result["elapsed_ms"] < 2000  # not the 5 s of waiting for an answer
+
+
+def test_a_udp_target_this_machines_firewall_refuses_says_sendmsg(lab: Lab) -> None:
+    added = fwd(lab, "server", "add", "--proto", "udp", "--port", "7007", "--to", "7")
+    assert added.returncode == 0
+    with lab.fault(DropPort("server", 7, "udp", hook="output")):
+        anchor = socat_udp(lab, "server", SERVER, 7)
+        result = fwd_json(
+            lab, "server", "verify", "--proto", "udp", "--port", "7007", "--from", "client",
+            "--timeout", "5",
+        )  # fmt: skip
+    assert anchor.returncode == 1 and "Operation not permitted" in anchor.stderr
+    assert (result["cause"], result["hits"]) == ("target_filtered", 1)
+    assert result["through"]["answer"] == "netladder-verify"  # the echo, through the forward
+    assert result["direct"]["error"] == "sendmsg: Operation not permitted"
+    assert result["detail"].endswith(
+        "itself is filtered by this machine's own firewall (sendmsg: Operation not permitted)"
+    )
+    assert result["elapsed_ms"] < 2000
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_a_vantage_without_a_route_says_so_not_timeout(lab: Lab, proto: str) -> None:
+    port = 7007 if proto == "udp" else 8081
+    added = fwd(lab, "server", "add", "--proto", proto, "--port", str(port), "--to", "7")
+    assert added.returncode == 0
+    default = lab.exec("client", ["ip", "-j", "route", "show", "default"]).stdout
+    (route,) = json.loads(default)
+    lab.exec("client", ["ip", "route", "del", "default"])
+    try:
+        address = f"{proto.upper()}:{SERVER}:{port}"
+        anchor = lab.exec("client", ["socat", "-T", "2", "-", address], input="hi\n", check=False)
+        result = fwd_json(
+            lab, "server", "verify", "--proto", proto, "--port", str(port), "--from", "client",
+            "--via", SERVER, "--timeout", "5",
+        )  # fmt: skip
+    finally:
+        lab.exec("client", ["ip", "route", "add", "default", "via", route["gateway"]])
+    assert anchor.returncode == 1 and "connect(" in anchor.stderr
+    assert "Network is unreachable" in anchor.stderr
+    assert (result["through"]["outcome"], result["through"]["error"]) == (
+        "unreachable",
+        "connect: Network is unreachable",
+    )
+    assert result["cause"] == "rule_not_hit"
+    assert result["detail"] == (
+        f"no connection reached the rule: namespace {lab.ns('client')} could not send it "
+        f"(connect: Network is unreachable): it has no route to {SERVER}"
+    )
+    assert result["elapsed_ms"] < 2000
+
+
 def test_verify_without_a_rule_says_so(lab: Lab) -> None:
     result = fwd(lab, "server", "verify", "--port", "9999", "--json")
     assert result.returncode == 1

@@ -23,6 +23,7 @@ SERVER = "198.51.100.1"  # the lab's DNS server (hostile names) and the STUN res
 UDP_ONLY = f"{SERVER}:5300"  # the same zone with nothing listening on TCP
 EXT = f"{SERVER}:5301"  # the zone ext., whose CNAME leads back into lab.
 DNSMASQ = "198.51.100.5"  # dnsmasq, the client's resolver (resolv.conf)
+STUB_SERVER = "198.51.100.13"  # the same DNS server, the stub node's resolver
 
 ZONE = (
     ("@", 300, "NS", "ns"),
@@ -37,6 +38,7 @@ ZONE = (
     ("away", 300, "CNAME", "www.example."),  # a target outside the server's zones
     ("x", 300, "CNAME", "y.ext."),
     ("z", 300, "A", "198.51.100.7"),  # x -> y.ext. -> z
+    ("dangl", 300, "CNAME", "gone"),  # NXDOMAIN with the CNAME (RFC 6604)
 )
 DNS_OPTIONS = {
     "zones": ["lab."],
@@ -86,10 +88,19 @@ def hostile_names() -> Topology:
             ),
             Node("server"),
             Node("dm"),
+            Node(
+                "stub",  # a client whose resolver is the lab's DNS server
+                etc={
+                    "resolv.conf": f"nameserver {STUB_SERVER}\noptions timeout:1 attempts:1\n",
+                    "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+                    "nsswitch.conf": "hosts: files dns\n",
+                },
+            ),
         ),
         links=(
             Link("server", "client", "198.51.100.0/30"),
             Link("dm", "client", "198.51.100.4/30"),
+            Link("server", "stub", "198.51.100.12/30"),
         ),
         services=(
             Service("server", "dns", 53, DNS_OPTIONS),
@@ -303,6 +314,59 @@ def test_a_cname_loop_is_named(lab: Lab) -> None:
     rc, data, _ = ours(lab, "loop1.lab", "--server", SERVER)
     assert (rc, data["status"], data["chased"]) == (1, "incomplete", [])
     assert data["message"].startswith("CNAME loop: loop1.lab. -> loop2.lab. -> loop1.lab.")
+
+
+# -- NXDOMAIN with records in the answer section --------------------------------------------
+
+
+def test_nxdomain_with_records_says_nxdomain_and_keeps_them_as_evidence(lab: Lab) -> None:
+    # dig: status NXDOMAIN, the answer section printed as it came, exit 0 (it got an answer).
+    code, out = dig(lab, f"@{SERVER}", "nxdomain-answer.lab", "A")
+    assert code == 0
+    status, answer = dig_answer(out)
+    assert (status, answer) == ("NXDOMAIN", {("nxdomain-answer.lab.", "A", SERVER)})
+    rc, data, _ = ours(lab, "nxdomain-answer.lab", "--server", SERVER)
+    assert (rc, data["status"], data["rcode"]) == (1, "nxdomain", status)
+    assert records(data, "answers") == answer  # the evidence, as dig shows it
+    assert data["message"] == (
+        f"NXDOMAIN: nxdomain-answer.lab. does not exist (authoritative answer from {SERVER}:53); "
+        "yet its answer section holds 1 A record, ignored: NXDOMAIN says the name does not exist"
+    )
+    human = lab.netladder("client", "dns", "nxdomain-answer.lab", "--server", SERVER)
+    head = human.stdout.splitlines()[0]
+    assert human.returncode == 1
+    assert head.startswith("nxdomain-answer.lab. A: NXDOMAIN: ") and "ignored" in head
+
+
+def test_a_cname_to_a_missing_name_is_nxdomain_with_the_cname(lab: Lab) -> None:
+    # RFC 6604: the rcode is the last name's; the CNAME before it is a legal part of the answer.
+    code, out = dig(lab, f"@{SERVER}", "dangl.lab", "A")
+    status, answer = dig_answer(out)
+    assert (code, status, answer) == (0, "NXDOMAIN", {("dangl.lab.", "CNAME", "gone.lab.")})
+    rc, data, _ = ours(lab, "dangl.lab", "--server", SERVER)
+    assert (rc, data["status"], data["rcode"], data["answers"]) == (1, "nxdomain", status, [])
+    assert records(data, "chain") == answer
+    assert data["message"] == (
+        "NXDOMAIN: dangl.lab. is an alias of gone.lab., which does not exist "
+        f"(authoritative answer from {SERVER}:53)"
+    )
+
+
+@pytest.mark.parametrize("name", ["nxdomain-answer.lab", "dangl.lab"])
+def test_compare_agrees_with_getaddrinfo_over_nxdomain_with_records(lab: Lab, name: str) -> None:
+    # The anchor: glibc takes no records from an NXDOMAIN answer (res_query fails on the
+    # rcode), so getaddrinfo says the name is unknown; the direct query's ignored records are
+    # no address it disagrees about.
+    got = lab.exec("stub", ["getent", "ahostsv4", name], check=False)
+    assert (got.returncode, got.stdout) == (2, "")
+    result = lab.netladder("stub", "dns", name, "--compare", "-4", "--json")
+    data = json.loads(result.stdout)
+    assert (result.returncode, data["agree"], data["explanations"]) == (1, True, [])
+    assert data["system"]["error"] == "Name or service not known (EAI_NONAME)"
+    [direct] = data["direct"]
+    assert (direct["status"], direct["server"]) == ("nxdomain", f"{STUB_SERVER}:53")
+    human = lab.netladder("stub", "dns", name, "--compare", "-4").stdout
+    assert "they agree" in human
 
 
 # -- issue 13 item 4: truncated over UDP, nothing on TCP -------------------------------------

@@ -7,6 +7,7 @@ against curl, socat, nmap and iptables in the lab."""
 from __future__ import annotations
 
 import errno
+import os
 
 import pytest
 
@@ -14,7 +15,7 @@ from netladder.nat.model import Attempt, Cause, Finding, VerifyResult
 from netladder.nat.netns import Vantage
 from netladder.nat.rules import ForeignRule
 from netladder.nat.verify import TCP_PROBE, UDP_PROBE, _attempt_of, _probe, _target_failure
-from netladder.net.linux import SO_EE_ORIGIN_ICMP
+from netladder.net.linux import SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL
 from netladder.net.session import Connect, Opened, Send, Session, Step
 from netladder.net.sockets import Received, SockError
 from netladder.output import to_jsonable
@@ -145,8 +146,9 @@ def test_a_reset_after_the_handshake_is_the_service_resetting() -> None:
             "admin-prohibited",
             f"No route to host; ICMP Packet filtered from {ROUTER}",
         ),
-        (errno.ENETUNREACH, None, "unreachable", None, "Network is unreachable"),
-        (errno.EPERM, None, "error", "local-prohibited", "Operation not permitted"),
+        # This machine's own failures: the call that failed, as socat says it.
+        (errno.ENETUNREACH, None, "unreachable", None, "connect: Network is unreachable"),
+        (errno.EPERM, None, "error", "local-prohibited", "connect: Operation not permitted"),
     ],
 )
 def test_a_failed_connect_says_what_answered_and_who_sent_it(
@@ -203,6 +205,62 @@ def test_a_udp_answer_an_icmp_error_and_silence() -> None:
     assert (silent.outcome, silent.reason) == ("timeout", "no-response")
 
 
+def udp(clock: FakeClock) -> Session[object]:
+    session = _probe(HERE, HOST, 53, "udp", 2.0)
+    session.start(clock.now)
+    session.poll(clock.now)
+    session.on_opened(0, 0, Opened("dgram", 4, None, None, False))
+    assert [type(a) for a in session.poll(clock.now).actions] == [Send]
+    return session
+
+
+def test_a_refused_udp_send_is_the_sendmsg_error_at_once_not_a_timeout() -> None:
+    # An OUTPUT rule's drop (EPERM), or no route left by the time of the send: socat says
+    # "write(...): Operation not permitted", ping "sendmsg: ...".
+    for error, outcome, reason in (
+        (errno.EPERM, "error", "local-prohibited"),
+        (errno.ENETUNREACH, "unreachable", None),
+    ):
+        clock = FakeClock()
+        session = udp(clock)
+        clock.advance(0.001)
+        session.on_sent(0, clock.now, error)
+        assert session.poll(clock.now).done
+        attempt = _attempt_of(HOST, 53, session)
+        text = f"sendmsg: {os.strerror(error)}"
+        assert (attempt.outcome, attempt.reason, attempt.error) == (outcome, reason, text)
+        assert attempt.elapsed == pytest.approx(0.001)
+
+
+def test_a_udp_socket_that_cannot_connect_says_connect() -> None:
+    clock = FakeClock()
+    session = _probe(HERE, HOST, 53, "udp", 2.0)
+    session.start(clock.now)
+    session.poll(clock.now)
+    session.on_opened(0, -1, errno.ENETUNREACH)
+    assert session.poll(clock.now).done
+    attempt = _attempt_of(HOST, 53, session)
+    assert (attempt.outcome, attempt.reason, attempt.error) == (
+        "unreachable",
+        None,
+        "connect: Network is unreachable",
+    )
+
+
+def test_a_local_error_queued_for_the_datagram_ends_the_exchange() -> None:
+    # Not an ICMP error: the kernel's own about our datagram (e.g. EMSGSIZE, origin local).
+    clock = FakeClock()
+    session = udp(clock)
+    session.on_sent(0, clock.now, None)
+    clock.advance(0.002)
+    local = SockError(errno.EMSGSIZE, SO_EE_ORIGIN_LOCAL, 0, 0, 1400, None)
+    session.on_packet(0, Received(b"", "", 0, clock.now, error=local))
+    assert session.poll(clock.now).done
+    attempt = _attempt_of(HOST, 53, session)
+    assert (attempt.outcome, attempt.error) == ("error", "sendmsg: Message too long")
+    assert attempt.elapsed == pytest.approx(0.002)
+
+
 # -- the findings, as the engine worded them before they moved to render/forward.py -----------
 
 RULE = ForeignRule(
@@ -229,6 +287,27 @@ SAID = {
     Finding("not-reached", "tcp", 80, outcome="timeout", via="203.0.113.1"): (
         "no connection reached the rule (timeout from 203.0.113.1): a wrong address, or a "
         "filter before NAT?"
+    ),
+    Finding(
+        "not-sent-firewall",
+        "udp",
+        7007,
+        vantage="namespace nl-x-client",
+        error="sendmsg: Operation not permitted",
+    ): (
+        "no connection reached the rule: namespace nl-x-client could not send it (sendmsg: "
+        "Operation not permitted): its own firewall refuses it (an OUTPUT rule there)"
+    ),
+    Finding(
+        "not-sent-no-route",
+        "udp",
+        7007,
+        vantage="namespace nl-x-client",
+        via="203.0.113.1",
+        error="connect: Network is unreachable",
+    ): (
+        "no connection reached the rule: namespace nl-x-client could not send it (connect: "
+        "Network is unreachable): it has no route to 203.0.113.1"
     ),
     Finding("elsewhere", "tcp", 80): (
         "the connection was answered, but not through netladder's rule"

@@ -372,7 +372,8 @@ class Datagram:
     sending, or the ICMP error that came back, with that error); `timed_out`: nothing came.
     `elapsed`: seconds from the start (before the socket opened) to the end; `sent`: the
     datagram left; `rtt`: seconds from right before its send to the kernel's receive stamp of
-    the datagram or ICMP error back (None when nothing came back, or nothing left)."""
+    the datagram or ICMP error back (None when nothing came back, or nothing left); `opened`:
+    the socket opened (bound and connected), so a failure with nothing sent was the send's."""
 
     data: bytes | None
     error: int
@@ -381,6 +382,7 @@ class Datagram:
     elapsed: float
     sent: bool = False
     rtt: float | None = None
+    opened: bool = False
 
 
 class UdpExchange(Session[Datagram]):
@@ -442,13 +444,16 @@ class UdpExchange(Session[Datagram]):
             return
         if packet.error is None:
             self._end(packet.data, 0, None, False, packet.monotonic_ns, back=True)
-        elif packet.error.is_icmp:
+        else:
+            # An ICMP error about the datagram, or a local one the kernel queued for it (its
+            # own drop): either ends the exchange; waiting past it would say "timeout".
             error = packet.error
-            self._end(None, error.errno, error, False, packet.monotonic_ns, back=True)
+            self._end(None, error.errno, error, False, packet.monotonic_ns, back=error.is_icmp)
 
     def interrupt(self) -> None:
         if self.answer is None:
-            self.answer = Datagram(None, 0, None, True, 0.0, self.sent_at is not None)
+            sent = self.sent_at is not None
+            self.answer = Datagram(None, 0, None, True, 0.0, sent, opened=self.channel >= 0)
 
     def _end(
         self,
@@ -463,9 +468,9 @@ class UdpExchange(Session[Datagram]):
         rtt = None
         if back and self.sent_at is not None:
             rtt = max(0, at - self.sent_at) / NS
-        self.answer = Datagram(
-            data, error, icmp, timed_out, max(0, at - self.started) / NS, sent, rtt
-        )
+        elapsed = max(0, at - self.started) / NS
+        opened = self.channel >= 0
+        self.answer = Datagram(data, error, icmp, timed_out, elapsed, sent, rtt, opened)
 
     def result(self) -> Datagram:
         assert self.answer is not None

@@ -49,6 +49,7 @@ HOSTILE_MODES: dict[str, str] = {
     "echo": "the query itself sent back (QR clear)",
     "flood": "50 answers with other IDs, then the real one",
     "other-name": "NOERROR with an A record for another name, none for the name asked",
+    "nxdomain-answer": "NXDOMAIN, yet with the name's own records in the answer section",
 }
 FLOOD = 50
 
@@ -264,6 +265,9 @@ class DnsServer:
                     "198.51.100.99",
                 )
             ]
+            good = self._wire(query, response, udp)
+        if mode == "nxdomain-answer":
+            response.set_rcode(dns.rcode.NXDOMAIN)
             good = self._wire(query, response, udp)
         if mode == "truncated-tcp":
             return [_truncated(query, response)]

@@ -84,14 +84,17 @@ class Loss:
 
 @dataclass(frozen=True)
 class DropPort:
-    """The port is filtered: packets to it vanish (nmap: filtered, no-response)."""
+    """The port is filtered: packets to it vanish (nmap: filtered, no-response).  hook
+    "output" drops the node's own packets to that port as they leave: its sends fail with
+    EPERM (UDP's sendmsg; TCP's SYN is retried until the connect times out)."""
 
     node: str
     port: int
     proto: str = "tcp"
+    hook: str = "input"
 
     def apply(self, lab: Lab) -> Undo:
-        return _nft_fault(lab, self.node, "input", [f"{self.proto} dport {self.port} drop"])
+        return _nft_fault(lab, self.node, self.hook, [f"{self.proto} dport {self.port} drop"])
 
 
 @dataclass(frozen=True)

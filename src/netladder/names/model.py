@@ -464,6 +464,11 @@ class Resolution:
 
     @property
     def addresses(self) -> tuple[str, ...]:
+        """The addresses the name resolves to: none when the server says it does not exist,
+        whatever else its answer section holds (glibc's res_query takes no records from an
+        NXDOMAIN answer either; `answers` keeps them as evidence)."""
+        if self.status is Status.NXDOMAIN:
+            return ()
         return tuple(r.value for r in self.answers if r.type in ("A", "AAAA"))
 
     @property

@@ -59,9 +59,10 @@ class Finding:
     """Why verify concluded what it did, as evidence: `kind` names the sentence that
     render/forward.py says for it (its FINDINGS), the other fields are what that sentence
     cites.  Kinds, in the order a packet meets them: no-rule, no-rule-elsewhere, no-route,
-    output-hook, shadowed, not-reached, elsewhere, forwarding-off, target-rejected,
-    target-closed, target-refused, target-silent, target-dropped, target-local-firewall,
-    target-prohibited, target-no-route, target-unreachable, no-answer, wrong-answer, ok."""
+    output-hook, not-sent-firewall, not-sent-no-route, shadowed, not-reached, elsewhere,
+    forwarding-off, target-rejected, target-closed, target-refused, target-silent,
+    target-dropped, target-local-firewall, target-prohibited, target-no-route,
+    target-unreachable, no-answer, wrong-answer, ok."""
 
     kind: str
     proto: str
@@ -72,7 +73,9 @@ class Finding:
     vantage: str | None = None  # where the connection through the forward came from
     via: str | None = None  # the address it went to
     outcome: str | None = None  # the connection through the forward (Attempt.outcome)
-    error: str | None = None  # the target's failure: the system's error, the ICMP behind it
+    # the failure: the system's error, the ICMP behind it (the target's; for not-sent-*, the
+    # connection through the forward's, which never left `vantage`)
+    error: str | None = None
     sysctl: str | None = None  # the forwarding switch that is 0
     wait: float | None = None  # seconds of silence before giving up
     through: str | None = None  # the first line that came back through the forward

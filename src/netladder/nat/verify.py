@@ -153,6 +153,14 @@ async def verify_forward(
     if hits == 0:
         if vantage.is_local and not spec.local:
             found = finding("output-hook")
+        # The vantage's own refusal (no ICMP, no peer): the probe never left it, so no rule
+        # of this machine's (a shadowing one either) had a chance to see it.
+        elif through.reason == "local-prohibited":
+            found = finding("not-sent-firewall", vantage=vantage.label, error=through.error)
+        elif through.outcome == "unreachable" and through.reason is None:
+            found = finding(
+                "not-sent-no-route", vantage=vantage.label, via=via_addr, error=through.error
+            )
         elif shadows:
             found = finding("shadowed", rule=shadows[0])
         elif not through.connected:
@@ -250,17 +258,22 @@ def _outcome(error: int) -> str:
     return "error"
 
 
-def _failed(host: str, port: int, error: int, icmp: SockError | None, elapsed: float) -> Attempt:
+def _failed(
+    host: str, port: int, error: int, icmp: SockError | None, elapsed: float, call: str
+) -> Attempt:
     """The Attempt of a failed exchange with `host`: its outcome, the error text and nmap's
     reason.  The ICMP error the kernel queued for the socket (IP_RECVERR; the driver reads it)
-    says what answered and who sent it; without one, the failure was this machine's own (no
-    route, its own firewall)."""
+    says what answered and who sent it; without one, the failure was the sending machine's
+    own (no route, its own firewall), said as the system call that failed (`call`: connect,
+    sendmsg) and its error, as socat and ping say it."""
     outcome, text = _outcome(error), os.strerror(error)
     if icmp is None or not icmp.is_icmp:
         if error in (errno.EPERM, errno.EACCES):
             reason: str | None = "local-prohibited"
         else:
             reason = "conn-refused" if outcome == "refused" else None
+        if outcome not in ("refused", "reset"):  # not the peer's answer: this machine's own
+            text = f"{call}: {text}"
         return Attempt(host, port, outcome, None, elapsed, text, None, reason)
     version = 6 if ":" in host else 4
     reasons = ICMP4_UNREACH_REASONS if version == 4 else ICMP6_UNREACH_REASONS
@@ -315,12 +328,13 @@ def _attempt_of(host: str, port: int, session: Session[Any]) -> Attempt:
         if answer.timed_out:
             # open|filtered in nmap's words
             return Attempt(host, port, "timeout", None, answer.elapsed, reason="no-response")
-        return _failed(host, port, answer.error, answer.icmp, answer.elapsed)
+        call = "sendmsg" if answer.opened else "connect"
+        return _failed(host, port, answer.error, answer.icmp, answer.elapsed, call)
     assert isinstance(answer, StreamAnswer)
     if answer.timed_out:
         return Attempt(host, port, "timeout", None, answer.elapsed, reason="no-response")
     if answer.error:
-        return _failed(host, port, answer.error, answer.icmp, answer.elapsed)
+        return _failed(host, port, answer.error, answer.icmp, answer.elapsed, "connect")
     connected = answer.connect_time
     if answer.end in ("reset", "error"):
         error = answer.read_error or errno.EIO

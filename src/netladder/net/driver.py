@@ -681,6 +681,10 @@ class _Run:
         at = time.monotonic_ns()
         error = self._sendto(channel, action.data, action.address)
         self.session.on_sent(action.token, at, error)
+        if error is not None:
+            # A refused send may end the session (UdpExchange): the next turn says so now,
+            # not at the deadline it gave before the send.
+            self.dirty = True
 
     def _burst(self, action: SendBurst) -> None:
         channel = self._channel(action.channel)

@@ -20,6 +20,7 @@ from netladder.names.model import (
     Comparison,
     Finding,
     Reason,
+    Record,
     Resolution,
     Status,
     Stray,
@@ -240,10 +241,12 @@ def resolution_text(r: Resolution) -> str:
         return f"{text} ({_where(r)})"
     if kind == "nxdomain":
         if r.chain:
-            return _(t["nxdomain-alias"]).format(
+            text = _(t["nxdomain-alias"]).format(
                 name=r.name, target=r.chain[-1].value, where=_where(r)
             )
-        return _(t["nxdomain"]).format(name=r.name, where=_where(r))
+        else:
+            text = _(t["nxdomain"]).format(name=r.name, where=_where(r))
+        return text + _ignored(r.answers, r.type)
     if kind == "cname-loop":
         path = " -> ".join([r.name, *(c.value for c in r.chain)])
         return _(t["cname-loop"]).format(path=path, where=_where(r))
@@ -295,6 +298,25 @@ def resolution_text(r: Resolution) -> str:
     raise ValueError(f"unknown finding {kind!r}")
 
 
+def _ignored(answers: tuple[Record, ...], rdtype: str) -> str:
+    """An NXDOMAIN answer that lists records all the same (a broken or hostile server): they
+    are kept and shown as evidence, and said to count for nothing."""
+    if not answers:
+        return ""
+    n = len(answers)
+    return _plural(
+        n,
+        ngettext(
+            "; yet its answer section holds {n} {type} record, ignored: NXDOMAIN says the "
+            "name does not exist",
+            "; yet its answer section holds {n} {type} records, ignored: NXDOMAIN says the "
+            "name does not exist",
+            n,
+        ),
+        type=rdtype,
+    )
+
+
 def _servers(r: Resolution) -> str:
     return ", ".join(dict.fromkeys(a.server for a in r.attempts))
 
@@ -327,6 +349,7 @@ def _chased(r: Resolution) -> str:
         found = _(t["chased-nodata"]).format(server=step.server, name=last.canonical, type=r.type)
     elif last.status is Status.NXDOMAIN:
         found = _(t["chased-nxdomain"]).format(server=step.server, name=last.canonical)
+        found += _ignored(last.answers, r.type)
     else:
         return _(t["chased-failed"]).format(lead=lead, asked=asked, message=resolution_text(last))
     return _(t["chased-found"]).format(lead=lead, asked=asked, found=found)

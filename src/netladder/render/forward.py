@@ -122,6 +122,14 @@ FINDINGS: dict[str, str] = {
         "no connection reached the rule ({outcome} from {via}): "
         "a wrong address, or a filter before NAT?"
     ),
+    "not-sent-firewall": N_(
+        "no connection reached the rule: {vantage} could not send it ({error}): its own "
+        "firewall refuses it (an OUTPUT rule there)"
+    ),
+    "not-sent-no-route": N_(
+        "no connection reached the rule: {vantage} could not send it ({error}): it has no "
+        "route to {via}"
+    ),
     "elsewhere": N_("the connection was answered, but not through netladder's rule"),
     "forwarding-off": N_(
         "the rule was hit but {sysctl} is 0, so the kernel drops the translated "
@@ -227,6 +235,7 @@ def finding_sentence(found: Finding) -> str:
         via=found.via,
         outcome=found.outcome,
         evidence=f" ({found.error})" if found.error else "",
+        error=found.error,
         sysctl=found.sysctl,
         wait=found.wait or 0.0,
         through=found.through,
