@@ -98,6 +98,8 @@ class HttpOptions:
     slo: tuple[tuple[str, float], ...] = ()
     # --lint: GET the final URL too to compare with HEAD, and fail on MUST-level findings
     strict_lint: bool = False
+    # each hop's lint findings (Hop.lint): the http command shows them; serve's prober does not
+    lint: bool = True
     max_body: int = MAX_BODY
     keep_body: int = 0  # bytes of content to keep (Hop.body); 0 keeps none (body None)
     body: bytes = b""  # request content (sent with a Content-Length; serve's webhooks)

@@ -4,6 +4,7 @@ wrong; `api.http` and the command turn that into a UsageError."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urljoin, urlsplit
 
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=1024)  # serve parses the same few URLs probe after probe
 def parse_url(text: str) -> Url:
     """An http(s) URL; no scheme means http:// as in curl.  ValueError says what is wrong.
 

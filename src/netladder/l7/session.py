@@ -460,7 +460,7 @@ class _Exchange:
                 # None when unreadable: following it is then a failed redirect.
                 location = join_location(self.url.text, wire_text(raw))
         findings: tuple[Finding, ...] = ()
-        if self.failure is None and self.status is not None:
+        if self.failure is None and self.status is not None and self.options.lint:
             findings = lint(Exchange(self.method, self.status, self.headers, self.body_bytes))
         return Hop(
             url=self.url.text,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import os
 import socket
@@ -104,6 +105,7 @@ def fnv32a(data: bytes) -> int:
     return h
 
 
+@functools.lru_cache(maxsize=1024)  # the same few targets, probe after probe
 def _ip_bytes(address: str) -> bytes:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -354,6 +356,7 @@ async def probe_http(probe: Probe) -> bool:
         expect=((100, 599),),
         max_body=max_body,
         keep_body=max_body if regexes else 0,
+        lint=False,  # blackbox has no hints: not worked out for every probe
     )
     for phase in ("connect", "tls", "processing", "transfer"):
         phases.touch(phase)
