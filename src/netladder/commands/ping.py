@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
             from netladder.errors import from_oserror
 
             error = OSError(r.send_error, os.strerror(r.send_error))
-            raise from_oserror(error, f"cannot send to {r.target.address}")
+            raise from_oserror(error, "cannot send to {address}", address=r.target.address)
 
     def summaries() -> Iterator[str]:
         for r in results:

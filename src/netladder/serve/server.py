@@ -873,7 +873,7 @@ async def serve(
         # asyncio's bind error carries its own sentence in strerror; the errno says it plainly.
         plain = OSError(exc.errno, os.strerror(exc.errno)) if exc.errno else exc
         raise from_oserror(
-            plain, f"cannot listen on {where}", "choose another address with --listen"
+            plain, "cannot listen on {where}", "choose another address with --listen", where=where
         ) from None
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
