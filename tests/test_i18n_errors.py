@@ -143,3 +143,33 @@ def test_an_unknown_interface_is_said_in_korean() -> None:
     out = said("ping", "-c", "1", "-I", "no-such-if0", "127.0.0.1")
     assert out["en"] == (2, "netladder: unknown interface 'no-such-if0'")
     assert out["ko"] == (2, "netladder: 그런 인터페이스가 없습니다: 'no-such-if0'")
+
+
+@pytest.mark.parametrize(
+    ("args", "english", "korean"),
+    [
+        (
+            ("sweep", "--count", "x", "127.0.0.1"),
+            "argument --count: invalid count 'x'",
+            "인자 --count: 잘못된 횟수 값 'x'",
+        ),
+        (
+            ("sweep", "--retries", "-1", "127.0.0.1"),
+            "argument --retries: retries must be at least 0: '-1'",
+            "인자 --retries: 재시도 횟수은(는) 0 이상이어야 합니다: '-1'",
+        ),
+        (
+            ("ping", "-s", "99999", "127.0.0.1"),
+            "argument -s: size 99999 out of range 0-65527",
+            "인자 -s: 크기 99999이(가) 범위(0-65527)를 벗어났습니다",
+        ),
+    ],
+)
+def test_the_name_of_a_bad_number_is_said_in_korean_too(
+    args: tuple[str, ...], english: str, korean: str
+) -> None:
+    """The word filled into "invalid {what}" is a message too, not English in a Korean line."""
+    command = args[0]
+    out = said(*args)
+    assert out["en"] == (2, f"netladder {command}: {english} (see 'netladder {command} --help')")
+    assert out["ko"] == (2, f"netladder {command}: {korean} ('netladder {command} --help' 참고)")
