@@ -301,6 +301,20 @@ def test_verify_names_a_closed_target_port(lab: Lab) -> None:
     assert result["direct"]["outcome"] == "refused" and result["hits"] == 1
 
 
+def test_verify_says_a_refused_attempt_in_korean_too(lab: Lab) -> None:
+    """The outcome of an attempt that got no connection is a word of the language, not
+    Attempt.outcome's English inside a Korean line (JSON keeps `outcome`)."""
+    assert fwd(lab, "r2", "add", "--port", "8022", "--to", "2222", "--dest", SERVER).returncode == 0
+    args = ("verify", "--port", "8022", "--from", "client")
+    english = fwd(lab, "r2", *args, "--lang", "en")
+    korean = fwd(lab, "r2", *args, "--lang", "ko")
+    assert english.returncode == korean.returncode == 1, english.stderr + korean.stderr
+    where = f"{SERVER}:2222"
+    assert f"  direct to the target: {where} refused (Connection refused)\n" in english.stdout
+    assert f" {where} 거부됨 (Connection refused)\n" in korean.stdout
+    assert " refused (" not in korean.stdout
+
+
 def nmap_state(lab: Lab, node: str, address: str, port: int, scan: str) -> tuple[str, str]:
     """nmap's state and reason for one port, from `node` (`scan`: -sT or -sS)."""
     out = lab.exec(
