@@ -173,3 +173,22 @@ def test_the_name_of_a_bad_number_is_said_in_korean_too(
     out = said(*args)
     assert out["en"] == (2, f"netladder {command}: {english} (see 'netladder {command} --help')")
     assert out["ko"] == (2, f"netladder {command}: {korean} ('netladder {command} --help' 참고)")
+
+
+@pytest.mark.parametrize(
+    ("args", "english", "korean"),
+    [
+        (("ping", "bad..name"), "invalid target 'bad..name'", "잘못된 대상 'bad..name'"),
+        (("ping", "-4", "::1"), "::1: not an IPv4 address", "::1: IPv4 주소가 아닙니다"),
+        (
+            ("serve", "--listen", "127.0.0.1:99999"),
+            "--listen '127.0.0.1:99999': port 99999 is outside 1-65535",
+            "--listen '127.0.0.1:99999': 포트 99999이(가) 1-65535 범위를 벗어났습니다",
+        ),
+    ],
+)
+def test_the_target_checks_speak_korean(args: tuple[str, ...], english: str, korean: str) -> None:
+    """net.targets' bad-input lines, which every command shares, are templates too."""
+    out = said(*args)
+    assert out["en"] == (2, f"netladder: {english}")
+    assert out["ko"] == (2, f"netladder: {korean}")
