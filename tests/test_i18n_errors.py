@@ -185,10 +185,21 @@ def test_the_name_of_a_bad_number_is_said_in_korean_too(
             "--listen '127.0.0.1:99999': port 99999 is outside 1-65535",
             "--listen '127.0.0.1:99999': 포트 99999이(가) 1-65535 범위를 벗어났습니다",
         ),
+        (
+            ("serve", "--listen", "bad:80"),
+            "--listen 'bad:80': 'bad' is not an address",
+            "--listen 'bad:80': 'bad'은(는) 주소가 아닙니다",
+        ),
+        (
+            ("serve", "--db", "/nonexistent/x.db", "--listen", "127.0.0.1:19115"),
+            "--db /nonexistent/x.db: the directory /nonexistent does not exist",
+            "--db /nonexistent/x.db: 디렉터리 /nonexistent이(가) 없습니다",
+        ),
     ],
 )
 def test_the_target_checks_speak_korean(args: tuple[str, ...], english: str, korean: str) -> None:
-    """net.targets' bad-input lines, which every command shares, are templates too."""
+    """net.targets' bad-input lines, which every command shares, and serve's --listen / --db
+    checks are templates too."""
     out = said(*args)
     assert out["en"] == (2, f"netladder: {english}")
     assert out["ko"] == (2, f"netladder: {korean}")

@@ -854,7 +854,12 @@ async def serve(
         try:
             ssl_ctx = _tls_server_context(tls.cert_file, tls.key_file)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"tls: cannot load {tls.cert_file} / {tls.key_file}: {exc}") from None
+            raise ConfigError(
+                "tls: cannot load {cert} / {key}: {error}",
+                cert=tls.cert_file,
+                key=tls.key_file,
+                error=exc,
+            ) from None
     conns = _Connections()
     try:
         server = await asyncio.start_server(
