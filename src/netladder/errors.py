@@ -72,7 +72,7 @@ class NetladderError(Exception):
 
     exit_code = EXIT_FAIL
     # The OS's own words (strerror) after the message: "cannot bind to ::1: Address already in
-    # use".  Never translated: the OS says them (the brief of issue 16 keeps strerror English).
+    # use".  Never translated: they are the OS's, as iputils prints them too.
     cause: str | None = None
 
     def __init__(self, message: str, **params: Any) -> None:
