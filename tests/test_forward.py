@@ -753,6 +753,16 @@ def test_a_second_forward_of_the_same_port_is_refused(lab: Lab) -> None:
     assert fwd(lab, "server", "add", "--port", "80", "--to", "8080").returncode == 0
     again = fwd(lab, "server", "add", "--port", "80", "--to", "25")
     assert again.returncode == 2 and "already forwarded" in again.stderr
+    korean = fwd(lab, "server", "add", "--port", "80", "--to", "25", "--lang", "ko")
+    assert korean.returncode == 2
+    assert "tcp 포트 80은(는) 이미 netladder가 포워딩하고 있습니다" in korean.stderr
+    assert "already forwarded" not in korean.stderr
+    missing = fwd(lab, "server", "verify", "--port", "80", "--from", NOT_HERE, "--lang", "ko")
+    assert missing.returncode == 2
+    assert (
+        missing.stderr
+        == f"netladder: --from {NOT_HERE}: 이 호스트의 주소가 아닙니다 (ip addr를 보세요)\n"
+    )
 
 
 @pytest.mark.parametrize(
