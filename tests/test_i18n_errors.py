@@ -195,11 +195,21 @@ def test_the_name_of_a_bad_number_is_said_in_korean_too(
             "--db /nonexistent/x.db: the directory /nonexistent does not exist",
             "--db /nonexistent/x.db: 디렉터리 /nonexistent이(가) 없습니다",
         ),
+        (
+            ("myip", "--http", "ftp://x/"),
+            "invalid URL 'ftp://x/': the scheme must be http or https",
+            "잘못된 URL 'ftp://x/': 스킴은 http나 https여야 합니다",
+        ),
+        (
+            ("myip", "--stun", "1.2.3.4:99999"),
+            "invalid STUN server '1.2.3.4:99999': port must be 1-65535",
+            "잘못된 STUN 서버 '1.2.3.4:99999': 포트는 1-65535여야 합니다",
+        ),
     ],
 )
 def test_the_target_checks_speak_korean(args: tuple[str, ...], english: str, korean: str) -> None:
-    """net.targets' bad-input lines, which every command shares, and serve's --listen / --db
-    checks are templates too."""
+    """net.targets' bad-input lines, which every command shares, serve's --listen / --db and
+    myip's endpoint checks are templates too."""
     out = said(*args)
     assert out["en"] == (2, f"netladder: {english}")
     assert out["ko"] == (2, f"netladder: {korean}")
