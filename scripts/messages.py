@@ -12,9 +12,10 @@ has no Korean, a translation's placeholders differ from its source's, or the `.m
 
 What is extracted (KEYWORDS): `_("…")`, `N_("…")` (a table's entry, translated where it is
 used), `ngettext("…", "…", n)`, and the first argument of netladder's errors (their messages are
-templates that `cli._print_error` translates: `UsageError("{name}: …", name=…)`).  An f-string
-is not a template and is not extracted.  SEPARATE names the calls whose several arguments are
-each a message: `EnvError(problem, remedy)`, the status codes' table `_c(code, name, section,
+templates that `cli._print_error` translates: `UsageError("{name}: …", name=…)`), and of
+`from_oserror(exc, what, remedy)`.  An f-string is not a template and is not extracted.
+SEPARATE names the calls whose several arguments are each a message: `EnvError(problem,
+remedy)`, `from_oserror`'s what and remedy, the status codes' table `_c(code, name, section,
 meaning, choose)` (l7/codes.py) and the commands' table `Command(name, module, summary,
 group)` (cli.py, which imports no i18n for English).
 """
@@ -43,11 +44,17 @@ KEYWORDS: dict[str, Any] = {
     "ConfigError": None,
     "NftError": None,
     "LabError": None,
+    "from_oserror": None,
     "_c": None,
     "Command": None,
 }
 # funcname -> the (1-based) arguments that are each a message of their own.
-SEPARATE: dict[str, tuple[int, ...]] = {"EnvError": (1, 2), "_c": (4, 5), "Command": (3, 4)}
+SEPARATE: dict[str, tuple[int, ...]] = {
+    "EnvError": (1, 2),
+    "from_oserror": (2, 3),
+    "_c": (4, 5),
+    "Command": (3, 4),
+}
 
 # Babel's warnings about f-strings given to a keyword (sentences not templated yet: they stay
 # English until their module makes them templates), counted instead of printed one by one.

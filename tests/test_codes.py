@@ -104,3 +104,26 @@ def test_an_unregistered_code_is_named_by_its_class() -> None:
 def test_bad_input_is_one_line_exit_2(arg: str) -> None:
     result = run_cli(arg)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("arg", ["4xx", "404", "418"])
+def test_json_explain_carries_the_class_entry_for_a_class_as_for_a_code(arg: str) -> None:
+    """`--json --explain` adds `explain` for a class as for one code (the entry its lines say)
+    and as every other command does; without --explain there is none."""
+    from netladder.render.explain import EXPLAIN
+
+    doc = json.loads(run_cli(arg, "--json", "--explain").stdout)
+    assert doc["explain"] == [
+        {"topic": "l7.class-4xx", "layer": "l7", "text": EXPLAIN["l7.class-4xx"]}
+    ]
+    assert list(doc)[-1] == "explain"
+    assert "explain" not in json.loads(run_cli(arg, "--json").stdout)
+    lines = run_cli(arg, "--explain").stdout
+    assert lines.endswith(f"\n\nexplain (L7: HTTP): {EXPLAIN['l7.class-4xx']}\n")
+
+
+def test_json_explain_for_the_whole_table_is_an_empty_list() -> None:
+    """The table explains no class (its lines say none either), but the field is there."""
+    doc = json.loads(run_cli("--json", "--explain").stdout)
+    assert doc["explain"] == [] and len(doc["codes"]) == len(codes.CODES)
+    assert "explain (" not in run_cli("--explain").stdout

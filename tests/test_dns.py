@@ -190,6 +190,29 @@ def test_a_server_with_nothing_listening_is_unreachable(lab: Lab) -> None:
     assert "nothing listens there" in result["message"]
 
 
+def test_each_attempt_says_its_outcome_in_korean_too(lab: Lab) -> None:
+    """The "tried" lines say timeout / malformed / unreachable as words of the language, not
+    as the outcome's English word inside a Korean sentence (JSON keeps `outcome`; the parser's
+    own words after a malformed answer, dnspython's, stay as it says them)."""
+    servers = ("--server", "203.0.113.9", "--server", lab.addr("nat"), "--server", DNS)
+    args = ("garbage.lab", *servers, "--timeout", "0.5", "--tries", "1")
+    english = lab.netladder("client", "dns", *args, "--lang", "en")
+    korean = lab.netladder("client", "dns", *args, "--lang", "ko")
+    assert english.returncode == korean.returncode == 1
+    tried = [line for line in english.stdout.splitlines() if line.startswith("  tried ")]
+    assert [line.split(": ")[1].split(" in ")[0] for line in tried] == [
+        "timeout",
+        "unreachable",
+        "malformed",
+    ]
+    said = [line for line in korean.stdout.splitlines() if " 시도: " in line]
+    assert [line.split(" 시도: ")[1].split(", ")[0] for line in said] == [
+        "시간 초과",
+        "닿을 수 없음",
+        "잘못된 형식의 응답",
+    ]
+
+
 @pytest.fixture()
 def client_etc(lab: Lab) -> Iterator[Path]:
     """The client's /etc/netns directory; every file is restored afterwards."""

@@ -61,6 +61,43 @@ def test_from_oserror_splits_privilege_and_kernel_features_from_the_rest() -> No
     assert str(other) == "cannot read: Input/output error"
 
 
+def test_from_oserror_takes_a_template_and_says_the_os_reason_after_it_untranslated() -> None:
+    """The prefix and the remedy are templates the edge translates; strerror is the OS's."""
+    catalog = {
+        "cannot listen on {where}": "{where}에서 수신 대기할 수 없습니다",
+        "pick {other}": "{other}을(를) 고르세요",
+        "Address already in use": "NOT TO BE TRANSLATED",
+    }
+    busy = from_oserror(
+        OSError(errno.EADDRINUSE, "Address already in use"),
+        "cannot listen on {where}",
+        where="{x}:80",
+    )
+    assert type(busy) is NetladderError
+    assert str(busy) == "cannot listen on {x}:80: Address already in use"
+    assert busy.template == "cannot listen on {where}" and busy.params == {"where": "{x}:80"}
+    assert busy.cause == "Address already in use"
+    assert busy.render(lambda t: catalog.get(t, t)) == (
+        "{x}:80에서 수신 대기할 수 없습니다: Address already in use"
+    )
+    denied = from_oserror(
+        OSError(errno.EACCES, "Permission denied"),
+        "cannot listen on {where}",
+        "pick {other}",
+        where="::1:80",
+        other="8080",
+    )
+    assert isinstance(denied, EnvError)
+    assert str(denied) == "cannot listen on ::1:80: Permission denied (pick 8080)"
+    assert denied.problem == "cannot listen on ::1:80: Permission denied"
+    assert denied.remedy == "pick 8080"
+    assert denied.render(lambda t: catalog.get(t, t)) == (
+        "::1:80에서 수신 대기할 수 없습니다: Permission denied (8080을(를) 고르세요)"
+    )
+    plain = NetladderError("cannot reach {address}", address="192.0.2.1").because("No route")
+    assert str(plain) == "cannot reach 192.0.2.1: No route" and plain.args == (str(plain),)
+
+
 def test_the_command_line_translates_the_template_at_the_edge(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -301,6 +301,20 @@ def test_verify_names_a_closed_target_port(lab: Lab) -> None:
     assert result["direct"]["outcome"] == "refused" and result["hits"] == 1
 
 
+def test_verify_says_a_refused_attempt_in_korean_too(lab: Lab) -> None:
+    """The outcome of an attempt that got no connection is a word of the language, not
+    Attempt.outcome's English inside a Korean line (JSON keeps `outcome`)."""
+    assert fwd(lab, "r2", "add", "--port", "8022", "--to", "2222", "--dest", SERVER).returncode == 0
+    args = ("verify", "--port", "8022", "--from", "client")
+    english = fwd(lab, "r2", *args, "--lang", "en")
+    korean = fwd(lab, "r2", *args, "--lang", "ko")
+    assert english.returncode == korean.returncode == 1, english.stderr + korean.stderr
+    where = f"{SERVER}:2222"
+    assert f"  direct to the target: {where} refused (Connection refused)\n" in english.stdout
+    assert f" {where} 거부됨 (Connection refused)\n" in korean.stdout
+    assert " refused (" not in korean.stdout
+
+
 def nmap_state(lab: Lab, node: str, address: str, port: int, scan: str) -> tuple[str, str]:
     """nmap's state and reason for one port, from `node` (`scan`: -sT or -sS)."""
     out = lab.exec(
@@ -739,6 +753,16 @@ def test_a_second_forward_of_the_same_port_is_refused(lab: Lab) -> None:
     assert fwd(lab, "server", "add", "--port", "80", "--to", "8080").returncode == 0
     again = fwd(lab, "server", "add", "--port", "80", "--to", "25")
     assert again.returncode == 2 and "already forwarded" in again.stderr
+    korean = fwd(lab, "server", "add", "--port", "80", "--to", "25", "--lang", "ko")
+    assert korean.returncode == 2
+    assert "tcp 포트 80은(는) 이미 netladder가 포워딩하고 있습니다" in korean.stderr
+    assert "already forwarded" not in korean.stderr
+    missing = fwd(lab, "server", "verify", "--port", "80", "--from", NOT_HERE, "--lang", "ko")
+    assert missing.returncode == 2
+    assert (
+        missing.stderr
+        == f"netladder: --from {NOT_HERE}: 이 호스트의 주소가 아닙니다 (ip addr를 보세요)\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -256,11 +256,20 @@ def test_graceful_shutdown_lets_an_open_connection_finish(lab: Lab) -> None:
 
 def test_a_port_in_use_is_one_line_and_exit_2(lab: Lab) -> None:
     proxy = Proxy(lab, "r2", f"{R2}:9004", f"{SERVER}:22")
+    args = ("forward", "proxy", f"{R2}:9004", f"{SERVER}:22")
     try:
-        again = lab.netladder("r2", "forward", "proxy", f"{R2}:9004", f"{SERVER}:22")
+        again = lab.netladder("r2", *args)
+        korean = lab.netladder("r2", *args, "--lang", "ko")
     finally:
         proxy.stop()
     assert again.returncode == 2 and "in use" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
+    assert korean.returncode == 2
+    assert (
+        korean.stderr == f"netladder: {R2}:9004에서 수신 대기할 수 없습니다: 포트가 사용 중입니다\n"
+    )
     bad = lab.netladder("r2", "forward", "proxy", "70000", f"{SERVER}:22")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.stderr == "netladder: '70000': the port must be between 1 and 65535\n"
+    bad = lab.netladder("r2", "forward", "proxy", "70000", f"{SERVER}:22", "--lang", "ko")
+    assert bad.stderr == "netladder: '70000': 포트는 1에서 65535 사이여야 합니다\n"

@@ -34,6 +34,7 @@ def doc(lab: Lab, node: str, *args: str, code: int = 0) -> Any:
     ("case", "args"),
     [
         ("all", ()),
+        ("all-explain", ("--explain",)),
         ("class", ("4xx",)),
         ("class-explain", ("2xx", "--explain")),
         ("one", ("404",)),

@@ -147,9 +147,18 @@ def test_a_file_from_before_errors_were_kept_opens_and_reads_none(tmp_path: Path
 def test_a_second_writer_is_refused(tmp_path: Path) -> None:
     db = str(tmp_path / "h.db")
     first = History(db)
-    with pytest.raises(EnvError, match="another netladder serve is writing it"):
+    with pytest.raises(EnvError, match="another netladder serve is writing it") as refused:
         History(db)
     first.close()
+    from netladder import i18n
+
+    i18n.set_language("ko")
+    try:  # a template the command line translates, the path filled in
+        assert refused.value.render(i18n._) == (
+            f"기록 {db}: 다른 netladder serve가 쓰고 있습니다 (서버마다 각자의 --db를 주세요)"
+        )
+    finally:
+        i18n.set_language("en")
     History(db).close()  # free again once the first is closed
 
 

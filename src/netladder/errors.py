@@ -12,8 +12,15 @@ edge (`cli._print_error`) while `str(exc)` stays the English text:
 A preformatted string (no parameters) is taken as it is.
 
 The one OSError map lives here too.  A setup failure (a socket that cannot be opened) becomes
-an exception through `from_oserror`; a failure met while probing is data, stored as its errno
-and `os_cause(errno)` — a stable word a renderer says and JSON may carry.
+an exception through `from_oserror`, whose `what` (and remedy) is a template like any other
+message, the OS's strerror appended after it untranslated (`because`):
+
+    raise from_oserror(exc, "cannot listen on {where}", "choose another address", where=where)
+
+A failure met while probing is data, stored as its errno and `os_cause(errno)` — a stable word
+a renderer says and JSON may carry.  A message kept in a variable (a remedy shared by several
+errors) is marked with `N_` where it is written, as i18n.N_ marks one: the layers below the
+renderers may not import i18n.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "EXIT_ENV",
@@ -30,6 +37,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "EnvError",
+    "N_",
     "NetladderError",
     "OsCause",
     "UsageError",
@@ -45,6 +53,12 @@ EXIT_ENV = 3
 EXIT_INTERRUPTED = 130
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name
+    """Mark a message for extraction (scripts/messages.py) where it is written; the error that
+    carries it translates it at the edge."""
+    return message
+
+
 def _identity(text: str) -> str:
     return text
 
@@ -57,15 +71,27 @@ class NetladderError(Exception):
     """A failure the user should read as one line; never shown with a traceback."""
 
     exit_code = EXIT_FAIL
+    # The OS's own words (strerror) after the message: "cannot bind to ::1: Address already in
+    # use".  Never translated: they are the OS's, as iputils prints them too.
+    cause: str | None = None
 
     def __init__(self, message: str, **params: Any) -> None:
         self.template = message
         self.params = params
         super().__init__(_fill(message, params))
 
+    def because(self, cause: str) -> Self:
+        """This error with the OS's words after its message (`from_oserror` says them so)."""
+        self.cause = cause
+        self.args = (self.render(),)
+        return self
+
+    def _caused(self, text: str) -> str:
+        return f"{text}: {self.cause}" if self.cause is not None else text
+
     def render(self, translate: Callable[[str], str] = _identity) -> str:
         """The message with its template translated (`i18n._`); English by default."""
-        return _fill(translate(self.template), self.params)
+        return self._caused(_fill(translate(self.template), self.params))
 
 
 class UsageError(NetladderError):
@@ -86,8 +112,13 @@ class EnvError(NetladderError):
         self.remedy_template = remedy
         self.args = (self.render(),)
 
+    def because(self, cause: str) -> Self:
+        super().because(cause)
+        self.problem = self._caused(_fill(self.template, self.params))
+        return self
+
     def render(self, translate: Callable[[str], str] = _identity) -> str:
-        problem = _fill(translate(self.template), self.params)
+        problem = self._caused(_fill(translate(self.template), self.params))
         if not self.remedy_template:
             return problem
         return f"{problem} ({_fill(translate(self.remedy_template), self.params)})"
@@ -99,14 +130,21 @@ class EnvError(NetladderError):
 _PRIVILEGE_ERRNOS = {errno.EPERM, errno.EACCES}
 
 
-def from_oserror(exc: OSError, what: str, remedy: str | None = None) -> NetladderError:
-    """Translate an OSError met at an I/O boundary into the error the user should see."""
+def from_oserror(
+    exc: OSError, what: str, remedy: str | None = None, **params: Any
+) -> NetladderError:
+    """Translate an OSError met at an I/O boundary into the error the user should see: `what`
+    (a template filled with `params`, as every error's message) then the OS's reason.  The
+    command line translates `what` and `remedy`; scripts/messages.py extracts both."""
     reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+    error: NetladderError
     if exc.errno in _PRIVILEGE_ERRNOS:
-        return EnvError(f"{what}: {reason}", remedy or "run as root or grant CAP_NET_RAW")
-    if exc.errno in {errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOPROTOOPT}:
-        return EnvError(f"{what}: {reason}", remedy or "the kernel lacks this feature")
-    return NetladderError(f"{what}: {reason}")
+        error = EnvError(what, remedy or N_("run as root or grant CAP_NET_RAW"), **params)
+    elif exc.errno in {errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOPROTOOPT}:
+        error = EnvError(what, remedy or N_("the kernel lacks this feature"), **params)
+    else:
+        error = NetladderError(what, **params)
+    return error.because(reason)
 
 
 class OsCause(StrEnum):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from netladder.errors import UsageError
+from netladder.errors import N_, UsageError
 from netladder.l2.model import ArpOptions, ArpResult, Claim, ProbeSetup, Reply
 from netladder.l2.probe import ArpSession, prepare, require_raw
 from netladder.net.driver import run
@@ -32,7 +32,7 @@ async def arp(options: ArpOptions, *, on_event: OnEvent | None = None) -> ArpRes
     setup = prepare(options.target, options.iface, dad=options.dad)
     if on_event is not None:
         on_event(setup)
-    require_raw("arp needs CAP_NET_RAW to send ARP/NDP frames (AF_PACKET)")
+    require_raw(N_("arp needs CAP_NET_RAW to send ARP/NDP frames (AF_PACKET)"))
     session = ArpSession(
         setup,
         count=count,

@@ -96,7 +96,9 @@ async def sweep(
         await run([session], heard)
         if session.fatal is not None:
             err, address = session.fatal
-            raise from_oserror(OSError(err, os.strerror(err)), f"cannot send to {address}")
+            raise from_oserror(
+                OSError(err, os.strerror(err)), "cannot send to {address}", address=address
+            )
         results.append(session.result())
         if results[-1].interrupted:
             break

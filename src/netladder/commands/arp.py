@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     result = blocking(api.arp(options, on_event=show))
     if result.send_error is not None:
         error = OSError(result.send_error, os.strerror(result.send_error))
-        raise from_oserror(error, f"sending on {result.setup.iface}")
+        raise from_oserror(error, "sending on {iface}", iface=result.setup.iface)
     report(
         result,
         lambda: render.summary(result),

@@ -30,13 +30,12 @@ def run(args: argparse.Namespace) -> int:
 
     text = (args.code or "").strip().lower()
     result: codes.CodeTable | codes.CodeClass | codes.CodeDetail
-    explained: int | None = None  # the code whose class --explain explains
+    explained: int | None = None  # the code whose class --explain explains (none: the table)
     if not text:
         result = codes.table()
     elif len(text) == 3 and text[0] in "12345" and text[1:] == "xx":
         result = codes.in_class(int(text[0]))
-        # A class's JSON has never carried the explanations: only its lines are explained.
-        explained = None if args.json else result.digit * 100
+        explained = result.digit * 100
     # ASCII digits: str.isdigit() also takes '٤٠٤', which int() reads as 404.
     elif not (text.isascii() and text.isdigit() and len(text) == 3 and 100 <= int(text) <= 599):
         raise UsageError(
@@ -50,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         result,
         lambda: render.lines(result),
         as_json=args.json,
-        explain=(lambda c: c.keys_code(explained)) if args.explain and explained else None,
+        # --json --explain always adds the `explain` field, as every command's does: the
+        # class's entry for a code or a class, none for the whole table.
+        explain=(lambda c: c.keys_code(explained) if explained else []) if args.explain else None,
     )
     return EXIT_OK

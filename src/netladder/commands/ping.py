@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK
-from netladder.i18n import _
+from netladder.i18n import N_, _
 
 if TYPE_CHECKING:
     from netladder.l3.model import PingEvent, PingStarted
@@ -44,17 +44,20 @@ def _seconds(allow_zero: bool) -> Any:
 
 
 def _int_range(low: int, high: int, what: str) -> Any:
+    """An argparse type: a whole number in low..high; `what` names it (an N_ message, or a
+    name every language says alike: TTL)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                _("invalid {what} {text!r}").format(what=what, text=text)
+                _("invalid {what} {text!r}").format(what=_(what), text=text)
             ) from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(
                 _("{what} {value} out of range {low}-{high}").format(
-                    what=what, value=value, low=low, high=high
+                    what=_(what), value=value, low=low, high=high
                 )
             )
         return value
@@ -93,7 +96,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-s",
         dest="size",
-        type=_int_range(0, 65527, "size"),
+        type=_int_range(0, 65527, N_("size")),
         default=56,
         help=_("data bytes per probe (default 56)"),
     )
@@ -188,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
             from netladder.errors import from_oserror
 
             error = OSError(r.send_error, os.strerror(r.send_error))
-            raise from_oserror(error, f"cannot send to {r.target.address}")
+            raise from_oserror(error, "cannot send to {address}", address=r.target.address)
 
     def summaries() -> Iterator[str]:
         for r in results:

@@ -79,14 +79,14 @@ def parse_listen(text: str) -> tuple[str | None, int]:
     if text.startswith("["):
         end = text.find("]")
         if end < 0 or not text[end + 1 :].startswith(":"):
-            raise UsageError(f"{where}: expected [ADDR]:PORT")
+            raise UsageError("{where}: expected [ADDR]:PORT", where=where)
         host, port = text[1:end], text[end + 2 :]
     else:
         host, sep, port = text.rpartition(":")
         if not sep:
-            raise UsageError(f"{where}: expected ADDR:PORT")
+            raise UsageError("{where}: expected ADDR:PORT", where=where)
     if host and literal(host) is None and host != "localhost":
-        raise UsageError(f"{where}: {host!r} is not an address")
+        raise UsageError("{where}: {host!r} is not an address", where=where, host=host)
     return (host or None), port_number(port, where)
 
 
@@ -115,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     if args.db:
         parent = os.path.dirname(os.path.abspath(args.db))
         if not os.path.isdir(parent):
-            raise UsageError(f"--db {args.db}: the directory {parent} does not exist")
+            raise UsageError(
+                "--db {db}: the directory {parent} does not exist", db=args.db, parent=parent
+            )
     config = load(args.config)
     import asyncio
 

@@ -18,20 +18,24 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from netladder.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from netladder.i18n import _
+from netladder.i18n import N_, _
 
 
 def _number(low: float, what: str, integer: bool = False) -> Any:
+    """An argparse type: a number at least `low`; `what` names it (an N_ message)."""
+
     def parse(text: str) -> float:
         try:
             value = int(text) if integer else float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                _("invalid {what} {text!r}").format(what=what, text=text)
+                _("invalid {what} {text!r}").format(what=_(what), text=text)
             ) from None
         if not math.isfinite(value) or value < low:
             raise argparse.ArgumentTypeError(
-                _("{what} must be at least {low:g}: {text!r}").format(what=what, low=low, text=text)
+                _("{what} must be at least {low:g}: {text!r}").format(
+                    what=_(what), low=low, text=text
+                )
             )
         return value
 
@@ -52,39 +56,39 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--count",
-        type=_number(1, "count", True),
+        type=_number(1, N_("count"), True),
         default=None,
         help=_("probes per target (fping -c); default: until the first reply"),
     )
     parser.add_argument(
         "--timeout",
-        type=_number(1, "timeout"),
+        type=_number(1, N_("timeout")),
         default=500.0,
         metavar="MS",
         help=_("first timeout in ms (fping -t; default 500)"),
     )
     parser.add_argument(
         "--retries",
-        type=_number(0, "retries", True),
+        type=_number(0, N_("retries"), True),
         default=3,
         help=_("retries for a silent target, each timeout ×--backoff (fping -r; default 3)"),
     )
     parser.add_argument(
         "--backoff",
-        type=_number(1, "backoff"),
+        type=_number(1, N_("backoff")),
         default=1.5,
         help=_("timeout factor per retry (fping -B; default 1.5)"),
     )
     parser.add_argument(
         "--period",
-        type=_number(1, "period"),
+        type=_number(1, N_("period")),
         default=1000.0,
         metavar="MS",
         help=_("ms between probes to one target with --count (fping -p)"),
     )
     parser.add_argument(
         "--rate",
-        type=_number(0, "rate"),
+        type=_number(0, N_("rate")),
         default=None,
         metavar="PPS",
         help=_(
@@ -94,7 +98,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--size",
-        type=_number(0, "size", True),
+        type=_number(0, N_("size"), True),
         default=56,
         help=_("echo data bytes (default 56; at least 22 are sent)"),
     )

@@ -17,7 +17,7 @@ import ipaddress
 import socket
 from typing import Any
 
-from netladder.errors import UsageError, from_oserror
+from netladder.errors import N_, UsageError, from_oserror
 from netladder.l2.model import ArpResult, Claim, ProbeSetup, Reply
 from netladder.l2.netlink import Netlink
 from netladder.l2.route import ifindex, ifname, lookup_route
@@ -46,7 +46,7 @@ MAX_CLAIMANTS = 16
 NS = 1_000_000_000
 LINGER_MIN_NS = 20_000_000  # 20 ms
 
-RAW_REMEDY = (
+RAW_REMEDY = N_(
     "run as root, or grant the capability: "
     'sudo setcap cap_net_raw+ep "$(readlink -f "$(command -v python3)")"'
 )
@@ -406,7 +406,7 @@ def _earlier(a: int | None, b: int | None) -> int | None:
 
 
 def require_raw(
-    what: str = "this check needs CAP_NET_RAW to send ARP/NDP frames (AF_PACKET)",
+    what: str = N_("this check needs CAP_NET_RAW to send ARP/NDP frames (AF_PACKET)"),
 ) -> None:
     """Fail early, with the remedy, when AF_PACKET is not allowed here."""
     try:

@@ -97,10 +97,10 @@ async def scan(options: ScanOptions, *, on_progress: OnProgress | None = None) -
     interrupted = await run([session], heard)
     failure: tuple[int, str] | None = getattr(session, "failure", None)
     if failure is not None and not interrupted:
-        err, what = failure
+        err, what = failure  # what: "cannot send to {address}" (an N_ template of the session)
         if failure_kind == "syn":
-            raise from_oserror(OSError(err, os.strerror(err)), what)
-        raise NetladderError("{what}: {reason}", what=what, reason=os.strerror(err))
+            raise from_oserror(OSError(err, os.strerror(err)), what, address=address)
+        raise NetladderError(what, address=address).because(os.strerror(err))
     result: ScanResult = session.result()
     if interrupted or result.proto != "tcp" or not (options.banner or options.tls):
         return result
@@ -135,7 +135,7 @@ def _session(options: ScanOptions, address: str, ports: tuple[int, ...]) -> tupl
         try:
             source = route_source((address, 9))
         except OSError as exc:
-            raise from_oserror(exc, f"no route to {address}") from None
+            raise from_oserror(exc, "no route to {address}", address=address) from None
         seed = int.from_bytes(os.urandom(4), "big")
         session = SynScanSession(
             options.target,

@@ -24,6 +24,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
+from netladder.errors import N_
 from netladder.l4.engine import Tally, Timing, Window, summarize
 from netladder.l4.model import Note, PortState, ScanProgress, ScanResult
 from netladder.net.session import ChannelSpec, Opened, Packet, Send, SendBurst, Session, Step
@@ -106,7 +107,8 @@ class SynScanSession(Session[ScanResult]):
         # worth waiting a moment for the echo reply's TTL to weigh it against.
         self.reset_ttls: set[int] = set()
         self.synack_ttls: set[int] = set()
-        self.failure: tuple[int, str] | None = None  # (errno, what) that ended the scan
+        # (errno, what) that ended the scan: `what` a template of {address} (l4.scan says it)
+        self.failure: tuple[int, str] | None = None
         self.started = 0
         self.ended = 0
         self.reported = 0
@@ -207,7 +209,7 @@ class SynScanSession(Session[ScanResult]):
             t.tries[i] += 1
             t.decide(i, PortState.FILTERED, "local-prohibited")  # this host's own firewall
         elif self.failure is None:
-            self.failure = (error, f"cannot send to {self.address}")
+            self.failure = (error, N_("cannot send to {address}"))
             self.done = True
 
     def on_sent(self, token: int, at: int, error: int | None) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+from netladder.errors import N_
 from netladder.l4.engine import Tally, Timing, summarize
 from netladder.l4.model import Note, PortState, ScanProgress, ScanResult
 from netladder.net.linux import SO_EE_ORIGIN_ICMP6
@@ -109,6 +110,7 @@ class UdpScanSession(Session[ScanResult]):
         self.limited = False  # the target's ICMP rate limit is pacing our answers
         self.last_icmp = 0
         self.probes_sent = 0
+        # (errno, what) that ended the scan: `what` a template of {address} (l4.scan says it)
         self.failure: tuple[int, str] | None = None
         self.started = self.ended = self.now = self.reported = 0
         self.interrupted = False
@@ -187,7 +189,7 @@ class UdpScanSession(Session[ScanResult]):
         self.opening -= 1
         if isinstance(opened, int):
             if self.failure is None:
-                self.failure = (opened, f"cannot reach {self.address}")
+                self.failure = (opened, N_("cannot reach {address}"))
             return
         self.channel[token] = channel
         self.index[channel] = token
@@ -206,7 +208,7 @@ class UdpScanSession(Session[ScanResult]):
             and error not in _SEND_ERRORS_OF_EARLIER_TRIES
             and self.failure is None
         ):
-            self.failure = (error, f"cannot send to {self.address}")
+            self.failure = (error, N_("cannot send to {address}"))
 
     def on_packet(self, channel: int, packet: Received) -> None:
         i = self.index.get(channel)

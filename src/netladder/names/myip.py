@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from netladder.errors import UsageError
+from netladder.errors import N_, UsageError
 from netladder.model import record
 from netladder.names.model import MyIp, Note, Part, SourceFailure, SourceResult, Verdict
 from netladder.names.stun import STUN_PORT, StunSession, unmap
@@ -98,16 +98,19 @@ def parse_url(text: str) -> HttpEndpoint:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise UsageError(f"invalid URL {text!r}: {exc}") from None
+        raise UsageError("invalid URL {text!r}: {error}", text=text, error=exc) from None
     if parts.scheme not in ("http", "https"):
-        raise UsageError(f"invalid URL {text!r}: the scheme must be http or https")
+        raise UsageError("invalid URL {text!r}: the scheme must be http or https", text=text)
     if not parts.hostname:
-        raise UsageError(f"invalid URL {text!r}: no host")
+        raise UsageError("invalid URL {text!r}: no host", text=text)
     if any(c.isspace() for c in text):
-        raise UsageError(f"invalid URL {text!r}: contains spaces")
+        raise UsageError("invalid URL {text!r}: contains spaces", text=text)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     default = 443 if parts.scheme == "https" else 80
     return HttpEndpoint(text, parts.scheme, parts.hostname, port or default, target)
+
+
+_STUN_FORM = N_("invalid STUN server {text!r}: use HOST[:PORT] or [IPv6]:PORT")
 
 
 def parse_stun_endpoint(text: str) -> StunEndpoint:
@@ -117,7 +120,7 @@ def parse_stun_endpoint(text: str) -> StunEndpoint:
     if raw.startswith("["):
         host, sep, rest = raw[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
-            raise UsageError(f"invalid STUN server {text!r}: use HOST[:PORT] or [IPv6]:PORT")
+            raise UsageError(_STUN_FORM, text=text)
         port_text = rest[1:] if rest else None
     elif raw.count(":") == 1:
         host, port_text = raw.split(":")
@@ -125,17 +128,15 @@ def parse_stun_endpoint(text: str) -> StunEndpoint:
         try:
             ipaddress.IPv6Address(raw)
         except ValueError:
-            raise UsageError(
-                f"invalid STUN server {text!r}: use HOST[:PORT] or [IPv6]:PORT"
-            ) from None
+            raise UsageError(_STUN_FORM, text=text) from None
     if not host or any(c.isspace() or c in "/?#@" for c in host):
-        raise UsageError(f"invalid STUN server {text!r}: use HOST[:PORT] or [IPv6]:PORT")
+        raise UsageError(_STUN_FORM, text=text)
     port = STUN_PORT
     if port_text is not None:
         # 0-9 only: str.isdigit() also takes '٥٣' (int() reads 53) and '²' (int() refuses it)
         ascii_digits = port_text.isascii() and port_text.isdigit()
         if not ascii_digits or not 0 < int(port_text) < 65536:
-            raise UsageError(f"invalid STUN server {text!r}: port must be 1-65535")
+            raise UsageError("invalid STUN server {text!r}: port must be 1-65535", text=text)
         port = int(port_text)
     return StunEndpoint(host, port)
 
@@ -161,20 +162,26 @@ def _from_config(path: Path) -> tuple[list[str], list[str]] | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raise UsageError("cannot read {path}", path=path).because(
+            exc.strerror or str(exc)
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+        raise UsageError("{path}: not valid TOML: {error}", path=path, error=exc) from None
     lists: list[list[str]] = []
     for key in ("http", "stun"):
         value = data.get(key, [])
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise UsageError(f"{path}: '{key}' must be a list of strings")
+            raise UsageError("{path}: '{key}' must be a list of strings", path=path, key=key)
         lists.append(value)
     unknown = set(data) - {"http", "stun"}
     if unknown:
-        raise UsageError(f"{path}: unknown key(s) {', '.join(sorted(unknown))} (known: http, stun)")
+        raise UsageError(
+            "{path}: unknown key(s) {keys} (known: http, stun)",
+            path=path,
+            keys=", ".join(sorted(unknown)),
+        )
     return lists[0], lists[1]
 
 

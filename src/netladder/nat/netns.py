@@ -59,7 +59,7 @@ def resolve_vantage(text: str | None) -> Vantage:
     if "/" in text:
         if Path(text).exists():
             return Vantage(f"namespace {text}", netns=text)
-        raise UsageError(f"--from {text!r}: no such namespace file")
+        raise UsageError("--from {text!r}: no such namespace file", text=text)
     if (NETNS_DIR / text).exists():
         return Vantage(f"namespace {text}", netns=str(NETNS_DIR / text))
     # A lab node's short name: nl-<lab>-<node>.
@@ -72,7 +72,9 @@ def resolve_vantage(text: str | None) -> Vantage:
     ]
     if len(matches) == 1:
         return Vantage(f"namespace {matches[0]}", netns=str(NETNS_DIR / matches[0]))
-    raise UsageError(f"--from {text!r}: not a network namespace (ip netns list) nor an address")
+    raise UsageError(
+        "--from {text!r}: not a network namespace (ip netns list) nor an address", text=text
+    )
 
 
 def _is_address(text: str) -> bool:
@@ -89,12 +91,18 @@ def require_local(address: str, option: str) -> None:
     from netladder.net.sockets import open_udp
 
     if not _is_address(address):
-        raise UsageError(f"{option} {address!r}: give an IP address of this machine")
+        raise UsageError(
+            "{option} {address!r}: give an IP address of this machine",
+            option=option,
+            address=address,
+        )
     try:
         open_udp(ipaddress.ip_address(address).version, source=address).close()
     except UsageError:
         raise UsageError(
-            f"{option} {address}: not an address of this machine (see ip addr)"
+            "{option} {address}: not an address of this machine (see ip addr)",
+            option=option,
+            address=address,
         ) from None
 
 

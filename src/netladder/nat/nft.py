@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Collection
 from pathlib import Path
 
-from netladder.errors import EnvError, NetladderError, UsageError
+from netladder.errors import N_, EnvError, NetladderError, UsageError
 from netladder.nat.rules import (
     ForwardSpec,
     Ruleset,
@@ -42,8 +42,8 @@ __all__ = [
     "route_localnet",
 ]
 
-NFT_REMEDY = "install nftables (apt-get install nftables)"
-PRIVILEGE_REMEDY = "run as root or grant CAP_NET_ADMIN (e.g. sudo netladder forward ...)"
+NFT_REMEDY = N_("install nftables (apt-get install nftables)")
+PRIVILEGE_REMEDY = N_("run as root or grant CAP_NET_ADMIN (e.g. sudo netladder forward ...)")
 _SYSCTLS = {4: "net/ipv4/ip_forward", 6: "net/ipv6/conf/all/forwarding"}
 
 
@@ -142,8 +142,12 @@ def require_port_free(ruleset: Ruleset, spec: ForwardSpec) -> None:
     existing = ruleset.find(spec.proto, spec.port)
     if existing is not None:
         raise UsageError(
-            f"{spec.proto} port {spec.port} is already forwarded by netladder "
-            f"(forward {existing.id} -> {existing.spec.target}); delete it first"
+            "{proto} port {port} is already forwarded by netladder "
+            "(forward {id} -> {target}); delete it first",
+            proto=spec.proto,
+            port=spec.port,
+            id=existing.id,
+            target=existing.spec.target,
         )
 
 
@@ -188,7 +192,8 @@ async def delete_forwards(ids: Collection[int] | None) -> list[int]:
             missing = sorted(named - present)
             if missing:
                 raise UsageError(
-                    f"forward delete: no forward with id {missing[0]} (see netladder forward list)"
+                    "forward delete: no forward with id {id} (see netladder forward list)",
+                    id=missing[0],
                 )
         elif ruleset.table_handle != table:
             return []  # the table went (another delete --all): the named forwards with it

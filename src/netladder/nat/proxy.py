@@ -71,15 +71,19 @@ def parse_endpoint(text: str, *, listen: bool) -> Endpoint:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise UsageError(f"{text!r}: write an IPv6 address in brackets, e.g. [2001:db8::1]:80")
+        raise UsageError(
+            "{text!r}: write an IPv6 address in brackets, e.g. [2001:db8::1]:80", text=text
+        )
     try:
         port = int(port_text)
     except ValueError:
-        raise UsageError(f"{text!r}: the port must be a number") from None
+        raise UsageError("{text!r}: the port must be a number", text=text) from None
     if not 1 <= port <= 65535:
-        raise UsageError(f"{text!r}: the port must be between 1 and 65535")
+        raise UsageError("{text!r}: the port must be between 1 and 65535", text=text)
     if not host and not listen:
-        raise UsageError(f"{text!r}: the target needs a host, e.g. 198.51.100.10:{port}")
+        raise UsageError(
+            "{text!r}: the target needs a host, e.g. 198.51.100.10:{port}", text=text, port=port
+        )
     return Endpoint(host, port)  # a listener without a host: every address, IPv4 and IPv6
 
 
@@ -115,19 +119,25 @@ def bind_listener(endpoint: Endpoint, kind: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise UsageError(f"cannot listen on {endpoint}: the port is in use") from None
+            raise UsageError(
+                "cannot listen on {endpoint}: the port is in use", endpoint=str(endpoint)
+            ) from None
         if exc.errno == errno.EADDRNOTAVAIL:
             raise UsageError(
-                f"cannot listen on {endpoint}: not an address of this machine"
+                "cannot listen on {endpoint}: not an address of this machine",
+                endpoint=str(endpoint),
             ) from None
         if exc.errno == errno.EACCES:
             from netladder.errors import EnvError
 
             raise EnvError(
-                f"cannot listen on {endpoint}: permission denied",
+                "cannot listen on {endpoint}: permission denied",
                 "ports below 1024 need root or CAP_NET_BIND_SERVICE",
+                endpoint=str(endpoint),
             ) from None
-        raise UsageError(f"cannot listen on {endpoint}: {exc.strerror}") from None
+        raise UsageError(
+            "cannot listen on {endpoint}: {reason}", endpoint=str(endpoint), reason=exc.strerror
+        ) from None
     sock.setblocking(False)
     return sock
 

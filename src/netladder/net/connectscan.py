@@ -148,7 +148,8 @@ class _Engine:
                         at = clock()
                         answered(i, exc.errno or errno.EMFILE, at, at, None)  # put back
                         break
-                    raise NetladderError(f"cannot open a socket: {exc.strerror}") from None
+                    reason = exc.strerror or str(exc)
+                    raise NetladderError("cannot open a socket").because(reason) from None
             sent = clock()
             err = s.connect_ex(target)
             if err == inprogress:
@@ -372,7 +373,8 @@ class ConnectScan:
                 os.close(rfd)
                 os.close(wfd)
                 self._kill_workers()
-                raise NetladderError(f"cannot start a scan worker: {exc.strerror}") from None
+                reason = exc.strerror or str(exc)
+                raise NetladderError("cannot start a scan worker").because(reason) from None
             if pid == 0:  # pragma: no cover - the child process
                 os.close(rfd)
                 _worker_main(self.plan, k, n, cap, wfd)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from netladder.errors import EnvError, UsageError, from_oserror
+from netladder.errors import N_, EnvError, UsageError, from_oserror
 from netladder.net.linux import (
     ETH_P_ARP,
     ICMP6_FILTER,
@@ -244,7 +244,7 @@ class IcmpSocket:
         self.sock.close()
 
 
-_PING_GROUP_REMEDY = (
+_PING_GROUP_REMEDY = N_(
     "allow unprivileged ICMP with sysctl -w net.ipv4.ping_group_range='0 2147483647', "
     "or run as root / grant CAP_NET_RAW (setcap cap_net_raw+ep)"
 )
@@ -276,7 +276,9 @@ def open_icmp(
                 continue
             if exc.errno == errno.EAFNOSUPPORT:
                 raise EnvError(
-                    f"IPv{version} is not available here", "enable IPv6 in the kernel"
+                    "IPv{version} is not available here",
+                    "enable IPv6 in the kernel",
+                    version=version,
                 ) from None
             raise from_oserror(exc, "cannot open an ICMP socket") from None
     if sock is None:
@@ -328,8 +330,8 @@ def _bind_device(sock: socket.socket, device: str) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode() + b"\0")
     except OSError as exc:
         if exc.errno == errno.ENODEV:
-            raise UsageError(f"unknown interface {device!r}") from None
-        raise from_oserror(exc, f"cannot bind to interface {device}") from None
+            raise UsageError("unknown interface {device!r}", device=device) from None
+        raise from_oserror(exc, "cannot bind to interface {device}", device=device) from None
 
 
 def _bind_source(sock: socket.socket, version: int, source: str | None) -> None:
@@ -338,8 +340,8 @@ def _bind_source(sock: socket.socket, version: int, source: str | None) -> None:
         sock.bind((address, 0))
     except OSError as exc:
         if exc.errno == errno.EADDRNOTAVAIL:
-            raise UsageError(f"{source} is not an address of this machine") from None
-        raise from_oserror(exc, f"cannot bind to {address}") from None
+            raise UsageError("{source} is not an address of this machine", source=source) from None
+        raise from_oserror(exc, "cannot bind to {address}", address=address) from None
 
 
 def route_source(
@@ -417,7 +419,9 @@ def path_mtu(address: str) -> int:
                 return sock.getsockopt(socket.IPPROTO_IP, IP_MTU)
             return sock.getsockopt(socket.IPPROTO_IPV6, IPV6_MTU)
     except OSError as exc:
-        raise from_oserror(exc, f"cannot find the path MTU towards {address}") from None
+        raise from_oserror(
+            exc, "cannot find the path MTU towards {address}", address=address
+        ) from None
 
 
 def open_udp(
@@ -477,8 +481,8 @@ def open_packet(device: str, ethertype: int = ETH_P_ARP) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.ENODEV:
-            raise UsageError(f"unknown interface {device!r}") from None
-        raise from_oserror(exc, f"cannot bind to interface {device}") from None
+            raise UsageError("unknown interface {device!r}", device=device) from None
+        raise from_oserror(exc, "cannot bind to interface {device}", device=device) from None
     return sock
 
 

@@ -93,14 +93,15 @@ def scope_index(scope: str) -> int:
             return int(scope)
         return socket.if_nametoindex(scope)
     except OSError:
-        raise UsageError(f"unknown interface {scope!r}") from None
+        raise UsageError("unknown interface {device!r}", device=scope) from None
 
 
 def check_host(text: str, where: str | None = None) -> str:
     """`text` when it is an address literal or a valid host name; UsageError otherwise."""
-    label = where or f"invalid target {text!r}"
     if not text:
-        raise UsageError(f"{where}: no host" if where else "no target given")
+        if where:
+            raise UsageError("{where}: no host", where=where)
+        raise UsageError("no target given")
     if literal(text) is not None:
         return text
     name = text[:-1] if text.endswith(".") else text
@@ -114,9 +115,11 @@ def check_host(text: str, where: str | None = None) -> str:
         or name.replace(".", "").isdigit()
     )  # 300.1.2.3: a bad address, not a name
     if bad:
-        raise UsageError(
-            f"{where}: {text!r} is not a valid host name or address" if where else label
-        )
+        if where:
+            raise UsageError(
+                "{where}: {text!r} is not a valid host name or address", where=where, text=text
+            )
+        raise UsageError("invalid target {text!r}", text=text)
     return text
 
 
@@ -142,16 +145,16 @@ def split_host_port(text: str, where: str | None = None) -> tuple[str, int | Non
 def port_number(text: str, where: str) -> int:
     """A TCP/UDP port, 1-65535, in ASCII digits only (`٢٢` is not 22)."""
     if not text or not text.isascii() or not text.isdigit():
-        raise UsageError(f"{where}: port {text!r} is not a number")
+        raise UsageError("{where}: port {text!r} is not a number", where=where, text=text)
     port = int(text)
     if not 0 < port < 65536:
-        raise UsageError(f"{where}: port {port} is outside 1-65535")
+        raise UsageError("{where}: port {port} is outside 1-65535", where=where, port=port)
     return port
 
 
 def _from_literal(text: str, address: IPAddress, version: int | None) -> Target:
     if version is not None and address.version != version:
-        raise UsageError(f"{text}: not an IPv{version} address")
+        raise UsageError("{text}: not an IPv{version} address", text=text, version=version)
     bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
     scope = bare.split("%", 1)[1] if "%" in bare else None
     normal = str(address)

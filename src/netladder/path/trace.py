@@ -93,7 +93,7 @@ def send_failure(result: TraceResult) -> NetladderError | None:
         return NetladderError(
             "cannot connect to {address}: {reason}", address=result.address, reason=reason
         )
-    return from_oserror(OSError(code, reason), f"cannot send to {result.address}")
+    return from_oserror(OSError(code, reason), "cannot send to {address}", address=result.address)
 
 
 def _not_unicast(address: str) -> bool:

@@ -167,6 +167,12 @@ LINES: dict[str, str] = {
     "asked-took": N_(" in {ms} ms"),
     "retried": N_(" (truncated: retried over TCP)"),
     "tried": N_("  tried {server} {transport}: {what} in {took}{detail}"),
+    # An attempt without an answer, by its outcome: whole sentences, not the outcome's English
+    # word in "tried"'s {what} (a Korean line said "timeout").
+    "tried-timeout": N_("  tried {server} {transport}: timeout in {took}{detail}"),
+    "tried-unreachable": N_("  tried {server} {transport}: unreachable in {took}{detail}"),
+    "tried-malformed": N_("  tried {server} {transport}: malformed in {took}{detail}"),
+    "tried-incomplete": N_("  tried {server} {transport}: incomplete in {took}{detail}"),
     "system-ok": N_("system resolver (getaddrinfo): {addresses}{canonical} in {ms} ms"),
     "system-canonical": N_(" (canonical name {name})"),
     "system-failed": N_("system resolver (getaddrinfo): {failed}: {error} after {ms} ms"),
@@ -553,7 +559,8 @@ def lines(result: Resolution) -> Iterator[str]:
             text = attempt_text(a)
             detail = f": {text}" if text else ""
             colour = "yellow" if a.ignored else "dim"
-            tried = _(lt["tried"]).format(
+            template = lt.get(f"tried-{a.outcome}", lt["tried"])
+            tried = _(template).format(
                 server=a.server, transport=a.transport, what=what, took=took, detail=detail
             )
             yield paint(tried, colour)

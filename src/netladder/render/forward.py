@@ -182,6 +182,21 @@ FINDINGS: dict[str, str] = {
 _HERE = N_("port {port} here")
 
 _VERIFY_LABELS = (N_("through the forward"), N_("direct to the target"))
+# How an attempt that got no connection ended (nat.verify's Attempt.outcome), in the language;
+# nmap's states (filtered) are said as nmap says them, as `port` says them.
+_OUTCOMES = {
+    "refused": N_("refused"),
+    "unreachable": N_("unreachable"),
+    "timeout": N_("timeout"),
+    "error": N_("error"),
+}
+
+
+def _outcome(outcome: str | None) -> str | None:
+    word = _OUTCOMES.get(outcome or "")
+    return _(word) if word else outcome
+
+
 # The columns of `forward list` (not translated: scripts read them).
 _HEADER = (
     f"{'ID':<4} {'PROTO':<5} {'PORT':>5}  {'TARGET':<24} {'HOOKS':<19} {'HITS':>6} {'BYTES':>8}"
@@ -233,7 +248,7 @@ def finding_sentence(found: Finding) -> str:
         rule=cited,
         vantage=found.vantage,
         via=found.via,
-        outcome=found.outcome,
+        outcome=_outcome(found.outcome),
         evidence=f" ({found.error})" if found.error else "",
         error=found.error,
         sysctl=found.sysctl,
@@ -333,7 +348,7 @@ def verify_lines(result: VerifyResult) -> Iterator[str]:
             )
         else:
             error = f" ({attempt.error})" if attempt.error else ""
-            yield f"  {_(label)}: {where} {attempt.outcome}{error}"
+            yield f"  {_(label)}: {where} {_outcome(attempt.outcome)}{error}"
     if f is not None:
         hit = _(t["hit-once"]) if result.hits == 1 else _(t["hit-times"])
         yield hit.format(vantage=result.vantage, hits=result.hits, hook=result.hook)

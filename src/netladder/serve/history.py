@@ -172,7 +172,9 @@ class History:
                 db.execute("ALTER TABLE rounds ADD COLUMN errors INTEGER NOT NULL DEFAULT 0")
         except sqlite3.Error as exc:
             self.close()
-            raise EnvError(f"history {path}: cannot open it: {exc}") from None
+            raise EnvError(
+                "history {path}: cannot open it: {error}", path=path, error=exc
+            ) from None
         self._ids: dict[str, int] = {}
         self._rolled: dict[int, int] = {}  # mid → the last hour rolled up
         self._pruned_hour = -1
@@ -353,13 +355,16 @@ def _lock(path: str) -> Any:
     try:
         f = open(path + ".lock", "a+b")  # noqa: SIM115 - held for the server's lifetime
     except OSError as exc:
-        raise EnvError(f"history {path}: cannot open its lock file: {exc.strerror}") from None
+        raise EnvError("history {path}: cannot open its lock file", path=path).because(
+            exc.strerror or str(exc)
+        ) from None
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         f.close()
         raise EnvError(
-            f"history {path}: another netladder serve is writing it",
+            "history {path}: another netladder serve is writing it",
             "give each server its own --db",
+            path=path,
         ) from None
     return f

@@ -854,7 +854,12 @@ async def serve(
         try:
             ssl_ctx = _tls_server_context(tls.cert_file, tls.key_file)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"tls: cannot load {tls.cert_file} / {tls.key_file}: {exc}") from None
+            raise ConfigError(
+                "tls: cannot load {cert} / {key}: {error}",
+                cert=tls.cert_file,
+                key=tls.key_file,
+                error=exc,
+            ) from None
     conns = _Connections()
     try:
         server = await asyncio.start_server(
@@ -873,7 +878,7 @@ async def serve(
         # asyncio's bind error carries its own sentence in strerror; the errno says it plainly.
         plain = OSError(exc.errno, os.strerror(exc.errno)) if exc.errno else exc
         raise from_oserror(
-            plain, f"cannot listen on {where}", "choose another address with --listen"
+            plain, "cannot listen on {where}", "choose another address with --listen", where=where
         ) from None
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
