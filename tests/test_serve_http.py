@@ -298,13 +298,7 @@ def test_probes_beyond_the_bound_wait_then_get_503() -> None:
 
 
 def test_tls_serves_the_same_endpoints(tmp_path: Path) -> None:
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = _self_signed(tmp_path, "server")
     config = MODULES + f"tls: {{cert_file: {cert}, key_file: {key}}}\n"
 
     async def main() -> None:

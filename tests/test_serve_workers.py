@@ -270,13 +270,9 @@ def test_a_worker_probes_and_diagnoses_without_the_main_process(tmp_path: Path) 
 
 
 def test_tls_and_basic_auth_hold_on_every_process(tmp_path: Path) -> None:
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
+    from test_serve_http import _self_signed
+
+    cert, key = _self_signed(tmp_path, "server")
     (tmp_path / "pw").write_text("s3cret\n")
     config = tmp_path / "serve.yml"
     config.write_text(
