@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -141,6 +142,10 @@ def test_a_udp_redirect_is_verified_with_a_datagram(lab: Lab) -> None:
         lab, "server", "verify", "--proto", "udp", "--port", "7007", "--from", "client"
     )
     assert result["ok"], result
+    # UDP connects nothing: the line says when the answer came, not "connected".
+    text = fwd(lab, "server", "verify", "--proto", "udp", "--port", "7007", "--from", "client")
+    assert re.search(r"answered 'netladder-verify.*' \(the answer came in [\d.]+ ms\)", text.stdout)
+    assert "connected in" not in text.stdout, text.stdout
 
 
 def socat_udp(lab: Lab, node: str, address: str, port: int) -> subprocess.CompletedProcess[str]:

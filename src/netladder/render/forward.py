@@ -72,6 +72,7 @@ TEMPLATES: dict[str, str] = {
     "said-answer": N_("answered {line!r}"),
     "said-nothing": N_("said nothing"),
     "connected": N_("  {label}: {where} {said} (connected in {ms} ms)"),
+    "answered-udp": N_("  {label}: {where} {said} (the answer came in {ms} ms)"),
     "hit-once": N_("  from {vantage}; the rule was hit once during the check ({hook} hook)"),
     "hit-times": N_(
         "  from {vantage}; the rule was hit {hits} times during the check ({hook} hook)"
@@ -343,9 +344,9 @@ def verify_lines(result: VerifyResult) -> Iterator[str]:
             else:
                 said = _(t["said-nothing"])
             took = attempt.connect_time if attempt.connect_time is not None else attempt.elapsed
-            yield _(t["connected"]).format(
-                label=_(label), where=where, said=said, ms=fmt_ms(took * 1000)
-            )
+            # UDP connects nothing: the time is the exchange's, send to answer.
+            line = t["answered-udp"] if result.proto == "udp" else t["connected"]
+            yield _(line).format(label=_(label), where=where, said=said, ms=fmt_ms(took * 1000))
         else:
             error = f" ({attempt.error})" if attempt.error else ""
             yield f"  {_(label)}: {where} {_outcome(attempt.outcome)}{error}"
