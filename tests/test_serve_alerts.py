@@ -207,19 +207,22 @@ def test_the_state_rebuilt_from_the_rounds_is_the_one_they_led_to(losts: list[in
     history.close()
 
 
+def _reading_back(rounds: list[Round], read: list[Round]) -> Iterator[Round]:
+    """The rounds newest first, as the history gives them, each noted in `read` as taken."""
+    for rnd in reversed(rounds):
+        read.append(rnd)
+        yield rnd
+
+
 def test_rebuilding_reads_back_only_what_the_state_machine_needs() -> None:
     monitor = _monitor(loss_percent=10, rounds=2)
     _, live, rounds = _live(monitor, [0] * 50 + [5] * 5 + [0, 5] + [0] * 3)
     read: list[Round] = []
-
-    def back() -> Iterator[Round]:
-        for rnd in reversed(rounds):
-            read.append(rnd)
-            yield rnd
+    back = _reading_back(rounds, read)
 
     alerts = Alerts()
     st = alerts.state(monitor)
-    alerts.rebuild(st, back())
+    alerts.rebuild(st, back)
     assert (st.state, st.since) == ("ok", T0 + 60 * 58) == (live.state, live.since)
     # Back to the newest run of 2 good rounds (the 3 last), then the one before it of the other
     # kind (2 of the 5 bad): 3 + 1 + 1 + 2 rounds, not the 50 good ones before.
@@ -243,16 +246,12 @@ def test_a_state_steady_beyond_the_look_back_is_rebuilt_with_since_a_lower_bound
     monitor = _monitor(loss_percent=10, rounds=3)
     _, live, rounds = _live(monitor, losts)
     read: list[Round] = []
-
-    def back() -> Iterator[Round]:
-        for rnd in reversed(rounds):
-            read.append(rnd)
-            yield rnd
+    back = _reading_back(rounds, read)
 
     alerts = Alerts()
     st = alerts.state(monitor)
     limit = 12 if len(losts) > 23 else 5
-    alerts.rebuild(st, back(), limit=limit)
+    alerts.rebuild(st, back, limit=limit)
     assert (st.state, st.reason) == (live.state, live.reason)
     # The counts in a row are the live ones as far as the machine reads them (up to `rounds`).
     assert (min(st.bad, 3), min(st.good, 3)) == (min(live.bad, 3), min(live.good, 3))
