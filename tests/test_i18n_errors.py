@@ -275,3 +275,19 @@ def test_an_unreadable_config_is_said_in_korean(tmp_path: Path) -> None:
         2,
         f"netladder: 설정 {missing}: 읽을 수 없습니다: No such file or directory",
     )
+
+
+def test_myip_names_where_a_bad_endpoint_came_from_in_korean(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The endpoint's error, wrapped with its source: both said in Korean under --lang ko."""
+    monkeypatch.setenv("NETLADDER_MYIP_HTTP", "ftp://x/")
+    out = said("myip")
+    assert out["en"] == (
+        2,
+        "netladder: invalid URL 'ftp://x/': the scheme must be http or https (from environment)",
+    )
+    assert out["ko"] == (
+        2,
+        "netladder: 잘못된 URL 'ftp://x/': 스킴은 http나 https여야 합니다 (환경 변수에서)",
+    )
