@@ -20,7 +20,9 @@ message, the OS's strerror appended after it untranslated (`because`):
 A failure met while probing is data, stored as its errno and `os_cause(errno)` — a stable word
 a renderer says and JSON may carry.  A message kept in a variable (a remedy shared by several
 errors) is marked with `N_` where it is written, as i18n.N_ marks one: the layers below the
-renderers may not import i18n.
+renderers may not import i18n.  A word filled into a template that is English too ("got a
+list") is a `Word(N_("a list"))`, translated with the template; an error given as a parameter
+(one error wrapping another: "config {path}: {problem}") is rendered in the same language.
 """
 
 from __future__ import annotations
