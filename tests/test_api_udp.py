@@ -63,14 +63,33 @@ def test_a_closed_port_answers_with_port_unreachable_and_silence_times_out() -> 
 
 
 @pytest.mark.parametrize(
-    ("options", "said"),
+    ("options", "said", "korean"),
     [
-        (UdpOptions("localhost", 7), "not an address"),
-        (UdpOptions("[::1]", 7), "not an address"),
-        (UdpOptions("127.0.0.1", 0), "the port must be 1-65535"),
-        (UdpOptions("127.0.0.1", 7, timeout=0.0), "the timeout must be positive"),
+        (UdpOptions("localhost", 7), "not an address: 'localhost'", "주소가 아닙니다: 'localhost'"),
+        (UdpOptions("[::1]", 7), "not an address: '[::1]'", "주소가 아닙니다: '[::1]'"),
+        (
+            UdpOptions("127.0.0.1", 0),
+            "the port must be 1-65535, not 0",
+            "포트는 1-65535여야 합니다 (0은(는) 안 됩니다)",
+        ),
+        (
+            UdpOptions("127.0.0.1", 7, timeout=0.0),
+            "the timeout must be positive, not 0 s",
+            "제한 시간은 0보다 커야 합니다 (0초는 안 됩니다)",
+        ),
     ],
 )
-def test_options_that_cannot_be_run_are_a_usage_error(options: UdpOptions, said: str) -> None:
-    with pytest.raises(UsageError, match=said):
+def test_options_that_cannot_be_run_are_a_usage_error(
+    options: UdpOptions, said: str, korean: str
+) -> None:
+    """English by default; a template the command line says in Korean under --lang ko."""
+    with pytest.raises(UsageError) as refused:
         asyncio.run(exchange(options))
+    assert str(refused.value) == said
+    from netladder import i18n
+
+    i18n.set_language("ko")
+    try:
+        assert refused.value.render(i18n._) == korean
+    finally:
+        i18n.set_language("en")

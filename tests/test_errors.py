@@ -15,6 +15,7 @@ from netladder.errors import (
     NetladderError,
     OsCause,
     UsageError,
+    Word,
     errno_name,
     from_oserror,
     os_cause,
@@ -111,6 +112,24 @@ def test_the_command_line_translates_the_template_at_the_edge(
         "netladder: not in the catalog",
         "netladder: a plain line",
     ]
+
+
+def test_a_word_parameter_and_a_wrapped_error_are_translated_with_the_template() -> None:
+    """A Word filled into a template ("a list") is a message too, and an error given as a
+    parameter (config {path}: <the key's error>) is rendered from its own template."""
+    catalog = {
+        "{where}: expected a mapping, got {kind}": "{where}: 매핑이어야 하는데 {kind}입니다",
+        "a list": "목록",
+        "config {path}: {problem}": "설정 {path}: {problem}",
+    }
+    inner = UsageError("{where}: expected a mapping, got {kind}", where="m", kind=Word("a list"))
+    outer = UsageError("config {path}: {problem}", path="c.yml", problem=inner)
+    assert str(outer) == "config c.yml: m: expected a mapping, got a list"
+    assert (
+        outer.render(lambda m: catalog.get(m, m)) == "설정 c.yml: m: 매핑이어야 하는데 목록입니다"
+    )
+    plain = UsageError("{where}: got {value}", where="m", value="a list")  # a str, not a Word
+    assert plain.render(lambda m: catalog.get(m, m)) == "m: got a list"
 
 
 @pytest.mark.parametrize(

@@ -213,3 +213,81 @@ def test_the_target_checks_speak_korean(args: tuple[str, ...], english: str, kor
     out = said(*args)
     assert out["en"] == (2, f"netladder: {english}")
     assert out["ko"] == (2, f"netladder: {korean}")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "english", "korean"),
+    [
+        (  # the filled-in word ("a list") is a message too
+            "modules: [1]\n",
+            "modules: expected a mapping, got a list",
+            "modules: 매핑이어야 하는데 목록입니다",
+        ),
+        (  # the why in parentheses is translated with the sentence around it
+            "modules:\n  h:\n    prober: http\n    http:\n      proxy_url: http://x\n",
+            "modules.h.http.proxy_url: not supported by netladder"
+            " (the HTTP engine has no such option yet)",
+            "modules.h.http.proxy_url: netladder가 지원하지 않습니다"
+            " (HTTP 엔진에 아직 그런 옵션이 없습니다)",
+        ),
+        (
+            "modules:\n  t:\n    prober: icmp\n    timeout: 5x\n",
+            "modules.t.timeout: invalid duration '5x' (use e.g. 5s, 1m30s, 500ms)",
+            "modules.t.timeout: 잘못된 기간 '5x' (예: 5s, 1m30s, 500ms)",
+        ),
+        (  # blackbox_exporter's own words in English, Korean under --lang ko
+            "modules:\n  i:\n    prober: icmp\n    icmp:\n      ttl: 300\n",
+            'modules.i.icmp.ttl: "ttl" cannot exceed 255',
+            'modules.i.icmp.ttl: "ttl"은 255를 넘을 수 없습니다',
+        ),
+        (
+            "monitors:\n  - name: m\n    target: 127.0.0.1\n    module: nope\n",
+            "monitors[0].module: unknown module 'nope'",
+            "monitors[0].module: 알 수 없는 모듈 'nope'",
+        ),
+        (  # YAML's own description stays as the parser says it; the line is a template
+            "a: [\n",
+            "line 2: expected the node content, but found '<stream end>'",
+            "2번째 줄: expected the node content, but found '<stream end>'",
+        ),
+    ],
+)
+def test_serve_config_check_names_the_key_in_korean(
+    tmp_path: Path, yaml_text: str, english: str, korean: str
+) -> None:
+    """serve's configuration errors: the key named, the sentence a template, the file named by
+    the template that wraps the key's own (translated) error."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text(yaml_text)
+    out = said("serve", "--config-check", str(bad))
+    assert out["en"] == (2, f"netladder: config {bad}: {english}")
+    assert out["ko"] == (2, f"netladder: 설정 {bad}: {korean}")
+
+
+def test_an_unreadable_config_is_said_in_korean(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yml"
+    out = said("serve", "--config-check", str(missing))
+    assert out["en"] == (
+        2,
+        f"netladder: config {missing}: cannot read it: No such file or directory",
+    )
+    assert out["ko"] == (
+        2,
+        f"netladder: 설정 {missing}: 읽을 수 없습니다: No such file or directory",
+    )
+
+
+def test_myip_names_where_a_bad_endpoint_came_from_in_korean(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The endpoint's error, wrapped with its source: both said in Korean under --lang ko."""
+    monkeypatch.setenv("NETLADDER_MYIP_HTTP", "ftp://x/")
+    out = said("myip")
+    assert out["en"] == (
+        2,
+        "netladder: invalid URL 'ftp://x/': the scheme must be http or https (from environment)",
+    )
+    assert out["ko"] == (
+        2,
+        "netladder: 잘못된 URL 'ftp://x/': 스킴은 http나 https여야 합니다 (환경 변수에서)",
+    )

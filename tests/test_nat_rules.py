@@ -368,20 +368,36 @@ def test_a_table_holding_more_than_forwards_is_left_to_its_owner() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stderr", "expected"),
+    ("stderr", "expected", "korean"),
     [
         (
             "/dev/stdin:2:1-95: Error: Could not process rule: Operation not supported\n"
             "add chain inet netladder prerouting { ... }\n^^^^^^^^",
             "nft refused 'add chain inet netladder prerouting': Could not process rule: "
             "Operation not supported (nothing was applied)",
+            "nft가 'add chain inet netladder prerouting'을(를) 거부했습니다: Could not process "
+            "rule: Operation not supported (아무것도 적용되지 않았습니다)",
         ),
-        ("Error: syntax error, unexpected junk", "nft: Error: syntax error, unexpected junk"),
-        ("", "nft failed (exit 1)"),
+        (
+            "Error: syntax error, unexpected junk",
+            "nft: Error: syntax error, unexpected junk",
+            "nft: Error: syntax error, unexpected junk",
+        ),
+        ("", "nft failed (exit 1)", "nft 실패 (종료 코드 1)"),
     ],
 )
-def test_an_nft_error_is_one_line_naming_the_script_line(stderr: str, expected: str) -> None:
+def test_an_nft_error_is_one_line_naming_the_script_line(
+    stderr: str, expected: str, korean: str
+) -> None:
+    """nft's own words stay as nft says them; netladder's around them are templates."""
+    from netladder import i18n
     from netladder.nat.nft import describe_error
 
     script = "add table inet netladder\nadd chain inet netladder prerouting\n"
-    assert describe_error(stderr, script, 1) == expected
+    error = describe_error(stderr, script, 1)
+    assert str(error) == expected and error.raw == stderr
+    i18n.set_language("ko")
+    try:
+        assert error.render(i18n._) == korean
+    finally:
+        i18n.set_language("en")

@@ -70,6 +70,23 @@ def test_split_host_port_takes_ascii_ports_in_range() -> None:
             split_host_port(bad)
 
 
+def test_split_host_port_says_a_bad_bracket_in_english_and_as_a_template() -> None:
+    from netladder import i18n
+
+    with pytest.raises(UsageError) as missing:
+        split_host_port("[::1", "--to")
+    with pytest.raises(UsageError) as after:
+        split_host_port("[::1]x", "--to")
+    assert str(missing.value) == "--to: missing ']'"
+    assert str(after.value) == "--to: expected ':PORT' after ']'"
+    i18n.set_language("ko")
+    try:
+        assert missing.value.render(i18n._) == "--to: ']'가 빠졌습니다"
+        assert after.value.render(i18n._) == "--to: ']' 뒤에 ':포트'가 와야 합니다"
+    finally:
+        i18n.set_language("en")
+
+
 def test_names_resolve_through_the_system_resolver_with_a_preferred_family() -> None:
     # /etc/hosts names localhost for both families on Debian; nothing leaves the machine.
     t = resolve("localhost", prefer=6)

@@ -20,7 +20,9 @@ message, the OS's strerror appended after it untranslated (`because`):
 A failure met while probing is data, stored as its errno and `os_cause(errno)` — a stable word
 a renderer says and JSON may carry.  A message kept in a variable (a remedy shared by several
 errors) is marked with `N_` where it is written, as i18n.N_ marks one: the layers below the
-renderers may not import i18n.
+renderers may not import i18n.  A word filled into a template that is English too ("got a
+list") is a `Word(N_("a list"))`, translated with the template; an error given as a parameter
+(one error wrapping another: "config {path}: {problem}") is rendered in the same language.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "NetladderError",
     "OsCause",
     "UsageError",
+    "Word",
     "errno_name",
     "from_oserror",
     "os_cause",
@@ -67,6 +70,31 @@ def _fill(template: str, params: dict[str, Any]) -> str:
     return template.format(**params) if params else template
 
 
+class Word(str):
+    """A word or phrase filled into a template that is itself a message ("a mapping", "the
+    file"): marked with `N_` where it is written, translated with the template at the edge.
+
+        raise UsageError("{w}: expected a list, got {kind}", w=w, kind=Word(N_("a string")))
+    """
+
+    __slots__ = ()
+
+
+def _words(params: dict[str, Any], translate: Callable[[str], str]) -> dict[str, Any]:
+    """The parameters as said in the language of `translate`: a Word translated, an error
+    given as a parameter (one error wrapping another's message) rendered from its template."""
+    if translate is _identity:
+        return params
+    return {
+        k: translate(v)
+        if isinstance(v, Word)
+        else v.render(translate)
+        if isinstance(v, NetladderError)
+        else v
+        for k, v in params.items()
+    }
+
+
 class NetladderError(Exception):
     """A failure the user should read as one line; never shown with a traceback."""
 
@@ -91,7 +119,7 @@ class NetladderError(Exception):
 
     def render(self, translate: Callable[[str], str] = _identity) -> str:
         """The message with its template translated (`i18n._`); English by default."""
-        return self._caused(_fill(translate(self.template), self.params))
+        return self._caused(_fill(translate(self.template), _words(self.params, translate)))
 
 
 class UsageError(NetladderError):
@@ -118,10 +146,11 @@ class EnvError(NetladderError):
         return self
 
     def render(self, translate: Callable[[str], str] = _identity) -> str:
-        problem = self._caused(_fill(translate(self.template), self.params))
+        params = _words(self.params, translate)
+        problem = self._caused(_fill(translate(self.template), params))
         if not self.remedy_template:
             return problem
-        return f"{problem} ({_fill(translate(self.remedy_template), self.params)})"
+        return f"{problem} ({_fill(translate(self.remedy_template), params)})"
 
     def __str__(self) -> str:
         return self.render()

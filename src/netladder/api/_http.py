@@ -31,16 +31,23 @@ def check_options(o: HttpOptions) -> None:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not http1.is_token(o.method):
-        raise UsageError(f"bad method {o.method!r}")
+        raise UsageError("bad method {method!r}", method=o.method)
     if not o.timeout > 0:
-        raise UsageError(f"the timeout must be positive, not {o.timeout:g} s")
+        raise UsageError("the timeout must be positive, not {timeout:g} s", timeout=o.timeout)
     if o.max_redirs < 0 or o.max_body < 0 or o.keep_body < 0:
         raise UsageError("max_redirs, max_body and keep_body cannot be negative")
     for low, high in o.expect:
         if not 100 <= low <= high <= 599:
-            raise UsageError(f"bad expected status range {low}-{high} (100..599)")
+            raise UsageError(
+                "bad expected status range {low}-{high} (100..599)", low=low, high=high
+            )
     for key, limit in o.slo:
         if key not in SLO_KEYS or not limit > 0:
-            raise UsageError(f"bad slo {key}={limit!r} (keys: {', '.join(SLO_KEYS)}; seconds > 0)")
+            raise UsageError(
+                "bad slo {key}={limit!r} (keys: {keys}; seconds > 0)",
+                key=key,
+                limit=limit,
+                keys=", ".join(SLO_KEYS),
+            )
     if o.cacert is not None and not os.path.isfile(o.cacert):
-        raise UsageError(f"cacert {o.cacert!r}: no such file")
+        raise UsageError("cacert {path!r}: no such file", path=o.cacert)

@@ -17,9 +17,9 @@ async def stun(options: StunOptions) -> StunResult:
     is `StunResult.error`, never an exception; UsageError for a server that cannot be one."""
     endpoint = parse_stun_endpoint(options.server)
     if options.version not in (None, 4, 6):
-        raise UsageError(f"version must be 4 or 6, not {options.version!r}")
+        raise UsageError("version must be 4 or 6, not {version!r}", version=options.version)
     if not options.timeout > 0:
-        raise UsageError(f"the timeout must be positive, not {options.timeout:g} s")
+        raise UsageError("the timeout must be positive, not {timeout:g} s", timeout=options.timeout)
     session = StunSession(
         endpoint.host, endpoint.port, timeout=options.timeout, version=options.version
     )

@@ -30,9 +30,9 @@ async def dialogue(options: DialogueOptions) -> DialogueResult:
     matched or the timeout is `DialogueResult.end`, never an exception; UsageError for
     options that cannot be run."""
     if not options.timeout > 0:
-        raise UsageError(f"the timeout must be positive, not {options.timeout:g} s")
+        raise UsageError("the timeout must be positive, not {timeout:g} s", timeout=options.timeout)
     if not 0 < options.port < 65536:
-        raise UsageError(f"the port must be 1-65535, not {options.port}")
+        raise UsageError("the port must be 1-65535, not {port}", port=options.port)
     session = DialogueSession(options)
     await run([session])
     return session.result()

@@ -18,11 +18,11 @@ async def exchange(options: UdpOptions) -> Datagram:
     fails, an ICMP error or silence is in the Datagram (`error`, `icmp`, `timed_out`), never
     an exception; UsageError for options that cannot be run."""
     if not options.timeout > 0:
-        raise UsageError(f"the timeout must be positive, not {options.timeout:g} s")
+        raise UsageError("the timeout must be positive, not {timeout:g} s", timeout=options.timeout)
     if not 0 < options.port < 65536:
-        raise UsageError(f"the port must be 1-65535, not {options.port}")
+        raise UsageError("the port must be 1-65535, not {port}", port=options.port)
     if literal(options.address) is None or options.address.startswith("["):
-        raise UsageError(f"not an address: {options.address!r}")
+        raise UsageError("not an address: {address!r}", address=options.address)
     session = UdpExchange(
         options.address,
         options.port,

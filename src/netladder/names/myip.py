@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from netladder.errors import N_, UsageError
+from netladder.errors import N_, UsageError, Word
 from netladder.model import record
 from netladder.names.model import MyIp, Note, Part, SourceFailure, SourceResult, Verdict
 from netladder.names.stun import STUN_PORT, StunSession, unmap
@@ -196,7 +196,7 @@ def endpoints(
     source = "command line"
     http_list, stun_list = list(http), list(stun_servers)
     if not http_list and not stun_list:
-        source = "environment"
+        source = Word(N_("environment"))  # a Word: said in the user's language in errors
         http_list, stun_list = _split(env.get(ENV_HTTP, "")), _split(env.get(ENV_STUN, ""))
     if not http_list and not stun_list:
         path = config_path(env)
@@ -205,7 +205,7 @@ def endpoints(
         if from_file is not None:
             http_list, stun_list = from_file
     if not http_list and not stun_list:
-        source = "built-in defaults"
+        source = Word(N_("built-in defaults"))
         http_list, stun_list = list(DEFAULT_HTTP), list(DEFAULT_STUN)
     try:
         return Endpoints(
@@ -216,7 +216,7 @@ def endpoints(
     except UsageError as exc:
         if source == "command line":
             raise
-        raise UsageError(f"{exc} (from {source})") from None
+        raise UsageError("{problem} (from {source})", problem=exc, source=source) from None
 
 
 # -- answers -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import re
 import shutil
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from netladder.errors import N_, EnvError, NetladderError, UsageError
 from netladder.nat.rules import (
@@ -50,8 +51,8 @@ _SYSCTLS = {4: "net/ipv4/ip_forward", 6: "net/ipv6/conf/all/forwarding"}
 class NftError(NetladderError):
     """nft refused a script; the message is nft's own first error line."""
 
-    def __init__(self, message: str, raw: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, raw: str = "", **params: Any) -> None:
+        super().__init__(message, **params)
         self.raw = raw
 
     @property
@@ -98,27 +99,31 @@ async def _nft(args: list[str], script: str | None = None) -> str:
         message = err.decode(errors="replace").strip()
         if "Operation not permitted" in message or "Permission denied" in message:
             raise EnvError("nft: operation not permitted", PRIVILEGE_REMEDY)
-        raise NftError(describe_error(message, script, proc.returncode), message)
+        raise describe_error(message, script, proc.returncode)
     return out.decode(errors="replace")
 
 
 _WHERE = re.compile(r"^/dev/stdin:(\d+):[\d-]+:\s*")
 
 
-def describe_error(message: str, script: str | None, returncode: int | None) -> str:
-    """nft's first error as one line, with the script line it is about."""
+def describe_error(message: str, script: str | None, returncode: int | None) -> NftError:
+    """nft's first error as one line, with the script line it is about; nft's own words
+    (`message`, kept whole as `raw`) stay as nft says them."""
     lines = [ln for ln in message.splitlines() if "Error" in ln] or message.splitlines()
     if not lines:
-        return f"nft failed (exit {returncode})"
+        return NftError("nft failed (exit {code})", message, code=returncode)
     first = lines[0]
     where = _WHERE.match(first)
     if where is None or script is None:
-        return f"nft: {first}"
+        said = "nft: " + first  # nft's line as it is: nothing to translate
+        return NftError(said, message)
     reason = first[where.end() :].removeprefix("Error: ")
     number = int(where.group(1))
     script_lines = script.splitlines()
     line = script_lines[number - 1] if 0 < number <= len(script_lines) else "?"
-    return f"nft refused '{line}': {reason} (nothing was applied)"
+    return NftError(
+        "nft refused '{line}': {reason} (nothing was applied)", message, line=line, reason=reason
+    )
 
 
 async def read_ruleset() -> Ruleset:
@@ -128,7 +133,7 @@ async def read_ruleset() -> Ruleset:
     try:
         parsed = json.loads(document) if document.strip() else {"nftables": []}
     except ValueError as exc:
-        raise NftError(f"nft -j printed something that is not JSON: {exc}") from None
+        raise NftError("nft -j printed something that is not JSON: {error}", error=exc) from None
     return parse_ruleset(parsed, parse_ruleset_text(text))
 
 

@@ -129,12 +129,12 @@ def split_host_port(text: str, where: str | None = None) -> tuple[str, int | Non
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise UsageError(f"{label}: missing ']'")
+            raise UsageError("{where}: missing ']'", where=label)
         host, rest = text[1:end], text[end + 1 :]
         if not rest:
             return host, None
         if not rest.startswith(":"):
-            raise UsageError(f"{label}: expected ':PORT' after ']'")
+            raise UsageError("{where}: expected ':PORT' after ']'", where=label)
         return host, port_number(rest[1:], label)
     if text.count(":") == 1:
         host, port = text.split(":")

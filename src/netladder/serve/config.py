@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from netladder.errors import UsageError
+from netladder.errors import N_, UsageError, Word
 
 __all__ = [
     "DEFAULT_CONFIG_TEXT",
@@ -211,7 +211,10 @@ def _regexp(text: str, where: str) -> re.Pattern[str]:
         return re.compile(_go_regexp(text))
     except re.error as exc:
         raise ConfigError(
-            f"{where}: could not compile regular expression {text!r}: {exc}"
+            "{where}: could not compile regular expression {text!r}: {error}",
+            where=where,
+            text=text,
+            error=exc,
         ) from None
 
 
@@ -468,7 +471,12 @@ class _Section:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise ConfigError(f"{where or 'the file'}: expected a mapping, got {_kind(value)}")
+            the_file = Word(N_("the file"))  # the top level has no key to name
+            raise ConfigError(
+                "{where}: expected a mapping, got {kind}",
+                where=where or the_file,
+                kind=_kind(value),
+            )
         self.data: dict[str, Any] = {str(k): v for k, v in value.items()}
         self.where = where
         self.seen: set[str] = set()
@@ -488,7 +496,9 @@ class _Section:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{self.at(key)}: expected a string, got {_kind(value)}")
+            raise ConfigError(
+                "{where}: expected a string, got {kind}", where=self.at(key), kind=_kind(value)
+            )
         return str(value)
 
     def opt_str(self, key: str) -> str | None:
@@ -499,7 +509,9 @@ class _Section:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise ConfigError(f"{self.at(key)}: expected true or false, got {value!r}")
+            raise ConfigError(
+                "{where}: expected true or false, got {value!r}", where=self.at(key), value=value
+            )
         return value
 
     def whole(self, key: str, default: int, low: int | None = None, high: int | None = None) -> int:
@@ -507,11 +519,23 @@ class _Section:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{self.at(key)}: expected a whole number, got {value!r}")
+            raise ConfigError(
+                "{where}: expected a whole number, got {value!r}", where=self.at(key), value=value
+            )
         if low is not None and value < low:
-            raise ConfigError(f"{self.at(key)}: must be at least {low}, got {value}")
+            raise ConfigError(
+                "{where}: must be at least {low}, got {value}",
+                where=self.at(key),
+                low=low,
+                value=value,
+            )
         if high is not None and value > high:
-            raise ConfigError(f"{self.at(key)}: must be at most {high}, got {value}")
+            raise ConfigError(
+                "{where}: must be at most {high}, got {value}",
+                where=self.at(key),
+                high=high,
+                value=value,
+            )
         return value
 
     def number(self, key: str, default: float | None, low: float = 0.0) -> float | None:
@@ -523,9 +547,16 @@ class _Section:
             or not isinstance(value, (int, float))
             or not math.isfinite(value)
         ):
-            raise ConfigError(f"{self.at(key)}: expected a number, got {value!r}")
+            raise ConfigError(
+                "{where}: expected a number, got {value!r}", where=self.at(key), value=value
+            )
         if value < low:
-            raise ConfigError(f"{self.at(key)}: must be at least {low:g}, got {value}")
+            raise ConfigError(
+                "{where}: must be at least {low:g}, got {value}",
+                where=self.at(key),
+                low=low,
+                value=value,
+            )
         return float(value)
 
     def duration(self, key: str, default: float, positive: bool = False) -> float:
@@ -534,10 +565,21 @@ class _Section:
             return default
         try:
             seconds = parse_duration(str(value)) if not isinstance(value, bool) else -1.0
-        except ValueError as exc:
-            raise ConfigError(f"{self.at(key)}: {exc}") from None
+        except ValueError:
+            # parse_duration's own words, said as a template here
+            if not str(value).strip():
+                raise ConfigError("{where}: empty duration", where=self.at(key)) from None
+            raise ConfigError(
+                "{where}: invalid duration {text!r} (use e.g. 5s, 1m30s, 500ms)",
+                where=self.at(key),
+                text=str(value),
+            ) from None
         if seconds < 0 or (positive and seconds == 0):
-            raise ConfigError(f"{self.at(key)}: must be a positive duration, got {value!r}")
+            raise ConfigError(
+                "{where}: must be a positive duration, got {value!r}",
+                where=self.at(key),
+                value=value,
+            )
         return seconds
 
     def seq(self, key: str) -> list[Any]:
@@ -545,15 +587,23 @@ class _Section:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise ConfigError(f"{self.at(key)}: expected a list, got {_kind(value)}")
+            raise ConfigError(
+                "{where}: expected a list, got {kind}", where=self.at(key), kind=_kind(value)
+            )
         return value
 
-    def ints(self, key: str, low: int, high: int, what: str) -> tuple[int, ...]:
+    def ints(self, key: str, low: int, high: int, what: Word) -> tuple[int, ...]:
         """A list of whole numbers within [low, high], each named `what` when it is not."""
         out = []
         for i, value in enumerate(self.seq(key)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ConfigError(f"{self.at(key)}[{i}]: not {what}: {value!r}")
+                raise ConfigError(
+                    "{where}[{i}]: not {what}: {value!r}",
+                    where=self.at(key),
+                    i=i,
+                    what=what,
+                    value=value,
+                )
             out.append(value)
         return tuple(out)
 
@@ -568,23 +618,26 @@ class _Section:
         if value not in ("ip4", "ip6"):
             # blackbox treats anything but ip4 as ip6; naming the mistake is kinder
             raise ConfigError(
-                f"{self.at('preferred_ip_protocol')}: expected ip4 or ip6, got {value!r}"
+                "{where}: expected ip4 or ip6, got {value!r}",
+                where=self.at("preferred_ip_protocol"),
+                value=value,
             )
         return value
 
     def done(self, known_elsewhere: Sequence[str] = ()) -> None:
         for key in self.data:
             if key not in self.seen and key not in known_elsewhere:
-                raise ConfigError(f"{self.at(key)}: unknown key")
+                raise ConfigError("{where}: unknown key", where=self.at(key))
 
 
 def _kind(value: object) -> str:
+    """What a value is, as "got …" names it: a word the command line translates, or its repr."""
     if isinstance(value, dict):
-        return "a mapping"
+        return Word(N_("a mapping"))
     if isinstance(value, list):
-        return "a list"
+        return Word(N_("a list"))
     if isinstance(value, str):
-        return "a string"
+        return Word(N_("a string"))
     return repr(value)
 
 
@@ -604,10 +657,12 @@ _HTTP_CLIENT_UNSUPPORTED = (
 )
 
 
-def _unsupported(sec: _Section, keys: Sequence[str], why: str) -> None:
+def _unsupported(sec: _Section, keys: Sequence[str], why: Word) -> None:
     for key in keys:
         if sec.has(key) and sec.data[key] not in (None, "", False, [], {}):
-            raise ConfigError(f"{sec.at(key)}: not supported by netladder ({why})")
+            raise ConfigError(
+                "{where}: not supported by netladder ({why})", where=sec.at(key), why=why
+            )
         sec.seen.add(key)
 
 
@@ -620,7 +675,7 @@ def _tls_config(sec: _Section) -> TlsConfig:
     _unsupported(
         sec,
         ("cert_file", "key_file", "min_version", "max_version", "cert", "key", "ca"),
-        "client certificates and version pins are not implemented",
+        Word(N_("client certificates and version pins are not implemented")),
     )
     sec.done()
     return tls
@@ -632,7 +687,7 @@ def _header_matches(sec: _Section, key: str) -> tuple[HeaderMatch, ...]:
         hm = _Section(item, f"{sec.at(key)}[{i}]")
         header = hm.text("header", "")
         if not header:
-            raise ConfigError(f"{hm.at('header')}: must be set")
+            raise ConfigError("{where}: must be set", where=hm.at("header"))
         out.append(
             HeaderMatch(
                 header,
@@ -649,7 +704,9 @@ def _read_secret(path: str, where: str) -> str:
         with open(path, encoding="utf-8") as f:
             return f.read().strip()
     except OSError as exc:
-        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
+        raise ConfigError("{where}: cannot read {path}", where=where, path=path).because(
+            exc.strerror or str(exc)
+        ) from None
 
 
 def _authorization(sec: _Section) -> str | None:
@@ -685,18 +742,22 @@ def _authorization(sec: _Section) -> str | None:
 
 
 def _http(sec: _Section) -> HttpModule:
-    codes = sec.ints("valid_status_codes", 100, 599, "a status code")
+    codes = sec.ints("valid_status_codes", 100, 599, Word(N_("a status code")))
     headers = sec.raw("headers") or {}
     if not isinstance(headers, dict):
-        raise ConfigError(f"{sec.at('headers')}: expected a mapping of header: value")
+        raise ConfigError("{where}: expected a mapping of header: value", where=sec.at("headers"))
     from netladder.proto.http1 import is_token
 
     for name in headers:
         if not is_token(str(name)):
-            raise ConfigError(f"{sec.at('headers')}: {name!r} is not a valid header name")
+            raise ConfigError(
+                "{where}: {name!r} is not a valid header name", where=sec.at("headers"), name=name
+            )
     method = sec.text("method", "GET").upper()
     if not is_token(method):
-        raise ConfigError(f"{sec.at('method')}: {method!r} is not a valid method")
+        raise ConfigError(
+            "{where}: {method!r} is not a valid method", where=sec.at("method"), method=method
+        )
     follow = sec.flag("follow_redirects", True)
     no_follow = sec.raw("no_follow_redirects")
     if isinstance(no_follow, bool):
@@ -722,10 +783,12 @@ def _http(sec: _Section) -> HttpModule:
         authorization=_authorization(sec),
     )
     sec.seen.update(("bearer_token", "bearer_token_file", "basic_auth", "authorization"))
-    _unsupported(sec, _HTTP_CLIENT_UNSUPPORTED, "the HTTP engine has no such option yet")
+    _unsupported(sec, _HTTP_CLIENT_UNSUPPORTED, Word(N_("the HTTP engine has no such option yet")))
     sec.seen.add("enable_http3")  # blackbox 0.26+; false is the only value we honour
     if sec.data.get("enable_http3"):
-        raise ConfigError(f"{sec.at('enable_http3')}: not supported by netladder (no HTTP/3)")
+        raise ConfigError(
+            "{where}: not supported by netladder (no HTTP/3)", where=sec.at("enable_http3")
+        )
     sec.done()
     return module
 
@@ -736,7 +799,9 @@ _BYTES = re.compile(r"^\s*([0-9]+)\s*([KMGT]i?B|B)?\s*$")
 def _bytes(value: object, where: str) -> int:
     m = _BYTES.match(str(value))
     if not m:
-        raise ConfigError(f"{where}: expected a size such as 64KiB or 1MB, got {value!r}")
+        raise ConfigError(
+            "{where}: expected a size such as 64KiB or 1MB, got {value!r}", where=where, value=value
+        )
     unit = (m.group(2) or "B").replace("i", "")
     scale = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[unit]
     return int(m.group(1)) * scale
@@ -754,7 +819,7 @@ def _tcp(sec: _Section) -> TcpModule:
                 qr.flag("starttls", False),
             )
         )
-        _unsupported(qr, ("labels",), "probe_expect_info labels are not implemented")
+        _unsupported(qr, ("labels",), Word(N_("probe_expect_info labels are not implemented")))
         qr.done()
     module = TcpModule(
         preferred_ip_protocol=sec.ip_protocol(),
@@ -765,7 +830,9 @@ def _tcp(sec: _Section) -> TcpModule:
         tls_config=_tls_config(sec.section("tls_config")),
     )
     if module.source_ip_address:
-        raise ConfigError(f"{sec.at('source_ip_address')}: not supported by netladder yet")
+        raise ConfigError(
+            "{where}: not supported by netladder yet", where=sec.at("source_ip_address")
+        )
     sec.done()
     return module
 
@@ -775,9 +842,9 @@ def _icmp(sec: _Section) -> IcmpModule:
     if ttl is not None and not isinstance(ttl, bool) and isinstance(ttl, int):
         # blackbox's own words (config/config.go)
         if ttl < 0:
-            raise ConfigError(f'{sec.at("ttl")}: "ttl" cannot be negative')
+            raise ConfigError('{where}: "ttl" cannot be negative', where=sec.at("ttl"))
         if ttl > 255:
-            raise ConfigError(f'{sec.at("ttl")}: "ttl" cannot exceed 255')
+            raise ConfigError('{where}: "ttl" cannot exceed 255', where=sec.at("ttl"))
     sec.seen.discard("ttl")
     module = IcmpModule(
         preferred_ip_protocol=sec.ip_protocol(),
@@ -790,9 +857,11 @@ def _icmp(sec: _Section) -> IcmpModule:
         interval=sec.duration("interval", 1.0, positive=True),
     )
     if module.source_ip_address:
-        raise ConfigError(f"{sec.at('source_ip_address')}: not supported by netladder yet")
+        raise ConfigError(
+            "{where}: not supported by netladder yet", where=sec.at("source_ip_address")
+        )
     if module.dont_fragment:
-        raise ConfigError(f"{sec.at('dont_fragment')}: not supported by netladder yet")
+        raise ConfigError("{where}: not supported by netladder yet", where=sec.at("dont_fragment"))
     sec.done()
     return module
 
@@ -838,24 +907,38 @@ def _dns(sec: _Section) -> DnsModule:
 
     name = sec.text("query_name", "")
     if not name:
-        raise ConfigError(f"{sec.at('query_name')}: query name must be set for DNS module")
+        raise ConfigError(
+            "{where}: query name must be set for DNS module", where=sec.at("query_name")
+        )
     qclass = sec.text("query_class", "IN").upper()
     try:
         dns.rdataclass.from_text(qclass)
     except Exception:
-        raise ConfigError(f"{sec.at('query_class')}: query class '{qclass}' is not valid") from None
+        raise ConfigError(
+            "{where}: query class '{qclass}' is not valid",
+            where=sec.at("query_class"),
+            qclass=qclass,
+        ) from None
     qtype = sec.text("query_type", "ANY").upper()
     try:
         dns.rdatatype.from_text(qtype)
     except Exception:
-        raise ConfigError(f"{sec.at('query_type')}: query type '{qtype}' is not valid") from None
+        raise ConfigError(
+            "{where}: query type '{qtype}' is not valid", where=sec.at("query_type"), qtype=qtype
+        ) from None
     transport = sec.text("transport_protocol", "udp")
     if transport not in ("udp", "tcp"):
-        raise ConfigError(f"{sec.at('transport_protocol')}: expected udp or tcp, got {transport!r}")
+        raise ConfigError(
+            "{where}: expected udp or tcp, got {value!r}",
+            where=sec.at("transport_protocol"),
+            value=transport,
+        )
     rcodes = tuple(str(r).upper() for r in sec.seq("valid_rcodes")) or ("NOERROR",)
     for r in rcodes:
         if r not in _RCODE_NAMES:
-            raise ConfigError(f"{sec.at('valid_rcodes')}: unknown rcode {r!r}")
+            raise ConfigError(
+                "{where}: unknown rcode {rcode!r}", where=sec.at("valid_rcodes"), rcode=r
+            )
     module = DnsModule(
         query_name=name,
         preferred_ip_protocol=sec.ip_protocol(),
@@ -870,9 +953,11 @@ def _dns(sec: _Section) -> DnsModule:
         validate_authority_rrs=_rr_validator(sec.section("validate_authority_rrs")),
         validate_additional_rrs=_rr_validator(sec.section("validate_additional_rrs")),
     )
-    _unsupported(sec, ("dns_over_tls", "tls_config"), "DNS over TLS is not implemented")
+    _unsupported(sec, ("dns_over_tls", "tls_config"), Word(N_("DNS over TLS is not implemented")))
     if module.source_ip_address:
-        raise ConfigError(f"{sec.at('source_ip_address')}: not supported by netladder yet")
+        raise ConfigError(
+            "{where}: not supported by netladder yet", where=sec.at("source_ip_address")
+        )
     sec.done()
     return module
 
@@ -898,7 +983,11 @@ def _stun(sec: _Section) -> StunModule:
 def _trace(sec: _Section) -> TraceModule:
     protocol = sec.text("protocol", "icmp")
     if protocol not in ("udp", "icmp", "tcp"):
-        raise ConfigError(f"{sec.at('protocol')}: expected udp, icmp or tcp, got {protocol!r}")
+        raise ConfigError(
+            "{where}: expected udp, icmp or tcp, got {value!r}",
+            where=sec.at("protocol"),
+            value=protocol,
+        )
     port = sec.raw("port")
     sec.seen.discard("port")
     module = TraceModule(
@@ -915,7 +1004,7 @@ def _trace(sec: _Section) -> TraceModule:
 
 
 def _diagnose(sec: _Section) -> DiagnoseModule:
-    ports = sec.ints("ports", 1, 65535, "a port number")
+    ports = sec.ints("ports", 1, 65535, Word(N_("a port number")))
     sec.done()
     return DiagnoseModule(ports)
 
@@ -941,10 +1030,17 @@ def _module(name: str, value: object, warnings: list[str]) -> Module:
     sec = _Section(value, f"modules.{name}")
     prober = sec.text("prober", "")
     if not prober:
-        raise ConfigError(f"{sec.at('prober')}: must be set (one of {', '.join(PROBERS)})")
+        raise ConfigError(
+            "{where}: must be set (one of {probers})",
+            where=sec.at("prober"),
+            probers=", ".join(PROBERS),
+        )
     if prober not in PROBERS and prober not in UNSUPPORTED_PROBERS:
         raise ConfigError(
-            f"{sec.at('prober')}: unknown prober {prober!r} (one of {', '.join(PROBERS)})"
+            "{where}: unknown prober {prober!r} (one of {probers})",
+            where=sec.at("prober"),
+            prober=prober,
+            probers=", ".join(PROBERS),
         )
     timeout = sec.duration("timeout", 0.0)
     parts: dict[str, Any] = {}
@@ -954,7 +1050,9 @@ def _module(name: str, value: object, warnings: list[str]) -> Module:
     if sec.has("dns"):
         parts["dns"] = _dns(sec.section("dns"))
     elif prober == "dns":
-        raise ConfigError(f"{sec.at('dns.query_name')}: query name must be set for DNS module")
+        raise ConfigError(
+            "{where}: query name must be set for DNS module", where=sec.at("dns.query_name")
+        )
     for key, known in _FOREIGN_SECTIONS.items():
         if sec.has(key):
             foreign = sec.section(key)
@@ -975,13 +1073,20 @@ def _allow(sec: _Section) -> Allow:
         try:
             networks.append(ipaddress.ip_network(str(text), strict=False))
         except ValueError:
-            raise ConfigError(f"{sec.at('networks')}[{i}]: not a network: {text!r}") from None
+            raise ConfigError(
+                "{where}[{i}]: not a network: {text!r}", where=sec.at("networks"), i=i, text=text
+            ) from None
     names = []
     for i, text in enumerate(sec.seq("names")):
         name = str(text).rstrip(".").lower()
         bare = name[2:] if name.startswith("*.") else name
         if not bare or not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_-]+)*", bare):
-            raise ConfigError(f"{sec.at('names')}[{i}]: not a host name or *.suffix: {text!r}")
+            raise ConfigError(
+                "{where}[{i}]: not a host name or *.suffix: {text!r}",
+                where=sec.at("names"),
+                i=i,
+                text=text,
+            )
         names.append(name)
     sec.done()
     return Allow(tuple(networks), tuple(names))
@@ -994,22 +1099,37 @@ def _monitors(items: list[Any], modules: Mapping[str, Module]) -> tuple[Monitor,
         sec = _Section(item, f"monitors[{i}]")
         name = sec.text("name", "")
         if not name or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
-            raise ConfigError(f"{sec.at('name')}: a name of letters, digits, '_', '.', '-'")
+            raise ConfigError(
+                "{where}: a name of letters, digits, '_', '.', '-'", where=sec.at("name")
+            )
         if name in seen:
-            raise ConfigError(f"{sec.at('name')}: {name!r} is used by another monitor")
+            raise ConfigError(
+                "{where}: {name!r} is used by another monitor", where=sec.at("name"), name=name
+            )
         seen.add(name)
         target = sec.text("target", "")
         if not target:
-            raise ConfigError(f"{sec.at('target')}: must be set")
+            raise ConfigError("{where}: must be set", where=sec.at("target"))
         module = sec.text("module", "icmp")
         if module not in modules:
-            raise ConfigError(f"{sec.at('module')}: unknown module {module!r}")
+            raise ConfigError(
+                "{where}: unknown module {module!r}", where=sec.at("module"), module=module
+            )
         if not modules[module].supported:
-            raise ConfigError(f"{sec.at('module')}: module {module!r} has an unsupported prober")
+            raise ConfigError(
+                "{where}: module {module!r} has an unsupported prober",
+                where=sec.at("module"),
+                module=module,
+            )
         interval = sec.duration("interval", 300.0, positive=True)
         pings = sec.whole("pings", 20, 1, 1000)
         if interval / pings < 0.01:
-            raise ConfigError(f"{sec.at('pings')}: {pings} in {interval:g} s is more than 100/s")
+            raise ConfigError(
+                "{where}: {pings} in {interval:g} s is more than 100/s",
+                where=sec.at("pings"),
+                pings=pings,
+                interval=interval,
+            )
         al = sec.section("alerts")
         alerts = Alerts(
             loss_percent=al.number("loss_percent", None),
@@ -1018,9 +1138,11 @@ def _monitors(items: list[Any], modules: Mapping[str, Module]) -> tuple[Monitor,
             webhook=al.opt_str("webhook"),
         )
         if alerts.loss_percent is not None and alerts.loss_percent > 100:
-            raise ConfigError(f"{al.at('loss_percent')}: must be at most 100")
+            raise ConfigError("{where}: must be at most 100", where=al.at("loss_percent"))
         if alerts.webhook and not alerts.webhook.startswith(("http://", "https://")):
-            raise ConfigError(f"{al.at('webhook')}: expected an http:// or https:// URL")
+            raise ConfigError(
+                "{where}: expected an http:// or https:// URL", where=al.at("webhook")
+            )
         al.done()
         sec.done()
         out.append(Monitor(name, target, module, interval, pings, alerts))
@@ -1035,15 +1157,18 @@ def parse(text: str, source: str = "built-in default") -> Config:
         data = yaml.load(text, Loader=_strict_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}{problem}") from None
+        if mark is None:
+            raise ConfigError(problem) from None  # YAML's own words, as they are
+        raise ConfigError("line {line}: {problem}", line=mark.line + 1, problem=problem) from None
     top = _Section(data, "")
     modules_raw = top.raw("modules")
     if modules_raw is None:
         modules_raw = {}
     if not isinstance(modules_raw, dict):
-        raise ConfigError(f"modules: expected a mapping, got {_kind(modules_raw)}")
+        raise ConfigError(
+            "{where}: expected a mapping, got {kind}", where="modules", kind=_kind(modules_raw)
+        )
     warnings: list[str] = []
     modules = {str(k): _module(str(k), v, warnings) for k, v in modules_raw.items()}
     allow = _allow(top.section("allow")) if top.has("allow") else None
@@ -1058,7 +1183,7 @@ def parse(text: str, source: str = "built-in default") -> Config:
             raise ConfigError("basic_auth.username: must not contain ':' (RFC 7617 §2)")
         password = _read_secret(pfile, ba.at("password_file"))
         if not password:
-            raise ConfigError(f"basic_auth.password_file: {pfile} is empty")
+            raise ConfigError("basic_auth.password_file: {path} is empty", path=pfile)
         ba.done()
         auth = BasicAuth(user, pfile, password)
     tls = None
@@ -1097,13 +1222,15 @@ def load(path: str | None) -> Config:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise ConfigError(f"config {path}: cannot read it: {exc.strerror}") from None
+        raise ConfigError("config {path}: cannot read it", path=path).because(
+            exc.strerror or str(exc)
+        ) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config {path}: not UTF-8 text") from None
+        raise ConfigError("config {path}: not UTF-8 text", path=path) from None
     try:
         return parse(text, path)
-    except ConfigError as exc:
-        raise ConfigError(f"config {path}: {exc}") from None
+    except ConfigError as exc:  # the key's error, translated with its own template
+        raise ConfigError("config {path}: {problem}", path=path, problem=exc) from None
 
 
 def _strict_loader() -> type[Any]:
