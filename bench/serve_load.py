@@ -37,21 +37,19 @@ modules:
 def _cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads) and of its children (the workers of
     netladder serve --workers), from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    total = int(fields[11]) + int(fields[12])
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             children = [int(c) for c in f.read().split()]
     except OSError:
         children = []
-    for child in children:
+    total = 0
+    for each in (pid, *children):
         try:
-            with open(f"/proc/{child}/stat") as f:
+            with open(f"/proc/{each}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
         except OSError:
-            pass
+            continue  # a worker that ended meanwhile
+        total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 
